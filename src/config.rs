@@ -1,0 +1,184 @@
+//! Configuration: one `clap` struct per concern, each field a flag with an
+//! environment fallback. `serve`, `migrate` and the examples flatten the
+//! ones they need, so every program reads `REDIS_URL` the same way.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{
+    store::{Keys, PgArchive, RedisStore, Ttls},
+    write::WriterConfig,
+};
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines, for a terminal.
+    Pretty,
+}
+
+/// The `job-progress` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "job-progress",
+    version,
+    about = "Progress of long-running jobs: API and tools"
+)]
+pub struct Cli {
+    /// Log output format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeSettings),
+    /// Apply the database migrations and exit.
+    Migrate(DatabaseSettings),
+}
+
+/// Where and how to reach Redis.
+#[derive(Debug, Clone, Args)]
+pub struct RedisSettings {
+    /// Redis holding live progress.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Prefix of every Redis key (`<prefix>progress:<jobId>`, `<prefix>active`).
+    #[arg(long, env = "KEY_PREFIX", default_value = "job:")]
+    pub key_prefix: String,
+    /// Longest wait for one Redis command, in milliseconds.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_timeout_ms: u64,
+    /// TTL of a `preparing`, `in_progress` or `failed` job's record, in seconds.
+    #[arg(long, env = "PROGRESS_TTL_SECS", default_value_t = 24 * 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub progress_ttl_secs: u64,
+    /// TTL of a `completed` job's record, in seconds.
+    #[arg(long, env = "COMPLETED_TTL_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub completed_ttl_secs: u64,
+}
+
+impl RedisSettings {
+    /// The store these settings describe (connects lazily).
+    pub fn store(&self) -> anyhow::Result<RedisStore> {
+        RedisStore::new(
+            &self.redis_url,
+            Keys::new(self.key_prefix.clone()),
+            Ttls {
+                in_progress: Duration::from_secs(self.progress_ttl_secs),
+                completed: Duration::from_secs(self.completed_ttl_secs),
+            },
+            Duration::from_millis(self.redis_timeout_ms),
+        )
+    }
+}
+
+/// Where and how to reach PostgreSQL.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// PostgreSQL holding checkpoints and schedules.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub database_url: String,
+    /// Most connections in the pool.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: u32,
+    /// Longest wait for a pooled connection, in milliseconds.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_acquire_timeout_ms: u64,
+    /// Longest wait for one whole database call, in milliseconds.
+    #[arg(long, env = "DB_TIMEOUT_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_timeout_ms: u64,
+}
+
+impl DatabaseSettings {
+    /// The archive these settings describe (connects lazily).
+    pub fn archive(&self) -> anyhow::Result<PgArchive> {
+        PgArchive::connect_lazy(
+            &self.database_url,
+            self.db_max_connections,
+            Duration::from_millis(self.db_acquire_timeout_ms),
+            Duration::from_millis(self.db_timeout_ms),
+        )
+    }
+}
+
+/// How often a writer talks to the stores.
+#[derive(Debug, Clone, Args)]
+pub struct WriterSettings {
+    /// At most one Redis write per job per this many milliseconds.
+    #[arg(long, env = "FLUSH_INTERVAL_MS", default_value_t = 1000)]
+    pub flush_interval_ms: u64,
+    /// At most one PostgreSQL checkpoint per job per this many seconds
+    /// while only the counts move.
+    #[arg(long, env = "CHECKPOINT_INTERVAL_SECS", default_value_t = 30)]
+    pub checkpoint_interval_secs: u64,
+}
+
+impl WriterSettings {
+    /// The writer configuration.
+    pub fn config(&self) -> WriterConfig {
+        WriterConfig {
+            flush_interval: Duration::from_millis(self.flush_interval_ms),
+            checkpoint_interval: Duration::from_secs(self.checkpoint_interval_secs),
+            ..WriterConfig::default()
+        }
+    }
+}
+
+/// `job-progress serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen_addr: SocketAddr,
+    /// Redis.
+    #[command(flatten)]
+    pub redis: RedisSettings,
+    /// PostgreSQL.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// How long a response is cached in-process, in milliseconds (0: off).
+    #[arg(long, env = "CACHE_TTL_MS", default_value_t = 1000)]
+    pub cache_ttl_ms: u64,
+    /// Most responses the cache holds.
+    #[arg(long, env = "CACHE_CAPACITY", default_value_t = 100_000)]
+    pub cache_capacity: u64,
+    /// Do not apply migrations at start.
+    #[arg(long, env = "SKIP_MIGRATIONS")]
+    pub skip_migrations: bool,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "HTTP_WORKERS")]
+    pub workers: Option<usize>,
+    /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl ServeSettings {
+    /// Defaults, as if no flag and no variable were given; for tests.
+    pub fn defaults() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeSettings,
+        }
+        Only::parse_from(["serve"]).serve
+    }
+}

@@ -1,0 +1,12 @@
+//! Domain types shared by the write path and the read path. Each one can
+//! only hold valid values: raw input is parsed into them once, at the edge.
+
+mod id;
+mod progress;
+mod schedule;
+mod status;
+
+pub use id::{IdError, JobId, MAX_ID_LEN, ScheduleId};
+pub use progress::{ProgressRecord, percentage};
+pub use schedule::{Schedule, ScheduleProgress};
+pub use status::{JobStatus, UnknownStatus};

@@ -1,0 +1,46 @@
+//! [`ApiError`]: what the HTTP edge answers when a request cannot be served.
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode, http::header::ContentType};
+
+use crate::read::envelope::serialize;
+
+/// An error answered with the envelope. Each variant says its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request's path or query is invalid; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: no such endpoint.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the endpoint exists but not for this method.
+    #[error("method not allowed: this endpoint answers GET (and HEAD)")]
+    MethodNotAllowed,
+    /// 500: a bug. The body says nothing more; the cause is logged.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
+        let mut response = HttpResponse::build(status);
+        response.content_type(ContentType::json());
+        if matches!(self, ApiError::MethodNotAllowed) {
+            response.insert_header(("Allow", "GET, HEAD"));
+        }
+        response.body(serialize::<()>(status, &self.to_string(), None))
+    }
+}

@@ -1,0 +1,55 @@
+//! `GET /healthz`, `GET /readyz` and `GET /openapi.yaml`.
+
+use actix_web::{HttpResponse, http::StatusCode, http::header::ContentType, web};
+use serde::Serialize;
+
+use crate::{http::AppState, read::envelope::serialize};
+
+/// The process answers.
+pub async fn healthz() -> HttpResponse {
+    #[derive(Serialize)]
+    struct Health {
+        status: &'static str,
+    }
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(serialize(
+            StatusCode::OK,
+            "OK",
+            Some(Health { status: "ok" }),
+        ))
+}
+
+/// Which stores answer; `200` while at least one can serve, else `503`.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    #[derive(Serialize)]
+    struct Stores {
+        redis: &'static str,
+        postgres: &'static str,
+    }
+    let readiness = state.reader.readiness().await;
+    let word = |up: bool| if up { "up" } else { "down" };
+    let stores = Stores {
+        redis: word(readiness.redis),
+        postgres: word(readiness.postgres),
+    };
+    let (status, message) = match (readiness.redis, readiness.postgres) {
+        (true, true) => (StatusCode::OK, "ready"),
+        (true, false) | (false, true) => (StatusCode::OK, "ready, degraded: one store is down"),
+        (false, false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no store answers",
+        ),
+    };
+    HttpResponse::build(status)
+        .content_type(ContentType::json())
+        .insert_header(("cache-control", "no-store"))
+        .body(serialize(status, message, Some(stores)))
+}
+
+/// The OpenAPI document of this API.
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/yaml")
+        .body(include_str!("../../../openapi.yaml"))
+}

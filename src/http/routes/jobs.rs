@@ -1,0 +1,74 @@
+//! `GET /api/v1/jobs/{jobId}/progress` and `GET /api/v1/jobs/active`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::{
+    domain::JobId,
+    http::{ApiError, AppState, respond::respond},
+    read::Page,
+};
+
+/// The largest page of the active list.
+pub const MAX_LIMIT: u32 = 10_000;
+/// The page size when none is asked for.
+pub const DEFAULT_LIMIT: u32 = 1_000;
+
+/// One job's progress.
+#[tracing::instrument(name = "get_progress", skip_all, fields(job_id = %path.as_str()))]
+pub async fn progress(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = JobId::parse(path.into_inner())
+        .map_err(|err| ApiError::BadRequest(format!("invalid job id: {err}")))?;
+    let served = state.reader.job(id).await;
+    Ok(respond(&request, &served))
+}
+
+/// `?limit=&offset=` as given; parsed by hand for clear messages.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+impl PageQuery {
+    /// The page asked for, or a 400 saying what is wrong.
+    pub fn parse(&self) -> Result<Page, ApiError> {
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_LIMIT,
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "limit must be a whole number from 1 to {MAX_LIMIT}, got '{raw}'"
+                    ))
+                })?,
+        };
+        let offset = match self.offset.as_deref() {
+            None => 0,
+            Some(raw) => raw.parse::<u64>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "offset must be a whole number from 0 up, got '{raw}'"
+                ))
+            })?,
+        };
+        Ok(Page { limit, offset })
+    }
+}
+
+/// Every `preparing` or `in_progress` job, oldest start first.
+#[tracing::instrument(name = "get_active_jobs", skip_all)]
+pub async fn active(
+    request: HttpRequest,
+    query: web::Query<PageQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.parse()?;
+    let served = state.reader.active(page).await;
+    Ok(respond(&request, &served))
+}

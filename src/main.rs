@@ -1,0 +1,27 @@
+//! `job-progress`: parses the command line and hands over to the library.
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use job_progress::{
+    config::{Cli, Command},
+    startup::Application,
+    telemetry,
+};
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match cli.command {
+        Command::Serve(settings) => {
+            let app = Application::build(settings.clone()).await?;
+            tracing::info!(addr = %settings.listen_addr, port = app.port(), "serving");
+            app.run_until_stopped().await.context("the server failed")
+        }
+        Command::Migrate(settings) => {
+            settings.archive()?.migrate().await?;
+            tracing::info!("database migrations applied");
+            Ok(())
+        }
+    }
+}

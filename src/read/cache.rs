@@ -1,0 +1,133 @@
+//! The one-second response cache in front of the stores.
+//!
+//! The cache holds *loads*, not just results: the first request for a key
+//! inserts a shared future of a load running in its own task, and every
+//! request for that key within the cache period awaits the same future. So
+//!
+//! - concurrent misses for one key cause one store read;
+//! - a client that disconnects drops only its own wait: the load goes on in
+//!   its task for the others;
+//! - unknown ids (a rendered 404) are cached like anything else, so a
+//!   poller of a wrong id costs the stores one read per period.
+//!
+//! The period counts from the start of the load, so a cached answer is never
+//! older than the period.
+
+use std::{hash::Hash, sync::Arc, time::Duration};
+
+use actix_web::http::StatusCode;
+use futures_util::{
+    FutureExt,
+    future::{BoxFuture, Shared},
+};
+
+use super::envelope::Rendered;
+use crate::domain::{JobId, ScheduleId};
+
+/// What a cached response answers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CacheKey {
+    /// One job's progress.
+    Job(JobId),
+    /// One page of the active list.
+    Active {
+        /// Page size.
+        limit: u32,
+        /// Items skipped.
+        offset: u64,
+    },
+    /// Every running schedule.
+    ActiveSchedules,
+    /// One schedule.
+    Schedule(ScheduleId),
+}
+
+type SharedLoad = Shared<BoxFuture<'static, Arc<Rendered>>>;
+
+/// A response and whether it came out of the cache.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The response.
+    pub response: Arc<Rendered>,
+    /// `true` when another request's load answered this one.
+    pub from_cache: bool,
+}
+
+/// The cache itself; cloning shares it.
+#[derive(Clone)]
+pub struct ResponseCache {
+    /// `None` when caching is switched off (a period of zero).
+    loads: Option<moka::future::Cache<CacheKey, SharedLoad>>,
+}
+
+impl std::fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache")
+            .field("entries", &self.loads.as_ref().map(|c| c.entry_count()))
+            .finish()
+    }
+}
+
+impl ResponseCache {
+    /// A cache keeping each response for `period`, holding at most
+    /// `capacity` responses. A zero period disables it.
+    pub fn new(period: Duration, capacity: u64) -> Self {
+        let loads = (!period.is_zero()).then(|| {
+            moka::future::Cache::builder()
+                .time_to_live(period)
+                .max_capacity(capacity)
+                .build()
+        });
+        Self { loads }
+    }
+
+    /// The cached response for `key`, or the result of `load`, run once for
+    /// all concurrent callers in a task of its own.
+    pub async fn get_or_load<F>(&self, key: CacheKey, load: F) -> Served
+    where
+        F: Future<Output = Rendered> + Send + 'static,
+    {
+        let Some(loads) = &self.loads else {
+            return Served {
+                response: Arc::new(load.await),
+                from_cache: false,
+            };
+        };
+        // The init future yields a future on purpose: moka runs it only on a
+        // miss, and what it stores is the shared load, not its result.
+        #[allow(clippy::async_yields_async)]
+        let entry = loads
+            .entry(key)
+            .or_insert_with(async move { spawn_shared(load) })
+            .await;
+        let from_cache = !entry.is_fresh();
+        Served {
+            response: entry.into_value().await,
+            from_cache,
+        }
+    }
+}
+
+/// Starts `load` in its own task and returns a future any number of
+/// waiters can share.
+fn spawn_shared<F>(load: F) -> SharedLoad
+where
+    F: Future<Output = Rendered> + Send + 'static,
+{
+    let task = tokio::spawn(load);
+    async move {
+        match task.await {
+            Ok(rendered) => Arc::new(rendered),
+            Err(err) => {
+                // A panic inside a load: log it, answer a bare 500.
+                tracing::error!(error = %err, "a read failed unexpectedly");
+                Arc::new(Rendered::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error",
+                ))
+            }
+        }
+    }
+    .boxed()
+    .shared()
+}

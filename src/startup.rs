@@ -1,0 +1,122 @@
+//! Building and running the API server.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpMessage, HttpServer, dev::Server, dev::Service, web};
+use anyhow::Context as _;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::{
+    config::ServeSettings,
+    http::{self, AppState, REQUEST_ID_HEADER},
+    read::{ProgressReader, cache::ResponseCache},
+    store::{Archive, HotStore, PgArchive},
+};
+
+/// A bound, not yet running, API server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Connects the stores the settings name (lazily: either may be down),
+    /// applies migrations unless told not to, and binds the listener.
+    pub async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
+        let hot = settings.redis.store()?;
+        let archive = settings.database.archive()?;
+        if !settings.skip_migrations {
+            migrate(&archive).await?;
+        }
+        Self::build_with(&settings, Arc::new(hot), Arc::new(archive))
+    }
+
+    /// Binds a server over the given stores (tests hand in their own).
+    pub fn build_with(
+        settings: &ServeSettings,
+        hot: Arc<dyn HotStore>,
+        archive: Arc<dyn Archive>,
+    ) -> anyhow::Result<Self> {
+        let cache = ResponseCache::new(
+            Duration::from_millis(settings.cache_ttl_ms),
+            settings.cache_capacity,
+        );
+        let state = AppState {
+            reader: ProgressReader::new(hot, archive, cache),
+        };
+        let listener = TcpListener::bind(settings.listen_addr)
+            .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
+        let port = listener.local_addr()?.port();
+        let server = run(listener, state.clone(), settings)?;
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The port the server listens on (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// What the handlers share.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM; in-flight requests are drained.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Applies the migrations, saying so in the log.
+async fn migrate(archive: &PgArchive) -> anyhow::Result<()> {
+    match archive.migrate().await {
+        Ok(()) => {
+            tracing::info!("database migrations applied");
+            Ok(())
+        }
+        Err(err) => Err(err.context(
+            "PostgreSQL must be reachable at start to apply migrations \
+             (or start with --skip-migrations)",
+        )),
+    }
+}
+
+fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyhow::Result<Server> {
+    let data = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap_fn(|request, service| {
+                let id = request.extensions().get::<RequestId>().copied();
+                let response = service.call(request);
+                async move {
+                    let mut response = response.await?;
+                    if let Some(value) = id.as_ref().and_then(http::request_id_value) {
+                        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+                    }
+                    Ok(response)
+                }
+            })
+            .wrap(TracingLogger::default())
+            .app_data(data.clone())
+            .configure(http::configure)
+            .default_service(web::to(http::not_found))
+    })
+    .shutdown_timeout(settings.shutdown_timeout_secs);
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}

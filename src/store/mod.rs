@@ -1,0 +1,128 @@
+//! The two stores behind small interfaces.
+//!
+//! - [`HotStore`]: where live progress is written and read first. Fast,
+//!   forgetful (every value has a TTL). Implemented by [`RedisStore`].
+//! - [`Archive`]: the durable checkpoint of every job and the schedules.
+//!   Implemented by [`PgArchive`].
+//!
+//! The handlers and the writer only see these traits, so another pair (an
+//! in-process map and SQLite, for a zero-setup mode) can be added without
+//! touching them.
+
+pub mod keys;
+mod postgres;
+mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{JobId, ProgressRecord, Schedule, ScheduleId};
+
+pub use self::postgres::PgArchive;
+pub use self::redis::{RedisStore, Ttls};
+pub use keys::Keys;
+
+/// What became of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The record was stored.
+    Written,
+    /// The store already holds a later state of the job (a finished job, or
+    /// higher counts); the write was dropped so the job never moves backwards.
+    Stale,
+}
+
+/// A store could not do what was asked. The caller decides whether to fall
+/// back, retry or answer 503; the message never reaches an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store did not answer in time (hung, overloaded, far away).
+    #[error("{store} did not answer within {timeout:?}")]
+    Timeout {
+        /// `redis` or `postgres`.
+        store: &'static str,
+        /// The limit that ran out.
+        timeout: Duration,
+    },
+    /// The store answered with an error or could not be reached.
+    #[error("{store} failed")]
+    Unavailable {
+        /// `redis` or `postgres`.
+        store: &'static str,
+        /// What the client library said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored value could not be understood (not JSON, wrong types).
+    #[error("the value stored under {key} is not a valid progress record")]
+    Corrupt {
+        /// The key or row holding it.
+        key: String,
+        /// Why it does not parse.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn unavailable(
+        store: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Unavailable {
+            store,
+            source: Box::new(source),
+        }
+    }
+}
+
+/// The live store. Every method is bounded by the store's own timeout.
+#[async_trait]
+pub trait HotStore: Send + Sync + 'static {
+    /// Stores the record with its status's TTL and updates the active index
+    /// in one atomic step, unless the store holds a later state of the job.
+    async fn write(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError>;
+
+    /// The job's record, or `None` when it is unknown or expired.
+    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
+
+    /// The records of several jobs, in the order asked; an unknown, expired
+    /// or unreadable one is `None` (unreadable ones are logged).
+    async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError>;
+
+    /// Every `preparing` or `in_progress` job, in no particular order.
+    /// Index entries whose value has expired are pruned on the way.
+    async fn active(&self) -> Result<Vec<ProgressRecord>, StoreError>;
+
+    /// Answers when the store can serve.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The durable store: one checkpoint per job, and the scheduled sends.
+#[async_trait]
+pub trait Archive: Send + Sync + 'static {
+    /// Upserts the job's checkpoint (and its schedule's start and end),
+    /// unless the archive holds a later state of the job.
+    async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError>;
+
+    /// The job's last checkpoint.
+    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
+
+    /// `preparing` or `in_progress` checkpoints, oldest start first, and how
+    /// many there are in all.
+    async fn active(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;
+
+    /// Schedules that have started and not ended, oldest start first.
+    async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError>;
+
+    /// One schedule.
+    async fn schedule(&self, id: &ScheduleId) -> Result<Option<Schedule>, StoreError>;
+
+    /// Answers when the store can serve.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,306 @@
+//! [`HotStore`] on Redis. The key layout is documented in [`super::keys`].
+//!
+//! One multiplexed connection ([`ConnectionManager`]) serves the whole
+//! process: commands from every request are pipelined on it, it reconnects
+//! by itself after Redis restarts, and it costs one socket per process rather
+//! than a pool's worth. Each call is cut off after a short timeout so a hung
+//! Redis delays a request by at most that much.
+
+use std::{future::Future, time::Duration};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use redis::{
+    Client, Script,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+
+use super::{HotStore, Keys, StoreError, WriteOutcome};
+use crate::domain::{JobId, ProgressRecord};
+
+/// How many values one MGET asks for: big enough to need few round trips
+/// for 10,000 active jobs, small enough that no single command keeps Redis
+/// busy for long (each ~500-byte value costs Redis microseconds).
+const MGET_BATCH: usize = 500;
+
+/// Writes the value, its TTL and the index entry in one atomic step, and
+/// refuses a write that would move the job backwards: a lower status rank,
+/// a finished job turned into anything else, or a lower processed count.
+///
+/// KEYS: value key, index key.
+/// ARGV: json, ttl seconds, index score (ms), job id, "1" if active,
+///       status rank, processed count, status.
+/// Returns 1 when written, 0 when refused as stale.
+const WRITE_SCRIPT: &str = r#"
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, old = pcall(cjson.decode, current)
+  if ok and type(old) == 'table' then
+    local ranks = { preparing = 0, in_progress = 1, completed = 2, failed = 2 }
+    local old_rank = ranks[old.status]
+    if old_rank then
+      if tonumber(ARGV[6]) < old_rank then return 0 end
+      if old_rank == 2 and old.status ~= ARGV[8] then return 0 end
+    end
+    local old_sent = tonumber(old.currentSentCount)
+    if old_sent and tonumber(ARGV[7]) < old_sent then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+else
+  redis.call('ZREM', KEYS[2], ARGV[4])
+end
+return 1
+"#;
+
+/// How long values live, by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ttls {
+    /// `preparing`, `in_progress` and `failed` (default 24 h).
+    pub in_progress: Duration,
+    /// `completed` (default 1 h).
+    pub completed: Duration,
+}
+
+impl Default for Ttls {
+    fn default() -> Self {
+        Self {
+            in_progress: Duration::from_secs(24 * 3600),
+            completed: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Ttls {
+    /// The TTL a record of this status gets.
+    pub fn for_status(&self, status: crate::domain::JobStatus) -> Duration {
+        match status {
+            crate::domain::JobStatus::Completed => self.completed,
+            _ => self.in_progress,
+        }
+    }
+}
+
+/// Redis as the hot store.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    keys: Keys,
+    ttls: Ttls,
+    timeout: Duration,
+    write_script: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("keys", &self.keys)
+            .field("ttls", &self.ttls)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+const STORE: &str = "redis";
+
+impl RedisStore {
+    /// A store for `url` that connects lazily: it can be built while Redis
+    /// is down, and every call made meanwhile fails fast with an error.
+    /// Must be called inside a Tokio runtime.
+    pub fn new(url: &str, keys: Keys, ttls: Ttls, timeout: Duration) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let client = Client::open(url).with_context(|| "invalid Redis URL")?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            // Reconnect attempts happen in the background; a request never
+            // waits for more than `timeout` either way.
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .context("cannot set up the Redis connection")?;
+        Ok(Self {
+            conn,
+            keys,
+            ttls,
+            timeout,
+            write_script: Script::new(WRITE_SCRIPT),
+        })
+    }
+
+    /// The key layout in use.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Runs one Redis call under the store's timeout.
+    async fn timed<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) if err.is_timeout() => Err(StoreError::Timeout {
+                store: STORE,
+                timeout: self.timeout,
+            }),
+            Ok(Err(err)) => Err(StoreError::unavailable(STORE, err)),
+            Err(_) => Err(StoreError::Timeout {
+                store: STORE,
+                timeout: self.timeout,
+            }),
+        }
+    }
+
+    async fn mget(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(MGET_BATCH) {
+            let mut conn = self.conn.clone();
+            let part: Vec<Option<String>> = self
+                .timed(redis::cmd("MGET").arg(batch).query_async(&mut conn))
+                .await?;
+            values.extend(part);
+        }
+        Ok(values)
+    }
+}
+
+/// Parses a stored value; `key` names it in the error.
+fn decode(key: &str, raw: &str) -> Result<ProgressRecord, StoreError> {
+    serde_json::from_str::<ProgressRecord>(raw)
+        .map(ProgressRecord::normalized)
+        .map_err(|err| StoreError::Corrupt {
+            key: key.to_owned(),
+            source: Box::new(err),
+        })
+}
+
+#[async_trait]
+impl HotStore for RedisStore {
+    #[tracing::instrument(skip_all, fields(job_id = %record.job_id))]
+    async fn write(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
+        let json = serde_json::to_string(record).expect("a progress record always serializes");
+        let score = record
+            .updated_at
+            .unwrap_or_else(Utc::now)
+            .timestamp_millis();
+        let ttl = self.ttls.for_status(record.status).as_secs().max(1);
+        let mut conn = self.conn.clone();
+        let mut invocation = self.write_script.key(self.keys.progress(&record.job_id));
+        invocation
+            .key(self.keys.active_index())
+            .arg(json)
+            .arg(ttl)
+            .arg(score)
+            .arg(record.job_id.as_str())
+            .arg(if record.status.is_active() { "1" } else { "0" })
+            .arg(record.status.rank())
+            .arg(record.current_sent_count)
+            .arg(record.status.as_str());
+        let written: i64 = self.timed(invocation.invoke_async(&mut conn)).await?;
+        Ok(if written == 1 {
+            WriteOutcome::Written
+        } else {
+            WriteOutcome::Stale
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id = %id))]
+    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
+        let key = self.keys.progress(id);
+        let mut conn = self.conn.clone();
+        let raw: Option<String> = self
+            .timed(redis::cmd("GET").arg(&key).query_async(&mut conn))
+            .await?;
+        raw.map(|raw| decode(&key, &raw)).transpose()
+    }
+
+    async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError> {
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.progress(id)).collect();
+        let values = self.mget(&keys).await?;
+        Ok(keys
+            .iter()
+            .zip(values)
+            .map(|(key, raw)| {
+                raw.and_then(|raw| match decode(key, &raw) {
+                    Ok(record) => Some(record),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "skipping an unreadable record");
+                        None
+                    }
+                })
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn active(&self) -> Result<Vec<ProgressRecord>, StoreError> {
+        let index = self.keys.active_index();
+        // Entries not updated for longer than the in-progress TTL cannot
+        // have a value any more: drop them by score, then list the rest.
+        let cutoff = Utc::now().timestamp_millis()
+            - i64::try_from(self.ttls.in_progress.as_millis()).unwrap_or(i64::MAX);
+        let mut conn = self.conn.clone();
+        let (_, members): (i64, Vec<String>) = self
+            .timed(
+                redis::pipe()
+                    .cmd("ZREMRANGEBYSCORE")
+                    .arg(&index)
+                    .arg("-inf")
+                    .arg(cutoff)
+                    .cmd("ZRANGE")
+                    .arg(&index)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let keys: Vec<String> = members
+            .iter()
+            .map(|member| format!("{}progress:{member}", self.keys.prefix()))
+            .collect();
+        let values = self.mget(&keys).await?;
+
+        let mut records = Vec::with_capacity(values.len());
+        let mut expired = Vec::new();
+        for ((member, key), raw) in members.iter().zip(&keys).zip(values) {
+            let Some(raw) = raw else {
+                expired.push(member.as_str());
+                continue;
+            };
+            match decode(key, &raw) {
+                Ok(record) if record.status.is_active() => records.push(record),
+                Ok(_) => expired.push(member.as_str()),
+                Err(err) => tracing::warn!(error = %err, "skipping an unreadable record"),
+            }
+        }
+        if !expired.is_empty() {
+            tracing::debug!(count = expired.len(), "pruning expired index entries");
+            let mut conn = self.conn.clone();
+            let pruned: Result<i64, _> = self
+                .timed(
+                    redis::cmd("ZREM")
+                        .arg(&index)
+                        .arg(&expired)
+                        .query_async(&mut conn),
+                )
+                .await;
+            if let Err(err) = pruned {
+                // The listing is still right; the next one prunes again.
+                tracing::warn!(error = %err, "could not prune the active index");
+            }
+        }
+        Ok(records)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = self
+            .timed(redis::cmd("PING").query_async(&mut conn))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! One job's state as the worker sees it: counts, chunk, status, ETA.
+//! Changing it is a memory operation; the flusher copies it out to the
+//! stores.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::WriteError;
+use crate::{
+    domain::{JobStatus, ProgressRecord, percentage},
+    eta::{Estimator, JobShape},
+};
+
+/// The state behind a [`JobHandle`](super::JobHandle).
+#[derive(Debug)]
+pub(crate) struct JobState {
+    pub(crate) record: ProgressRecord,
+    estimator: Estimator,
+    /// When the job started, on the monotonic clock (for the estimator).
+    started: Instant,
+    /// The wall-clock time of the last observation fed to the estimator.
+    last_observed: Option<(Instant, DateTime<Utc>)>,
+    /// Bumped by every change; the flusher writes when it is ahead of what
+    /// it has stored.
+    pub(crate) version: u64,
+    /// The handle was dropped without completing or failing the job.
+    pub(crate) abandoned: bool,
+}
+
+impl JobState {
+    pub(crate) fn new(record: ProgressRecord, shape: JobShape) -> Self {
+        Self {
+            record,
+            estimator: Estimator::new(shape),
+            started: Instant::now(),
+            last_observed: None,
+            version: 1,
+            abandoned: false,
+        }
+    }
+
+    fn ensure_open(&self) -> Result<(), WriteError> {
+        if self.record.status.is_terminal() {
+            return Err(WriteError::Finished {
+                job_id: self.record.job_id.clone(),
+                status: self.record.status,
+            });
+        }
+        Ok(())
+    }
+
+    /// Sets absolute counts, refusing counts that go down or pass the total.
+    pub(crate) fn set_counts(&mut self, succeeded: u64, failed: u64) -> Result<(), WriteError> {
+        self.ensure_open()?;
+        let record = &self.record;
+        if succeeded < record.success_count || failed < record.failure_count {
+            return Err(WriteError::CountsDecreased {
+                succeeded: (record.success_count, succeeded),
+                failed: (record.failure_count, failed),
+            });
+        }
+        let processed = succeeded
+            .checked_add(failed)
+            .ok_or(WriteError::ExceedsTotal {
+                processed: u64::MAX,
+                total: record.total_target_count,
+            })?;
+        if processed > record.total_target_count {
+            return Err(WriteError::ExceedsTotal {
+                processed,
+                total: record.total_target_count,
+            });
+        }
+        if self.record.status == JobStatus::Preparing && processed > 0 {
+            self.record.status = JobStatus::InProgress;
+        }
+        self.record.success_count = succeeded;
+        self.record.failure_count = failed;
+        self.record.current_sent_count = processed;
+        self.observe();
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Adds to the counts.
+    pub(crate) fn add(&mut self, succeeded: u64, failed: u64) -> Result<(), WriteError> {
+        let overflow = || WriteError::ExceedsTotal {
+            processed: u64::MAX,
+            total: self.record.total_target_count,
+        };
+        let s = self
+            .record
+            .success_count
+            .checked_add(succeeded)
+            .ok_or_else(overflow)?;
+        let f = self
+            .record
+            .failure_count
+            .checked_add(failed)
+            .ok_or_else(overflow)?;
+        self.set_counts(s, f)
+    }
+
+    pub(crate) fn set_chunk(&mut self, chunk: u64) -> Result<(), WriteError> {
+        self.ensure_open()?;
+        if let Some(total) = self.record.total_chunks
+            && chunk > total
+        {
+            return Err(WriteError::ChunkOutOfRange { chunk, total });
+        }
+        self.record.current_chunk = Some(chunk);
+        self.version += 1;
+        Ok(())
+    }
+
+    pub(crate) fn set_total(&mut self, total: u64) -> Result<(), WriteError> {
+        self.ensure_open()?;
+        if total < self.record.current_sent_count {
+            return Err(WriteError::ExceedsTotal {
+                processed: self.record.current_sent_count,
+                total,
+            });
+        }
+        self.record.total_target_count = total;
+        self.estimator.set_total(total);
+        self.version += 1;
+        Ok(())
+    }
+
+    pub(crate) fn set_status(&mut self, status: JobStatus) -> Result<(), WriteError> {
+        self.ensure_open()?;
+        if status.rank() < self.record.status.rank() {
+            return Err(WriteError::Backwards {
+                from: self.record.status,
+                to: status,
+            });
+        }
+        if status == JobStatus::Completed
+            && self.record.current_sent_count < self.record.total_target_count
+        {
+            // A job may complete early (targets vanished); the record then
+            // says so by its counts, and the percentage stays honest.
+            tracing::debug!(job_id = %self.record.job_id, "completed before processing every target");
+        }
+        self.record.status = status;
+        if status.is_terminal() {
+            self.record.completed_at = Some(Utc::now());
+        }
+        self.version += 1;
+        Ok(())
+    }
+
+    pub(crate) fn set_error(&mut self, message: String) {
+        self.record.error_message = Some(message);
+    }
+
+    fn observe(&mut self) {
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(self.started);
+        let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        self.estimator
+            .observe(elapsed_ms, self.record.current_sent_count);
+        self.last_observed = Some((now, Utc::now()));
+    }
+
+    /// The record to store now: counts plus a fresh `updatedAt` and ETA.
+    pub(crate) fn snapshot(&self) -> ProgressRecord {
+        let mut record = self.record.clone();
+        let now = Utc::now();
+        record.updated_at = Some(now);
+        record.progress_percentage =
+            percentage(record.current_sent_count, record.total_target_count);
+        if record.status.is_terminal() {
+            record.estimated_end_at = record.completed_at;
+            record.estimated_remaining_seconds = Some(0);
+            return record;
+        }
+        if let (Some(estimate), Some((_, observed_at))) =
+            (self.estimator.estimate(), self.last_observed)
+        {
+            let remaining =
+                chrono::Duration::from_std(estimate.remaining).unwrap_or(chrono::Duration::MAX);
+            let end = observed_at
+                .checked_add_signed(remaining)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            // Never an end in the past: a job running late is at least "now".
+            let end = end.max(now);
+            record.estimated_end_at = Some(end);
+            record.estimated_remaining_seconds =
+                Some(u64::try_from((end - now).num_seconds()).unwrap_or(0));
+            record.rate_per_second = Some(estimate.rate_per_second).filter(|r| r.is_finite());
+        }
+        record
+    }
+}

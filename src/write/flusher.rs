@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::writer::{Flushed, Shared, WriterConfig};
+use super::writer::{Delivered, Shared, WriterConfig};
 use crate::error::error_chain;
 use crate::{
     domain::{JobStatus, ProgressRecord},
@@ -49,7 +49,7 @@ impl Sink {
     }
 
     /// When the store should next be written, or `None` if it is up to date.
-    fn due(&self, version: u64, status: JobStatus, finishing: bool) -> Option<Instant> {
+    fn due(&self, version: u64, status: JobStatus, urgent: bool) -> Option<Instant> {
         if version <= self.stored {
             return None;
         }
@@ -62,7 +62,7 @@ impl Sink {
                 .min(self.max_retry_delay);
             return Some(last + backoff);
         }
-        if finishing || self.status != Some(status) {
+        if urgent || self.status != Some(status) {
             return Some(Instant::now());
         }
         Some(last + self.interval)
@@ -130,7 +130,6 @@ pub(crate) async fn run(
         config.checkpoint_interval,
         config.max_retry_delay,
     );
-    let mut reported = false;
     loop {
         // Ask to be woken before reading the state, so a change made after
         // the read still wakes the wait below.
@@ -138,16 +137,22 @@ pub(crate) async fn run(
         tokio::pin!(wake);
         wake.as_mut().enable();
 
-        let (record, version, abandoned): (ProgressRecord, u64, bool) = {
+        let (record, version, urgent_version, abandoned): (ProgressRecord, u64, u64, bool) = {
             let state = shared.lock();
-            (state.snapshot(), state.version, state.abandoned)
+            (
+                state.snapshot(),
+                state.version,
+                state.urgent,
+                state.abandoned,
+            )
         };
         let status = record.status;
         let finishing = status.is_terminal() || abandoned;
 
         let mut next = None;
         for (sink, is_hot) in [(&mut hot_sink, true), (&mut archive_sink, false)] {
-            match sink.due(version, status, finishing) {
+            let urgent = finishing || urgent_version > sink.tried;
+            match sink.due(version, status, urgent) {
                 Some(due) if due <= Instant::now() => {
                     let result = if is_hot {
                         hot.write(&record).await
@@ -161,17 +166,17 @@ pub(crate) async fn run(
             }
         }
 
-        if status.is_terminal()
-            && !reported
-            && hot_sink.tried >= version
-            && archive_sink.tried >= version
-        {
-            reported = true;
-            shared.report.send_replace(Some(Flushed {
-                hot: hot_sink.stored >= version,
-                archive: archive_sink.stored >= version,
-            }));
-        }
+        shared.delivered.send_if_modified(|delivered| {
+            let now = Delivered {
+                hot_tried: hot_sink.tried,
+                hot_stored: hot_sink.stored,
+                archive_tried: archive_sink.tried,
+                archive_stored: archive_sink.stored,
+            };
+            let changed = *delivered != now;
+            *delivered = now;
+            changed
+        });
         if finishing && hot_sink.stored >= version && archive_sink.stored >= version {
             return;
         }

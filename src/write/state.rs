@@ -24,6 +24,8 @@ pub(crate) struct JobState {
     /// Bumped by every change; the flusher writes when it is ahead of what
     /// it has stored.
     pub(crate) version: u64,
+    /// A version the worker asked to have written at once (`flush`).
+    pub(crate) urgent: u64,
     /// The handle was dropped without completing or failing the job.
     pub(crate) abandoned: bool,
 }
@@ -36,6 +38,7 @@ impl JobState {
             started: Instant::now(),
             last_observed: None,
             version: 1,
+            urgent: 0,
             abandoned: false,
         }
     }

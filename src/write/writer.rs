@@ -168,11 +168,11 @@ impl ProgressWriter {
             chunk_size: spec.chunk_size,
             pause: spec.pause,
         };
-        let (report, _) = watch::channel(None);
+        let (delivered, _) = watch::channel(Delivered::default());
         let shared = Arc::new(Shared {
             state: Mutex::new(JobState::new(record, shape)),
             wake: Notify::new(),
-            report,
+            delivered,
         });
         self.tasks.spawn(flusher::run(
             Arc::clone(&shared),
@@ -196,6 +196,16 @@ impl ProgressWriter {
     }
 }
 
+/// Which versions of a job's state the flusher has tried on, and stored in,
+/// each store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Delivered {
+    pub(crate) hot_tried: u64,
+    pub(crate) hot_stored: u64,
+    pub(crate) archive_tried: u64,
+    pub(crate) archive_stored: u64,
+}
+
 /// State shared between a [`JobHandle`] and its flusher task.
 pub(crate) struct Shared {
     /// A std mutex: it is held for a few memory operations, never across an
@@ -203,8 +213,8 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<JobState>,
     /// Wakes the flusher after a change.
     pub(crate) wake: Notify,
-    /// Set by the flusher once the final state has been tried on both stores.
-    pub(crate) report: watch::Sender<Option<Flushed>>,
+    /// What the flusher has delivered so far; waited on by `flush`.
+    pub(crate) delivered: watch::Sender<Delivered>,
 }
 
 impl Shared {
@@ -275,11 +285,24 @@ impl JobHandle {
         self.shared.lock().snapshot()
     }
 
+    /// Writes the current state to both stores now, whatever the
+    /// throttle says, and waits until each has been tried once (each try is
+    /// bounded by the store's timeout). Useful before a worker exits.
+    pub async fn flush(&self) -> Flushed {
+        let version = {
+            let mut state = self.shared.lock();
+            state.urgent = state.version;
+            state.version
+        };
+        self.shared.wake.notify_one();
+        self.delivery_of(version).await
+    }
+
     /// Marks the job completed and waits until its final counts have been
     /// tried on both stores (each bounded by its timeout).
     pub async fn complete(self) -> Result<Flushed, WriteError> {
         self.change(|state| state.set_status(JobStatus::Completed))?;
-        Ok(self.final_flush().await)
+        Ok(self.flush().await)
     }
 
     /// Marks the job failed with `message`, and waits like
@@ -291,16 +314,20 @@ impl JobHandle {
             state.set_error(message);
             Ok(())
         })?;
-        Ok(self.final_flush().await)
+        Ok(self.flush().await)
     }
 
-    async fn final_flush(&self) -> Flushed {
-        let mut report = self.shared.report.subscribe();
-        match report.wait_for(Option::is_some).await {
-            Ok(flushed) => (*flushed).unwrap_or(Flushed {
-                hot: false,
-                archive: false,
-            }),
+    async fn delivery_of(&self, version: u64) -> Flushed {
+        let mut delivered = self.shared.delivered.subscribe();
+        let tried = delivered
+            .wait_for(|d| d.hot_tried >= version && d.archive_tried >= version)
+            .await
+            .map(|d| *d);
+        match tried {
+            Ok(d) => Flushed {
+                hot: d.hot_stored >= version,
+                archive: d.archive_stored >= version,
+            },
             // The flusher is gone (the runtime is shutting down).
             Err(_) => Flushed {
                 hot: false,

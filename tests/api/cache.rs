@@ -1,0 +1,136 @@
+//! The one-second cache: coalescing, negative caching, ETag and 304.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use job_progress::write::JobSpec;
+
+use crate::helpers::{eager, envelope, job, spawn_app_with};
+
+#[sqlx::test]
+async fn concurrent_requests_for_one_job_cause_one_redis_read(pool: sqlx::PgPool) {
+    // A long period, so every request below falls within it.
+    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::from_secs(30)).await;
+    let handle = app.writer(eager()).start(job("hot-job"), JobSpec::new(10));
+    handle.flush().await;
+
+    let responses = join_all((0..64).map(|_| app.get_progress("hot-job"))).await;
+
+    assert!(responses.iter().all(|r| r.status() == 200));
+    assert_eq!(app.hot.reads(), 1, "64 concurrent pollers, one Redis read");
+    let sources: Vec<_> = responses
+        .iter()
+        .map(|r| r.headers()["x-progress-source"].clone())
+        .collect();
+    assert_eq!(sources.iter().filter(|s| *s == "redis").count(), 1);
+    assert_eq!(sources.iter().filter(|s| *s == "cache").count(), 63);
+}
+
+#[sqlx::test]
+async fn unknown_ids_are_cached_as_misses(pool: sqlx::PgPool) {
+    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::from_secs(30)).await;
+
+    for _ in 0..5 {
+        assert_eq!(app.get_progress("nobody").await.status(), 404);
+    }
+
+    assert_eq!(app.hot.reads(), 1);
+}
+
+#[sqlx::test]
+async fn the_cache_expires_after_its_period(pool: sqlx::PgPool) {
+    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::from_millis(200)).await;
+    let writer = app.writer(eager());
+    let handle = writer.start(job("moving"), JobSpec::new(10));
+    handle.flush().await;
+    let first = envelope(app.get_progress("moving").await).await;
+    assert_eq!(first["data"]["currentSentCount"], 0);
+
+    handle.record(4, 0).unwrap();
+    handle.flush().await;
+
+    // Poll as a dashboard would until the new count shows; it must within
+    // a few periods.
+    let mut seen = 0;
+    for _ in 0..50 {
+        let body = envelope(app.get_progress("moving").await).await;
+        seen = body["data"]["currentSentCount"].as_u64().unwrap();
+        if seen == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, 4);
+}
+
+#[sqlx::test]
+async fn a_matching_etag_gets_304_and_a_change_gets_200(pool: sqlx::PgPool) {
+    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
+    let handle = app.writer(eager()).start(job("etag-job"), JobSpec::new(10));
+    handle.flush().await;
+
+    let first = app.get_progress("etag-job").await;
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+
+    let url = format!("{}/api/v1/jobs/etag-job/progress", app.address);
+    let same = app
+        .client
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), 304);
+    assert_eq!(same.headers()["etag"].to_str().unwrap(), etag);
+    assert!(same.bytes().await.unwrap().is_empty());
+
+    let weak = app
+        .client
+        .get(&url)
+        .header("If-None-Match", format!("\"other\", W/{etag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weak.status(), 304, "weak comparison, lists of tags");
+
+    handle.record(1, 0).unwrap();
+    handle.flush().await;
+    let changed = app
+        .client
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+}
+
+#[sqlx::test]
+async fn a_client_that_gives_up_does_not_cancel_the_load_for_others(pool: sqlx::PgPool) {
+    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::from_secs(30)).await;
+    let handle = app
+        .writer(eager())
+        .start(job("shared-load"), JobSpec::new(10));
+    handle.flush().await;
+
+    // A client that hangs up at once: with a 1 ms timeout it is gone
+    // before the load finishes (or, on a fast machine, just after).
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let _ = impatient
+        .get(format!("{}/api/v1/jobs/shared-load/progress", app.address))
+        .send()
+        .await;
+
+    let response = app.get_progress("shared-load").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        app.hot.reads(),
+        1,
+        "the abandoned load finished and served the next client"
+    );
+}

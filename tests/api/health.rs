@@ -1,0 +1,66 @@
+//! Liveness, readiness and the OpenAPI document.
+
+use crate::helpers::{DEAD_POSTGRES, DEAD_REDIS, envelope, spawn_app, spawn_app_with};
+use job_progress::store::PgArchive;
+use std::time::Duration;
+
+fn dead_archive() -> PgArchive {
+    PgArchive::connect_lazy(
+        DEAD_POSTGRES,
+        1,
+        Duration::from_millis(300),
+        Duration::from_millis(500),
+    )
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn healthz_answers(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let body = envelope(app.get("/healthz").await).await;
+    assert_eq!(body["data"]["status"], "ok");
+}
+
+#[sqlx::test]
+async fn readyz_reports_each_store(pool: sqlx::PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let body = envelope(app.get("/readyz").await).await;
+    assert_eq!(body["data"]["redis"], "up");
+    assert_eq!(body["data"]["postgres"], "up");
+
+    let no_redis = spawn_app_with(pool.clone(), |o| o.redis_url = DEAD_REDIS.into()).await;
+    let response = no_redis.get("/readyz").await;
+    assert_eq!(response.status(), 200, "one store is enough to serve");
+    let body = envelope(response).await;
+    assert_eq!(body["data"]["redis"], "down");
+    assert_eq!(body["data"]["postgres"], "up");
+
+    let neither = spawn_app_with(pool, |o| {
+        o.redis_url = DEAD_REDIS.into();
+        o.archive = Some(dead_archive());
+    })
+    .await;
+    let response = neither.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body = envelope(response).await;
+    assert_eq!(body["data"]["postgres"], "down");
+}
+
+#[sqlx::test]
+async fn the_openapi_document_is_served(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let response = app.get("/openapi.yaml").await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with("openapi: 3"));
+    for path in [
+        "/api/v1/jobs/{jobId}/progress",
+        "/api/v1/jobs/active",
+        "/api/v1/schedules/active",
+        "/api/v1/schedules/{scheduleId}/progress",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(text.contains(path), "{path} is documented");
+    }
+}

@@ -1,0 +1,256 @@
+//! Spawning the real app against real Redis and PostgreSQL, one isolated
+//! world per test: a fresh database from `#[sqlx::test]` and a random Redis
+//! key prefix.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use job_progress::{
+    config::ServeSettings,
+    domain::{JobId, ProgressRecord},
+    startup::Application,
+    store::{Archive, HotStore, Keys, PgArchive, RedisStore, StoreError, Ttls, WriteOutcome},
+    telemetry,
+    write::{ProgressWriter, WriterConfig},
+};
+use sqlx::PgPool;
+
+/// Redis for the tests (`REDIS_URL`, default the local one).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// An address where nothing listens: a store that is down.
+pub const DEAD_REDIS: &str = "redis://127.0.0.1:1";
+/// A PostgreSQL URL where nothing listens.
+pub const DEAD_POSTGRES: &str = "postgres://postgres@127.0.0.1:1/postgres";
+
+/// A hot store that counts the calls it passes on to the real one.
+pub struct CountingStore {
+    inner: Arc<dyn HotStore>,
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+    pub lists: AtomicU64,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn HotStore>) -> Self {
+        Self {
+            inner,
+            reads: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            lists: AtomicU64::new(0),
+        }
+    }
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
+    }
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl HotStore for CountingStore {
+    async fn write(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.write(record).await
+    }
+    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.read(id).await
+    }
+    async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.read_many(ids).await
+    }
+    async fn active(&self) -> Result<Vec<ProgressRecord>, StoreError> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        self.inner.active().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+/// What a test can tune before the app starts.
+pub struct Options {
+    pub redis_url: String,
+    pub archive: Option<PgArchive>,
+    pub cache_ttl: Duration,
+}
+
+/// A running app and handles on everything behind it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub keys: Keys,
+    pub redis: RedisStore,
+    pub hot: Arc<CountingStore>,
+    pub archive: PgArchive,
+    pub pool: PgPool,
+}
+
+pub fn job(id: &str) -> JobId {
+    JobId::parse(id).expect("a valid test job id")
+}
+
+/// The app over a fresh database and its own key prefix.
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, |_| {}).await
+}
+
+pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> TestApp {
+    telemetry::init_for_tests();
+    let mut options = Options {
+        redis_url: redis_url(),
+        archive: None,
+        cache_ttl: Duration::from_secs(1),
+    };
+    tune(&mut options);
+
+    let keys = Keys::new(format!("test-{}:", uuid::Uuid::new_v4()));
+    let redis = RedisStore::new(
+        &options.redis_url,
+        keys.clone(),
+        Ttls::default(),
+        Duration::from_millis(200),
+    )
+    .expect("redis store");
+    let hot = Arc::new(CountingStore::new(Arc::new(redis.clone())));
+    let archive = options
+        .archive
+        .unwrap_or_else(|| PgArchive::from_pool(pool.clone(), Duration::from_secs(2)));
+
+    let mut settings = ServeSettings::defaults();
+    settings.listen_addr = "127.0.0.1:0".parse().unwrap();
+    settings.cache_ttl_ms = options.cache_ttl.as_millis() as u64;
+    settings.workers = Some(2);
+    settings.shutdown_timeout_secs = 1;
+    let app = Application::build_with(
+        &settings,
+        Arc::clone(&hot) as Arc<dyn HotStore>,
+        Arc::new(archive.clone()),
+    )
+    .expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        keys,
+        redis,
+        hot,
+        archive,
+        pool,
+    }
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
+    pub async fn get_progress(&self, id: &str) -> reqwest::Response {
+        self.get(&format!("/api/v1/jobs/{id}/progress")).await
+    }
+
+    pub async fn get_active(&self, query: &str) -> reqwest::Response {
+        self.get(&format!("/api/v1/jobs/active{query}")).await
+    }
+
+    /// A writer over this app's stores (through the counting hot store).
+    pub fn writer(&self, config: WriterConfig) -> ProgressWriter {
+        ProgressWriter::new(
+            Arc::clone(&self.hot) as Arc<dyn HotStore>,
+            Arc::new(self.archive.clone()) as Arc<dyn Archive>,
+            config,
+        )
+    }
+
+    /// A raw Redis connection, to look behind the store.
+    pub async fn raw_redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis answers")
+    }
+
+    pub async fn ttl(&self, id: &str) -> i64 {
+        let mut conn = self.raw_redis().await;
+        redis::cmd("TTL")
+            .arg(self.keys.progress(&job(id)))
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    pub async fn index_members(&self) -> Vec<String> {
+        let mut conn = self.raw_redis().await;
+        redis::cmd("ZRANGE")
+            .arg(self.keys.active_index())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete_key(&self, id: &str) {
+        let mut conn = self.raw_redis().await;
+        let _: i64 = redis::cmd("DEL")
+            .arg(self.keys.progress(&job(id)))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    pub async fn set_raw(&self, id: &str, value: &str) {
+        let mut conn = self.raw_redis().await;
+        let _: () = redis::cmd("SET")
+            .arg(self.keys.progress(&job(id)))
+            .arg(value)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// A response's envelope, checked: `statusCode` equals the HTTP status.
+pub async fn envelope(response: reqwest::Response) -> serde_json::Value {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.expect("a JSON envelope");
+    assert_eq!(
+        body["statusCode"], status,
+        "statusCode must equal the HTTP status: {body}"
+    );
+    assert!(
+        body["message"].is_string(),
+        "every envelope has a message: {body}"
+    );
+    body
+}
+
+/// A writer configuration that writes every change at once.
+pub fn eager() -> WriterConfig {
+    WriterConfig {
+        flush_interval: Duration::ZERO,
+        checkpoint_interval: Duration::ZERO,
+        ..WriterConfig::default()
+    }
+}

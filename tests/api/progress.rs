@@ -1,0 +1,179 @@
+//! Reading progress: single job, active list, key layout.
+
+use std::time::Duration;
+
+use job_progress::{domain::JobStatus, write::JobSpec};
+
+use crate::helpers::{eager, envelope, job, spawn_app, spawn_app_with};
+
+#[sqlx::test]
+async fn a_running_job_is_served_from_redis_with_its_counts(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let handle = writer.start(
+        job("job-1"),
+        JobSpec::new(1000).chunked(500, Duration::from_secs(2)),
+    );
+    handle.set_chunk(1).unwrap();
+    handle.record(490, 10).unwrap();
+    handle.flush().await;
+
+    let response = app.get_progress("job-1").await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-progress-source"], "redis");
+    assert!(response.headers().contains_key("etag"));
+    assert!(response.headers().contains_key("x-request-id"));
+    let body = envelope(response).await;
+    let data = &body["data"];
+    assert_eq!(data["jobId"], "job-1");
+    assert_eq!(data["status"], "in_progress");
+    assert_eq!(data["totalTargetCount"], 1000);
+    assert_eq!(data["currentSentCount"], 500);
+    assert_eq!(data["successCount"], 490);
+    assert_eq!(data["failureCount"], 10);
+    assert_eq!(data["progressPercentage"], 50);
+    assert_eq!(data["totalChunks"], 2);
+    assert_eq!(data["currentChunk"], 1);
+    assert!(data["startedAt"].is_string());
+    assert!(data["updatedAt"].is_string());
+    assert!(data["completedAt"].is_null());
+}
+
+#[sqlx::test]
+async fn an_unknown_job_is_a_404_that_says_so(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+
+    let response = app.get_progress("never-started").await;
+
+    assert_eq!(response.status(), 404);
+    let body = envelope(response).await;
+    assert!(body["data"].is_null());
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("never-started") && message.contains("unknown"),
+        "{message}"
+    );
+}
+
+#[sqlx::test]
+async fn ttl_follows_the_status(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+
+    let running = writer.start(job("ttl-running"), JobSpec::new(10));
+    running.flush().await;
+    let failed = writer.start(job("ttl-failed"), JobSpec::new(10));
+    failed.fail("provider down").await.unwrap();
+    let done = writer.start(job("ttl-done"), JobSpec::new(10));
+    done.record(10, 0).unwrap();
+    done.complete().await.unwrap();
+
+    let day = 24 * 3600;
+    let running_ttl = app.ttl("ttl-running").await;
+    assert!(
+        (day - 60..=day).contains(&running_ttl),
+        "in progress: {running_ttl}"
+    );
+    let failed_ttl = app.ttl("ttl-failed").await;
+    assert!(
+        (day - 60..=day).contains(&failed_ttl),
+        "failed: {failed_ttl}"
+    );
+    let done_ttl = app.ttl("ttl-done").await;
+    assert!(
+        (3600 - 60..=3600).contains(&done_ttl),
+        "completed: {done_ttl}"
+    );
+}
+
+#[sqlx::test]
+async fn the_index_follows_the_values_and_prunes_expired_ones(pool: sqlx::PgPool) {
+    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
+    let writer = app.writer(eager());
+    let a = writer.start(job("a"), JobSpec::new(10));
+    let b = writer.prepare(job("b"), JobSpec::new(10));
+    let c = writer.start(job("c"), JobSpec::new(10));
+    a.flush().await;
+    b.flush().await;
+    c.flush().await;
+    let mut members = app.index_members().await;
+    members.sort();
+    assert_eq!(members, ["a", "b", "c"]);
+
+    // Completing removes from the index in the same step as the write.
+    c.complete().await.unwrap();
+    let mut members = app.index_members().await;
+    members.sort();
+    assert_eq!(members, ["a", "b"]);
+
+    // A value that vanished (expired) is pruned from the index when listed.
+    app.delete_key("a").await;
+    let response = app.get_active("").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-total-count"], "1");
+    let body = envelope(response).await;
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["jobId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["b"]);
+    assert_eq!(body["data"][0]["status"], "preparing");
+    assert_eq!(app.index_members().await, ["b"]);
+}
+
+#[sqlx::test]
+async fn the_active_list_is_sorted_by_start_and_paged(pool: sqlx::PgPool) {
+    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
+    let writer = app.writer(eager());
+    let mut handles = Vec::new();
+    for i in 0..5 {
+        let handle = writer.start(job(&format!("job-{i}")), JobSpec::new(100));
+        handle.flush().await;
+        handles.push(handle);
+    }
+
+    let body = envelope(app.get_active("?limit=2&offset=1").await).await;
+
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["jobId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["job-1", "job-2"]);
+    let all = envelope(app.get_active("").await).await;
+    let statuses: Vec<_> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].clone())
+        .collect();
+    assert_eq!(statuses.len(), 5);
+    assert!(statuses.iter().all(|s| s == JobStatus::InProgress.as_str()));
+}
+
+#[sqlx::test]
+async fn head_is_answered_and_other_methods_are_refused(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+
+    let head = app
+        .client
+        .head(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+
+    let post = app
+        .client
+        .post(format!("{}/api/v1/jobs/x/progress", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+    envelope(post).await;
+}

@@ -4,13 +4,22 @@
 
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 
 use super::WriteError;
 use crate::{
     domain::{JobStatus, ProgressRecord, percentage},
     eta::{Estimator, JobShape},
 };
+
+/// The current time at millisecond precision: what JavaScript dashboards
+/// parse, and what PostgreSQL and Redis both hold exactly, so a record reads
+/// the same (and has the same ETag) from either store.
+pub(crate) fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.duration_trunc(TimeDelta::milliseconds(1))
+        .unwrap_or(now)
+}
 
 /// The state behind a [`JobHandle`](super::JobHandle).
 #[derive(Debug)]
@@ -20,7 +29,7 @@ pub(crate) struct JobState {
     /// When the job started, on the monotonic clock (for the estimator).
     started: Instant,
     /// The wall-clock time of the last observation fed to the estimator.
-    last_observed: Option<(Instant, DateTime<Utc>)>,
+    last_observed: Option<DateTime<Utc>>,
     /// Bumped by every change; the flusher writes when it is ahead of what
     /// it has stored.
     pub(crate) version: u64,
@@ -148,7 +157,7 @@ impl JobState {
         }
         self.record.status = status;
         if status.is_terminal() {
-            self.record.completed_at = Some(Utc::now());
+            self.record.completed_at = Some(now());
         }
         self.version += 1;
         Ok(())
@@ -159,18 +168,16 @@ impl JobState {
     }
 
     fn observe(&mut self) {
-        let now = Instant::now();
-        let elapsed = now.saturating_duration_since(self.started);
-        let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.estimator
             .observe(elapsed_ms, self.record.current_sent_count);
-        self.last_observed = Some((now, Utc::now()));
+        self.last_observed = Some(now());
     }
 
     /// The record to store now: counts plus a fresh `updatedAt` and ETA.
     pub(crate) fn snapshot(&self) -> ProgressRecord {
         let mut record = self.record.clone();
-        let now = Utc::now();
+        let now = now();
         record.updated_at = Some(now);
         record.progress_percentage =
             percentage(record.current_sent_count, record.total_target_count);
@@ -179,8 +186,7 @@ impl JobState {
             record.estimated_remaining_seconds = Some(0);
             return record;
         }
-        if let (Some(estimate), Some((_, observed_at))) =
-            (self.estimator.estimate(), self.last_observed)
+        if let (Some(estimate), Some(observed_at)) = (self.estimator.estimate(), self.last_observed)
         {
             let remaining =
                 chrono::Duration::from_std(estimate.remaining).unwrap_or(chrono::Duration::MAX);
@@ -189,10 +195,16 @@ impl JobState {
                 .unwrap_or(DateTime::<Utc>::MAX_UTC);
             // Never an end in the past: a job running late is at least "now".
             let end = end.max(now);
+            let end = end
+                .duration_trunc(TimeDelta::milliseconds(1))
+                .unwrap_or(end);
             record.estimated_end_at = Some(end);
             record.estimated_remaining_seconds =
                 Some(u64::try_from((end - now).num_seconds()).unwrap_or(0));
-            record.rate_per_second = Some(estimate.rate_per_second).filter(|r| r.is_finite());
+            // Two decimals are all a dashboard shows; more would only make
+            // every record look different.
+            record.rate_per_second = Some((estimate.rate_per_second * 100.0).round() / 100.0)
+                .filter(|rate| rate.is_finite() && *rate >= 0.0);
         }
         record
     }

@@ -5,7 +5,6 @@ use std::{
     time::Duration,
 };
 
-use chrono::Utc;
 use tokio::sync::{Notify, watch};
 use tokio_util::task::TaskTracker;
 
@@ -162,7 +161,7 @@ impl ProgressWriter {
         let mut record = ProgressRecord::new(id, status, spec.total);
         record.total_chunks = spec.total_chunks;
         record.schedule_id = spec.schedule_id;
-        record.started_at = Some(Utc::now());
+        record.started_at = Some(super::state::now());
         let shape = JobShape {
             total: spec.total,
             chunk_size: spec.chunk_size,

@@ -7,7 +7,8 @@ use std::{net::SocketAddr, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
-    store::{Keys, PgArchive, RedisStore, Ttls},
+    domain::StallPolicy,
+    store::{BreakerConfig, Keys, PgArchive, RedisStore, Ttls},
     write::WriterConfig,
 };
 
@@ -66,6 +67,13 @@ pub struct RedisSettings {
     #[arg(long, env = "COMPLETED_TTL_SECS", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub completed_ttl_secs: u64,
+    /// Consecutive Redis failures after which Redis is skipped for a
+    /// cool-off (0: never skip).
+    #[arg(long, env = "REDIS_BREAKER_FAILURES", default_value_t = 3)]
+    pub redis_breaker_failures: u32,
+    /// How long Redis is skipped before one probe, in milliseconds.
+    #[arg(long, env = "REDIS_BREAKER_COOL_OFF_MS", default_value_t = 1000)]
+    pub redis_breaker_cool_off_ms: u64,
 }
 
 impl RedisSettings {
@@ -80,6 +88,12 @@ impl RedisSettings {
             },
             Duration::from_millis(self.redis_timeout_ms),
         )
+        .map(|store| {
+            store.with_breaker(BreakerConfig {
+                failures: self.redis_breaker_failures,
+                cool_off: Duration::from_millis(self.redis_breaker_cool_off_ms),
+            })
+        })
     }
 }
 
@@ -129,6 +143,11 @@ pub struct WriterSettings {
     /// while only the counts move.
     #[arg(long, env = "CHECKPOINT_INTERVAL_SECS", default_value_t = 30)]
     pub checkpoint_interval_secs: u64,
+    /// Rewrite a running job's record at least this often, in
+    /// milliseconds, even when nothing changes (heartbeat).
+    #[arg(long, env = "HEARTBEAT_MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat_ms: u64,
 }
 
 impl WriterSettings {
@@ -137,6 +156,7 @@ impl WriterSettings {
         WriterConfig {
             flush_interval: Duration::from_millis(self.flush_interval_ms),
             checkpoint_interval: Duration::from_secs(self.checkpoint_interval_secs),
+            heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
             ..WriterConfig::default()
         }
     }
@@ -166,12 +186,28 @@ pub struct ServeSettings {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "HTTP_WORKERS")]
     pub workers: Option<usize>,
+    /// An active job counts as stalled after three missed heartbeats, but
+    /// never sooner than this many seconds after its last update.
+    #[arg(long, env = "STALL_FLOOR_SECS", default_value_t = 30)]
+    pub stall_floor_secs: u64,
+    /// ...and always after this many seconds without an update.
+    #[arg(long, env = "STALL_CEILING_SECS", default_value_t = 3600)]
+    pub stall_ceiling_secs: u64,
     /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
 }
 
 impl ServeSettings {
+    /// When an active job counts as stalled.
+    pub fn stall_policy(&self) -> StallPolicy {
+        StallPolicy {
+            floor: Duration::from_secs(self.stall_floor_secs),
+            ceiling: Duration::from_secs(self.stall_ceiling_secs),
+            ..StallPolicy::default()
+        }
+    }
+
     /// Defaults, as if no flag and no variable were given; for tests.
     pub fn defaults() -> Self {
         #[derive(Parser)]

@@ -51,7 +51,7 @@ impl Application {
             settings.cache_capacity,
         );
         let state = AppState {
-            reader: ProgressReader::new(hot, archive, cache),
+            reader: ProgressReader::new(hot, archive, cache, settings.stall_policy()),
         };
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;

@@ -7,6 +7,6 @@ mod schedule;
 mod status;
 
 pub use id::{IdError, JobId, MAX_ID_LEN, ScheduleId};
-pub use progress::{ProgressRecord, percentage};
+pub use progress::{ProgressRecord, StallPolicy, percentage};
 pub use schedule::{Schedule, ScheduleProgress};
 pub use status::{JobStatus, UnknownStatus};

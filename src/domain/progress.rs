@@ -63,6 +63,57 @@ pub struct ProgressRecord {
     /// The scheduled send this job carries out, if any.
     #[serde(default)]
     pub schedule_id: Option<ScheduleId>,
+    /// The writer rewrites this record at least this often while the job's
+    /// worker is alive (its heartbeat); `null` for writers that don't say.
+    #[serde(default)]
+    pub refresh_interval_ms: Option<u64>,
+    /// The job is active but its record has not been refreshed for much
+    /// longer than its refresh interval: its worker has most likely died.
+    /// Computed when the record is read; see [`Self::is_stalled`].
+    #[serde(default)]
+    pub stalled: bool,
+}
+
+/// When an active job counts as stalled: its record is older than
+/// `factor` times its refresh interval, kept between `floor` and `ceiling`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StallPolicy {
+    /// Never stalled sooner than this after the last update.
+    pub floor: std::time::Duration,
+    /// Always stalled this long after the last update.
+    pub ceiling: std::time::Duration,
+    /// The refresh interval assumed for records that don't carry one.
+    pub default_refresh: std::time::Duration,
+}
+
+impl Default for StallPolicy {
+    /// Three missed heartbeats (the writer's default is 15 s, so 45 s),
+    /// kept between 30 s and 1 h; records from writers that don't say how
+    /// often they refresh are assumed to refresh every minute.
+    fn default() -> Self {
+        Self {
+            floor: std::time::Duration::from_secs(30),
+            ceiling: std::time::Duration::from_secs(3600),
+            default_refresh: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+impl StallPolicy {
+    /// Missed refreshes after which a job counts as stalled: one can be
+    /// lost to a Redis blip and one to a slow event loop; a third means the
+    /// writer is gone.
+    pub const MISSED_REFRESHES: u32 = 3;
+
+    /// How long after its last update an active job counts as stalled.
+    pub fn limit(&self, refresh_interval_ms: Option<u64>) -> std::time::Duration {
+        let refresh = refresh_interval_ms
+            .map(std::time::Duration::from_millis)
+            .unwrap_or(self.default_refresh);
+        refresh
+            .saturating_mul(Self::MISSED_REFRESHES)
+            .clamp(self.floor, self.ceiling.max(self.floor))
+    }
 }
 
 /// `processed * 100 / total`, rounded down and capped at 100; 0 for an empty job.
@@ -96,7 +147,27 @@ impl ProgressRecord {
             rate_per_second: None,
             error_message: None,
             schedule_id: None,
+            refresh_interval_ms: None,
+            stalled: false,
         }
+    }
+
+    /// Whether the job is active but has not been updated for longer than
+    /// the policy allows, as of `now`.
+    pub fn is_stalled(&self, now: DateTime<Utc>, policy: &StallPolicy) -> bool {
+        let Some(updated_at) = self.updated_at else {
+            return false;
+        };
+        let Ok(silent) = (now - updated_at).to_std() else {
+            return false; // updated "in the future": clocks differ; not stalled
+        };
+        self.status.is_active() && silent > policy.limit(self.refresh_interval_ms)
+    }
+
+    /// Sets [`Self::stalled`] as of `now`.
+    pub fn with_stall_check(mut self, now: DateTime<Utc>, policy: &StallPolicy) -> Self {
+        self.stalled = self.is_stalled(now, policy);
+        self
     }
 
     /// Re-derives what is derived, so a record read from another writer is
@@ -136,6 +207,40 @@ mod tests {
         assert_eq!(record.schedule_id, None);
         assert_eq!(record.estimated_end_at, None);
         assert!(record.started_at.is_some());
+    }
+
+    #[test]
+    fn a_job_is_stalled_after_three_missed_refreshes_within_floor_and_ceiling() {
+        let policy = StallPolicy {
+            floor: std::time::Duration::from_secs(30),
+            ceiling: std::time::Duration::from_secs(600),
+            default_refresh: std::time::Duration::from_secs(60),
+        };
+        let now = Utc::now();
+        let mut record = ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, 8);
+        record.refresh_interval_ms = Some(15_000);
+        record.updated_at = Some(now - chrono::Duration::seconds(44));
+        assert!(!record.is_stalled(now, &policy));
+        record.updated_at = Some(now - chrono::Duration::seconds(46));
+        assert!(record.is_stalled(now, &policy));
+
+        record.refresh_interval_ms = Some(1_000); // 3 s, raised to the floor
+        record.updated_at = Some(now - chrono::Duration::seconds(20));
+        assert!(!record.is_stalled(now, &policy));
+        record.refresh_interval_ms = Some(3_600_000); // 3 h, cut to the ceiling
+        record.updated_at = Some(now - chrono::Duration::seconds(601));
+        assert!(record.is_stalled(now, &policy));
+
+        record.refresh_interval_ms = None; // 3 min by default
+        record.updated_at = Some(now - chrono::Duration::seconds(170));
+        assert!(!record.is_stalled(now, &policy));
+
+        record.status = JobStatus::Completed;
+        record.updated_at = Some(now - chrono::Duration::days(2));
+        assert!(
+            !record.is_stalled(now, &policy),
+            "finished jobs never stall"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod envelope;
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
+use chrono::Utc;
 use serde::Serialize;
 
 use self::{
@@ -20,7 +21,7 @@ use self::{
     envelope::{Rendered, Source},
 };
 use crate::{
-    domain::{JobId, ProgressRecord, ScheduleId, ScheduleProgress},
+    domain::{JobId, ProgressRecord, ScheduleId, ScheduleProgress, StallPolicy},
     error::error_chain,
     store::{Archive, HotStore, StoreError},
 };
@@ -60,6 +61,7 @@ pub struct ProgressReader {
     hot: Arc<dyn HotStore>,
     archive: Arc<dyn Archive>,
     cache: ResponseCache,
+    stall: StallPolicy,
 }
 
 impl std::fmt::Debug for ProgressReader {
@@ -75,27 +77,39 @@ fn log_store_error(what: &str, err: &StoreError) {
 }
 
 impl ProgressReader {
-    /// A reader over the two stores with the given cache.
-    pub fn new(hot: Arc<dyn HotStore>, archive: Arc<dyn Archive>, cache: ResponseCache) -> Self {
+    /// A reader over the two stores with the given cache; records are
+    /// marked stalled by `stall`.
+    pub fn new(
+        hot: Arc<dyn HotStore>,
+        archive: Arc<dyn Archive>,
+        cache: ResponseCache,
+        stall: StallPolicy,
+    ) -> Self {
         Self {
             hot,
             archive,
             cache,
+            stall,
         }
     }
 
     /// One job's progress: Redis, else the checkpoint, else 404.
     pub async fn job(&self, id: JobId) -> Served {
-        let (hot, archive) = (Arc::clone(&self.hot), Arc::clone(&self.archive));
+        let (hot, archive, stall) = (Arc::clone(&self.hot), Arc::clone(&self.archive), self.stall);
         self.cache
             .get_or_load(CacheKey::Job(id.clone()), async move {
+                let now = Utc::now();
                 match hot.read(&id).await {
-                    Ok(Some(record)) => return Rendered::ok(&record, Source::Redis),
+                    Ok(Some(record)) => {
+                        return Rendered::ok(&record.with_stall_check(now, &stall), Source::Redis);
+                    }
                     Ok(None) => {}
                     Err(err) => log_store_error("redis read failed; falling back to postgres", &err),
                 }
                 match archive.read(&id).await {
-                    Ok(Some(record)) => Rendered::ok(&record, Source::Database),
+                    Ok(Some(record)) => {
+                        Rendered::ok(&record.with_stall_check(now, &stall), Source::Database)
+                    }
                     Ok(None) => Rendered::error(
                         StatusCode::NOT_FOUND,
                         &format!(
@@ -116,16 +130,18 @@ impl ProgressReader {
     /// The active jobs, oldest start first: from Redis, or from the
     /// checkpoints when Redis cannot answer.
     pub async fn active(&self, page: Page) -> Served {
-        let (hot, archive) = (Arc::clone(&self.hot), Arc::clone(&self.archive));
+        let (hot, archive, stall) = (Arc::clone(&self.hot), Arc::clone(&self.archive), self.stall);
         let key = CacheKey::Active {
             limit: page.limit,
             offset: page.offset,
         };
         self.cache
             .get_or_load(key, async move {
+                let now = Utc::now();
                 match hot.active().await {
                     Ok(mut records) => {
                         sort_by_start(&mut records);
+                        let records = mark_stalled(records, now, &stall);
                         let total = records.len() as u64;
                         let items: Vec<&ProgressRecord> = records
                             .iter()
@@ -138,6 +154,7 @@ impl ProgressReader {
                         log_store_error("redis active list failed; falling back to postgres", &err);
                         match archive.active(page.limit, page.offset).await {
                             Ok((records, total)) => {
+                                let records = mark_stalled(records, now, &stall);
                                 with_total(Rendered::ok(&records, Source::Database), total)
                             }
                             Err(err) => {
@@ -153,7 +170,7 @@ impl ProgressReader {
 
     /// Every schedule that has started and not ended, with live counts.
     pub async fn active_schedules(&self) -> Served {
-        let (hot, archive) = (Arc::clone(&self.hot), Arc::clone(&self.archive));
+        let (hot, archive, stall) = (Arc::clone(&self.hot), Arc::clone(&self.archive), self.stall);
         self.cache
             .get_or_load(CacheKey::ActiveSchedules, async move {
                 let schedules = match archive.active_schedules().await {
@@ -163,7 +180,7 @@ impl ProgressReader {
                         return Rendered::error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
                     }
                 };
-                let (items, source) = join_live(&*hot, schedules).await;
+                let (items, source) = join_live(&*hot, schedules, &stall).await;
                 with_total(Rendered::ok(&items, source), items.len() as u64)
             })
             .await
@@ -171,12 +188,12 @@ impl ProgressReader {
 
     /// One schedule with its job's progress.
     pub async fn schedule(&self, id: ScheduleId) -> Served {
-        let (hot, archive) = (Arc::clone(&self.hot), Arc::clone(&self.archive));
+        let (hot, archive, stall) = (Arc::clone(&self.hot), Arc::clone(&self.archive), self.stall);
         self.cache
             .get_or_load(CacheKey::Schedule(id.clone()), async move {
                 match archive.schedule(&id).await {
                     Ok(Some(schedule)) => {
-                        let (mut items, source) = join_live(&*hot, vec![schedule]).await;
+                        let (mut items, source) = join_live(&*hot, vec![schedule], &stall).await;
                         match items.pop() {
                             Some(item) => Rendered::ok(&item, source),
                             None => Rendered::error(StatusCode::NOT_FOUND, "unknown schedule"),
@@ -205,6 +222,17 @@ impl ProgressReader {
     }
 }
 
+fn mark_stalled(
+    records: Vec<ProgressRecord>,
+    now: chrono::DateTime<Utc>,
+    stall: &StallPolicy,
+) -> Vec<ProgressRecord> {
+    records
+        .into_iter()
+        .map(|record| record.with_stall_check(now, stall))
+        .collect()
+}
+
 fn with_total(mut rendered: Rendered, total: u64) -> Rendered {
     rendered.total_count = Some(total);
     rendered
@@ -227,7 +255,9 @@ fn sort_by_start(records: &mut [ProgressRecord]) {
 async fn join_live(
     hot: &dyn HotStore,
     schedules: Vec<crate::domain::Schedule>,
+    stall: &StallPolicy,
 ) -> (Vec<ScheduleProgress>, Source) {
+    let now = Utc::now();
     let job_ids: Vec<JobId> = schedules.iter().filter_map(|s| s.job_id.clone()).collect();
     let (mut live, source) = if job_ids.is_empty() {
         (Vec::new(), Source::Redis)
@@ -250,7 +280,9 @@ async fn join_live(
             } else {
                 None
             };
-            ScheduleProgress::from_parts(schedule, record)
+            let mut item = ScheduleProgress::from_parts(schedule, record);
+            item.progress = item.progress.map(|p| p.with_stall_check(now, stall));
+            item
         })
         .collect();
     (items, source)

@@ -9,6 +9,7 @@
 //! in-process map and SQLite, for a zero-setup mode) can be added without
 //! touching them.
 
+pub mod breaker;
 pub mod keys;
 mod postgres;
 mod redis;
@@ -21,6 +22,7 @@ use crate::domain::{JobId, ProgressRecord, Schedule, ScheduleId};
 
 pub use self::postgres::PgArchive;
 pub use self::redis::{RedisStore, Ttls};
+pub use breaker::BreakerConfig;
 pub use keys::Keys;
 
 /// What became of a write.

@@ -1,7 +1,7 @@
 //! [`Archive`] on PostgreSQL: the `job_progress` and `schedules` tables of
 //! `migrations/`.
 
-use std::{future::Future, str::FromStr, time::Duration};
+use std::{future::Future, str::FromStr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -10,7 +10,10 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use super::{Archive, StoreError, WriteOutcome};
+use super::{
+    Archive, StoreError, WriteOutcome,
+    breaker::{Breaker, BreakerConfig},
+};
 use crate::domain::{JobId, JobStatus, ProgressRecord, Schedule, ScheduleId};
 
 const STORE: &str = "postgres";
@@ -25,12 +28,14 @@ pub struct PgArchive {
     /// Bound on one whole call (acquire + query), so a hung server delays a
     /// request by at most this much.
     timeout: Duration,
+    breaker: Arc<Breaker>,
 }
 
 /// The columns of `job_progress`, in the order the queries select them.
 const COLUMNS: &str = "job_id, status, total_target_count, current_sent_count, success_count, \
      failure_count, total_chunks, current_chunk, started_at, updated_at, completed_at, \
-     estimated_end_at, estimated_remaining_seconds, rate_per_second, error_message, schedule_id";
+     estimated_end_at, estimated_remaining_seconds, rate_per_second, error_message, schedule_id, \
+     refresh_interval_ms";
 
 #[derive(sqlx::FromRow)]
 struct CheckpointRow {
@@ -50,6 +55,7 @@ struct CheckpointRow {
     rate_per_second: Option<f64>,
     error_message: Option<String>,
     schedule_id: Option<String>,
+    refresh_interval_ms: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -67,6 +73,18 @@ fn corrupt(key: String, why: impl std::error::Error + Send + Sync + 'static) -> 
     StoreError::Corrupt {
         key,
         source: Box::new(why),
+    }
+}
+
+/// A timeout or a connection problem, as opposed to the server refusing one
+/// statement (a constraint, a bad row), which says nothing about its health.
+fn is_outage(err: &StoreError) -> bool {
+    match err {
+        StoreError::Timeout { .. } => true,
+        StoreError::Unavailable { source, .. } => !source
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(|err| matches!(err, sqlx::Error::Database(_) | sqlx::Error::RowNotFound)),
+        StoreError::Corrupt { .. } => false,
     }
 }
 
@@ -108,6 +126,8 @@ impl TryFrom<CheckpointRow> for ProgressRecord {
             rate_per_second: row.rate_per_second,
             error_message: row.error_message,
             schedule_id,
+            refresh_interval_ms: row.refresh_interval_ms.map(count),
+            stalled: false,
         };
         Ok(record.normalized())
     }
@@ -136,7 +156,17 @@ impl PgArchive {
 
     /// Wraps an existing pool (tests hand in the one `#[sqlx::test]` made).
     pub fn from_pool(pool: PgPool, timeout: Duration) -> Self {
-        Self { pool, timeout }
+        Self {
+            pool,
+            timeout,
+            breaker: Arc::new(Breaker::new(BreakerConfig::default())),
+        }
+    }
+
+    /// Replaces the default circuit breaker (3 failures, 1 s cool-off).
+    pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = Arc::new(Breaker::new(config));
+        self
     }
 
     /// The pool, for migrations and tests.
@@ -153,7 +183,20 @@ impl PgArchive {
             .context("cannot apply the database migrations")
     }
 
+    /// Runs one call under the archive's timeout and circuit breaker.
     async fn timed<T>(
+        &self,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        self.breaker
+            .admit()
+            .map_err(|open| StoreError::unavailable(STORE, open))?;
+        let result = self.call(call).await;
+        self.breaker.record(!result.as_ref().is_err_and(is_outage));
+        result
+    }
+
+    async fn call<T>(
         &self,
         call: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
@@ -220,8 +263,8 @@ WITH upsert AS (
     INSERT INTO job_progress (job_id, status, total_target_count, current_sent_count,
         success_count, failure_count, total_chunks, current_chunk, started_at, updated_at,
         completed_at, estimated_end_at, estimated_remaining_seconds, rate_per_second,
-        error_message, schedule_id, checkpointed_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, now())
+        error_message, schedule_id, refresh_interval_ms, checkpointed_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, now())
     ON CONFLICT (job_id) DO UPDATE SET
         status = EXCLUDED.status,
         total_target_count = EXCLUDED.total_target_count,
@@ -238,6 +281,7 @@ WITH upsert AS (
         rate_per_second = EXCLUDED.rate_per_second,
         error_message = EXCLUDED.error_message,
         schedule_id = EXCLUDED.schedule_id,
+        refresh_interval_ms = EXCLUDED.refresh_interval_ms,
         checkpointed_at = now()
     WHERE job_progress.current_sent_count <= EXCLUDED.current_sent_count
       AND (CASE job_progress.status WHEN 'preparing' THEN 0 WHEN 'in_progress' THEN 1 ELSE 2 END)
@@ -286,6 +330,7 @@ impl Archive for PgArchive {
                     .bind(record.rate_per_second)
                     .bind(record.error_message.as_deref())
                     .bind(record.schedule_id.as_ref().map(ScheduleId::as_str))
+                    .bind(record.refresh_interval_ms.map(bigint))
                     .fetch_one(&self.pool),
             )
             .await?;

@@ -6,7 +6,7 @@
 //! than a pool's worth. Each call is cut off after a short timeout so a hung
 //! Redis delays a request by at most that much.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -15,7 +15,10 @@ use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 
-use super::{HotStore, Keys, StoreError, WriteOutcome};
+use super::{
+    HotStore, Keys, StoreError, WriteOutcome,
+    breaker::{Breaker, BreakerConfig},
+};
 use crate::domain::{JobId, ProgressRecord};
 
 /// How many values one MGET asks for: big enough to need few round trips
@@ -91,6 +94,7 @@ pub struct RedisStore {
     ttls: Ttls,
     timeout: Duration,
     write_script: Script,
+    breaker: Arc<Breaker>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -128,7 +132,14 @@ impl RedisStore {
             ttls,
             timeout,
             write_script: Script::new(WRITE_SCRIPT),
+            breaker: Arc::new(Breaker::new(BreakerConfig::default())),
         })
+    }
+
+    /// Replaces the default circuit breaker (3 failures, 1 s cool-off).
+    pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = Arc::new(Breaker::new(config));
+        self
     }
 
     /// The key layout in use.
@@ -136,8 +147,20 @@ impl RedisStore {
         &self.keys
     }
 
-    /// Runs one Redis call under the store's timeout.
+    /// Runs one Redis call under the store's timeout and circuit breaker.
     async fn timed<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        self.breaker
+            .admit()
+            .map_err(|open| StoreError::unavailable(STORE, open))?;
+        let result = self.call(call).await;
+        self.breaker.record(!result.as_ref().is_err_and(is_outage));
+        result
+    }
+
+    async fn call<T>(
         &self,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
@@ -165,6 +188,24 @@ impl RedisStore {
             values.extend(part);
         }
         Ok(values)
+    }
+}
+
+/// A timeout or a connection problem, as opposed to Redis refusing one
+/// command (which says nothing about its health).
+fn is_outage(err: &StoreError) -> bool {
+    match err {
+        StoreError::Timeout { .. } => true,
+        StoreError::Unavailable { source, .. } => source
+            .downcast_ref::<redis::RedisError>()
+            .is_none_or(|err| {
+                err.is_io_error()
+                    || err.is_connection_dropped()
+                    || err.is_connection_refusal()
+                    || err.is_timeout()
+                    || err.is_unrecoverable_error()
+            }),
+        StoreError::Corrupt { .. } => false,
     }
 }
 

@@ -1,14 +1,30 @@
 //! The background task that copies one job's state out to the stores.
+//!
+//! Each store is a [`Sink`] that remembers what it holds and when it was
+//! last written, and says when it is next due:
+//!
+//! - a change is due after the store's interval (`flush_interval` for
+//!   Redis, `checkpoint_interval` for PostgreSQL), at once for a status
+//!   change, a `flush()`, or the end of the job;
+//! - with no change, the record is still rewritten every refresh interval
+//!   (a heartbeat), so readers can tell a live job from one whose worker
+//!   died, and a Redis that restarted empty gets the job back;
+//! - after a failure, retries back off from 100 ms to `max_retry_delay`, and
+//!   always write the latest state, never a backlog;
+//! - when any job's Redis write succeeds after failures (Redis is back), the
+//!   writer's epoch moves and every job rewrites its state at once.
 
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
+use tokio::sync::watch;
+
 use super::writer::{Delivered, Shared, WriterConfig};
-use crate::error::error_chain;
 use crate::{
     domain::{JobStatus, ProgressRecord},
+    error::error_chain,
     store::{Archive, HotStore, StoreError, WriteOutcome},
 };
 
@@ -23,6 +39,8 @@ struct Sink {
     name: &'static str,
     /// Spacing of writes while only the counts move.
     interval: Duration,
+    /// Longest spacing of writes while nothing moves (heartbeat).
+    refresh: Duration,
     max_retry_delay: Duration,
     /// The latest version the store holds.
     stored: u64,
@@ -32,53 +50,67 @@ struct Sink {
     status: Option<JobStatus>,
     last_attempt: Option<Instant>,
     failures: u32,
+    /// The writer's Redis epoch as of this sink's last good write.
+    epoch: u64,
+}
+
+/// Why a sink is being asked when it is due.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    version: u64,
+    status: JobStatus,
+    /// Write now, whatever the interval says.
+    urgent: bool,
 }
 
 impl Sink {
-    fn new(name: &'static str, interval: Duration, max_retry_delay: Duration) -> Self {
+    fn new(
+        name: &'static str,
+        interval: Duration,
+        refresh: Duration,
+        config: &WriterConfig,
+    ) -> Self {
         Self {
             name,
             interval,
-            max_retry_delay,
+            refresh: refresh.max(interval),
+            max_retry_delay: config.max_retry_delay,
             stored: 0,
             tried: 0,
             status: None,
             last_attempt: None,
             failures: 0,
+            epoch: 0,
         }
     }
 
-    /// When the store should next be written, or `None` if it is up to date.
-    fn due(&self, version: u64, status: JobStatus, urgent: bool) -> Option<Instant> {
-        if version <= self.stored {
-            return None;
-        }
+    /// When the store should next be written.
+    fn due(&self, pending: Pending) -> Instant {
         let Some(last) = self.last_attempt else {
-            return Some(Instant::now());
+            return Instant::now();
         };
         if self.failures > 0 {
             let backoff = FIRST_RETRY_DELAY
                 .saturating_mul(1 << self.failures.min(16))
                 .min(self.max_retry_delay);
-            return Some(last + backoff);
+            return last + backoff;
         }
-        if urgent || self.status != Some(status) {
-            return Some(Instant::now());
+        if pending.version <= self.stored {
+            return last + self.refresh;
         }
-        Some(last + self.interval)
+        if pending.urgent || self.status != Some(pending.status) {
+            return Instant::now();
+        }
+        last + self.interval
     }
 
-    fn settle(
-        &mut self,
-        version: u64,
-        status: JobStatus,
-        result: Result<WriteOutcome, StoreError>,
-    ) {
+    fn settle(&mut self, pending: Pending, result: Result<WriteOutcome, StoreError>) -> Settled {
         self.last_attempt = Some(Instant::now());
-        self.tried = version;
+        self.tried = pending.version;
         match result {
             Ok(outcome) => {
-                if self.failures > 0 {
+                let recovered = self.failures > 0;
+                if recovered {
                     tracing::info!(
                         store = self.name,
                         "store answers again; latest state written"
@@ -91,8 +123,13 @@ impl Sink {
                     );
                 }
                 self.failures = 0;
-                self.stored = version;
-                self.status = Some(status);
+                self.stored = pending.version;
+                self.status = Some(pending.status);
+                if recovered {
+                    Settled::Recovered
+                } else {
+                    Settled::Ok
+                }
             }
             Err(err) => {
                 self.failures = self.failures.saturating_add(1);
@@ -102,17 +139,17 @@ impl Sink {
                 } else {
                     tracing::debug!(store = self.name, error = %error_chain(&err), failures = self.failures, "progress write failed again");
                 }
+                Settled::Failed
             }
         }
     }
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, None) => a,
-        (None, b) => b,
-    }
+#[derive(Debug, PartialEq, Eq)]
+enum Settled {
+    Ok,
+    Recovered,
+    Failed,
 }
 
 /// Runs until the job is finished (or its handle dropped) and both stores
@@ -123,13 +160,22 @@ pub(crate) async fn run(
     hot: Arc<dyn HotStore>,
     archive: Arc<dyn Archive>,
     config: WriterConfig,
+    redis_epoch: watch::Sender<u64>,
 ) {
-    let mut hot_sink = Sink::new("redis", config.flush_interval, config.max_retry_delay);
+    let mut hot_sink = Sink::new(
+        "redis",
+        config.flush_interval,
+        config.heartbeat_interval,
+        &config,
+    );
     let mut archive_sink = Sink::new(
         "postgres",
         config.checkpoint_interval,
-        config.max_retry_delay,
+        config.checkpoint_interval.max(config.heartbeat_interval),
+        &config,
     );
+    let mut epoch = redis_epoch.subscribe();
+    hot_sink.epoch = *epoch.borrow_and_update();
     loop {
         // Ask to be woken before reading the state, so a change made after
         // the read still wakes the wait below.
@@ -148,22 +194,44 @@ pub(crate) async fn run(
         };
         let status = record.status;
         let finishing = status.is_terminal() || abandoned;
+        let current_epoch = *epoch.borrow_and_update();
 
-        let mut next = None;
-        for (sink, is_hot) in [(&mut hot_sink, true), (&mut archive_sink, false)] {
-            let urgent = finishing || urgent_version > sink.tried;
-            match sink.due(version, status, urgent) {
-                Some(due) if due <= Instant::now() => {
-                    let result = if is_hot {
-                        hot.write(&record).await
-                    } else {
-                        archive.checkpoint(&record).await
-                    };
-                    sink.settle(version, status, result);
-                    next = earliest(next, sink.due(version, status, finishing));
-                }
-                due => next = earliest(next, due),
+        let mut next: Option<Instant> = None;
+        for sink in [&mut hot_sink, &mut archive_sink] {
+            let is_hot = sink.name == "redis";
+            let redis_came_back = is_hot && current_epoch > sink.epoch;
+            let pending = Pending {
+                version,
+                status,
+                urgent: finishing || urgent_version > sink.tried || redis_came_back,
+            };
+            let mut due = sink.due(pending);
+            if redis_came_back && sink.failures == 0 {
+                due = Instant::now();
             }
+            if due <= Instant::now() {
+                let mut record = record.clone();
+                record.refresh_interval_ms =
+                    Some(u64::try_from(sink.refresh.as_millis()).unwrap_or(u64::MAX));
+                let result = if is_hot {
+                    hot.write(&record).await
+                } else {
+                    archive.checkpoint(&record).await
+                };
+                let settled = sink.settle(pending, result);
+                if is_hot && settled != Settled::Failed {
+                    if settled == Settled::Recovered {
+                        // Tell every other job of this writer to rewrite.
+                        redis_epoch.send_modify(|e| *e += 1);
+                    }
+                    sink.epoch = *redis_epoch.borrow();
+                }
+                due = sink.due(Pending {
+                    urgent: false,
+                    ..pending
+                });
+            }
+            next = Some(next.map_or(due, |n| n.min(due)));
         }
 
         shared.delivered.send_if_modified(|delivered| {
@@ -180,14 +248,11 @@ pub(crate) async fn run(
         if finishing && hot_sink.stored >= version && archive_sink.stored >= version {
             return;
         }
-        match next {
-            Some(at) => {
-                tokio::select! {
-                    () = &mut wake => {}
-                    () = tokio::time::sleep_until(at.into()) => {}
-                }
-            }
-            None => wake.await,
+        let at = next.unwrap_or_else(|| Instant::now() + config.heartbeat_interval);
+        tokio::select! {
+            () = &mut wake => {}
+            _ = epoch.changed() => {}
+            () = tokio::time::sleep_until(at.into()) => {}
         }
     }
 }

@@ -26,6 +26,11 @@ pub struct WriterConfig {
     pub checkpoint_interval: Duration,
     /// The longest pause between retries of a store that fails. Default 2 s.
     pub max_retry_delay: Duration,
+    /// While the job runs, its record is rewritten at least this often even
+    /// when nothing changes (default 15 s), so readers can tell a live job
+    /// from one whose worker died, and a Redis that lost its data gets the
+    /// job back. The record says it in `refreshIntervalMs`.
+    pub heartbeat_interval: Duration,
 }
 
 impl Default for WriterConfig {
@@ -34,6 +39,7 @@ impl Default for WriterConfig {
             flush_interval: Duration::from_secs(1),
             checkpoint_interval: Duration::from_secs(30),
             max_retry_delay: Duration::from_secs(2),
+            heartbeat_interval: Duration::from_secs(15),
         }
     }
 }
@@ -121,6 +127,9 @@ pub struct ProgressWriter {
     archive: Arc<dyn Archive>,
     config: WriterConfig,
     tasks: TaskTracker,
+    /// Moves when a Redis write succeeds after failures: every flusher then
+    /// rewrites its job, in case Redis came back empty.
+    redis_epoch: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for ProgressWriter {
@@ -140,6 +149,7 @@ impl ProgressWriter {
             archive,
             config,
             tasks: TaskTracker::new(),
+            redis_epoch: watch::Sender::new(0),
         }
     }
 
@@ -178,6 +188,7 @@ impl ProgressWriter {
             Arc::clone(&self.hot),
             Arc::clone(&self.archive),
             self.config,
+            self.redis_epoch.clone(),
         ));
         JobHandle { shared }
     }

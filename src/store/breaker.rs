@@ -1,0 +1,192 @@
+//! A circuit breaker in front of a store.
+//!
+//! When a store fails `failures` times in a row (errors or timeouts), it is
+//! skipped for a `cool_off`: calls fail at once instead of each waiting for
+//! the timeout, so a hung Redis costs the API a few slow requests, not every
+//! request. After the cool-off one call goes through as a probe; its success
+//! closes the breaker, its failure opens it for another cool-off. Calls made
+//! while the probe is out are skipped too.
+
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+/// When to open and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the breaker (0: never open).
+    pub failures: u32,
+    /// How long an open breaker skips the store before probing it.
+    pub cool_off: Duration,
+}
+
+impl Default for BreakerConfig {
+    /// Three failures in a row, then a one-second cool-off: with a 100 ms
+    /// Redis timeout, an outage costs about 300 ms of slow answers, then at
+    /// most one slow probe a second; a returning Redis is used again within
+    /// about a second.
+    fn default() -> Self {
+        Self {
+            failures: 3,
+            cool_off: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The breaker refused the call: the store is being skipped.
+#[derive(Debug, thiserror::Error)]
+#[error("skipped: the store failed {failures} times in a row; probing again within {cool_off:?}")]
+pub struct CircuitOpen {
+    failures: u32,
+    cool_off: Duration,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    consecutive_failures: u32,
+    open_until: Option<Instant>,
+    /// A probe is out since then. A probe whose caller went away never
+    /// reports; after a cool-off another probe may go.
+    probe_since: Option<Instant>,
+}
+
+/// The breaker itself; one per store.
+#[derive(Debug, Default)]
+pub struct Breaker {
+    config: BreakerConfig,
+    /// A std mutex: held for a few comparisons, never across an await.
+    state: Mutex<State>,
+}
+
+impl Breaker {
+    /// A closed breaker.
+    pub fn new(config: BreakerConfig) -> Self {
+        Self {
+            config,
+            state: Mutex::default(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// May a call go to the store now?
+    pub fn admit(&self) -> Result<(), CircuitOpen> {
+        let mut state = self.state();
+        let Some(open_until) = state.open_until else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let probe_out = state
+            .probe_since
+            .is_some_and(|since| now < since + self.config.cool_off);
+        if now < open_until || probe_out {
+            return Err(CircuitOpen {
+                failures: state.consecutive_failures,
+                cool_off: self.config.cool_off,
+            });
+        }
+        state.probe_since = Some(now);
+        Ok(())
+    }
+
+    /// Reports how an admitted call went.
+    pub fn record(&self, ok: bool) {
+        let mut state = self.state();
+        if ok {
+            if state.open_until.is_some() {
+                tracing::info!("store answers again; circuit closed");
+            }
+            *state = State::default();
+            return;
+        }
+        state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+        let was_open = state.open_until.is_some();
+        if self.config.failures > 0
+            && (was_open || state.consecutive_failures >= self.config.failures)
+        {
+            if !was_open {
+                tracing::warn!(
+                    failures = state.consecutive_failures,
+                    cool_off = ?self.config.cool_off,
+                    "store keeps failing; skipping it (circuit open)"
+                );
+            }
+            state.open_until = Some(Instant::now() + self.config.cool_off);
+            state.probe_since = None;
+        }
+    }
+
+    /// Whether calls are being skipped now.
+    pub fn is_open(&self) -> bool {
+        self.state().open_until.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker(cool_off_ms: u64) -> Breaker {
+        Breaker::new(BreakerConfig {
+            failures: 3,
+            cool_off: Duration::from_millis(cool_off_ms),
+        })
+    }
+
+    #[test]
+    fn opens_after_consecutive_failures_only() {
+        let b = breaker(60_000);
+        b.record(false);
+        b.record(false);
+        b.record(true);
+        b.record(false);
+        b.record(false);
+        assert!(b.admit().is_ok(), "two failures since the last success");
+        b.record(false);
+        assert!(b.admit().is_err(), "three in a row");
+        assert!(b.is_open());
+    }
+
+    #[test]
+    fn lets_one_probe_through_after_the_cool_off() {
+        let b = breaker(0);
+        for _ in 0..3 {
+            b.record(false);
+        }
+        // Zero cool-off: the next call is the probe; a second one waits for
+        // it (its cool-off is zero too, so it may go: probes don't pile up
+        // for longer than a cool-off).
+        assert!(b.admit().is_ok());
+        b.record(true);
+        assert!(!b.is_open());
+        assert!(b.admit().is_ok());
+    }
+
+    #[test]
+    fn a_failed_probe_reopens() {
+        let b = breaker(0);
+        for _ in 0..3 {
+            b.record(false);
+        }
+        assert!(b.admit().is_ok());
+        b.record(false);
+        assert!(b.is_open());
+    }
+
+    #[test]
+    fn concurrent_calls_are_skipped_while_the_probe_is_out() {
+        let b = Breaker::new(BreakerConfig {
+            failures: 1,
+            cool_off: Duration::from_millis(50),
+        });
+        b.record(false);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(b.admit().is_ok(), "the probe");
+        assert!(b.admit().is_err(), "skipped while the probe is out");
+    }
+}

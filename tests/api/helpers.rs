@@ -84,6 +84,7 @@ pub struct Options {
     pub redis_url: String,
     pub archive: Option<PgArchive>,
     pub cache_ttl: Duration,
+    pub settings: ServeSettings,
 }
 
 /// A running app and handles on everything behind it.
@@ -112,6 +113,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         redis_url: redis_url(),
         archive: None,
         cache_ttl: Duration::from_secs(1),
+        settings: ServeSettings::defaults(),
     };
     tune(&mut options);
 
@@ -128,7 +130,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         .archive
         .unwrap_or_else(|| PgArchive::from_pool(pool.clone(), Duration::from_secs(2)));
 
-    let mut settings = ServeSettings::defaults();
+    let mut settings = options.settings;
     settings.listen_addr = "127.0.0.1:0".parse().unwrap();
     settings.cache_ttl_ms = options.cache_ttl.as_millis() as u64;
     settings.workers = Some(2);
@@ -201,7 +203,15 @@ impl TestApp {
     }
 
     pub async fn index_members(&self) -> Vec<String> {
-        let mut conn = self.raw_redis().await;
+        self.index_members_at(&redis_url()).await
+    }
+
+    pub async fn index_members_at(&self, url: &str) -> Vec<String> {
+        let mut conn = redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis answers");
         redis::cmd("ZRANGE")
             .arg(self.keys.active_index())
             .arg(0)
@@ -244,6 +254,45 @@ pub async fn envelope(response: reqwest::Response) -> serde_json::Value {
         "every envelope has a message: {body}"
     );
     body
+}
+
+/// `DATABASE_URL` pointed at the test's own database, for child processes.
+pub fn database_url_for(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set by scripts/test.sh");
+    let database = pool
+        .connect_options()
+        .get_database()
+        .unwrap_or("postgres")
+        .to_owned();
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("DATABASE_URL ends in /<database>");
+    format!("{server}/{database}")
+}
+
+/// A pool reaching the test's database through another port (a proxy).
+pub fn pool_via(pool: &PgPool, port: u16) -> PgPool {
+    let options = (*pool.connect_options()).clone().port(port);
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_millis(500))
+        .connect_lazy_with(options)
+}
+
+/// Polls `check` every 25 ms until it holds, for at most `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("not within {limit:?}: {what}");
 }
 
 /// A writer configuration that writes every change at once.

@@ -1,10 +1,12 @@
 //! Integration tests: the real app, real Redis, real PostgreSQL.
 
+mod chaos;
 mod helpers;
 
 mod cache;
 mod errors;
 mod fallback;
+mod faults;
 mod health;
 mod progress;
 mod schedules;

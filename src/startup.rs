@@ -2,13 +2,13 @@
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpMessage, HttpServer, dev::Server, dev::Service, web};
+use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context as _;
-use tracing_actix_web::{RequestId, TracingLogger};
+use tracing_actix_web::TracingLogger;
 
 use crate::{
     config::ServeSettings,
-    http::{self, AppState, REQUEST_ID_HEADER},
+    http::{self, AppState},
     read::{ProgressReader, cache::ResponseCache},
     store::{Archive, HotStore, PgArchive},
 };
@@ -98,17 +98,7 @@ fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyh
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap_fn(|request, service| {
-                let id = request.extensions().get::<RequestId>().copied();
-                let response = service.call(request);
-                async move {
-                    let mut response = response.await?;
-                    if let Some(value) = id.as_ref().and_then(http::request_id_value) {
-                        response.headers_mut().insert(REQUEST_ID_HEADER, value);
-                    }
-                    Ok(response)
-                }
-            })
+            .wrap(from_fn(http::edge))
             .wrap(TracingLogger::default())
             .app_data(data.clone())
             .configure(http::configure)

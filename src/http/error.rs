@@ -16,6 +16,10 @@ pub enum ApiError {
     /// 405: the endpoint exists but not for this method.
     #[error("method not allowed: this endpoint answers GET (and HEAD)")]
     MethodNotAllowed,
+    /// 431: the request's headers are larger than
+    /// [`MAX_HEADER_BYTES`](super::MAX_HEADER_BYTES).
+    #[error("request headers too large: at most 16 KiB in all")]
+    HeadersTooLarge,
     /// 500: a bug. The body says nothing more; the cause is logged.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -27,6 +31,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -14,10 +14,15 @@ pub mod respond;
 pub mod routes;
 
 use actix_web::{
-    Handler, HttpResponse, Responder, Route, guard,
+    Handler, HttpMessage, HttpResponse, Responder, Route,
+    body::{BoxBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    guard,
     http::header::{HeaderName, HeaderValue},
+    middleware::Next,
     web,
 };
+use tracing_actix_web::RequestId;
 
 pub use self::error::ApiError;
 use crate::read::ProgressReader;
@@ -98,8 +103,32 @@ pub async fn not_found() -> HttpResponse {
         .error_response_owned()
 }
 
-/// Copies the request id that `TracingLogger` gave the request into the
-/// `X-Request-Id` response header, so a user can quote it.
-pub fn request_id_value(id: &tracing_actix_web::RequestId) -> Option<HeaderValue> {
-    HeaderValue::from_str(&id.to_string()).ok()
+/// The most header bytes (names and values) a request may carry. A
+/// dashboard or curl sends well under 2 KiB; the limit keeps memory per
+/// connection small. (actix-web answers a bare 431 itself for requests far
+/// beyond this, or with more than 96 headers.)
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Middleware at the edge of every request: refuses oversized headers with
+/// the envelope, and copies the request id `TracingLogger` gave the request
+/// into `X-Request-Id`, so a user can quote it.
+pub async fn edge(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let id = request.extensions().get::<RequestId>().copied();
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let mut response = if header_bytes > MAX_HEADER_BYTES {
+        request.into_response(ApiError::HeadersTooLarge.error_response_owned())
+    } else {
+        next.call(request).await?.map_into_boxed_body()
+    };
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(response)
 }

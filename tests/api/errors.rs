@@ -89,3 +89,37 @@ async fn invalid_schedule_ids_are_refused_with_400(pool: sqlx::PgPool) {
             .starts_with("invalid schedule id")
     );
 }
+
+#[sqlx::test]
+async fn oversized_headers_get_a_431_envelope(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let response = app
+        .client
+        .get(format!("{}/api/v1/jobs/x/progress", app.address))
+        .header("X-Padding", "a".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 431);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body = envelope(response).await;
+    assert!(body["message"].as_str().unwrap().contains("16 KiB"));
+    assert_eq!(app.hot.reads(), 0);
+}
+
+#[sqlx::test]
+async fn a_body_sent_to_a_read_only_endpoint_is_refused_unread(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let response = app
+        .client
+        .put(format!("{}/api/v1/jobs/x/progress", app.address))
+        .body(vec![b'x'; 4 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 405);
+    envelope(response).await;
+    assert_eq!(app.hot.writes(), 0);
+}

@@ -13,3 +13,5 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432
 
 scripts/services.sh
 cargo test --all-features "$@"
+# The live API against its OpenAPI document.
+scripts/schemathesis.sh

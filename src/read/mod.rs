@@ -99,17 +99,27 @@ impl ProgressReader {
         self.cache
             .get_or_load(CacheKey::Job(id.clone()), async move {
                 let now = Utc::now();
+                let mut unreadable = false;
                 match hot.read(&id).await {
                     Ok(Some(record)) => {
                         return Rendered::ok(&record.with_stall_check(now, &stall), Source::Redis);
                     }
                     Ok(None) => {}
-                    Err(err) => log_store_error("redis read failed; falling back to postgres", &err),
+                    Err(err) => {
+                        unreadable = matches!(err, StoreError::Corrupt { .. });
+                        log_store_error("redis read failed; falling back to postgres", &err);
+                    }
                 }
                 match archive.read(&id).await {
                     Ok(Some(record)) => {
                         Rendered::ok(&record.with_stall_check(now, &stall), Source::Database)
                     }
+                    Ok(None) if unreadable => Rendered::error(
+                        StatusCode::BAD_GATEWAY,
+                        &format!(
+                            "the progress stored for job '{id}' is not in a format this service can read, and there is no checkpoint to fall back on"
+                        ),
+                    ),
                     Ok(None) => Rendered::error(
                         StatusCode::NOT_FOUND,
                         &format!(

@@ -135,3 +135,20 @@ async fn with_both_stores_down_the_answer_is_a_quick_503(pool: sqlx::PgPool) {
         assert!(took < Duration::from_secs(5), "{path} took {took:?}");
     }
 }
+
+#[sqlx::test]
+async fn an_unreadable_value_without_a_checkpoint_is_a_clear_502(pool: sqlx::PgPool) {
+    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
+    app.set_raw("foreign", r#"{"id":"foreign","state":"running"}"#)
+        .await;
+
+    let response = app.get_progress("foreign").await;
+
+    assert_eq!(response.status(), 502);
+    let body = envelope(response).await;
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("foreign") && message.contains("format"),
+        "{message}"
+    );
+}

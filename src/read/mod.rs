@@ -1,4 +1,4 @@
-//! The read path: HTTP -> [cache](cache) -> Redis -> PostgreSQL -> envelope.
+//! The read path: HTTP -> [cache] -> Redis -> PostgreSQL -> envelope.
 //!
 //! [`ProgressReader`] answers the three progress reads. Each answer is
 //! rendered once (status, envelope bytes, ETag) and cached for the cache

@@ -12,6 +12,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::StoreError;
+
 /// When to open and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
@@ -119,6 +121,21 @@ impl Breaker {
             state.open_until = Some(Instant::now() + self.config.cool_off);
             state.probe_since = None;
         }
+    }
+
+    /// Runs `call` if the breaker admits it, and records how it went:
+    /// only errors `is_outage` calls an outage count against the store.
+    pub(crate) async fn guard<T>(
+        &self,
+        store: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+        is_outage: impl Fn(&StoreError) -> bool,
+    ) -> Result<T, StoreError> {
+        self.admit()
+            .map_err(|open| StoreError::unavailable(store, open))?;
+        let result = call.await;
+        self.record(!result.as_ref().is_err_and(is_outage));
+        result
     }
 
     /// Whether calls are being skipped now.

@@ -188,12 +188,7 @@ impl PgArchive {
         &self,
         call: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
-        self.breaker
-            .admit()
-            .map_err(|open| StoreError::unavailable(STORE, open))?;
-        let result = self.call(call).await;
-        self.breaker.record(!result.as_ref().is_err_and(is_outage));
-        result
+        self.breaker.guard(STORE, self.call(call), is_outage).await
     }
 
     async fn call<T>(

@@ -152,12 +152,7 @@ impl RedisStore {
         &self,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        self.breaker
-            .admit()
-            .map_err(|open| StoreError::unavailable(STORE, open))?;
-        let result = self.call(call).await;
-        self.breaker.record(!result.as_ref().is_err_and(is_outage));
-        result
+        self.breaker.guard(STORE, self.call(call), is_outage).await
     }
 
     async fn call<T>(

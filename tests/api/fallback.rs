@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use job_progress::{store::PgArchive, write::JobSpec};
 
-use crate::helpers::{DEAD_POSTGRES, DEAD_REDIS, eager, envelope, job, spawn_app, spawn_app_with};
+use crate::helpers::{
+    DEAD_POSTGRES, DEAD_REDIS, eager, envelope, job, job_ids, spawn_app, spawn_app_with,
+};
 
 #[sqlx::test]
 async fn a_job_whose_key_is_gone_is_served_from_its_checkpoint(pool: sqlx::PgPool) {
@@ -89,12 +91,7 @@ async fn a_corrupt_redis_value_falls_back_and_is_skipped_in_lists(pool: sqlx::Pg
     let list = app.get_active("").await;
     assert_eq!(list.status(), 200);
     let body = envelope(list).await;
-    let ids: Vec<&str> = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["jobId"].as_str().unwrap())
-        .collect();
+    let ids = job_ids(&body);
     assert_eq!(ids, ["good"]);
 }
 

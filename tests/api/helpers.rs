@@ -303,3 +303,13 @@ pub fn eager() -> WriterConfig {
         ..WriterConfig::default()
     }
 }
+
+/// The `jobId`s of a list response's `data`, in order.
+pub fn job_ids(body: &serde_json::Value) -> Vec<String> {
+    body["data"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|record| record["jobId"].as_str().expect("a jobId").to_owned())
+        .collect()
+}

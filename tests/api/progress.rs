@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use job_progress::{domain::JobStatus, write::JobSpec};
 
-use crate::helpers::{eager, envelope, job, spawn_app, spawn_app_with};
+use crate::helpers::{eager, envelope, job, job_ids, spawn_app, spawn_app_with};
 
 #[sqlx::test]
 async fn a_running_job_is_served_from_redis_with_its_counts(pool: sqlx::PgPool) {
@@ -113,12 +113,7 @@ async fn the_index_follows_the_values_and_prunes_expired_ones(pool: sqlx::PgPool
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-total-count"], "1");
     let body = envelope(response).await;
-    let ids: Vec<&str> = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["jobId"].as_str().unwrap())
-        .collect();
+    let ids = job_ids(&body);
     assert_eq!(ids, ["b"]);
     assert_eq!(body["data"][0]["status"], "preparing");
     assert_eq!(app.index_members().await, ["b"]);
@@ -137,12 +132,7 @@ async fn the_active_list_is_sorted_by_start_and_paged(pool: sqlx::PgPool) {
 
     let body = envelope(app.get_active("?limit=2&offset=1").await).await;
 
-    let ids: Vec<&str> = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["jobId"].as_str().unwrap())
-        .collect();
+    let ids = job_ids(&body);
     assert_eq!(ids, ["job-1", "job-2"]);
     let all = envelope(app.get_active("").await).await;
     let statuses: Vec<_> = all["data"]

@@ -184,7 +184,7 @@ pub(crate) async fn run(
         wake.as_mut().enable();
 
         let (record, version, urgent_version, abandoned): (ProgressRecord, u64, u64, bool) = {
-            let state = shared.lock();
+            let mut state = shared.lock();
             (
                 state.snapshot(),
                 state.version,

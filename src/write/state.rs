@@ -175,7 +175,12 @@ impl JobState {
     }
 
     /// The record to store now: counts plus a fresh `updatedAt` and ETA.
-    pub(crate) fn snapshot(&self) -> ProgressRecord {
+    /// Tells the estimator the time too (no new progress), so the remaining
+    /// time counts down between updates and grows once a chunk is overdue.
+    pub(crate) fn snapshot(&mut self) -> ProgressRecord {
+        if self.record.status.is_active() && self.last_observed.is_some() {
+            self.observe();
+        }
         let mut record = self.record.clone();
         let now = now();
         record.updated_at = Some(now);

@@ -214,3 +214,74 @@ impl JobState {
         record
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::JobId;
+
+    fn running(total: u64) -> JobState {
+        let record = ProgressRecord::new(JobId::parse("t").unwrap(), JobStatus::InProgress, total);
+        let shape = JobShape {
+            total,
+            chunk_size: Some(10),
+            pause: Some(Duration::ZERO),
+        };
+        JobState::new(record, shape)
+    }
+
+    #[test]
+    fn the_eta_appears_with_progress_and_is_never_before_the_update() {
+        let mut state = running(100);
+        assert_eq!(
+            state.snapshot().estimated_end_at,
+            None,
+            "no data, no estimate"
+        );
+        for _ in 0..3 {
+            // Real time must pass between chunks for a rate to exist.
+            std::thread::sleep(Duration::from_millis(5));
+            state.add(10, 0).unwrap();
+        }
+        let record = state.snapshot();
+        let end = record
+            .estimated_end_at
+            .expect("an estimate after three chunks");
+        assert!(end >= record.updated_at.unwrap());
+        assert!(record.rate_per_second.is_some_and(|rate| rate > 0.0));
+        assert!(record.estimated_remaining_seconds.is_some());
+    }
+
+    #[test]
+    fn a_finished_job_ends_when_it_completed() {
+        let mut state = running(10);
+        state.add(10, 0).unwrap();
+        state.set_status(JobStatus::Completed).unwrap();
+        let record = state.snapshot();
+        assert_eq!(record.estimated_end_at, record.completed_at);
+        assert_eq!(record.estimated_remaining_seconds, Some(0));
+        assert_eq!(record.progress_percentage, 100);
+        assert!(matches!(state.add(1, 0), Err(WriteError::Finished { .. })));
+    }
+
+    #[test]
+    fn the_first_progress_moves_a_preparing_job_on() {
+        let record = ProgressRecord::new(JobId::parse("p").unwrap(), JobStatus::Preparing, 10);
+        let mut state = JobState::new(
+            record,
+            JobShape {
+                total: 10,
+                chunk_size: None,
+                pause: None,
+            },
+        );
+        state.add(1, 0).unwrap();
+        assert_eq!(state.record.status, JobStatus::InProgress);
+        assert!(matches!(
+            state.set_status(JobStatus::Preparing),
+            Err(WriteError::Backwards { .. })
+        ));
+    }
+}

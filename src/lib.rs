@@ -17,7 +17,8 @@
 //!   the progress record, schedules).
 //! - [`store`]: the [`store::HotStore`] and [`store::Archive`] interfaces and
 //!   their Redis and PostgreSQL implementations; [`store::keys`] documents
-//!   the Redis key layout.
+//!   the Redis key layout, [`store::breaker`] the circuit breaker that skips
+//!   a failing store.
 //! - [`config`] (command line and environment), [`telemetry`] (logs),
 //!   [`error`] (error policy), [`startup`] (building the server).
 

@@ -44,6 +44,13 @@
 //! its own mean is less certain); a gradual drift is picked up once it has
 //! accumulated to a significant difference.
 //!
+//! **Gradual ramps (trend).** A step is caught by the change test; a slow
+//! drift or warm-up is not until it has built up, and meanwhile the window
+//! mean lags half a window behind. So a straight line is also fitted through
+//! the per-item work times of the window; when its slope exceeds
+//! [`TREND_Z`] standard errors, the work time is extrapolated along it over
+//! at most [`TREND_HORIZON`] of the window's span, then held flat.
+//!
 //! **Interruptions (gaps).** An interval whose work time per item exceeds
 //! [`GAP_FACTOR`] × the median of the last [`GAP_REF_LEN`] intervals is not
 //! ordinary chunk noise but an interruption (restart, outage, periodic stall).
@@ -173,6 +180,19 @@ pub const BAND_SIGMAS: f64 = 0.5;
 /// data (a quarter keeps the added error well below the typical error of a
 /// noisy job's last chunks).
 pub const BAND_CAP: f64 = 0.25;
+
+/// A linear trend of the per-item work time across the rate window is
+/// extrapolated when its slope exceeds this many standard errors. The change
+/// test only sees a gradual ramp once it has built up to a step, meanwhile
+/// the window mean lags half a window behind. A false trend costs little
+/// (it is extrapolated only [`TREND_HORIZON`] of a window ahead), so the
+/// usual 3-sigma level is enough.
+pub const TREND_Z: f64 = 3.0;
+
+/// A detected trend is extrapolated over at most this fraction of the
+/// window's span (in items), then held flat: a trend is not trusted much
+/// farther than it was observed, and ramps (warm-ups) end.
+pub const TREND_HORIZON: f64 = 0.5;
 
 /// Timestamps are whole milliseconds, so a per-interval work time is never
 /// known better than ~1 ms. Used as a floor of the noise level so that
@@ -516,6 +536,43 @@ impl Estimator {
         self.window.drain(..n - best.1);
     }
 
+    /// Ratio of the mean per-item work time expected over the next `left`
+    /// items to the window mean, from a least-squares line through the
+    /// window's per-item times (against the cumulative item count); 1 when
+    /// the slope is not significant (see [`TREND_Z`], [`TREND_HORIZON`]).
+    fn trend_factor(&self, n: f64, left: f64) -> f64 {
+        if n < (2 * MIN_SPLIT) as f64 || left <= 0.0 {
+            return 1.0;
+        }
+        let (mut su, mut sy, mut suu, mut suy, mut syy, mut span) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for s in &self.window {
+            let u = span + 0.5 * s.items;
+            span += s.items;
+            su += u;
+            sy += s.per_item;
+            suu += u * u;
+            suy += u * s.per_item;
+            syy += s.per_item * s.per_item;
+        }
+        let (sxx, sxy, syy) = (suu - su * su / n, suy - su * sy / n, syy - sy * sy / n);
+        let mean = sy / n;
+        if sxx <= 0.0 || mean <= 0.0 {
+            return 1.0;
+        }
+        let slope = sxy / sxx;
+        let se = (((syy - slope * sxy) / (n - 2.0)).max(0.0) / sxx).sqrt();
+        if !slope.is_finite() || slope.abs() <= TREND_Z * se {
+            return 1.0;
+        }
+        // Fitted level at the newest item, then the line over the first
+        // `horizon` future items and flat beyond.
+        let level = mean + slope * (span - su / n);
+        let horizon = TREND_HORIZON * span;
+        let m = left.min(horizon);
+        let future = level + slope * (m * m / 2.0 + horizon * (left - m)) / left;
+        (future / mean).max(0.0)
+    }
+
     /// Recompute the model from the window and move the reported end.
     fn refresh(&mut self, reset_display: bool) {
         let total = self.shape.total;
@@ -546,7 +603,7 @@ impl Estimator {
             self.shown_end_ms = None;
             return;
         }
-        let per_item = work / items;
+        let per_item = work / items * self.trend_factor(n, (total - self.anchor_processed) as f64);
         let items_per_interval = items / n;
         let p = self.anchor_processed;
         let left = (total - p) as f64;

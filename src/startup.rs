@@ -4,7 +4,6 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context as _;
-use tracing_actix_web::TracingLogger;
 
 use crate::{
     config::ServeSettings,
@@ -99,7 +98,6 @@ fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyh
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(http::edge))
-            .wrap(TracingLogger::default())
             .app_data(data.clone())
             .configure(http::configure)
             .default_service(web::to(http::not_found))

@@ -14,7 +14,7 @@ pub mod respond;
 pub mod routes;
 
 use actix_web::{
-    Handler, HttpMessage, HttpResponse, Responder, Route,
+    Handler, HttpResponse, Responder, Route,
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     guard,
@@ -22,7 +22,11 @@ use actix_web::{
     middleware::Next,
     web,
 };
-use tracing_actix_web::RequestId;
+use std::sync::{
+    OnceLock,
+    atomic::{AtomicU64, Ordering},
+};
+use tracing::Instrument as _;
 
 pub use self::error::ApiError;
 use crate::read::ProgressReader;
@@ -109,14 +113,29 @@ pub async fn not_found() -> HttpResponse {
 /// beyond this, or with more than 96 headers.)
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// Middleware at the edge of every request: refuses oversized headers with
-/// the envelope, and copies the request id `TracingLogger` gave the request
-/// into `X-Request-Id`, so a user can quote it.
+/// Middleware at the edge of every request:
+///
+/// - gives the request an id (the client's `X-Request-Id` when it sends a
+///   sane one, so ids follow a request through a load balancer), runs it in
+///   a `request` span carrying that id, and returns it in `X-Request-Id`;
+/// - refuses oversized headers with the envelope;
+/// - logs 5xx answers as errors (the cause was logged where it happened) and
+///   the rest at debug.
+///
+/// This replaces `tracing-actix-web`'s `TracingLogger`: its span records a
+/// dozen fields per request and rewrites them at the end, which cost more
+/// CPU than the cached read itself (see BENCHMARKS.md).
 pub async fn edge(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let id = request.extensions().get::<RequestId>().copied();
+    let id = request_id(&request);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.path()
+    );
     let header_bytes: usize = request
         .headers()
         .iter()
@@ -125,10 +144,53 @@ pub async fn edge(
     let mut response = if header_bytes > MAX_HEADER_BYTES {
         request.into_response(ApiError::HeadersTooLarge.error_response_owned())
     } else {
-        next.call(request).await?.map_into_boxed_body()
+        next.call(request)
+            .instrument(span.clone())
+            .await?
+            .map_into_boxed_body()
     };
-    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok()) {
+    let status = response.status();
+    if status.is_server_error() {
+        tracing::error!(parent: &span, status = status.as_u16(), "answered with a server error");
+    } else {
+        tracing::debug!(parent: &span, status = status.as_u16(), "answered");
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     Ok(response)
+}
+
+/// The client's `X-Request-Id` if it is 1-64 characters of
+/// `[A-Za-z0-9._:-]`, else a fresh one: this process's random prefix and a
+/// counter (unique, and cheaper than a UUID per request).
+fn request_id(request: &ServiceRequest) -> String {
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let given = request
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        });
+    match given {
+        Some(id) => id.to_owned(),
+        None => {
+            let prefix = PREFIX.get_or_init(|| {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                let seed = [
+                    nanos.to_le_bytes(),
+                    u128::from(std::process::id()).to_le_bytes(),
+                ];
+                xxhash_rust::xxh3::xxh3_64(seed.as_flattened()) as u32
+            });
+            format!("{prefix:08x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{
     HttpRequest, HttpResponse,
-    http::header::{self, ContentType},
+    http::header::{self, ContentType, HeaderValue},
 };
 
 use crate::read::{cache::Served, envelope::Source};
@@ -23,17 +23,17 @@ pub fn respond(request: &HttpRequest, served: &Served) -> HttpResponse {
         } else {
             source
         };
-        response.insert_header((SOURCE_HEADER, source.as_str()));
+        response.insert_header((SOURCE_HEADER, source.header_value()));
     }
     // Progress changes all the time: clients must revalidate, and the ETag
     // makes that cheap.
-    response.insert_header((header::CACHE_CONTROL, "no-cache"));
+    response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
     if let Some(total) = rendered.total_count {
         response.insert_header((TOTAL_HEADER, total));
     }
     if let Some(etag) = &rendered.etag {
-        response.insert_header((header::ETAG, etag.as_str()));
-        if matches_none_match(request, etag) {
+        response.insert_header((header::ETAG, etag.clone()));
+        if matches_none_match(request, etag.as_bytes()) {
             return response
                 .status(actix_web::http::StatusCode::NOT_MODIFIED)
                 .finish();
@@ -46,8 +46,8 @@ pub fn respond(request: &HttpRequest, served: &Served) -> HttpResponse {
 
 /// `If-None-Match` uses the weak comparison (RFC 9110 13.1.2): `W/` is
 /// ignored on both sides; `*` matches any current representation.
-fn matches_none_match(request: &HttpRequest, etag: &str) -> bool {
-    let ours = etag.trim_start_matches("W/");
+fn matches_none_match(request: &HttpRequest, etag: &[u8]) -> bool {
+    let ours = std::str::from_utf8(etag).unwrap_or_default();
     request
         .headers()
         .get_all(header::IF_NONE_MATCH)

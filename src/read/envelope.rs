@@ -1,7 +1,10 @@
 //! The response envelope `{statusCode, message, data}` and the rendered,
 //! cacheable form of a response.
 
-use actix_web::{http::StatusCode, web::Bytes};
+use actix_web::{
+    http::{StatusCode, header::HeaderValue},
+    web::Bytes,
+};
 use serde::Serialize;
 
 /// Every JSON response body. The HTTP status always equals `statusCode`.
@@ -37,6 +40,11 @@ impl Source {
             Source::Database => "database",
         }
     }
+
+    /// The header value, ready to send.
+    pub fn header_value(self) -> HeaderValue {
+        HeaderValue::from_static(self.as_str())
+    }
 }
 
 /// A response rendered once and served to every poller of the same cache
@@ -47,8 +55,9 @@ pub struct Rendered {
     pub status: StatusCode,
     /// The envelope, serialized.
     pub body: Bytes,
-    /// Strong validator of the body (successful responses only).
-    pub etag: Option<String>,
+    /// Strong validator of the body (successful responses only), ready to
+    /// be sent: built once per cache period, not per request.
+    pub etag: Option<HeaderValue>,
     /// Where the data came from (progress responses only).
     pub source: Option<Source>,
     /// For lists: how many items there are in all (`X-Total-Count`).
@@ -64,7 +73,8 @@ impl Rendered {
         Self {
             status: StatusCode::OK,
             body,
-            etag: Some(etag),
+            // Hex digits and quotes: always a valid header value.
+            etag: HeaderValue::from_str(&etag).ok(),
             source: Some(source),
             total_count: None,
         }

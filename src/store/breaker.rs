@@ -3,12 +3,13 @@
 //! When a store fails `failures` times in a row (errors or timeouts), it is
 //! skipped for a `cool_off`: calls fail at once instead of each waiting for
 //! the timeout, so a hung Redis costs the API a few slow requests, not every
-//! request. After the cool-off one call goes through as a probe; its success
-//! closes the breaker, its failure opens it for another cool-off. Calls made
-//! while the probe is out are skipped too.
+//! request. After the cool-off a probe (a ping) runs in the background: its
+//! success closes the breaker, its failure opens it for another cool-off.
+//! No request ever waits for a probe: while the breaker is open, every call
+//! is skipped at once.
 
 use std::{
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -76,8 +77,10 @@ impl Breaker {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// May a call go to the store now?
-    pub fn admit(&self) -> Result<(), CircuitOpen> {
+    /// May a call go to the store now? `Err(probe)` when it is skipped;
+    /// `probe` is true when the cool-off is over and no probe is out, so the
+    /// caller should start one.
+    fn admit(&self) -> Result<(), (CircuitOpen, bool)> {
         let mut state = self.state();
         let Some(open_until) = state.open_until else {
             return Ok(());
@@ -86,14 +89,15 @@ impl Breaker {
         let probe_out = state
             .probe_since
             .is_some_and(|since| now < since + self.config.cool_off);
+        let skipped = CircuitOpen {
+            failures: state.consecutive_failures,
+            cool_off: self.config.cool_off,
+        };
         if now < open_until || probe_out {
-            return Err(CircuitOpen {
-                failures: state.consecutive_failures,
-                cool_off: self.config.cool_off,
-            });
+            return Err((skipped, false));
         }
         state.probe_since = Some(now);
-        Ok(())
+        Err((skipped, true))
     }
 
     /// Reports how an admitted call went.
@@ -123,16 +127,29 @@ impl Breaker {
         }
     }
 
-    /// Runs `call` if the breaker admits it, and records how it went:
-    /// only errors `is_outage` calls an outage count against the store.
-    pub(crate) async fn guard<T>(
-        &self,
+    /// Runs `call` if the breaker admits it, and records how it went (only
+    /// errors `is_outage` calls an outage count against the store). While
+    /// the breaker is open the call is skipped at once, and once a cool-off
+    /// is over `probe` runs in a task of its own to see whether the store is
+    /// back.
+    pub(crate) async fn guard<T, P>(
+        self: &Arc<Self>,
         store: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
         is_outage: impl Fn(&StoreError) -> bool,
-    ) -> Result<T, StoreError> {
-        self.admit()
-            .map_err(|open| StoreError::unavailable(store, open))?;
+        probe: impl FnOnce() -> P,
+    ) -> Result<T, StoreError>
+    where
+        P: Future<Output = bool> + Send + 'static,
+    {
+        if let Err((open, start_probe)) = self.admit() {
+            if start_probe {
+                let breaker = Arc::clone(self);
+                let probe = probe();
+                tokio::spawn(async move { breaker.record(probe.await) });
+            }
+            return Err(StoreError::unavailable(store, open));
+        }
         let result = call.await;
         self.record(!result.as_ref().is_err_and(is_outage));
         result
@@ -165,7 +182,7 @@ mod tests {
         b.record(false);
         assert!(b.admit().is_ok(), "two failures since the last success");
         b.record(false);
-        assert!(b.admit().is_err(), "three in a row");
+        assert!(matches!(b.admit(), Err((_, false))), "three in a row");
         assert!(b.is_open());
     }
 
@@ -175,10 +192,8 @@ mod tests {
         for _ in 0..3 {
             b.record(false);
         }
-        // Zero cool-off: the next call is the probe; a second one waits for
-        // it (its cool-off is zero too, so it may go: probes don't pile up
-        // for longer than a cool-off).
-        assert!(b.admit().is_ok());
+        // Zero cool-off: the next call is skipped and asks for a probe.
+        assert!(matches!(b.admit(), Err((_, true))));
         b.record(true);
         assert!(!b.is_open());
         assert!(b.admit().is_ok());
@@ -190,7 +205,7 @@ mod tests {
         for _ in 0..3 {
             b.record(false);
         }
-        assert!(b.admit().is_ok());
+        assert!(matches!(b.admit(), Err((_, true))));
         b.record(false);
         assert!(b.is_open());
     }
@@ -203,7 +218,7 @@ mod tests {
         });
         b.record(false);
         std::thread::sleep(Duration::from_millis(60));
-        assert!(b.admit().is_ok(), "the probe");
-        assert!(b.admit().is_err(), "skipped while the probe is out");
+        assert!(matches!(b.admit(), Err((_, true))), "asks for the probe");
+        assert!(matches!(b.admit(), Err((_, false))), "one probe at a time");
     }
 }

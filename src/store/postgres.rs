@@ -188,7 +188,19 @@ impl PgArchive {
         &self,
         call: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
-        self.breaker.guard(STORE, self.call(call), is_outage).await
+        // Cloned only when a probe is due, not on every call.
+        let probe = || {
+            let archive = self.clone();
+            async move {
+                let one = archive
+                    .call(sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&archive.pool))
+                    .await;
+                one.is_ok()
+            }
+        };
+        self.breaker
+            .guard(STORE, self.call(call), is_outage, probe)
+            .await
     }
 
     async fn call<T>(
@@ -304,7 +316,7 @@ const SCHEDULE_COLUMNS: &str =
 
 #[async_trait]
 impl Archive for PgArchive {
-    #[tracing::instrument(skip_all, fields(job_id = %record.job_id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
     async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
         let written: i64 = self
             .timed(
@@ -336,7 +348,7 @@ impl Archive for PgArchive {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(job_id = %id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM job_progress WHERE job_id = $1");
         let row: Option<CheckpointRow> = self
@@ -349,7 +361,7 @@ impl Archive for PgArchive {
         row.map(ProgressRecord::try_from).transpose()
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn active(
         &self,
         limit: u32,
@@ -385,7 +397,7 @@ impl Archive for PgArchive {
         Ok((records, count(total)))
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
         let sql = format!(
             "SELECT {SCHEDULE_COLUMNS} FROM schedules \
@@ -398,7 +410,7 @@ impl Archive for PgArchive {
         self.with_checkpoints(rows).await
     }
 
-    #[tracing::instrument(skip_all, fields(schedule_id = %id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(schedule_id = %id))]
     async fn schedule(&self, id: &ScheduleId) -> Result<Option<Schedule>, StoreError> {
         let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1");
         let row: Option<ScheduleRow> = self

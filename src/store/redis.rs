@@ -152,7 +152,20 @@ impl RedisStore {
         &self,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        self.breaker.guard(STORE, self.call(call), is_outage).await
+        // Cloned only when a probe is due, not on every call.
+        let probe = || {
+            let store = self.clone();
+            async move {
+                let mut conn = store.conn.clone();
+                let pong = store
+                    .call(redis::cmd("PING").query_async::<String>(&mut conn))
+                    .await;
+                pong.is_ok()
+            }
+        };
+        self.breaker
+            .guard(STORE, self.call(call), is_outage, probe)
+            .await
     }
 
     async fn call<T>(
@@ -216,7 +229,7 @@ fn decode(key: &str, raw: &str) -> Result<ProgressRecord, StoreError> {
 
 #[async_trait]
 impl HotStore for RedisStore {
-    #[tracing::instrument(skip_all, fields(job_id = %record.job_id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
     async fn write(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
         let json = serde_json::to_string(record).expect("a progress record always serializes");
         let score = record
@@ -244,7 +257,7 @@ impl HotStore for RedisStore {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(job_id = %id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
         let key = self.keys.progress(id);
         let mut conn = self.conn.clone();
@@ -272,7 +285,7 @@ impl HotStore for RedisStore {
             .collect())
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn active(&self) -> Result<Vec<ProgressRecord>, StoreError> {
         let index = self.keys.active_index();
         // Entries not updated for longer than the in-progress TTL cannot

@@ -15,7 +15,7 @@ pub const MAX_LIMIT: u32 = 10_000;
 pub const DEFAULT_LIMIT: u32 = 1_000;
 
 /// One job's progress.
-#[tracing::instrument(name = "get_progress", skip_all, fields(job_id = %path.as_str()))]
+#[tracing::instrument(name = "get_progress", level = "debug", skip_all, fields(job_id = %path.as_str()))]
 pub async fn progress(
     request: HttpRequest,
     path: web::Path<String>,
@@ -62,7 +62,7 @@ impl PageQuery {
 }
 
 /// Every `preparing` or `in_progress` job, oldest start first.
-#[tracing::instrument(name = "get_active_jobs", skip_all)]
+#[tracing::instrument(name = "get_active_jobs", level = "debug", skip_all)]
 pub async fn active(
     request: HttpRequest,
     query: web::Query<PageQuery>,

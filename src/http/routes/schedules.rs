@@ -8,14 +8,14 @@ use crate::{
 };
 
 /// Scheduled sends that have started and not ended, with live counts.
-#[tracing::instrument(name = "get_active_schedules", skip_all)]
+#[tracing::instrument(name = "get_active_schedules", level = "debug", skip_all)]
 pub async fn active(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let served = state.reader.active_schedules().await;
     respond(&request, &served)
 }
 
 /// One scheduled send with its job's progress.
-#[tracing::instrument(name = "get_schedule_progress", skip_all, fields(schedule_id = %path.as_str()))]
+#[tracing::instrument(name = "get_schedule_progress", level = "debug", skip_all, fields(schedule_id = %path.as_str()))]
 pub async fn progress(
     request: HttpRequest,
     path: web::Path<String>,

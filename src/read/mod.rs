@@ -148,17 +148,10 @@ impl ProgressReader {
         self.cache
             .get_or_load(key, async move {
                 let now = Utc::now();
-                match hot.active().await {
-                    Ok(mut records) => {
-                        sort_by_start(&mut records);
+                match hot.active(page.limit, page.offset).await {
+                    Ok((records, total)) => {
                         let records = mark_stalled(records, now, &stall);
-                        let total = records.len() as u64;
-                        let items: Vec<&ProgressRecord> = records
-                            .iter()
-                            .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
-                            .take(page.limit as usize)
-                            .collect();
-                        with_total(Rendered::ok(&items, Source::Redis), total)
+                        with_total(Rendered::ok(&records, Source::Redis), total)
                     }
                     Err(err) => {
                         log_store_error("redis active list failed; falling back to postgres", &err);
@@ -246,18 +239,6 @@ fn mark_stalled(
 fn with_total(mut rendered: Rendered, total: u64) -> Rendered {
     rendered.total_count = Some(total);
     rendered
-}
-
-/// Oldest start first; jobs without a start time last; ties by id so pages
-/// are stable.
-fn sort_by_start(records: &mut [ProgressRecord]) {
-    records.sort_by(|a, b| {
-        (a.started_at.is_none(), a.started_at, &a.job_id).cmp(&(
-            b.started_at.is_none(),
-            b.started_at,
-            &b.job_id,
-        ))
-    });
 }
 
 /// Joins schedules with their jobs' live records from Redis; when Redis

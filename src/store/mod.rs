@@ -93,9 +93,14 @@ pub trait HotStore: Send + Sync + 'static {
     /// or unreadable one is `None` (unreadable ones are logged).
     async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError>;
 
-    /// Every `preparing` or `in_progress` job, in no particular order.
-    /// Index entries whose value has expired are pruned on the way.
-    async fn active(&self) -> Result<Vec<ProgressRecord>, StoreError>;
+    /// One page of the `preparing` or `in_progress` jobs, oldest start
+    /// first (jobs without a start last, ties by id), and how many there are
+    /// in all. Index entries whose value has expired are pruned on the way.
+    async fn active(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;
 
     /// Answers when the store can serve.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -70,9 +70,13 @@ impl HotStore for CountingStore {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read_many(ids).await
     }
-    async fn active(&self) -> Result<Vec<ProgressRecord>, StoreError> {
+    async fn active(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
         self.lists.fetch_add(1, Ordering::SeqCst);
-        self.inner.active().await
+        self.inner.active(limit, offset).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await

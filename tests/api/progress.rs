@@ -167,3 +167,33 @@ async fn head_is_answered_and_other_methods_are_refused(pool: sqlx::PgPool) {
     assert_eq!(post.headers()["allow"], "GET, HEAD");
     envelope(post).await;
 }
+
+#[sqlx::test]
+async fn a_large_index_is_read_in_batches_without_losing_or_repeating_jobs(pool: sqlx::PgPool) {
+    use job_progress::{domain::ProgressRecord, store::HotStore};
+    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
+    // 2,500 jobs, all updated in the same millisecond: the hardest case for
+    // a score cursor (every batch boundary falls inside one score).
+    let updated = chrono::Utc::now();
+    let started = updated - chrono::Duration::minutes(5);
+    let writes = (0..2500).map(|i| {
+        let mut record =
+            ProgressRecord::new(job(&format!("bulk-{i:04}")), JobStatus::InProgress, 10);
+        record.started_at = Some(started + chrono::Duration::milliseconds(i));
+        record.updated_at = Some(updated);
+        let redis = app.redis.clone();
+        async move { redis.write(&record).await.unwrap() }
+    });
+    futures_util::future::join_all(writes).await;
+
+    let response = app.get_active("?limit=10000").await;
+
+    assert_eq!(response.headers()["x-total-count"], "2500");
+    let body = envelope(response).await;
+    let ids = job_ids(&body);
+    let expected: Vec<String> = (0..2500).map(|i| format!("bulk-{i:04}")).collect();
+    assert_eq!(ids, expected, "every job once, oldest start first");
+
+    let page = envelope(app.get_active("?limit=3&offset=2497").await).await;
+    assert_eq!(job_ids(&page), ["bulk-2497", "bulk-2498", "bulk-2499"]);
+}

@@ -82,7 +82,13 @@ proptest! {
         let json = serde_json::to_string(&record).unwrap();
         let back: ProgressRecord = serde_json::from_str(&json).unwrap();
         prop_assert_eq!(&back, &record);
-        prop_assert_eq!(back.normalized(), record);
+        // The stored form (nulls and derived fields left out) reads back as
+        // the same record once the derived fields are derived again.
+        let mut expected = record.clone();
+        expected.stalled = false;
+        expected.estimated_remaining_seconds = None;
+        let stored: ProgressRecord = serde_json::from_str(&record.to_stored_json()).unwrap();
+        prop_assert_eq!(stored.normalized(), expected.normalized());
     }
 
     #[test]

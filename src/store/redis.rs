@@ -318,7 +318,7 @@ fn decode(key: &str, raw: &str) -> Result<ProgressRecord, StoreError> {
 impl HotStore for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
     async fn write(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
-        let json = serde_json::to_string(record).expect("a progress record always serializes");
+        let json = record.to_stored_json();
         let score = record
             .updated_at
             .unwrap_or_else(Utc::now)

@@ -72,7 +72,7 @@ pub struct RedisSettings {
     #[arg(long, env = "REDIS_BREAKER_FAILURES", default_value_t = 3)]
     pub redis_breaker_failures: u32,
     /// How long Redis is skipped before one probe, in milliseconds.
-    #[arg(long, env = "REDIS_BREAKER_COOL_OFF_MS", default_value_t = 1000)]
+    #[arg(long, env = "REDIS_BREAKER_COOL_OFF_MS", default_value_t = 250)]
     pub redis_breaker_cool_off_ms: u64,
 }
 

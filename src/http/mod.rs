@@ -26,7 +26,6 @@ use std::sync::{
     OnceLock,
     atomic::{AtomicU64, Ordering},
 };
-use tracing::Instrument as _;
 
 pub use self::error::ApiError;
 use crate::read::ProgressReader;
@@ -38,7 +37,7 @@ pub struct AppState {
     pub reader: ProgressReader,
 }
 
-/// `X-Request-Id`: the id of the request's log span.
+/// `X-Request-Id`: the request's id, as its log lines carry it.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// GET and HEAD to `handler`.
@@ -116,26 +115,21 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Middleware at the edge of every request:
 ///
 /// - gives the request an id (the client's `X-Request-Id` when it sends a
-///   sane one, so ids follow a request through a load balancer), runs it in
-///   a `request` span carrying that id, and returns it in `X-Request-Id`;
+///   sane one, so ids follow a request through a load balancer) and returns
+///   it in `X-Request-Id`;
 /// - refuses oversized headers with the envelope;
-/// - logs 5xx answers as errors (the cause was logged where it happened) and
-///   the rest at debug.
+/// - logs the answer with the request id, method and path: 5xx as errors
+///   (the cause was logged where it happened), the rest at debug.
 ///
-/// This replaces `tracing-actix-web`'s `TracingLogger`: its span records a
-/// dozen fields per request and rewrites them at the end, which cost more
-/// CPU than the cached read itself (see BENCHMARKS.md).
+/// There is no span per request: `tracing-actix-web`'s span cost more CPU
+/// than a cached read itself, and even a three-field span cost a fifth of it
+/// (see BENCHMARKS.md), while the store reads that log run in tasks shared
+/// by many requests, outside any one request's span anyway.
 pub async fn edge(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let id = request_id(&request);
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %request.method(),
-        path = %request.path()
-    );
     let header_bytes: usize = request
         .headers()
         .iter()
@@ -144,16 +138,17 @@ pub async fn edge(
     let mut response = if header_bytes > MAX_HEADER_BYTES {
         request.into_response(ApiError::HeadersTooLarge.error_response_owned())
     } else {
-        next.call(request)
-            .instrument(span.clone())
-            .await?
-            .map_into_boxed_body()
+        next.call(request).await?.map_into_boxed_body()
     };
-    let status = response.status();
-    if status.is_server_error() {
-        tracing::error!(parent: &span, status = status.as_u16(), "answered with a server error");
+    let (status, method, path) = (
+        response.status().as_u16(),
+        response.request().method(),
+        response.request().path(),
+    );
+    if response.status().is_server_error() {
+        tracing::error!(request_id = %id, %method, path, status, "answered with a server error");
     } else {
-        tracing::debug!(parent: &span, status = status.as_u16(), "answered");
+        tracing::debug!(request_id = %id, %method, path, status, "answered");
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

@@ -93,6 +93,13 @@ impl ResponseCache {
                 from_cache: false,
             };
         };
+        // The common case, a hit, without the entry API's bookkeeping.
+        if let Some(load) = loads.get(&key).await {
+            return Served {
+                response: load.await,
+                from_cache: true,
+            };
+        }
         // The init future yields a future on purpose: moka runs it only on a
         // miss, and what it stores is the shared load, not its result.
         #[allow(clippy::async_yields_async)]

@@ -163,7 +163,7 @@ impl PgArchive {
         }
     }
 
-    /// Replaces the default circuit breaker (3 failures, 1 s cool-off).
+    /// Replaces the default circuit breaker (3 failures, 250 ms cool-off).
     pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
         self.breaker = Arc::new(Breaker::new(config));
         self

@@ -64,3 +64,37 @@ async fn the_openapi_document_is_served(pool: sqlx::PgPool) {
         assert!(text.contains(path), "{path} is documented");
     }
 }
+
+#[sqlx::test]
+async fn a_sane_client_request_id_is_kept_and_others_replaced(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let url = format!("{}/healthz", app.address);
+
+    let kept = app
+        .client
+        .get(&url)
+        .header("X-Request-Id", "lb-42.a:b_c")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "lb-42.a:b_c");
+
+    let replaced = app
+        .client
+        .get(&url)
+        .header("X-Request-Id", "no spaces!")
+        .send()
+        .await
+        .unwrap();
+    let id = replaced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(id, "no spaces!");
+    let next = app.get("/healthz").await;
+    assert_ne!(
+        next.headers()["x-request-id"].to_str().unwrap(),
+        id,
+        "ids are unique"
+    );
+}

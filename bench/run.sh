@@ -1,0 +1,567 @@
+#!/usr/bin/env bash
+# The benchmark suite of job-progress. See BENCHMARKS.md.
+#
+#   bench/run.sh                 full run (about 7 minutes after the builds)
+#   bench/run.sh --smoke         every scenario, tiny and quick (about 1.5 minutes)
+#   options: --only 1,3,5        run only these scenarios
+#            --no-build          use the binaries already built
+#
+# Environment (all optional):
+#   JP_SERVER_TARGET_DIR  where `cargo build --release` of the root package
+#                         puts its output (default: <repo>/target)
+#   BENCH_REDIS_PORT      port of the Redis the suite starts (default 6399)
+#   BENCH_API_PORT        port of the API under test (default 18080)
+#   BENCH_PG_URL          PostgreSQL server, without a database name
+#                         (default postgres://postgres@127.0.0.1:5432)
+#   BENCH_SERVER_CPU, BENCH_LOAD_CPU   cores to pin to (default 0 and 1)
+#   BENCH_LOG_FORMAT, BENCH_RUST_LOG   the server's LOG_FORMAT and RUST_LOG
+#                         (default json and info, as in production)
+#
+# The suite starts its own redis-server (so it can stop and kill it, and so
+# INFO commandstats counts only its traffic) and uses its own database
+# `jpbench` on the PostgreSQL server; both are removed at exit. Results go
+# to bench/target/runs/<time>-<mode>/ (results.tsv, results.md, logs).
+set -euo pipefail
+
+MODE=full
+ONLY=1,2,3,4,5,6
+BUILD=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --smoke) MODE=smoke ;;
+    --only) ONLY="$2"; shift ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+SERVER_TARGET=${JP_SERVER_TARGET_DIR:-$ROOT/target}
+SERVER_BIN=$SERVER_TARGET/release/job-progress
+BENCH_BIN=$BENCH/target/release
+REDIS_PORT=${BENCH_REDIS_PORT:-6399}
+API_PORT=${BENCH_API_PORT:-18080}
+CEIL_PORT=$((API_PORT + 1))
+PG_BASE=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+DB=jpbench
+DB_URL=$PG_BASE/$DB
+PREFIX=bench:
+REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+SERVER_CPU=${BENCH_SERVER_CPU:-0}
+LOAD_CPU=${BENCH_LOAD_CPU:-1}
+if [[ $(nproc) -lt 2 ]]; then LOAD_CPU=$SERVER_CPU; fi
+
+# ---------------------------------------------------------------- sizes
+if [[ $MODE == smoke ]]; then
+  S1_SECS=3;  S1_WARM=1
+  S2_SECS=3
+  S3_OTHER_KEYS=1000000; S3_JOBS=10000; S3_SECS=3
+  S4_OUTAGE=3; S4_RECOVERY=3
+  S5_JOBS=1000; S5_SECS=10; S5_WARM=3
+  S6_CONNS=10000; S6_HOLD=7
+else
+  S1_SECS=30; S1_WARM=3
+  S2_SECS=30
+  S3_OTHER_KEYS=1000000; S3_JOBS=10000; S3_SECS=20
+  S4_OUTAGE=10; S4_RECOVERY=5
+  S5_JOBS=10000; S5_SECS=60; S5_WARM=5
+  S6_CONNS=10000; S6_HOLD=30
+fi
+
+RUN_DIR=$BENCH/target/runs/$(date +%Y%m%d-%H%M%S)-$MODE
+mkdir -p "$RUN_DIR"
+RESULTS=$RUN_DIR/results.tsv
+PIDS=$RUN_DIR/pids
+: > "$RESULTS"; : > "$PIDS"
+LOG=$RUN_DIR/run.log
+
+say() { echo "[$(date +%T)] $*" | tee -a "$LOG" >&2; }
+track() { echo "$1" >> "$PIDS"; }
+# fg_tracked CMD...: runs CMD as a tracked child and waits for it (so a
+# signal to the script interrupts the wait and the cleanup can stop CMD)
+fg_tracked() { "$@" & local p=$!; track "$p"; wait "$p"; }
+now_ms() { date +%s%3N; }
+# ours PID: the process still runs one of the suite's programs (never kill a recycled pid)
+ours() {
+  local exe; exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+  local bin
+  for bin in "$SERVER_BIN" "$BENCH_BIN/jpbench" "$BENCH_BIN/ceiling" "$(command -v wrk)" "$(command -v redis-server)"; do
+    [[ $exe == "$(readlink -f "$bin")" ]] && return 0
+  done
+  return 1
+}
+# slowlog_entries: one line "MICROSECONDS COMMAND" per SLOWLOG entry
+slowlog_entries() {
+  rcli --no-raw slowlog get 128 | awk '
+    /^ *[0-9]+\) +1\) \(integer\)/ { st = 1; next }
+    st && /^ +3\) \(integer\)/ { d = $NF; next }
+    st && /^ +4\) +1\) / { c = $3; gsub(/"/, "", c); print d, toupper(c); st = 0 }'
+}
+
+# A row of the results table: scenario, metric, value, target, verdict.
+row() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4:--}" "${5:--}" >> "$RESULTS"; }
+# verdict VALUE OP LIMIT -> PASS or MISS (numeric comparison)
+verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+  ok = (op == "<=") ? (v + 0 <= l + 0) : (op == ">=") ? (v + 0 >= l + 0) : (op == "==") ? (v + 0 == l + 0) : 0
+  print (v == "" ? "n/a" : (ok ? "PASS" : "MISS")) }'; }
+# get FILE NAME: the value of a "WRK" or "RESULT" line
+get() { awk -F'\t' -v k="$2" '($1 == "WRK" || $1 == "RESULT") && $2 == k { print $3; exit }' "$1"; }
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+
+# ---------------------------------------------------------------- cleanup
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  say "cleaning up"
+  # a scenario still running (our own unreaped child: its pid is still ours)
+  [[ -n ${SCEN_PID:-} ]] && kill -TERM "$SCEN_PID" 2>/dev/null
+  # Everything the suite started, newest first.
+  # (only if the pid still runs one of our programs: never a recycled pid)
+  local pid
+  for pid in $(tac "$PIDS" 2>/dev/null); do
+    ours "$pid" && { kill -CONT "$pid"; kill -TERM "$pid"; } 2>/dev/null
+  done
+  sleep 1
+  for pid in $(tac "$PIDS" 2>/dev/null); do ours "$pid" && kill -KILL "$pid" 2>/dev/null; done
+  stop_redis
+  psql "$PG_BASE/postgres" -qAt -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 \
+    && say "dropped database $DB"
+  rm -f "$RUN_DIR"/*.rdb
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- tools
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk; then
+  say "installing wrk (Debian package)"
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+for tool in redis-server redis-cli psql taskset curl awk; do
+  need "$tool" || { echo "missing: $tool (scripts/services.sh installs Redis and PostgreSQL)" >&2; exit 1; }
+done
+# 10,000 connections on each side of scenario 6.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+# ---------------------------------------------------------------- machine
+{
+  echo "mode: $MODE"
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$( [[ -n $(git -C "$ROOT" --no-optional-locks status --porcelain -- src Cargo.toml Cargo.lock migrations 2>/dev/null) ]] && echo ' (+ uncommitted changes)')"
+  echo "cpus: $(nproc) x $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+  echo "memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+  echo "kernel: $(uname -r)"
+  echo "redis: $(redis-server --version | awk '{ print $3 }'), postgres: $(psql --version | awk '{ print $3 }'), wrk: $(wrk --version 2>&1 | awk 'NR == 1 { print $2 }')"
+  echo "pinning: API server (and the ceiling) on cpu $SERVER_CPU; wrk, clients, Redis on cpu $LOAD_CPU"
+} > "$RUN_DIR/machine.txt"
+cat "$RUN_DIR/machine.txt" >&2
+
+# ---------------------------------------------------------------- builds
+if [[ $BUILD == 1 ]]; then
+  say "building the server: cargo build --release (in $ROOT)"
+  (cd "$ROOT" && CARGO_TARGET_DIR=$SERVER_TARGET cargo build --release) 2>&1 | tail -n 3 | tee -a "$LOG" >&2
+  say "building the bench helpers (in bench/target)"
+  cargo build --release --manifest-path "$BENCH/Cargo.toml" --target-dir "$BENCH/target" 2>&1 | tail -n 3 | tee -a "$LOG" >&2
+fi
+for bin in "$SERVER_BIN" "$BENCH_BIN/jpbench" "$BENCH_BIN/ceiling"; do
+  [[ -x $bin ]] || { echo "not built: $bin" >&2; exit 1; }
+done
+
+# ---------------------------------------------------------------- services
+start_redis() {
+  if rcli ping >/dev/null 2>&1; then
+    echo "something already answers on port $REDIS_PORT; set BENCH_REDIS_PORT" >&2; return 1
+  fi
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize yes --pidfile "$RUN_DIR/redis.pid" --dir "$RUN_DIR" --dbfilename bench.rdb \
+    --logfile "$RUN_DIR/redis.log" --enable-debug-command local >/dev/null
+  for _ in $(seq 100); do rcli ping >/dev/null 2>&1 && break; sleep 0.05; done
+  rcli ping >/dev/null
+  REDIS_PID=$(cat "$RUN_DIR/redis.pid")
+  track "$REDIS_PID"
+  taskset -pc "$LOAD_CPU" "$REDIS_PID" >/dev/null
+}
+stop_redis() {
+  [[ -f $RUN_DIR/redis.pid ]] || return 0
+  local pid; pid=$(cat "$RUN_DIR/redis.pid")
+  rm -f "$RUN_DIR/redis.pid"
+  ours "$pid" || return 0
+  kill -CONT "$pid" 2>/dev/null || true
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+create_db() {
+  psql "$PG_BASE/postgres" -qAt -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+  psql "$PG_BASE/postgres" -qAt -c "CREATE DATABASE $DB" >/dev/null
+  # the writers seed before any server has started (serve migrates too)
+  DATABASE_URL=$DB_URL LOG_FORMAT=json "$SERVER_BIN" migrate >> "$LOG" 2>&1
+}
+
+# start_server [VAR=value ...]: the API on cpu SERVER_CPU, one HTTP worker.
+start_server() {
+  if curl -s -o /dev/null "http://127.0.0.1:$API_PORT/healthz"; then
+    echo "something already answers on port $API_PORT; set BENCH_API_PORT" >&2; return 1
+  fi
+  env LISTEN_ADDR=127.0.0.1:$API_PORT REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" \
+    KEY_PREFIX=$PREFIX HTTP_WORKERS=1 SHUTDOWN_TIMEOUT_SECS=2 LOG_FORMAT="${BENCH_LOG_FORMAT:-json}" \
+    RUST_LOG="${BENCH_RUST_LOG:-info}" "$@" \
+    taskset -c "$SERVER_CPU" "$SERVER_BIN" serve >> "$RUN_DIR/server.log" 2>&1 &
+  SERVER_PID=$!
+  track "$SERVER_PID"
+  echo "$SERVER_PID" > "$RUN_DIR/server.pid"
+  for _ in $(seq 300); do
+    curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited; see $RUN_DIR/server.log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "the server did not answer /healthz" >&2; return 1
+}
+stop_server() { # (scenarios run in subshells: the pid is in a file)
+  [[ -f $RUN_DIR/server.pid ]] || return 0
+  local pid; pid=$(cat "$RUN_DIR/server.pid")
+  rm -f "$RUN_DIR/server.pid"
+  ours "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 20); do curl -s -o /dev/null "http://127.0.0.1:$API_PORT/healthz" || break; sleep 0.1; done
+}
+# CPU time (ticks of 10 ms) of a process
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+jp() { fg_tracked taskset -c "$LOAD_CPU" env REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" KEY_PREFIX=$PREFIX \
+  RUST_LOG=warn "$BENCH_BIN/jpbench" "$@"; }
+seed() { jp seed --jobs "$1" --id-prefix "$2" >> "$LOG" 2>&1; }
+
+# load OUT SECS CONNS URL [wrk args...]: wrk on cpu LOAD_CPU; server CPU% -> OUT
+load() {
+  local out=$1 secs=$2 conns=$3 url=$4; shift 4
+  local t0; t0=$(cpu_ticks "$SERVER_PID")
+  fg_tracked taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${secs}s" --latency --timeout 2s \
+    -s "$BENCH/wrk/bench.lua" "$url" "$@" > "$out" 2>&1
+  local t1; t1=$(cpu_ticks "$SERVER_PID")
+  local reqs; reqs=$(get "$out" requests)
+  printf 'WRK\tserver_cpu_pct\t%s\n' "$(calc "($t1 - $t0) / $secs" 0)" >> "$out"
+  printf 'WRK\tserver_cpu_us_per_req\t%s\n' "$(calc "($t1 - $t0) * 10000 / (${reqs:-0} + 1)" 1)" >> "$out"
+}
+
+# cmdstats FILE: INFO commandstats now; calls_in FILE [COMMAND]: calls of
+# COMMAND, or of every command but INFO
+cmdstats() { rcli info commandstats | tr -d '\r' > "$1"; }
+calls_in() {
+  awk -F'[:,=]' -v c="${2:-}" '/^cmdstat_/ && $1 != "cmdstat_info" && (c == "" || $1 == "cmdstat_" c) { n += $3 }
+    END { print n + 0 }' "$1"
+}
+
+API=http://127.0.0.1:$API_PORT
+run_scenario() {
+  local n=$1
+  [[ ",$ONLY," == *",$n,"* ]] || return 0
+  say "scenario $n"
+  # in a subshell, so a failing step ends the scenario and not the run; in
+  # the background, so Ctrl-C or a TERM reaches the cleanup at once
+  ( set -e; "scenario_$n" ) &
+  SCEN_PID=$!
+  local rc=0
+  wait "$SCEN_PID" || rc=$?
+  SCEN_PID=
+  if [[ $rc -ne 0 ]]; then
+    row "$n" "scenario failed (exit $rc; see $RUN_DIR)" "-" "-" "FAIL"
+    say "scenario $n FAILED (exit $rc)"
+  fi
+  stop_server
+}
+
+# ---------------------------------------------------------------- 1
+scenario_1() {
+  rcli flushall >/dev/null
+  seed 1 bench-single-
+  start_server
+  local url=$API/api/v1/jobs/bench-single-0/progress
+  local src; src=$(curl -s -D - -o "$RUN_DIR/body.json" "$url" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-progress-source" { print $2 }')
+  [[ $src == redis ]] || { echo "first read came from '$src', not redis" >&2; return 1; }
+  taskset -c "$SERVER_CPU" "$BENCH_BIN/ceiling" "127.0.0.1:$CEIL_PORT" "$RUN_DIR/body.json" 1 >> "$RUN_DIR/ceiling.log" 2>&1 &
+  local ceil_pid=$!; track "$ceil_pid"
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$CEIL_PORT/api/v1/jobs/x/progress" >/dev/null && break; sleep 0.05; done
+  cmp -s "$RUN_DIR/body.json" <(curl -s "http://127.0.0.1:$CEIL_PORT/api/v1/jobs/x/progress")
+  local ceil_url=http://127.0.0.1:$CEIL_PORT/api/v1/jobs/bench-single-0/progress
+
+  # warm up both, then measure the API, the ceiling, the API again, the ceiling again
+  load "$RUN_DIR/s1-warm.txt" "$S1_WARM" 64 "$url"
+  local save=$SERVER_PID
+  SERVER_PID=$ceil_pid load "$RUN_DIR/s1-warm-ceil.txt" "$S1_WARM" 64 "$ceil_url"
+  local half=$(( (S1_SECS + 1) / 2 ))
+  for round in a b; do
+    SERVER_PID=$save load "$RUN_DIR/s1-api-$round.txt" "$half" 64 "$url"
+    SERVER_PID=$ceil_pid load "$RUN_DIR/s1-ceil-$round.txt" "$half" 64 "$ceil_url"
+  done
+  SERVER_PID=$save
+  kill "$ceil_pid"; wait "$ceil_pid" 2>/dev/null || true
+
+  local f
+  local api_rps ceil_rps api_p50 api_p99 ceil_p50 ceil_p99 api_cpu ceil_cpu errs
+  sum() { awk -F'\t' -v k="$1" -v d="$2" '$2 == k { s += $3; n++ } END { printf("%." d "f", s / n) }' "${@:3}"; }
+  maxof() { awk -F'\t' -v k="$1" '$2 == k && $3 > m { m = $3 } END { printf "%.3f", m }' "${@:2}"; }
+  api_rps=$(sum rps 0 "$RUN_DIR"/s1-api-?.txt); ceil_rps=$(sum rps 0 "$RUN_DIR"/s1-ceil-?.txt)
+  api_p50=$(maxof p50_ms "$RUN_DIR"/s1-api-?.txt); api_p99=$(maxof p99_ms "$RUN_DIR"/s1-api-?.txt)
+  ceil_p50=$(maxof p50_ms "$RUN_DIR"/s1-ceil-?.txt); ceil_p99=$(maxof p99_ms "$RUN_DIR"/s1-ceil-?.txt)
+  api_cpu=$(sum server_cpu_pct 0 "$RUN_DIR"/s1-api-?.txt); ceil_cpu=$(sum server_cpu_pct 0 "$RUN_DIR"/s1-ceil-?.txt)
+  local api_us ceil_us
+  api_us=$(sum server_cpu_us_per_req 1 "$RUN_DIR"/s1-api-?.txt); ceil_us=$(sum server_cpu_us_per_req 1 "$RUN_DIR"/s1-ceil-?.txt)
+  errs=0
+  for f in "$RUN_DIR"/s1-api-?.txt; do
+    errs=$((errs + $(get "$f" err_connect) + $(get "$f" err_read) + $(get "$f" err_write) + $(get "$f" err_status) + $(get "$f" err_timeout)))
+  done
+  local ratio; ratio=$(calc "$api_rps / $ceil_rps" 2)
+  row 1 "API requests/s (64 conns, cached job)" "$api_rps" "" ""
+  row 1 "ceiling requests/s (bare actix-web, same bytes)" "$ceil_rps" "" ""
+  row 1 "API / ceiling" "$ratio" ">= 0.80" "$(verdict "$ratio" '>=' 0.8)"
+  row 1 "API p50 / p99 ms" "$api_p50 / $api_p99" "p99 <= 2" "$(verdict "$api_p99" '<=' 2)"
+  row 1 "ceiling p50 / p99 ms" "$ceil_p50 / $ceil_p99" "" ""
+  row 1 "server core busy: API / ceiling %" "$api_cpu / $ceil_cpu" "" ""
+  row 1 "server CPU us per request: API / ceiling (ratio)" "$api_us / $ceil_us ($(calc "$ceil_us / $api_us" 2))" "" ""
+  row 1 "API errors (socket + non-2xx)" "$errs" "0" "$(verdict "$errs" '==' 0)"
+  row 1 "response body bytes" "$(wc -c < "$RUN_DIR/body.json")" "" ""
+
+  # Diagnosis: the same API with its per-request log spans switched off
+  # (RUST_LOG=warn disables the INFO request spans), to show what they cost.
+  stop_server
+  start_server RUST_LOG=warn
+  load "$RUN_DIR/s1-warm-nospans.txt" "$S1_WARM" 64 "$url"
+  load "$RUN_DIR/s1-api-nospans.txt" "$half" 64 "$url"
+  local f=$RUN_DIR/s1-api-nospans.txt
+  row 1 "  diagnosis: API with RUST_LOG=warn: requests/s, CPU us per request" \
+    "$(get "$f" rps), $(get "$f" server_cpu_us_per_req) ($(calc "$ceil_us / $(get "$f" server_cpu_us_per_req)" 2) of ceiling)" "" ""
+}
+
+# ---------------------------------------------------------------- 2
+scenario_2() {
+  rcli flushall >/dev/null
+  seed 1 bench-single-
+  seed 1000 bench-many-
+  start_server
+  local jobs label out reads secs=$S2_SECS
+  for jobs in 1 1000; do
+    if [[ $jobs == 1 ]]; then label="1 job"; out=$RUN_DIR/s2-one.txt; else label="1,000 jobs"; out=$RUN_DIR/s2-many.txt; fi
+    cmdstats "$out.before"
+    if [[ $jobs == 1 ]]; then
+      load "$out" "$secs" 1000 "$API/api/v1/jobs/bench-single-0/progress"
+    else
+      load "$out" "$secs" 1000 "$API/" -- bench-many- 1000
+    fi
+    sleep 0.5   # requests still queued when wrk stopped are answered
+    cmdstats "$out.after"
+    reads=$(( $(calls_in "$out.after") - $(calls_in "$out.before") ))
+    row 2 "$label, 1,000 pollers: requests/s, p99 ms" "$(get "$out" rps), $(get "$out" p99_ms)" "" ""
+    # one load per job per cache period: over a run of S seconds at most
+    # S + 1 per job (a load at the very start and one at the very end)
+    row 2 "$label: Redis commands/s (per job per s)" \
+      "$(calc "$reads / $secs" 1) ($(calc "$reads / $secs / $jobs" 2))" "<= 1 per job per s" \
+      "$(verdict "$reads" '<=' "$(( (secs + 1) * jobs ))")"
+    row 2 "  commands in the run (get, mget, all)" \
+      "$(( $(calls_in "$out.after" get) - $(calls_in "$out.before" get) )), $(( $(calls_in "$out.after" mget) - $(calls_in "$out.before" mget) )), $reads" "" ""
+    row 2 "  errors (socket, non-2xx)" \
+      "$(( $(get "$out" err_connect) + $(get "$out" err_read) + $(get "$out" err_write) + $(get "$out" err_timeout) )), $(get "$out" err_status)" "0" \
+      "$(verdict "$(( $(get "$out" err_connect) + $(get "$out" err_read) + $(get "$out" err_write) + $(get "$out" err_timeout) + $(get "$out" err_status) ))" '==' 0)"
+  done
+}
+
+# ---------------------------------------------------------------- 3
+scenario_3() {
+  rcli flushall >/dev/null
+  say "  filling Redis with $S3_OTHER_KEYS unrelated keys and $S3_JOBS active jobs"
+  rcli debug populate "$S3_OTHER_KEYS" unrelated 100 >/dev/null
+  seed "$S3_JOBS" bench-active-
+  local dbsize; dbsize=$(rcli dbsize)
+  # every request a full read: the cache is switched off
+  start_server CACHE_TTL_MS=0
+  local total
+  total=$(curl -s -D - -o /dev/null "$API/api/v1/jobs/active" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-total-count" { print $2 }')
+  [[ $total == "$S3_JOBS" ]] || { echo "X-Total-Count is '$total', expected $S3_JOBS" >&2; return 1; }
+  rcli config set slowlog-log-slower-than 2000 >/dev/null
+  rcli slowlog reset >/dev/null
+  load "$RUN_DIR/s3-1000.txt" "$S3_SECS" 1 "$API/api/v1/jobs/active"
+  load "$RUN_DIR/s3-10000.txt" "$S3_SECS" 1 "$API/api/v1/jobs/active?limit=10000"
+  local slow; slow=$(rcli slowlog len)
+  local slowest
+  slowest=$(slowlog_entries | sort -n | tail -n 1)
+  # and with the cache on, as deployed (a load every second, shared)
+  stop_server
+  start_server
+  load "$RUN_DIR/s3-cached.txt" "$S3_SECS" 1 "$API/api/v1/jobs/active"
+  rcli slowlog get 20 > "$RUN_DIR/s3-slowlog-api.txt"
+  row 3 "Redis keys in all" "$dbsize" "" ""
+  row 3 "GET /jobs/active (limit 1000), uncached: p50 / p99 ms" \
+    "$(get "$RUN_DIR/s3-1000.txt" p50_ms) / $(get "$RUN_DIR/s3-1000.txt" p99_ms)" "p50 <= 20" \
+    "$(verdict "$(get "$RUN_DIR/s3-1000.txt" p50_ms)" '<=' 20)"
+  row 3 "GET /jobs/active?limit=10000, uncached: p50 / p99 ms" \
+    "$(get "$RUN_DIR/s3-10000.txt" p50_ms) / $(get "$RUN_DIR/s3-10000.txt" p99_ms)" "" ""
+  row 3 "  requests/s (limit 1000 / 10000), 1 conn" \
+    "$(get "$RUN_DIR/s3-1000.txt" rps) / $(get "$RUN_DIR/s3-10000.txt" rps)" "" ""
+  row 3 "GET /jobs/active (limit 1000), cached 1 s: p50 / p99 ms" \
+    "$(get "$RUN_DIR/s3-cached.txt" p50_ms) / $(get "$RUN_DIR/s3-cached.txt" p99_ms)" "" ""
+  row 3 "Redis commands >= 2 ms during the API runs (slowest: us cmd)" "$slow (${slowest:-none})" "0" "$(verdict "$slow" '==' 0)"
+  # what KEYS would cost, on the same Redis
+  rcli slowlog reset >/dev/null
+  jp keys-listing --reps 3 > "$RUN_DIR/s3-keys.txt" 2>>"$LOG"
+  rcli slowlog get 20 > "$RUN_DIR/s3-slowlog-keys.txt"
+  local keys_server
+  keys_server=$(slowlog_entries | awk '$2 == "KEYS" && $1 > m { m = $1 } END { print m + 0 }')
+  local mget_server
+  mget_server=$(slowlog_entries | awk '$2 == "MGET" && $1 > m { m = $1 } END { print m + 0 }')
+  row 3 "KEYS ${PREFIX}progress:* (client ms; in Redis us)" \
+    "$(get "$RUN_DIR/s3-keys.txt" keys_ms) ($keys_server)" "" ""
+  row 3 "KEYS + one MGET of every key, ms (the MGET in Redis us)" "$(get "$RUN_DIR/s3-keys.txt" keys_listing_total_ms) ($mget_server)" "" ""
+  row 3 "index: ZRANGE + MGET by 500, ms (what the API does)" "$(get "$RUN_DIR/s3-keys.txt" index_listing_total_ms)" "" ""
+  rcli config set slowlog-log-slower-than 10000 >/dev/null
+  rcli flushall >/dev/null
+}
+
+# ---------------------------------------------------------------- 4
+# probe_recovery FILE FROM_MS: ms from FROM_MS to the first answer from Redis
+probe_recovery() {
+  awk -F'\t' -v t="$2" '$1 >= t && $3 == "redis" { print $1 - t; f = 1; exit } END { if (!f) print "never" }' "$1"
+}
+# probe_window FILE FROM TO: what the probe saw between two moments
+probe_window() {
+  awk -F'\t' -v a="$2" -v b="$3" '$1 >= a && $1 < b {
+      n++; k[$2 "/" $3]++; if ($4 + 0 > m) m = $4 + 0 }
+    END { s = ""; for (x in k) s = s x "=" k[x] " "; printf "%d probes: %smax %.0f ms", n, s, m }' "$1"
+}
+outage_load() { # PHASE: two wrk runs (one job, the active list) in the background
+  local secs=$((S4_OUTAGE + 1))
+  taskset -c "$LOAD_CPU" wrk -t1 -c32 -d"${secs}s" --latency --timeout 1s -s "$BENCH/wrk/bench.lua" \
+    "$API/api/v1/jobs/bench-outage-0/progress" > "$RUN_DIR/s4-$1-job.txt" 2>&1 &
+  WRK_JOB=$!; track "$WRK_JOB"
+  taskset -c "$LOAD_CPU" wrk -t1 -c32 -d"${secs}s" --latency --timeout 1s -s "$BENCH/wrk/bench.lua" \
+    "$API/api/v1/jobs/active" > "$RUN_DIR/s4-$1-active.txt" 2>&1 &
+  WRK_ACTIVE=$!; track "$WRK_ACTIVE"
+}
+outage_rows() { # PHASE LABEL
+  local f
+  for what in job active; do
+    f=$RUN_DIR/s4-$1-$what.txt
+    local p99; p99=$(get "$f" p99_ms)
+    row 4 "$2, GET $what: p50 / p99 / max ms" "$(get "$f" p50_ms) / $p99 / $(get "$f" max_ms)" "p99 <= 50" "$(verdict "$p99" '<=' 50)"
+    row 4 "$2, GET $what: requests, non-2xx, timeouts (>1 s), socket errors" \
+      "$(get "$f" requests), $(get "$f" err_status), $(get "$f" err_timeout), $(( $(get "$f" err_connect) + $(get "$f" err_read) + $(get "$f" err_write) ))" \
+      "0 timeouts" "$(verdict "$(get "$f" err_timeout)" '==' 0)"
+  done
+}
+scenario_4() {
+  rcli flushall >/dev/null
+  seed 100 bench-outage-
+  seed 1 bench-probe-
+  rcli save >/dev/null   # the restart after the kill loads this
+  start_server
+  local probe_secs=$(( 2 * (S4_OUTAGE + S4_RECOVERY + 2) + 4 ))
+  # (run directly, not through jp(), so that $! is the probe itself)
+  taskset -c "$LOAD_CPU" "$BENCH_BIN/jpbench" probe --addr "127.0.0.1:$API_PORT" \
+    --path /api/v1/jobs/bench-probe-0/progress \
+    --interval-ms 50 --secs "$probe_secs" --out "$RUN_DIR/s4-probe.tsv" 2>>"$LOG" &
+  local probe_pid=$!; track "$probe_pid"
+  sleep 2
+
+  # A: Redis hangs (SIGSTOP), then resumes (SIGCONT)
+  outage_load stop
+  sleep 0.5
+  local t_stop; t_stop=$(now_ms); kill -STOP "$REDIS_PID"
+  sleep "$S4_OUTAGE"
+  local t_cont; t_cont=$(now_ms); kill -CONT "$REDIS_PID"
+  wait "$WRK_JOB" "$WRK_ACTIVE" || true
+  sleep "$S4_RECOVERY"
+
+  # B: Redis dies (SIGKILL), then is restarted with its data
+  outage_load kill
+  sleep 0.5
+  local t_kill; t_kill=$(now_ms); kill -KILL "$REDIS_PID"
+  sleep "$S4_OUTAGE"
+  local t_restart; t_restart=$(now_ms); start_redis
+  local t_up; t_up=$(now_ms)
+  wait "$WRK_JOB" "$WRK_ACTIVE" || true
+  sleep "$S4_RECOVERY"
+  kill "$probe_pid" 2>/dev/null || true; wait "$probe_pid" 2>/dev/null || true
+
+  local probe=$RUN_DIR/s4-probe.tsv
+  outage_rows stop "Redis stopped (SIGSTOP ${S4_OUTAGE}s)"
+  row 4 "  probe during SIGSTOP" "$(probe_window "$probe" "$t_stop" "$t_cont")" "" ""
+  local rec; rec=$(probe_recovery "$probe" "$t_cont")
+  row 4 "  reads from Redis again after SIGCONT, ms" "$rec" "<= 2000" "$(verdict "$rec" '<=' 2000)"
+  outage_rows kill "Redis killed (SIGKILL ${S4_OUTAGE}s)"
+  row 4 "  probe while killed" "$(probe_window "$probe" "$t_kill" "$t_restart")" "" ""
+  rec=$(probe_recovery "$probe" "$t_restart")
+  row 4 "  reads from Redis again after restart, ms (Redis up after $((t_up - t_restart)) ms)" "$rec" "<= 2000" "$(verdict "$rec" '<=' 2000)"
+}
+
+# ---------------------------------------------------------------- 5
+scenario_5() {
+  rcli flushall >/dev/null
+  fg_tracked taskset -c "$SERVER_CPU" env REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" KEY_PREFIX=$PREFIX RUST_LOG=warn \
+    "$BENCH_BIN/jpbench" writer-load --jobs "$S5_JOBS" --secs "$S5_SECS" --warmup-secs "$S5_WARM" \
+    > "$RUN_DIR/s5.txt" 2>>"$LOG"
+  local f=$RUN_DIR/s5.txt rt mem
+  rt=$(get "$f" redis_round_trips_per_update); mem=$(get "$f" memory_usage_value_key)
+  row 5 "jobs x window (writer on cpu $SERVER_CPU)" "$(get "$f" jobs) x $(get "$f" window_secs) s" "" ""
+  row 5 "updates/s; Redis writes (EVALSHA)/s" "$(get "$f" updates_per_sec); $(get "$f" redis_scripts_per_sec)" "" ""
+  row 5 "Redis round trips per update" "$rt" "<= 1" "$(verdict "$rt" '<=' 1)"
+  row 5 "  commands in the window" "$(get "$f" redis_commands_breakdown)" "" ""
+  row 5 "CPU per update, us (writer process; share of a core)" "$(get "$f" cpu_us_per_update) ($(get "$f" cpu_core_share))" "" ""
+  row 5 "PostgreSQL checkpoints/s (in the window)" "$(get "$f" pg_checkpoints_per_sec) ($(get "$f" pg_checkpoints))" "" ""
+  row 5 "Redis memory per job: MEMORY USAGE of the value key, bytes" "$mem" "<= 512" "$(verdict "$mem" '<=' 512)"
+  row 5 "  + its share of the active index = per job in all" \
+    "$(get "$f" memory_usage_index_per_job) = $(get "$f" memory_per_job)" "" ""
+  row 5 "  JSON value bytes; used_memory growth per job" "$(get "$f" value_bytes); $(get "$f" used_memory_delta_per_job)" "" ""
+  row 5 "refused updates" "$(get "$f" refused_updates)" "0" "$(verdict "$(get "$f" refused_updates)" '==' 0)"
+  rcli flushall >/dev/null
+}
+
+# ---------------------------------------------------------------- 6
+scenario_6() {
+  rcli flushall >/dev/null
+  seed 1 bench-conn-
+  start_server
+  curl -sf "$API/api/v1/jobs/bench-conn-0/progress" >/dev/null
+  sleep 1
+  jp conns --addr "127.0.0.1:$API_PORT" --path /api/v1/jobs/bench-conn-0/progress \
+    --conns "$S6_CONNS" --interval-secs 3 --hold-secs "$S6_HOLD" --server-pid "$SERVER_PID" \
+    > "$RUN_DIR/s6.txt" 2>>"$LOG"
+  local f=$RUN_DIR/s6.txt
+  local kib=1024
+  row 6 "connections opened / open at end (asked)" "$(get "$f" conns_opened) / $(get "$f" conns_open_at_end) ($(get "$f" conns_requested))" "all" \
+    "$(verdict "$(get "$f" conns_open_at_end)" '>=' "$(get "$f" conns_requested)")"
+  row 6 "connect / request errors, non-200" "$(get "$f" connect_errors) / $(get "$f" request_errors), $(get "$f" non_200)" "" ""
+  row 6 "API RSS before / during / after, MiB" \
+    "$(calc "$(get "$f" rss_before_kib) / $kib" 1) / $(calc "$(get "$f" rss_during_kib) / $kib" 1) / $(calc "$(get "$f" rss_after_kib) / $kib" 1)" "" ""
+  row 6 "RSS per connection, bytes" "$(get "$f" rss_per_conn_bytes)" "" ""
+  row 6 "polls (every 3 s): count, p50 / p99 ms" "$(get "$f" polls), $(get "$f" poll_p50_ms) / $(get "$f" poll_p99_ms)" "" ""
+}
+
+# ---------------------------------------------------------------- run
+started=$(date +%s)
+create_db
+start_redis
+for n in 1 2 3 4 5 6; do run_scenario "$n"; done
+elapsed=$(( $(date +%s) - started ))
+
+{
+  printf 'scenario\tmetric\tvalue\ttarget\tverdict\n'
+  cat "$RESULTS"
+} > "$RUN_DIR/table.tsv"
+{
+  echo "| # | metric | value | target | verdict |"
+  echo "|---|---|---|---|---|"
+  awk -F'\t' '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' "$RESULTS"
+} > "$RUN_DIR/results.md"
+echo
+cat "$RUN_DIR/machine.txt"
+echo
+column -t -s $'\t' "$RUN_DIR/table.tsv"
+echo
+echo "($MODE run: ${elapsed}s after the builds; files in $RUN_DIR)"

@@ -73,36 +73,20 @@ async fn a_matching_etag_gets_304_and_a_change_gets_200(pool: sqlx::PgPool) {
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
 
-    let url = format!("{}/api/v1/jobs/etag-job/progress", app.address);
-    let same = app
-        .client
-        .get(&url)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let path = "/api/v1/jobs/etag-job/progress";
+    let same = app.get_with(path, "If-None-Match", &etag).await;
     assert_eq!(same.status(), 304);
     assert_eq!(same.headers()["etag"].to_str().unwrap(), etag);
     assert!(same.bytes().await.unwrap().is_empty());
 
     let weak = app
-        .client
-        .get(&url)
-        .header("If-None-Match", format!("\"other\", W/{etag}"))
-        .send()
-        .await
-        .unwrap();
+        .get_with(path, "If-None-Match", &format!("\"other\", W/{etag}"))
+        .await;
     assert_eq!(weak.status(), 304, "weak comparison, lists of tags");
 
     handle.record(1, 0).unwrap();
     handle.flush().await;
-    let changed = app
-        .client
-        .get(&url)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let changed = app.get_with(path, "If-None-Match", &etag).await;
     assert_eq!(changed.status(), 200);
     assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
 }

@@ -68,24 +68,12 @@ async fn the_openapi_document_is_served(pool: sqlx::PgPool) {
 #[sqlx::test]
 async fn a_sane_client_request_id_is_kept_and_others_replaced(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
-    let url = format!("{}/healthz", app.address);
-
     let kept = app
-        .client
-        .get(&url)
-        .header("X-Request-Id", "lb-42.a:b_c")
-        .send()
-        .await
-        .unwrap();
+        .get_with("/healthz", "X-Request-Id", "lb-42.a:b_c")
+        .await;
     assert_eq!(kept.headers()["x-request-id"], "lb-42.a:b_c");
 
-    let replaced = app
-        .client
-        .get(&url)
-        .header("X-Request-Id", "no spaces!")
-        .send()
-        .await
-        .unwrap();
+    let replaced = app.get_with("/healthz", "X-Request-Id", "no spaces!").await;
     let id = replaced.headers()["x-request-id"]
         .to_str()
         .unwrap()

@@ -171,6 +171,16 @@ impl TestApp {
             .expect("the request is answered")
     }
 
+    /// GET `path` with one extra request header.
+    pub async fn get_with(&self, path: &str, header: &str, value: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .header(header, value)
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
     pub async fn get_progress(&self, id: &str) -> reqwest::Response {
         self.get(&format!("/api/v1/jobs/{id}/progress")).await
     }

@@ -58,7 +58,16 @@ pub struct Served {
 pub struct ResponseCache {
     /// `None` when caching is switched off (a period of zero).
     loads: Option<moka::future::Cache<CacheKey, SharedLoad>>,
+    /// How long a fallback answer (from PostgreSQL, or a 5xx) is kept: at
+    /// most [`FALLBACK_PERIOD`], so live data is served again soon after
+    /// Redis returns.
+    fallback_period: Duration,
 }
+
+/// The longest a fallback answer is cached: about one breaker probe
+/// interval, so once Redis answers again, pollers see it within about half a
+/// second rather than a whole cache period later.
+pub const FALLBACK_PERIOD: Duration = Duration::from_millis(250);
 
 impl std::fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,7 +87,10 @@ impl ResponseCache {
                 .max_capacity(capacity)
                 .build()
         });
-        Self { loads }
+        Self {
+            loads,
+            fallback_period: period.min(FALLBACK_PERIOD),
+        }
     }
 
     /// The cached response for `key`, or the result of `load`, run once for
@@ -100,6 +112,18 @@ impl ResponseCache {
                 from_cache: true,
             };
         }
+        // A fallback answer leaves the cache early (see `fallback_period`).
+        let (cache, forget, after) = (loads.clone(), key.clone(), self.fallback_period);
+        let load = async move {
+            let rendered = load.await;
+            if rendered.is_fallback() {
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    cache.invalidate(&forget).await;
+                });
+            }
+            rendered
+        };
         // The init future yields a future on purpose: moka runs it only on a
         // miss, and what it stores is the shared load, not its result.
         #[allow(clippy::async_yields_async)]

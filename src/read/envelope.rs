@@ -80,6 +80,12 @@ impl Rendered {
         }
     }
 
+    /// Served from the fallback store, or a server error: an answer to
+    /// replace as soon as Redis can give a better one.
+    pub fn is_fallback(&self) -> bool {
+        self.source == Some(Source::Database) || self.status.is_server_error()
+    }
+
     /// An error envelope with `message` and `data: null`.
     pub fn error(status: StatusCode, message: &str) -> Self {
         Self {

@@ -280,3 +280,33 @@ async fn a_second_writer_with_stale_counts_cannot_move_a_job_back(pool: sqlx::Pg
         80
     );
 }
+
+#[sqlx::test]
+async fn fallback_answers_leave_the_cache_early_once_redis_is_back(pool: sqlx::PgPool) {
+    let mut redis = RedisServer::start().await;
+    // A long cache period: only the short life of fallback answers can let
+    // Redis's answer through within the test's limit.
+    let app = spawn_app_with(pool, |o| {
+        o.redis_url = redis.url();
+        o.cache_ttl = Duration::from_secs(60);
+    })
+    .await;
+    let handle = app.writer(eager()).start(job("blip"), JobSpec::new(10));
+    handle.record(4, 0).unwrap();
+    handle.flush().await;
+
+    redis.kill();
+    assert_eq!(source_of(&app, "blip").await, "database");
+    redis.restart().await;
+    handle.record(1, 0).unwrap();
+    handle.flush().await; // retried until the new Redis has it
+
+    eventually(
+        Duration::from_secs(10),
+        "reads come from Redis again",
+        || async { source_of(&app, "blip").await == "redis" },
+    )
+    .await;
+    let body = envelope(app.get_progress("blip").await).await;
+    assert_eq!(body["data"]["currentSentCount"], 5);
+}

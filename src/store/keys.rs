@@ -6,14 +6,17 @@
 //! |--------------------------|------------|-----------------------------------------|-----|
 //! | `job:progress:<jobId>`   | string     | the [`ProgressRecord`] as JSON          | `completed`: 1 h; any other status: 24 h; reset on every write |
 //! | `job:active`             | sorted set | member `<jobId>`, score = `updatedAt` in ms since the epoch | none |
+//! | `job:active:by-start`    | sorted set | member `<jobId>`, score = `startedAt` in ms (`+inf` when unknown) | none |
 //!
-//! A job is in `job:active` exactly while its value's status is `preparing`
+//! A job is in both indexes exactly while its value's status is `preparing`
 //! or `in_progress`: one Lua script writes the value, its TTL and the index
-//! entry together, so a reader never sees one without the other. Listing
-//! active jobs reads the index (never `KEYS` or `SCAN`) and MGETs the values;
-//! members whose value has expired (a worker died, the TTL ran out) are
-//! removed as they are found, and members not updated for longer than the
-//! in-progress TTL are removed by score.
+//! entries together, so a reader never sees one without the other. A page of
+//! the active list is one ZRANGE of `active:by-start` (oldest start first,
+//! ties by id) and one MGET of that page's values: never `KEYS` or `SCAN`,
+//! and never more values than the page. Members whose value has expired (a
+//! worker died, the TTL ran out) are removed from both as they are found,
+//! and members of `active` not updated for longer than the in-progress TTL
+//! are removed from both by score.
 //!
 //! [`ProgressRecord`]: crate::domain::ProgressRecord
 
@@ -44,9 +47,15 @@ impl Keys {
         format!("{}progress:{}", self.prefix, id)
     }
 
-    /// `<prefix>active`: the index of active jobs.
+    /// `<prefix>active`: the index of active jobs, by last update.
     pub fn active_index(&self) -> String {
         format!("{}active", self.prefix)
+    }
+
+    /// `<prefix>active:by-start`: the same jobs, by start time; pages of the
+    /// active list are read from it.
+    pub fn by_start_index(&self) -> String {
+        format!("{}active:by-start", self.prefix)
     }
 }
 
@@ -60,5 +69,6 @@ mod tests {
         let id = JobId::parse("abc").unwrap();
         assert_eq!(keys.progress(&id), "job:progress:abc");
         assert_eq!(keys.active_index(), "job:active");
+        assert_eq!(keys.by_start_index(), "job:active:by-start");
     }
 }

@@ -9,7 +9,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use redis::{
     Client, Script,
     aio::{ConnectionManager, ConnectionManagerConfig},
@@ -21,14 +21,8 @@ use super::{
 };
 use crate::domain::{JobId, ProgressRecord};
 
-/// How many index members one ZRANGE reads: a 10,000-member read took over
-/// 2 ms of Redis time in one command; 1,000 take a fraction of that.
-const INDEX_BATCH: usize = 1000;
-
-/// A score as Redis takes it back in a range (scores are whole ms).
-fn format_score(score: f64) -> String {
-    format!("{score}")
-}
+/// How many members of a page one ZRANGE reads (a page may hold 10,000).
+const PAGE_BATCH: i64 = 1000;
 
 /// How many values one MGET asks for: big enough to need few round trips
 /// for 10,000 active jobs, small enough that no single command keeps Redis
@@ -39,9 +33,9 @@ const MGET_BATCH: usize = 500;
 /// refuses a write that would move the job backwards: a lower status rank,
 /// a finished job turned into anything else, or a lower processed count.
 ///
-/// KEYS: value key, index key.
-/// ARGV: json, ttl seconds, index score (ms), job id, "1" if active,
-///       status rank, processed count, status.
+/// KEYS: value key, index by update, index by start.
+/// ARGV: json, ttl seconds, update score (ms), job id, "1" if active,
+///       status rank, processed count, status, start score (ms or "+inf").
 /// Returns 1 when written, 0 when refused as stale.
 const WRITE_SCRIPT: &str = r#"
 local current = redis.call('GET', KEYS[1])
@@ -61,10 +55,25 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+  redis.call('ZADD', KEYS[3], ARGV[9], ARGV[4])
 else
   redis.call('ZREM', KEYS[2], ARGV[4])
+  redis.call('ZREM', KEYS[3], ARGV[4])
 end
 return 1
+"#;
+
+/// Removes from both indexes the members of the update index scored at or
+/// below ARGV[1] (not updated for longer than the in-progress TTL, so their
+/// value is gone), at most 1,000 per call so no call holds Redis for long.
+/// KEYS: index by update, index by start. Returns how many it removed.
+const PRUNE_SCRIPT: &str = r#"
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+if #stale > 0 then
+  redis.call('ZREM', KEYS[1], unpack(stale))
+  redis.call('ZREM', KEYS[2], unpack(stale))
+end
+return #stale
 "#;
 
 /// How long values live, by status.
@@ -103,6 +112,7 @@ pub struct RedisStore {
     ttls: Ttls,
     timeout: Duration,
     write_script: Script,
+    prune_script: Script,
     breaker: Arc<Breaker>,
 }
 
@@ -141,6 +151,7 @@ impl RedisStore {
             ttls,
             timeout,
             write_script: Script::new(WRITE_SCRIPT),
+            prune_script: Script::new(PRUNE_SCRIPT),
             breaker: Arc::new(Breaker::new(BreakerConfig::default())),
         })
     }
@@ -195,74 +206,6 @@ impl RedisStore {
         }
     }
 
-    /// Every member of the active index, oldest update first, read in
-    /// batches so no single command holds Redis for long. The cursor is the
-    /// score (last update): a member updated meanwhile only moves forward
-    /// and is met again (kept once), and members removed meanwhile cannot
-    /// make the cursor skip others, as rank-based batches would. Members not
-    /// updated for longer than the in-progress TTL cannot have a value any
-    /// more and are dropped first.
-    async fn index_members(&self, index: &str) -> Result<Vec<String>, StoreError> {
-        let cutoff = Utc::now().timestamp_millis()
-            - i64::try_from(self.ttls.in_progress.as_millis()).unwrap_or(i64::MAX);
-        let mut conn = self.conn.clone();
-        let _: i64 = self
-            .timed(
-                redis::cmd("ZREMRANGEBYSCORE")
-                    .arg(index)
-                    .arg("-inf")
-                    .arg(cutoff)
-                    .query_async(&mut conn),
-            )
-            .await?;
-        let mut members = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut cursor = String::from("-inf");
-        // Members already read whose score equals the cursor: skipped on the
-        // next batch, which starts at that score inclusively.
-        let mut skip = 0usize;
-        loop {
-            let batch: Vec<(String, f64)> = self
-                .timed(
-                    redis::cmd("ZRANGE")
-                        .arg(index)
-                        .arg(&cursor)
-                        .arg("+inf")
-                        .arg("BYSCORE")
-                        .arg("LIMIT")
-                        .arg(skip)
-                        .arg(INDEX_BATCH)
-                        .arg("WITHSCORES")
-                        .query_async(&mut conn),
-                )
-                .await?;
-            let full = batch.len() == INDEX_BATCH;
-            let Some(&(_, last)) = batch.last() else {
-                break;
-            };
-            let at_last = batch
-                .iter()
-                .rev()
-                .take_while(|(_, score)| *score == last)
-                .count();
-            skip = if cursor == format_score(last) {
-                skip + at_last
-            } else {
-                at_last
-            };
-            cursor = format_score(last);
-            for (member, _) in batch {
-                if seen.insert(member.clone()) {
-                    members.push(member);
-                }
-            }
-            if !full {
-                break;
-            }
-        }
-        Ok(members)
-    }
-
     async fn mget(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
         let mut values = Vec::with_capacity(keys.len());
         for batch in keys.chunks(MGET_BATCH) {
@@ -274,16 +217,6 @@ impl RedisStore {
         }
         Ok(values)
     }
-}
-
-/// The two fields a listing sorts and filters on; serde skips the rest of
-/// the record without building it.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListKey {
-    status: crate::domain::JobStatus,
-    #[serde(default)]
-    started_at: Option<DateTime<Utc>>,
 }
 
 /// A timeout or a connection problem, as opposed to Redis refusing one
@@ -328,6 +261,7 @@ impl HotStore for RedisStore {
         let mut invocation = self.write_script.key(self.keys.progress(&record.job_id));
         invocation
             .key(self.keys.active_index())
+            .key(self.keys.by_start_index())
             .arg(json)
             .arg(ttl)
             .arg(score)
@@ -335,7 +269,12 @@ impl HotStore for RedisStore {
             .arg(if record.status.is_active() { "1" } else { "0" })
             .arg(record.status.rank())
             .arg(record.current_sent_count)
-            .arg(record.status.as_str());
+            .arg(record.status.as_str())
+            .arg(
+                record
+                    .started_at
+                    .map_or_else(|| "+inf".to_owned(), |at| at.timestamp_millis().to_string()),
+            );
         let written: i64 = self.timed(invocation.invoke_async(&mut conn)).await?;
         Ok(if written == 1 {
             WriteOutcome::Written
@@ -378,59 +317,76 @@ impl HotStore for RedisStore {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
-        let index = self.keys.active_index();
-        let members = self.index_members(&index).await?;
+        let (by_update, by_start) = (self.keys.active_index(), self.keys.by_start_index());
+        let cutoff = Utc::now().timestamp_millis()
+            - i64::try_from(self.ttls.in_progress.as_millis()).unwrap_or(i64::MAX);
+        let mut conn = self.conn.clone();
+        let mut invocation = self.prune_script.key(&by_update);
+        invocation.key(&by_start).arg(cutoff);
+        let _pruned: i64 = self.timed(invocation.invoke_async(&mut conn)).await?;
+
+        // One page of members, oldest start first (ties by id, jobs without
+        // a start last), read in batches so no command holds Redis for long.
+        let first = i64::try_from(offset).unwrap_or(i64::MAX);
+        let last = first.saturating_add(i64::from(limit)).saturating_sub(1);
+        let mut members: Vec<String> = Vec::new();
+        let mut total: u64 = 0;
+        let mut from = first;
+        while from <= last {
+            let to = last.min(from + PAGE_BATCH - 1);
+            let (count, batch): (u64, Vec<String>) = self
+                .timed(
+                    redis::pipe()
+                        .cmd("ZCARD")
+                        .arg(&by_start)
+                        .cmd("ZRANGE")
+                        .arg(&by_start)
+                        .arg(from)
+                        .arg(to)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            total = count;
+            let done = batch.len() < usize::try_from(to - from + 1).unwrap_or(usize::MAX);
+            members.extend(batch);
+            if done {
+                break;
+            }
+            from = to + 1;
+        }
         let keys: Vec<String> = members
             .iter()
             .map(|member| format!("{}progress:{member}", self.keys.prefix()))
             .collect();
         let values = self.mget(&keys).await?;
 
-        // Sort on the start time alone, then decode in full only the page
-        // asked for: with 10,000 active jobs, decoding every record was most
-        // of a listing's cost.
-        let mut listed: Vec<(Option<DateTime<Utc>>, usize)> = Vec::with_capacity(values.len());
+        let mut page = Vec::with_capacity(values.len());
         let mut expired = Vec::new();
-        for (i, raw) in values.iter().enumerate() {
+        for ((member, key), raw) in members.iter().zip(&keys).zip(values) {
             let Some(raw) = raw else {
-                expired.push(members[i].as_str());
+                expired.push(member.as_str());
                 continue;
             };
-            match serde_json::from_str::<ListKey>(raw) {
-                Ok(key) if key.status.is_active() => listed.push((key.started_at, i)),
-                Ok(_) => expired.push(members[i].as_str()),
-                Err(err) => {
-                    tracing::warn!(key = %keys[i], error = %err, "skipping an unreadable record")
-                }
+            match decode(key, &raw) {
+                Ok(record) if record.status.is_active() => page.push(record),
+                Ok(_) => expired.push(member.as_str()),
+                Err(err) => tracing::warn!(error = %err, "skipping an unreadable record"),
             }
         }
-        // Oldest start first, jobs without a start last, ties by id: stable pages.
-        listed.sort_by(|(a, i), (b, j)| {
-            (a.is_none(), a, &members[*i]).cmp(&(b.is_none(), b, &members[*j]))
-        });
-        let total = listed.len() as u64;
-        let page = listed
-            .iter()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-            .take(limit as usize)
-            .filter_map(|&(_, i)| {
-                let raw = values[i].as_deref()?;
-                decode(&keys[i], raw)
-                    .inspect_err(
-                        |err| tracing::warn!(error = %err, "skipping an unreadable record"),
-                    )
-                    .ok()
-            })
-            .collect();
-
         if !expired.is_empty() {
             tracing::debug!(count = expired.len(), "pruning expired index entries");
-            let mut conn = self.conn.clone();
-            let pruned: Result<i64, _> = self
+            total = total.saturating_sub(expired.len() as u64);
+            let pruned: Result<(), _> = self
                 .timed(
-                    redis::cmd("ZREM")
-                        .arg(&index)
+                    redis::pipe()
+                        .cmd("ZREM")
+                        .arg(&by_update)
                         .arg(&expired)
+                        .ignore()
+                        .cmd("ZREM")
+                        .arg(&by_start)
+                        .arg(&expired)
+                        .ignore()
                         .query_async(&mut conn),
                 )
                 .await;

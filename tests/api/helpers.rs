@@ -220,6 +220,18 @@ impl TestApp {
         self.index_members_at(&redis_url()).await
     }
 
+    /// Members of the by-start index, in order.
+    pub async fn by_start_members(&self) -> Vec<String> {
+        let mut conn = self.raw_redis().await;
+        redis::cmd("ZRANGE")
+            .arg(self.keys.by_start_index())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
     pub async fn index_members_at(&self, url: &str) -> Vec<String> {
         let mut conn = redis::Client::open(url)
             .unwrap()

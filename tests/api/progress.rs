@@ -101,11 +101,18 @@ async fn the_index_follows_the_values_and_prunes_expired_ones(pool: sqlx::PgPool
     members.sort();
     assert_eq!(members, ["a", "b", "c"]);
 
-    // Completing removes from the index in the same step as the write.
+    assert_eq!(
+        app.by_start_members().await,
+        ["a", "b", "c"],
+        "by start time"
+    );
+
+    // Completing removes from the indexes in the same step as the write.
     c.complete().await.unwrap();
     let mut members = app.index_members().await;
     members.sort();
     assert_eq!(members, ["a", "b"]);
+    assert_eq!(app.by_start_members().await, ["a", "b"]);
 
     // A value that vanished (expired) is pruned from the index when listed.
     app.delete_key("a").await;
@@ -117,6 +124,7 @@ async fn the_index_follows_the_values_and_prunes_expired_ones(pool: sqlx::PgPool
     assert_eq!(ids, ["b"]);
     assert_eq!(body["data"][0]["status"], "preparing");
     assert_eq!(app.index_members().await, ["b"]);
+    assert_eq!(app.by_start_members().await, ["b"]);
 }
 
 #[sqlx::test]

@@ -356,11 +356,12 @@ async fn writer_load(args: WriterLoadArgs) -> anyhow::Result<()> {
         .map(|(k, v)| v - cmd0.get(k).copied().unwrap_or(0))
         .sum();
     let scripts = delta("evalsha") + delta("eval");
-    // Commands a script runs are counted by Redis as well (GET, SET,
-    // ZADD/ZREM per script call); they are not round trips.
+    // Commands a script runs are counted by Redis as well (GET, SET, and a
+    // ZADD or ZREM on each of the two indexes per script call); they are not
+    // round trips.
     let inner = delta("get").min(scripts)
         + delta("set").min(scripts)
-        + (delta("zadd") + delta("zrem")).min(scripts);
+        + (delta("zadd") + delta("zrem")).min(2 * scripts);
     let ours = delta("info");
     let client_commands = total - inner - ours;
     let n_updates = (u1 - u0).max(1);
@@ -384,13 +385,18 @@ async fn writer_load(args: WriterLoadArgs) -> anyhow::Result<()> {
         }
         i += step;
     }
-    let index_bytes: Option<u64> = redis::cmd("MEMORY")
-        .arg("USAGE")
-        .arg(format!("{}active", args.stores.key_prefix))
-        .arg("SAMPLES")
-        .arg(0)
-        .query_async(&mut stats_conn)
-        .await?;
+    // Both indexes: by last update and by start time.
+    let mut index_bytes: Option<u64> = None;
+    for index in ["active", "active:by-start"] {
+        let bytes: Option<u64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(format!("{}{index}", args.stores.key_prefix))
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(&mut stats_conn)
+            .await?;
+        index_bytes = Some(index_bytes.unwrap_or(0) + bytes.unwrap_or(0));
+    }
     let used_after = info_field(&mut stats_conn, "memory", "used_memory").await?;
     let value_len: u64 = redis::cmd("STRLEN")
         .arg(format!(

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use chrono::Utc;
-use serde::Serialize;
 
 use self::{
     cache::{CacheKey, ResponseCache, Served},
@@ -40,7 +39,7 @@ pub struct Page {
 }
 
 /// Which stores answer, for `/readyz`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Readiness {
     /// Redis answers.
     pub redis: bool,

@@ -33,13 +33,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         redis: word(readiness.redis),
         postgres: word(readiness.postgres),
     };
-    let (status, message) = match (readiness.redis, readiness.postgres) {
-        (true, true) => (StatusCode::OK, "ready"),
-        (true, false) | (false, true) => (StatusCode::OK, "ready, degraded: one store is down"),
-        (false, false) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no store answers",
-        ),
+    let status = if readiness.ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let message = match (readiness.redis, readiness.postgres) {
+        (true, true) => "ready",
+        (false, false) => "not ready: no store answers",
+        _ => "ready, degraded: one store is down",
     };
     HttpResponse::build(status)
         .content_type(ContentType::json())

@@ -93,15 +93,17 @@ impl ResponseCache {
         }
     }
 
-    /// The cached response for `key`, or the result of `load`, run once for
-    /// all concurrent callers in a task of its own.
-    pub async fn get_or_load<F>(&self, key: CacheKey, load: F) -> Served
+    /// The cached response for `key`, or the result of the load `start`
+    /// makes, run once for all concurrent callers in a task of its own.
+    /// `start` is only called on a miss, so a hit builds no load.
+    pub async fn get_or_load<S, F>(&self, key: CacheKey, start: S) -> Served
     where
+        S: FnOnce() -> F,
         F: Future<Output = Rendered> + Send + 'static,
     {
         let Some(loads) = &self.loads else {
             return Served {
-                response: Arc::new(load.await),
+                response: Arc::new(start().await),
                 from_cache: false,
             };
         };
@@ -114,6 +116,7 @@ impl ResponseCache {
         }
         // A fallback answer leaves the cache early (see `fallback_period`).
         let (cache, forget, after) = (loads.clone(), key.clone(), self.fallback_period);
+        let load = start();
         let load = async move {
             let rendered = load.await;
             if rendered.is_fallback() {

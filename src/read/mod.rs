@@ -92,11 +92,18 @@ impl ProgressReader {
         }
     }
 
+    /// What a load needs; taken only when a load is started, so a cache
+    /// hit clones nothing.
+    fn parts(&self) -> (Arc<dyn HotStore>, Arc<dyn Archive>, StallPolicy) {
+        (Arc::clone(&self.hot), Arc::clone(&self.archive), self.stall)
+    }
+
     /// One job's progress: Redis, else the checkpoint, else 404.
     pub async fn job(&self, id: JobId) -> Served {
-        let (hot, archive, stall) = (Arc::clone(&self.hot), Arc::clone(&self.archive), self.stall);
         self.cache
-            .get_or_load(CacheKey::Job(id.clone()), async move {
+            .get_or_load(CacheKey::Job(id.clone()), move || {
+                let (hot, archive, stall) = self.parts();
+                async move {
                 let now = Utc::now();
                 let mut unreadable = false;
                 match hot.read(&id).await {
@@ -132,36 +139,41 @@ impl ProgressReader {
                         Rendered::error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
                     }
                 }
-            })
+            }})
             .await
     }
 
     /// The active jobs, oldest start first: from Redis, or from the
     /// checkpoints when Redis cannot answer.
     pub async fn active(&self, page: Page) -> Served {
-        let (hot, archive, stall) = (Arc::clone(&self.hot), Arc::clone(&self.archive), self.stall);
         let key = CacheKey::Active {
             limit: page.limit,
             offset: page.offset,
         };
         self.cache
-            .get_or_load(key, async move {
-                let now = Utc::now();
-                match hot.active(page.limit, page.offset).await {
-                    Ok((records, total)) => {
-                        let records = mark_stalled(records, now, &stall);
-                        with_total(Rendered::ok(&records, Source::Redis), total)
-                    }
-                    Err(err) => {
-                        log_store_error("redis active list failed; falling back to postgres", &err);
-                        match archive.active(page.limit, page.offset).await {
-                            Ok((records, total)) => {
-                                let records = mark_stalled(records, now, &stall);
-                                with_total(Rendered::ok(&records, Source::Database), total)
-                            }
-                            Err(err) => {
-                                log_store_error("postgres active list failed", &err);
-                                Rendered::error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
+            .get_or_load(key, move || {
+                let (hot, archive, stall) = self.parts();
+                async move {
+                    let now = Utc::now();
+                    match hot.active(page.limit, page.offset).await {
+                        Ok((records, total)) => {
+                            let records = mark_stalled(records, now, &stall);
+                            with_total(Rendered::ok(&records, Source::Redis), total)
+                        }
+                        Err(err) => {
+                            log_store_error(
+                                "redis active list failed; falling back to postgres",
+                                &err,
+                            );
+                            match archive.active(page.limit, page.offset).await {
+                                Ok((records, total)) => {
+                                    let records = mark_stalled(records, now, &stall);
+                                    with_total(Rendered::ok(&records, Source::Database), total)
+                                }
+                                Err(err) => {
+                                    log_store_error("postgres active list failed", &err);
+                                    Rendered::error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
+                                }
                             }
                         }
                     }
@@ -172,42 +184,47 @@ impl ProgressReader {
 
     /// Every schedule that has started and not ended, with live counts.
     pub async fn active_schedules(&self) -> Served {
-        let (hot, archive, stall) = (Arc::clone(&self.hot), Arc::clone(&self.archive), self.stall);
         self.cache
-            .get_or_load(CacheKey::ActiveSchedules, async move {
-                let schedules = match archive.active_schedules().await {
-                    Ok(schedules) => schedules,
-                    Err(err) => {
-                        log_store_error("postgres schedule list failed", &err);
-                        return Rendered::error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
-                    }
-                };
-                let (items, source) = join_live(&*hot, schedules, &stall).await;
-                with_total(Rendered::ok(&items, source), items.len() as u64)
+            .get_or_load(CacheKey::ActiveSchedules, move || {
+                let (hot, archive, stall) = self.parts();
+                async move {
+                    let schedules = match archive.active_schedules().await {
+                        Ok(schedules) => schedules,
+                        Err(err) => {
+                            log_store_error("postgres schedule list failed", &err);
+                            return Rendered::error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+                        }
+                    };
+                    let (items, source) = join_live(&*hot, schedules, &stall).await;
+                    with_total(Rendered::ok(&items, source), items.len() as u64)
+                }
             })
             .await
     }
 
     /// One schedule with its job's progress.
     pub async fn schedule(&self, id: ScheduleId) -> Served {
-        let (hot, archive, stall) = (Arc::clone(&self.hot), Arc::clone(&self.archive), self.stall);
         self.cache
-            .get_or_load(CacheKey::Schedule(id.clone()), async move {
-                match archive.schedule(&id).await {
-                    Ok(Some(schedule)) => {
-                        let (mut items, source) = join_live(&*hot, vec![schedule], &stall).await;
-                        match items.pop() {
-                            Some(item) => Rendered::ok(&item, source),
-                            None => Rendered::error(StatusCode::NOT_FOUND, "unknown schedule"),
+            .get_or_load(CacheKey::Schedule(id.clone()), move || {
+                let (hot, archive, stall) = self.parts();
+                async move {
+                    match archive.schedule(&id).await {
+                        Ok(Some(schedule)) => {
+                            let (mut items, source) =
+                                join_live(&*hot, vec![schedule], &stall).await;
+                            match items.pop() {
+                                Some(item) => Rendered::ok(&item, source),
+                                None => Rendered::error(StatusCode::NOT_FOUND, "unknown schedule"),
+                            }
                         }
-                    }
-                    Ok(None) => Rendered::error(
-                        StatusCode::NOT_FOUND,
-                        &format!("schedule '{id}' is unknown"),
-                    ),
-                    Err(err) => {
-                        log_store_error("postgres schedule read failed", &err);
-                        Rendered::error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
+                        Ok(None) => Rendered::error(
+                            StatusCode::NOT_FOUND,
+                            &format!("schedule '{id}' is unknown"),
+                        ),
+                        Err(err) => {
+                            log_store_error("postgres schedule read failed", &err);
+                            Rendered::error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
+                        }
                     }
                 }
             })

@@ -200,11 +200,7 @@ impl TestApp {
 
     /// A raw Redis connection, to look behind the store.
     pub async fn raw_redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis answers")
+        raw_redis_at(&redis_url()).await
     }
 
     pub async fn ttl(&self, id: &str) -> i64 {
@@ -222,29 +218,11 @@ impl TestApp {
 
     /// Members of the by-start index, in order.
     pub async fn by_start_members(&self) -> Vec<String> {
-        let mut conn = self.raw_redis().await;
-        redis::cmd("ZRANGE")
-            .arg(self.keys.by_start_index())
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await
-            .unwrap()
+        zset_members(&redis_url(), &self.keys.by_start_index()).await
     }
 
     pub async fn index_members_at(&self, url: &str) -> Vec<String> {
-        let mut conn = redis::Client::open(url)
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis answers");
-        redis::cmd("ZRANGE")
-            .arg(self.keys.active_index())
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await
-            .unwrap()
+        zset_members(url, &self.keys.active_index()).await
     }
 
     pub async fn delete_key(&self, id: &str) {
@@ -280,6 +258,26 @@ pub async fn envelope(response: reqwest::Response) -> serde_json::Value {
         "every envelope has a message: {body}"
     );
     body
+}
+
+async fn raw_redis_at(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis answers")
+}
+
+/// Every member of the sorted set `key`, in order.
+async fn zset_members(url: &str, key: &str) -> Vec<String> {
+    let mut conn = raw_redis_at(url).await;
+    redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
 }
 
 /// `DATABASE_URL` pointed at the test's own database, for child processes.

@@ -1,7 +1,8 @@
 //! Logging: structured `tracing` output, JSON or human-readable.
 //!
-//! Filtered by `RUST_LOG` (default `info`). Every HTTP request runs in a
-//! span carrying its request id, which is also returned in `X-Request-Id`.
+//! Filtered by `RUST_LOG` (default `info`). Every HTTP answer is logged
+//! with its request id, which is also returned in `X-Request-Id` (see
+//! [`crate::http::edge`]).
 
 use tracing_subscriber::{EnvFilter, fmt};
 

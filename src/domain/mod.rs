@@ -4,9 +4,11 @@
 mod id;
 mod progress;
 mod schedule;
+mod source;
 mod status;
 
 pub use id::{IdError, JobId, MAX_ID_LEN, ScheduleId};
-pub use progress::{ProgressRecord, StallPolicy, percentage};
+pub use progress::{ProgressRecord, StallPolicy, StoredRecord, percentage};
 pub use schedule::{Schedule, ScheduleProgress};
+pub use source::Source;
 pub use status::{JobStatus, UnknownStatus};

@@ -1,7 +1,7 @@
 //! The progress record: the JSON stored in Redis and served to dashboards.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, ser::SerializeStruct as _};
 
 use super::{JobId, JobStatus, ScheduleId};
 
@@ -34,43 +34,43 @@ pub struct ProgressRecord {
     #[serde(default)]
     pub progress_percentage: u8,
     /// How many chunks the job is sent in, when it is chunked.
-    #[serde(default, skip_serializing_if = "stored_none")]
+    #[serde(default)]
     pub total_chunks: Option<u64>,
     /// The chunk being sent (1-based), when it is chunked.
-    #[serde(default, skip_serializing_if = "stored_none")]
+    #[serde(default)]
     pub current_chunk: Option<u64>,
     /// When the job was started.
-    #[serde(default, skip_serializing_if = "stored_none")]
+    #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,
     /// When this record was written.
-    #[serde(default, skip_serializing_if = "stored_none")]
+    #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
     /// When the job completed or failed.
-    #[serde(default, skip_serializing_if = "stored_none")]
+    #[serde(default)]
     pub completed_at: Option<DateTime<Utc>>,
     /// When the job is expected to end; `null` until there is enough data.
-    #[serde(default, skip_serializing_if = "stored_none")]
+    #[serde(default)]
     pub estimated_end_at: Option<DateTime<Utc>>,
     /// Seconds left until `estimatedEndAt`, as of `updatedAt`.
-    #[serde(default, skip_serializing_if = "stored_derived")]
+    #[serde(default)]
     pub estimated_remaining_seconds: Option<u64>,
     /// Recent processing rate, targets per second.
-    #[serde(default, skip_serializing_if = "stored_none")]
+    #[serde(default)]
     pub rate_per_second: Option<f64>,
     /// Why the job failed.
-    #[serde(default, skip_serializing_if = "stored_none")]
+    #[serde(default)]
     pub error_message: Option<String>,
     /// The scheduled send this job carries out, if any.
-    #[serde(default, skip_serializing_if = "stored_none")]
+    #[serde(default)]
     pub schedule_id: Option<ScheduleId>,
     /// The writer rewrites this record at least this often while the job's
     /// worker is alive (its heartbeat); `null` for writers that don't say.
-    #[serde(default, skip_serializing_if = "stored_none")]
+    #[serde(default)]
     pub refresh_interval_ms: Option<u64>,
     /// The job is active but its record has not been refreshed for much
     /// longer than its refresh interval: its worker has most likely died.
     /// Computed when the record is read; see [`Self::is_stalled`].
-    #[serde(default, skip_serializing_if = "stored_derived")]
+    #[serde(default)]
     pub stalled: bool,
 }
 
@@ -116,20 +116,6 @@ impl StallPolicy {
     }
 }
 
-thread_local! {
-    /// Set while a record is serialized for storage (see
-    /// [`ProgressRecord::to_stored_json`]).
-    static STORING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn stored_none<T>(value: &Option<T>) -> bool {
-    value.is_none() && STORING.with(std::cell::Cell::get)
-}
-
-fn stored_derived<T>(_: &T) -> bool {
-    STORING.with(std::cell::Cell::get)
-}
-
 /// `processed * 100 / total`, rounded down and capped at 100; 0 for an empty job.
 pub fn percentage(processed: u64, total: u64) -> u8 {
     if total == 0 {
@@ -166,20 +152,10 @@ impl ProgressRecord {
         }
     }
 
-    /// The JSON kept in Redis: the wire format less its `null` fields and
-    /// the fields derived when read (`estimatedRemainingSeconds`, `stalled`),
-    /// about 100 bytes a job less. Every field it leaves out defaults when
-    /// read back, so it reads like the full form (see [`Self::normalized`]).
-    pub fn to_stored_json(&self) -> String {
-        struct Storing;
-        impl Drop for Storing {
-            fn drop(&mut self) {
-                STORING.with(|storing| storing.set(false));
-            }
-        }
-        STORING.with(|storing| storing.set(true));
-        let _reset = Storing;
-        serde_json::to_string(self).unwrap_or_default()
+    /// The JSON kept in the hot store: the wire format less its `null`
+    /// fields and the fields derived when read (see [`StoredRecord`]).
+    pub fn to_stored_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&StoredRecord(self))
     }
 
     /// Whether the job is active but has not been updated for longer than
@@ -216,6 +192,50 @@ impl ProgressRecord {
                 Some(u64::try_from((end - updated).num_seconds()).unwrap_or(0));
         }
         self
+    }
+}
+
+/// The stored form of a record: the wire format less its `null` fields and
+/// the fields derived when read (`estimatedRemainingSeconds`, `stalled`),
+/// about 100 bytes a job less. Every field it leaves out defaults when read
+/// back, so it reads like the full form (see [`ProgressRecord::normalized`]).
+///
+/// Written by hand rather than derived, so the wire format stays the one
+/// derive: a test checks that both name the same fields.
+pub struct StoredRecord<'a>(pub &'a ProgressRecord);
+
+impl Serialize for StoredRecord<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut out = serializer.serialize_struct("ProgressRecord", 17)?;
+        out.serialize_field("jobId", &r.job_id)?;
+        out.serialize_field("status", &r.status)?;
+        out.serialize_field("totalTargetCount", &r.total_target_count)?;
+        out.serialize_field("currentSentCount", &r.current_sent_count)?;
+        out.serialize_field("successCount", &r.success_count)?;
+        out.serialize_field("failureCount", &r.failure_count)?;
+        out.serialize_field("progressPercentage", &r.progress_percentage)?;
+        macro_rules! some {
+            ($($name:literal => $field:expr),* $(,)?) => {$(
+                match &$field {
+                    Some(value) => out.serialize_field($name, value)?,
+                    None => out.skip_field($name)?,
+                }
+            )*};
+        }
+        some! {
+            "totalChunks" => r.total_chunks,
+            "currentChunk" => r.current_chunk,
+            "startedAt" => r.started_at,
+            "updatedAt" => r.updated_at,
+            "completedAt" => r.completed_at,
+            "estimatedEndAt" => r.estimated_end_at,
+            "ratePerSecond" => r.rate_per_second,
+            "errorMessage" => r.error_message,
+            "scheduleId" => r.schedule_id,
+            "refreshIntervalMs" => r.refresh_interval_ms,
+        }
+        out.end()
     }
 }
 
@@ -286,7 +306,7 @@ mod tests {
         record.updated_at = Some(now);
         record.estimated_end_at = Some(now + chrono::Duration::seconds(90));
         record.estimated_remaining_seconds = Some(90);
-        let stored = record.to_stored_json();
+        let stored = record.to_stored_json().unwrap();
         assert!(
             !stored.contains("null") && !stored.contains("stalled"),
             "{stored}"
@@ -298,6 +318,34 @@ mod tests {
             "{full}"
         );
         let back: ProgressRecord = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back.normalized(), record);
+    }
+
+    #[test]
+    fn the_stored_form_names_every_wire_field_but_the_derived_ones() {
+        let now = Utc::now();
+        let mut record = ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::Failed, 8);
+        record.total_chunks = Some(2);
+        record.current_chunk = Some(1);
+        record.started_at = Some(now);
+        record.updated_at = Some(now);
+        record.completed_at = Some(now);
+        record.estimated_end_at = Some(now);
+        record.estimated_remaining_seconds = Some(0);
+        record.rate_per_second = Some(1.5);
+        record.error_message = Some("boom".into());
+        record.schedule_id = Some(ScheduleId::parse("s").unwrap());
+        record.refresh_interval_ms = Some(1000);
+        let keys = |json: serde_json::Value| -> Vec<String> {
+            let mut keys: Vec<String> = json.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        let mut wire = keys(serde_json::to_value(&record).unwrap());
+        wire.retain(|key| key != "estimatedRemainingSeconds" && key != "stalled");
+        let stored = keys(serde_json::to_value(StoredRecord(&record)).unwrap());
+        assert_eq!(stored, wire);
+        let back: ProgressRecord = serde_json::from_str(&record.to_stored_json().unwrap()).unwrap();
         assert_eq!(back.normalized(), record);
     }
 

@@ -78,15 +78,14 @@ impl Breaker {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// May a call go to the store now? `Err(probe)` when it is skipped;
-    /// `probe` is true when the cool-off is over and no probe is out, so the
-    /// caller should start one.
-    fn admit(&self) -> Result<(), (CircuitOpen, bool)> {
+    /// May a call go to the store at `now`? `Err(probe)` when it is
+    /// skipped; `probe` is true when the cool-off is over and no probe is
+    /// out, so the caller should start one.
+    fn admit(&self, now: Instant) -> Result<(), (CircuitOpen, bool)> {
         let mut state = self.state();
         let Some(open_until) = state.open_until else {
             return Ok(());
         };
-        let now = Instant::now();
         let probe_out = state
             .probe_since
             .is_some_and(|since| now < since + self.config.cool_off);
@@ -103,6 +102,11 @@ impl Breaker {
 
     /// Reports how an admitted call went.
     pub fn record(&self, ok: bool) {
+        self.record_at(ok, Instant::now());
+    }
+
+    /// Reports how a call went, as of `now`.
+    fn record_at(&self, ok: bool, now: Instant) {
         let mut state = self.state();
         if ok {
             if state.open_until.is_some() {
@@ -123,27 +127,26 @@ impl Breaker {
                     "store keeps failing; skipping it (circuit open)"
                 );
             }
-            state.open_until = Some(Instant::now() + self.config.cool_off);
+            state.open_until = Some(now + self.config.cool_off);
             state.probe_since = None;
         }
     }
 
     /// Runs `call` if the breaker admits it, and records how it went (only
-    /// errors `is_outage` calls an outage count against the store). While
-    /// the breaker is open the call is skipped at once, and once a cool-off
-    /// is over `probe` runs in a task of its own to see whether the store is
+    /// [outages](StoreError::is_outage) count against the store). While the
+    /// breaker is open the call is skipped at once, and once a cool-off is
+    /// over `probe` runs in a task of its own to see whether the store is
     /// back.
     pub(crate) async fn guard<T, P>(
         self: &Arc<Self>,
         store: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
-        is_outage: impl Fn(&StoreError) -> bool,
         probe: impl FnOnce() -> P,
     ) -> Result<T, StoreError>
     where
         P: Future<Output = bool> + Send + 'static,
     {
-        if let Err((open, start_probe)) = self.admit() {
+        if let Err((open, start_probe)) = self.admit(Instant::now()) {
             if start_probe {
                 let breaker = Arc::clone(self);
                 let probe = probe();
@@ -152,7 +155,7 @@ impl Breaker {
             return Err(StoreError::unavailable(store, open));
         }
         let result = call.await;
-        self.record(!result.as_ref().is_err_and(is_outage));
+        self.record(!result.as_ref().is_err_and(StoreError::is_outage));
         result
     }
 
@@ -175,51 +178,61 @@ mod tests {
 
     #[test]
     fn opens_after_consecutive_failures_only() {
-        let b = breaker(60_000);
-        b.record(false);
-        b.record(false);
-        b.record(true);
-        b.record(false);
-        b.record(false);
-        assert!(b.admit().is_ok(), "two failures since the last success");
-        b.record(false);
-        assert!(matches!(b.admit(), Err((_, false))), "three in a row");
+        let (b, now) = (breaker(60_000), Instant::now());
+        b.record_at(false, now);
+        b.record_at(false, now);
+        b.record_at(true, now);
+        b.record_at(false, now);
+        b.record_at(false, now);
+        assert!(b.admit(now).is_ok(), "two failures since the last success");
+        b.record_at(false, now);
+        assert!(matches!(b.admit(now), Err((_, false))), "three in a row");
         assert!(b.is_open());
     }
 
     #[test]
     fn lets_one_probe_through_after_the_cool_off() {
-        let b = breaker(0);
+        let (b, now) = (breaker(250), Instant::now());
         for _ in 0..3 {
-            b.record(false);
+            b.record_at(false, now);
         }
-        // Zero cool-off: the next call is skipped and asks for a probe.
-        assert!(matches!(b.admit(), Err((_, true))));
-        b.record(true);
+        let later = now + Duration::from_millis(250);
+        assert!(matches!(b.admit(later), Err((_, true))), "asks for a probe");
+        b.record_at(true, later);
         assert!(!b.is_open());
-        assert!(b.admit().is_ok());
+        assert!(b.admit(later).is_ok());
     }
 
     #[test]
-    fn a_failed_probe_reopens() {
-        let b = breaker(0);
+    fn a_failed_probe_reopens_for_another_cool_off() {
+        let (b, now) = (breaker(250), Instant::now());
         for _ in 0..3 {
-            b.record(false);
+            b.record_at(false, now);
         }
-        assert!(matches!(b.admit(), Err((_, true))));
-        b.record(false);
+        let later = now + Duration::from_millis(250);
+        assert!(matches!(b.admit(later), Err((_, true))));
+        b.record_at(false, later);
         assert!(b.is_open());
+        assert!(
+            matches!(b.admit(later + Duration::from_millis(249)), Err((_, false))),
+            "skipped until the new cool-off is over"
+        );
     }
 
     #[test]
     fn concurrent_calls_are_skipped_while_the_probe_is_out() {
-        let b = Breaker::new(BreakerConfig {
-            failures: 1,
-            cool_off: Duration::from_millis(50),
-        });
-        b.record(false);
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(matches!(b.admit(), Err((_, true))), "asks for the probe");
-        assert!(matches!(b.admit(), Err((_, false))), "one probe at a time");
+        let (b, now) = (breaker(50), Instant::now());
+        for _ in 0..3 {
+            b.record_at(false, now);
+        }
+        let later = now + Duration::from_millis(60);
+        assert!(
+            matches!(b.admit(later), Err((_, true))),
+            "asks for the probe"
+        );
+        assert!(
+            matches!(b.admit(later), Err((_, false))),
+            "one probe at a time"
+        );
     }
 }

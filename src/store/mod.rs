@@ -10,6 +10,7 @@
 //! touching them.
 
 pub mod breaker;
+mod guard;
 pub mod keys;
 mod postgres;
 mod redis;
@@ -37,6 +38,14 @@ pub enum WriteOutcome {
 
 /// A store could not do what was asked. The caller decides whether to fall
 /// back, retry or answer 503; the message never reaches an HTTP client.
+///
+/// Each store decides which kind an error of its client library is, where
+/// the error is made (`classify` in its module): only [`Timeout`] and
+/// [`Unavailable`] are [outages](Self::is_outage) that count against its
+/// circuit breaker.
+///
+/// [`Timeout`]: Self::Timeout
+/// [`Unavailable`]: Self::Unavailable
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store did not answer in time (hung, overloaded, far away).
@@ -47,16 +56,27 @@ pub enum StoreError {
         /// The limit that ran out.
         timeout: Duration,
     },
-    /// The store answered with an error or could not be reached.
+    /// The store could not be reached, or is being skipped by its breaker.
     #[error("{store} failed")]
     Unavailable {
         /// `redis` or `postgres`.
         store: &'static str,
-        /// What the client library said.
+        /// What the client library (or the breaker) said.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A stored value could not be understood (not JSON, wrong types).
+    /// The store answered, refusing this one command (a constraint, a
+    /// script error): says nothing about the store's health.
+    #[error("{store} refused the command")]
+    Refused {
+        /// `redis` or `postgres`.
+        store: &'static str,
+        /// What the store said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A value could not be understood (not JSON, wrong types), or could
+    /// not be encoded for storage.
     #[error("the value stored under {key} is not a valid progress record")]
     Corrupt {
         /// The key or row holding it.
@@ -68,6 +88,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A timeout or a lost connection: the store itself is in trouble, as
+    /// opposed to refusing one command or holding one bad value.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Timeout { .. } | StoreError::Unavailable { .. }
+        )
+    }
+
+    pub(crate) fn refused(
+        store: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Refused {
+            store,
+            source: Box::new(source),
+        }
+    }
+
     pub(crate) fn unavailable(
         store: &'static str,
         source: impl std::error::Error + Send + Sync + 'static,

@@ -6,20 +6,22 @@
 //! than a pool's worth. Each call is cut off after a short timeout so a hung
 //! Redis delays a request by at most that much.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{sync::LazyLock, time::Duration};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use futures_util::FutureExt as _;
 use redis::{
-    Client, Script,
+    Client, RedisError, Script,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 
 use super::{
     HotStore, Keys, StoreError, WriteOutcome,
-    breaker::{Breaker, BreakerConfig},
+    breaker::BreakerConfig,
+    guard::{ErrorKind, Guarded},
 };
-use crate::domain::{JobId, ProgressRecord};
+use crate::domain::{JobId, JobStatus, ProgressRecord};
 
 /// How many members of a page one ZRANGE reads (a page may hold 10,000).
 const PAGE_BATCH: i64 = 1000;
@@ -32,21 +34,34 @@ const MGET_BATCH: usize = 250;
 /// Writes the value, its TTL and the index entry in one atomic step, and
 /// refuses a write that would move the job backwards: a lower status rank,
 /// a finished job turned into anything else, or a lower processed count.
+/// The ranks come from [`JobStatus::rank`], the one source of the rule
+/// (the PostgreSQL upsert renders its own from the same place).
 ///
 /// KEYS: value key, index by update, index by start.
 /// ARGV: json, ttl seconds, update score (ms), job id, "1" if active,
 ///       status rank, processed count, status, start score (ms or "+inf").
 /// Returns 1 when written, 0 when refused as stale.
-const WRITE_SCRIPT: &str = r#"
+static WRITE_SCRIPT: LazyLock<String> = LazyLock::new(|| {
+    let ranks: Vec<String> = JobStatus::ALL
+        .iter()
+        .map(|status| format!("{} = {}", status.as_str(), status.rank()))
+        .collect();
+    let finished = JobStatus::Completed.rank();
+    WRITE_SCRIPT_TEMPLATE
+        .replace("RANKS", &ranks.join(", "))
+        .replace("FINISHED", &finished.to_string())
+});
+
+const WRITE_SCRIPT_TEMPLATE: &str = r#"
 local current = redis.call('GET', KEYS[1])
 if current then
   local ok, old = pcall(cjson.decode, current)
   if ok and type(old) == 'table' then
-    local ranks = { preparing = 0, in_progress = 1, completed = 2, failed = 2 }
+    local ranks = { RANKS }
     local old_rank = ranks[old.status]
     if old_rank then
       if tonumber(ARGV[6]) < old_rank then return 0 end
-      if old_rank == 2 and old.status ~= ARGV[8] then return 0 end
+      if old_rank == FINISHED and old.status ~= ARGV[8] then return 0 end
     end
     local old_sent = tonumber(old.currentSentCount)
     if old_sent and tonumber(ARGV[7]) < old_sent then return 0 end
@@ -96,9 +111,9 @@ impl Default for Ttls {
 
 impl Ttls {
     /// The TTL a record of this status gets.
-    pub fn for_status(&self, status: crate::domain::JobStatus) -> Duration {
+    pub fn for_status(&self, status: JobStatus) -> Duration {
         match status {
-            crate::domain::JobStatus::Completed => self.completed,
+            JobStatus::Completed => self.completed,
             _ => self.in_progress,
         }
     }
@@ -110,10 +125,9 @@ pub struct RedisStore {
     conn: ConnectionManager,
     keys: Keys,
     ttls: Ttls,
-    timeout: Duration,
     write_script: Script,
     prune_script: Script,
-    breaker: Arc<Breaker>,
+    guarded: Guarded<RedisError>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -121,12 +135,29 @@ impl std::fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("keys", &self.keys)
             .field("ttls", &self.ttls)
-            .field("timeout", &self.timeout)
+            .field("guarded", &self.guarded)
             .finish_non_exhaustive()
     }
 }
 
 const STORE: &str = "redis";
+
+/// What an error of the client says about Redis: a timeout, an outage
+/// (the connection), or Redis refusing one command (a script error),
+/// which says nothing about its health.
+fn classify(err: &RedisError) -> ErrorKind {
+    if err.is_timeout() {
+        ErrorKind::Timeout
+    } else if err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_unrecoverable_error()
+    {
+        ErrorKind::Outage
+    } else {
+        ErrorKind::Refused
+    }
+}
 
 impl RedisStore {
     /// A store for `url` that connects lazily: it can be built while Redis
@@ -145,20 +176,24 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client, config)
             .context("cannot set up the Redis connection")?;
+        let ping_conn = conn.clone();
+        let ping = move || {
+            let mut conn = ping_conn.clone();
+            async move { redis::cmd("PING").query_async::<()>(&mut conn).await }.boxed()
+        };
         Ok(Self {
             conn,
             keys,
             ttls,
-            timeout,
-            write_script: Script::new(WRITE_SCRIPT),
+            write_script: Script::new(&WRITE_SCRIPT),
             prune_script: Script::new(PRUNE_SCRIPT),
-            breaker: Arc::new(Breaker::new(BreakerConfig::default())),
+            guarded: Guarded::new(STORE, timeout, classify, ping),
         })
     }
 
     /// Replaces the default circuit breaker (3 failures, 250 ms cool-off).
     pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
-        self.breaker = Arc::new(Breaker::new(config));
+        self.guarded.set_breaker(config);
         self
     }
 
@@ -167,73 +202,17 @@ impl RedisStore {
         &self.keys
     }
 
-    /// Runs one Redis call under the store's timeout and circuit breaker.
-    async fn timed<T>(
-        &self,
-        call: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        // Cloned only when a probe is due, not on every call.
-        let probe = || {
-            let store = self.clone();
-            async move {
-                let mut conn = store.conn.clone();
-                let pong = store
-                    .call(redis::cmd("PING").query_async::<String>(&mut conn))
-                    .await;
-                pong.is_ok()
-            }
-        };
-        self.breaker
-            .guard(STORE, self.call(call), is_outage, probe)
-            .await
-    }
-
-    async fn call<T>(
-        &self,
-        call: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) if err.is_timeout() => Err(StoreError::Timeout {
-                store: STORE,
-                timeout: self.timeout,
-            }),
-            Ok(Err(err)) => Err(StoreError::unavailable(STORE, err)),
-            Err(_) => Err(StoreError::Timeout {
-                store: STORE,
-                timeout: self.timeout,
-            }),
-        }
-    }
-
     async fn mget(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
         let mut values = Vec::with_capacity(keys.len());
         for batch in keys.chunks(MGET_BATCH) {
             let mut conn = self.conn.clone();
             let part: Vec<Option<String>> = self
-                .timed(redis::cmd("MGET").arg(batch).query_async(&mut conn))
+                .guarded
+                .call(redis::cmd("MGET").arg(batch).query_async(&mut conn))
                 .await?;
             values.extend(part);
         }
         Ok(values)
-    }
-}
-
-/// A timeout or a connection problem, as opposed to Redis refusing one
-/// command (which says nothing about its health).
-fn is_outage(err: &StoreError) -> bool {
-    match err {
-        StoreError::Timeout { .. } => true,
-        StoreError::Unavailable { source, .. } => source
-            .downcast_ref::<redis::RedisError>()
-            .is_none_or(|err| {
-                err.is_io_error()
-                    || err.is_connection_dropped()
-                    || err.is_connection_refusal()
-                    || err.is_timeout()
-                    || err.is_unrecoverable_error()
-            }),
-        StoreError::Corrupt { .. } => false,
     }
 }
 
@@ -251,14 +230,18 @@ fn decode(key: &str, raw: &str) -> Result<ProgressRecord, StoreError> {
 impl HotStore for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
     async fn write(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
-        let json = record.to_stored_json();
+        let key = self.keys.progress(&record.job_id);
+        let json = record.to_stored_json().map_err(|err| StoreError::Corrupt {
+            key: key.clone(),
+            source: Box::new(err),
+        })?;
         let score = record
             .updated_at
             .unwrap_or_else(Utc::now)
             .timestamp_millis();
         let ttl = self.ttls.for_status(record.status).as_secs().max(1);
         let mut conn = self.conn.clone();
-        let mut invocation = self.write_script.key(self.keys.progress(&record.job_id));
+        let mut invocation = self.write_script.key(key);
         invocation
             .key(self.keys.active_index())
             .key(self.keys.by_start_index())
@@ -275,7 +258,10 @@ impl HotStore for RedisStore {
                     .started_at
                     .map_or_else(|| "+inf".to_owned(), |at| at.timestamp_millis().to_string()),
             );
-        let written: i64 = self.timed(invocation.invoke_async(&mut conn)).await?;
+        let written: i64 = self
+            .guarded
+            .call(invocation.invoke_async(&mut conn))
+            .await?;
         Ok(if written == 1 {
             WriteOutcome::Written
         } else {
@@ -288,7 +274,8 @@ impl HotStore for RedisStore {
         let key = self.keys.progress(id);
         let mut conn = self.conn.clone();
         let raw: Option<String> = self
-            .timed(redis::cmd("GET").arg(&key).query_async(&mut conn))
+            .guarded
+            .call(redis::cmd("GET").arg(&key).query_async(&mut conn))
             .await?;
         raw.map(|raw| decode(&key, &raw)).transpose()
     }
@@ -323,7 +310,10 @@ impl HotStore for RedisStore {
         let mut conn = self.conn.clone();
         let mut invocation = self.prune_script.key(&by_update);
         invocation.key(&by_start).arg(cutoff);
-        let _pruned: i64 = self.timed(invocation.invoke_async(&mut conn)).await?;
+        let _pruned: i64 = self
+            .guarded
+            .call(invocation.invoke_async(&mut conn))
+            .await?;
 
         // One page of members, oldest start first (ties by id, jobs without
         // a start last), read in batches so no command holds Redis for long.
@@ -335,7 +325,8 @@ impl HotStore for RedisStore {
         while from <= last {
             let to = last.min(from + PAGE_BATCH - 1);
             let (count, batch): (u64, Vec<String>) = self
-                .timed(
+                .guarded
+                .call(
                     redis::pipe()
                         .cmd("ZCARD")
                         .arg(&by_start)
@@ -354,30 +345,33 @@ impl HotStore for RedisStore {
             }
             from = to + 1;
         }
-        let keys: Vec<String> = members
-            .iter()
-            .map(|member| format!("{}progress:{member}", self.keys.prefix()))
-            .collect();
+        // A member that is not a valid job id was not written by us: it
+        // can never have a value, so it leaves the index like an expired one.
+        let mut expired: Vec<String> = Vec::new();
+        let mut ids = Vec::with_capacity(members.len());
+        for member in members {
+            match JobId::parse(member.as_str()) {
+                Ok(id) => ids.push(id),
+                Err(_) => expired.push(member),
+            }
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.progress(id)).collect();
         let values = self.mget(&keys).await?;
 
         let mut page = Vec::with_capacity(values.len());
-        let mut expired = Vec::new();
-        for ((member, key), raw) in members.iter().zip(&keys).zip(values) {
-            let Some(raw) = raw else {
-                expired.push(member.as_str());
-                continue;
-            };
-            match decode(key, &raw) {
-                Ok(record) if record.status.is_active() => page.push(record),
-                Ok(_) => expired.push(member.as_str()),
-                Err(err) => tracing::warn!(error = %err, "skipping an unreadable record"),
+        for ((id, key), raw) in ids.into_iter().zip(&keys).zip(values) {
+            match raw.map(|raw| decode(key, &raw)) {
+                Some(Ok(record)) if record.status.is_active() => page.push(record),
+                Some(Err(err)) => tracing::warn!(error = %err, "skipping an unreadable record"),
+                Some(Ok(_)) | None => expired.push(id.as_str().to_owned()),
             }
         }
         if !expired.is_empty() {
             tracing::debug!(count = expired.len(), "pruning expired index entries");
             total = total.saturating_sub(expired.len() as u64);
             let pruned: Result<(), _> = self
-                .timed(
+                .guarded
+                .call(
                     redis::pipe()
                         .cmd("ZREM")
                         .arg(&by_update)
@@ -401,7 +395,8 @@ impl HotStore for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: String = self
-            .timed(redis::cmd("PING").query_async(&mut conn))
+            .guarded
+            .call(redis::cmd("PING").query_async(&mut conn))
             .await?;
         Ok(())
     }

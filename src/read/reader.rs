@@ -1,0 +1,265 @@
+//! [`ProgressReader`]: the hot store first, the archive when it cannot
+//! answer, each answer rendered once and cached.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    ReadError,
+    cache::{CacheKey, ResponseCache, Served},
+    envelope::Rendered,
+};
+use crate::{
+    domain::{JobId, ProgressRecord, Schedule, ScheduleId, ScheduleProgress, Source, StallPolicy},
+    error::error_chain,
+    store::{Archive, HotStore, StoreError},
+};
+
+/// One page of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// At most this many items.
+    pub limit: u32,
+    /// Skip this many first.
+    pub offset: u64,
+}
+
+/// Which stores answer, for `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// The hot store answers.
+    pub hot: bool,
+    /// The archive answers.
+    pub archive: bool,
+}
+
+impl Readiness {
+    /// Ready while at least one store can serve.
+    pub fn ready(&self) -> bool {
+        self.hot || self.archive
+    }
+}
+
+/// Serves progress reads.
+#[derive(Clone)]
+pub struct ProgressReader {
+    hot: Arc<dyn HotStore>,
+    archive: Arc<dyn Archive>,
+    cache: ResponseCache,
+    stall: StallPolicy,
+}
+
+impl std::fmt::Debug for ProgressReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgressReader")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a load needs; cloned only when a load starts, so a cache hit
+/// clones nothing.
+struct Stores {
+    hot: Arc<dyn HotStore>,
+    archive: Arc<dyn Archive>,
+    stall: StallPolicy,
+}
+
+/// A list's answer: its items, from where, and how many there are in all.
+fn listed<T: serde::Serialize>(items: &T, source: Source, total: u64) -> Rendered {
+    let mut rendered = Rendered::ok(items, source);
+    rendered.total_count = Some(total);
+    rendered
+}
+
+impl ProgressReader {
+    /// A reader over the two stores with the given cache; records are
+    /// marked stalled by `stall`.
+    pub fn new(
+        hot: Arc<dyn HotStore>,
+        archive: Arc<dyn Archive>,
+        cache: ResponseCache,
+        stall: StallPolicy,
+    ) -> Self {
+        Self {
+            hot,
+            archive,
+            cache,
+            stall,
+        }
+    }
+
+    /// The cached answer for `key`, or the one `load` renders from the
+    /// stores; a [`ReadError`] becomes its error envelope here, and only
+    /// here. `request_id` names the request that started the load in its
+    /// log lines.
+    async fn serve<L, F>(&self, key: CacheKey, request_id: &str, load: L) -> Served
+    where
+        L: FnOnce(Stores) -> F,
+        F: Future<Output = Result<Rendered, ReadError>> + Send + 'static,
+    {
+        self.cache
+            .get_or_load(key, request_id, || {
+                let load = load(Stores {
+                    hot: Arc::clone(&self.hot),
+                    archive: Arc::clone(&self.archive),
+                    stall: self.stall,
+                });
+                async move { load.await.unwrap_or_else(Rendered::from) }
+            })
+            .await
+    }
+
+    /// One job's progress: the hot store, else the checkpoint, else 404.
+    pub async fn job(&self, id: JobId, request_id: &str) -> Served {
+        self.serve(CacheKey::Job(id.clone()), request_id, |stores| async move {
+            let now = Utc::now();
+            let (live, unreadable) = match stores.hot.read(&id).await {
+                Ok(live) => (live, false),
+                Err(err) => {
+                    warn_fallback("hot store read", &err);
+                    (None, matches!(err, StoreError::Corrupt { .. }))
+                }
+            };
+            if let Some(record) = live {
+                return Ok(Rendered::ok(
+                    &record.with_stall_check(now, &stores.stall),
+                    Source::Hot,
+                ));
+            }
+            match stores.archive.read(&id).await {
+                Ok(Some(record)) => Ok(Rendered::ok(
+                    &record.with_stall_check(now, &stores.stall),
+                    Source::Archive,
+                )),
+                Ok(None) if unreadable => Err(ReadError::Unreadable(id)),
+                Ok(None) => Err(ReadError::JobNotFound(id)),
+                Err(err) => Err(ReadError::unavailable("archive read", &err)),
+            }
+        })
+        .await
+    }
+
+    /// The active jobs, oldest start first: from the hot store, or from the
+    /// checkpoints when it cannot answer.
+    pub async fn active(&self, page: Page, request_id: &str) -> Served {
+        let key = CacheKey::Active {
+            limit: page.limit,
+            offset: page.offset,
+        };
+        self.serve(key, request_id, move |stores| async move {
+            let now = Utc::now();
+            let (records, total, source) = match stores.hot.active(page.limit, page.offset).await {
+                Ok((records, total)) => (records, total, Source::Hot),
+                Err(err) => {
+                    warn_fallback("hot store active list", &err);
+                    let (records, total) = stores
+                        .archive
+                        .active(page.limit, page.offset)
+                        .await
+                        .map_err(|err| ReadError::unavailable("archive active list", &err))?;
+                    (records, total, Source::Archive)
+                }
+            };
+            let records = mark_stalled(records, now, &stores.stall);
+            Ok(listed(&records, source, total))
+        })
+        .await
+    }
+
+    /// Every schedule that has started and not ended, with live counts.
+    pub async fn active_schedules(&self, request_id: &str) -> Served {
+        self.serve(CacheKey::ActiveSchedules, request_id, |stores| async move {
+            let schedules = stores
+                .archive
+                .active_schedules()
+                .await
+                .map_err(|err| ReadError::unavailable("archive schedule list", &err))?;
+            let (items, source) = join_live(&stores, schedules).await;
+            Ok(listed(&items, source, items.len() as u64))
+        })
+        .await
+    }
+
+    /// One schedule with its job's progress.
+    pub async fn schedule(&self, id: ScheduleId, request_id: &str) -> Served {
+        self.serve(
+            CacheKey::Schedule(id.clone()),
+            request_id,
+            |stores| async move {
+                let schedule = stores
+                    .archive
+                    .schedule(&id)
+                    .await
+                    .map_err(|err| ReadError::unavailable("archive schedule read", &err))?
+                    .ok_or_else(|| ReadError::ScheduleNotFound(id.clone()))?;
+                let (mut items, source) = join_live(&stores, vec![schedule]).await;
+                let item = items.pop().ok_or(ReadError::ScheduleNotFound(id))?;
+                Ok(Rendered::ok(&item, source))
+            },
+        )
+        .await
+    }
+
+    /// Pings both stores at once (not cached).
+    pub async fn readiness(&self) -> Readiness {
+        let (hot, archive) = tokio::join!(self.hot.ping(), self.archive.ping());
+        Readiness {
+            hot: hot.is_ok(),
+            archive: archive.is_ok(),
+        }
+    }
+}
+
+/// Logs a hot-store failure that the archive answers for.
+fn warn_fallback(what: &str, err: &StoreError) {
+    tracing::warn!(error = %error_chain(err), "{what} failed; falling back to the archive");
+}
+
+fn mark_stalled(
+    records: Vec<ProgressRecord>,
+    now: DateTime<Utc>,
+    stall: &StallPolicy,
+) -> Vec<ProgressRecord> {
+    records
+        .into_iter()
+        .map(|record| record.with_stall_check(now, stall))
+        .collect()
+}
+
+/// Joins schedules with their jobs' live records from the hot store; when
+/// it cannot answer, every schedule keeps its checkpoint's counts.
+async fn join_live(stores: &Stores, schedules: Vec<Schedule>) -> (Vec<ScheduleProgress>, Source) {
+    let now = Utc::now();
+    let job_ids: Vec<JobId> = schedules.iter().filter_map(|s| s.job_id.clone()).collect();
+    let (mut live, source) = if job_ids.is_empty() {
+        (Vec::new(), Source::Hot)
+    } else {
+        match stores.hot.read_many(&job_ids).await {
+            Ok(records) => (records, Source::Hot),
+            Err(err) => {
+                warn_fallback("hot store read of scheduled jobs", &err);
+                (Vec::new(), Source::Archive)
+            }
+        }
+    };
+    live.resize(job_ids.len(), None);
+    let mut live = live.into_iter();
+    let items = schedules
+        .into_iter()
+        .map(|schedule| {
+            let record = if schedule.job_id.is_some() {
+                live.next().flatten()
+            } else {
+                None
+            };
+            let mut item = ScheduleProgress::from_parts(schedule, record);
+            item.progress = item
+                .progress
+                .map(|p| p.with_stall_check(now, &stores.stall));
+            item
+        })
+        .collect();
+    (items, source)
+}

@@ -1,0 +1,278 @@
+//! [`Archive`] on PostgreSQL: the `job_progress` and `schedules` tables of
+//! `migrations/`.
+
+mod rows;
+mod sql;
+
+use std::{str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use futures_util::FutureExt as _;
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use self::{
+    rows::{COLUMNS, CheckpointRow, ScheduleRow, bigint, corrupt, count},
+    sql::{CHECKPOINT_SQL, SCHEDULE_COLUMNS, statuses_sql},
+};
+use super::{
+    Archive, StoreError, WriteOutcome,
+    breaker::BreakerConfig,
+    guard::{ErrorKind, Guarded},
+};
+use crate::domain::{JobId, JobStatus, ProgressRecord, Schedule, ScheduleId};
+
+const STORE: &str = "postgres";
+
+/// The migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// PostgreSQL as the archive.
+#[derive(Debug, Clone)]
+pub struct PgArchive {
+    pool: PgPool,
+    /// Timeout (bounding one whole call, acquire + query, so a hung server
+    /// delays a request by at most this much) and breaker.
+    guarded: Guarded<sqlx::Error>,
+}
+
+/// What an error of sqlx says about PostgreSQL: no pooled connection in
+/// time is a timeout; the server refusing one statement (a constraint, a
+/// bad row) says nothing about its health; anything else is an outage.
+fn classify(err: &sqlx::Error) -> ErrorKind {
+    match err {
+        sqlx::Error::PoolTimedOut => ErrorKind::Timeout,
+        sqlx::Error::Database(_) | sqlx::Error::RowNotFound => ErrorKind::Refused,
+        _ => ErrorKind::Outage,
+    }
+}
+
+impl PgArchive {
+    /// A lazily connecting pool for `url`: it can be built while PostgreSQL
+    /// is down. `acquire_timeout` bounds the wait for a connection,
+    /// `timeout` a whole call.
+    pub fn connect_lazy(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let options = PgConnectOptions::from_str(url)
+            .context("invalid DATABASE_URL")?
+            .application_name("job-progress");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout)
+            .connect_lazy_with(options);
+        Ok(Self::from_pool(pool, timeout))
+    }
+
+    /// Wraps an existing pool (tests hand in the one `#[sqlx::test]` made).
+    pub fn from_pool(pool: PgPool, timeout: Duration) -> Self {
+        let ping_pool = pool.clone();
+        let ping = move || {
+            let pool = ping_pool.clone();
+            async move { sqlx::query("SELECT 1").execute(&pool).await.map(drop) }.boxed()
+        };
+        Self {
+            pool,
+            guarded: Guarded::new(STORE, timeout, classify, ping),
+        }
+    }
+
+    /// Replaces the default circuit breaker (3 failures, 250 ms cool-off).
+    pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
+        self.guarded.set_breaker(config);
+        self
+    }
+
+    /// The pool, for migrations and tests.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("cannot apply the database migrations")
+    }
+
+    /// The one row `sql` selects with `id` bound to `$1`, if any.
+    async fn row_by_id<R>(&self, sql: String, id: &str) -> Result<Option<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        self.guarded
+            .call(
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.pool),
+            )
+            .await
+    }
+
+    async fn checkpoints(&self, ids: &[String]) -> Result<Vec<ProgressRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT {COLUMNS} FROM job_progress WHERE job_id = ANY($1)");
+        let rows: Vec<CheckpointRow> = self
+            .guarded
+            .call(
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(ids)
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        rows.into_iter().map(ProgressRecord::try_from).collect()
+    }
+
+    async fn with_checkpoints(&self, rows: Vec<ScheduleRow>) -> Result<Vec<Schedule>, StoreError> {
+        let job_ids: Vec<String> = rows.iter().filter_map(|row| row.job_id.clone()).collect();
+        let checkpoints = self.checkpoints(&job_ids).await?;
+        rows.into_iter()
+            .map(|row| {
+                let key = format!("schedules[{}]", row.id);
+                let job_id = row
+                    .job_id
+                    .map(JobId::parse)
+                    .transpose()
+                    .map_err(|err| corrupt(key.clone(), err))?;
+                let checkpoint = job_id
+                    .as_ref()
+                    .and_then(|id| checkpoints.iter().find(|c| &c.job_id == id).cloned());
+                Ok(Schedule {
+                    id: ScheduleId::parse(row.id).map_err(|err| corrupt(key, err))?,
+                    name: row.name,
+                    scheduled_at: row.scheduled_at,
+                    actual_start_at: row.actual_start_at,
+                    actual_end_at: row.actual_end_at,
+                    total_target_count: row.total_target_count.map(count),
+                    job_id,
+                    checkpoint,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Archive for PgArchive {
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
+    async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
+        let written: i64 = self
+            .guarded
+            .call(
+                sqlx::query_scalar(sqlx::AssertSqlSafe(CHECKPOINT_SQL.as_str()))
+                    .bind(record.job_id.as_str())
+                    .bind(record.status.as_str())
+                    .bind(bigint(record.total_target_count))
+                    .bind(bigint(record.current_sent_count))
+                    .bind(bigint(record.success_count))
+                    .bind(bigint(record.failure_count))
+                    .bind(record.total_chunks.map(bigint))
+                    .bind(record.current_chunk.map(bigint))
+                    .bind(record.started_at)
+                    .bind(record.updated_at.unwrap_or_else(Utc::now))
+                    .bind(record.completed_at)
+                    .bind(record.estimated_end_at)
+                    .bind(record.estimated_remaining_seconds.map(bigint))
+                    .bind(record.rate_per_second)
+                    .bind(record.error_message.as_deref())
+                    .bind(record.schedule_id.as_ref().map(ScheduleId::as_str))
+                    .bind(record.refresh_interval_ms.map(bigint))
+                    .fetch_one(&self.pool),
+            )
+            .await?;
+        Ok(if written > 0 {
+            WriteOutcome::Written
+        } else {
+            WriteOutcome::Stale
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
+    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM job_progress WHERE job_id = $1");
+        let row: Option<CheckpointRow> = self.row_by_id(sql, id.as_str()).await?;
+        row.map(ProgressRecord::try_from).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn active(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
+        let active = statuses_sql(JobStatus::is_active);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM job_progress WHERE status IN ({active}) \
+             ORDER BY started_at, job_id LIMIT $1 OFFSET $2"
+        );
+        let rows: Vec<CheckpointRow> = self
+            .guarded
+            .call(
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(i64::from(limit))
+                    .bind(bigint(offset))
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        let total: i64 = self
+            .guarded
+            .call(
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT count(*) FROM job_progress WHERE status IN ({active})"
+                )))
+                .fetch_one(&self.pool),
+            )
+            .await?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            match ProgressRecord::try_from(row) {
+                Ok(record) => records.push(record),
+                Err(err) => tracing::warn!(error = %err, "skipping an unreadable checkpoint"),
+            }
+        }
+        Ok((records, count(total)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        let sql = format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedules \
+             WHERE actual_start_at IS NOT NULL AND actual_end_at IS NULL \
+             ORDER BY actual_start_at, id"
+        );
+        let rows: Vec<ScheduleRow> = self
+            .guarded
+            .call(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool))
+            .await?;
+        self.with_checkpoints(rows).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(schedule_id = %id))]
+    async fn schedule(&self, id: &ScheduleId) -> Result<Option<Schedule>, StoreError> {
+        let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1");
+        let row: Option<ScheduleRow> = self.row_by_id(sql, id.as_str()).await?;
+        Ok(match row {
+            Some(row) => self.with_checkpoints(vec![row]).await?.pop(),
+            None => None,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let _: i32 = self
+            .guarded
+            .call(sqlx::query_scalar("SELECT 1").fetch_one(&self.pool))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,85 @@
+//! The SQL that carries a rule: the checkpoint upsert and its
+//! never-backwards condition, rendered from [`JobStatus`], the one source
+//! of the status rank (the Redis write script renders its own from it).
+
+use std::sync::LazyLock;
+
+use crate::domain::JobStatus;
+
+/// `CASE <column> WHEN 'preparing' THEN 0 ... END`: the status rank of
+/// [`JobStatus::rank`], the one source of the rule, in SQL.
+fn rank_sql(column: &str) -> String {
+    let arms: String = JobStatus::ALL
+        .iter()
+        .map(|status| format!(" WHEN '{}' THEN {}", status.as_str(), status.rank()))
+        .collect();
+    format!("(CASE {column}{arms} END)")
+}
+
+/// The statuses `keep` holds for, as an SQL list: `'completed', 'failed'`.
+pub(super) fn statuses_sql(keep: fn(JobStatus) -> bool) -> String {
+    let names: Vec<String> = JobStatus::ALL
+        .into_iter()
+        .filter(|status| keep(*status))
+        .map(|status| format!("'{}'", status.as_str()))
+        .collect();
+    names.join(", ")
+}
+
+/// The upsert refuses to move a job backwards, like the Redis script: the
+/// row is left alone when it already holds a higher status rank, a finished
+/// job of another status, or a higher processed count. The schedule row
+/// learns its job, actual start and actual end in the same statement.
+pub(super) static CHECKPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
+    CHECKPOINT_SQL_TEMPLATE
+        .replace("OLD_RANK", &rank_sql("job_progress.status"))
+        .replace("NEW_RANK", &rank_sql("EXCLUDED.status"))
+        .replace("FINISHED", &statuses_sql(JobStatus::is_terminal))
+});
+
+const CHECKPOINT_SQL_TEMPLATE: &str = r#"
+WITH upsert AS (
+    INSERT INTO job_progress (job_id, status, total_target_count, current_sent_count,
+        success_count, failure_count, total_chunks, current_chunk, started_at, updated_at,
+        completed_at, estimated_end_at, estimated_remaining_seconds, rate_per_second,
+        error_message, schedule_id, refresh_interval_ms, checkpointed_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, now())
+    ON CONFLICT (job_id) DO UPDATE SET
+        status = EXCLUDED.status,
+        total_target_count = EXCLUDED.total_target_count,
+        current_sent_count = EXCLUDED.current_sent_count,
+        success_count = EXCLUDED.success_count,
+        failure_count = EXCLUDED.failure_count,
+        total_chunks = EXCLUDED.total_chunks,
+        current_chunk = EXCLUDED.current_chunk,
+        started_at = COALESCE(job_progress.started_at, EXCLUDED.started_at),
+        updated_at = EXCLUDED.updated_at,
+        completed_at = EXCLUDED.completed_at,
+        estimated_end_at = EXCLUDED.estimated_end_at,
+        estimated_remaining_seconds = EXCLUDED.estimated_remaining_seconds,
+        rate_per_second = EXCLUDED.rate_per_second,
+        error_message = EXCLUDED.error_message,
+        schedule_id = EXCLUDED.schedule_id,
+        refresh_interval_ms = EXCLUDED.refresh_interval_ms,
+        checkpointed_at = now()
+    WHERE job_progress.current_sent_count <= EXCLUDED.current_sent_count
+      AND OLD_RANK <= NEW_RANK
+      AND (job_progress.status NOT IN (FINISHED) OR job_progress.status = EXCLUDED.status)
+    RETURNING job_id, status, total_target_count, started_at, updated_at, completed_at, schedule_id
+), schedule AS (
+    INSERT INTO schedules (id, job_id, actual_start_at, actual_end_at, total_target_count)
+    SELECT schedule_id, job_id, COALESCE(started_at, updated_at),
+           CASE WHEN status IN (FINISHED) THEN COALESCE(completed_at, updated_at) END,
+           total_target_count
+    FROM upsert WHERE schedule_id IS NOT NULL
+    ON CONFLICT (id) DO UPDATE SET
+        job_id = EXCLUDED.job_id,
+        actual_start_at = COALESCE(schedules.actual_start_at, EXCLUDED.actual_start_at),
+        actual_end_at = COALESCE(schedules.actual_end_at, EXCLUDED.actual_end_at),
+        total_target_count = COALESCE(schedules.total_target_count, EXCLUDED.total_target_count)
+)
+SELECT count(*) FROM upsert
+"#;
+
+pub(super) const SCHEDULE_COLUMNS: &str =
+    "id, name, scheduled_at, actual_start_at, actual_end_at, total_target_count, job_id";

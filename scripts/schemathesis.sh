@@ -4,14 +4,20 @@
 # response (status, headers, body) as the document says. Part of
 # scripts/test.sh; needs Redis and PostgreSQL (scripts/services.sh).
 #
+# Two runs: one with a fixed seed (the same requests every time) and one
+# with a fresh random seed, printed, so a failure it finds can be replayed:
+#
 #   SCHEMATHESIS_EXAMPLES=200 scripts/schemathesis.sh   # a longer run
+#   SCHEMATHESIS_SEED=1234 scripts/schemathesis.sh      # replay one seed (run once)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 : "${REDIS_URL:=redis://127.0.0.1:6379}"
 : "${DATABASE_URL:=postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 examples=${SCHEMATHESIS_EXAMPLES:-50}
-seed=${SCHEMATHESIS_SEED:-20261124}
+fixed_seed=20261124
+random_seed=$(python3 -c 'import random; print(random.randrange(1, 2**31))')
+seeds=${SCHEMATHESIS_SEED:-"$fixed_seed $random_seed"}
 version=4.32.5
 venv=target/schemathesis-venv
 say() { printf '[schemathesis] %s\n' "$*" >&2; }
@@ -59,6 +65,8 @@ done
 target/debug/examples/send_campaign --job-id demo-1 --total 1000 --chunk-size 500 \
   --pause-ms 0 --work-ms 0 --schedule-id black-friday >/dev/null
 
-say "checking http://127.0.0.1:$port against openapi.yaml ($examples examples per operation, seed $seed)"
-"$venv/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:$port" \
-  --checks all --max-examples "$examples" --seed "$seed" --workers 2 --no-color
+for seed in $seeds; do
+  say "checking http://127.0.0.1:$port against openapi.yaml ($examples examples per operation, seed $seed; replay with SCHEMATHESIS_SEED=$seed)"
+  "$venv/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:$port" \
+    --checks all --max-examples "$examples" --seed "$seed" --workers 2 --no-color
+done

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode, http::header::ContentType};
 
-use crate::read::envelope::serialize;
+use crate::{domain::IdError, read::envelope::serialize};
 
 /// An error answered with the envelope. Each variant says its status.
 #[derive(Debug, thiserror::Error)]
@@ -17,12 +17,17 @@ pub enum ApiError {
     #[error("method not allowed: this endpoint answers GET (and HEAD)")]
     MethodNotAllowed,
     /// 431: the request's headers are larger than
-    /// [`MAX_HEADER_BYTES`](super::MAX_HEADER_BYTES).
+    /// [`MAX_HEADER_BYTES`](super::edge::MAX_HEADER_BYTES).
     #[error("request headers too large: at most 16 KiB in all")]
     HeadersTooLarge,
-    /// 500: a bug. The body says nothing more; the cause is logged.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// An id from the path, or a 400 saying what is wrong with it; `what`
+    /// names the kind of id (`job`, `schedule`).
+    pub fn parse_id<T>(what: &str, parsed: Result<T, IdError>) -> Result<T, ApiError> {
+        parsed.map_err(|err| ApiError::BadRequest(format!("invalid {what} id: {err}")))
+    }
 }
 
 impl ResponseError for ApiError {
@@ -32,15 +37,11 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if let ApiError::Internal(cause) = self {
-            tracing::error!(error = format!("{cause:#}"), "internal error");
-        }
         let mut response = HttpResponse::build(status);
         response.content_type(ContentType::json());
         if matches!(self, ApiError::MethodNotAllowed) {

@@ -2,10 +2,10 @@
 
 use actix_web::{
     HttpRequest, HttpResponse,
-    http::header::{self, ContentType, HeaderValue},
+    http::header::{self, ContentType, EntityTag, Header as _, HeaderValue, IfNoneMatch},
 };
 
-use crate::read::{cache::Served, envelope::Source};
+use crate::{domain::Source, read::cache::Served};
 
 /// `X-Progress-Source`: `cache`, `redis` or `database`.
 pub const SOURCE_HEADER: &str = "x-progress-source";
@@ -23,7 +23,7 @@ pub fn respond(request: &HttpRequest, served: &Served) -> HttpResponse {
         } else {
             source
         };
-        response.insert_header((SOURCE_HEADER, source.header_value()));
+        response.insert_header((SOURCE_HEADER, HeaderValue::from_static(source.as_str())));
     }
     // Progress changes all the time: clients must revalidate, and the ETag
     // makes that cheap.
@@ -32,8 +32,8 @@ pub fn respond(request: &HttpRequest, served: &Served) -> HttpResponse {
         response.insert_header((TOTAL_HEADER, total));
     }
     if let Some(etag) = &rendered.etag {
-        response.insert_header((header::ETAG, etag.clone()));
-        if matches_none_match(request, etag.as_bytes()) {
+        response.insert_header((header::ETAG, etag.value.clone()));
+        if matches_none_match(request, &etag.tag) {
             return response
                 .status(actix_web::http::StatusCode::NOT_MODIFIED)
                 .finish();
@@ -44,15 +44,15 @@ pub fn respond(request: &HttpRequest, served: &Served) -> HttpResponse {
         .body(rendered.body.clone())
 }
 
-/// `If-None-Match` uses the weak comparison (RFC 9110 13.1.2): `W/` is
-/// ignored on both sides; `*` matches any current representation.
-fn matches_none_match(request: &HttpRequest, etag: &[u8]) -> bool {
-    let ours = std::str::from_utf8(etag).unwrap_or_default();
-    request
-        .headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
+/// `If-None-Match` uses the weak comparison (RFC 9110 13.1.2); `*` matches
+/// any current representation. A malformed header matches nothing.
+fn matches_none_match(request: &HttpRequest, etag: &EntityTag) -> bool {
+    if !request.headers().contains_key(header::IF_NONE_MATCH) {
+        return false; // the common case, without parsing
+    }
+    match IfNoneMatch::parse(request) {
+        Ok(IfNoneMatch::Any) => true,
+        Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(etag)),
+        Err(_) => false,
+    }
 }

@@ -11,7 +11,9 @@
 //!   poller of a wrong id costs the stores one read per period.
 //!
 //! The period counts from the start of the load, so a cached answer is never
-//! older than the period.
+//! older than the period. A load runs in a span naming its key and the
+//! request that started it, so a store's warning says which job and which
+//! request; a hit makes no span.
 
 use std::{hash::Hash, sync::Arc, time::Duration};
 
@@ -20,6 +22,8 @@ use futures_util::{
     FutureExt,
     future::{BoxFuture, Shared},
 };
+
+use tracing::Instrument as _;
 
 use super::envelope::Rendered;
 use crate::domain::{JobId, ScheduleId};
@@ -40,6 +44,19 @@ pub enum CacheKey {
     ActiveSchedules,
     /// One schedule.
     Schedule(ScheduleId),
+}
+
+impl std::fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CacheKey::Job(id) => write!(f, "job {id}"),
+            CacheKey::Active { limit, offset } => {
+                write!(f, "active jobs (limit {limit}, offset {offset})")
+            }
+            CacheKey::ActiveSchedules => f.write_str("active schedules"),
+            CacheKey::Schedule(id) => write!(f, "schedule {id}"),
+        }
+    }
 }
 
 type SharedLoad = Shared<BoxFuture<'static, Arc<Rendered>>>;
@@ -94,16 +111,18 @@ impl ResponseCache {
     }
 
     /// The cached response for `key`, or the result of the load `start`
-    /// makes, run once for all concurrent callers in a task of its own.
-    /// `start` is only called on a miss, so a hit builds no load.
-    pub async fn get_or_load<S, F>(&self, key: CacheKey, start: S) -> Served
+    /// makes, run once for all concurrent callers in a task of its own (in
+    /// a span naming `key` and `request_id`). `start` is only called on a
+    /// miss, so a hit builds no load.
+    pub async fn get_or_load<S, F>(&self, key: CacheKey, request_id: &str, start: S) -> Served
     where
         S: FnOnce() -> F,
         F: Future<Output = Rendered> + Send + 'static,
     {
+        let span = || tracing::info_span!("load", key = %key, request_id);
         let Some(loads) = &self.loads else {
             return Served {
-                response: Arc::new(start().await),
+                response: Arc::new(start().instrument(span()).await),
                 from_cache: false,
             };
         };
@@ -116,7 +135,7 @@ impl ResponseCache {
         }
         // A fallback answer leaves the cache early (see `fallback_period`).
         let (cache, forget, after) = (loads.clone(), key.clone(), self.fallback_period);
-        let load = start();
+        let load = start().instrument(span());
         let load = async move {
             let rendered = load.await;
             if rendered.is_fallback() {

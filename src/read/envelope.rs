@@ -2,10 +2,16 @@
 //! cacheable form of a response.
 
 use actix_web::{
-    http::{StatusCode, header::HeaderValue},
+    http::{
+        StatusCode,
+        header::{EntityTag, HeaderValue},
+    },
     web::Bytes,
 };
 use serde::Serialize;
+
+use super::ReadError;
+use crate::domain::Source;
 
 /// Every JSON response body. The HTTP status always equals `statusCode`.
 #[derive(Debug, Serialize)]
@@ -19,31 +25,25 @@ pub struct Envelope<'a, T: Serialize> {
     pub data: Option<T>,
 }
 
-/// Where a response's progress data came from (`X-Progress-Source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The in-process cache (the data itself came from one of the others
-    /// less than a cache period ago).
-    Cache,
-    /// Redis: live.
-    Redis,
-    /// PostgreSQL: the last checkpoint.
-    Database,
+/// An ETag, and the same ready to be sent: built once per cache period,
+/// not per request.
+#[derive(Debug, Clone)]
+pub struct Etag {
+    /// For comparison with `If-None-Match`.
+    pub tag: EntityTag,
+    /// The `ETag` header's value.
+    pub value: HeaderValue,
 }
 
-impl Source {
-    /// The header value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Cache => "cache",
-            Source::Redis => "redis",
-            Source::Database => "database",
-        }
-    }
-
-    /// The header value, ready to send.
-    pub fn header_value(self) -> HeaderValue {
-        HeaderValue::from_static(self.as_str())
+impl Etag {
+    /// The strong tag of `body`: a hash of its bytes, so every API instance
+    /// gives the same tag for the same content.
+    fn of(body: &[u8]) -> Self {
+        let tag = EntityTag::new_strong(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(body)));
+        // Hex digits and quotes: always a valid header value.
+        let value = HeaderValue::from_str(&tag.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+        Self { tag, value }
     }
 }
 
@@ -55,9 +55,8 @@ pub struct Rendered {
     pub status: StatusCode,
     /// The envelope, serialized.
     pub body: Bytes,
-    /// Strong validator of the body (successful responses only), ready to
-    /// be sent: built once per cache period, not per request.
-    pub etag: Option<HeaderValue>,
+    /// Strong validator of the body (successful responses only).
+    pub etag: Option<Etag>,
     /// Where the data came from (progress responses only).
     pub source: Option<Source>,
     /// For lists: how many items there are in all (`X-Total-Count`).
@@ -69,12 +68,10 @@ impl Rendered {
     /// API instance gives the same tag for the same content.
     pub fn ok<T: Serialize>(data: &T, source: Source) -> Self {
         let body = serialize(StatusCode::OK, "OK", Some(data));
-        let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
         Self {
             status: StatusCode::OK,
+            etag: Some(Etag::of(&body)),
             body,
-            // Hex digits and quotes: always a valid header value.
-            etag: HeaderValue::from_str(&etag).ok(),
             source: Some(source),
             total_count: None,
         }
@@ -83,7 +80,7 @@ impl Rendered {
     /// Served from the fallback store, or a server error: an answer to
     /// replace as soon as Redis can give a better one.
     pub fn is_fallback(&self) -> bool {
-        self.source == Some(Source::Database) || self.status.is_server_error()
+        self.source == Some(Source::Archive) || self.status.is_server_error()
     }
 
     /// An error envelope with `message` and `data: null`.
@@ -95,6 +92,12 @@ impl Rendered {
             source: None,
             total_count: None,
         }
+    }
+}
+
+impl From<ReadError> for Rendered {
+    fn from(err: ReadError) -> Self {
+        Rendered::error(err.status(), &err.to_string())
     }
 }
 

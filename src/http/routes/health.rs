@@ -29,16 +29,17 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
     let readiness = state.reader.readiness().await;
     let word = |up: bool| if up { "up" } else { "down" };
+    // The wire keeps the names the original design gave the two stores.
     let stores = Stores {
-        redis: word(readiness.redis),
-        postgres: word(readiness.postgres),
+        redis: word(readiness.hot),
+        postgres: word(readiness.archive),
     };
     let status = if readiness.ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let message = match (readiness.redis, readiness.postgres) {
+    let message = match (readiness.hot, readiness.archive) {
         (true, true) => "ready",
         (false, false) => "not ready: no store answers",
         _ => "ready, degraded: one store is down",

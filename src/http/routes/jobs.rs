@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::{
     domain::JobId,
-    http::{ApiError, AppState, respond::respond},
+    http::{ApiError, AppState, RequestId, respond::respond},
     read::Page,
 };
 
@@ -13,6 +13,10 @@ use crate::{
 pub const MAX_LIMIT: u32 = 10_000;
 /// The page size when none is asked for.
 pub const DEFAULT_LIMIT: u32 = 1_000;
+/// The largest offset: 2^53 - 1, the largest whole number JavaScript
+/// clients (and JSON tools that read numbers as doubles) hold exactly, and
+/// the bound `openapi.yaml` states, so the document and the server agree.
+pub const MAX_OFFSET: u64 = (1 << 53) - 1;
 
 /// One job's progress.
 #[tracing::instrument(name = "get_progress", level = "debug", skip_all, fields(job_id = %path.as_str()))]
@@ -20,10 +24,10 @@ pub async fn progress(
     request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
+    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = JobId::parse(path.into_inner())
-        .map_err(|err| ApiError::BadRequest(format!("invalid job id: {err}")))?;
-    let served = state.reader.job(id).await;
+    let id = ApiError::parse_id("job", JobId::parse(path.into_inner()))?;
+    let served = state.reader.job(id, request_id.as_str()).await;
     Ok(respond(&request, &served))
 }
 
@@ -51,11 +55,15 @@ impl PageQuery {
         };
         let offset = match self.offset.as_deref() {
             None => 0,
-            Some(raw) => raw.parse::<u64>().map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "offset must be a whole number from 0 up, got '{raw}'"
-                ))
-            })?,
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|offset| *offset <= MAX_OFFSET)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "offset must be a whole number from 0 to {MAX_OFFSET}, got '{raw}'"
+                    ))
+                })?,
         };
         Ok(Page { limit, offset })
     }
@@ -67,8 +75,9 @@ pub async fn active(
     request: HttpRequest,
     query: web::Query<PageQuery>,
     state: web::Data<AppState>,
+    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.parse()?;
-    let served = state.reader.active(page).await;
+    let served = state.reader.active(page, request_id.as_str()).await;
     Ok(respond(&request, &served))
 }

@@ -4,13 +4,17 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::{
     domain::ScheduleId,
-    http::{ApiError, AppState, respond::respond},
+    http::{ApiError, AppState, RequestId, respond::respond},
 };
 
 /// Scheduled sends that have started and not ended, with live counts.
 #[tracing::instrument(name = "get_active_schedules", level = "debug", skip_all)]
-pub async fn active(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let served = state.reader.active_schedules().await;
+pub async fn active(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    request_id: RequestId,
+) -> HttpResponse {
+    let served = state.reader.active_schedules(request_id.as_str()).await;
     respond(&request, &served)
 }
 
@@ -20,9 +24,9 @@ pub async fn progress(
     request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
+    request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = ScheduleId::parse(path.into_inner())
-        .map_err(|err| ApiError::BadRequest(format!("invalid schedule id: {err}")))?;
-    let served = state.reader.schedule(id).await;
+    let id = ApiError::parse_id("schedule", ScheduleId::parse(path.into_inner()))?;
+    let served = state.reader.schedule(id, request_id.as_str()).await;
     Ok(respond(&request, &served))
 }

@@ -4,15 +4,16 @@
 //! last written, and says when it is next due:
 //!
 //! - a change is due after the store's interval (`flush_interval` for
-//!   Redis, `checkpoint_interval` for PostgreSQL), at once for a status
+//!   the hot store, `checkpoint_interval` for the archive), at once for a status
 //!   change, a `flush()`, or the end of the job;
 //! - with no change, the record is still rewritten every refresh interval
 //!   (a heartbeat), so readers can tell a live job from one whose worker
-//!   died, and a Redis that restarted empty gets the job back;
+//!   died, and a hot store that restarted empty gets the job back;
 //! - after a failure, retries back off from 100 ms to `max_retry_delay`, and
 //!   always write the latest state, never a backlog;
-//! - when any job's Redis write succeeds after failures (Redis is back), the
-//!   writer's epoch moves and every job rewrites its state at once.
+//! - when any job's hot-store write succeeds after failures (the store is
+//!   back), the writer's epoch moves and every job rewrites its state at
+//!   once.
 
 use std::{
     sync::Arc,
@@ -21,12 +22,58 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::writer::{Delivered, Shared, WriterConfig};
+use super::link::{Delivered, JobLink};
 use crate::{
-    domain::{JobStatus, ProgressRecord},
+    domain::JobStatus,
     error::error_chain,
     store::{Archive, HotStore, StoreError, WriteOutcome},
 };
+
+/// How often the writer talks to the stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterConfig {
+    /// At most one hot-store write per job per interval (status changes and
+    /// the final state are written at once). Default 1 s.
+    pub flush_interval: Duration,
+    /// At most one archive checkpoint per job per interval while only the
+    /// counts move (status changes are checkpointed at once). Default 30 s.
+    pub checkpoint_interval: Duration,
+    /// The longest pause between retries of a store that fails. Default 2 s.
+    pub max_retry_delay: Duration,
+    /// While the job runs, its record is rewritten at least this often even
+    /// when nothing changes (default 15 s), so readers can tell a live job
+    /// from one whose worker died, and a hot store that lost its data gets
+    /// the job back. The record says it in `refreshIntervalMs`.
+    pub heartbeat_interval: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            flush_interval: Duration::from_secs(1),
+            checkpoint_interval: Duration::from_secs(30),
+            max_retry_delay: Duration::from_secs(2),
+            heartbeat_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The two stores a job is copied to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Hot,
+    Archive,
+}
+
+impl Store {
+    /// The name in log lines.
+    fn name(self) -> &'static str {
+        match self {
+            Store::Hot => "hot",
+            Store::Archive => "archive",
+        }
+    }
+}
 
 /// The first retry delay after a store fails; doubled on each further
 /// failure up to `max_retry_delay`. Short, so a store that blinked (a
@@ -36,7 +83,7 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// What one store has received of the job, and when to write next.
 #[derive(Debug)]
 struct Sink {
-    name: &'static str,
+    store: Store,
     /// Spacing of writes while only the counts move.
     interval: Duration,
     /// Longest spacing of writes while nothing moves (heartbeat).
@@ -50,7 +97,7 @@ struct Sink {
     status: Option<JobStatus>,
     last_attempt: Option<Instant>,
     failures: u32,
-    /// The writer's Redis epoch as of this sink's last good write.
+    /// The writer's hot-store epoch as of this sink's last good write.
     epoch: u64,
 }
 
@@ -64,14 +111,9 @@ struct Pending {
 }
 
 impl Sink {
-    fn new(
-        name: &'static str,
-        interval: Duration,
-        refresh: Duration,
-        config: &WriterConfig,
-    ) -> Self {
+    fn new(store: Store, interval: Duration, refresh: Duration, config: &WriterConfig) -> Self {
         Self {
-            name,
+            store,
             interval,
             refresh: refresh.max(interval),
             max_retry_delay: config.max_retry_delay,
@@ -112,13 +154,13 @@ impl Sink {
                 let recovered = self.failures > 0;
                 if recovered {
                     tracing::info!(
-                        store = self.name,
+                        store = self.store.name(),
                         "store answers again; latest state written"
                     );
                 }
                 if outcome == WriteOutcome::Stale {
                     tracing::warn!(
-                        store = self.name,
+                        store = self.store.name(),
                         "the store holds a later state of this job; write dropped"
                     );
                 }
@@ -135,9 +177,9 @@ impl Sink {
                 self.failures = self.failures.saturating_add(1);
                 // The first failure is worth a warning; the retries are not.
                 if self.failures == 1 {
-                    tracing::warn!(store = self.name, error = %error_chain(&err), "progress write failed; will retry");
+                    tracing::warn!(store = self.store.name(), error = %error_chain(&err), "progress write failed; will retry");
                 } else {
-                    tracing::debug!(store = self.name, error = %error_chain(&err), failures = self.failures, "progress write failed again");
+                    tracing::debug!(store = self.store.name(), error = %error_chain(&err), failures = self.failures, "progress write failed again");
                 }
                 Settled::Failed
             }
@@ -156,75 +198,65 @@ enum Settled {
 /// hold its last state.
 #[tracing::instrument(name = "flusher", skip_all)]
 pub(crate) async fn run(
-    shared: Arc<Shared>,
+    link: Arc<JobLink>,
     hot: Arc<dyn HotStore>,
     archive: Arc<dyn Archive>,
     config: WriterConfig,
-    redis_epoch: watch::Sender<u64>,
+    hot_epoch: watch::Sender<u64>,
 ) {
     let mut hot_sink = Sink::new(
-        "redis",
+        Store::Hot,
         config.flush_interval,
         config.heartbeat_interval,
         &config,
     );
     let mut archive_sink = Sink::new(
-        "postgres",
+        Store::Archive,
         config.checkpoint_interval,
         config.checkpoint_interval.max(config.heartbeat_interval),
         &config,
     );
-    let mut epoch = redis_epoch.subscribe();
+    let mut epoch = hot_epoch.subscribe();
     hot_sink.epoch = *epoch.borrow_and_update();
     loop {
-        // Ask to be woken before reading the state, so a change made after
-        // the read still wakes the wait below.
-        let wake = shared.wake.notified();
+        // Ask to be woken before taking the state, so a change made after
+        // the snapshot still wakes the wait below.
+        let wake = link.changed();
         tokio::pin!(wake);
         wake.as_mut().enable();
 
-        let (record, version, urgent_version, abandoned): (ProgressRecord, u64, u64, bool) = {
-            let mut state = shared.lock();
-            (
-                state.snapshot(),
-                state.version,
-                state.urgent,
-                state.abandoned,
-            )
-        };
-        let status = record.status;
-        let finishing = status.is_terminal() || abandoned;
+        let snapshot = link.take();
+        let (version, status) = (snapshot.version, snapshot.record.status);
+        let finishing = status.is_terminal() || snapshot.abandoned;
         let current_epoch = *epoch.borrow_and_update();
 
         let mut next: Option<Instant> = None;
         for sink in [&mut hot_sink, &mut archive_sink] {
-            let is_hot = sink.name == "redis";
-            let redis_came_back = is_hot && current_epoch > sink.epoch;
+            let hot_came_back = sink.store == Store::Hot && current_epoch > sink.epoch;
             let pending = Pending {
                 version,
                 status,
-                urgent: finishing || urgent_version > sink.tried || redis_came_back,
+                urgent: finishing || snapshot.urgent > sink.tried || hot_came_back,
             };
             let mut due = sink.due(pending);
-            if redis_came_back && sink.failures == 0 {
+            if hot_came_back && sink.failures == 0 {
                 due = Instant::now();
             }
             if due <= Instant::now() {
-                let mut record = record.clone();
+                let mut record = snapshot.record.clone();
                 record.refresh_interval_ms =
                     Some(u64::try_from(sink.refresh.as_millis()).unwrap_or(u64::MAX));
-                let result = if is_hot {
-                    hot.write(&record).await
-                } else {
-                    archive.checkpoint(&record).await
+                let result = match sink.store {
+                    Store::Hot => hot.write(&record).await,
+                    Store::Archive => archive.checkpoint(&record).await,
                 };
                 let settled = sink.settle(pending, result);
-                if is_hot && settled != Settled::Failed {
+                if sink.store == Store::Hot && settled != Settled::Failed {
                     if settled == Settled::Recovered {
                         // Tell every other job of this writer to rewrite.
-                        redis_epoch.send_modify(|e| *e += 1);
+                        hot_epoch.send_modify(|e| *e += 1);
                     }
-                    sink.epoch = *redis_epoch.borrow();
+                    sink.epoch = *hot_epoch.borrow();
                 }
                 due = sink.due(Pending {
                     urgent: false,
@@ -234,16 +266,11 @@ pub(crate) async fn run(
             next = Some(next.map_or(due, |n| n.min(due)));
         }
 
-        shared.delivered.send_if_modified(|delivered| {
-            let now = Delivered {
-                hot_tried: hot_sink.tried,
-                hot_stored: hot_sink.stored,
-                archive_tried: archive_sink.tried,
-                archive_stored: archive_sink.stored,
-            };
-            let changed = *delivered != now;
-            *delivered = now;
-            changed
+        link.report(Delivered {
+            hot_tried: hot_sink.tried,
+            hot_stored: hot_sink.stored,
+            archive_tried: archive_sink.tried,
+            archive_stored: archive_sink.stored,
         });
         if finishing && hot_sink.stored >= version && archive_sink.stored >= version {
             return;

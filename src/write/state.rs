@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 
-use super::WriteError;
+use super::error::WriteError;
 use crate::{
     domain::{JobStatus, ProgressRecord, percentage},
     eta::{Estimator, JobShape},
@@ -30,25 +30,22 @@ pub(crate) struct JobState {
     started: Instant,
     /// The wall-clock time of the last observation fed to the estimator.
     last_observed: Option<DateTime<Utc>>,
-    /// Bumped by every change; the flusher writes when it is ahead of what
-    /// it has stored.
-    pub(crate) version: u64,
-    /// A version the worker asked to have written at once (`flush`).
-    pub(crate) urgent: u64,
-    /// The handle was dropped without completing or failing the job.
-    pub(crate) abandoned: bool,
 }
 
 impl JobState {
+    /// A job that starts now.
     pub(crate) fn new(record: ProgressRecord, shape: JobShape) -> Self {
+        Self::started_at(record, shape, Instant::now())
+    }
+
+    /// A job that started at `started` (tests pass a time in the past
+    /// rather than sleep).
+    fn started_at(record: ProgressRecord, shape: JobShape, started: Instant) -> Self {
         Self {
             record,
             estimator: Estimator::new(shape),
-            started: Instant::now(),
+            started,
             last_observed: None,
-            version: 1,
-            urgent: 0,
-            abandoned: false,
         }
     }
 
@@ -91,7 +88,6 @@ impl JobState {
         self.record.failure_count = failed;
         self.record.current_sent_count = processed;
         self.observe();
-        self.version += 1;
         Ok(())
     }
 
@@ -122,7 +118,6 @@ impl JobState {
             return Err(WriteError::ChunkOutOfRange { chunk, total });
         }
         self.record.current_chunk = Some(chunk);
-        self.version += 1;
         Ok(())
     }
 
@@ -136,7 +131,6 @@ impl JobState {
         }
         self.record.total_target_count = total;
         self.estimator.set_total(total);
-        self.version += 1;
         Ok(())
     }
 
@@ -159,7 +153,6 @@ impl JobState {
         if status.is_terminal() {
             self.record.completed_at = Some(now());
         }
-        self.version += 1;
         Ok(())
     }
 
@@ -222,27 +215,32 @@ mod tests {
     use super::*;
     use crate::domain::JobId;
 
-    fn running(total: u64) -> JobState {
+    /// A job of `total` targets in chunks of ten, started `ago`.
+    fn running_since(total: u64, ago: Duration) -> JobState {
         let record = ProgressRecord::new(JobId::parse("t").unwrap(), JobStatus::InProgress, total);
         let shape = JobShape {
             total,
             chunk_size: Some(10),
             pause: Some(Duration::ZERO),
         };
-        JobState::new(record, shape)
+        JobState::started_at(record, shape, Instant::now() - ago)
+    }
+
+    fn running(total: u64) -> JobState {
+        running_since(total, Duration::ZERO)
     }
 
     #[test]
     fn the_eta_appears_with_progress_and_is_never_before_the_update() {
-        let mut state = running(100);
+        // Started three seconds ago, so the first chunks took time: a rate
+        // exists without the test waiting for one.
+        let mut state = running_since(100, Duration::from_secs(3));
         assert_eq!(
             state.snapshot().estimated_end_at,
             None,
             "no data, no estimate"
         );
         for _ in 0..3 {
-            // Real time must pass between chunks for a rate to exist.
-            std::thread::sleep(Duration::from_millis(5));
             state.add(10, 0).unwrap();
         }
         let record = state.snapshot();

@@ -1,48 +1,21 @@
 //! [`ProgressWriter`] and [`JobHandle`]: what worker code calls.
 
-use std::{
-    sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
-use super::{WriteError, flusher, state::JobState};
+use super::{
+    error::WriteError,
+    flusher::{self, WriterConfig},
+    link::{Flushed, JobLink},
+    state::JobState,
+};
 use crate::{
     domain::{JobId, JobStatus, ProgressRecord, ScheduleId},
     eta::JobShape,
     store::{Archive, HotStore},
 };
-
-/// How often the writer talks to the stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriterConfig {
-    /// At most one hot-store write per job per interval (status changes and
-    /// the final state are written at once). Default 1 s.
-    pub flush_interval: Duration,
-    /// At most one archive checkpoint per job per interval while only the
-    /// counts move (status changes are checkpointed at once). Default 30 s.
-    pub checkpoint_interval: Duration,
-    /// The longest pause between retries of a store that fails. Default 2 s.
-    pub max_retry_delay: Duration,
-    /// While the job runs, its record is rewritten at least this often even
-    /// when nothing changes (default 15 s), so readers can tell a live job
-    /// from one whose worker died, and a Redis that lost its data gets the
-    /// job back. The record says it in `refreshIntervalMs`.
-    pub heartbeat_interval: Duration,
-}
-
-impl Default for WriterConfig {
-    fn default() -> Self {
-        Self {
-            flush_interval: Duration::from_secs(1),
-            checkpoint_interval: Duration::from_secs(30),
-            max_retry_delay: Duration::from_secs(2),
-            heartbeat_interval: Duration::from_secs(15),
-        }
-    }
-}
 
 /// What a worker knows about a job when it starts it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -85,18 +58,6 @@ impl JobSpec {
     }
 }
 
-/// The outcome of a job's final flush: whether its final state reached each
-/// store at the first attempt. A store that missed it keeps being retried in
-/// the background for as long as the process lives (see
-/// [`ProgressWriter::shutdown`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Flushed {
-    /// The hot store (Redis) has the final state.
-    pub hot: bool,
-    /// The archive (PostgreSQL) has the final state.
-    pub archive: bool,
-}
-
 /// Writes job progress. Cheap to clone; share one per process.
 ///
 /// ```no_run
@@ -127,9 +88,9 @@ pub struct ProgressWriter {
     archive: Arc<dyn Archive>,
     config: WriterConfig,
     tasks: TaskTracker,
-    /// Moves when a Redis write succeeds after failures: every flusher then
-    /// rewrites its job, in case Redis came back empty.
-    redis_epoch: watch::Sender<u64>,
+    /// Moves when a hot-store write succeeds after failures: every flusher
+    /// then rewrites its job, in case the store came back empty.
+    hot_epoch: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for ProgressWriter {
@@ -149,7 +110,7 @@ impl ProgressWriter {
             archive,
             config,
             tasks: TaskTracker::new(),
-            redis_epoch: watch::Sender::new(0),
+            hot_epoch: watch::Sender::new(0),
         }
     }
 
@@ -177,20 +138,15 @@ impl ProgressWriter {
             chunk_size: spec.chunk_size,
             pause: spec.pause,
         };
-        let (delivered, _) = watch::channel(Delivered::default());
-        let shared = Arc::new(Shared {
-            state: Mutex::new(JobState::new(record, shape)),
-            wake: Notify::new(),
-            delivered,
-        });
+        let link = Arc::new(JobLink::new(JobState::new(record, shape)));
         self.tasks.spawn(flusher::run(
-            Arc::clone(&shared),
+            Arc::clone(&link),
             Arc::clone(&self.hot),
             Arc::clone(&self.archive),
             self.config,
-            self.redis_epoch.clone(),
+            self.hot_epoch.clone(),
         ));
-        JobHandle { shared }
+        JobHandle { link }
     }
 
     /// Waits until every job's flusher has written what it holds (jobs still
@@ -206,112 +162,72 @@ impl ProgressWriter {
     }
 }
 
-/// Which versions of a job's state the flusher has tried on, and stored in,
-/// each store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Delivered {
-    pub(crate) hot_tried: u64,
-    pub(crate) hot_stored: u64,
-    pub(crate) archive_tried: u64,
-    pub(crate) archive_stored: u64,
-}
-
-/// State shared between a [`JobHandle`] and its flusher task.
-pub(crate) struct Shared {
-    /// A std mutex: it is held for a few memory operations, never across an
-    /// await, so the async one would only add cost.
-    pub(crate) state: Mutex<JobState>,
-    /// Wakes the flusher after a change.
-    pub(crate) wake: Notify,
-    /// What the flusher has delivered so far; waited on by `flush`.
-    pub(crate) delivered: watch::Sender<Delivered>,
-}
-
-impl Shared {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, JobState> {
-        // A panic while holding the lock cannot leave the state half
-        // changed (each change is validated first), so a poisoned lock is
-        // still safe to use.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
 /// One running job. Every recording method only changes memory and returns
 /// at once; the flusher task writes to the stores in the background.
 ///
 /// Dropping the handle without [`complete`](Self::complete) or
 /// [`fail`](Self::fail) flushes the last state and leaves the job open.
 pub struct JobHandle {
-    shared: Arc<Shared>,
+    link: Arc<JobLink>,
 }
 
 impl std::fmt::Debug for JobHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobHandle")
-            .field("job_id", &self.shared.lock().record.job_id)
+            .field(
+                "job_id",
+                &self.link.inspect(|state| state.record.job_id.clone()),
+            )
             .finish_non_exhaustive()
     }
 }
 
 impl JobHandle {
-    fn change(
-        &self,
-        f: impl FnOnce(&mut JobState) -> Result<(), WriteError>,
-    ) -> Result<(), WriteError> {
-        f(&mut self.shared.lock())?;
-        self.shared.wake.notify_one();
-        Ok(())
-    }
-
     /// Adds `succeeded` and `failed` targets to the counts.
     pub fn record(&self, succeeded: u64, failed: u64) -> Result<(), WriteError> {
-        self.change(|state| state.add(succeeded, failed))
+        self.link.change(|state| state.add(succeeded, failed))
     }
 
     /// Sets the counts to absolute values; they may not go down.
     pub fn set_counts(&self, succeeded: u64, failed: u64) -> Result<(), WriteError> {
-        self.change(|state| state.set_counts(succeeded, failed))
+        self.link
+            .change(|state| state.set_counts(succeeded, failed))
     }
 
     /// Sets the chunk being sent (1-based).
     pub fn set_chunk(&self, chunk: u64) -> Result<(), WriteError> {
-        self.change(|state| state.set_chunk(chunk))
+        self.link.change(|state| state.set_chunk(chunk))
     }
 
     /// Revises the total (it may not drop below what was processed).
     pub fn set_total(&self, total: u64) -> Result<(), WriteError> {
-        self.change(|state| state.set_total(total))
+        self.link.change(|state| state.set_total(total))
     }
 
     /// Moves a `preparing` job to `in_progress`.
     pub fn begin(&self) -> Result<(), WriteError> {
-        self.change(|state| state.set_status(JobStatus::InProgress))
+        self.link
+            .change(|state| state.set_status(JobStatus::InProgress))
     }
 
     /// The job's current state, with a fresh ETA.
     pub fn progress(&self) -> ProgressRecord {
-        self.shared.lock().snapshot()
+        self.link.inspect(JobState::snapshot)
     }
 
     /// Writes the current state to both stores now, whatever the
     /// throttle says, and waits until each has been tried once (each try is
     /// bounded by the store's timeout). Useful before a worker exits.
     pub async fn flush(&self) -> Flushed {
-        let version = {
-            let mut state = self.shared.lock();
-            state.urgent = state.version;
-            state.version
-        };
-        self.shared.wake.notify_one();
-        self.delivery_of(version).await
+        let version = self.link.request_flush();
+        self.link.delivery_of(version).await
     }
 
     /// Marks the job completed and waits until its final counts have been
     /// tried on both stores (each bounded by its timeout).
     pub async fn complete(self) -> Result<Flushed, WriteError> {
-        self.change(|state| state.set_status(JobStatus::Completed))?;
+        self.link
+            .change(|state| state.set_status(JobStatus::Completed))?;
         Ok(self.flush().await)
     }
 
@@ -319,37 +235,17 @@ impl JobHandle {
     /// [`complete`](Self::complete).
     pub async fn fail(self, message: impl Into<String>) -> Result<Flushed, WriteError> {
         let message = message.into();
-        self.change(|state| {
+        self.link.change(|state| {
             state.set_status(JobStatus::Failed)?;
             state.set_error(message);
             Ok(())
         })?;
         Ok(self.flush().await)
     }
-
-    async fn delivery_of(&self, version: u64) -> Flushed {
-        let mut delivered = self.shared.delivered.subscribe();
-        let tried = delivered
-            .wait_for(|d| d.hot_tried >= version && d.archive_tried >= version)
-            .await
-            .map(|d| *d);
-        match tried {
-            Ok(d) => Flushed {
-                hot: d.hot_stored >= version,
-                archive: d.archive_stored >= version,
-            },
-            // The flusher is gone (the runtime is shutting down).
-            Err(_) => Flushed {
-                hot: false,
-                archive: false,
-            },
-        }
-    }
 }
 
 impl Drop for JobHandle {
     fn drop(&mut self) {
-        self.shared.lock().abandoned = true;
-        self.shared.wake.notify_one();
+        self.link.abandon();
     }
 }

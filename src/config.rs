@@ -198,7 +198,20 @@ pub struct ServeSettings {
     pub shutdown_timeout_secs: u64,
 }
 
+/// `serve`'s settings as a command of their own.
+#[derive(Parser)]
+struct OnlyServe {
+    #[command(flatten)]
+    serve: ServeSettings,
+}
+
 impl ServeSettings {
+    /// `serve`'s arguments with their environment fallbacks removed.
+    fn command_without_env() -> clap::Command {
+        use clap::CommandFactory as _;
+        OnlyServe::command().mut_args(|arg| arg.env(None))
+    }
+
     /// When an active job counts as stalled.
     pub fn stall_policy(&self) -> StallPolicy {
         StallPolicy {
@@ -208,13 +221,32 @@ impl ServeSettings {
         }
     }
 
-    /// Defaults, as if no flag and no variable were given; for tests.
+    /// The defaults, whatever the environment holds (no flag is given and
+    /// no variable is read); for tests.
     pub fn defaults() -> Self {
-        #[derive(Parser)]
-        struct Only {
-            #[command(flatten)]
-            serve: ServeSettings,
+        use clap::FromArgMatches as _;
+        let matches = Self::command_without_env().get_matches_from(["serve"]);
+        match OnlyServe::from_arg_matches(&matches) {
+            Ok(only) => only.serve,
+            // Every field has a default; a failure is a bug in this file.
+            Err(err) => panic!("the serve defaults do not parse: {err}"),
         }
-        Only::parse_from(["serve"]).serve
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_defaults_read_no_environment_variable() {
+        use clap::CommandFactory as _;
+        let reads_env =
+            |command: &clap::Command| command.get_arguments().any(|arg| arg.get_env().is_some());
+        assert!(reads_env(&OnlyServe::command()), "serve reads variables");
+        assert!(!reads_env(&ServeSettings::command_without_env()));
+        let settings = ServeSettings::defaults();
+        assert_eq!(settings.cache_ttl_ms, 1000);
+        assert_eq!(settings.redis.key_prefix, "job:");
     }
 }

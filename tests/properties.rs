@@ -87,7 +87,7 @@ proptest! {
         let mut expected = record.clone();
         expected.stalled = false;
         expected.estimated_remaining_seconds = None;
-        let stored: ProgressRecord = serde_json::from_str(&record.to_stored_json()).unwrap();
+        let stored: ProgressRecord = serde_json::from_str(&record.to_stored_json().unwrap()).unwrap();
         prop_assert_eq!(stored.normalized(), expected.normalized());
     }
 

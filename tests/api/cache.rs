@@ -1,11 +1,11 @@
 //! The one-second cache: coalescing, negative caching, ETag and 304.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures_util::future::join_all;
 use job_progress::write::JobSpec;
 
-use crate::helpers::{eager, envelope, job, spawn_app_with};
+use crate::helpers::{Gate, eager, envelope, eventually, job, spawn_app_with};
 
 #[sqlx::test]
 async fn concurrent_requests_for_one_job_cause_one_redis_read(pool: sqlx::PgPool) {
@@ -51,16 +51,11 @@ async fn the_cache_expires_after_its_period(pool: sqlx::PgPool) {
 
     // Poll as a dashboard would until the new count shows; it must within
     // a few periods.
-    let mut seen = 0;
-    for _ in 0..50 {
+    eventually(Duration::from_secs(3), "the new count shows", || async {
         let body = envelope(app.get_progress("moving").await).await;
-        seen = body["data"]["currentSentCount"].as_u64().unwrap();
-        if seen == 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(seen, 4);
+        body["data"]["currentSentCount"] == 4
+    })
+    .await;
 }
 
 #[sqlx::test]
@@ -93,22 +88,31 @@ async fn a_matching_etag_gets_304_and_a_change_gets_200(pool: sqlx::PgPool) {
 
 #[sqlx::test]
 async fn a_client_that_gives_up_does_not_cancel_the_load_for_others(pool: sqlx::PgPool) {
-    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::from_secs(30)).await;
+    let gate = Arc::new(Gate::default());
+    let gated = Arc::clone(&gate);
+    let app = spawn_app_with(pool, move |o| {
+        o.cache_ttl = Duration::from_secs(30);
+        o.gate = Some(gated);
+    })
+    .await;
     let handle = app
         .writer(eager())
         .start(job("shared-load"), JobSpec::new(10));
     handle.flush().await;
 
-    // A client that hangs up at once: with a 1 ms timeout it is gone
-    // before the load finishes (or, on a fast machine, just after).
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(1))
-        .build()
-        .unwrap();
-    let _ = impatient
-        .get(format!("{}/api/v1/jobs/shared-load/progress", app.address))
-        .send()
-        .await;
+    // The first client's request starts the load, which waits at the gate
+    // inside the store; the client then hangs up.
+    let impatient = tokio::spawn({
+        let url = format!("{}/api/v1/jobs/shared-load/progress", app.address);
+        async move { reqwest::get(url).await }
+    });
+    gate.entered.notified().await;
+    impatient.abort();
+    assert!(
+        impatient.await.unwrap_err().is_cancelled(),
+        "the client is gone"
+    );
+    gate.open.notify_one();
 
     let response = app.get_progress("shared-load").await;
     assert_eq!(response.status(), 200);

@@ -46,6 +46,8 @@ async fn bad_paging_parameters_are_refused_with_400(pool: sqlx::PgPool) {
         ("?limit=", "limit"),
         ("?offset=-5", "offset"),
         ("?offset=1.5", "offset"),
+        ("?offset=9007199254740992", "offset"),
+        ("?offset=12345678901234567890123456789", "offset"),
         ("?limit=1&limit=2", "query"),
     ];
     for (query, word) in cases {
@@ -57,6 +59,11 @@ async fn bad_paging_parameters_are_refused_with_400(pool: sqlx::PgPool) {
         assert!(message.contains(word), "{query}: {message}");
     }
     assert_eq!(app.get_active("?limit=10000&offset=0").await.status(), 200);
+    assert_eq!(
+        app.get_active("?offset=9007199254740991").await.status(),
+        200,
+        "the largest offset openapi.yaml allows"
+    );
 }
 
 #[sqlx::test]

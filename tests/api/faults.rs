@@ -15,8 +15,8 @@ use job_progress::{
 use crate::{
     chaos::{RedisServer, TcpProxy},
     helpers::{
-        TestApp, database_url_for, eager, envelope, eventually, job, pool_via, spawn_app,
-        spawn_app_with,
+        TestApp, database_url_for, eager, envelope, eventually, job, pool_via, postgres_addr,
+        spawn_app, spawn_app_with,
     },
 };
 
@@ -121,7 +121,7 @@ async fn a_restarted_empty_redis_gets_every_live_job_back(pool: sqlx::PgPool) {
 async fn with_postgres_cut_off_redis_reads_are_unaffected_and_the_checkpoint_lands_later(
     pool: sqlx::PgPool,
 ) {
-    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let proxy = TcpProxy::start(postgres_addr(&pool).await).await;
     let archive = PgArchive::from_pool(pool_via(&pool, proxy.port), Duration::from_millis(500));
     let app = spawn_app_with(pool.clone(), |o| {
         o.archive = Some(archive.clone());

@@ -20,6 +20,7 @@ use job_progress::{
     write::{ProgressWriter, WriterConfig},
 };
 use sqlx::PgPool;
+use tokio::sync::Notify;
 
 /// Redis for the tests (`REDIS_URL`, default the local one).
 pub fn redis_url() -> String {
@@ -31,21 +32,30 @@ pub const DEAD_REDIS: &str = "redis://127.0.0.1:1";
 /// A PostgreSQL URL where nothing listens.
 pub const DEAD_POSTGRES: &str = "postgres://postgres@127.0.0.1:1/postgres";
 
-/// A hot store that counts the calls it passes on to the real one.
+/// Holds a store's reads until the test opens it: `entered` is signalled
+/// when a read arrives, the read goes on once `open` is.
+#[derive(Default)]
+pub struct Gate {
+    pub entered: Notify,
+    pub open: Notify,
+}
+
+/// A hot store that counts the calls it passes on to the real one, and
+/// holds its single-job reads at a gate when it has one.
 pub struct CountingStore {
     inner: Arc<dyn HotStore>,
+    gate: Option<Arc<Gate>>,
     pub reads: AtomicU64,
     pub writes: AtomicU64,
-    pub lists: AtomicU64,
 }
 
 impl CountingStore {
-    pub fn new(inner: Arc<dyn HotStore>) -> Self {
+    pub fn new(inner: Arc<dyn HotStore>, gate: Option<Arc<Gate>>) -> Self {
         Self {
             inner,
+            gate,
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
-            lists: AtomicU64::new(0),
         }
     }
     pub fn reads(&self) -> u64 {
@@ -64,6 +74,10 @@ impl HotStore for CountingStore {
     }
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
+        if let Some(gate) = &self.gate {
+            gate.entered.notify_one();
+            gate.open.notified().await;
+        }
         self.inner.read(id).await
     }
     async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError> {
@@ -75,7 +89,6 @@ impl HotStore for CountingStore {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
-        self.lists.fetch_add(1, Ordering::SeqCst);
         self.inner.active(limit, offset).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
@@ -89,6 +102,8 @@ pub struct Options {
     pub archive: Option<PgArchive>,
     pub cache_ttl: Duration,
     pub settings: ServeSettings,
+    /// Hold the hot store's single-job reads at this gate.
+    pub gate: Option<Arc<Gate>>,
 }
 
 /// A running app and handles on everything behind it.
@@ -118,6 +133,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         archive: None,
         cache_ttl: Duration::from_secs(1),
         settings: ServeSettings::defaults(),
+        gate: None,
     };
     tune(&mut options);
 
@@ -129,7 +145,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         Duration::from_millis(200),
     )
     .expect("redis store");
-    let hot = Arc::new(CountingStore::new(Arc::new(redis.clone())));
+    let hot = Arc::new(CountingStore::new(Arc::new(redis.clone()), options.gate));
     let archive = options
         .archive
         .unwrap_or_else(|| PgArchive::from_pool(pool.clone(), Duration::from_secs(2)));
@@ -292,6 +308,16 @@ pub fn database_url_for(pool: &PgPool) -> String {
         .rsplit_once('/')
         .expect("DATABASE_URL ends in /<database>");
     format!("{server}/{database}")
+}
+
+/// Where the test's PostgreSQL server listens (from `DATABASE_URL`).
+pub async fn postgres_addr(pool: &PgPool) -> std::net::SocketAddr {
+    let options = pool.connect_options();
+    tokio::net::lookup_host((options.get_host(), options.get_port()))
+        .await
+        .expect("the PostgreSQL host resolves")
+        .next()
+        .expect("the PostgreSQL host has an address")
 }
 
 /// A pool reaching the test's database through another port (a proxy).

@@ -12,7 +12,7 @@ use job_progress::{
     write::{JobSpec, ProgressWriter, WriteError, WriterConfig},
 };
 
-use crate::helpers::{DEAD_REDIS, eager, envelope, job, spawn_app, spawn_app_with};
+use crate::helpers::{DEAD_REDIS, eager, envelope, eventually, job, spawn_app, spawn_app_with};
 
 #[sqlx::test]
 async fn progress_is_throttled_and_completion_flushes_the_latest_counts(pool: sqlx::PgPool) {
@@ -63,17 +63,18 @@ async fn status_changes_are_written_at_once(pool: sqlx::PgPool) {
     handle.begin().unwrap();
     // The status change must land without a flush() and despite the hour
     // long interval; wait for it as a poller would.
-    let mut status = String::new();
-    for _ in 0..100 {
-        if let Some(record) = app.redis.read(&job("prep")).await.unwrap() {
-            status = record.status.to_string();
-            if record.status == JobStatus::InProgress {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(status, "in_progress");
+    eventually(
+        Duration::from_secs(2),
+        "the status change is written",
+        || async {
+            app.redis
+                .read(&job("prep"))
+                .await
+                .unwrap()
+                .is_some_and(|record| record.status == JobStatus::InProgress)
+        },
+    )
+    .await;
     assert_eq!(app.hot.writes(), before + 1);
     let checkpoint = app.archive.read(&job("prep")).await.unwrap().unwrap();
     assert_eq!(
@@ -96,21 +97,14 @@ async fn counts_are_checkpointed_at_most_every_interval(pool: sqlx::PgPool) {
     handle.record(3, 0).unwrap();
 
     // Redis gets the counts (interval zero)...
-    let mut seen = 0;
-    for _ in 0..100 {
-        seen = app
-            .redis
+    eventually(Duration::from_secs(2), "the counts reach Redis", || async {
+        app.redis
             .read(&job("ckpt"))
             .await
             .unwrap()
-            .unwrap()
-            .current_sent_count;
-        if seen == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(seen, 3);
+            .is_some_and(|record| record.current_sent_count == 3)
+    })
+    .await;
     // ...the archive keeps the start until the interval or a status change.
     let checkpoint = app.archive.read(&job("ckpt")).await.unwrap().unwrap();
     assert_eq!(checkpoint.current_sent_count, 0);

@@ -4,23 +4,33 @@
 //!
 //! Data takes two paths, and the modules follow them:
 //!
-//! - **Write path** — worker -> [`write::ProgressWriter`] -> Redis + PostgreSQL.
-//!   A worker records counts on a [`write::JobHandle`]; a background task per
-//!   job writes the record to the hot store (throttled) and checkpoints it to
-//!   the archive; [`eta`] estimates the end.
-//! - **Read path** — HTTP ([`http`]) -> response cache ([`read::cache`]) ->
-//!   Redis -> PostgreSQL fallback -> envelope ([`read::envelope`]).
+//! - **Write path** — worker -> [`write::ProgressWriter`] -> hot store +
+//!   archive. A worker records counts on a [`write::JobHandle`]
+//!   (`write/writer.rs`); a flusher task per job (`write/flusher.rs`) copies
+//!   the state out, throttled, talking to its handle only through the
+//!   protocol in `write/link.rs`; `write/state.rs` holds the job's counts
+//!   and `write/eta/` estimates the end.
+//! - **Read path** — HTTP ([`http`]: routes, `http/edge.rs` for request ids
+//!   and logs, `http/respond.rs` for ETags) -> [`read::ProgressReader`]
+//!   (`read/reader.rs`) -> response cache ([`read::cache`]) -> hot store ->
+//!   archive fallback -> envelope ([`read::envelope`]); what cannot be
+//!   answered is a [`read::ReadError`], mapped to its status in one place.
 //!
 //! Shared below both:
 //!
-//! - [`domain`]: the types that cannot hold bad values (`JobId`, status,
-//!   the progress record, schedules).
+//! - [`domain`]: the types that cannot hold bad values (`JobId`, status and
+//!   its rank, the progress record and its stored form, schedules,
+//!   [`domain::Source`]).
 //! - [`store`]: the [`store::HotStore`] and [`store::Archive`] interfaces and
 //!   their Redis and PostgreSQL implementations; [`store::keys`] documents
-//!   the Redis key layout, [`store::breaker`] the circuit breaker that skips
-//!   a failing store.
+//!   the Redis key layout; every store call runs through one guard
+//!   (`store/guard.rs`: timeout, error kind, and the circuit breaker of
+//!   [`store::breaker`]).
 //! - [`config`] (command line and environment), [`telemetry`] (logs),
 //!   [`error`] (error policy), [`startup`] (building the server).
+//!
+//! In code the two stores are the *hot store* (Redis) and the *archive*
+//! (PostgreSQL); `redis` and `database` are only their names on the wire.
 
 pub mod config;
 pub mod domain;

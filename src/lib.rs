@@ -7,7 +7,7 @@
 //! - **Write path** — worker -> [`write::ProgressWriter`] -> Redis + PostgreSQL.
 //!   A worker records counts on a [`write::JobHandle`]; a background task per
 //!   job writes the record to the hot store (throttled) and checkpoints it to
-//!   the archive; [`eta`] estimates the end.
+//!   the archive; [`write::eta`] estimates the end.
 //! - **Read path** — HTTP ([`http`]) -> response cache ([`read::cache`]) ->
 //!   Redis -> PostgreSQL fallback -> envelope ([`read::envelope`]).
 //!
@@ -25,7 +25,6 @@
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod eta;
 pub mod http;
 pub mod read;
 pub mod startup;

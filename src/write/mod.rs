@@ -14,6 +14,7 @@
 //! the latest state (not a backlog) is written. So a Redis restart in the
 //! middle of a send costs seconds of progress display, never the job.
 
+pub mod eta;
 mod flusher;
 mod state;
 mod writer;

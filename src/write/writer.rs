@@ -8,10 +8,9 @@ use std::{
 use tokio::sync::{Notify, watch};
 use tokio_util::task::TaskTracker;
 
-use super::{WriteError, flusher, state::JobState};
+use super::{WriteError, eta::JobShape, flusher, state::JobState};
 use crate::{
     domain::{JobId, JobStatus, ProgressRecord, ScheduleId},
-    eta::JobShape,
     store::{Archive, HotStore},
 };
 

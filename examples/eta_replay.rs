@@ -1,4 +1,4 @@
-//! Replay a recorded trace through [`job_progress::eta::Estimator`].
+//! Replay a recorded trace through [`job_progress::write::eta::Estimator`].
 //!
 //! Reads a trace CSV on standard input: a header line
 //! `total,N,chunk,C,delay_ms,D`, then `t_ms,processed` rows. Prints, for
@@ -10,7 +10,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use job_progress::eta::{Estimator, JobShape};
+use job_progress::write::eta::{Estimator, JobShape};
 
 fn parse_u64(field: &str, what: &str, line_no: usize) -> Result<u64, String> {
     field

@@ -9,7 +9,7 @@
 //!   (`write/writer.rs`); a flusher task per job (`write/flusher.rs`) copies
 //!   the state out, throttled, talking to its handle only through the
 //!   protocol in `write/link.rs`; `write/state.rs` holds the job's counts
-//!   and `write/eta/` estimates the end.
+//!   and [`write::eta`] estimates the end.
 //! - **Read path** — HTTP ([`http`]: routes, `http/edge.rs` for request ids
 //!   and logs, `http/respond.rs` for ETags) -> [`read::ProgressReader`]
 //!   (`read/reader.rs`) -> response cache ([`read::cache`]) -> hot store ->
@@ -35,7 +35,6 @@
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod eta;
 pub mod http;
 pub mod read;
 pub mod startup;

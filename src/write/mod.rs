@@ -22,10 +22,11 @@
 //! | `flusher.rs`  | the task that copies a job out to the stores, and its [`WriterConfig`] |
 //! | `link.rs`     | the protocol between a handle and its flusher (versions, flush requests, delivery) |
 //! | `state.rs`    | one job's counts, status and ETA, changed in memory |
-//! | `eta/`        | the estimator behind the ETA |
+//! | `eta/`        | [`eta`]: the estimator behind the ETA |
 //! | `error.rs`    | [`WriteError`]: input the writer refuses |
 
 mod error;
+pub mod eta;
 mod flusher;
 mod link;
 mod state;

@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 
-use super::error::WriteError;
-use crate::{
-    domain::{JobStatus, ProgressRecord, percentage},
+use super::{
+    error::WriteError,
     eta::{Estimator, JobShape},
 };
+use crate::domain::{JobStatus, ProgressRecord, percentage};
 
 /// The current time at millisecond precision: what JavaScript dashboards
 /// parse, and what PostgreSQL and Redis both hold exactly, so a record reads

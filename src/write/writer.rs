@@ -7,13 +7,13 @@ use tokio_util::task::TaskTracker;
 
 use super::{
     error::WriteError,
+    eta::JobShape,
     flusher::{self, WriterConfig},
     link::{Flushed, JobLink},
     state::JobState,
 };
 use crate::{
     domain::{JobId, JobStatus, ProgressRecord, ScheduleId},
-    eta::JobShape,
     store::{Archive, HotStore},
 };
 

@@ -1,0 +1,345 @@
+//! Remaining-time (ETA) estimation for long-running chunked background jobs.
+//!
+//! A job processes `total` items in chunks of `chunk_size` items and sleeps
+//! `pause` between two chunks. The worker reports progress as observations
+//! `(elapsed_ms, processed)`; [`Estimator`] turns them into an [`Estimate`] of
+//! the remaining time. The caller's predicted end is
+//! `time of the last observation + remaining`.
+//!
+//! # Method
+//!
+//! **Work time, not wall time.** Wall-clock time is *work time + pauses (+
+//! interruptions)*. The pauses are known from the [`JobShape`], so each
+//! interval between two observations is reduced to its work time by
+//! subtracting `pause` for every chunk that started inside the interval. The
+//! remaining time is then predicted as
+//!
+//! ```text
+//! remaining = remaining_items × work_time_per_item      (recent window)
+//!           + remaining_chunk_starts × pause            (exact, from the shape)
+//!           + expected interruption time                (gap process, below)
+//! ```
+//!
+//! so pauses are counted exactly once (the original formula counted them both
+//! inside the average rate and again explicitly). The statistical unit is a
+//! chunk: when the worker reports several times per chunk, the reports are
+//! merged into one sample per chunk (only one of them contains the pause),
+//! so the result does not depend on how often progress is reported.
+//!
+//! **Adaptive window (change detection).** The work time per item is the
+//! ratio `Σ work / Σ items` over a window of recent intervals. The window
+//! grows from the start of the job for as long as the data look like one
+//! steady rate — averaging everything is the best estimate of a steady rate
+//! and the quietest. After every observation a two-sample test compares the
+//! most recent `m` intervals (`m` = 4, 5, 6, 7, 8, 16, 32, …) with the older
+//! part of the window. Each recent sample is first clipped ("winsorised") to
+//! the old mean ± [`WINSOR_SIGMAS`] pooled standard deviations, so one odd
+//! chunk cannot look like a change; only when several consecutive chunks
+//! are off does the statistic pass [`CHANGE_Z`]. Then everything before the
+//! most likely change point (the split with the largest unclipped statistic)
+//! is dropped and the estimate follows the new rate. A lasting change of at
+//! least ~3 standard deviations of the chunk noise is therefore picked up
+//! after [`MIN_SPLIT`] (4) updates once the window holds ten or more older
+//! intervals (a shorter history needs a few more recent samples, because
+//! its own mean is less certain); a gradual drift is picked up once it has
+//! accumulated to a significant difference.
+//!
+//! **Gradual ramps (trend).** A step is caught by the change test; a slow
+//! drift or warm-up is not until it has built up, and meanwhile the window
+//! mean lags half a window behind. So a straight line is also fitted through
+//! the per-item work times of the window; when its slope exceeds
+//! [`TREND_Z`] standard errors, the work time is extrapolated along it over
+//! at most [`TREND_HORIZON`] of the window's span, then held flat.
+//!
+//! **Interruptions (gaps).** An interval whose work time per item exceeds
+//! [`GAP_FACTOR`] × the median of the last [`GAP_REF_LEN`] intervals is not
+//! ordinary chunk noise but an interruption (restart, outage, periodic stall).
+//! Its items are kept out of the rate window and its excess time (beyond the
+//! normal work for its items) feeds a separate *gap process*. A single gap is
+//! treated as a one-off (a restart): it is neither extrapolated (absurdly
+//! pessimistic) nor averaged into the rate (it would inflate the rate for a
+//! long time). Once gaps *recur*, they are expected to keep recurring: with
+//! `k ≥ 2` gaps the remaining time gains
+//! `remaining_items / spacing × mean excess`, where the spacing (in items)
+//! is the largest of
+//!
+//! * the mean spacing between the gaps;
+//! * the gap-free stretch before the first gap, divided by the `k − 1`
+//!   recurrences: a recurring process shows up within about one spacing of
+//!   the start, so a long quiet head means gaps are rare — this keeps two
+//!   chance outliers close together from being read as a dense process, and
+//!   its weight fades as the gaps keep recurring;
+//! * the stretch since the last gap, once that is longer (the process may
+//!   have stopped).
+//!
+//! **Hysteresis on the displayed end.** A new chunk always moves the raw
+//! prediction a little (the chunk took more or less than average). The
+//! predicted end that is reported only moves when the raw prediction leaves
+//! a band of ± [`BAND_SIGMAS`] × (standard deviation of the remaining work
+//! time, `sd_per_item × √(remaining_items × items_per_interval)`) around it,
+//! and then only by as much as it left the band. Moves that are small against
+//! the prediction's own statistical uncertainty are thus suppressed; the
+//! reported end is never farther than the band (capped at [`BAND_CAP`] of
+//! the remaining time) from the raw estimate, so a real change passes through
+//! at once, less at most that band.
+//!
+//! **Waiting without progress.** Observations that carry no new progress
+//! (duplicates, heartbeats, a count that went backwards) only advance the
+//! clock: the remaining time counts down while the in-flight interval is
+//! within its expected duration and stays fixed once it is overdue (so the
+//! predicted end moves later with the wall clock during a stall).
+//!
+//! # Decisions
+//!
+//! * [`Estimator::estimate`] is `None` until one interval with progress and
+//!   non-zero duration has been observed.
+//! * Once `processed >= total` (including `total == 0`), the job is done:
+//!   the estimate is `Some` with `remaining == 0`.
+//! * Observations earlier than the last one, or with a count lower than the
+//!   highest one seen, are ignored except that a later timestamp advances
+//!   the clock (see above). A job that restarts and redoes work therefore
+//!   appears as one long interval, i.e. as a gap.
+//! * `rate_per_second` is the modelled throughput in items per wall-clock
+//!   second with pauses and expected interruptions included (so
+//!   `remaining ≈ remaining_items / rate_per_second`, up to the hysteresis);
+//!   `0.0` when unknown.
+//! * If `chunk_size` or `pause` is unknown, pauses cannot be placed and are
+//!   simply part of the measured work time.
+//! * The declared pause is trusted unless an interval is shorter than the
+//!   pauses it contains; the pause is then capped at the shortest interval
+//!   per pause seen (a pause cannot outlast its interval).
+//!
+//! Memory is bounded (at most [`WINDOW_CAP`] + [`GAP_REF_LEN`] samples, about
+//! 32 KiB) and an observation costs `O(WINDOW_CAP)` arithmetic in the worst
+//! case (a few microseconds).
+//!
+//! # Layout
+//!
+//! This file holds the [`Estimator`] and combines the mechanisms, each in
+//! its own file: `chunks.rs` (work time, pauses, one sample per chunk),
+//! `window.rs` (the rate window, its change test and trend), `gaps.rs`
+//! (interruptions) and `hysteresis.rs` (the displayed end).
+
+mod chunks;
+mod gaps;
+mod hysteresis;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+mod window;
+
+use std::time::Duration;
+
+pub use gaps::{GAP_FACTOR, GAP_REF_LEN, GAP_REF_MIN};
+pub use hysteresis::{BAND_CAP, BAND_SIGMAS};
+pub use window::{
+    CHANGE_Z, MIN_SPLIT, TIMER_RESOLUTION_MS, TREND_HORIZON, TREND_Z, WINDOW_CAP, WINSOR_SIGMAS,
+};
+
+use chunks::{Chunks, chunk_starts};
+use gaps::Gaps;
+use hysteresis::Hysteresis;
+use window::RateWindow;
+
+/// What the writer knows about the job's shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobShape {
+    /// Number of items the job processes (may be revised with
+    /// [`Estimator::set_total`]).
+    pub total: u64,
+    /// Items per chunk, if the job works in chunks.
+    pub chunk_size: Option<u64>,
+    /// Pause between two consecutive chunks (not before the first one).
+    pub pause: Option<Duration>,
+}
+
+/// Result of an estimate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Time still needed after the last observation; never negative.
+    pub remaining: Duration,
+    /// Modelled throughput in items per wall-clock second (pauses and
+    /// expected interruptions included); `0.0` when unknown.
+    pub rate_per_second: f64,
+}
+
+/// Remaining-time estimator for one job; feed it with
+/// [`observe`](Estimator::observe), read it with
+/// [`estimate`](Estimator::estimate).
+#[derive(Debug, Clone)]
+pub struct Estimator {
+    shape: JobShape,
+    /// Last observation that advanced the count.
+    anchor_ms: u64,
+    anchor_processed: u64,
+    /// Latest observation time (>= `anchor_ms`).
+    last_ms: u64,
+    chunks: Chunks,
+    window: RateWindow,
+    gaps: Gaps,
+    /// Model state as of the anchor (None: no estimate possible).
+    model: Option<Model>,
+    display: Hysteresis,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Model {
+    /// Expected duration of the next interval, for waiting without progress.
+    next_interval_ms: f64,
+    rate_per_second: f64,
+}
+
+impl Estimator {
+    /// A fresh estimator; the job is taken to start at `elapsed_ms == 0`
+    /// with nothing processed.
+    pub fn new(shape: JobShape) -> Self {
+        Estimator {
+            shape,
+            anchor_ms: 0,
+            anchor_processed: 0,
+            last_ms: 0,
+            chunks: Chunks::new(),
+            window: RateWindow::default(),
+            gaps: Gaps::default(),
+            model: None,
+            display: Hysteresis::default(),
+        }
+    }
+
+    /// The job's shape as currently known.
+    pub fn shape(&self) -> JobShape {
+        self.shape
+    }
+
+    /// Feed one observation: milliseconds since the job started, and the
+    /// processed count. Observations older than the latest one are ignored;
+    /// ones without new progress (duplicates, heartbeats, a count below the
+    /// highest seen) only advance the clock.
+    pub fn observe(&mut self, elapsed_ms: u64, processed: u64) {
+        if elapsed_ms < self.last_ms {
+            return;
+        }
+        if processed <= self.anchor_processed {
+            self.last_ms = elapsed_ms;
+            return;
+        }
+        let from = self.anchor_processed;
+        let wall_ms = (elapsed_ms - self.anchor_ms) as f64;
+        let iv = self.chunks.interval(&self.shape, from, processed, wall_ms);
+        if !self.gaps.absorb(processed, &iv) {
+            self.chunks.add(&iv);
+        }
+        self.anchor_ms = elapsed_ms;
+        self.anchor_processed = processed;
+        self.last_ms = elapsed_ms;
+        if self.chunks.completes_sample(&self.shape, from, processed)
+            && let Some(sample) = self.chunks.take_sample(&self.shape)
+        {
+            self.gaps.push_recent(sample.per_item);
+            self.window.push(sample);
+        }
+        self.refresh(false);
+    }
+
+    /// The estimate as of the last observation: `None` until there is
+    /// enough data (one interval with progress and non-zero duration);
+    /// `Some` with zero `remaining` once `processed >= total`.
+    pub fn estimate(&self) -> Option<Estimate> {
+        let rate = self.model.map_or(0.0, |m| m.rate_per_second);
+        if self.anchor_processed >= self.shape.total {
+            return Some(Estimate {
+                remaining: Duration::ZERO,
+                rate_per_second: rate,
+            });
+        }
+        let model = self.model?;
+        let end = self.display.end_ms()?;
+        // Time spent on the in-flight interval counts down the remaining
+        // time, but only up to the interval's expected duration: beyond
+        // that the job is stalled and the end moves with the clock.
+        let waited = (self.last_ms - self.anchor_ms) as f64;
+        let remaining = end - self.anchor_ms as f64 - waited.min(model.next_interval_ms);
+        Some(Estimate {
+            remaining: ms_to_duration(remaining),
+            rate_per_second: model.rate_per_second,
+        })
+    }
+
+    /// Revise the total (the worker found more or fewer items). The reported
+    /// end is recomputed from scratch rather than filtered.
+    pub fn set_total(&mut self, total: u64) {
+        self.shape.total = total;
+        self.refresh(true);
+    }
+
+    /// Recompute the model from the window and move the reported end.
+    fn refresh(&mut self, reset_display: bool) {
+        let total = self.shape.total;
+        if self.anchor_processed >= total {
+            // Done: keep the last measured throughput for `rate_per_second`.
+            self.display.clear();
+            return;
+        }
+        self.model = None;
+        if self.window.is_empty() {
+            self.display.clear();
+            return;
+        }
+        let pause = self.chunks.pause_ms(&self.shape);
+        let w = self.window.stats(pause);
+        if w.wall_ms <= 0.0 {
+            // No time has passed yet: nothing to extrapolate from.
+            self.display.clear();
+            return;
+        }
+        let p = self.anchor_processed;
+        let left = (total - p) as f64;
+        let per_item = w.work_ms / w.items * self.window.trend_factor(left);
+        let items_per_interval = w.items / w.n;
+        let gap_per_item = self.gaps.per_item(p);
+
+        let pauses_left = chunk_starts(&self.shape, p, total) as f64 * pause;
+        let raw_remaining = left * (per_item + gap_per_item) + pauses_left;
+        let raw_end = self.anchor_ms as f64 + raw_remaining;
+
+        let next_items = items_per_interval.min(left);
+        let next_to = p.saturating_add(next_items.ceil() as u64).min(total);
+        let next_pauses = chunk_starts(&self.shape, p, next_to) as f64 * pause;
+        let next_interval_ms = next_items * (per_item + gap_per_item) + next_pauses;
+        let rate_per_second = if raw_remaining > 0.0 {
+            left / raw_remaining * 1000.0
+        } else {
+            0.0
+        };
+        self.model = Some(Model {
+            next_interval_ms,
+            rate_per_second,
+        });
+
+        // Standard deviation of the remaining work time: sd per item ×
+        // √(items left × items per interval).
+        let var = if w.n >= 2.0 {
+            ((w.xx - w.x * w.x / w.n) / (w.n - 1.0)).max(0.0)
+        } else {
+            0.0
+        };
+        let sd_remaining = var.sqrt() * (left * items_per_interval).sqrt();
+        self.display.update(
+            raw_end,
+            raw_remaining,
+            sd_remaining,
+            self.anchor_ms as f64,
+            reset_display,
+        );
+    }
+}
+
+/// Milliseconds to a `Duration`, clamping negative/NaN to zero and
+/// overflow to `Duration::MAX`.
+fn ms_to_duration(ms: f64) -> Duration {
+    if ms.is_nan() || ms <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX)
+}

@@ -13,6 +13,12 @@ use super::{JobId, JobStatus, ScheduleId};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProgressRecord {
+    /// Grows with every write of the record to the hot store (it is at
+    /// least the write's `updatedAt` in ms, so it keeps growing even when
+    /// the hot store lost the record); the event id of live streams. 0 when
+    /// unknown (a record read from the archive).
+    #[serde(default)]
+    pub version: u64,
     /// The job.
     pub job_id: JobId,
     /// Where the job stands.
@@ -130,6 +136,7 @@ impl ProgressRecord {
     /// A fresh record for a job that has not processed anything yet.
     pub fn new(job_id: JobId, status: JobStatus, total_target_count: u64) -> Self {
         Self {
+            version: 0,
             job_id,
             status,
             total_target_count,
@@ -200,6 +207,9 @@ impl ProgressRecord {
 /// about 100 bytes a job less. Every field it leaves out defaults when read
 /// back, so it reads like the full form (see [`ProgressRecord::normalized`]).
 ///
+/// `version` comes first, and only once known: the hot store's write
+/// script puts the version it assigns in front of the rest.
+///
 /// Written by hand rather than derived, so the wire format stays the one
 /// derive: a test checks that both name the same fields.
 pub struct StoredRecord<'a>(pub &'a ProgressRecord);
@@ -207,7 +217,12 @@ pub struct StoredRecord<'a>(pub &'a ProgressRecord);
 impl Serialize for StoredRecord<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let mut out = serializer.serialize_struct("ProgressRecord", 17)?;
+        let mut out = serializer.serialize_struct("ProgressRecord", 18)?;
+        if r.version > 0 {
+            out.serialize_field("version", &r.version)?;
+        } else {
+            out.skip_field("version")?;
+        }
         out.serialize_field("jobId", &r.job_id)?;
         out.serialize_field("status", &r.status)?;
         out.serialize_field("totalTargetCount", &r.total_target_count)?;
@@ -325,6 +340,7 @@ mod tests {
     fn the_stored_form_names_every_wire_field_but_the_derived_ones() {
         let now = Utc::now();
         let mut record = ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::Failed, 8);
+        record.version = 7;
         record.total_chunks = Some(2);
         record.current_chunk = Some(1);
         record.started_at = Some(now);

@@ -7,6 +7,11 @@
 //! | `job:progress:<jobId>`   | string     | the [`ProgressRecord`] as JSON          | `completed`: 1 h; any other status: 24 h; reset on every write |
 //! | `job:active`             | sorted set | member `<jobId>`, score = `updatedAt` in ms since the epoch | none |
 //! | `job:active:by-start`    | sorted set | member `<jobId>`, score = `startedAt` in ms (`+inf` when unknown) | none |
+//! | `job:events`             | pub/sub channel | every stored record, as stored, published by the write script | - |
+//!
+//! The value's JSON starts with `"version"`, which the write script keeps:
+//! the larger of the previous version plus one and the write's `updatedAt`
+//! in ms, so it only grows, even across a Redis that lost the key.
 //!
 //! A job is in both indexes exactly while its value's status is `preparing`
 //! or `in_progress`: one Lua script writes the value, its TTL and the index
@@ -57,6 +62,12 @@ impl Keys {
     pub fn by_start_index(&self) -> String {
         format!("{}active:by-start", self.prefix)
     }
+
+    /// `<prefix>events`: the channel every write is published on (the
+    /// subject of the same name when the bus is NATS).
+    pub fn events_channel(&self) -> String {
+        format!("{}events", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -70,5 +81,6 @@ mod tests {
         assert_eq!(keys.progress(&id), "job:progress:abc");
         assert_eq!(keys.active_index(), "job:active");
         assert_eq!(keys.by_start_index(), "job:active:by-start");
+        assert_eq!(keys.events_channel(), "job:events");
     }
 }

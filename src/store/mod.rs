@@ -36,6 +36,28 @@ pub enum WriteOutcome {
     Stale,
 }
 
+/// What became of a hot-store write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HotWrite {
+    /// The record was stored as this version.
+    Written {
+        /// The version the store gave it (see [`ProgressRecord::version`]).
+        version: u64,
+    },
+    /// The store already holds a later state of the job; nothing changed.
+    Stale,
+}
+
+impl HotWrite {
+    /// The outcome without the version.
+    pub fn outcome(self) -> WriteOutcome {
+        match self {
+            HotWrite::Written { .. } => WriteOutcome::Written,
+            HotWrite::Stale => WriteOutcome::Stale,
+        }
+    }
+}
+
 /// A store could not do what was asked. The caller decides whether to fall
 /// back, retry or answer 503; the message never reaches an HTTP client.
 ///
@@ -121,9 +143,11 @@ impl StoreError {
 /// The live store. Every method is bounded by the store's own timeout.
 #[async_trait]
 pub trait HotStore: Send + Sync + 'static {
-    /// Stores the record with its status's TTL and updates the active index
-    /// in one atomic step, unless the store holds a later state of the job.
-    async fn write(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError>;
+    /// Stores the record with its status's TTL and a new version, updates
+    /// the active indexes and publishes the change to live streams (when
+    /// the store is the bus), in one atomic step, unless the store holds a
+    /// later state of the job.
+    async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError>;
 
     /// The job's record, or `None` when it is unknown or expired.
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;

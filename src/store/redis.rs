@@ -17,7 +17,7 @@ use redis::{
 };
 
 use super::{
-    HotStore, Keys, StoreError, WriteOutcome,
+    HotStore, HotWrite, Keys, StoreError,
     breaker::BreakerConfig,
     guard::{ErrorKind, Guarded},
 };
@@ -37,10 +37,16 @@ const MGET_BATCH: usize = 250;
 /// The ranks come from [`JobStatus::rank`], the one source of the rule
 /// (the PostgreSQL upsert renders its own from the same place).
 ///
+/// The stored JSON gets the new version put in front: the larger of the old
+/// version plus one and the update score, so versions only grow, even after
+/// Redis lost the key. What is stored is published on the events channel
+/// (unless ARGV[10] is empty: another bus carries the events).
+///
 /// KEYS: value key, index by update, index by start.
-/// ARGV: json, ttl seconds, update score (ms), job id, "1" if active,
-///       status rank, processed count, status, start score (ms or "+inf").
-/// Returns 1 when written, 0 when refused as stale.
+/// ARGV: json (no version), ttl seconds, update score (ms), job id, "1" if
+///       active, status rank, processed count, status, start score (ms or
+///       "+inf"), events channel or "".
+/// Returns the new version, or 0 when refused as stale.
 static WRITE_SCRIPT: LazyLock<String> = LazyLock::new(|| {
     let ranks: Vec<String> = JobStatus::ALL
         .iter()
@@ -54,6 +60,7 @@ static WRITE_SCRIPT: LazyLock<String> = LazyLock::new(|| {
 
 const WRITE_SCRIPT_TEMPLATE: &str = r#"
 local current = redis.call('GET', KEYS[1])
+local version = 0
 if current then
   local ok, old = pcall(cjson.decode, current)
   if ok and type(old) == 'table' then
@@ -65,9 +72,12 @@ if current then
     end
     local old_sent = tonumber(old.currentSentCount)
     if old_sent and tonumber(ARGV[7]) < old_sent then return 0 end
+    version = tonumber(old.version) or 0
   end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+version = math.max(version + 1, tonumber(ARGV[3]))
+local json = '{"version":' .. string.format('%d', version) .. ',' .. string.sub(ARGV[1], 2)
+redis.call('SET', KEYS[1], json, 'EX', ARGV[2])
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[9], ARGV[4])
@@ -75,7 +85,10 @@ else
   redis.call('ZREM', KEYS[2], ARGV[4])
   redis.call('ZREM', KEYS[3], ARGV[4])
 end
-return 1
+if ARGV[10] ~= '' then
+  redis.call('PUBLISH', ARGV[10], json)
+end
+return version
 "#;
 
 /// Removes from both indexes the members of the update index scored at or
@@ -122,11 +135,15 @@ impl Ttls {
 /// Redis as the hot store.
 #[derive(Clone)]
 pub struct RedisStore {
+    /// For connections of their own (the events subscriber).
+    client: Client,
     conn: ConnectionManager,
     keys: Keys,
     ttls: Ttls,
     write_script: Script,
     prune_script: Script,
+    /// Where writes are published; `None` when another bus carries them.
+    events: Option<String>,
     guarded: Guarded<RedisError>,
 }
 
@@ -174,7 +191,7 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(10))
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .context("cannot set up the Redis connection")?;
         let ping_conn = conn.clone();
         let ping = move || {
@@ -182,7 +199,9 @@ impl RedisStore {
             async move { redis::cmd("PING").query_async::<()>(&mut conn).await }.boxed()
         };
         Ok(Self {
+            client,
             conn,
+            events: Some(keys.events_channel()),
             keys,
             ttls,
             write_script: Script::new(&WRITE_SCRIPT),
@@ -195,6 +214,18 @@ impl RedisStore {
     pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
         self.guarded.set_breaker(config);
         self
+    }
+
+    /// Stops publishing writes on the events channel: another bus (NATS)
+    /// carries them.
+    pub fn without_publishing(mut self) -> Self {
+        self.events = None;
+        self
+    }
+
+    /// A connection of its own to the same Redis, for a subscriber.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The key layout in use.
@@ -229,7 +260,7 @@ fn decode(key: &str, raw: &str) -> Result<ProgressRecord, StoreError> {
 #[async_trait]
 impl HotStore for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
-    async fn write(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
+    async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
         let key = self.keys.progress(&record.job_id);
         let json = record.to_stored_json().map_err(|err| StoreError::Corrupt {
             key: key.clone(),
@@ -257,15 +288,16 @@ impl HotStore for RedisStore {
                 record
                     .started_at
                     .map_or_else(|| "+inf".to_owned(), |at| at.timestamp_millis().to_string()),
-            );
-        let written: i64 = self
+            )
+            .arg(self.events.as_deref().unwrap_or(""));
+        let version: u64 = self
             .guarded
             .call(invocation.invoke_async(&mut conn))
             .await?;
-        Ok(if written == 1 {
-            WriteOutcome::Written
+        Ok(if version > 0 {
+            HotWrite::Written { version }
         } else {
-            WriteOutcome::Stale
+            HotWrite::Stale
         })
     }
 

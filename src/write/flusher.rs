@@ -11,6 +11,8 @@
 //!   died, and a hot store that restarted empty gets the job back;
 //! - after a failure, retries back off from 100 ms to `max_retry_delay`, and
 //!   always write the latest state, never a backlog;
+//! - when the bus is not the hot store itself (NATS), each stored record
+//!   is published to it after the write, with the version the store gave;
 //! - when any job's hot-store write succeeds after failures (the store is
 //!   back), the writer's epoch moves and every job rewrites its state at
 //!   once.
@@ -26,7 +28,8 @@ use super::link::{Delivered, JobLink};
 use crate::{
     domain::JobStatus,
     error::error_chain,
-    store::{Archive, HotStore, StoreError, WriteOutcome},
+    push::Publisher,
+    store::{Archive, HotStore, HotWrite, StoreError, WriteOutcome},
 };
 
 /// How often the writer talks to the stores.
@@ -203,6 +206,7 @@ pub(crate) async fn run(
     archive: Arc<dyn Archive>,
     config: WriterConfig,
     hot_epoch: watch::Sender<u64>,
+    publisher: Option<Publisher>,
 ) {
     let mut hot_sink = Sink::new(
         Store::Hot,
@@ -247,7 +251,16 @@ pub(crate) async fn run(
                 record.refresh_interval_ms =
                     Some(u64::try_from(sink.refresh.as_millis()).unwrap_or(u64::MAX));
                 let result = match sink.store {
-                    Store::Hot => hot.write(&record).await,
+                    Store::Hot => match hot.write(&record).await {
+                        Ok(HotWrite::Written { version }) => {
+                            if let Some(publisher) = &publisher {
+                                record.version = version;
+                                publisher.publish(&record).await;
+                            }
+                            Ok(WriteOutcome::Written)
+                        }
+                        other => other.map(HotWrite::outcome),
+                    },
                     Store::Archive => archive.checkpoint(&record).await,
                 };
                 let settled = sink.settle(pending, result);

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     domain::{JobId, JobStatus, ProgressRecord, ScheduleId},
+    push::Publisher,
     store::{Archive, HotStore},
 };
 
@@ -91,6 +92,9 @@ pub struct ProgressWriter {
     /// Moves when a hot-store write succeeds after failures: every flusher
     /// then rewrites its job, in case the store came back empty.
     hot_epoch: watch::Sender<u64>,
+    /// Where stored records are published when the hot store does not
+    /// publish them itself.
+    publisher: Option<Publisher>,
 }
 
 impl std::fmt::Debug for ProgressWriter {
@@ -111,7 +115,16 @@ impl ProgressWriter {
             config,
             tasks: TaskTracker::new(),
             hot_epoch: watch::Sender::new(0),
+            publisher: None,
         }
+    }
+
+    /// Publishes every stored record to `publisher` (the NATS bus) after
+    /// its hot-store write; the hot store should then not publish itself
+    /// ([`RedisStore::without_publishing`](crate::store::RedisStore::without_publishing)).
+    pub fn with_publisher(mut self, publisher: Publisher) -> Self {
+        self.publisher = Some(publisher);
+        self
     }
 
     /// Starts a job that is sending now (`in_progress`). Written to both
@@ -145,6 +158,7 @@ impl ProgressWriter {
             Arc::clone(&self.archive),
             self.config,
             self.hot_epoch.clone(),
+            self.publisher.clone(),
         ));
         JobHandle { link }
     }
@@ -154,9 +168,14 @@ impl ProgressWriter {
     /// Call it before a worker process exits.
     pub async fn shutdown(&self, timeout: Duration) -> bool {
         self.tasks.close();
-        let done = tokio::time::timeout(timeout, self.tasks.wait())
-            .await
-            .is_ok();
+        let done = tokio::time::timeout(timeout, async {
+            self.tasks.wait().await;
+            if let Some(publisher) = &self.publisher {
+                publisher.flush().await;
+            }
+        })
+        .await
+        .is_ok();
         self.tasks.reopen();
         done
     }

@@ -79,6 +79,9 @@ impl TryFrom<CheckpointRow> for ProgressRecord {
             .transpose()
             .map_err(|err| corrupt(key, err))?;
         let record = ProgressRecord {
+            // The archive keeps no version: streams that read a checkpoint
+            // compare its content instead.
+            version: 0,
             job_id,
             status,
             total_target_count: count(row.total_target_count),

@@ -71,11 +71,15 @@ async fn main() -> anyhow::Result<()> {
 
     let archive = args.database.archive()?;
     archive.migrate().await?;
-    let writer = ProgressWriter::new(
+    let mut writer = ProgressWriter::new(
         Arc::new(args.redis.store()?),
         Arc::new(archive),
         args.writer.config(),
     );
+    // With BUS_URL=nats://..., live streams hear of each write through NATS.
+    if let Some(publisher) = args.redis.publisher().await? {
+        writer = writer.with_publisher(publisher);
+    }
 
     let pause = Duration::from_millis(args.pause_ms);
     let mut spec = JobSpec::new(args.total).chunked(args.chunk_size, pause);

@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     domain::StallPolicy,
+    http::routes::events::StreamSettings,
+    push::{Bus, Publisher},
     store::{BreakerConfig, Keys, PgArchive, RedisStore, Ttls},
     write::WriterConfig,
 };
@@ -41,7 +43,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    Serve(ServeSettings),
+    Serve(Box<ServeSettings>),
     /// Apply the database migrations and exit.
     Migrate(DatabaseSettings),
 }
@@ -74,6 +76,22 @@ pub struct RedisSettings {
     /// How long Redis is skipped before one probe, in milliseconds.
     #[arg(long, env = "REDIS_BREAKER_COOL_OFF_MS", default_value_t = 250)]
     pub redis_breaker_cool_off_ms: u64,
+    /// Where live updates travel between writers and API instances: unset,
+    /// Redis pub/sub on this Redis (the write script publishes); a
+    /// `nats://host:port` URL, NATS (writers publish after their write).
+    #[arg(long, env = "BUS_URL", value_parser = parse_bus_url)]
+    pub bus_url: Option<String>,
+}
+
+/// A bus URL is a NATS one: Redis needs none (it is `REDIS_URL`).
+fn parse_bus_url(raw: &str) -> Result<String, String> {
+    if raw.starts_with("nats://") || raw.starts_with("tls://") {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!(
+            "'{raw}' is not a NATS URL (nats://host:port); leave BUS_URL unset to use Redis pub/sub"
+        ))
+    }
 }
 
 impl RedisSettings {
@@ -89,11 +107,43 @@ impl RedisSettings {
             Duration::from_millis(self.redis_timeout_ms),
         )
         .map(|store| {
-            store.with_breaker(BreakerConfig {
+            let store = store.with_breaker(BreakerConfig {
                 failures: self.redis_breaker_failures,
                 cool_off: Duration::from_millis(self.redis_breaker_cool_off_ms),
-            })
+            });
+            // With another bus, the writer publishes, not the script.
+            if self.bus_url.is_some() {
+                store.without_publishing()
+            } else {
+                store
+            }
         })
+    }
+
+    /// The bus API instances subscribe to.
+    pub fn bus(&self, store: &RedisStore) -> Bus {
+        let channel = store.keys().events_channel();
+        match &self.bus_url {
+            None => Bus::Redis {
+                client: store.client().clone(),
+                channel,
+            },
+            Some(url) => Bus::Nats {
+                url: url.clone(),
+                subject: channel,
+            },
+        }
+    }
+
+    /// What a writer publishes to, when the bus is not Redis itself.
+    pub async fn publisher(&self) -> anyhow::Result<Option<Publisher>> {
+        match &self.bus_url {
+            None => Ok(None),
+            Some(url) => {
+                let subject = Keys::new(self.key_prefix.clone()).events_channel();
+                Publisher::nats(url, subject).await.map(Some)
+            }
+        }
     }
 }
 
@@ -196,6 +246,37 @@ pub struct ServeSettings {
     /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
+    /// Live streams.
+    #[command(flatten)]
+    pub push: PushSettings,
+}
+
+/// How event streams behave.
+#[derive(Debug, Clone, Args)]
+pub struct PushSettings {
+    /// A comment on every stream this often, in seconds, so that proxies
+    /// and load balancers (an ALB cuts after 60 s idle) keep it open.
+    #[arg(long, env = "SSE_HEARTBEAT_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub sse_heartbeat_secs: u64,
+    /// Most streams open at once on this instance; beyond it, 503 with
+    /// `Retry-After`.
+    #[arg(long, env = "SSE_MAX_STREAMS", default_value_t = 10_000)]
+    pub sse_max_streams: usize,
+    /// The `retry:` hint, in milliseconds: how long a browser waits before
+    /// it reconnects a stream that ended.
+    #[arg(long, env = "SSE_RETRY_MS", default_value_t = 3000)]
+    pub sse_retry_ms: u64,
+}
+
+impl PushSettings {
+    /// The streams' wire settings.
+    pub fn streams(&self) -> StreamSettings {
+        StreamSettings {
+            heartbeat: Duration::from_secs(self.sse_heartbeat_secs),
+            retry: Duration::from_millis(self.sse_retry_ms),
+        }
+    }
 }
 
 /// `serve`'s settings as a command of their own.

@@ -16,6 +16,10 @@
 //!   archive fallback -> envelope ([`read::envelope`]); what cannot be
 //!   answered is a [`read::ReadError`], mapped to its status in one place.
 //!
+//! - **Live push** — [`push`]: the write script publishes each stored
+//!   record; every API instance's subscription feeds its hub, which feeds
+//!   the event streams (`http/routes/events.rs`).
+//!
 //! Shared below both:
 //!
 //! - [`domain`]: the types that cannot hold bad values (`JobId`, status and
@@ -36,6 +40,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod push;
 pub mod read;
 pub mod startup;
 pub mod store;

@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(cli.log_format);
     match cli.command {
         Command::Serve(settings) => {
-            let app = Application::build(settings.clone()).await?;
+            let app = Application::build(*settings.clone()).await?;
             tracing::info!(addr = %settings.listen_addr, port = app.port(), "serving");
             app.run_until_stopped().await.context("the server failed")
         }

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use crate::{
     config::ServeSettings,
     http::{self, AppState},
+    push::{Bus, Hub},
     read::{ProgressReader, cache::ResponseCache},
     store::{Archive, HotStore, PgArchive},
 };
@@ -32,25 +33,35 @@ impl Application {
     /// applies migrations unless told not to, and binds the listener.
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
         let hot = settings.redis.store()?;
+        let bus = settings.redis.bus(&hot);
         let archive = settings.database.archive()?;
         if !settings.skip_migrations {
             migrate(&archive).await?;
         }
-        Self::build_with(&settings, Arc::new(hot), Arc::new(archive))
+        Self::build_with(&settings, Arc::new(hot), Arc::new(archive), Some(bus))
     }
 
-    /// Binds a server over the given stores (tests hand in their own).
+    /// Binds a server over the given stores (tests hand in their own),
+    /// subscribed to `bus` for live streams (without one, streams poll).
+    /// Must be called inside a Tokio runtime.
     pub fn build_with(
         settings: &ServeSettings,
         hot: Arc<dyn HotStore>,
         archive: Arc<dyn Archive>,
+        bus: Option<Bus>,
     ) -> anyhow::Result<Self> {
         let cache = ResponseCache::new(
             Duration::from_millis(settings.cache_ttl_ms),
             settings.cache_capacity,
         );
+        let hub = Arc::new(Hub::new(settings.push.sse_max_streams));
+        if let Some(bus) = bus {
+            bus.spawn_subscriber(Arc::clone(&hub));
+        }
         let state = AppState {
             reader: ProgressReader::new(hot, archive, cache, settings.stall_policy()),
+            hub,
+            streams: settings.push.streams(),
         };
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
@@ -73,10 +84,34 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT or SIGTERM; in-flight requests are drained.
+    /// Serves until SIGINT or SIGTERM. Then event streams end at once
+    /// (with a retry hint, so clients reconnect to another instance) and
+    /// other in-flight requests are drained.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (server, hub) = (self.server.handle(), Arc::clone(&self.state.hub));
+        tokio::spawn(async move {
+            if stop_signal().await.is_ok() {
+                tracing::info!("stopping: closing event streams, draining requests");
+                hub.shut_down();
+                server.stop(true).await;
+            }
+        });
         self.server.await
     }
+}
+
+/// SIGINT or SIGTERM, whichever comes first.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
 }
 
 /// Applies the migrations, saying so in the log.
@@ -102,7 +137,9 @@ fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyh
             .configure(http::configure)
             .default_service(web::to(http::not_found))
     })
-    .shutdown_timeout(settings.shutdown_timeout_secs);
+    .shutdown_timeout(settings.shutdown_timeout_secs)
+    // Signals are ours: streams must end before the drain (run_until_stopped).
+    .disable_signals();
     if let Some(workers) = settings.workers {
         server = server.workers(workers);
     }

@@ -4,6 +4,11 @@ use actix_web::{HttpResponse, ResponseError, http::StatusCode, http::header::Con
 
 use crate::{domain::IdError, read::envelope::serialize};
 
+/// The `Retry-After` of a refused stream: a few seconds, so that streams
+/// that end meanwhile make room, and a client spread over a fleet finds
+/// another instance.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
 /// An error answered with the envelope. Each variant says its status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -16,6 +21,10 @@ pub enum ApiError {
     /// 405: the endpoint exists but not for this method.
     #[error("method not allowed: this endpoint answers GET (and HEAD)")]
     MethodNotAllowed,
+    /// 503: this instance has as many open streams as it may
+    /// (`SSE_MAX_STREAMS`); answered with `Retry-After`.
+    #[error("too many open event streams on this server; retry in a few seconds, or poll")]
+    TooManyStreams,
     /// 431: the request's headers are larger than
     /// [`MAX_HEADER_BYTES`](super::edge::MAX_HEADER_BYTES).
     #[error("request headers too large: at most 16 KiB in all")]
@@ -37,6 +46,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -44,8 +54,14 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         let mut response = HttpResponse::build(status);
         response.content_type(ContentType::json());
-        if matches!(self, ApiError::MethodNotAllowed) {
-            response.insert_header(("Allow", "GET, HEAD"));
+        match self {
+            ApiError::MethodNotAllowed => {
+                response.insert_header(("Allow", "GET, HEAD"));
+            }
+            ApiError::TooManyStreams => {
+                response.insert_header(("Retry-After", RETRY_AFTER_SECS.to_string()));
+            }
+            _ => {}
         }
         response.body(serialize::<()>(status, &self.to_string(), None))
     }

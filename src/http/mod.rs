@@ -4,6 +4,8 @@
 //! |--------|-------------------------------------|------------------------------|
 //! | GET    | `/api/v1/jobs/{jobId}/progress`      | [`routes::jobs::progress`]   |
 //! | GET    | `/api/v1/jobs/active`                | [`routes::jobs::active`]     |
+//! | GET    | `/api/v1/jobs/{jobId}/events`        | [`routes::events::job`] (SSE) |
+//! | GET    | `/api/v1/jobs/active/events`         | [`routes::events::active`] (SSE) |
 //! | GET    | `/api/v1/schedules/active`           | [`routes::schedules::active`]|
 //! | GET    | `/api/v1/schedules/{id}/progress`    | [`routes::schedules::progress`] |
 //! | GET    | `/healthz`, `/readyz`                | [`routes::health`]           |
@@ -14,19 +16,26 @@ mod error;
 pub mod respond;
 pub mod routes;
 
+use std::sync::Arc;
+
 use actix_web::{Handler, HttpResponse, Responder, Route, guard, web};
 
+use self::routes::events::StreamSettings;
 pub use self::{
     edge::{RequestId, edge},
     error::ApiError,
 };
-use crate::read::ProgressReader;
+use crate::{push::Hub, read::ProgressReader};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The read path.
     pub reader: ProgressReader,
+    /// Live push: the instance's hub.
+    pub hub: Arc<Hub>,
+    /// How streams behave on the wire.
+    pub streams: StreamSettings,
 }
 
 /// GET and HEAD to `handler`.
@@ -72,6 +81,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ApiError::BadRequest(format!("invalid query string: {err}")).into()
     }))
     .service(resource("/api/v1/jobs/active", routes::jobs::active))
+    // Before `{job_id}/events`, which would take `active` for an id.
+    .service(resource(
+        "/api/v1/jobs/active/events",
+        routes::events::active,
+    ))
+    .service(resource(
+        "/api/v1/jobs/{job_id}/events",
+        routes::events::job,
+    ))
     .service(resource(
         "/api/v1/jobs/{job_id}/progress",
         routes::jobs::progress,

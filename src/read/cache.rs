@@ -75,6 +75,8 @@ pub struct Served {
 pub struct ResponseCache {
     /// `None` when caching is switched off (a period of zero).
     loads: Option<moka::future::Cache<CacheKey, SharedLoad>>,
+    /// How long an answer is kept.
+    period: Duration,
     /// How long a fallback answer (from PostgreSQL, or a 5xx) is kept: at
     /// most [`FALLBACK_PERIOD`], so live data is served again soon after
     /// Redis returns.
@@ -106,8 +108,15 @@ impl ResponseCache {
         });
         Self {
             loads,
+            period,
             fallback_period: period.min(FALLBACK_PERIOD),
         }
+    }
+
+    /// How long an answer is kept: the most a read through the cache can
+    /// lag behind the stores.
+    pub fn period(&self) -> Duration {
+        self.period
     }
 
     /// The cached response for `key`, or the result of the load `start`

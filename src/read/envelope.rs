@@ -61,20 +61,41 @@ pub struct Rendered {
     pub source: Option<Source>,
     /// For lists: how many items there are in all (`X-Total-Count`).
     pub total_count: Option<u64>,
+    /// Where `data` lies in `body` (successful responses only).
+    data: Option<std::ops::Range<usize>>,
 }
 
 impl Rendered {
     /// A `200` carrying `data`, with an ETag derived from the body so every
     /// API instance gives the same tag for the same content.
     pub fn ok<T: Serialize>(data: &T, source: Source) -> Self {
-        let body = serialize(StatusCode::OK, "OK", Some(data));
+        // The envelope around the data, written out so that the data's
+        // place in the body is known (live streams send the data alone).
+        const HEAD: &[u8] = br#"{"statusCode":200,"message":"OK","data":"#;
+        let data = match serde_json::to_vec(data) {
+            Ok(data) => data,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot serialize a response");
+                return Self::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+            }
+        };
+        let mut body = Vec::with_capacity(HEAD.len() + data.len() + 1);
+        body.extend_from_slice(HEAD);
+        body.extend_from_slice(&data);
+        body.push(b'}');
         Self {
             status: StatusCode::OK,
             etag: Some(Etag::of(&body)),
-            body,
+            data: Some(HEAD.len()..HEAD.len() + data.len()),
+            body: Bytes::from(body),
             source: Some(source),
             total_count: None,
         }
+    }
+
+    /// The `data` of a successful response (a view of the body, no copy).
+    pub fn data(&self) -> Option<Bytes> {
+        self.data.clone().map(|range| self.body.slice(range))
     }
 
     /// Served from the fallback store, or a server error: an answer to
@@ -91,6 +112,7 @@ impl Rendered {
             etag: None,
             source: None,
             total_count: None,
+            data: None,
         }
     }
 }
@@ -116,5 +138,19 @@ pub fn serialize<T: Serialize>(status: StatusCode, message: &str, data: Option<T
             tracing::error!(error = %err, "cannot serialize a response");
             Bytes::from_static(br#"{"statusCode":500,"message":"internal error","data":null}"#)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_out_envelope_is_the_serialized_one_and_knows_its_data() {
+        let data = serde_json::json!({"jobId": "a", "counts": [1, 2]});
+        let rendered = Rendered::ok(&data, Source::Hot);
+        assert_eq!(rendered.body, serialize(StatusCode::OK, "OK", Some(&data)));
+        assert_eq!(rendered.data().unwrap(), serde_json::to_vec(&data).unwrap());
+        assert_eq!(Rendered::error(StatusCode::NOT_FOUND, "no").data(), None);
     }
 }

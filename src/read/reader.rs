@@ -1,7 +1,7 @@
 //! [`ProgressReader`]: the hot store first, the archive when it cannot
 //! answer, each answer rendered once and cached.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 
@@ -109,6 +109,11 @@ impl ProgressReader {
                 async move { load.await.unwrap_or_else(Rendered::from) }
             })
             .await
+    }
+
+    /// The most an answer can lag behind the stores (the cache period).
+    pub fn staleness(&self) -> Duration {
+        self.cache.period()
     }
 
     /// One job's progress: the hot store, else the checkpoint, else 404.

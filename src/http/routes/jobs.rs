@@ -32,7 +32,7 @@ pub async fn progress(
 }
 
 /// `?limit=&offset=` as given; parsed by hand for clear messages.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct PageQuery {
     limit: Option<String>,
     offset: Option<String>,

@@ -1,5 +1,6 @@
 //! One file per group of endpoints.
 
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod schedules;

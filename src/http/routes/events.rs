@@ -1,0 +1,156 @@
+//! `GET /api/v1/jobs/{jobId}/events` and `GET /api/v1/jobs/active/events`:
+//! Server-Sent Events (see [`crate::push`] for the design).
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, Responder as _, web};
+use actix_web_lab::sse::Sse;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::jobs::PageQuery;
+use crate::{
+    domain::JobId,
+    http::{ApiError, AppState, RequestId, respond::respond},
+    push::{
+        hub::Change,
+        stream::{self, Context, Selection},
+    },
+};
+
+/// Most jobs one stream may follow with `?ids=`.
+pub const MAX_IDS: usize = 100;
+
+/// Events a stream may have waiting for its client; the task behind waits
+/// beyond that, and meanwhile only the latest state per job is kept.
+const STREAM_BUFFER: usize = 8;
+
+/// How streams behave on the wire.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    /// A comment this often keeps proxies from cutting an idle stream.
+    pub heartbeat: Duration,
+    /// The `retry:` hint: how long a browser waits before reconnecting.
+    pub retry: Duration,
+}
+
+/// The response for a stream fed by `rx`.
+fn sse(
+    request: &HttpRequest,
+    rx: mpsc::Receiver<actix_web_lab::sse::Event>,
+    settings: StreamSettings,
+) -> HttpResponse {
+    Sse::from_infallible_receiver(rx)
+        .with_keep_alive(settings.heartbeat)
+        .with_retry_duration(settings.retry)
+        .customize()
+        // nginx and its kin must pass each event on at once.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .respond_to(request)
+        .map_into_boxed_body()
+}
+
+fn context(state: &AppState, request_id: &RequestId) -> Context {
+    Context {
+        hub: state.hub.clone(),
+        reader: state.reader.clone(),
+        request_id: request_id.as_str().to_owned(),
+    }
+}
+
+/// `Last-Event-ID`: the version the client already has.
+fn last_event_id(request: &HttpRequest) -> Option<u64> {
+    request
+        .headers()
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// One job's changes: the snapshot, each change, `end`.
+#[tracing::instrument(name = "job_events", level = "debug", skip_all, fields(job_id = %path.as_str()))]
+pub async fn job(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let id = ApiError::parse_id("job", JobId::parse(path.into_inner()))?;
+    let permit = state.hub.open_stream().ok_or(ApiError::TooManyStreams)?;
+    // Watch before reading the snapshot, so no change falls in between.
+    let watch = state.hub.watch_job(id.clone());
+    let served = state.reader.job(id, request_id.as_str()).await;
+    let Some(snapshot) = Change::from_rendered(&served.response) else {
+        // Unknown (404), unreadable or unavailable: the polling answer.
+        return Ok(respond(&request, &served));
+    };
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(stream::job(
+        context(&state, &request_id),
+        watch,
+        snapshot,
+        last_event_id(&request),
+        tx,
+        permit,
+    ));
+    Ok(sse(&request, rx, state.streams))
+}
+
+/// `?limit=&offset=&ids=`.
+#[derive(Debug, Deserialize)]
+pub struct ActiveQuery {
+    #[serde(flatten)]
+    page: PageQuery,
+    ids: Option<String>,
+}
+
+impl ActiveQuery {
+    fn selection(&self) -> Result<Selection, ApiError> {
+        let Some(ids) = &self.ids else {
+            return Ok(Selection::Active(self.page.parse()?));
+        };
+        let ids: Vec<&str> = ids.split(',').filter(|id| !id.is_empty()).collect();
+        if ids.is_empty() || ids.len() > MAX_IDS {
+            return Err(ApiError::BadRequest(format!(
+                "ids must name 1 to {MAX_IDS} jobs, separated by commas; got {}",
+                ids.len()
+            )));
+        }
+        let ids = ids
+            .into_iter()
+            .map(|id| ApiError::parse_id("job", JobId::parse(id)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Selection::Jobs(ids))
+    }
+}
+
+/// The active list (or chosen jobs): a snapshot, then each change.
+#[tracing::instrument(name = "active_events", level = "debug", skip_all)]
+pub async fn active(
+    request: HttpRequest,
+    query: web::Query<ActiveQuery>,
+    state: web::Data<AppState>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let selection = query.selection()?;
+    let permit = state.hub.open_stream().ok_or(ApiError::TooManyStreams)?;
+    let feed = state.hub.watch_all();
+    let ctx = context(&state, &request_id);
+    let snapshot = match &selection {
+        Selection::Active(page) => {
+            let served = state.reader.active(*page, request_id.as_str()).await;
+            match served.response.data() {
+                Some(data) => data,
+                None => return Ok(respond(&request, &served)),
+            }
+        }
+        // Jobs that cannot be read are left out; the list is never absent.
+        Selection::Jobs(_) => selection
+            .snapshot(&ctx)
+            .await
+            .unwrap_or_else(|| web::Bytes::from_static(b"[]")),
+    };
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(stream::jobs(ctx, selection, feed, snapshot, tx, permit));
+    Ok(sse(&request, rx, state.streams))
+}

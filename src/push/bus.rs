@@ -1,0 +1,181 @@
+//! The bus between writers and API instances: Redis pub/sub (the write
+//! script publishes every stored record) or NATS (the writer publishes
+//! after its Redis write). Each API instance holds one subscription, which
+//! feeds its [`Hub`].
+
+use std::{sync::Arc, time::Duration};
+
+use actix_web::web::Bytes;
+use anyhow::Context as _;
+use futures_util::StreamExt as _;
+
+use super::hub::{Change, Hub};
+use crate::{domain::ProgressRecord, error::error_chain};
+
+/// The first pause before resubscribing after the subscription failed;
+/// doubled up to [`MAX_RESUBSCRIBE_DELAY`]. A restarted Redis is back
+/// within a fraction of a second, and meanwhile streams poll.
+const FIRST_RESUBSCRIBE_DELAY: Duration = Duration::from_millis(100);
+/// The longest pause between attempts to resubscribe.
+const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);
+
+/// Which bus carries changes.
+#[derive(Debug, Clone)]
+pub enum Bus {
+    /// Redis pub/sub on the events channel of the key prefix.
+    Redis {
+        /// The Redis the hot store uses.
+        client: redis::Client,
+        /// `<prefix>events`.
+        channel: String,
+    },
+    /// NATS core pub/sub on the subject of the same name.
+    Nats {
+        /// `nats://host:port`.
+        url: String,
+        /// `<prefix>events`.
+        subject: String,
+    },
+}
+
+impl Bus {
+    /// Subscribes in a task of its own, for as long as the process lives,
+    /// resubscribing whenever the subscription is lost; tells `hub` each
+    /// time it is up or down.
+    pub fn spawn_subscriber(self, hub: Arc<Hub>) {
+        match self {
+            Bus::Redis { client, channel } => {
+                tokio::spawn(redis_subscriber(client, channel, hub));
+            }
+            Bus::Nats { url, subject } => {
+                tokio::spawn(nats_subscriber(url, subject, hub));
+            }
+        }
+    }
+}
+
+/// Hands one published payload to the hub.
+fn deliver(hub: &Hub, payload: &[u8]) {
+    match Change::decode(payload) {
+        Ok(change) => hub.publish(change),
+        Err(err) => tracing::warn!(error = %err, "skipping an unreadable event on the bus"),
+    }
+}
+
+async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>) {
+    let mut delay = FIRST_RESUBSCRIBE_DELAY;
+    loop {
+        let subscribed = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            redis::RedisResult::Ok(pubsub)
+        };
+        match subscribed.await {
+            Ok(mut pubsub) => {
+                tracing::info!(channel, "subscribed to the events channel");
+                hub.bus_up();
+                delay = FIRST_RESUBSCRIBE_DELAY;
+                let mut messages = pubsub.on_message();
+                while let Some(message) = messages.next().await {
+                    deliver(&hub, message.get_payload_bytes());
+                }
+                hub.bus_down();
+                tracing::warn!(
+                    channel,
+                    "lost the events subscription; streams poll until it is back"
+                );
+            }
+            Err(err) => {
+                hub.bus_down();
+                tracing::debug!(error = %error_chain(&err), "cannot subscribe to the events channel");
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
+    }
+}
+
+async fn nats_subscriber(url: String, subject: String, hub: Arc<Hub>) {
+    let events = Arc::clone(&hub);
+    // The client reconnects and resubscribes by itself; what was published
+    // while it was away is lost, so each reconnection is a resync.
+    let options = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .event_callback(move |event| {
+            let hub = Arc::clone(&events);
+            async move {
+                match event {
+                    async_nats::Event::Connected => hub.bus_up(),
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("lost the NATS connection; streams poll until it is back");
+                        hub.bus_down();
+                    }
+                    _ => {}
+                }
+            }
+        });
+    let subscription = async {
+        let client = options.connect(url.as_str()).await?;
+        let subscriber = client.subscribe(subject.clone()).await?;
+        anyhow::Ok((client, subscriber))
+    };
+    let (client, mut subscriber) = match subscription.await {
+        Ok(parts) => parts,
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "cannot subscribe to NATS; streams poll");
+            return;
+        }
+    };
+    if client.connection_state() == async_nats::connection::State::Connected {
+        hub.bus_up();
+    }
+    tracing::info!(subject, "subscribed to the NATS events subject");
+    while let Some(message) = subscriber.next().await {
+        deliver(&hub, &message.payload);
+    }
+    hub.bus_down();
+}
+
+/// Publishes stored records to NATS, for writers whose hot store does not
+/// publish them itself. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    client: async_nats::Client,
+    subject: String,
+}
+
+impl Publisher {
+    /// A publisher on `subject` of the NATS at `url`; connects in the
+    /// background, so it can be made while NATS is down.
+    pub async fn nats(url: &str, subject: String) -> anyhow::Result<Self> {
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .with_context(|| format!("cannot set up the NATS connection to {url}"))?;
+        Ok(Self { client, subject })
+    }
+
+    /// Publishes `record` as stored. A failure is logged, not retried:
+    /// streams re-read their jobs when the bus comes back.
+    pub async fn publish(&self, record: &ProgressRecord) {
+        let payload = match record.to_stored_json() {
+            Ok(json) => Bytes::from(json),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot encode a record for the bus");
+                return;
+            }
+        };
+        if let Err(err) = self.client.publish(self.subject.clone(), payload).await {
+            tracing::warn!(error = %err, "cannot publish to NATS");
+        }
+    }
+
+    /// Waits until what was published has left for NATS (the client
+    /// buffers): call before the process exits.
+    pub async fn flush(&self) {
+        if let Err(err) = self.client.flush().await {
+            tracing::warn!(error = %err, "cannot flush the NATS connection");
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! [`Hub`]: one per API instance. The bus subscription feeds it; every open
+//! stream reads from it.
+//!
+//! Like mini-redis's pub/sub, one shared state owns the channels and each
+//! stream holds a receiver; a slow stream never blocks the hub:
+//!
+//! - a stream of one job holds a [`watch`] receiver of that job: progress
+//!   is a state, not a log, so the channel keeps only the latest change and
+//!   a stream that was busy reads just that;
+//! - a stream of the active list holds a [`broadcast`] receiver of every
+//!   change; one that falls more than [`FEED_CAPACITY`] changes behind is
+//!   told it lagged and catches up from a snapshot;
+//! - a job's channel is removed in one place, when its last stream ends
+//!   ([`JobWatch`]'s `Drop`).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use actix_web::web::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    domain::{JobId, ProgressRecord},
+    read::envelope::Rendered,
+};
+
+/// Changes a stream of the active list may fall behind before it catches
+/// up from a snapshot instead: about ten seconds of 100 updates a second
+/// (100 jobs each flushing once a second), the most a dashboard shows at
+/// once; beyond that a snapshot is cheaper than the backlog.
+pub const FEED_CAPACITY: usize = 1024;
+
+/// One stored change of a job, decoded and rendered once for every stream.
+#[derive(Debug)]
+pub struct Change {
+    /// The job.
+    pub job_id: JobId,
+    /// Its version (the event id); 0 when unknown (read from the archive).
+    pub version: u64,
+    /// `completed` or `failed`: the job's last change.
+    pub terminal: bool,
+    /// How far the job has got: status rank, then processed count.
+    progress: (u8, u64),
+    /// The record as the polling endpoint's `data` serves it.
+    pub data: Bytes,
+}
+
+impl Change {
+    /// The change `record` is, with `data` its rendering.
+    fn new(record: &ProgressRecord, data: Bytes) -> Self {
+        Self {
+            job_id: record.job_id.clone(),
+            version: record.version,
+            terminal: record.status.is_terminal(),
+            progress: (record.status.rank(), record.current_sent_count),
+            data,
+        }
+    }
+
+    /// The change that `record` is; `None` if it cannot be rendered (it is
+    /// plain data, so only a bug could make it fail).
+    pub fn of(record: &ProgressRecord) -> Option<Self> {
+        let data = serde_json::to_vec(record).ok()?;
+        Some(Self::new(record, Bytes::from(data)))
+    }
+
+    /// A change from a published payload (the stored JSON).
+    pub fn decode(payload: &[u8]) -> Result<Self, serde_json::Error> {
+        let record: ProgressRecord = serde_json::from_slice(payload)?;
+        let record = record.normalized();
+        let data = serde_json::to_vec(&record)?;
+        Ok(Self::new(&record, Bytes::from(data)))
+    }
+
+    /// The change a successful single-job answer of the read path holds;
+    /// `None` for an error answer.
+    pub fn from_rendered(rendered: &Rendered) -> Option<Self> {
+        let data = rendered.data()?;
+        let record: ProgressRecord = serde_json::from_slice(&data).ok()?;
+        Some(Self::new(&record, data))
+    }
+
+    /// Whether a client that has `than` should get this. Versions decide
+    /// where both are known; a record from the archive (no version) only
+    /// counts when the job has got further, so a stale checkpoint never
+    /// replaces a live record.
+    pub fn is_newer_than(&self, than: &Change) -> bool {
+        match (self.version, than.version) {
+            (0, 0) => {
+                self.progress > than.progress
+                    || (self.progress == than.progress && self.data != than.data)
+            }
+            (0, _) => self.progress > than.progress,
+            (_, 0) => self.progress >= than.progress,
+            (ours, theirs) => ours > theirs,
+        }
+    }
+}
+
+/// Whether the bus delivers, and how often it came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BusState {
+    /// The subscription is up: changes arrive as they happen.
+    pub up: bool,
+    /// Moves every time the subscription is (re-)established: changes made
+    /// while it was down were missed, so every stream re-reads its jobs.
+    pub resyncs: u64,
+}
+
+/// The hub itself; share it with `Arc`.
+#[derive(Debug)]
+pub struct Hub {
+    /// A std mutex: held for a map lookup, never across an await.
+    jobs: Mutex<HashMap<JobId, watch::Sender<Option<Arc<Change>>>>>,
+    feed: broadcast::Sender<Arc<Change>>,
+    bus: watch::Sender<BusState>,
+    streams: Arc<Semaphore>,
+    shutdown: CancellationToken,
+}
+
+/// A stream's place under the cap on open streams; released when dropped.
+#[derive(Debug)]
+pub struct StreamPermit(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl Hub {
+    /// A hub that lets at most `max_streams` streams be open at once.
+    pub fn new(max_streams: usize) -> Self {
+        Self {
+            jobs: Mutex::default(),
+            feed: broadcast::Sender::new(FEED_CAPACITY),
+            bus: watch::Sender::new(BusState::default()),
+            streams: Arc::new(Semaphore::new(max_streams)),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    fn jobs(&self) -> MutexGuard<'_, HashMap<JobId, watch::Sender<Option<Arc<Change>>>>> {
+        // Each operation leaves the map whole, so a poisoned lock is usable.
+        self.jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Hands a change to the streams of its job and of the active list.
+    pub fn publish(&self, change: Change) {
+        let change = Arc::new(change);
+        if let Some(job) = self.jobs().get(&change.job_id) {
+            job.send_replace(Some(Arc::clone(&change)));
+        }
+        // No receiver is no error: nobody watches the list right now.
+        let _ = self.feed.send(change);
+    }
+
+    /// Watches one job from now on.
+    pub fn watch_job(self: &Arc<Self>, id: JobId) -> JobWatch {
+        let receiver = self
+            .jobs()
+            .entry(id.clone())
+            .or_insert_with(|| watch::Sender::new(None))
+            .subscribe();
+        JobWatch {
+            hub: Arc::clone(self),
+            id,
+            receiver,
+        }
+    }
+
+    /// Every change from now on.
+    pub fn watch_all(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.feed.subscribe()
+    }
+
+    /// The bus's state, to wait on.
+    pub fn bus_state(&self) -> watch::Receiver<BusState> {
+        self.bus.subscribe()
+    }
+
+    /// The bus subscription is up (again): streams re-read their jobs.
+    pub fn bus_up(&self) {
+        self.bus.send_modify(|state| {
+            state.up = true;
+            state.resyncs += 1;
+        });
+    }
+
+    /// The bus subscription is down: streams poll until it is back.
+    pub fn bus_down(&self) {
+        self.bus
+            .send_if_modified(|state| std::mem::replace(&mut state.up, false));
+    }
+
+    /// A place for one more stream, unless the cap is reached.
+    pub fn open_stream(&self) -> Option<StreamPermit> {
+        Arc::clone(&self.streams)
+            .try_acquire_owned()
+            .ok()
+            .map(StreamPermit)
+    }
+
+    /// How many streams are open.
+    pub fn open_streams(&self, max_streams: usize) -> usize {
+        max_streams.saturating_sub(self.streams.available_permits())
+    }
+
+    /// Ends every stream (the server is stopping); they close with a retry
+    /// hint so clients reconnect elsewhere.
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Resolves when the server is stopping.
+    pub fn stopping(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.shutdown.cancelled()
+    }
+}
+
+/// One stream's watch of one job. The job's channel leaves the hub when
+/// its last watch is dropped.
+#[derive(Debug)]
+pub struct JobWatch {
+    hub: Arc<Hub>,
+    id: JobId,
+    /// The latest change published since the watch began.
+    pub receiver: watch::Receiver<Option<Arc<Change>>>,
+}
+
+impl Drop for JobWatch {
+    fn drop(&mut self) {
+        let mut jobs = self.hub.jobs();
+        // New watches subscribe under this lock, so the count is exact:
+        // one means this watch is the last.
+        if jobs
+            .get(&self.id)
+            .is_some_and(|job| job.receiver_count() <= 1)
+        {
+            jobs.remove(&self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::JobStatus;
+
+    fn change(id: &str, version: u64, status: JobStatus) -> Change {
+        let mut record = ProgressRecord::new(JobId::parse(id).unwrap(), status, 10);
+        record.version = version;
+        Change::of(&record).unwrap()
+    }
+
+    #[test]
+    fn a_slow_watcher_sees_only_the_latest_change() {
+        let hub = Arc::new(Hub::new(10));
+        let mut watch = hub.watch_job(JobId::parse("a").unwrap());
+        for version in 1..=10 {
+            hub.publish(change("a", version, JobStatus::InProgress));
+        }
+        hub.publish(change("b", 99, JobStatus::InProgress));
+        let latest = watch.receiver.borrow_and_update().clone().unwrap();
+        assert_eq!(latest.version, 10, "coalesced, not queued");
+        assert!(
+            !watch.receiver.has_changed().unwrap(),
+            "other jobs don't wake it"
+        );
+    }
+
+    #[test]
+    fn versions_decide_and_a_checkpoint_never_goes_back() {
+        let live = |version, processed| {
+            let mut record =
+                ProgressRecord::new(JobId::parse("a").unwrap(), JobStatus::InProgress, 10);
+            record.version = version;
+            record.current_sent_count = processed;
+            Change::of(&record).unwrap()
+        };
+        assert!(live(5, 3).is_newer_than(&live(4, 3)));
+        assert!(!live(4, 3).is_newer_than(&live(4, 3)));
+        assert!(
+            !live(0, 2).is_newer_than(&live(4, 3)),
+            "an older checkpoint"
+        );
+        assert!(
+            live(0, 4).is_newer_than(&live(4, 3)),
+            "a checkpoint further on"
+        );
+        assert!(
+            live(4, 3).is_newer_than(&live(0, 3)),
+            "live after a checkpoint"
+        );
+    }
+
+    #[test]
+    fn a_jobs_channel_leaves_with_its_last_watch() {
+        let hub = Arc::new(Hub::new(10));
+        let id = JobId::parse("a").unwrap();
+        let first = hub.watch_job(id.clone());
+        let second = hub.watch_job(id.clone());
+        drop(first);
+        assert!(hub.jobs().contains_key(&id), "one watch is left");
+        drop(second);
+        assert!(hub.jobs().is_empty());
+    }
+
+    #[test]
+    fn the_cap_refuses_streams_beyond_it_and_frees_places() {
+        let hub = Hub::new(2);
+        let (a, _b) = (hub.open_stream().unwrap(), hub.open_stream().unwrap());
+        assert!(hub.open_stream().is_none());
+        assert_eq!(hub.open_streams(2), 2);
+        drop(a);
+        assert!(hub.open_stream().is_some());
+    }
+
+    #[test]
+    fn every_return_of_the_bus_is_a_resync() {
+        let hub = Hub::new(1);
+        let state = hub.bus_state();
+        hub.bus_up();
+        hub.bus_down();
+        hub.bus_up();
+        assert_eq!(
+            *state.borrow(),
+            BusState {
+                up: true,
+                resyncs: 2
+            }
+        );
+    }
+}

@@ -1,0 +1,38 @@
+//! Live push: Server-Sent Events per job and for the active list, fanned
+//! out to every API instance over a bus.
+//!
+//! ```text
+//! writer ──► Redis write script ──PUBLISH <prefix>events──┐   (or: writer ──► NATS)
+//!                                                          ▼
+//!            every API instance: one subscription ──► Hub ──► its open streams
+//! ```
+//!
+//! - [`bus`]: the subscription (Redis pub/sub or NATS), resubscribing by
+//!   itself; the NATS [`Publisher`] for writers.
+//! - [`hub`]: the per-instance fan-out: the latest change per watched job,
+//!   a bounded feed of every change, the bus's state, the cap on streams.
+//! - [`stream`]: what one stream sends: the snapshot, each change, `end`.
+//!
+//! What the polling design feared, and the answer here:
+//!
+//! - *Proxies and load balancers cut idle connections* (60 s on an ALB,
+//!   some 30 s): a comment every `SSE_HEARTBEAT_SECS` (15 s) keeps the
+//!   stream busy; when one is cut anyway, the browser reconnects after the
+//!   `retry:` hint with `Last-Event-ID`, and gets nothing it already has.
+//! - *Buffering proxies*: `X-Accel-Buffering: no`, `Cache-Control:
+//!   no-cache`, and no compression on streams.
+//! - *Reconnects*: each job's version only grows, so `Last-Event-ID` says
+//!   exactly what the client has; progress is a state, so a client that
+//!   missed ten updates gets the latest one, not ten.
+//! - *A bus that drops*: the instance resubscribes, and every stream
+//!   re-reads its jobs (nothing missed in between is lost); while it is
+//!   down, streams read through the one-second cache, so a watcher sees at
+//!   worst polling latency.
+//! - *Debugging*: `curl -N .../events` shows the stream as plain text.
+
+pub mod bus;
+pub mod hub;
+pub mod stream;
+
+pub use bus::{Bus, Publisher};
+pub use hub::Hub;

@@ -1,0 +1,296 @@
+//! What one stream sends, in a task of its own per stream.
+//!
+//! A stream of one job sends its snapshot (unless `Last-Event-ID` says the
+//! client has it), then every newer change, then `end` once the job has
+//! completed or failed. A stream of the active list sends a `snapshot` of
+//! the list, then each change. Both read through the response cache every
+//! [`POLL_INTERVAL`] while the bus is down, and for one cache period more
+//! once it is back (what happened while it was down was missed, and the
+//! cache may still hold an answer from before). The task ends when the
+//! client goes (its channel closes), when the job ends, or when the server
+//! stops.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use tokio::time::Instant;
+
+use actix_web::web::Bytes;
+use actix_web_lab::sse::{Data, Event};
+use bytestring::ByteString;
+use tokio::sync::{broadcast, mpsc};
+
+use super::hub::{Change, Hub, JobWatch, StreamPermit};
+use crate::{
+    domain::JobId,
+    read::{Page, ProgressReader},
+};
+
+/// How often a stream re-reads its jobs while the bus is down: the
+/// response cache's period, so a watcher sees polling latency at worst and
+/// the stores see no more reads than from pollers.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What every stream task needs.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The instance's hub.
+    pub hub: Arc<Hub>,
+    /// The read path, for snapshots.
+    pub reader: ProgressReader,
+    /// Names the request in the log lines of the reads a stream makes.
+    pub request_id: String,
+}
+
+/// When a stream reads through the cache instead of waiting for the bus.
+struct Polling {
+    bus: tokio::sync::watch::Receiver<super::hub::BusState>,
+    /// Poll until then, though the bus is up: it just came back.
+    catch_up_until: Option<Instant>,
+    /// How long after the bus came back a read may still be stale.
+    staleness: Duration,
+    tick: tokio::time::Interval,
+}
+
+impl Polling {
+    fn new(ctx: &Context) -> Self {
+        let mut bus = ctx.hub.bus_state();
+        bus.borrow_and_update();
+        let mut tick = tokio::time::interval(POLL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self {
+            bus,
+            catch_up_until: None,
+            staleness: ctx.reader.staleness(),
+            tick,
+        }
+    }
+
+    /// Whether to read through the cache on the next tick.
+    fn active(&self) -> bool {
+        !self.bus.borrow().up
+            || self
+                .catch_up_until
+                .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Resolves on each read to make: a tick while polling, or the bus
+    /// coming back (which starts a catch-up of one cache period).
+    async fn next(&mut self) {
+        loop {
+            let polling = self.active();
+            tokio::select! {
+                _ = self.tick.tick(), if polling => return,
+                changed = self.bus.changed() => {
+                    if changed.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    if self.bus.borrow_and_update().up {
+                        self.catch_up_until = Some(Instant::now() + self.staleness + POLL_INTERVAL);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends one event; `false` once the client is gone.
+async fn send(tx: &mpsc::Sender<Event>, event: Event) -> bool {
+    tx.send(event).await.is_ok()
+}
+
+/// `data` as event data: JSON is UTF-8, so this never fails in practice.
+fn text(data: &Bytes) -> ByteString {
+    ByteString::try_from(data.clone()).unwrap_or_default()
+}
+
+/// `event: progress` with the change's version as its id (when known).
+fn progress(change: &Change) -> Event {
+    let data = Data::new(text(&change.data)).event("progress");
+    if change.version > 0 {
+        data.id(change.version.to_string()).into()
+    } else {
+        data.into()
+    }
+}
+
+fn end() -> Event {
+    Data::new("").event("end").into()
+}
+
+fn stopping() -> Event {
+    Event::Comment("the server is stopping; reconnect".into())
+}
+
+/// The job's current state through the response cache, if it can be read.
+async fn read_job(ctx: &Context, id: &JobId) -> Option<Change> {
+    let served = ctx.reader.job(id.clone(), &ctx.request_id).await;
+    Change::from_rendered(&served.response)
+}
+
+/// The stream of one job, from its `snapshot` on.
+pub async fn job(
+    ctx: Context,
+    mut watch: JobWatch,
+    snapshot: Change,
+    last_event_id: Option<u64>,
+    tx: mpsc::Sender<Event>,
+    _permit: StreamPermit,
+) {
+    let id = snapshot.job_id.clone();
+    let client_has_it = snapshot.version > 0 && last_event_id == Some(snapshot.version);
+    if !client_has_it && !send(&tx, progress(&snapshot)).await {
+        return;
+    }
+    if snapshot.terminal {
+        send(&tx, end()).await;
+        return;
+    }
+    let mut last = Arc::new(snapshot);
+    let mut polling = Polling::new(&ctx);
+    loop {
+        let next = tokio::select! {
+            () = tx.closed() => return,
+            () = ctx.hub.stopping() => {
+                send(&tx, stopping()).await;
+                return;
+            }
+            changed = watch.receiver.changed() => match changed {
+                Ok(()) => watch.receiver.borrow_and_update().clone(),
+                Err(_) => return,
+            },
+            () = polling.next() => read_job(&ctx, &id).await.map(Arc::new),
+        };
+        let Some(change) = next else { continue };
+        if !change.is_newer_than(&last) {
+            continue;
+        }
+        if !send(&tx, progress(&change)).await {
+            return;
+        }
+        if change.terminal {
+            send(&tx, end()).await;
+            return;
+        }
+        last = change;
+    }
+}
+
+/// Which jobs a stream of the active list follows.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// The active list's page (its snapshot), and every job's changes.
+    Active(Page),
+    /// These jobs only.
+    Jobs(Vec<JobId>),
+}
+
+impl Selection {
+    fn follows(&self, id: &JobId) -> bool {
+        match self {
+            Selection::Active(_) => true,
+            Selection::Jobs(ids) => ids.contains(id),
+        }
+    }
+
+    /// The `snapshot` event's data: a JSON array of the records, read
+    /// through the response cache; `None` when it cannot be read.
+    pub async fn snapshot(&self, ctx: &Context) -> Option<Bytes> {
+        match self {
+            Selection::Active(page) => {
+                let served = ctx.reader.active(*page, &ctx.request_id).await;
+                served.response.data()
+            }
+            Selection::Jobs(ids) => {
+                let reads = ids.iter().map(|id| read_job(ctx, id));
+                let records: Vec<Bytes> = futures_util::future::join_all(reads)
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .map(|change| change.data)
+                    .collect();
+                let mut array = Vec::from(&b"["[..]);
+                for (i, record) in records.iter().enumerate() {
+                    if i > 0 {
+                        array.push(b',');
+                    }
+                    array.extend_from_slice(record);
+                }
+                array.push(b']');
+                Some(Bytes::from(array))
+            }
+        }
+    }
+}
+
+fn snapshot_event(data: &Bytes) -> Event {
+    Data::new(text(data)).event("snapshot").into()
+}
+
+/// The stream of several jobs, from the `snapshot` on.
+pub async fn jobs(
+    ctx: Context,
+    selection: Selection,
+    mut feed: broadcast::Receiver<Arc<Change>>,
+    snapshot: Bytes,
+    tx: mpsc::Sender<Event>,
+    _permit: StreamPermit,
+) {
+    if !send(&tx, snapshot_event(&snapshot)).await {
+        return;
+    }
+    let mut last_snapshot = snapshot;
+    let mut polling = Polling::new(&ctx);
+    loop {
+        let resnapshot = tokio::select! {
+            () = tx.closed() => return,
+            () = ctx.hub.stopping() => {
+                send(&tx, stopping()).await;
+                return;
+            }
+            received = feed.recv() => match received {
+                Ok(change) => {
+                    // Coalesce: whatever else arrived meanwhile, latest
+                    // per job.
+                    let mut pending: HashMap<JobId, Arc<Change>> = HashMap::new();
+                    let mut lagged = false;
+                    for change in std::iter::once(Ok(change)).chain(std::iter::from_fn(|| {
+                        match feed.try_recv() {
+                            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => None,
+                            other => Some(other),
+                        }
+                    })) {
+                        match change {
+                            Ok(change) if selection.follows(&change.job_id) => {
+                                pending.insert(change.job_id.clone(), change);
+                            }
+                            Ok(_) => {}
+                            Err(_) => lagged = true,
+                        }
+                    }
+                    for change in pending.values() {
+                        if !send(&tx, progress(change)).await {
+                            return;
+                        }
+                    }
+                    lagged
+                }
+                // Fell behind: the backlog is gone; a snapshot replaces it.
+                Err(broadcast::error::RecvError::Lagged(_)) => true,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            () = polling.next() => true,
+        };
+        if !resnapshot {
+            continue;
+        }
+        if let Some(snapshot) = selection.snapshot(&ctx).await
+            && snapshot != last_snapshot
+        {
+            if !send(&tx, snapshot_event(&snapshot)).await {
+                return;
+            }
+            last_snapshot = snapshot;
+        }
+    }
+}

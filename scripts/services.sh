@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Makes sure Redis and PostgreSQL answer at REDIS_URL and DATABASE_URL on
-# this machine: starts them when installed but stopped, installs them from
-# Debian's packages when missing. Safe to run again and again.
+# this machine, and NATS (the other live-push bus) at NATS_URL: starts them
+# when installed but stopped, installs them from Debian's packages when
+# missing. Safe to run again and again.
 set -euo pipefail
 
 : "${REDIS_URL:=redis://127.0.0.1:6379}"
 : "${DATABASE_URL:=postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+: "${NATS_URL:=nats://127.0.0.1:4222}"
 
 say() { printf '[services] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -68,5 +70,19 @@ if ! psql "$DATABASE_URL" -qtAc 'select 1' >/dev/null 2>&1; then
     as_root su postgres -c "psql -qc \"ALTER USER postgres PASSWORD '$password'\"" >/dev/null
   fi
   wait_for "postgres login ($DATABASE_URL)" psql "$DATABASE_URL" -qtAc 'select 1'
+fi
+# --- NATS ------------------------------------------------------------------
+# The tests start nats-servers of their own; the binary must be there.
+nats_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+[ -x "$nats_bin" ] || { install nats-server; nats_bin=/usr/sbin/nats-server; }
+nats_port=$(printf '%s' "$NATS_URL" | sed -E 's#^nats://([^@/]*@)?[^:/]*:?([0-9]*).*#\2#')
+nats_port=${nats_port:-4222}
+nats_up() { python3 -c "import socket; socket.create_connection(('127.0.0.1', $nats_port), 1)" 2>/dev/null; }
+if nats_up; then
+  say "nats answers on port $nats_port"
+else
+  say "starting nats on port $nats_port"
+  nohup "$nats_bin" -a 127.0.0.1 -p "$nats_port" >/tmp/job-progress-nats.log 2>&1 &
+  wait_for nats nats_up
 fi
 say "ready"

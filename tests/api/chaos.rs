@@ -105,6 +105,69 @@ impl Drop for RedisServer {
     }
 }
 
+/// A `nats-server` on a random port, killed when dropped.
+pub struct NatsServer {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    pub async fn start() -> Self {
+        let mut server = Self {
+            port: free_port(),
+            child: None,
+        };
+        server.launch().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    async fn launch(&mut self) {
+        let child = Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server is installed (scripts/services.sh installs it)");
+        self.child = Some(child);
+        let address = format!("127.0.0.1:{}", self.port);
+        crate::helpers::eventually(Duration::from_secs(5), "nats-server listens", || async {
+            TcpStream::connect(&address).await.is_ok()
+        })
+        .await;
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.launch().await;
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Debian installs nats-server in /usr/sbin, which is not on every PATH.
+fn nats_server_binary() -> &'static str {
+    if std::path::Path::new("/usr/sbin/nats-server").exists() {
+        "/usr/sbin/nats-server"
+    } else {
+        "nats-server"
+    }
+}
+
 /// A TCP proxy that can cut all its connections and refuse new ones.
 pub struct TcpProxy {
     pub port: u16,

@@ -15,8 +15,8 @@ use job_progress::{
 use crate::{
     chaos::{RedisServer, TcpProxy},
     helpers::{
-        TestApp, database_url_for, eager, envelope, eventually, job, pool_via, postgres_addr,
-        spawn_app, spawn_app_with,
+        TestApp, database_url_for, eager, envelope, eventually, example_binary, job, pool_via,
+        postgres_addr, spawn_app, spawn_app_with,
     },
 };
 
@@ -169,20 +169,7 @@ async fn a_worker_killed_mid_job_shows_as_stalled_in_redis_and_in_the_checkpoint
         o.settings.stall_floor_secs = 1;
     })
     .await;
-    let examples = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples");
-    let binary = examples.join("send_campaign");
-    assert!(
-        binary.exists(),
-        "{} is built by cargo test",
-        binary.display()
-    );
-    let mut worker = Command::new(&binary)
+    let mut worker = Command::new(example_binary("send_campaign"))
         .args([
             "--job-id",
             "doomed",

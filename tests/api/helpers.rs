@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use job_progress::{
     config::ServeSettings,
     domain::{JobId, ProgressRecord},
+    push::Bus,
     startup::Application,
-    store::{Archive, HotStore, Keys, PgArchive, RedisStore, StoreError, Ttls, WriteOutcome},
+    store::{Archive, HotStore, HotWrite, Keys, PgArchive, RedisStore, StoreError, Ttls},
     telemetry,
     write::{ProgressWriter, WriterConfig},
 };
@@ -68,7 +69,7 @@ impl CountingStore {
 
 #[async_trait]
 impl HotStore for CountingStore {
-    async fn write(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
+    async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.write(record).await
     }
@@ -104,6 +105,10 @@ pub struct Options {
     pub settings: ServeSettings,
     /// Hold the hot store's single-job reads at this gate.
     pub gate: Option<Arc<Gate>>,
+    /// Share another app's key prefix (a second API instance).
+    pub keys: Option<Keys>,
+    /// The bus (default: Redis pub/sub on the test's Redis and prefix).
+    pub nats: Option<String>,
 }
 
 /// A running app and handles on everything behind it.
@@ -134,10 +139,14 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         cache_ttl: Duration::from_secs(1),
         settings: ServeSettings::defaults(),
         gate: None,
+        keys: None,
+        nats: None,
     };
     tune(&mut options);
 
-    let keys = Keys::new(format!("test-{}:", uuid::Uuid::new_v4()));
+    let keys = options
+        .keys
+        .unwrap_or_else(|| Keys::new(format!("test-{}:", uuid::Uuid::new_v4())));
     let redis = RedisStore::new(
         &options.redis_url,
         keys.clone(),
@@ -155,10 +164,21 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
     settings.cache_ttl_ms = options.cache_ttl.as_millis() as u64;
     settings.workers = Some(2);
     settings.shutdown_timeout_secs = 1;
+    let bus = match options.nats {
+        None => Bus::Redis {
+            client: redis.client().clone(),
+            channel: keys.events_channel(),
+        },
+        Some(url) => Bus::Nats {
+            url,
+            subject: keys.events_channel(),
+        },
+    };
     let app = Application::build_with(
         &settings,
         Arc::clone(&hot) as Arc<dyn HotStore>,
         Arc::new(archive.clone()),
+        Some(bus),
     )
     .expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -294,6 +314,24 @@ async fn zset_members(url: &str, key: &str) -> Vec<String> {
         .query_async(&mut conn)
         .await
         .unwrap()
+}
+
+/// An example program, built by `cargo test` beside the test binary.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let binary = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        binary.exists(),
+        "{} is built by cargo test",
+        binary.display()
+    );
+    binary
 }
 
 /// `DATABASE_URL` pointed at the test's own database, for child processes.

@@ -2,9 +2,11 @@
 
 mod chaos;
 mod helpers;
+mod sse;
 
 mod cache;
 mod errors;
+mod events;
 mod fallback;
 mod faults;
 mod health;

@@ -202,7 +202,7 @@ async fn stale_writes_never_move_a_job_backwards(pool: sqlx::PgPool) {
             let app = &app;
             async move {
                 if hot {
-                    app.redis.write(&r).await.unwrap()
+                    app.redis.write(&r).await.unwrap().outcome()
                 } else {
                     app.archive.checkpoint(&r).await.unwrap()
                 }

@@ -44,6 +44,17 @@
 //! its own mean is less certain); a gradual drift is picked up once it has
 //! accumulated to a significant difference.
 //!
+//! **Swinging load (returns).** Load that swings up and down around a
+//! steady mean makes the change test fire at every swing, and a window cut
+//! at each swing chases it: the estimate is off by the swing's amplitude
+//! although the long-run average is right. So the estimator remembers the
+//! last [`RUN_HISTORY`] runs between changes as sums, and when a change
+//! brings the level back to an earlier run's (within [`RETURN_TOL`] of the
+//! largest step away from it since), the runs since that one are pooled
+//! with the window: the estimate is their long-run average, and the trend
+//! is not extrapolated. A step, a warm-up or a ramp never comes back, so
+//! these keep following the newest level as before.
+//!
 //! **Gradual ramps (trend).** A step is caught by the change test; a slow
 //! drift or warm-up is not until it has built up, and meanwhile the window
 //! mean lags half a window behind. So a straight line is also fitted through
@@ -109,9 +120,9 @@
 //!   pauses it contains; the pause is then capped at the shortest interval
 //!   per pause seen (a pause cannot outlast its interval).
 //!
-//! Memory is bounded (at most [`WINDOW_CAP`] + [`GAP_REF_LEN`] samples, about
-//! 32 KiB) and an observation costs `O(WINDOW_CAP)` arithmetic in the worst
-//! case (a few microseconds).
+//! Memory is bounded (at most [`WINDOW_CAP`] + [`GAP_REF_LEN`] samples and
+//! [`RUN_HISTORY`] run sums, about 33 KiB) and an observation costs
+//! `O(WINDOW_CAP)` arithmetic in the worst case (a few microseconds).
 //!
 //! # Layout
 //!
@@ -134,7 +145,8 @@ use std::time::Duration;
 pub use gaps::{GAP_FACTOR, GAP_REF_LEN, GAP_REF_MIN};
 pub use hysteresis::{BAND_CAP, BAND_SIGMAS};
 pub use window::{
-    CHANGE_Z, MIN_SPLIT, TIMER_RESOLUTION_MS, TREND_HORIZON, TREND_Z, WINDOW_CAP, WINSOR_SIGMAS,
+    CHANGE_Z, MIN_SPLIT, RETURN_TOL, RUN_HISTORY, TIMER_RESOLUTION_MS, TREND_HORIZON, TREND_Z,
+    WINDOW_CAP, WINSOR_SIGMAS,
 };
 
 use chunks::{Chunks, chunk_starts};

@@ -129,6 +129,8 @@ pub(super) struct RateWindow {
     runs: VecDeque<Summary>,
     /// Runs pooled while the level swings back (empty otherwise).
     pool: Summary,
+    /// Size of the last detected change, relative to the new level.
+    last_step: f64,
 }
 
 impl RateWindow {
@@ -144,6 +146,16 @@ impl RateWindow {
     /// Whether the estimate pools the runs of a swinging load.
     pub(super) fn swinging(&self) -> bool {
         self.pool.n > 0.0
+    }
+
+    /// Size of the last detected change relative to the level after it
+    /// (0 before any change).
+    pub(super) fn last_step(&self) -> f64 {
+        if self.last_step.is_finite() {
+            self.last_step
+        } else {
+            0.0
+        }
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -253,6 +265,7 @@ impl RateWindow {
         for s in &self.samples {
             kept.add_sample(s);
         }
+        self.last_step = ((kept.mean() - dropped.mean()) / kept.mean()).abs();
         self.runs.push_back(dropped);
         if self.runs.len() > RUN_HISTORY {
             self.runs.pop_front();

@@ -152,13 +152,15 @@
 //! This file holds the [`Estimator`] and combines the mechanisms, each in
 //! its own file: `chunks.rs` (work time, pauses, one sample per chunk),
 //! `window.rs` (the rate window, its change test and trend), `gaps.rs`
-//! (interruptions), `range.rs` (the 80 % range) and `hysteresis.rs` (the
-//! displayed end).
+//! (interruptions), `runs.rs` (the runs between changes, for swinging
+//! load), `range.rs` (the 80 % range) and `hysteresis.rs` (the displayed
+//! end).
 
 mod chunks;
 mod gaps;
 mod hysteresis;
 mod range;
+mod runs;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
@@ -172,9 +174,9 @@ pub use hysteresis::{BAND_CAP, BAND_SIGMAS};
 pub use range::{
     AFTER_CHANGE_SAMPLES, CHANGE_FLOOR, CV_PRIOR, CV_PRIOR_SAMPLES, RANGE_Z, UNSEEN_EVENTS,
 };
+pub use runs::{RETURN_TOL, RUN_HISTORY};
 pub use window::{
-    CHANGE_Z, MIN_SPLIT, RETURN_TOL, RUN_HISTORY, TIMER_RESOLUTION_MS, TREND_HORIZON, TREND_Z,
-    WINDOW_CAP, WINSOR_SIGMAS,
+    CHANGE_Z, MIN_SPLIT, TIMER_RESOLUTION_MS, TREND_HORIZON, TREND_Z, WINDOW_CAP, WINSOR_SIGMAS,
 };
 
 use chunks::{Chunks, chunk_starts};

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 
 use super::chunks::Sample;
+use super::runs::{Runs, Summary};
 
 /// Smallest number of recent intervals the change test compares with the
 /// older part of the window (and smallest old part). Four is the smallest
@@ -70,67 +71,12 @@ pub(super) struct WindowStats {
     pub(super) xx: f64,
 }
 
-/// A detected change whose new level comes back to an earlier run's level
-/// (`|new − earlier| < RETURN_TOL ·` the largest step away from that level
-/// since) is a return, not a new level: the load swings around a mean, and
-/// the runs since that earlier one are pooled. Half way is the natural
-/// boundary between "went back" and "went on"; a step after a false alarm
-/// lands far beyond it.
-pub const RETURN_TOL: f64 = 0.5;
-
-/// Number of runs (stretches between detected changes) remembered, as
-/// sums, for [`RETURN_TOL`]. The change test splits one period of a
-/// swinging load into two to four runs, so eight hold two or more periods,
-/// at 48 bytes each.
-pub const RUN_HISTORY: usize = 8;
-
-/// Sums over a run of samples: enough to pool them without keeping them.
-#[derive(Debug, Clone, Copy, Default)]
-struct Summary {
-    n: f64,
-    items: f64,
-    wall_ms: f64,
-    pauses: f64,
-    x: f64,
-    xx: f64,
-}
-
-impl Summary {
-    fn add_sample(&mut self, s: &Sample) {
-        self.n += 1.0;
-        self.items += s.items;
-        self.wall_ms += s.wall_ms;
-        self.pauses += s.pauses;
-        self.x += s.per_item;
-        self.xx += s.per_item * s.per_item;
-    }
-
-    fn add(&mut self, o: &Summary) {
-        self.n += o.n;
-        self.items += o.items;
-        self.wall_ms += o.wall_ms;
-        self.pauses += o.pauses;
-        self.x += o.x;
-        self.xx += o.xx;
-    }
-
-    fn mean(&self) -> f64 {
-        self.x / self.n
-    }
-}
-
 /// Non-gap samples since the last detected change, at most [`WINDOW_CAP`],
-/// and the runs before it while the changes are swings (see
-/// [`RETURN_TOL`]).
+/// and the runs before it (see [`Runs`]).
 #[derive(Debug, Clone, Default)]
 pub(super) struct RateWindow {
     samples: VecDeque<Sample>,
-    /// The runs dropped at the last detected changes, oldest first.
-    runs: VecDeque<Summary>,
-    /// Runs pooled while the level swings back (empty otherwise).
-    pool: Summary,
-    /// Size of the last detected change, relative to the new level.
-    last_step: f64,
+    runs: Runs,
 }
 
 impl RateWindow {
@@ -145,17 +91,13 @@ impl RateWindow {
 
     /// Whether the estimate pools the runs of a swinging load.
     pub(super) fn swinging(&self) -> bool {
-        self.pool.n > 0.0
+        self.runs.pool().is_some()
     }
 
     /// Size of the last detected change relative to the level after it
     /// (0 before any change).
     pub(super) fn last_step(&self) -> f64 {
-        if self.last_step.is_finite() {
-            self.last_step
-        } else {
-            0.0
-        }
+        self.runs.last_step()
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -175,8 +117,7 @@ impl RateWindow {
             st.x += s.per_item;
             st.xx += s.per_item * s.per_item;
         }
-        if self.swinging() {
-            let p = &self.pool;
+        if let Some(p) = self.runs.pool() {
             st.n += p.n;
             st.items += p.items;
             st.work_ms += (p.wall_ms - p.pauses * pause_ms).max(0.0);
@@ -257,38 +198,9 @@ impl RateWindow {
                 best = (z, m);
             }
         }
-        let mut dropped = Summary::default();
-        for s in self.samples.drain(..n - best.1) {
-            dropped.add_sample(&s);
-        }
-        let mut kept = Summary::default();
-        for s in &self.samples {
-            kept.add_sample(s);
-        }
-        self.last_step = ((kept.mean() - dropped.mean()) / kept.mean()).abs();
-        self.runs.push_back(dropped);
-        if self.runs.len() > RUN_HISTORY {
-            self.runs.pop_front();
-        }
-        // Pool the runs since the oldest one whose level the new run comes
-        // back to; none when the level moved on.
-        let new_level = kept.mean();
-        self.pool = Summary::default();
-        for j in 0..self.runs.len() {
-            let level = self.runs[j].mean();
-            let away = self
-                .runs
-                .iter()
-                .skip(j + 1)
-                .map(|r| (r.mean() - level).abs())
-                .fold(0.0, f64::max);
-            if (new_level - level).abs() < RETURN_TOL * away {
-                for r in self.runs.iter().skip(j) {
-                    self.pool.add(r);
-                }
-                break;
-            }
-        }
+        let dropped = Summary::of(self.samples.drain(..n - best.1));
+        let kept = Summary::of(self.samples.iter().copied());
+        self.runs.record(dropped, &kept);
     }
 
     /// Ratio of the mean per-item work time expected over the next `left`
@@ -397,28 +309,5 @@ mod tests {
             let err = rel_err(job.remaining_ms(), job.truth_ms(1000.0));
             assert!(err < 0.04, "error {err:.3} after a single spike");
         }
-    }
-
-    #[test]
-    fn a_swinging_load_is_averaged_not_chased() {
-        // Work swings ±40 % around 1000 ms with a period of 60 chunks. The
-        // change test cuts the window at the swings; pooled, the runs give
-        // the long-run mean, so from the second period on the estimate is
-        // within 6 % of the truth (chasing the swings is off by up to 45 %).
-        let mut rng = fastrand::Rng::with_seed(4);
-        let mut job = Job::new(300_000, 500, 500);
-        let mut worst: f64 = 0.0;
-        for i in 0..540 {
-            let phase = 2.0 * std::f64::consts::PI * i as f64 / 60.0;
-            job.chunk(
-                1000.0 * (1.0 + 0.4 * phase.sin()) * noise(&mut rng, 0.05),
-                0.0,
-            );
-            if (120..480).contains(&i) {
-                worst = worst.max(rel_err(job.remaining_ms(), job.truth_ms(1000.0)));
-            }
-        }
-        assert!(job.est.window.swinging(), "the swings were recognised");
-        assert!(worst < 0.06, "worst error {worst:.3}");
     }
 }

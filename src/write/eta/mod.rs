@@ -60,7 +60,8 @@
 //! mean lags half a window behind. So a straight line is also fitted through
 //! the per-item work times of the window; when its slope exceeds
 //! [`TREND_Z`] standard errors, the work time is extrapolated along it over
-//! at most [`TREND_HORIZON`] of the window's span, then held flat.
+//! at most [`TREND_HORIZON`] of the window's span, then held flat, and by
+//! at most a factor [`TREND_LIMIT`] either way.
 //!
 //! **Interruptions (gaps).** An interval whose work time per item exceeds
 //! [`GAP_FACTOR`] × the median of the last [`GAP_REF_LEN`] intervals is not
@@ -176,7 +177,8 @@ pub use range::{
 };
 pub use runs::{RETURN_TOL, RUN_HISTORY};
 pub use window::{
-    CHANGE_Z, MIN_SPLIT, TIMER_RESOLUTION_MS, TREND_HORIZON, TREND_Z, WINDOW_CAP, WINSOR_SIGMAS,
+    CHANGE_Z, MIN_SPLIT, TIMER_RESOLUTION_MS, TREND_HORIZON, TREND_LIMIT, TREND_Z, WINDOW_CAP,
+    WINSOR_SIGMAS,
 };
 
 use chunks::{Chunks, chunk_starts};

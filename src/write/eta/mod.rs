@@ -217,9 +217,13 @@ pub struct Estimate {
 /// done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemainingRange {
-    /// The job should not end sooner than this (10 % chance that it does).
+    /// Lower end: the job should not end sooner than this (aimed at about
+    /// one job in ten ending sooner).
     pub earliest: Duration,
-    /// The job should not end later than this (10 % chance that it does).
+    /// Upper end: the job should not end later than this (aimed at about
+    /// one job in ten ending later; it also allows for interruptions not
+    /// seen yet, so it reaches farther above `remaining` than `earliest`
+    /// reaches below).
     pub latest: Duration,
 }
 

@@ -2,9 +2,10 @@
 //!
 //! Reads a trace CSV on standard input: a header line
 //! `total,N,chunk,C,delay_ms,D`, then `t_ms,processed` rows. Prints, for
-//! every data row, `t_ms,predicted_end_ms` (last observation + remaining),
-//! or `t_ms,` while there is no estimate. Bad input: a message on stderr and
-//! exit status 2.
+//! every data row, `t_ms,pred_end_ms,earliest_ms,latest_ms`: the predicted
+//! end (row time + remaining) and the ends of its 80 % range, all in ms
+//! since the job started; `t_ms,` while there is no estimate. Bad input: a
+//! message on stderr and exit status 2.
 
 use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
@@ -67,11 +68,14 @@ fn run() -> Result<(), String> {
             }
         };
         est.observe(t, p);
+        let end = |d: Duration| t as f64 + d.as_secs_f64() * 1000.0;
         let res = match est.estimate() {
             Some(e) => writeln!(
                 out,
-                "{t},{:.1}",
-                t as f64 + e.remaining.as_secs_f64() * 1000.0
+                "{t},{:.1},{:.1},{:.1}",
+                end(e.remaining),
+                end(e.range.earliest),
+                end(e.range.latest)
             ),
             None => writeln!(out, "{t},"),
         };

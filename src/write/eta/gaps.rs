@@ -85,6 +85,25 @@ impl Gaps {
         self.excess_ms / self.count as f64 / spacing
     }
 
+    /// Spread of the interruption time over the next `left` items once the
+    /// count is at `processed`: `(expected, standard deviation)` in ms.
+    /// Recurring gaps are a Poisson process whose rate is known from
+    /// `count` events, so the number still to come has variance
+    /// `λ + λ²/count` (`λ` expected gaps). A single gap is a one-off here
+    /// as in the estimate. (Allowing for its recurrence at the rate one
+    /// gap in the items so far suggests doubled the range after an early
+    /// restart and bought little coverage on periodic stalls.)
+    pub(super) fn spread(&self, processed: u64, left: f64) -> (f64, f64) {
+        if self.count < 2 {
+            return (0.0, 0.0);
+        }
+        let excess = (self.excess_ms / self.count as f64).max(0.0);
+        let expected = self.per_item(processed) * left;
+        let lambda = if excess > 0.0 { expected / excess } else { 0.0 };
+        let sd = excess * (lambda + lambda * lambda / self.count as f64).sqrt();
+        (expected, sd)
+    }
+
     /// Median per-item work time of the recent intervals, once there are
     /// enough of them.
     fn reference_per_item(&self) -> Option<f64> {

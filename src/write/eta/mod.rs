@@ -44,12 +44,24 @@
 //! its own mean is less certain); a gradual drift is picked up once it has
 //! accumulated to a significant difference.
 //!
+//! **Swinging load (returns).** Load that swings up and down around a
+//! steady mean makes the change test fire at every swing, and a window cut
+//! at each swing chases it: the estimate is off by the swing's amplitude
+//! although the long-run average is right. So the estimator remembers the
+//! last [`RUN_HISTORY`] runs between changes as sums, and when a change
+//! brings the level back to an earlier run's (within [`RETURN_TOL`] of the
+//! largest step away from it since), the runs since that one are pooled
+//! with the window: the estimate is their long-run average, and the trend
+//! is not extrapolated. A step, a warm-up or a ramp never comes back, so
+//! these keep following the newest level as before.
+//!
 //! **Gradual ramps (trend).** A step is caught by the change test; a slow
 //! drift or warm-up is not until it has built up, and meanwhile the window
 //! mean lags half a window behind. So a straight line is also fitted through
 //! the per-item work times of the window; when its slope exceeds
 //! [`TREND_Z`] standard errors, the work time is extrapolated along it over
-//! at most [`TREND_HORIZON`] of the window's span, then held flat.
+//! at most [`TREND_HORIZON`] of the window's span, then held flat, and by
+//! at most a factor [`TREND_LIMIT`] either way.
 //!
 //! **Interruptions (gaps).** An interval whose work time per item exceeds
 //! [`GAP_FACTOR`] × the median of the last [`GAP_REF_LEN`] intervals is not
@@ -71,6 +83,27 @@
 //!   its weight fades as the gaps keep recurring;
 //! * the stretch since the last gap, once that is longer (the process may
 //!   have stopped).
+//!
+//! **How sure: the 80 % range.** Every estimate carries a
+//! [`RemainingRange`] that should hold the true end about four times in
+//! five, as narrow as the estimator's own uncertainty allows. The work
+//! part is log-normal (a rate a bit slower costs more time than a rate a
+//! bit faster saves); its spread adds up the noise of the chunks still to
+//! come, the uncertainty of the mean rate over the window's samples (with
+//! a prior, [`CV_PRIOR`], so a short window — at the start, right after a
+//! detected change — is wide), the chance that a just-detected change goes
+//! on ([`AFTER_CHANGE_SAMPLES`]), rate changes not seen yet
+//! ([`CHANGE_FLOOR`]) and a trend's extrapolation. Recurring gaps add the
+//! spread of a Poisson count known from `k` gaps, and the upper end alone
+//! allows for interruptions not seen yet ([`UNSEEN_EVENTS`]), because
+//! restarts, stalls and retries only ever add time. The range sits around
+//! the reported end, so it always holds it, counts down with it while
+//! waiting, and its ends move about as little as the end itself.
+//! Calibrated on the recorded traces and checked on synthetic ones with
+//! other parameters (`scripts/eta_synth.py`): on the recorded traces the
+//! true end lies inside 81 % of the time, on every trace at least 56 %
+//! (eventful ones are missed before their event), at a median interval
+//! score of 0.39 of the remaining time (a fixed ±25 % band: 0.87).
 //!
 //! **Hysteresis on the displayed end.** A new chunk always moves the raw
 //! prediction a little (the chunk took more or less than average). The
@@ -94,7 +127,9 @@
 //! * [`Estimator::estimate`] is `None` until one interval with progress and
 //!   non-zero duration has been observed.
 //! * Once `processed >= total` (including `total == 0`), the job is done:
-//!   the estimate is `Some` with `remaining == 0`.
+//!   the estimate is `Some` with `remaining == 0` and both range ends zero.
+//! * The range is part of every estimate: there is a range exactly when
+//!   there is an estimate.
 //! * Observations earlier than the last one, or with a count lower than the
 //!   highest one seen, are ignored except that a later timestamp advances
 //!   the clock (see above). A job that restarts and redoes work therefore
@@ -109,20 +144,24 @@
 //!   pauses it contains; the pause is then capped at the shortest interval
 //!   per pause seen (a pause cannot outlast its interval).
 //!
-//! Memory is bounded (at most [`WINDOW_CAP`] + [`GAP_REF_LEN`] samples, about
-//! 32 KiB) and an observation costs `O(WINDOW_CAP)` arithmetic in the worst
-//! case (a few microseconds).
+//! Memory is bounded (at most [`WINDOW_CAP`] + [`GAP_REF_LEN`] samples and
+//! [`RUN_HISTORY`] run sums, about 33 KiB) and an observation costs
+//! `O(WINDOW_CAP)` arithmetic in the worst case (a few microseconds).
 //!
 //! # Layout
 //!
 //! This file holds the [`Estimator`] and combines the mechanisms, each in
 //! its own file: `chunks.rs` (work time, pauses, one sample per chunk),
 //! `window.rs` (the rate window, its change test and trend), `gaps.rs`
-//! (interruptions) and `hysteresis.rs` (the displayed end).
+//! (interruptions), `runs.rs` (the runs between changes, for swinging
+//! load), `range.rs` (the 80 % range) and `hysteresis.rs` (the displayed
+//! end).
 
 mod chunks;
 mod gaps;
 mod hysteresis;
+mod range;
+mod runs;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
@@ -133,8 +172,13 @@ use std::time::Duration;
 
 pub use gaps::{GAP_FACTOR, GAP_REF_LEN, GAP_REF_MIN};
 pub use hysteresis::{BAND_CAP, BAND_SIGMAS};
+pub use range::{
+    AFTER_CHANGE_SAMPLES, CHANGE_FLOOR, CV_PRIOR, CV_PRIOR_SAMPLES, RANGE_Z, UNSEEN_EVENTS,
+};
+pub use runs::{RETURN_TOL, RUN_HISTORY};
 pub use window::{
-    CHANGE_Z, MIN_SPLIT, TIMER_RESOLUTION_MS, TREND_HORIZON, TREND_Z, WINDOW_CAP, WINSOR_SIGMAS,
+    CHANGE_Z, MIN_SPLIT, TIMER_RESOLUTION_MS, TREND_HORIZON, TREND_LIMIT, TREND_Z, WINDOW_CAP,
+    WINSOR_SIGMAS,
 };
 
 use chunks::{Chunks, chunk_starts};
@@ -159,9 +203,28 @@ pub struct JobShape {
 pub struct Estimate {
     /// Time still needed after the last observation; never negative.
     pub remaining: Duration,
+    /// The 80 % range of the remaining time: the job should end inside it
+    /// about four times in five. Always holds `remaining`.
+    pub range: RemainingRange,
     /// Modelled throughput in items per wall-clock second (pauses and
     /// expected interruptions included); `0.0` when unknown.
     pub rate_per_second: f64,
+}
+
+/// An 80 % range of the remaining time, measured like
+/// [`Estimate::remaining`] from the last observation:
+/// `earliest <= remaining <= latest`. Both ends are zero once the job is
+/// done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemainingRange {
+    /// Lower end: the job should not end sooner than this (aimed at about
+    /// one job in ten ending sooner).
+    pub earliest: Duration,
+    /// Upper end: the job should not end later than this (aimed at about
+    /// one job in ten ending later; it also allows for interruptions not
+    /// seen yet, so it reaches farther above `remaining` than `earliest`
+    /// reaches below).
+    pub latest: Duration,
 }
 
 /// Remaining-time estimator for one job; feed it with
@@ -188,6 +251,8 @@ struct Model {
     /// Expected duration of the next interval, for waiting without progress.
     next_interval_ms: f64,
     rate_per_second: f64,
+    /// How far the range reaches below and above the reported end, ms.
+    range_ms: (f64, f64),
 }
 
 impl Estimator {
@@ -250,6 +315,10 @@ impl Estimator {
         if self.anchor_processed >= self.shape.total {
             return Some(Estimate {
                 remaining: Duration::ZERO,
+                range: RemainingRange {
+                    earliest: Duration::ZERO,
+                    latest: Duration::ZERO,
+                },
                 rate_per_second: rate,
             });
         }
@@ -260,8 +329,13 @@ impl Estimator {
         // that the job is stalled and the end moves with the clock.
         let waited = (self.last_ms - self.anchor_ms) as f64;
         let remaining = end - self.anchor_ms as f64 - waited.min(model.next_interval_ms);
+        let (below, above) = model.range_ms;
         Some(Estimate {
             remaining: ms_to_duration(remaining),
+            range: RemainingRange {
+                earliest: ms_to_duration(remaining - below),
+                latest: ms_to_duration(remaining + above),
+            },
             rate_per_second: model.rate_per_second,
         })
     }
@@ -295,7 +369,8 @@ impl Estimator {
         }
         let p = self.anchor_processed;
         let left = (total - p) as f64;
-        let per_item = w.work_ms / w.items * self.window.trend_factor(left);
+        let trend_factor = self.window.trend_factor(left);
+        let per_item = w.work_ms / w.items * trend_factor;
         let items_per_interval = w.items / w.n;
         let gap_per_item = self.gaps.per_item(p);
 
@@ -312,11 +387,6 @@ impl Estimator {
         } else {
             0.0
         };
-        self.model = Some(Model {
-            next_interval_ms,
-            rate_per_second,
-        });
-
         // Standard deviation of the remaining work time: sd per item ×
         // √(items left × items per interval).
         let var = if w.n >= 2.0 {
@@ -325,6 +395,30 @@ impl Estimator {
             0.0
         };
         let sd_remaining = var.sqrt() * (left * items_per_interval).sqrt();
+        let (gap_ms, gap_sd_ms) = self.gaps.spread(p, left);
+        let mean_x = w.x / w.n;
+        let range_ms = range::offsets(&range::Inputs {
+            left,
+            total: total as f64,
+            work_ms: left * per_item,
+            remaining_ms: raw_remaining,
+            items_per_sample: items_per_interval,
+            samples: w.n,
+            cv: if mean_x > 0.0 {
+                var.sqrt() / mean_x
+            } else {
+                0.0
+            },
+            last_step: self.window.last_step(),
+            trend_factor,
+            gap_ms,
+            gap_sd_ms,
+        });
+        self.model = Some(Model {
+            next_interval_ms,
+            rate_per_second,
+            range_ms,
+        });
         self.display.update(
             raw_end,
             raw_remaining,

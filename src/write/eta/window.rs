@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 
 use super::chunks::Sample;
+use super::runs::{Runs, Summary};
 
 /// Smallest number of recent intervals the change test compares with the
 /// older part of the window (and smallest old part). Four is the smallest
@@ -50,6 +51,14 @@ pub const TREND_Z: f64 = 3.0;
 /// farther than it was observed, and ramps (warm-ups) end.
 pub const TREND_HORIZON: f64 = 0.5;
 
+/// A trend may at most halve or double the window's mean work time. A
+/// line fitted through a short, noisy window can slope steeply enough to
+/// extrapolate the work time to zero (a 29-chunk synthetic job was
+/// predicted to need only its pauses, 60 % too early, until the trend
+/// faded); warm-ups and slowdowns seen on real jobs are 1.5–3× in all,
+/// and a larger change is the change test's to follow.
+pub const TREND_LIMIT: f64 = 2.0;
+
 /// Timestamps are whole milliseconds, so a per-interval work time is never
 /// known better than ~1 ms. Used as a floor of the noise level so that
 /// perfectly regular (e.g. synthetic) data still yield a finite test
@@ -70,10 +79,12 @@ pub(super) struct WindowStats {
     pub(super) xx: f64,
 }
 
-/// Non-gap samples since the last detected change, at most [`WINDOW_CAP`].
+/// Non-gap samples since the last detected change, at most [`WINDOW_CAP`],
+/// and the runs before it (see [`Runs`]).
 #[derive(Debug, Clone, Default)]
 pub(super) struct RateWindow {
     samples: VecDeque<Sample>,
+    runs: Runs,
 }
 
 impl RateWindow {
@@ -84,6 +95,17 @@ impl RateWindow {
             self.samples.pop_front();
         }
         self.detect_change();
+    }
+
+    /// Whether the estimate pools the runs of a swinging load.
+    pub(super) fn swinging(&self) -> bool {
+        self.runs.pool().is_some()
+    }
+
+    /// Size of the last detected change relative to the level after it
+    /// (0 before any change).
+    pub(super) fn last_step(&self) -> f64 {
+        self.runs.last_step()
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -102,6 +124,14 @@ impl RateWindow {
             st.wall_ms += s.wall_ms;
             st.x += s.per_item;
             st.xx += s.per_item * s.per_item;
+        }
+        if let Some(p) = self.runs.pool() {
+            st.n += p.n;
+            st.items += p.items;
+            st.work_ms += (p.wall_ms - p.pauses * pause_ms).max(0.0);
+            st.wall_ms += p.wall_ms;
+            st.x += p.x;
+            st.xx += p.xx;
         }
         st
     }
@@ -176,16 +206,20 @@ impl RateWindow {
                 best = (z, m);
             }
         }
-        self.samples.drain(..n - best.1);
+        let dropped = Summary::of(self.samples.drain(..n - best.1));
+        let kept = Summary::of(self.samples.iter().copied());
+        self.runs.record(dropped, &kept);
     }
 
     /// Ratio of the mean per-item work time expected over the next `left`
     /// items to the window mean, from a least-squares line through the
     /// window's per-item times (against the cumulative item count); 1 when
-    /// the slope is not significant (see [`TREND_Z`], [`TREND_HORIZON`]).
+    /// the slope is not significant (see [`TREND_Z`], [`TREND_HORIZON`],
+    /// [`TREND_LIMIT`]).
     pub(super) fn trend_factor(&self, left: f64) -> f64 {
         let n = self.samples.len() as f64;
-        if n < (2 * MIN_SPLIT) as f64 || left <= 0.0 {
+        // A swinging load looks like a trend half of the time.
+        if n < (2 * MIN_SPLIT) as f64 || left <= 0.0 || self.swinging() {
             return 1.0;
         }
         let (mut su, mut sy, mut suu, mut suy, mut syy, mut span) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
@@ -214,7 +248,7 @@ impl RateWindow {
         let horizon = TREND_HORIZON * span;
         let m = left.min(horizon);
         let future = level + slope * (m * m / 2.0 + horizon * (left - m)) / left;
-        (future / mean).max(0.0)
+        (future / mean).clamp(1.0 / TREND_LIMIT, TREND_LIMIT)
     }
 }
 
@@ -284,5 +318,22 @@ mod tests {
             let err = rel_err(job.remaining_ms(), job.truth_ms(1000.0));
             assert!(err < 0.04, "error {err:.3} after a single spike");
         }
+    }
+
+    #[test]
+    fn a_steep_trend_never_more_than_halves_the_work_time() {
+        // A short job whose chunks speed up steeply over its first ten
+        // (2000 ms down to 200 ms of work): the fitted line would reach
+        // zero work within the horizon. The work time is at most halved,
+        // so the estimate stays above the remaining pauses plus half the
+        // window's mean work per chunk.
+        let mut job = Job::new(3000, 100, 200);
+        for k in 0..10 {
+            job.chunk(2000.0 - 200.0 * k as f64, 0.0);
+        }
+        let mean_work = (2000.0 + 200.0) / 2.0;
+        let floor = job.chunks_left() * (200.0 + 0.5 * mean_work);
+        let rem = job.remaining_ms();
+        assert!(rem >= floor - 1.0, "{rem:.0} ms < {floor:.0} ms");
     }
 }

@@ -1,0 +1,228 @@
+//! The 80 % range of the remaining time: how sure the estimate is, from
+//! the estimator's own uncertainty (see the module docs of [`super`]).
+
+/// Two-sided 80 % quantile of the standard normal distribution: the range
+/// spans ± this many standard deviations (in log space) of the remaining
+/// work, so that the true end falls inside about four times in five.
+pub const RANGE_Z: f64 = 1.2816;
+
+/// Chunk noise assumed before the window shows its own (coefficient of
+/// variation of one sample's per-item time). 0.3 is the middle of the
+/// noise seen on real jobs (0.15 on a quiet one, 0.5 on a noisy one). It
+/// keeps a window of one to three samples, just after the start or a
+/// detected change, from looking certain because its few samples happen
+/// to agree.
+pub const CV_PRIOR: f64 = 0.3;
+
+/// Weight of [`CV_PRIOR`], in samples: after four real samples the
+/// window's own noise counts as much as the prior, after forty it decides.
+/// (Four and eight score the same on all trace sets tried.)
+pub const CV_PRIOR_SAMPLES: f64 = 4.0;
+
+/// Standard deviation of rate changes that have not shown yet, relative to
+/// the remaining work, at the start of a job; it shrinks with the square
+/// root of the share of the job still to do (a random walk of the rate:
+/// less time left, less room to drift). Symmetric, as rates drift both
+/// ways. 0.1 is what the step, ramp and warm-up traces need to keep their
+/// coverage near 80 %; 0.06 and 0.1 give the same interval score.
+pub const CHANGE_FLOOR: f64 = 0.1;
+
+/// Standard deviation (log scale) of interruptions and slowdowns that have
+/// not shown yet, relative to the remaining wall time, at the start of a
+/// job; proportional to the share still to do. It only widens the range
+/// upwards: a restart, a stall or retries add time, nothing takes an
+/// unannounced event's time back. It is not added to the estimate itself
+/// (that would only move error from steady jobs to eventful ones). 0.3
+/// covers an unannounced gap of about a third of the remaining time early
+/// on; 0.2 leaves eventful traces near 35 % coverage, 0.4 costs steady
+/// ones 0.06 of interval score for little.
+pub const UNSEEN_EVENTS: f64 = 0.3;
+
+/// A detected change may not be complete (a warm-up still settling, a
+/// change point cut a little early): right after one, the new level is
+/// allowed to move on by as much as the change itself, with a standard
+/// deviation of `step × k / (n + k)` for this `k` and `n` samples since,
+/// i.e. fading as the new level gathers samples. Four is [`MIN_SPLIT`]
+/// (the samples the change test needs to see a change at all); 4 and 8
+/// score the same, and fading as `1/n` rather than `1/√n` keeps steady
+/// stretches after an old change narrow (interval score 0.45 instead of
+/// 0.48 on the synthetic sets).
+///
+/// [`MIN_SPLIT`]: super::MIN_SPLIT
+pub const AFTER_CHANGE_SAMPLES: f64 = 4.0;
+
+/// What the range is computed from, as of the last observation.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Inputs {
+    /// Items left and the job's total.
+    pub(super) left: f64,
+    pub(super) total: f64,
+    /// Expected remaining work time (no pauses, no gaps), ms.
+    pub(super) work_ms: f64,
+    /// Expected remaining wall time (work, pauses and gaps), ms.
+    pub(super) remaining_ms: f64,
+    /// Items per sample, samples behind the rate, and the coefficient of
+    /// variation of the samples' per-item times.
+    pub(super) items_per_sample: f64,
+    pub(super) samples: f64,
+    pub(super) cv: f64,
+    /// Size of the last detected change relative to the level after it.
+    pub(super) last_step: f64,
+    /// The trend's factor on the work time (1 without a trend).
+    pub(super) trend_factor: f64,
+    /// Expected interruption time over the rest of the job, ms, and its
+    /// standard deviation.
+    pub(super) gap_ms: f64,
+    pub(super) gap_sd_ms: f64,
+}
+
+/// How far the range reaches below and above the expected remaining time,
+/// ms: `(below, above)`, both non-negative.
+///
+/// The work part is log-normal; the variance of its log is the sum of
+///
+/// * the noise of the chunks still to come, `cv² / chunks_left` (`cv`:
+///   coefficient of variation of the samples' per-item times);
+/// * the uncertainty of the mean rate, `cv² / n` over `n` samples, with
+///   [`CV_PRIOR`] worth [`CV_PRIOR_SAMPLES`] samples in that `cv`;
+/// * a just-detected change going on, `(step · k / (n + k))²` with
+///   `k` = [`AFTER_CHANGE_SAMPLES`];
+/// * rate changes not seen yet, [`CHANGE_FLOOR`]² × the share left;
+/// * a trend's extrapolation, as uncertain as the correction it makes.
+///
+/// Recurring gaps add `RANGE_Z` standard deviations of their Poisson
+/// spread (below at most the expected gap time), and unseen events
+/// ([`UNSEEN_EVENTS`]) widen the upper end only. Independent parts add in
+/// quadrature.
+pub(super) fn offsets(i: &Inputs) -> (f64, f64) {
+    if !(i.work_ms > 0.0 && i.left > 0.0) {
+        return (0.0, 0.0);
+    }
+    let n = i.samples.max(1.0);
+    let cv = i.cv.max(0.0);
+    let share_left = i.left / i.total.max(1.0);
+    let cv_mean2 = (cv * cv * (n - 1.0) + CV_PRIOR * CV_PRIOR * CV_PRIOR_SAMPLES)
+        / (n - 1.0 + CV_PRIOR_SAMPLES);
+    let chunks_left = (i.left / i.items_per_sample.max(1.0)).max(1.0);
+    let var = cv * cv / chunks_left
+        + cv_mean2 / n
+        + CHANGE_FLOOR * CHANGE_FLOOR * share_left
+        + (i.trend_factor - 1.0).powi(2)
+        + (i.last_step * AFTER_CHANGE_SAMPLES / (n + AFTER_CHANGE_SAMPLES)).powi(2);
+    let sd = var.sqrt();
+    let below_work = i.work_ms * (1.0 - (-RANGE_Z * sd).exp());
+    let above_work = i.work_ms * ((RANGE_Z * sd).exp() - 1.0);
+    let above_unseen = i.remaining_ms * ((RANGE_Z * UNSEEN_EVENTS * share_left).exp() - 1.0);
+    // Fewer gaps than expected can at most save the expected gap time.
+    let below_gaps = (RANGE_Z * i.gap_sd_ms).min(i.gap_ms);
+    let above_gaps = RANGE_Z * i.gap_sd_ms;
+    let below = below_work.hypot(below_gaps);
+    let above = above_work.hypot(above_unseen).hypot(above_gaps);
+    (
+        if below.is_finite() { below } else { 0.0 },
+        if above.is_finite() { above } else { 0.0 },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::write::eta::testkit::{Job, noise, shape};
+    use crate::write::eta::{Estimate, Estimator};
+
+    fn ms(d: Duration) -> f64 {
+        d.as_secs_f64() * 1000.0
+    }
+
+    /// Width of the range relative to the remaining time.
+    fn rel_width(e: &Estimate) -> f64 {
+        (ms(e.range.latest) - ms(e.range.earliest)) / ms(e.remaining)
+    }
+
+    fn holds(e: &Estimate) -> bool {
+        e.range.earliest <= e.remaining && e.remaining <= e.range.latest
+    }
+
+    #[test]
+    fn the_range_holds_the_estimate_exists_with_it_and_is_zero_when_done() {
+        let mut est = Estimator::new(shape(20_000, 100, 200));
+        est.observe(0, 0);
+        assert_eq!(est.estimate(), None, "no estimate, no range");
+        let mut rng = fastrand::Rng::with_seed(2);
+        let mut t = 0.0;
+        for c in 1..=200u64 {
+            t += 200.0 + 800.0 * noise(&mut rng, 0.5);
+            est.observe(t as u64, c * 100);
+            // Heartbeats while the next chunk runs.
+            est.observe(t as u64 + 500, c * 100);
+            let e = est.estimate().expect("an estimate after one chunk");
+            assert!(holds(&e), "chunk {c}: {e:?}");
+            if c < 200 {
+                assert!(e.range.earliest < e.range.latest, "chunk {c}: {e:?}");
+            }
+        }
+        let done = est.estimate().unwrap();
+        assert_eq!(done.remaining, Duration::ZERO);
+        assert_eq!(done.range.earliest, Duration::ZERO);
+        assert_eq!(done.range.latest, Duration::ZERO);
+    }
+
+    #[test]
+    fn the_range_is_narrow_when_steady_and_wide_after_a_change_or_gaps() {
+        // Three 600-chunk jobs compared at the same point (chunk 300, so
+        // the same share of the job is left): a steady one; one whose
+        // chunks turned 2x slower six chunks ago (the change has just been
+        // detected); one with a stall every 50 chunks.
+        let run = |seed: u64, step_at: usize, stall_every: usize| {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut job = Job::new(300_000, 500, 500);
+            for i in 0..300 {
+                let work = if i >= step_at { 2000.0 } else { 1000.0 };
+                let stall = if i % stall_every == stall_every - 1 {
+                    30_000.0
+                } else {
+                    0.0
+                };
+                job.chunk(work * noise(&mut rng, 0.2), stall);
+            }
+            job.est.estimate().unwrap()
+        };
+        let steady = run(1, usize::MAX, usize::MAX);
+        let changed = run(1, 294, usize::MAX);
+        let stalled = run(1, usize::MAX, 50);
+        let (w0, w1, w2) = (rel_width(&steady), rel_width(&changed), rel_width(&stalled));
+        // Steady: ±10 % noise on 300 chunks leaves the unseen-change
+        // allowance as the main part, about 0.2 of the remaining time.
+        assert!(w0 < 0.3, "steady: {w0:.3}");
+        assert!(w1 > 1.5 * w0, "after a change {w1:.3} vs steady {w0:.3}");
+        assert!(w2 > 1.5 * w0, "with stalls {w2:.3} vs steady {w0:.3}");
+    }
+
+    #[test]
+    fn the_range_ends_do_not_flap() {
+        // On a noisy steady job the ends move between updates by about as
+        // little as the reported end: median change under 1 % of the
+        // remaining time.
+        let mut rng = fastrand::Rng::with_seed(21);
+        let mut job = Job::new(200_000, 500, 500);
+        let (mut lo, mut hi) = (Vec::new(), Vec::new());
+        let mut prev: Option<(f64, f64)> = None;
+        for _ in 0..380 {
+            job.chunk(1500.0 * noise(&mut rng, 0.5), 0.0);
+            let e = job.est.estimate().unwrap();
+            let rem = ms(e.remaining);
+            let ends = (job.t + ms(e.range.earliest), job.t + ms(e.range.latest));
+            if let Some((a, b)) = prev {
+                lo.push((ends.0 - a).abs() / rem);
+                hi.push((ends.1 - b).abs() / rem);
+            }
+            prev = Some(ends);
+        }
+        for (name, mut v) in [("earliest", lo), ("latest", hi)] {
+            v.sort_by(f64::total_cmp);
+            let median = v[v.len() / 2];
+            assert!(median < 0.01, "{name}: median move {median:.4}");
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Runs between detected changes, remembered as sums: they tell a load
+//! that swings around a steady mean (the level comes back) from one that
+//! moved on (a step, a warm-up, a ramp), and say how large the last
+//! change was (see the module docs of [`super`]).
+
+use std::collections::VecDeque;
+
+use super::chunks::Sample;
+
+/// A detected change whose new level comes back to an earlier run's level
+/// (`|new − earlier| < RETURN_TOL ·` the largest step away from that level
+/// since) is a return, not a new level: the load swings around a mean, and
+/// the runs since that earlier one are pooled. Half way is the natural
+/// boundary between "went back" and "went on"; a step after a false alarm
+/// lands far beyond it.
+pub const RETURN_TOL: f64 = 0.5;
+
+/// Number of runs (stretches between detected changes) remembered, as
+/// sums, for [`RETURN_TOL`]. The change test splits one period of a
+/// swinging load into two to four runs, so eight hold two or more periods,
+/// at 48 bytes each.
+pub const RUN_HISTORY: usize = 8;
+
+/// Sums over a run of samples: enough to pool them without keeping them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Summary {
+    pub(super) n: f64,
+    pub(super) items: f64,
+    pub(super) wall_ms: f64,
+    pub(super) pauses: f64,
+    /// Σ per-item work time and Σ of its square.
+    pub(super) x: f64,
+    pub(super) xx: f64,
+}
+
+impl Summary {
+    /// The sums over `samples`.
+    pub(super) fn of(samples: impl Iterator<Item = Sample>) -> Self {
+        let mut sum = Summary::default();
+        for s in samples {
+            sum.n += 1.0;
+            sum.items += s.items;
+            sum.wall_ms += s.wall_ms;
+            sum.pauses += s.pauses;
+            sum.x += s.per_item;
+            sum.xx += s.per_item * s.per_item;
+        }
+        sum
+    }
+
+    fn add(&mut self, o: &Summary) {
+        self.n += o.n;
+        self.items += o.items;
+        self.wall_ms += o.wall_ms;
+        self.pauses += o.pauses;
+        self.x += o.x;
+        self.xx += o.xx;
+    }
+
+    /// Mean per-item work time of the run.
+    fn mean(&self) -> f64 {
+        self.x / self.n
+    }
+}
+
+/// The last [`RUN_HISTORY`] runs dropped from the rate window, and the
+/// pool of those the level keeps swinging between.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Runs {
+    /// Oldest first.
+    runs: VecDeque<Summary>,
+    /// Runs pooled while the level swings back (empty otherwise).
+    pool: Summary,
+    /// Size of the last detected change, relative to the new level.
+    last_step: f64,
+}
+
+impl Runs {
+    /// A change was detected: `dropped` is the run before it, `kept` the
+    /// samples after it (still in the window).
+    pub(super) fn record(&mut self, dropped: Summary, kept: &Summary) {
+        let new_level = kept.mean();
+        self.last_step = ((new_level - dropped.mean()) / new_level).abs();
+        self.runs.push_back(dropped);
+        if self.runs.len() > RUN_HISTORY {
+            self.runs.pop_front();
+        }
+        // Pool the runs since the oldest one whose level the new run comes
+        // back to; none when the level moved on.
+        self.pool = Summary::default();
+        for j in 0..self.runs.len() {
+            let level = self.runs[j].mean();
+            let away = self
+                .runs
+                .iter()
+                .skip(j + 1)
+                .map(|r| (r.mean() - level).abs())
+                .fold(0.0, f64::max);
+            if (new_level - level).abs() < RETURN_TOL * away {
+                for r in self.runs.iter().skip(j) {
+                    self.pool.add(r);
+                }
+                break;
+            }
+        }
+    }
+
+    /// The pooled runs, while the load swings.
+    pub(super) fn pool(&self) -> Option<&Summary> {
+        (self.pool.n > 0.0).then_some(&self.pool)
+    }
+
+    /// Size of the last detected change relative to the level after it
+    /// (0 before any change).
+    pub(super) fn last_step(&self) -> f64 {
+        if self.last_step.is_finite() {
+            self.last_step
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::write::eta::testkit::{Job, noise, rel_err};
+
+    #[test]
+    fn a_swinging_load_is_averaged_not_chased() {
+        // Work swings ±40 % around 1000 ms with a period of 60 chunks. The
+        // change test cuts the window at the swings; pooled, the runs give
+        // the long-run mean, so from the second period on the estimate is
+        // within 6 % of the truth (chasing the swings is off by up to 45 %).
+        let mut rng = fastrand::Rng::with_seed(4);
+        let mut job = Job::new(300_000, 500, 500);
+        let mut worst: f64 = 0.0;
+        for i in 0..540 {
+            let phase = 2.0 * std::f64::consts::PI * i as f64 / 60.0;
+            job.chunk(
+                1000.0 * (1.0 + 0.4 * phase.sin()) * noise(&mut rng, 0.05),
+                0.0,
+            );
+            if (120..480).contains(&i) {
+                worst = worst.max(rel_err(job.remaining_ms(), job.truth_ms(1000.0)));
+            }
+        }
+        assert!(job.est.window.swinging(), "the swings were recognised");
+        assert!(worst < 0.06, "worst error {worst:.3}");
+    }
+}

@@ -8,7 +8,7 @@ mod source;
 mod status;
 
 pub use id::{IdError, JobId, MAX_ID_LEN, ScheduleId};
-pub use progress::{ProgressRecord, StallPolicy, StoredRecord, percentage};
+pub use progress::{EndRange, ProgressRecord, StallPolicy, StoredRecord, percentage};
 pub use schedule::{Schedule, ScheduleProgress};
 pub use source::Source;
 pub use status::{JobStatus, UnknownStatus};

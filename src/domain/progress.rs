@@ -57,6 +57,12 @@ pub struct ProgressRecord {
     /// When the job is expected to end; `null` until there is enough data.
     #[serde(default)]
     pub estimated_end_at: Option<DateTime<Utc>>,
+    /// An 80 % range for the end: the job should end inside it about four
+    /// times in five. Narrow on a steady job; wide before its pace has
+    /// settled, after a change, and where interruptions happened. Absent
+    /// where there is no estimate.
+    #[serde(default)]
+    pub estimated_end_range: Option<EndRange>,
     /// Seconds left until `estimatedEndAt`, as of `updatedAt`.
     #[serde(default)]
     pub estimated_remaining_seconds: Option<u64>,
@@ -78,6 +84,15 @@ pub struct ProgressRecord {
     /// Computed when the record is read; see [`Self::is_stalled`].
     #[serde(default)]
     pub stalled: bool,
+}
+
+/// An 80 % range for a job's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndRange {
+    /// The end is unlikely (one time in ten) to come sooner.
+    pub earliest: DateTime<Utc>,
+    /// The end is unlikely (one time in ten) to come later.
+    pub latest: DateTime<Utc>,
 }
 
 /// When an active job counts as stalled: its record is older than
@@ -150,6 +165,7 @@ impl ProgressRecord {
             updated_at: None,
             completed_at: None,
             estimated_end_at: None,
+            estimated_end_range: None,
             estimated_remaining_seconds: None,
             rate_per_second: None,
             error_message: None,
@@ -217,7 +233,7 @@ pub struct StoredRecord<'a>(pub &'a ProgressRecord);
 impl Serialize for StoredRecord<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let mut out = serializer.serialize_struct("ProgressRecord", 18)?;
+        let mut out = serializer.serialize_struct("ProgressRecord", 19)?;
         if r.version > 0 {
             out.serialize_field("version", &r.version)?;
         } else {
@@ -245,6 +261,7 @@ impl Serialize for StoredRecord<'_> {
             "updatedAt" => r.updated_at,
             "completedAt" => r.completed_at,
             "estimatedEndAt" => r.estimated_end_at,
+            "estimatedEndRange" => r.estimated_end_range,
             "ratePerSecond" => r.rate_per_second,
             "errorMessage" => r.error_message,
             "scheduleId" => r.schedule_id,
@@ -347,6 +364,10 @@ mod tests {
         record.updated_at = Some(now);
         record.completed_at = Some(now);
         record.estimated_end_at = Some(now);
+        record.estimated_end_range = Some(EndRange {
+            earliest: now,
+            latest: now,
+        });
         record.estimated_remaining_seconds = Some(0);
         record.rate_per_second = Some(1.5);
         record.error_message = Some("boom".into());

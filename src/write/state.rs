@@ -10,7 +10,7 @@ use super::{
     error::WriteError,
     eta::{Estimator, JobShape},
 };
-use crate::domain::{JobStatus, ProgressRecord, percentage};
+use crate::domain::{EndRange, JobStatus, ProgressRecord, percentage};
 
 /// The current time at millisecond precision: what JavaScript dashboards
 /// parse, and what PostgreSQL and Redis both hold exactly, so a record reads
@@ -181,22 +181,33 @@ impl JobState {
             percentage(record.current_sent_count, record.total_target_count);
         if record.status.is_terminal() {
             record.estimated_end_at = record.completed_at;
+            record.estimated_end_range = record.completed_at.map(|at| EndRange {
+                earliest: at,
+                latest: at,
+            });
             record.estimated_remaining_seconds = Some(0);
             return record;
         }
         if let (Some(estimate), Some(observed_at)) = (self.estimator.estimate(), self.last_observed)
         {
-            let remaining =
-                chrono::Duration::from_std(estimate.remaining).unwrap_or(chrono::Duration::MAX);
-            let end = observed_at
-                .checked_add_signed(remaining)
-                .unwrap_or(DateTime::<Utc>::MAX_UTC);
-            // Never an end in the past: a job running late is at least "now".
-            let end = end.max(now);
-            let end = end
-                .duration_trunc(TimeDelta::milliseconds(1))
-                .unwrap_or(end);
+            // Never an end in the past: a job running late ends "now" at
+            // the earliest.
+            let end_after = |remaining: std::time::Duration| {
+                let remaining =
+                    chrono::Duration::from_std(remaining).unwrap_or(chrono::Duration::MAX);
+                let end = observed_at
+                    .checked_add_signed(remaining)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                    .max(now);
+                end.duration_trunc(TimeDelta::milliseconds(1))
+                    .unwrap_or(end)
+            };
+            let end = end_after(estimate.remaining);
             record.estimated_end_at = Some(end);
+            record.estimated_end_range = Some(EndRange {
+                earliest: end_after(estimate.range.earliest),
+                latest: end_after(estimate.range.latest),
+            });
             record.estimated_remaining_seconds =
                 Some(u64::try_from((end - now).num_seconds()).unwrap_or(0));
             // Two decimals are all a dashboard shows; more would only make
@@ -248,6 +259,13 @@ mod tests {
             .estimated_end_at
             .expect("an estimate after three chunks");
         assert!(end >= record.updated_at.unwrap());
+        let range = record
+            .estimated_end_range
+            .expect("a range with the estimate");
+        assert!(
+            range.earliest <= end && end <= range.latest,
+            "{range:?} holds {end}"
+        );
         assert!(record.rate_per_second.is_some_and(|rate| rate > 0.0));
         assert!(record.estimated_remaining_seconds.is_some());
     }
@@ -259,6 +277,14 @@ mod tests {
         state.set_status(JobStatus::Completed).unwrap();
         let record = state.snapshot();
         assert_eq!(record.estimated_end_at, record.completed_at);
+        let at = record.completed_at.unwrap();
+        assert_eq!(
+            record.estimated_end_range,
+            Some(EndRange {
+                earliest: at,
+                latest: at
+            })
+        );
         assert_eq!(record.estimated_remaining_seconds, Some(0));
         assert_eq!(record.progress_percentage, 100);
         assert!(matches!(state.add(1, 0), Err(WriteError::Finished { .. })));

@@ -149,3 +149,41 @@ async fn an_unreadable_value_without_a_checkpoint_is_a_clear_502(pool: sqlx::PgP
         "{message}"
     );
 }
+
+#[sqlx::test]
+async fn the_eta_and_its_range_read_the_same_from_either_store(pool: sqlx::PgPool) {
+    use job_progress::{
+        domain::{EndRange, JobStatus, ProgressRecord},
+        store::{Archive, HotStore},
+    };
+    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T10:00:00.123Z")
+        .unwrap()
+        .to_utc();
+    let mut record = ProgressRecord::new(job("ranged"), JobStatus::InProgress, 100);
+    record.current_sent_count = 40;
+    record.success_count = 40;
+    record.updated_at = Some(now);
+    record.estimated_end_at = Some(now + chrono::Duration::seconds(60));
+    record.estimated_end_range = Some(EndRange {
+        earliest: now + chrono::Duration::seconds(50),
+        latest: now + chrono::Duration::seconds(90),
+    });
+    app.redis.write(&record).await.unwrap();
+    app.archive.checkpoint(&record).await.unwrap();
+
+    let live = envelope(app.get_progress("ranged").await).await;
+    app.delete_key("ranged").await;
+    let checkpoint = envelope(app.get_progress("ranged").await).await;
+
+    let expected = serde_json::json!({
+        "earliest": "2026-11-28T10:00:50.123Z",
+        "latest": "2026-11-28T10:01:30.123Z"
+    });
+    assert_eq!(live["data"]["estimatedEndRange"], expected);
+    assert_eq!(checkpoint["data"]["estimatedEndRange"], expected);
+    assert_eq!(
+        checkpoint["data"]["estimatedEndAt"],
+        live["data"]["estimatedEndAt"]
+    );
+}

@@ -188,6 +188,8 @@ impl Archive for PgArchive {
                     .bind(record.error_message.as_deref())
                     .bind(record.schedule_id.as_ref().map(ScheduleId::as_str))
                     .bind(record.refresh_interval_ms.map(bigint))
+                    .bind(record.estimated_end_range.map(|range| range.earliest))
+                    .bind(record.estimated_end_range.map(|range| range.latest))
                     .fetch_one(&self.pool),
             )
             .await?;

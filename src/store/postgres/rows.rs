@@ -6,7 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::{JobId, JobStatus, ProgressRecord, ScheduleId},
+    domain::{EndRange, JobId, JobStatus, ProgressRecord, ScheduleId},
     store::StoreError,
 };
 
@@ -14,7 +14,7 @@ use crate::{
 pub(super) const COLUMNS: &str = "job_id, status, total_target_count, current_sent_count, success_count, \
      failure_count, total_chunks, current_chunk, started_at, updated_at, completed_at, \
      estimated_end_at, estimated_remaining_seconds, rate_per_second, error_message, schedule_id, \
-     refresh_interval_ms";
+     refresh_interval_ms, estimated_end_earliest, estimated_end_latest";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct CheckpointRow {
@@ -30,6 +30,8 @@ pub(super) struct CheckpointRow {
     updated_at: DateTime<Utc>,
     completed_at: Option<DateTime<Utc>>,
     estimated_end_at: Option<DateTime<Utc>>,
+    estimated_end_earliest: Option<DateTime<Utc>>,
+    estimated_end_latest: Option<DateTime<Utc>>,
     estimated_remaining_seconds: Option<i64>,
     rate_per_second: Option<f64>,
     error_message: Option<String>,
@@ -95,6 +97,10 @@ impl TryFrom<CheckpointRow> for ProgressRecord {
             updated_at: Some(row.updated_at),
             completed_at: row.completed_at,
             estimated_end_at: row.estimated_end_at,
+            estimated_end_range: row
+                .estimated_end_earliest
+                .zip(row.estimated_end_latest)
+                .map(|(earliest, latest)| EndRange { earliest, latest }),
             estimated_remaining_seconds: row.estimated_remaining_seconds.map(count),
             rate_per_second: row.rate_per_second,
             error_message: row.error_message,

@@ -42,8 +42,10 @@ WITH upsert AS (
     INSERT INTO job_progress (job_id, status, total_target_count, current_sent_count,
         success_count, failure_count, total_chunks, current_chunk, started_at, updated_at,
         completed_at, estimated_end_at, estimated_remaining_seconds, rate_per_second,
-        error_message, schedule_id, refresh_interval_ms, checkpointed_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, now())
+        error_message, schedule_id, refresh_interval_ms, estimated_end_earliest,
+        estimated_end_latest, checkpointed_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        now())
     ON CONFLICT (job_id) DO UPDATE SET
         status = EXCLUDED.status,
         total_target_count = EXCLUDED.total_target_count,
@@ -61,6 +63,8 @@ WITH upsert AS (
         error_message = EXCLUDED.error_message,
         schedule_id = EXCLUDED.schedule_id,
         refresh_interval_ms = EXCLUDED.refresh_interval_ms,
+        estimated_end_earliest = EXCLUDED.estimated_end_earliest,
+        estimated_end_latest = EXCLUDED.estimated_end_latest,
         checkpointed_at = now()
     WHERE job_progress.current_sent_count <= EXCLUDED.current_sent_count
       AND OLD_RANK <= NEW_RANK

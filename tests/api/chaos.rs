@@ -21,46 +21,83 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A `redis-server` on a random port, killed when dropped.
-pub struct RedisServer {
+/// Which server a [`LocalServer`] runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Redis,
+    Nats,
+}
+
+/// A `redis-server` or `nats-server` of the test's own on a random port,
+/// killed when dropped.
+pub struct LocalServer {
     pub port: u16,
+    kind: Kind,
     child: Option<Child>,
 }
 
-impl RedisServer {
-    pub async fn start() -> Self {
+/// The Redis flavour (the name the fault tests read best with).
+pub type RedisServer = LocalServer;
+/// The NATS flavour.
+pub type NatsServer = LocalServer;
+
+impl LocalServer {
+    async fn start(kind: Kind) -> Self {
         let mut server = Self {
             port: free_port(),
+            kind,
             child: None,
         };
         server.launch().await;
         server
     }
 
+    /// A fresh, empty redis-server.
+    pub async fn redis() -> Self {
+        Self::start(Kind::Redis).await
+    }
+
+    /// A fresh nats-server.
+    pub async fn nats() -> Self {
+        Self::start(Kind::Nats).await
+    }
+
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = match self.kind {
+            Kind::Redis => "redis",
+            Kind::Nats => "nats",
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     async fn launch(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+        let port = self.port.to_string();
+        let mut command = match self.kind {
+            Kind::Redis => {
+                let mut command = Command::new("redis-server");
+                command
+                    .args(["--port", &port, "--bind", "127.0.0.1"])
+                    .args(["--save", "", "--appendonly", "no"]);
+                command
+            }
+            Kind::Nats => {
+                let mut command = Command::new(nats_server_binary());
+                command.args(["-a", "127.0.0.1", "-p", &port]);
+                command
+            }
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server is installed (scripts/services.sh installs it)");
+            .expect("the server is installed (scripts/services.sh installs it)");
         self.child = Some(child);
-        let client = redis::Client::open(self.url()).unwrap();
-        for _ in 0..200 {
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
-                if pong.is_ok() {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("redis-server on port {} did not start", self.port);
+        let (kind, url) = (self.kind, self.url());
+        crate::helpers::eventually(Duration::from_secs(5), "the server answers", || {
+            let url = url.clone();
+            async move { answers(kind, &url).await }
+        })
+        .await;
     }
 
     fn signal(&self, signal: &str) {
@@ -98,63 +135,30 @@ impl RedisServer {
     }
 }
 
-impl Drop for RedisServer {
+/// Whether the server at `url` answers: a PING for Redis, a connection for
+/// NATS.
+async fn answers(kind: Kind, url: &str) -> bool {
+    match kind {
+        Kind::Redis => {
+            let Ok(mut conn) = redis::Client::open(url)
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+            else {
+                return false;
+            };
+            let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
+            pong.is_ok()
+        }
+        Kind::Nats => TcpStream::connect(url.trim_start_matches("nats://"))
+            .await
+            .is_ok(),
+    }
+}
+
+impl Drop for LocalServer {
     fn drop(&mut self) {
         self.resume();
-        self.kill();
-    }
-}
-
-/// A `nats-server` on a random port, killed when dropped.
-pub struct NatsServer {
-    pub port: u16,
-    child: Option<Child>,
-}
-
-impl NatsServer {
-    pub async fn start() -> Self {
-        let mut server = Self {
-            port: free_port(),
-            child: None,
-        };
-        server.launch().await;
-        server
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    async fn launch(&mut self) {
-        let child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (scripts/services.sh installs it)");
-        self.child = Some(child);
-        let address = format!("127.0.0.1:{}", self.port);
-        crate::helpers::eventually(Duration::from_secs(5), "nats-server listens", || async {
-            TcpStream::connect(&address).await.is_ok()
-        })
-        .await;
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    pub async fn restart(&mut self) {
-        self.kill();
-        self.launch().await;
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
         self.kill();
     }
 }

@@ -180,7 +180,7 @@ async fn a_client_that_never_reads_does_not_delay_another(pool: sqlx::PgPool) {
 
 #[sqlx::test]
 async fn a_killed_redis_subscription_loses_no_final_state(pool: sqlx::PgPool) {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::redis().await;
     let url = redis.url();
     let app = spawn_app_with(pool, |o| o.redis_url = url).await;
     let handle = app.writer(eager()).start(job("cut-off"), JobSpec::new(10));
@@ -217,7 +217,7 @@ async fn a_killed_redis_subscription_loses_no_final_state(pool: sqlx::PgPool) {
 async fn over_nats_a_stream_follows_the_job_and_a_lost_bus_loses_no_final_state(
     pool: sqlx::PgPool,
 ) {
-    let mut nats = NatsServer::start().await;
+    let mut nats = NatsServer::nats().await;
     let nats_url = nats.url();
     let app = spawn_app_with(pool, |o| o.nats = Some(nats_url)).await;
     let redis = RedisStore::new(
@@ -355,5 +355,48 @@ async fn unknown_and_bad_jobs_get_the_polling_answers_and_the_cap_a_503(pool: sq
     assert!(
         body["message"].as_str().unwrap().contains("too many"),
         "{body}"
+    );
+}
+
+#[sqlx::test]
+async fn on_sigterm_streams_end_at_once_and_the_server_exits(pool: sqlx::PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let handle = app.writer(eager()).start(job("long"), JobSpec::new(10));
+    handle.flush().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_job-progress"))
+        .args(["serve", "--listen-addr", &format!("127.0.0.1:{port}")])
+        .env("REDIS_URL", redis_url())
+        .env("KEY_PREFIX", app.keys.prefix())
+        .env("DATABASE_URL", database_url_for(&pool))
+        .env("SHUTDOWN_TIMEOUT_SECS", "30")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let address = format!("http://127.0.0.1:{port}");
+    eventually(LIMIT, "the server answers", || async {
+        reqwest::get(format!("{address}/healthz")).await.is_ok()
+    })
+    .await;
+    let mut stream = SseStream::open(&format!("{address}/api/v1/jobs/long/events"), None).await;
+    assert_eq!(stream.next_within(LIMIT).await.unwrap().event, "progress");
+
+    let started = std::time::Instant::now();
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+
+    assert_eq!(stream.next_within(LIMIT).await, None, "the stream ends");
+    assert!(server.wait().unwrap().success(), "a clean exit");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "streams do not hold the 30 s drain: {:?}",
+        started.elapsed()
     );
 }

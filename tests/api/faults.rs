@@ -33,7 +33,7 @@ async fn source_of(app: &TestApp, id: &str) -> String {
 async fn a_hung_redis_is_skipped_after_a_few_timeouts_and_used_again_when_it_answers(
     pool: sqlx::PgPool,
 ) {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::redis().await;
     let app = spawn_app_with(pool, |o| {
         o.redis_url = redis.url();
         o.cache_ttl = Duration::ZERO;
@@ -78,7 +78,7 @@ async fn a_hung_redis_is_skipped_after_a_few_timeouts_and_used_again_when_it_ans
 
 #[sqlx::test]
 async fn a_restarted_empty_redis_gets_every_live_job_back(pool: sqlx::PgPool) {
-    let mut redis = RedisServer::start().await;
+    let mut redis = RedisServer::redis().await;
     let app = spawn_app_with(pool, |o| {
         o.redis_url = redis.url();
         o.cache_ttl = Duration::ZERO;
@@ -270,7 +270,7 @@ async fn a_second_writer_with_stale_counts_cannot_move_a_job_back(pool: sqlx::Pg
 
 #[sqlx::test]
 async fn fallback_answers_leave_the_cache_early_once_redis_is_back(pool: sqlx::PgPool) {
-    let mut redis = RedisServer::start().await;
+    let mut redis = RedisServer::redis().await;
     // A long cache period: only the short life of fallback answers can let
     // Redis's answer through within the test's limit.
     let app = spawn_app_with(pool, |o| {

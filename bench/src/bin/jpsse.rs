@@ -312,7 +312,8 @@ impl SseClient {
         }
         let chunked = head.lines().any(|l| {
             l.split_once(':').is_some_and(|(n, v)| {
-                n.eq_ignore_ascii_case("transfer-encoding") && v.trim().eq_ignore_ascii_case("chunked")
+                n.eq_ignore_ascii_case("transfer-encoding")
+                    && v.trim().eq_ignore_ascii_case("chunked")
             })
         });
         raw.drain(..end + 4);
@@ -631,7 +632,10 @@ async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
     );
     result("events_expected", expected);
     result("events_received", lat.len());
-    result("events_unmatched", arrivals.unmatched.load(Ordering::Relaxed));
+    result(
+        "events_unmatched",
+        arrivals.unmatched.load(Ordering::Relaxed),
+    );
     result("latency_p50_ms", ms(percentile(&lat, 50.0)));
     result("latency_p90_ms", ms(percentile(&lat, 90.0)));
     result("latency_p99_ms", ms(percentile(&lat, 99.0)));
@@ -639,12 +643,21 @@ async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
     result("latency_max_ms", ms(lat.last().copied().unwrap_or(0)));
     if args.active_streams > 0 {
         let lat = active.sorted();
-        result("active_streams_opened", active_tally.opened.load(Ordering::Relaxed));
-        result("active_events_expected", writes * active_tally.opened.load(Ordering::Relaxed));
+        result(
+            "active_streams_opened",
+            active_tally.opened.load(Ordering::Relaxed),
+        );
+        result(
+            "active_events_expected",
+            writes * active_tally.opened.load(Ordering::Relaxed),
+        );
         result("active_events_received", lat.len());
         result("active_latency_p50_ms", ms(percentile(&lat, 50.0)));
         result("active_latency_p99_ms", ms(percentile(&lat, 99.0)));
-        result("active_latency_max_ms", ms(lat.last().copied().unwrap_or(0)));
+        result(
+            "active_latency_max_ms",
+            ms(lat.last().copied().unwrap_or(0)),
+        );
     }
     result("write_rtt_p50_ms", ms(percentile(&write_rtt, 50.0)));
     result("write_rtt_p99_ms", ms(percentile(&write_rtt, 99.0)));
@@ -694,7 +707,13 @@ async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
     // One read first: the store connects on first use, and "before" should
     // be a server that has served.
     let mut warm = TcpStream::connect(&args.addr).await?;
-    poll_once(&mut warm, &mut Vec::new(), &format!("/api/v1/jobs/{}/progress", ids[0]), None).await?;
+    poll_once(
+        &mut warm,
+        &mut Vec::new(),
+        &format!("/api/v1/jobs/{}/progress", ids[0]),
+        None,
+    )
+    .await?;
     drop(warm);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = vm_rss_kib(args.server_pid)?;
@@ -1040,7 +1059,10 @@ async fn cpu(args: CpuArgs) -> anyhow::Result<()> {
     let idle_rate = idle_cpu as f64 / idle_secs; // µs per second
     result("watchers", n);
     result("window_secs", args.secs);
-    result("idle_server_cpu_ms_per_min", format!("{:.1}", idle_rate * 60.0 / 1000.0));
+    result(
+        "idle_server_cpu_ms_per_min",
+        format!("{:.1}", idle_rate * 60.0 / 1000.0),
+    );
 
     // Polling, with the job still (304s), then moving once a second (200s).
     for (mode, moving) in [("poll", false), ("poll_moving", true)] {
@@ -1060,10 +1082,18 @@ async fn cpu(args: CpuArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let updates_stop = Arc::new(AtomicBool::new(!moving));
-        let updates = spawn_updates(writer.clone(), id.clone(), count.clone(), updates_stop.clone());
+        let updates = spawn_updates(
+            writer.clone(),
+            id.clone(),
+            count.clone(),
+            updates_stop.clone(),
+        );
         // Let every poller reach its steady pace.
         tokio::time::sleep(every + Duration::from_secs(1)).await;
-        let (ok0, nm0) = (tally.ok.load(Ordering::Relaxed), tally.not_modified.load(Ordering::Relaxed));
+        let (ok0, nm0) = (
+            tally.ok.load(Ordering::Relaxed),
+            tally.not_modified.load(Ordering::Relaxed),
+        );
         let (cpu, secs) = measure(args.server_pid, args.secs).await?;
         let (ok, nm) = (
             tally.ok.load(Ordering::Relaxed) - ok0,
@@ -1071,17 +1101,38 @@ async fn cpu(args: CpuArgs) -> anyhow::Result<()> {
         );
         updates_stop.store(true, Ordering::Relaxed);
         stop.store(true, Ordering::Relaxed);
-        result(&format!("{mode}_connected"), tally.connected.load(Ordering::Relaxed));
-        result(&format!("{mode}_failed"), tally.failed.load(Ordering::Relaxed) + tally.other.load(Ordering::Relaxed));
+        result(
+            &format!("{mode}_connected"),
+            tally.connected.load(Ordering::Relaxed),
+        );
+        result(
+            &format!("{mode}_failed"),
+            tally.failed.load(Ordering::Relaxed) + tally.other.load(Ordering::Relaxed),
+        );
         result(&format!("{mode}_requests_200"), ok);
         result(&format!("{mode}_requests_304"), nm);
-        result(&format!("{mode}_requests_per_sec"), format!("{:.0}", (ok + nm) as f64 / secs));
-        result(&format!("{mode}_server_cpu_pct"), format!("{:.1}", cpu as f64 / 1e4 / secs));
-        result(&format!("{mode}_us_per_request"), format!("{:.1}", cpu as f64 / (ok + nm).max(1) as f64));
-        result(&format!("{mode}_us_per_watcher_min"), format!("{:.0}", per_watcher_minute(cpu, secs)));
+        result(
+            &format!("{mode}_requests_per_sec"),
+            format!("{:.0}", (ok + nm) as f64 / secs),
+        );
+        result(
+            &format!("{mode}_server_cpu_pct"),
+            format!("{:.1}", cpu as f64 / 1e4 / secs),
+        );
+        result(
+            &format!("{mode}_us_per_request"),
+            format!("{:.1}", cpu as f64 / (ok + nm).max(1) as f64),
+        );
+        result(
+            &format!("{mode}_us_per_watcher_min"),
+            format!("{:.0}", per_watcher_minute(cpu, secs)),
+        );
         result(
             &format!("{mode}_net_us_per_watcher_min"),
-            format!("{:.0}", per_watcher_minute(cpu.saturating_sub((idle_rate * secs) as u64), secs)),
+            format!(
+                "{:.0}",
+                per_watcher_minute(cpu.saturating_sub((idle_rate * secs) as u64), secs)
+            ),
         );
         drop(tasks);
         let _ = updates.await;
@@ -1093,7 +1144,12 @@ async fn cpu(args: CpuArgs) -> anyhow::Result<()> {
     let paths = vec![format!("/api/v1/jobs/{id}/events")];
     let tasks = open_streams(&args.addr, &paths, n, 200, false, &tally, |_, _, _, _| {}).await;
     let updates_stop = Arc::new(AtomicBool::new(false));
-    let updates = spawn_updates(writer.clone(), id.clone(), count.clone(), updates_stop.clone());
+    let updates = spawn_updates(
+        writer.clone(),
+        id.clone(),
+        count.clone(),
+        updates_stop.clone(),
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let events0 = tally.events.load(Ordering::Relaxed);
     let (cpu, secs) = measure(args.server_pid, args.secs).await?;
@@ -1105,12 +1161,24 @@ async fn cpu(args: CpuArgs) -> anyhow::Result<()> {
     result("sse_open_at_end", open_at_end);
     result("sse_events", events);
     result("sse_events_per_sec", format!("{:.0}", events as f64 / secs));
-    result("sse_server_cpu_pct", format!("{:.1}", cpu as f64 / 1e4 / secs));
-    result("sse_us_per_event", format!("{:.1}", cpu as f64 / events.max(1) as f64));
-    result("sse_us_per_watcher_min", format!("{:.0}", per_watcher_minute(cpu, secs)));
+    result(
+        "sse_server_cpu_pct",
+        format!("{:.1}", cpu as f64 / 1e4 / secs),
+    );
+    result(
+        "sse_us_per_event",
+        format!("{:.1}", cpu as f64 / events.max(1) as f64),
+    );
+    result(
+        "sse_us_per_watcher_min",
+        format!("{:.0}", per_watcher_minute(cpu, secs)),
+    );
     result(
         "sse_net_us_per_watcher_min",
-        format!("{:.0}", per_watcher_minute(cpu.saturating_sub((idle_rate * secs) as u64), secs)),
+        format!(
+            "{:.0}",
+            per_watcher_minute(cpu.saturating_sub((idle_rate * secs) as u64), secs)
+        ),
     );
     drop(tasks);
     let _ = updates.await;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark suite of job-progress. See BENCHMARKS.md.
 #
-#   bench/run.sh                 full run (about 12 minutes after the builds)
-#   bench/run.sh --smoke         every scenario, tiny and quick (about 2.5 minutes)
+#   bench/run.sh                 full run (about 11 minutes after the builds)
+#   bench/run.sh --smoke         every scenario, tiny and quick (about 3 minutes)
 #   options: --only 1,3,5        run only these scenarios (1-6 polling, 7-10 streams)
 #            --no-build          use the binaries already built
 #

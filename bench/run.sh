@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark suite of job-progress. See BENCHMARKS.md.
 #
-#   bench/run.sh                 full run (about 7 minutes after the builds)
-#   bench/run.sh --smoke         every scenario, tiny and quick (about 1.5 minutes)
-#   options: --only 1,3,5        run only these scenarios
+#   bench/run.sh                 full run (about 11 minutes after the builds)
+#   bench/run.sh --smoke         every scenario, tiny and quick (about 3 minutes)
+#   options: --only 1,3,5        run only these scenarios (1-6 polling, 7-10 streams)
 #            --no-build          use the binaries already built
 #
 # Environment (all optional):
@@ -24,7 +24,7 @@
 set -euo pipefail
 
 MODE=full
-ONLY=1,2,3,4,5,6
+ONLY=1,2,3,4,5,6,7,8,9,10
 BUILD=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -62,6 +62,10 @@ if [[ $MODE == smoke ]]; then
   S4_OUTAGE=3; S4_RECOVERY=3
   S5_JOBS=1000; S5_SECS=10; S5_WARM=3
   S6_CONNS=10000; S6_HOLD=7
+  S7_STREAMS=1000; S7_JOBS=100; S7_SECS=5; S7_DIAG_SECS=5
+  S8_STREAMS=2000; S8_HOLD=3
+  S9_STREAMS=2000; S9_ROUNDS=3
+  S10_WATCHERS=500; S10_SECS=5
 else
   S1_SECS=30; S1_WARM=3
   S2_SECS=30
@@ -69,6 +73,10 @@ else
   S4_OUTAGE=10; S4_RECOVERY=5
   S5_JOBS=10000; S5_SECS=60; S5_WARM=5
   S6_CONNS=10000; S6_HOLD=30
+  S7_STREAMS=1000; S7_JOBS=100; S7_SECS=30; S7_DIAG_SECS=10
+  S8_STREAMS=10000; S8_HOLD=20
+  S9_STREAMS=10000; S9_ROUNDS=5
+  S10_WATCHERS=5000; S10_SECS=30
 fi
 
 RUN_DIR=$BENCH/target/runs/$(date +%Y%m%d-%H%M%S)-$MODE
@@ -88,7 +96,7 @@ now_ms() { date +%s%3N; }
 ours() {
   local exe; exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
   local bin
-  for bin in "$SERVER_BIN" "$BENCH_BIN/jpbench" "$BENCH_BIN/ceiling" "$(command -v wrk)" "$(command -v redis-server)"; do
+  for bin in "$SERVER_BIN" "$BENCH_BIN/jpbench" "$BENCH_BIN/jpsse" "$BENCH_BIN/ceiling" "$(command -v wrk)" "$(command -v redis-server)"; do
     [[ $exe == "$(readlink -f "$bin")" ]] && return 0
   done
   return 1
@@ -146,7 +154,7 @@ fi
 for tool in redis-server redis-cli psql taskset curl awk; do
   need "$tool" || { echo "missing: $tool (scripts/services.sh installs Redis and PostgreSQL)" >&2; exit 1; }
 done
-# 10,000 connections on each side of scenario 6.
+# 10,000 connections on each side of scenarios 6, 8 and 9.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # ---------------------------------------------------------------- machine
@@ -169,7 +177,7 @@ if [[ $BUILD == 1 ]]; then
   say "building the bench helpers (in bench/target)"
   cargo build --release --manifest-path "$BENCH/Cargo.toml" --target-dir "$BENCH/target" 2>&1 | tail -n 3 | tee -a "$LOG" >&2
 fi
-for bin in "$SERVER_BIN" "$BENCH_BIN/jpbench" "$BENCH_BIN/ceiling"; do
+for bin in "$SERVER_BIN" "$BENCH_BIN/jpbench" "$BENCH_BIN/jpsse" "$BENCH_BIN/ceiling"; do
   [[ -x $bin ]] || { echo "not built: $bin" >&2; exit 1; }
 done
 
@@ -238,6 +246,8 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 jp() { fg_tracked taskset -c "$LOAD_CPU" env REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" KEY_PREFIX=$PREFIX \
   RUST_LOG=warn "$BENCH_BIN/jpbench" "$@"; }
+jpsse() { fg_tracked taskset -c "$LOAD_CPU" env REDIS_URL="$REDIS_URL" KEY_PREFIX=$PREFIX \
+  RUST_LOG=warn "$BENCH_BIN/jpsse" "$@"; }
 seed() { jp seed --jobs "$1" --id-prefix "$2" >> "$LOG" 2>&1; }
 
 # load OUT SECS CONNS URL [wrk args...]: wrk on cpu LOAD_CPU; server CPU% -> OUT
@@ -543,11 +553,115 @@ scenario_6() {
   row 6 "polls (every 3 s): count, p50 / p99 ms" "$(get "$f" polls), $(get "$f" poll_p50_ms) / $(get "$f" poll_p99_ms)" "" ""
 }
 
+# ---------------------------------------------------------------- 7-10: live push
+# Streams need SSE_MAX_STREAMS above what they open (the default is 10,000).
+start_sse_server() { start_server SSE_MAX_STREAMS=20000 "$@"; }
+
+scenario_7() {
+  rcli flushall >/dev/null
+  start_sse_server
+  jpsse latency --addr "127.0.0.1:$API_PORT" --streams "$S7_STREAMS" --jobs "$S7_JOBS" \
+    --job-interval-ms 1000 --secs "$S7_SECS" --active-streams 10 > "$RUN_DIR/s7.txt" 2>>"$LOG"
+  local f=$RUN_DIR/s7.txt p99
+  p99=$(get "$f" latency_p99_ms)
+  row 7 "streams open at end / asked (over $(get "$f" jobs) jobs)" "$(get "$f" streams_open_at_end) / $(get "$f" streams_requested)" "all" \
+    "$(verdict "$(get "$f" streams_open_at_end)" '>=' "$(get "$f" streams_requested)")"
+  row 7 "writes/s (each job once a second); events received / expected" \
+    "$(get "$f" writes_per_sec); $(get "$f" events_received) / $(get "$f" events_expected)" "" ""
+  row 7 "write to client event: p50 / p99 / max ms" \
+    "$(get "$f" latency_p50_ms) / $p99 / $(get "$f" latency_max_ms)" "p99 <= 50" "$(verdict "$p99" '<=' 50)"
+  row 7 "  p90 / p99.9 ms" "$(get "$f" latency_p90_ms) / $(get "$f" latency_p999_ms)" "" ""
+  row 7 "  10 streams of the active list (every job): p50 / p99 / max ms; events received / expected" \
+    "$(get "$f" active_latency_p50_ms) / $(get "$f" active_latency_p99_ms) / $(get "$f" active_latency_max_ms); $(get "$f" active_events_received) / $(get "$f" active_events_expected)" "" ""
+  # Diagnosis: the same with clients that ACK at once (TCP_QUICKACK), which
+  # takes the delayed ACK out of the interplay with the server's Nagle.
+  jpsse latency --addr "127.0.0.1:$API_PORT" --streams "$S7_STREAMS" --jobs "$S7_JOBS" \
+    --job-interval-ms 1000 --secs "$S7_DIAG_SECS" --active-streams 10 --quickack --id-prefix bench-sse-qa- \
+    > "$RUN_DIR/s7-quickack.txt" 2>>"$LOG"
+  local q=$RUN_DIR/s7-quickack.txt
+  row 7 "  diagnosis, clients ACK at once: job streams p50 / p99 / max; active list p50 / p99 / max ms" \
+    "$(get "$q" latency_p50_ms) / $(get "$q" latency_p99_ms) / $(get "$q" latency_max_ms); $(get "$q" active_latency_p50_ms) / $(get "$q" active_latency_p99_ms) / $(get "$q" active_latency_max_ms)" "" ""
+  row 7 "  of which the write itself (RedisStore::write round trip): p50 / p99 ms" \
+    "$(get "$f" write_rtt_p50_ms) / $(get "$f" write_rtt_p99_ms)" "" ""
+}
+
+# streams_rows N FILE: the rows both 8 and 9 report about the open streams
+streams_rows() {
+  local n=$1 f=$2
+  row "$n" "streams opened / open at end (asked, jobs)" \
+    "$(get "$f" streams_opened) / $(get "$f" streams_open_at_end) ($(get "$f" streams_requested), $(get "$f" jobs))" "all" \
+    "$(verdict "$(get "$f" streams_open_at_end)" '>=' "$(get "$f" streams_requested)")"
+}
+
+scenario_8() {
+  rcli flushall >/dev/null
+  start_sse_server
+  jpsse streams --addr "127.0.0.1:$API_PORT" --streams "$S8_STREAMS" --jobs 100 \
+    --hold-secs "$S8_HOLD" --server-pid "$SERVER_PID" --redis-port "$REDIS_PORT" \
+    > "$RUN_DIR/s8.txt" 2>>"$LOG"
+  local f=$RUN_DIR/s8.txt kib=1024 per before during
+  streams_rows 8 "$f"
+  row 8 "API RSS before / during / after, MiB" \
+    "$(calc "$(get "$f" rss_before_kib) / $kib" 1) / $(calc "$(get "$f" rss_during_kib) / $kib" 1) / $(calc "$(get "$f" rss_after_kib) / $kib" 1)" "" ""
+  per=$(get "$f" rss_per_stream_bytes)
+  row 8 "RSS per stream, bytes" "$per" "<= 20480" "$(verdict "$per" '<=' 20480)"
+  before=$(get "$f" redis_conns_before); during=$(get "$f" redis_conns_during)
+  row 8 "server's Redis connections before / with the streams / after (CLIENT LIST)" \
+    "$before / $during / $(get "$f" redis_conns_after)" "constant" "$(verdict "$during" '==' "$before")"
+  row 8 "  their last commands, with the streams" "$(get "$f" redis_conns_during_cmds)" "" ""
+  row 8 "  server CPU while they idle %; streams opened in s" \
+    "$(get "$f" hold_server_cpu_pct); $(get "$f" connect_secs)" "" ""
+}
+
+scenario_9() {
+  rcli flushall >/dev/null
+  start_sse_server
+  jpsse streams --addr "127.0.0.1:$API_PORT" --streams "$S9_STREAMS" --jobs 1 \
+    --hold-secs 2 --updates "$S9_ROUNDS" --server-pid "$SERVER_PID" --redis-port "$REDIS_PORT" \
+    > "$RUN_DIR/s9.txt" 2>>"$LOG"
+  local f=$RUN_DIR/s9.txt
+  streams_rows 9 "$f"
+  row 9 "one update, $(get "$f" fanout_watchers) streams: first / last has it, ms (median of $S9_ROUNDS)" \
+    "$(get "$f" fanout_first_median_ms) / $(get "$f" fanout_last_median_ms)" "" ""
+  row 9 "  per update: first ms" "$(get "$f" fanout_first_ms)" "" ""
+  row 9 "  per update: p50 ms" "$(get "$f" fanout_p50_ms)" "" ""
+  row 9 "  per update: p99 ms" "$(get "$f" fanout_p99_ms)" "" ""
+  row 9 "  per update: last ms" "$(get "$f" fanout_last_ms)" "" ""
+  row 9 "  streams that got each update (fewest)" "$(get "$f" fanout_min_received) of $(get "$f" fanout_watchers)" "all" \
+    "$(verdict "$(get "$f" fanout_min_received)" '>=' "$(get "$f" fanout_watchers)")"
+  row 9 "  server CPU per update, ms (us per stream)" \
+    "$(get "$f" fanout_server_cpu_ms_median) ($(get "$f" fanout_server_cpu_us_per_stream))" "" ""
+}
+
+scenario_10() {
+  rcli flushall >/dev/null
+  start_sse_server
+  jpsse cpu --addr "127.0.0.1:$API_PORT" --watchers "$S10_WATCHERS" --secs "$S10_SECS" \
+    --poll-secs 3 --server-pid "$SERVER_PID" > "$RUN_DIR/s10.txt" 2>>"$LOG"
+  local f=$RUN_DIR/s10.txt
+  row 10 "watchers of one job, per mode; window s" "$(get "$f" watchers); $(get "$f" window_secs)" "" ""
+  row 10 "poll every 3 s, job still: requests/s (200 / 304 in window), us per request" \
+    "$(get "$f" poll_requests_per_sec) ($(get "$f" poll_requests_200) / $(get "$f" poll_requests_304)), $(get "$f" poll_us_per_request)" "" ""
+  row 10 "poll every 3 s, job moving 1/s: requests/s (200 / 304), us per request" \
+    "$(get "$f" poll_moving_requests_per_sec) ($(get "$f" poll_moving_requests_200) / $(get "$f" poll_moving_requests_304)), $(get "$f" poll_moving_us_per_request)" "" ""
+  row 10 "SSE, job moving 1/s: events/s, us per event" \
+    "$(get "$f" sse_events_per_sec), $(get "$f" sse_us_per_event)" "" ""
+  row 10 "server CPU us per watcher per minute: poll 304s / poll moving / SSE" \
+    "$(get "$f" poll_us_per_watcher_min) / $(get "$f" poll_moving_us_per_watcher_min) / $(get "$f" sse_us_per_watcher_min)" "" ""
+  row 10 "  the same less the idle server's CPU" \
+    "$(get "$f" poll_net_us_per_watcher_min) / $(get "$f" poll_moving_net_us_per_watcher_min) / $(get "$f" sse_net_us_per_watcher_min)" "" ""
+  row 10 "  server core busy %: poll 304s / poll moving / SSE (idle: $(get "$f" idle_server_cpu_ms_per_min) ms per min)" \
+    "$(get "$f" poll_server_cpu_pct) / $(get "$f" poll_moving_server_cpu_pct) / $(get "$f" sse_server_cpu_pct)" "" ""
+  row 10 "  failures: pollers / streams (streams open at end of $(get "$f" sse_opened))" \
+    "$(get "$f" poll_failed) + $(get "$f" poll_moving_failed) / $(get "$f" sse_failed) ($(get "$f" sse_open_at_end))" "0" \
+    "$(verdict "$(( $(get "$f" poll_failed) + $(get "$f" poll_moving_failed) + $(get "$f" sse_failed) ))" '==' 0)"
+}
+
 # ---------------------------------------------------------------- run
 started=$(date +%s)
 create_db
 start_redis
-for n in 1 2 3 4 5 6; do run_scenario "$n"; done
+for n in 1 2 3 4 5 6 7 8 9 10; do run_scenario "$n"; done
 elapsed=$(( $(date +%s) - started ))
 
 {

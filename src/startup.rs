@@ -138,6 +138,11 @@ fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyh
             .default_service(web::to(http::not_found))
     })
     .shutdown_timeout(settings.shutdown_timeout_secs)
+    // Nagle's algorithm held small stream events back until the client's
+    // delayed ACK (p99 37 ms on the active-list stream, BENCHMARKS.md
+    // scenario 7); answers here are written whole, so nothing is gained
+    // by it.
+    .tcp_nodelay(true)
     // Signals are ours: streams must end before the drain (run_until_stopped).
     .disable_signals();
     if let Some(workers) = settings.workers {

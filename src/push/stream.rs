@@ -95,8 +95,8 @@ impl Polling {
 }
 
 /// Sends one event; `false` once the client is gone.
-async fn send(tx: &mpsc::Sender<Event>, event: Event) -> bool {
-    tx.send(event).await.is_ok()
+async fn send(tx: &mpsc::Sender<Box<Event>>, event: Event) -> bool {
+    tx.send(Box::new(event)).await.is_ok()
 }
 
 /// `data` as event data: JSON is UTF-8, so this never fails in practice.
@@ -134,7 +134,7 @@ pub async fn job(
     mut watch: JobWatch,
     snapshot: Change,
     last_event_id: Option<u64>,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Box<Event>>,
     _permit: StreamPermit,
 ) {
     let id = snapshot.job_id.clone();
@@ -233,7 +233,7 @@ pub async fn jobs(
     selection: Selection,
     mut feed: broadcast::Receiver<Arc<Change>>,
     snapshot: Bytes,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Box<Event>>,
     _permit: StreamPermit,
 ) {
     if !send(&tx, snapshot_event(&snapshot)).await {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, Responder as _, web};
-use actix_web_lab::sse::Sse;
+use actix_web_lab::sse::{Event, Sse};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -34,13 +34,18 @@ pub struct StreamSettings {
     pub retry: Duration,
 }
 
-/// The response for a stream fed by `rx`.
+/// The response for a stream fed by `rx`. Events travel boxed: a tokio
+/// channel allocates a block of 32 slots whatever its bound, and an event
+/// is about 100 bytes, a box 8 (about 3 KB less per idle stream).
 fn sse(
     request: &HttpRequest,
-    rx: mpsc::Receiver<actix_web_lab::sse::Event>,
+    rx: mpsc::Receiver<Box<Event>>,
     settings: StreamSettings,
 ) -> HttpResponse {
-    Sse::from_infallible_receiver(rx)
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|event| (*event, rx))
+    });
+    Sse::from_infallible_stream(events)
         .with_keep_alive(settings.heartbeat)
         .with_retry_duration(settings.retry)
         .customize()

@@ -9,7 +9,10 @@
 //! a handful; an office behind one NAT address with ten such dashboards
 //! stays under 50. A flood of random job ids, which the response cache
 //! cannot absorb and which each cost PostgreSQL a query, is held to 50 a
-//! second per client instead of the ~15,000 one client can otherwise push.
+//! second per client: measured with the release server on one core and
+//! wrk on the other, one client drove 4,400 PostgreSQL transactions a
+//! second without the limit and 70 a second over 10 s with it (the burst
+//! of 200, then 50 a second), while being refused 60,000 times a second.
 
 use std::{
     net::{IpAddr, Ipv4Addr},

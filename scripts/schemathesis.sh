@@ -5,7 +5,8 @@
 # scripts/test.sh; needs Redis and PostgreSQL (scripts/services.sh).
 #
 # Two runs: one with a fixed seed (the same requests every time) and one
-# with a fresh random seed, printed, so a failure it finds can be replayed:
+# with a fresh random seed, printed, so a failure it finds can be replayed;
+# then a short third run against a server requiring read tokens, with one.
 #
 #   SCHEMATHESIS_EXAMPLES=200 scripts/schemathesis.sh   # a longer run
 #   SCHEMATHESIS_SEED=1234 scripts/schemathesis.sh      # replay one seed (run once)
@@ -40,36 +41,56 @@ cargo build -q --bin job-progress --example send_campaign
 db=jp_schemathesis_$$
 prefix="schemathesis-$$:"
 server_url=${DATABASE_URL%/*}
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-server=""
+tokens=$(mktemp)
+servers=()
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  rm -f "$tokens"
   psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
   redis-cli -u "$REDIS_URL" --scan --pattern "$prefix*" | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null || true
 }
 trap cleanup EXIT
 psql "$DATABASE_URL" -qc "CREATE DATABASE $db" >/dev/null
 
-export DATABASE_URL="$server_url/$db" KEY_PREFIX="$prefix" RUST_LOG=error
-target/debug/job-progress serve --listen-addr "127.0.0.1:$port" &
-server=$!
-for _ in $(seq 1 100); do
-  # python3 rather than curl: it is here already (schemathesis needs it).
-  python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/healthz', timeout=1)" \
-    >/dev/null 2>&1 && break
-  sleep 0.1
-done
+# The generated requests come from one address far faster than any
+# dashboard: without this they would mostly meet the rate limit (tested in
+# tests/api/limits.rs) instead of the endpoints.
+export DATABASE_URL="$server_url/$db" KEY_PREFIX="$prefix" RUST_LOG=error RATE_LIMIT_PER_SECOND=0
+# Starts a server with the extra environment given, sets $port.
+start_server() {
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  env "$@" target/debug/job-progress serve --listen-addr "127.0.0.1:$port" &
+  servers+=($!)
+  for _ in $(seq 1 100); do
+    # python3 rather than curl: it is here already (schemathesis needs it).
+    python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/healthz', timeout=1)" \
+      >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+}
+start_server
 
 # Data for the documented examples (openapi.yaml): a finished job carrying
 # a schedule, so the happy paths are exercised, not only 404s.
 target/debug/examples/send_campaign --job-id demo-1 --total 1000 --chunk-size 500 \
   --pause-ms 0 --work-ms 0 --schedule-id black-friday >/dev/null
 
+# The active-list stream never ends by itself (it is tested in
+# tests/api/events.rs); a job's stream ends with the job or is a 4xx.
+check() {
+  "$venv/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:$port" \
+    --checks all --workers 2 --no-color --exclude-operation-id streamActiveJobs \
+    --request-timeout 20 "$@"
+}
 for seed in $seeds; do
   say "checking http://127.0.0.1:$port against openapi.yaml ($examples examples per operation, seed $seed; replay with SCHEMATHESIS_SEED=$seed)"
-  # The active-list stream never ends by itself (it is tested in
-  # tests/api/events.rs); a job's stream ends with the job or is a 4xx.
-  "$venv/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:$port" \
-    --checks all --max-examples "$examples" --seed "$seed" --workers 2 --no-color \
-    --exclude-operation-id streamActiveJobs --request-timeout 20
+  check --max-examples "$examples" --seed "$seed"
 done
+
+# Once more with read tokens required, sending one: a shorter run, since
+# the endpoints behave as above once the token is accepted.
+token_lines=$(target/debug/job-progress token new --scope read --name schemathesis 2>/dev/null)
+sed -n 2p <<<"$token_lines" >"$tokens"
+start_server REQUIRE_READ_TOKEN=true TOKENS_FILE="$tokens"
+say "checking http://127.0.0.1:$port with REQUIRE_READ_TOKEN and a read token (seed $fixed_seed)"
+check --max-examples 10 --seed "$fixed_seed" -H "Authorization: Bearer $(sed -n 1p <<<"$token_lines")"

@@ -2,13 +2,18 @@
 //! environment fallback. `serve`, `migrate` and the examples flatten the
 //! ones they need, so every program reads `REDIS_URL` the same way.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     domain::StallPolicy,
-    http::routes::events::StreamSettings,
+    http::{
+        auth::Access,
+        limit::RateLimit,
+        routes::events::StreamSettings,
+        tokens::{Scope, Tokens},
+    },
     push::{Bus, Publisher},
     store::{BreakerConfig, Keys, PgArchive, RedisStore, Ttls},
     write::WriterConfig,
@@ -46,6 +51,26 @@ pub enum Command {
     Serve(Box<ServeSettings>),
     /// Apply the database migrations and exit.
     Migrate(DatabaseSettings),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `job-progress token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a fresh random token (first line) and the line that admits it
+    /// in the tokens file (second line). The server keeps only the hash:
+    /// the token is shown this once.
+    New {
+        /// What the token may do.
+        #[arg(long, value_enum)]
+        scope: Scope,
+        /// Who holds it (1-64 characters of `[A-Za-z0-9._:-]`); logs and
+        /// rate limits name the token by it.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 /// Where and how to reach Redis.
@@ -249,6 +274,75 @@ pub struct ServeSettings {
     /// Live streams.
     #[command(flatten)]
     pub push: PushSettings,
+    /// Tokens, rate limits, CORS.
+    #[command(flatten)]
+    pub access: AccessSettings,
+}
+
+/// Who may call the API, how often, and from which web pages.
+#[derive(Debug, Clone, Args)]
+pub struct AccessSettings {
+    /// The tokens file: one `<scope> <sha256 of the token, hex> <name>` a
+    /// line (`job-progress token new` prints one). Unset: no tokens.
+    #[arg(long, env = "TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+    /// Reads need a `read` (or `write`) token too. `/healthz`, `/readyz`
+    /// and `/openapi.yaml` stay open.
+    #[arg(long, env = "REQUIRE_READ_TOKEN")]
+    pub require_read_token: bool,
+    /// Requests a second each client (a token, or an address without one)
+    /// may make to `/api/v1`, on average (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 50)]
+    pub rate_limit_per_second: u32,
+    /// ...and at once, after a quiet spell.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+    /// Web origins (`https://dash.example.com`, comma-separated, or `*`)
+    /// whose pages may call the API from a browser. Unset: no CORS headers.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',',
+          value_parser = parse_origin)]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, no path.
+fn parse_origin(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let rest = raw
+        .strip_prefix("https://")
+        .or_else(|| raw.strip_prefix("http://"));
+    match rest {
+        _ if raw == "*" => Ok(raw.to_owned()),
+        Some(host) if !host.is_empty() && !host.contains('/') => Ok(raw.to_owned()),
+        _ => Err(format!(
+            "'{raw}' is not an origin: expected scheme://host[:port] (no path, no trailing slash), or *"
+        )),
+    }
+}
+
+impl AccessSettings {
+    /// The access policy: reads the tokens file.
+    pub fn access(&self) -> anyhow::Result<Access> {
+        let tokens = match &self.tokens_file {
+            Some(path) => Tokens::load(path)?,
+            None => Tokens::default(),
+        };
+        if self.require_read_token && tokens.is_empty() {
+            anyhow::bail!(
+                "REQUIRE_READ_TOKEN is set but no token is configured: set TOKENS_FILE \
+                 (`job-progress token new` makes a token and its line)"
+            );
+        }
+        if let Some(path) = &self.tokens_file {
+            tracing::info!(tokens = tokens.len(), file = %path.display(), "tokens loaded");
+        }
+        Ok(Access::new(tokens, self.require_read_token))
+    }
+
+    /// The rate limit, unless it is off.
+    pub fn rate_limit(&self) -> Option<Arc<RateLimit>> {
+        RateLimit::new(self.rate_limit_per_second, self.rate_limit_burst).map(Arc::new)
+    }
 }
 
 /// How event streams behave.
@@ -329,5 +423,17 @@ mod tests {
         let settings = ServeSettings::defaults();
         assert_eq!(settings.cache_ttl_ms, 1000);
         assert_eq!(settings.redis.key_prefix, "job:");
+        assert!(!settings.access.require_read_token);
+        assert!(settings.access.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn origins_are_scheme_and_host_only() {
+        assert!(parse_origin("https://dash.example.com").is_ok());
+        assert!(parse_origin("http://localhost:3000").is_ok());
+        assert!(parse_origin("*").is_ok());
+        for bad in ["dash.example.com", "https://dash.example.com/", "https://"] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -3,7 +3,8 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use job_progress::{
-    config::{Cli, Command},
+    config::{Cli, Command, TokenCommand},
+    http::tokens,
     startup::Application,
     telemetry,
 };
@@ -21,6 +22,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate(settings) => {
             settings.archive()?.migrate().await?;
             tracing::info!("database migrations applied");
+            Ok(())
+        }
+        Command::Token(TokenCommand::New { scope, name }) => {
+            let made = tokens::new_token(scope, &name)?;
+            eprintln!(
+                "A {scope} token for {name}: hand it over now, it is not stored anywhere; \
+                 then add the second line to the tokens file (TOKENS_FILE) and restart."
+            );
+            println!("{}\n{}", made.token, made.line);
             Ok(())
         }
     }

@@ -2,12 +2,24 @@
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_cors::Cors;
+use actix_web::{
+    App, HttpServer,
+    dev::Server,
+    http::header,
+    middleware::{Condition, from_fn},
+    web,
+};
 use anyhow::Context as _;
 
 use crate::{
     config::ServeSettings,
-    http::{self, AppState},
+    http::{
+        self, AppState,
+        edge::REQUEST_ID_HEADER,
+        limit::RateLimit,
+        respond::{SOURCE_HEADER, TOTAL_HEADER},
+    },
     push::{Bus, Hub},
     read::{ProgressReader, cache::ResponseCache},
     store::{Archive, HotStore, PgArchive},
@@ -50,6 +62,8 @@ impl Application {
         archive: Arc<dyn Archive>,
         bus: Option<Bus>,
     ) -> anyhow::Result<Self> {
+        // First: a bad tokens file must stop the start before anything runs.
+        let access = Arc::new(settings.access.access()?);
         let cache = ResponseCache::new(
             Duration::from_millis(settings.cache_ttl_ms),
             settings.cache_capacity,
@@ -58,10 +72,16 @@ impl Application {
         if let Some(bus) = bus {
             bus.spawn_subscriber(Arc::clone(&hub));
         }
+        let limits = settings.access.rate_limit();
+        if let Some(limits) = &limits {
+            RateLimit::spawn_cleanup(Arc::downgrade(limits));
+        }
         let state = AppState {
             reader: ProgressReader::new(hot, archive, cache, settings.stall_policy()),
             hub,
             streams: settings.push.streams(),
+            access,
+            limits,
         };
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
@@ -128,10 +148,45 @@ async fn migrate(archive: &PgArchive) -> anyhow::Result<()> {
     }
 }
 
+/// The CORS policy for `origins` (see README, "Access"): reads only, the
+/// headers a dashboard sends, and the ones it wants to read back.
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "HEAD"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("last-event-id"),
+            REQUEST_ID_HEADER,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static(SOURCE_HEADER),
+            header::HeaderName::from_static(TOTAL_HEADER),
+            REQUEST_ID_HEADER,
+        ])
+        // Browsers cap it anyway (Chrome at 2 h); an hour saves a
+        // preflight per request without pinning a changed policy for long.
+        .max_age(3600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}
+
 fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyhow::Result<Server> {
     let data = web::Data::new(state);
+    let origins = settings.access.cors_allowed_origins.clone();
     let mut server = HttpServer::new(move || {
         App::new()
+            // Inside the edge, so preflights and refusals are logged too;
+            // absent, not merely permissive, when no origin is configured.
+            .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
             .wrap(from_fn(http::edge))
             .app_data(data.clone())
             .configure(http::configure)

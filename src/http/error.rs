@@ -1,7 +1,11 @@
 //! [`ApiError`]: what the HTTP edge answers when a request cannot be served.
 
-use actix_web::{HttpResponse, ResponseError, http::StatusCode, http::header::ContentType};
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::{StatusCode, header, header::ContentType},
+};
 
+use super::{auth::Refusal, limit, tokens::Scope};
 use crate::{domain::IdError, read::envelope::serialize};
 
 /// The `Retry-After` of a refused stream: a few seconds, so that streams
@@ -29,7 +33,41 @@ pub enum ApiError {
     /// [`MAX_HEADER_BYTES`](super::edge::MAX_HEADER_BYTES).
     #[error("request headers too large: at most 16 KiB in all")]
     HeadersTooLarge,
+    /// 401: the endpoint needs a token and the request carries none;
+    /// answered with a `WWW-Authenticate` challenge.
+    #[error("this endpoint needs a token: send `Authorization: Bearer <token>`")]
+    MissingToken,
+    /// 401: the token presented is not one this server knows (mistyped,
+    /// revoked, or another server's); `error="invalid_token"`.
+    #[error("the token is not valid here: check it, or ask for a new one")]
+    InvalidToken,
+    /// 403: the token is valid but its scope does not allow this;
+    /// `error="insufficient_scope"`.
+    #[error("this endpoint needs a `{0}` token; this token's scope does not include it")]
+    InsufficientScope(Scope),
+    /// 429: this client (its token, or its address) made more requests than
+    /// the rate limit lets through; answered with `Retry-After`.
+    #[error("too many requests: retry in {retry_after_secs} s")]
+    TooManyRequests {
+        /// Seconds until the next request is let through.
+        retry_after_secs: u64,
+        /// The burst, for `X-RateLimit-Limit`.
+        limit: u32,
+    },
 }
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Missing => ApiError::MissingToken,
+            Refusal::Invalid => ApiError::InvalidToken,
+            Refusal::InsufficientScope(scope) => ApiError::InsufficientScope(scope),
+        }
+    }
+}
+
+/// The realm of every `WWW-Authenticate` challenge.
+const REALM: &str = "job-progress";
 
 impl ApiError {
     /// An id from the path, or a 400 saying what is wrong with it; `what`
@@ -47,6 +85,9 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -60,6 +101,37 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyStreams => {
                 response.insert_header(("Retry-After", RETRY_AFTER_SECS.to_string()));
+            }
+            // RFC 6750 §3: no error code when no credentials were sent.
+            ApiError::MissingToken => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"{REALM}\""),
+                ));
+            }
+            ApiError::InvalidToken => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""),
+                ));
+            }
+            ApiError::InsufficientScope(scope) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{scope}\""
+                    ),
+                ));
+            }
+            ApiError::TooManyRequests {
+                retry_after_secs,
+                limit,
+            } => {
+                response
+                    .insert_header((header::RETRY_AFTER, *retry_after_secs))
+                    .insert_header((limit::AFTER_HEADER, *retry_after_secs))
+                    .insert_header((limit::LIMIT_HEADER, *limit))
+                    .insert_header((limit::REMAINING_HEADER, 0));
             }
             _ => {}
         }

@@ -10,17 +10,31 @@
 //! | GET    | `/api/v1/schedules/{id}/progress`    | [`routes::schedules::progress`] |
 //! | GET    | `/healthz`, `/readyz`                | [`routes::health`]           |
 //! | GET    | `/openapi.yaml`                      | [`routes::health::openapi`]  |
+//!
+//! Every `/api/v1` route is rate limited ([`limit`]) and declares the
+//! token scope it needs where it is registered below ([`auth`]); health
+//! and the OpenAPI document are open and unlimited.
 
+pub mod auth;
 pub mod edge;
 mod error;
+pub mod limit;
 pub mod respond;
 pub mod routes;
+pub mod tokens;
 
 use std::sync::Arc;
 
-use actix_web::{Handler, HttpResponse, Responder, Route, guard, web};
+use actix_web::{
+    Handler, HttpResponse, Responder, Route, dev::HttpServiceFactory, guard, middleware::from_fn,
+    web,
+};
 
-use self::routes::events::StreamSettings;
+use self::{
+    auth::{Access, Need, Read, ReadStream},
+    limit::RateLimit,
+    routes::events::StreamSettings,
+};
 pub use self::{
     edge::{RequestId, edge},
     error::ApiError,
@@ -36,6 +50,10 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// How streams behave on the wire.
     pub streams: StreamSettings,
+    /// Who may call what.
+    pub access: Arc<Access>,
+    /// The rate limit of the API routes (`None`: off).
+    pub limits: Option<Arc<RateLimit>>,
 }
 
 /// GET and HEAD to `handler`.
@@ -51,7 +69,7 @@ where
 }
 
 /// A read-only resource: GET and HEAD answered, anything else 405.
-fn resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
+fn open_resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
 where
     F: Handler<Args>,
     Args: actix_web::FromRequest + 'static,
@@ -62,6 +80,16 @@ where
         .default_service(web::to(|| async {
             ApiError::MethodNotAllowed.error_response_owned()
         }))
+}
+
+/// A read-only resource open to callers that meet `need` (see [`auth`]).
+fn resource<N: Need + 'static, F, Args>(_need: N, path: &str, handler: F) -> impl HttpServiceFactory
+where
+    F: Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    open_resource(path, handler).wrap(from_fn(auth::require::<N>))
 }
 
 impl ApiError {
@@ -80,31 +108,40 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::QueryConfig::default().error_handler(|err, _| {
         ApiError::BadRequest(format!("invalid query string: {err}")).into()
     }))
-    .service(resource("/api/v1/jobs/active", routes::jobs::active))
-    // Before `{job_id}/events`, which would take `active` for an id.
-    .service(resource(
-        "/api/v1/jobs/active/events",
-        routes::events::active,
-    ))
-    .service(resource(
-        "/api/v1/jobs/{job_id}/events",
-        routes::events::job,
-    ))
-    .service(resource(
-        "/api/v1/jobs/{job_id}/progress",
-        routes::jobs::progress,
-    ))
-    .service(resource(
-        "/api/v1/schedules/active",
-        routes::schedules::active,
-    ))
-    .service(resource(
-        "/api/v1/schedules/{schedule_id}/progress",
-        routes::schedules::progress,
-    ))
-    .service(resource("/healthz", routes::health::healthz))
-    .service(resource("/readyz", routes::health::readyz))
-    .service(resource("/openapi.yaml", routes::health::openapi));
+    .service(
+        web::scope("/api/v1")
+            .wrap(from_fn(limit::limit))
+            .service(resource(Read, "/jobs/active", routes::jobs::active))
+            // Before `{job_id}/events`, which would take `active` for an id.
+            .service(resource(
+                ReadStream,
+                "/jobs/active/events",
+                routes::events::active,
+            ))
+            .service(resource(
+                ReadStream,
+                "/jobs/{job_id}/events",
+                routes::events::job,
+            ))
+            .service(resource(
+                Read,
+                "/jobs/{job_id}/progress",
+                routes::jobs::progress,
+            ))
+            .service(resource(
+                Read,
+                "/schedules/active",
+                routes::schedules::active,
+            ))
+            .service(resource(
+                Read,
+                "/schedules/{schedule_id}/progress",
+                routes::schedules::progress,
+            )),
+    )
+    .service(open_resource("/healthz", routes::health::healthz))
+    .service(open_resource("/readyz", routes::health::readyz))
+    .service(open_resource("/openapi.yaml", routes::health::openapi));
 }
 
 /// The answer for a path no route knows.

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use job_progress::{
     config::ServeSettings,
     domain::{JobId, ProgressRecord},
+    http::AppState,
     push::Bus,
     startup::Application,
     store::{Archive, HotStore, HotWrite, Keys, PgArchive, RedisStore, StoreError, Ttls},
@@ -120,6 +121,9 @@ pub struct TestApp {
     pub hot: Arc<CountingStore>,
     pub archive: PgArchive,
     pub pool: PgPool,
+    /// What the app's handlers share, to mount extra test-only services
+    /// over the same configuration.
+    pub state: AppState,
 }
 
 pub fn job(id: &str) -> JobId {
@@ -182,6 +186,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
     )
     .expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
 
     TestApp {
@@ -195,6 +200,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         hot,
         archive,
         pool,
+        state,
     }
 }
 
@@ -215,6 +221,12 @@ impl TestApp {
             .send()
             .await
             .expect("the request is answered")
+    }
+
+    /// GET `path` with `Authorization: Bearer <token>`.
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.get_with(path, "Authorization", &format!("Bearer {token}"))
+            .await
     }
 
     pub async fn get_progress(&self, id: &str) -> reqwest::Response {
@@ -365,6 +377,15 @@ pub fn pool_via(pool: &PgPool, port: u16) -> PgPool {
         .max_connections(2)
         .acquire_timeout(Duration::from_millis(500))
         .connect_lazy_with(options)
+}
+
+/// A tokens file holding `lines`, in a temporary directory that lives as
+/// long as the returned guard.
+pub fn tokens_file(lines: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens");
+    std::fs::write(&path, format!("# test tokens\n\n{}\n", lines.join("\n"))).unwrap();
+    (dir, path)
 }
 
 /// Polls `check` every 25 ms until it holds, for at most `limit`.

@@ -1,5 +1,6 @@
 //! Integration tests: the real app, real Redis, real PostgreSQL.
 
+mod auth;
 mod chaos;
 mod helpers;
 mod sse;
@@ -10,6 +11,7 @@ mod events;
 mod fallback;
 mod faults;
 mod health;
+mod limits;
 mod progress;
 mod schedules;
 mod writer;

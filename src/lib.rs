@@ -11,7 +11,9 @@
 //!   protocol in `write/link.rs`; `write/state.rs` holds the job's counts
 //!   and [`write::eta`] estimates the end.
 //! - **Read path** — HTTP ([`http`]: routes, `http/edge.rs` for request ids
-//!   and logs, `http/respond.rs` for ETags) -> [`read::ProgressReader`]
+//!   and logs, `http/auth.rs` + `http/tokens.rs` for bearer tokens and
+//!   scopes, `http/limit.rs` for the per-client rate limit,
+//!   `http/respond.rs` for ETags) -> [`read::ProgressReader`]
 //!   (`read/reader.rs`) -> response cache ([`read::cache`]) -> hot store ->
 //!   archive fallback -> envelope ([`read::envelope`]); what cannot be
 //!   answered is a [`read::ReadError`], mapped to its status in one place.

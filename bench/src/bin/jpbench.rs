@@ -11,6 +11,8 @@
 //! Every result is printed on stdout as `RESULT<TAB>name<TAB>value`; the
 //! script collects those. Progress notes go to stderr.
 
+#[path = "../http1.rs"]
+mod http1;
 use std::{
     collections::HashMap,
     io::Write as _,
@@ -28,10 +30,7 @@ use job_progress::{
     store::{Keys, PgArchive, RedisStore, Ttls},
     write::{JobSpec, ProgressWriter, WriterConfig},
 };
-use tokio::{
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
-    net::TcpStream,
-};
+use tokio::net::TcpStream;
 
 #[derive(Parser)]
 struct Cli {
@@ -477,40 +476,8 @@ async fn http_get(
     buf: &mut Vec<u8>,
     request: &[u8],
 ) -> anyhow::Result<Answer> {
-    stream.write_all(request).await?;
-    buf.clear();
-    loop {
-        if stream.read_buf(buf).await? == 0 {
-            bail!("connection closed by the server");
-        }
-        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = std::str::from_utf8(&buf[..end])?;
-        let mut lines = head.split("\r\n");
-        let status: u16 = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .context("no status line")?
-            .parse()?;
-        let (mut length, mut source) = (0usize, None);
-        for line in lines {
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse()?;
-                } else if name.eq_ignore_ascii_case("x-progress-source") {
-                    source = Some(value.trim().to_owned());
-                }
-            }
-        }
-        let need = end + 4 + length;
-        while buf.len() < need {
-            if stream.read_buf(buf).await? == 0 {
-                bail!("connection closed mid-body");
-            }
-        }
-        return Ok(Answer { status, source });
-    }
+    let (status, source) = http1::exchange(stream, buf, request, "x-progress-source").await?;
+    Ok(Answer { status, source })
 }
 
 fn get_request(path: &str) -> Vec<u8> {

@@ -18,6 +18,8 @@
 //!
 //! Every result is printed on stdout as `RESULT<TAB>name<TAB>value`.
 
+#[path = "../http1.rs"]
+mod http1;
 use std::{
     collections::HashMap,
     io::Write as _,
@@ -917,39 +919,7 @@ async fn poll_once(
         request.push_str(&format!("If-None-Match: {etag}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    buf.clear();
-    loop {
-        if stream.read_buf(buf).await? == 0 {
-            bail!("connection closed by the server");
-        }
-        let Some(end) = find(buf, b"\r\n\r\n") else {
-            continue;
-        };
-        let head = std::str::from_utf8(&buf[..end])?;
-        let mut lines = head.split("\r\n");
-        let status: u16 = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .context("no status line")?
-            .parse()?;
-        let (mut length, mut tag) = (0usize, None);
-        for line in lines {
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse()?;
-                } else if name.eq_ignore_ascii_case("etag") {
-                    tag = Some(value.trim().to_owned());
-                }
-            }
-        }
-        while buf.len() < end + 4 + length {
-            if stream.read_buf(buf).await? == 0 {
-                bail!("connection closed mid-body");
-            }
-        }
-        return Ok((status, tag));
-    }
+    http1::exchange(stream, buf, request.as_bytes(), "etag").await
 }
 
 #[derive(Default)]

@@ -13,6 +13,10 @@
 
 #[path = "../http1.rs"]
 mod http1;
+#[path = "../measure.rs"]
+mod measure;
+
+use measure::{percentile, result, vm_rss_kib};
 use std::{
     collections::HashMap,
     io::Write as _,
@@ -84,11 +88,6 @@ impl Stores {
             WriterConfig::default(),
         ))
     }
-}
-
-fn result(name: &str, value: impl std::fmt::Display) {
-    println!("RESULT\t{name}\t{value}");
-    let _ = std::io::stdout().flush();
 }
 
 fn job_id(prefix: &str, i: u64) -> anyhow::Result<JobId> {
@@ -484,14 +483,6 @@ fn get_request(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: jpbench\r\n\r\n").into_bytes()
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 // ---------------------------------------------------------------- conns
 
 #[derive(Args)]
@@ -515,19 +506,6 @@ struct ConnsArgs {
     /// Connections being opened at once.
     #[arg(long, default_value_t = 200)]
     connect_concurrency: usize,
-}
-
-fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .context("no VmRSS")?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .context("bad VmRSS")
 }
 
 async fn conns(args: ConnsArgs) -> anyhow::Result<()> {

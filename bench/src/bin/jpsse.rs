@@ -20,9 +20,12 @@
 
 #[path = "../http1.rs"]
 mod http1;
+#[path = "../measure.rs"]
+mod measure;
+
+use measure::{percentile, result, vm_rss_kib};
 use std::{
     collections::HashMap,
-    io::Write as _,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -60,37 +63,11 @@ enum Command {
     Cpu(CpuArgs),
 }
 
-fn result(name: &str, value: impl std::fmt::Display) {
-    println!("RESULT\t{name}\t{value}");
-    let _ = std::io::stdout().flush();
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 fn ms(us: u64) -> String {
     format!("{:.2}", us as f64 / 1000.0)
 }
 
 // ---------------------------------------------------------------- the server process
-
-fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .context("no VmRSS")?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .context("bad VmRSS")
-}
 
 /// User + system CPU time of a process (utime + stime of /proc/<pid>/stat,
 /// in ticks of 10 ms), in µs.

@@ -118,6 +118,7 @@ pub struct Hub {
     feed: broadcast::Sender<Arc<Change>>,
     bus: watch::Sender<BusState>,
     streams: Arc<Semaphore>,
+    max_streams: usize,
     shutdown: CancellationToken,
 }
 
@@ -133,6 +134,7 @@ impl Hub {
             feed: broadcast::Sender::new(FEED_CAPACITY),
             bus: watch::Sender::new(BusState::default()),
             streams: Arc::new(Semaphore::new(max_streams)),
+            max_streams,
             shutdown: CancellationToken::new(),
         }
     }
@@ -201,8 +203,9 @@ impl Hub {
     }
 
     /// How many streams are open.
-    pub fn open_streams(&self, max_streams: usize) -> usize {
-        max_streams.saturating_sub(self.streams.available_permits())
+    pub fn open_streams(&self) -> usize {
+        self.max_streams
+            .saturating_sub(self.streams.available_permits())
     }
 
     /// Ends every stream (the server is stopping); they close with a retry
@@ -310,7 +313,7 @@ mod tests {
         let hub = Hub::new(2);
         let (a, _b) = (hub.open_stream().unwrap(), hub.open_stream().unwrap());
         assert!(hub.open_stream().is_none());
-        assert_eq!(hub.open_streams(2), 2);
+        assert_eq!(hub.open_streams(), 2);
         drop(a);
         assert!(hub.open_stream().is_some());
     }

@@ -268,6 +268,11 @@ pub struct ServeSettings {
     /// ...and always after this many seconds without an update.
     #[arg(long, env = "STALL_CEILING_SECS", default_value_t = 3600)]
     pub stall_ceiling_secs: u64,
+    /// Jobs written over HTTP: at most one PostgreSQL checkpoint per job
+    /// per this many seconds while only the counts move (a status change
+    /// is checkpointed at once), as the Rust writer does.
+    #[arg(long, env = "CHECKPOINT_INTERVAL_SECS", default_value_t = 30)]
+    pub checkpoint_interval_secs: u64,
     /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,

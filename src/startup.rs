@@ -20,10 +20,15 @@ use crate::{
         limit::RateLimit,
         respond::{SOURCE_HEADER, TOTAL_HEADER},
     },
-    push::{Bus, Hub},
+    push::{Bus, Hub, Publisher},
     read::{ProgressReader, cache::ResponseCache},
     store::{Archive, HotStore, PgArchive},
+    write::{WriterConfig, ingest::Ingest},
 };
+
+/// How long a stopping server waits for the checkpoints of progress
+/// written over HTTP to reach the archive.
+const CHECKPOINT_DRAIN: Duration = Duration::from_secs(5);
 
 /// A bound, not yet running, API server.
 pub struct Application {
@@ -50,17 +55,30 @@ impl Application {
         if !settings.skip_migrations {
             migrate(&archive).await?;
         }
-        Self::build_with(&settings, Arc::new(hot), Arc::new(archive), Some(bus))
+        let publisher = settings
+            .redis
+            .publisher()
+            .await
+            .context("cannot reach the bus to publish progress written over HTTP")?;
+        Self::build_with(
+            &settings,
+            Arc::new(hot),
+            Arc::new(archive),
+            Some(bus),
+            publisher,
+        )
     }
 
     /// Binds a server over the given stores (tests hand in their own),
-    /// subscribed to `bus` for live streams (without one, streams poll).
-    /// Must be called inside a Tokio runtime.
+    /// subscribed to `bus` for live streams (without one, streams poll);
+    /// progress written over HTTP is published to `publisher` when the bus
+    /// is not the hot store itself. Must be called inside a Tokio runtime.
     pub fn build_with(
         settings: &ServeSettings,
         hot: Arc<dyn HotStore>,
         archive: Arc<dyn Archive>,
         bus: Option<Bus>,
+        publisher: Option<Publisher>,
     ) -> anyhow::Result<Self> {
         // First: a bad tokens file must stop the start before anything runs.
         let access = Arc::new(settings.access.access()?);
@@ -76,7 +94,19 @@ impl Application {
         if let Some(limits) = &limits {
             RateLimit::spawn_cleanup(Arc::downgrade(limits));
         }
+        let mut ingest = Ingest::new(
+            Arc::clone(&hot),
+            Arc::clone(&archive),
+            WriterConfig {
+                checkpoint_interval: Duration::from_secs(settings.checkpoint_interval_secs),
+                ..WriterConfig::default()
+            },
+        );
+        if let Some(publisher) = publisher {
+            ingest = ingest.with_publisher(publisher);
+        }
         let state = AppState {
+            ingest,
             reader: ProgressReader::new(hot, archive, cache, settings.stall_policy()),
             hub,
             streams: settings.push.streams(),
@@ -116,7 +146,11 @@ impl Application {
                 server.stop(true).await;
             }
         });
-        self.server.await
+        let served = self.server.await;
+        if !self.state.ingest.shutdown(CHECKPOINT_DRAIN).await {
+            tracing::warn!("stopped with checkpoints still on their way to the archive");
+        }
+        served
     }
 }
 
@@ -148,7 +182,8 @@ async fn migrate(archive: &PgArchive) -> anyhow::Result<()> {
     }
 }
 
-/// The CORS policy for `origins` (see README, "Access"): reads only, the
+/// The CORS policy for `origins` (see README, "Access"): reads only (a
+/// worker reports from a server, not a web page), the
 /// headers a dashboard sends, and the ones it wants to read back.
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()

@@ -22,9 +22,34 @@ pub enum ApiError {
     /// 404: no such endpoint.
     #[error("{0}")]
     NotFound(String),
-    /// 405: the endpoint exists but not for this method.
-    #[error("method not allowed: this endpoint answers GET (and HEAD)")]
-    MethodNotAllowed,
+    /// 405: the endpoint exists but not for this method; `Allow` lists
+    /// the ones it answers.
+    #[error("method not allowed: this endpoint answers {allow}")]
+    MethodNotAllowed {
+        /// The methods it answers, as in `Allow`.
+        allow: &'static str,
+    },
+    /// 409: the update contradicts the job's state (counts going down, a
+    /// finished job); nothing changed.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is larger than the endpoint takes.
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The largest body taken, in bytes.
+        limit: usize,
+    },
+    /// 415: the body is not JSON.
+    #[error("the body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// 422: the update is well formed but cannot fit the job (more
+    /// processed than its total); nothing changed.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 503: the write cannot be taken now (the hot store is down, or the
+    /// job is contended); answered with `Retry-After`.
+    #[error("{0}")]
+    Unavailable(String),
     /// 503: this instance has as many open streams as it may
     /// (`SSE_MAX_STREAMS`); answered with `Retry-After`.
     #[error("too many open event streams on this server; retry in a few seconds, or poll")]
@@ -82,7 +107,12 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
@@ -96,8 +126,11 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.content_type(ContentType::json());
         match self {
-            ApiError::MethodNotAllowed => {
-                response.insert_header(("Allow", "GET, HEAD"));
+            ApiError::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, *allow));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, 1));
             }
             ApiError::TooManyStreams => {
                 response.insert_header(("Retry-After", RETRY_AFTER_SECS.to_string()));

@@ -6,6 +6,10 @@
 //! | GET    | `/api/v1/jobs/active`                | [`routes::jobs::active`]     |
 //! | GET    | `/api/v1/jobs/{jobId}/events`        | [`routes::events::job`] (SSE) |
 //! | GET    | `/api/v1/jobs/active/events`         | [`routes::events::active`] (SSE) |
+//! | PUT    | `/api/v1/jobs/{jobId}`               | [`routes::ingest::declare`]  |
+//! | POST   | `/api/v1/jobs/{jobId}/progress`      | [`routes::ingest::progress`] |
+//! | POST   | `/api/v1/jobs/{jobId}/complete`, `/fail` | [`routes::ingest::complete`], [`routes::ingest::fail`] |
+//! | POST   | `/api/v1/progress`                   | [`routes::ingest::batch`]    |
 //! | GET    | `/api/v1/schedules/active`           | [`routes::schedules::active`]|
 //! | GET    | `/api/v1/schedules/{id}/progress`    | [`routes::schedules::progress`] |
 //! | GET    | `/healthz`, `/readyz`                | [`routes::health`]           |
@@ -16,6 +20,7 @@
 //! and the OpenAPI document are open and unlimited.
 
 pub mod auth;
+pub mod body;
 pub mod edge;
 mod error;
 pub mod limit;
@@ -31,7 +36,7 @@ use actix_web::{
 };
 
 use self::{
-    auth::{Access, Need, Read, ReadStream},
+    auth::{Access, Need, Read, ReadStream, Write},
     limit::RateLimit,
     routes::events::StreamSettings,
 };
@@ -39,7 +44,7 @@ pub use self::{
     edge::{RequestId, edge},
     error::ApiError,
 };
-use crate::{push::Hub, read::ProgressReader};
+use crate::{push::Hub, read::ProgressReader, write::ingest::Ingest};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -54,6 +59,8 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// The rate limit of the API routes (`None`: off).
     pub limits: Option<Arc<RateLimit>>,
+    /// The write path for workers reporting over HTTP.
+    pub ingest: Ingest,
 }
 
 /// GET and HEAD to `handler`.
@@ -68,7 +75,7 @@ where
         .to(handler)
 }
 
-/// A read-only resource: GET and HEAD answered, anything else 405.
+/// A resource open to all: GET and HEAD answered, anything else 405.
 fn open_resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
 where
     F: Handler<Args>,
@@ -77,19 +84,46 @@ where
 {
     web::resource(path)
         .route(get(handler))
-        .default_service(web::to(|| async {
-            ApiError::MethodNotAllowed.error_response_owned()
-        }))
+        .default_service(not_allowed("GET, HEAD"))
 }
 
 /// A read-only resource open to callers that meet `need` (see [`auth`]).
-fn resource<N: Need + 'static, F, Args>(_need: N, path: &str, handler: F) -> impl HttpServiceFactory
+fn resource<N: Need + 'static, F, Args>(need: N, path: &str, handler: F) -> impl HttpServiceFactory
 where
     F: Handler<Args>,
     Args: actix_web::FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    open_resource(path, handler).wrap(from_fn(auth::require::<N>))
+    web::resource(path)
+        .route(needs(need, get(handler)))
+        .default_service(not_allowed("GET, HEAD"))
+}
+
+/// A resource that takes one kind of write (`route` and `method`: its
+/// method), from callers with a `write` token.
+fn write_resource<F, Args>(
+    path: &str,
+    (route, method): (Route, &'static str),
+    handler: F,
+) -> impl HttpServiceFactory
+where
+    F: Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(needs(Write, route.to(handler)))
+        .default_service(not_allowed(method))
+}
+
+/// `route`, for callers that meet `need` (see [`auth`]).
+fn needs<N: Need + 'static>(_need: N, route: Route) -> Route {
+    route.wrap(from_fn(auth::require::<N>))
+}
+
+/// The 405 of a resource that answers `allow`.
+fn not_allowed(allow: &'static str) -> Route {
+    web::to(move || async move { ApiError::MethodNotAllowed { allow }.error_response_owned() })
 }
 
 impl ApiError {
@@ -123,10 +157,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/jobs/{job_id}/events",
                 routes::events::job,
             ))
-            .service(resource(
-                Read,
-                "/jobs/{job_id}/progress",
-                routes::jobs::progress,
+            .service(
+                web::resource("/jobs/{job_id}/progress")
+                    .route(needs(Read, get(routes::jobs::progress)))
+                    .route(needs(Write, web::post().to(routes::ingest::progress)))
+                    .default_service(not_allowed("GET, HEAD, POST")),
+            )
+            .service(write_resource(
+                "/jobs/{job_id}",
+                (web::put(), "PUT"),
+                routes::ingest::declare,
+            ))
+            .service(write_resource(
+                "/jobs/{job_id}/complete",
+                (web::post(), "POST"),
+                routes::ingest::complete,
+            ))
+            .service(write_resource(
+                "/jobs/{job_id}/fail",
+                (web::post(), "POST"),
+                routes::ingest::fail,
+            ))
+            .service(write_resource(
+                "/progress",
+                (web::post(), "POST"),
+                routes::ingest::batch,
             ))
             .service(resource(
                 Read,

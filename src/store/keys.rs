@@ -5,6 +5,7 @@
 //! | key                      | type       | value                                   | TTL |
 //! |--------------------------|------------|-----------------------------------------|-----|
 //! | `job:progress:<jobId>`   | string     | the [`ProgressRecord`] as JSON          | `completed`: 1 h; any other status: 24 h; reset on every write |
+//! | `job:state:<jobId>`      | string     | the estimator state of a job written over HTTP (binary, a few KiB at most), written with the record by the same script | the record's |
 //! | `job:active`             | sorted set | member `<jobId>`, score = `updatedAt` in ms since the epoch | none |
 //! | `job:active:by-start`    | sorted set | member `<jobId>`, score = `startedAt` in ms (`+inf` when unknown) | none |
 //! | `job:events`             | pub/sub channel | every stored record, as stored, published by the write script | - |
@@ -52,6 +53,12 @@ impl Keys {
         format!("{}progress:{}", self.prefix, id)
     }
 
+    /// `<prefix>state:<jobId>`: what the writer of a job written over
+    /// HTTP keeps between updates (its estimator).
+    pub fn state(&self, id: &JobId) -> String {
+        format!("{}state:{}", self.prefix, id)
+    }
+
     /// `<prefix>active`: the index of active jobs, by last update.
     pub fn active_index(&self) -> String {
         format!("{}active", self.prefix)
@@ -79,6 +86,7 @@ mod tests {
         let keys = Keys::new("job:");
         let id = JobId::parse("abc").unwrap();
         assert_eq!(keys.progress(&id), "job:progress:abc");
+        assert_eq!(keys.state(&id), "job:state:abc");
         assert_eq!(keys.active_index(), "job:active");
         assert_eq!(keys.by_start_index(), "job:active:by-start");
         assert_eq!(keys.events_channel(), "job:events");

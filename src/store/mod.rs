@@ -58,6 +58,31 @@ impl HotWrite {
     }
 }
 
+/// What became of a [`HotStore::replace`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replaced {
+    /// The record and its state were stored as this version.
+    Written {
+        /// The version the store gave the record.
+        version: u64,
+    },
+    /// The store holds a later state of the job; nothing changed.
+    Stale,
+    /// The job's stored version is no longer the expected one (another
+    /// update came first); nothing changed: load it again and redo.
+    Moved,
+}
+
+/// A job's record and the state its writer keeps beside it (jobs written
+/// over HTTP keep their estimator there; see [`crate::write::ingest`]).
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The record as stored, with its version.
+    pub record: ProgressRecord,
+    /// The writer's state, if the job has one.
+    pub state: Option<Vec<u8>>,
+}
+
 /// A store could not do what was asked. The caller decides whether to fall
 /// back, retry or answer 503; the message never reaches an HTTP client.
 ///
@@ -149,8 +174,23 @@ pub trait HotStore: Send + Sync + 'static {
     /// later state of the job.
     async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError>;
 
+    /// Like [`write`](Self::write), and stores `state` beside the record
+    /// (same TTL), but only if the job's stored version is still
+    /// `expected` (0: the job has no value), so concurrent updates of one
+    /// job from several instances never overwrite each other.
+    async fn replace(
+        &self,
+        record: &ProgressRecord,
+        state: &[u8],
+        expected: u64,
+    ) -> Result<Replaced, StoreError>;
+
     /// The job's record, or `None` when it is unknown or expired.
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
+
+    /// The job's record with the state stored beside it, in one round
+    /// trip; `None` when the job is unknown or expired.
+    async fn load(&self, id: &JobId) -> Result<Option<Held>, StoreError>;
 
     /// The records of several jobs, in the order asked; an unknown, expired
     /// or unreadable one is `None` (unreadable ones are logged).

@@ -17,7 +17,7 @@ use redis::{
 };
 
 use super::{
-    HotStore, HotWrite, Keys, StoreError,
+    Held, HotStore, HotWrite, Keys, Replaced, StoreError,
     breaker::BreakerConfig,
     guard::{ErrorKind, Guarded},
 };
@@ -42,11 +42,18 @@ const MGET_BATCH: usize = 250;
 /// Redis lost the key. What is stored is published on the events channel
 /// (unless ARGV[10] is empty: another bus carries the events).
 ///
-/// KEYS: value key, index by update, index by start.
+/// A job written over HTTP also keeps its writer's state (ARGV[12]) beside
+/// the value, with the same TTL, and is written only if the stored version
+/// is still the one its update started from (ARGV[11]; 0: no value), so
+/// two instances updating one job at once never lose either update: the
+/// second is told to start again from what the first stored.
+///
+/// KEYS: value key, index by update, index by start, state key.
 /// ARGV: json (no version), ttl seconds, update score (ms), job id, "1" if
 ///       active, status rank, processed count, status, start score (ms or
-///       "+inf"), events channel or "".
-/// Returns the new version, or 0 when refused as stale.
+///       "+inf"), events channel or "", expected version or "", state or "".
+/// Returns the new version, 0 when refused as stale, -1 when the stored
+/// version is not the expected one.
 static WRITE_SCRIPT: LazyLock<String> = LazyLock::new(|| {
     let ranks: Vec<String> = JobStatus::ALL
         .iter()
@@ -61,8 +68,15 @@ static WRITE_SCRIPT: LazyLock<String> = LazyLock::new(|| {
 const WRITE_SCRIPT_TEMPLATE: &str = r#"
 local current = redis.call('GET', KEYS[1])
 local version = 0
+local ok, old = false, nil
 if current then
-  local ok, old = pcall(cjson.decode, current)
+  ok, old = pcall(cjson.decode, current)
+  if ok and type(old) == 'table' then
+    version = tonumber(old.version) or 0
+  end
+end
+if ARGV[11] ~= '' and version ~= tonumber(ARGV[11]) then return -1 end
+if current then
   if ok and type(old) == 'table' then
     local ranks = { RANKS }
     local old_rank = ranks[old.status]
@@ -72,12 +86,14 @@ if current then
     end
     local old_sent = tonumber(old.currentSentCount)
     if old_sent and tonumber(ARGV[7]) < old_sent then return 0 end
-    version = tonumber(old.version) or 0
   end
 end
 version = math.max(version + 1, tonumber(ARGV[3]))
 local json = '{"version":' .. string.format('%d', version) .. ',' .. string.sub(ARGV[1], 2)
 redis.call('SET', KEYS[1], json, 'EX', ARGV[2])
+if ARGV[12] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[12], 'EX', ARGV[2])
+end
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[9], ARGV[4])
@@ -257,10 +273,15 @@ fn decode(key: &str, raw: &str) -> Result<ProgressRecord, StoreError> {
         })
 }
 
-#[async_trait]
-impl HotStore for RedisStore {
-    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
-    async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
+impl RedisStore {
+    /// Runs the write script; `held` is the expected version and the
+    /// writer's state, for a job written over HTTP. Returns what the script
+    /// returns (see [`WRITE_SCRIPT`]).
+    async fn run_write(
+        &self,
+        record: &ProgressRecord,
+        held: Option<(u64, &[u8])>,
+    ) -> Result<i64, StoreError> {
         let key = self.keys.progress(&record.job_id);
         let json = record.to_stored_json().map_err(|err| StoreError::Corrupt {
             key: key.clone(),
@@ -276,6 +297,7 @@ impl HotStore for RedisStore {
         invocation
             .key(self.keys.active_index())
             .key(self.keys.by_start_index())
+            .key(self.keys.state(&record.job_id))
             .arg(json)
             .arg(ttl)
             .arg(score)
@@ -290,15 +312,64 @@ impl HotStore for RedisStore {
                     .map_or_else(|| "+inf".to_owned(), |at| at.timestamp_millis().to_string()),
             )
             .arg(self.events.as_deref().unwrap_or(""));
-        let version: u64 = self
-            .guarded
-            .call(invocation.invoke_async(&mut conn))
-            .await?;
-        Ok(if version > 0 {
-            HotWrite::Written { version }
-        } else {
-            HotWrite::Stale
+        match held {
+            Some((expected, state)) => invocation.arg(expected).arg(state),
+            None => invocation.arg("").arg(""),
+        };
+        self.guarded.call(invocation.invoke_async(&mut conn)).await
+    }
+}
+
+#[async_trait]
+impl HotStore for RedisStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
+    async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
+        Ok(match self.run_write(record, None).await? {
+            version @ 1.. => HotWrite::Written {
+                version: version.unsigned_abs(),
+            },
+            _ => HotWrite::Stale,
         })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
+    async fn replace(
+        &self,
+        record: &ProgressRecord,
+        state: &[u8],
+        expected: u64,
+    ) -> Result<Replaced, StoreError> {
+        Ok(
+            match self.run_write(record, Some((expected, state))).await? {
+                version @ 1.. => Replaced::Written {
+                    version: version.unsigned_abs(),
+                },
+                0 => Replaced::Stale,
+                _ => Replaced::Moved,
+            },
+        )
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
+    async fn load(&self, id: &JobId) -> Result<Option<Held>, StoreError> {
+        let key = self.keys.progress(id);
+        let mut conn = self.conn.clone();
+        let (raw, state): (Option<String>, Option<Vec<u8>>) = self
+            .guarded
+            .call(
+                redis::cmd("MGET")
+                    .arg(&key)
+                    .arg(self.keys.state(id))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        Ok(Some(Held {
+            record: decode(&key, &raw)?,
+            state,
+        }))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]

@@ -19,6 +19,7 @@
 //! | file          | holds |
 //! |---------------|-------|
 //! | `writer.rs`   | [`ProgressWriter`], [`JobHandle`], [`JobSpec`]: what workers call |
+//! | `ingest/`     | [`ingest::Ingest`]: the same for workers reporting over HTTP, one update at a time |
 //! | `flusher.rs`  | the task that copies a job out to the stores, and its [`WriterConfig`] |
 //! | `link.rs`     | the protocol between a handle and its flusher (versions, flush requests, delivery) |
 //! | `state.rs`    | one job's counts, status and ETA, changed in memory |
@@ -28,8 +29,9 @@
 mod error;
 pub mod eta;
 mod flusher;
+pub mod ingest;
 mod link;
-mod state;
+pub(crate) mod state;
 mod writer;
 
 pub use error::WriteError;

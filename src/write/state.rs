@@ -21,15 +21,66 @@ pub(crate) fn now() -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
-/// The state behind a [`JobHandle`](super::JobHandle).
+/// What a job's elapsed time (the estimator's clock) is measured from.
+#[derive(Debug, Clone, Copy)]
+enum Clock {
+    /// A job held by one [`JobHandle`](super::JobHandle): the monotonic
+    /// clock of its process, which wall-clock adjustments cannot move.
+    Monotonic(Instant),
+    /// A job written over HTTP, whose next update may reach any API
+    /// instance: the wall clock since the job started, the one time every
+    /// instance shares.
+    Wall(DateTime<Utc>),
+}
+
+impl Clock {
+    fn elapsed_ms(&self) -> u64 {
+        match self {
+            Clock::Monotonic(started) => {
+                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+            }
+            Clock::Wall(started) => {
+                u64::try_from((now() - *started).num_milliseconds()).unwrap_or(0)
+            }
+        }
+    }
+}
+
+/// A stored record without what [`JobState::snapshot`] derives afresh,
+/// so an estimate that no longer holds is not carried forward, and
+/// without its version, which the hot store gives the next write.
+fn without_estimate(mut record: ProgressRecord) -> ProgressRecord {
+    record.version = 0;
+    record.estimated_end_at = None;
+    record.estimated_end_range = None;
+    record.estimated_remaining_seconds = None;
+    record.rate_per_second = None;
+    record.stalled = false;
+    record
+}
+
+/// The state behind a [`JobHandle`](super::JobHandle), or behind one
+/// update of a job written over HTTP ([`super::ingest`]).
 #[derive(Debug)]
 pub(crate) struct JobState {
     pub(crate) record: ProgressRecord,
     estimator: Estimator,
-    /// When the job started, on the monotonic clock (for the estimator).
-    started: Instant,
+    /// When the job started, for the estimator.
+    clock: Clock,
     /// The wall-clock time of the last observation fed to the estimator.
     last_observed: Option<DateTime<Utc>>,
+}
+
+/// What a job written over HTTP keeps between two updates besides its
+/// record: the estimator and its clock. It travels with the job in the hot
+/// store, so any instance can take the next update and estimate exactly as
+/// one instance receiving them all would.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Saved {
+    estimator: Estimator,
+    /// `startedAt`, ms since the epoch: the estimator's time zero.
+    started_ms: i64,
+    last_observed_ms: Option<i64>,
 }
 
 impl JobState {
@@ -44,8 +95,50 @@ impl JobState {
         Self {
             record,
             estimator: Estimator::new(shape),
-            started,
+            clock: Clock::Monotonic(started),
             last_observed: None,
+        }
+    }
+
+    /// A job written over HTTP, started at the record's `startedAt` (now
+    /// when it has none) with a fresh estimator.
+    pub(crate) fn on_wall_clock(mut record: ProgressRecord, shape: JobShape) -> Self {
+        let started = *record.started_at.get_or_insert_with(now);
+        Self {
+            record: without_estimate(record),
+            estimator: Estimator::new(shape),
+            clock: Clock::Wall(started),
+            last_observed: None,
+        }
+    }
+
+    /// A job written over HTTP, as its last update left it.
+    pub(crate) fn resume(record: ProgressRecord, saved: Saved) -> Self {
+        let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms);
+        Self {
+            record: without_estimate(record),
+            estimator: saved.estimator,
+            clock: Clock::Wall(at(saved.started_ms).unwrap_or_else(now)),
+            last_observed: saved.last_observed_ms.and_then(at),
+        }
+    }
+
+    /// What [`resume`](Self::resume) needs. A job held by a handle is
+    /// saved as if it had run on the wall clock from the same start.
+    pub(crate) fn saved(&self) -> Saved {
+        let started = match self.clock {
+            Clock::Wall(started) => started,
+            Clock::Monotonic(_) => {
+                let elapsed = TimeDelta::milliseconds(
+                    i64::try_from(self.clock.elapsed_ms()).unwrap_or(i64::MAX),
+                );
+                now().checked_sub_signed(elapsed).unwrap_or_else(now)
+            }
+        };
+        Saved {
+            estimator: self.estimator.clone(),
+            started_ms: started.timestamp_millis(),
+            last_observed_ms: self.last_observed.map(|at| at.timestamp_millis()),
         }
     }
 
@@ -161,7 +254,7 @@ impl JobState {
     }
 
     fn observe(&mut self) {
-        let elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed_ms = self.clock.elapsed_ms();
         self.estimator
             .observe(elapsed_ms, self.record.current_sent_count);
         self.last_observed = Some(now());

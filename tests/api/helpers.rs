@@ -17,7 +17,9 @@ use job_progress::{
     http::AppState,
     push::Bus,
     startup::Application,
-    store::{Archive, HotStore, HotWrite, Keys, PgArchive, RedisStore, StoreError, Ttls},
+    store::{
+        Archive, Held, HotStore, HotWrite, Keys, PgArchive, RedisStore, Replaced, StoreError, Ttls,
+    },
     telemetry,
     write::{ProgressWriter, WriterConfig},
 };
@@ -73,6 +75,19 @@ impl HotStore for CountingStore {
     async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.write(record).await
+    }
+    async fn replace(
+        &self,
+        record: &ProgressRecord,
+        state: &[u8],
+        expected: u64,
+    ) -> Result<Replaced, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.replace(record, state, expected).await
+    }
+    async fn load(&self, id: &JobId) -> Result<Option<Held>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(id).await
     }
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
@@ -183,6 +198,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         Arc::clone(&hot) as Arc<dyn HotStore>,
         Arc::new(archive.clone()),
         Some(bus),
+        None,
     )
     .expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());

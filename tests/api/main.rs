@@ -11,6 +11,7 @@ mod events;
 mod fallback;
 mod faults;
 mod health;
+mod ingest;
 mod limits;
 mod progress;
 mod schedules;

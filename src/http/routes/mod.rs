@@ -2,5 +2,6 @@
 
 pub mod events;
 pub mod health;
+pub mod ingest;
 pub mod jobs;
 pub mod schedules;

@@ -12,12 +12,15 @@ use super::JobShape;
 
 /// One sample of the rate window: a chunk (or, without a chunk size, one
 /// interval between two observations that advanced the count).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Sample {
+    #[serde(with = "super::compact::whole")]
     pub(super) items: f64,
     /// Wall-clock time of the interval, pauses included.
+    #[serde(with = "super::compact::whole")]
     pub(super) wall_ms: f64,
     /// Number of pauses taken inside the interval.
+    #[serde(with = "super::compact::whole")]
     pub(super) pauses: f64,
     /// Work time per item (wall time minus pauses, per item) at insertion.
     pub(super) per_item: f64,
@@ -35,7 +38,7 @@ pub(super) struct Interval {
 }
 
 /// The chunk in progress and what intervals taught about the real pause.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Chunks {
     /// Intervals of the chunk in progress, not yet a sample.
     pending: Sample,

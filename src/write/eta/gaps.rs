@@ -30,7 +30,7 @@ pub const GAP_REF_MIN: usize = 3;
 
 /// Interruptions seen so far, and the recent per-item work times that tell
 /// an interruption from an ordinary slow chunk.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Gaps {
     /// Per-item work time of the last intervals, gaps included.
     recent: VecDeque<f64>,

@@ -16,7 +16,7 @@ pub const BAND_SIGMAS: f64 = 0.5;
 pub const BAND_CAP: f64 = 0.25;
 
 /// The reported (hysteresis-filtered) end, in ms since the job started.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Hysteresis {
     shown_end_ms: Option<f64>,
 }

@@ -158,6 +158,7 @@
 //! end).
 
 mod chunks;
+mod compact;
 mod gaps;
 mod hysteresis;
 mod range;
@@ -187,7 +188,7 @@ use hysteresis::Hysteresis;
 use window::RateWindow;
 
 /// What the writer knows about the job's shape.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobShape {
     /// Number of items the job processes (may be revised with
     /// [`Estimator::set_total`]).
@@ -230,7 +231,7 @@ pub struct RemainingRange {
 /// Remaining-time estimator for one job; feed it with
 /// [`observe`](Estimator::observe), read it with
 /// [`estimate`](Estimator::estimate).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Estimator {
     shape: JobShape,
     /// Last observation that advanced the count.
@@ -246,7 +247,7 @@ pub struct Estimator {
     display: Hysteresis,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Model {
     /// Expected duration of the next interval, for waiting without progress.
     next_interval_ms: f64,

@@ -22,11 +22,15 @@ pub const RETURN_TOL: f64 = 0.5;
 pub const RUN_HISTORY: usize = 8;
 
 /// Sums over a run of samples: enough to pool them without keeping them.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Summary {
+    #[serde(with = "super::compact::whole")]
     pub(super) n: f64,
+    #[serde(with = "super::compact::whole")]
     pub(super) items: f64,
+    #[serde(with = "super::compact::whole")]
     pub(super) wall_ms: f64,
+    #[serde(with = "super::compact::whole")]
     pub(super) pauses: f64,
     /// Σ per-item work time and Σ of its square.
     pub(super) x: f64,
@@ -65,7 +69,7 @@ impl Summary {
 
 /// The last [`RUN_HISTORY`] runs dropped from the rate window, and the
 /// pool of those the level keeps swinging between.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Runs {
     /// Oldest first.
     runs: VecDeque<Summary>,

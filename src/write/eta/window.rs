@@ -81,7 +81,7 @@ pub(super) struct WindowStats {
 
 /// Non-gap samples since the last detected change, at most [`WINDOW_CAP`],
 /// and the runs before it (see [`Runs`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct RateWindow {
     samples: VecDeque<Sample>,
     runs: Runs,

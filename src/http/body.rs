@@ -1,0 +1,111 @@
+//! Request bodies: read up to a limit, parsed as JSON into a typed value,
+//! every refusal an envelope that names what is wrong and where.
+
+use actix_web::{HttpRequest, http::header, web};
+use futures_util::StreamExt as _;
+use serde::de::DeserializeOwned;
+
+use super::ApiError;
+
+/// The largest body of a single update: far above any real one (an error
+/// message is at most 2 KiB), far below what could hurt.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The largest body of a batch: 1,000 updates at a generous 1 KiB each.
+pub const MAX_BATCH_BODY: usize = 1024 * 1024;
+
+/// The body of `request`, at most `limit` bytes, parsed as `T`. A body
+/// that is not JSON, too large, or of the wrong shape is a 4xx whose
+/// message names the field (`updates[3].successCount: invalid type`).
+pub async fn json<T: DeserializeOwned>(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    if let Some(kind) = request.headers().get(header::CONTENT_TYPE) {
+        let is_json = kind
+            .to_str()
+            .ok()
+            .and_then(|kind| kind.split(';').next())
+            .is_some_and(|kind| {
+                let kind = kind.trim().to_ascii_lowercase();
+                kind == "application/json" || kind.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|err| ApiError::BadRequest(format!("cannot read the body: {err}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    parse(&body)
+}
+
+/// `bytes` as JSON of type `T`, or a 400 naming the field at fault.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest(
+            "the body is empty; send a JSON object".into(),
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::BadRequest(format!("invalid body: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("invalid body: {path}: {inner}"))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|err| ApiError::BadRequest(format!("invalid body: {err}")))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Update {
+        success_count: u64,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Batch {
+        updates: Vec<Update>,
+    }
+
+    fn message(err: ApiError) -> String {
+        err.to_string()
+    }
+
+    #[test]
+    fn errors_name_the_field_at_fault() {
+        let err = parse::<Batch>(br#"{"updates":[{"successCount":1},{"successCount":"x"}]}"#)
+            .unwrap_err();
+        assert!(
+            message(err).contains("updates[1].successCount"),
+            "names the item and field"
+        );
+        let err = parse::<Update>(br#"{"successCount":1,"sucessCount":2}"#).unwrap_err();
+        assert!(message(err).contains("unknown field `sucessCount`"));
+        let err = parse::<Update>(br#"{"successCount":-1}"#).unwrap_err();
+        assert!(message(err).contains("successCount"));
+        let err = parse::<Update>(b"  ").unwrap_err();
+        assert!(message(err).contains("empty"));
+        let err = parse::<Update>(br#"{"successCount":1} trailing"#).unwrap_err();
+        assert!(message(err).contains("trailing"));
+    }
+}

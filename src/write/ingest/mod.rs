@@ -1,0 +1,559 @@
+//! [`Ingest`]: progress written over HTTP, by workers in any language.
+//!
+//! The same rules as the [`ProgressWriter`](super::ProgressWriter), through
+//! the same code: each update loads the job's record and its writer's state
+//! ([`Stored`]: the estimator, its clock, the last checkpoint) from the hot
+//! store, applies the change to a [`JobState`] exactly as a
+//! [`JobHandle`](super::JobHandle) would, and writes record and state back
+//! in one script that only succeeds if no other update came in between.
+//! When one did (two API instances updating one job at once), the update
+//! starts again from what the other stored, so neither is lost and the
+//! counts, the ordering and the ETA come out as if one instance had
+//! received every update.
+//!
+//! - No API instance holds a job: there is no flusher and no heartbeat.
+//!   The job's liveness is its worker's requests, so a dead worker's job
+//!   shows `stalled` by the refresh interval it declared.
+//! - The archive gets a checkpoint when the status changes and at most
+//!   every `checkpoint_interval` while counts move, sent in the background:
+//!   an update never waits on PostgreSQL. The one exception is a job the
+//!   hot store does not know: the archive is asked whether it finished
+//!   long ago (a finished job never reopens) or ran before the hot store
+//!   lost it (it goes on from its checkpoint).
+//! - A stored state that cannot be read (an older format) costs the
+//!   estimate its history, never the update.
+
+mod stored;
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::{StreamExt as _, stream};
+use tokio_util::task::TaskTracker;
+
+use self::stored::{Declared, Stored};
+use super::{
+    JobSpec, WriteError, WriterConfig,
+    eta::JobShape,
+    state::{JobState, now},
+};
+use crate::{
+    domain::{JobId, JobStatus, ProgressRecord},
+    error::error_chain,
+    push::Publisher,
+    store::{Archive, Held, HotStore, Replaced, StoreError},
+};
+
+/// How many times an update is redone when other updates of the same job
+/// keep coming first. Two instances racing settle in one or two; more than
+/// this means a client is hammering one job, and is told to retry.
+const MAX_ATTEMPTS: usize = 8;
+
+/// How many updates of a batch are in flight at once: enough to hide the
+/// round trips, few enough not to crowd out other requests' Redis calls.
+const BATCH_CONCURRENCY: usize = 16;
+
+/// How long a failed checkpoint is retried (doubling from 100 ms up to
+/// 2 s) before it is left to the job's next one.
+const CHECKPOINT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// A job declared by its worker (`PUT /api/v1/jobs/{jobId}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declaration {
+    /// Its total, chunking and scheduled send.
+    pub spec: JobSpec,
+    /// `preparing` or `in_progress`.
+    pub status: JobStatus,
+    /// How often the worker promises to report; stall detection uses it.
+    pub refresh_interval: Option<Duration>,
+}
+
+/// One progress report (`POST /api/v1/jobs/{jobId}/progress`): absolute
+/// counts, so a retried report is harmless and a stale one is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    /// Targets processed successfully so far.
+    pub succeeded: u64,
+    /// Targets that failed so far.
+    pub failed: u64,
+    /// The chunk being sent (1-based).
+    pub chunk: Option<u64>,
+    /// A revised total.
+    pub total: Option<u64>,
+}
+
+/// How a job ends (`POST .../complete`, `POST .../fail`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    /// `completed`, or `failed` with its message.
+    pub outcome: Outcome,
+    /// The final counts, if the worker sends them.
+    pub counts: Option<(u64, u64)>,
+}
+
+/// The end of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every target was processed (or the rest vanished).
+    Completed,
+    /// The job gave up, and why.
+    Failed(String),
+}
+
+/// An update was taken: the record as stored.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The job's record after the update, with its version.
+    pub record: ProgressRecord,
+    /// The update created the job.
+    pub created: bool,
+}
+
+/// Why an update was not taken. Nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// 404: the job was never declared (or expired long ago).
+    #[error("job {0} is unknown: declare it first with PUT /api/v1/jobs/{0}")]
+    UnknownJob(JobId),
+    /// 409: the update contradicts the job's state (counts going down, a
+    /// finished job, a status going back).
+    #[error(transparent)]
+    Refused(#[from] WriteError),
+    /// 409: a repeated declaration differs in what cannot change.
+    #[error("job {job_id} was declared with {field} {declared}; a declaration cannot change it")]
+    Redeclared {
+        /// The job.
+        job_id: JobId,
+        /// The field that differs (its JSON name).
+        field: &'static str,
+        /// What it was declared with.
+        declared: String,
+    },
+    /// 422: the update asks for something the job cannot hold (more
+    /// processed than the total, a chunk past the last).
+    #[error(transparent)]
+    Invalid(WriteError),
+    /// 409: the hot store holds a later state of the job, written past
+    /// this API (by a worker's own `ProgressWriter`).
+    #[error("the stored state of job {0} is ahead of this update")]
+    Stale(JobId),
+    /// 503: other updates of this job kept coming first; retry.
+    #[error("job {0} is being updated by too many requests at once; retry")]
+    Contended(JobId),
+    /// 503: the hot store cannot take writes now; retry.
+    #[error("progress cannot be stored right now")]
+    Unavailable(#[source] StoreError),
+}
+
+/// Takes progress written over HTTP. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    hot: Arc<dyn HotStore>,
+    archive: Arc<dyn Archive>,
+    checkpoint_interval: Duration,
+    publisher: Option<Publisher>,
+    /// Checkpoints on their way to the archive.
+    checkpoints: TaskTracker,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("checkpoints_in_flight", &self.checkpoints.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an update does to a job, and whether the job must exist.
+enum Change {
+    Declare(Declaration),
+    Report(Report),
+    Finish(Finish),
+}
+
+impl Ingest {
+    /// Takes updates into `hot`, checkpointing to `archive` at the
+    /// writer's `checkpoint_interval`.
+    pub fn new(hot: Arc<dyn HotStore>, archive: Arc<dyn Archive>, config: WriterConfig) -> Self {
+        Self {
+            hot,
+            archive,
+            checkpoint_interval: config.checkpoint_interval,
+            publisher: None,
+            checkpoints: TaskTracker::new(),
+        }
+    }
+
+    /// Publishes every stored record to `publisher` (the NATS bus), as the
+    /// writer does.
+    pub fn with_publisher(mut self, publisher: Publisher) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// Declares a job, or confirms a declaration made before (harmless
+    /// when repeated; a revised total or a move from `preparing` to
+    /// `in_progress` is taken).
+    pub async fn declare(
+        &self,
+        id: JobId,
+        declaration: Declaration,
+    ) -> Result<Accepted, IngestError> {
+        self.update(id, &Change::Declare(declaration)).await
+    }
+
+    /// Records absolute counts (and the chunk, and a revised total).
+    pub async fn report(&self, id: JobId, report: Report) -> Result<Accepted, IngestError> {
+        self.update(id, &Change::Report(report)).await
+    }
+
+    /// Completes or fails a job. Repeating the same ending is harmless.
+    pub async fn finish(&self, id: JobId, finish: Finish) -> Result<Accepted, IngestError> {
+        self.update(id, &Change::Finish(finish)).await
+    }
+
+    /// Many reports at once, each with its own result, in the order given.
+    pub async fn report_many(
+        &self,
+        reports: Vec<(JobId, Report)>,
+    ) -> Vec<Result<Accepted, IngestError>> {
+        stream::iter(reports)
+            .map(|(id, report)| self.report(id, report))
+            .buffered(BATCH_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    /// Waits for the checkpoints on their way to the archive, at most
+    /// `timeout`; whether all arrived.
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        self.checkpoints.close();
+        let done = tokio::time::timeout(timeout, self.checkpoints.wait())
+            .await
+            .is_ok();
+        self.checkpoints.reopen();
+        done
+    }
+
+    async fn update(&self, id: JobId, change: &Change) -> Result<Accepted, IngestError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let held = self.hot.load(&id).await.map_err(IngestError::Unavailable)?;
+            let (expected, current) = match held {
+                Some(held) => (held.record.version, Current::held(held)),
+                None => (0, self.recover(&id, change).await?),
+            };
+            let created = current.is_new();
+            let (mut state, mut stored) = match current.apply(&id, change)? {
+                Applied::Unchanged(record) => {
+                    return Ok(Accepted {
+                        record: *record,
+                        created: false,
+                    });
+                }
+                Applied::Changed(state, stored) => (state, stored),
+            };
+            let mut record = state.snapshot();
+            let checkpoint = stored.checkpoint_due(record.status, now(), self.checkpoint_interval);
+            if checkpoint {
+                stored.checkpointed = Some((now().timestamp_millis(), record.status));
+            }
+            stored.job = state.saved();
+            let bytes = stored.encode().map_err(|err| {
+                IngestError::Unavailable(StoreError::Corrupt {
+                    key: id.to_string(),
+                    source: Box::new(err),
+                })
+            })?;
+            match self
+                .hot
+                .replace(&record, &bytes, expected)
+                .await
+                .map_err(IngestError::Unavailable)?
+            {
+                Replaced::Written { version } => {
+                    record.version = version;
+                    if let Some(publisher) = &self.publisher {
+                        publisher.publish(&record).await;
+                    }
+                    if checkpoint {
+                        self.checkpoint(record.clone());
+                    }
+                    return Ok(Accepted { record, created });
+                }
+                // The store holds a later state than this update made
+                // from what it loaded: a writer that bypasses the
+                // versions (a `ProgressWriter` on the same job) got there
+                // first, and its state wins.
+                Replaced::Stale => return Err(IngestError::Stale(id)),
+                Replaced::Moved => continue,
+            }
+        }
+        Err(IngestError::Contended(id))
+    }
+
+    /// A job the hot store does not hold: from its checkpoint if it has
+    /// one, else new (a declaration) or unknown (anything else). An
+    /// archive that cannot answer is passed over for a declaration (the
+    /// worker is not kept waiting on PostgreSQL), and reported otherwise.
+    async fn recover(&self, id: &JobId, change: &Change) -> Result<Current, IngestError> {
+        let checkpoint = match self.archive.read(id).await {
+            Ok(checkpoint) => checkpoint,
+            Err(err) if matches!(change, Change::Declare(_)) => {
+                tracing::warn!(job_id = %id, error = %error_chain(&err), "archive unavailable; declaring without checking for an earlier run");
+                None
+            }
+            Err(err) => return Err(IngestError::Unavailable(err)),
+        };
+        match (checkpoint, change) {
+            (Some(record), _) => Ok(Current::Recovered(Box::new(record))),
+            (None, Change::Declare(_)) => Ok(Current::New),
+            (None, _) => Err(IngestError::UnknownJob(id.clone())),
+        }
+    }
+
+    /// Sends a checkpoint in the background, retrying for a while.
+    fn checkpoint(&self, record: ProgressRecord) {
+        let archive = Arc::clone(&self.archive);
+        self.checkpoints.spawn(async move {
+            let started = tokio::time::Instant::now();
+            let mut delay = Duration::from_millis(100);
+            loop {
+                match archive.checkpoint(&record).await {
+                    Ok(_) => return,
+                    Err(err) if started.elapsed() + delay > CHECKPOINT_PATIENCE => {
+                        tracing::warn!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; the job's next one will carry its state");
+                        return;
+                    }
+                    Err(err) => {
+                        tracing::debug!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// The job as an update finds it. (One lives for one update, on the
+/// stack: the size of its variants does not matter.)
+#[allow(clippy::large_enum_variant)]
+enum Current {
+    /// Not known anywhere.
+    New,
+    /// Only in the archive (the hot store lost or expired it).
+    Recovered(Box<ProgressRecord>),
+    /// In the hot store, with its state when it has one.
+    Held(Box<ProgressRecord>, Option<Stored>),
+}
+
+/// What applying a change gave.
+#[allow(clippy::large_enum_variant)]
+enum Applied {
+    /// Nothing to write (a repeated declaration or ending): the record as
+    /// it is.
+    Unchanged(Box<ProgressRecord>),
+    /// The state to store.
+    Changed(JobState, Stored),
+}
+
+impl Current {
+    fn held(held: Held) -> Self {
+        let stored = held.state.as_deref().and_then(Stored::decode);
+        Current::Held(Box::new(held.record), stored)
+    }
+
+    fn is_new(&self) -> bool {
+        matches!(self, Current::New)
+    }
+
+    /// Applies `change`; refuses what the job's state does not allow.
+    fn apply(self, id: &JobId, change: &Change) -> Result<Applied, IngestError> {
+        let (mut state, stored) = match self {
+            Current::New => {
+                let Change::Declare(declaration) = change else {
+                    return Err(IngestError::UnknownJob(id.clone()));
+                };
+                return Ok(declare_new(id, declaration));
+            }
+            Current::Recovered(record) | Current::Held(record, None) => {
+                let shape = shape_of(&record_shape(&record));
+                let state = JobState::on_wall_clock(*record, shape);
+                let stored = Stored {
+                    job: state.saved(),
+                    declared: Declared::default(),
+                    checkpointed: None,
+                };
+                (state, stored)
+            }
+            Current::Held(record, Some(stored)) => {
+                (JobState::resume(*record, stored.job.clone()), stored)
+            }
+        };
+        let record = &state.record;
+        if let Change::Finish(finish) = change
+            && record.status.is_terminal()
+            && finish.repeats(record)
+        {
+            return Ok(Applied::Unchanged(Box::new(state.record)));
+        }
+        if record.status.is_terminal() {
+            return Err(WriteError::Finished {
+                job_id: id.clone(),
+                status: record.status,
+            }
+            .into());
+        }
+        match change {
+            Change::Declare(declaration) => {
+                if !redeclare(&mut state, &stored.declared, declaration)? {
+                    return Ok(Applied::Unchanged(Box::new(state.record)));
+                }
+            }
+            Change::Report(report) => {
+                if let Some(total) = report.total {
+                    state.set_total(total).map_err(refusal)?;
+                }
+                state
+                    .set_counts(report.succeeded, report.failed)
+                    .map_err(refusal)?;
+                if let Some(chunk) = report.chunk {
+                    state.set_chunk(chunk).map_err(refusal)?;
+                }
+            }
+            Change::Finish(finish) => {
+                if let Some((succeeded, failed)) = finish.counts {
+                    state.set_counts(succeeded, failed).map_err(refusal)?;
+                }
+                match &finish.outcome {
+                    Outcome::Completed => state.set_status(JobStatus::Completed),
+                    Outcome::Failed(message) => state.set_status(JobStatus::Failed).map(|()| {
+                        state.set_error(message.clone());
+                    }),
+                }
+                .map_err(refusal)?;
+            }
+        }
+        Ok(Applied::Changed(state, stored))
+    }
+}
+
+impl Finish {
+    /// Whether this ending is the one `record` already has (a retried
+    /// request), with the same final counts if it names them.
+    fn repeats(&self, record: &ProgressRecord) -> bool {
+        let status = match self.outcome {
+            Outcome::Completed => JobStatus::Completed,
+            Outcome::Failed(_) => JobStatus::Failed,
+        };
+        record.status == status
+            && self.counts.is_none_or(|(succeeded, failed)| {
+                (succeeded, failed) == (record.success_count, record.failure_count)
+            })
+    }
+}
+
+/// Input that cannot fit the job (422) versus input that contradicts
+/// what the job has already reached (409).
+fn refusal(err: WriteError) -> IngestError {
+    match err {
+        WriteError::ExceedsTotal { .. } | WriteError::ChunkOutOfRange { .. } => {
+            IngestError::Invalid(err)
+        }
+        _ => IngestError::Refused(err),
+    }
+}
+
+/// What the estimator can know of a job from its record alone (the
+/// chunking was declared to a state that is gone).
+fn record_shape(record: &ProgressRecord) -> JobSpec {
+    JobSpec::new(record.total_target_count)
+}
+
+/// A job declared for the first time.
+fn declare_new(id: &JobId, declaration: &Declaration) -> Applied {
+    let spec = &declaration.spec;
+    let mut record = ProgressRecord::new(id.clone(), declaration.status, spec.total);
+    record.total_chunks = spec.total_chunks;
+    record.schedule_id = spec.schedule_id.clone();
+    record.refresh_interval_ms = declaration
+        .refresh_interval
+        .map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX));
+    let declared = Declared {
+        chunk_size: spec.chunk_size,
+        pause_ms: spec
+            .pause
+            .map(|pause| u64::try_from(pause.as_millis()).unwrap_or(u64::MAX)),
+    };
+    let state = JobState::on_wall_clock(record, shape_of(spec));
+    let stored = Stored {
+        job: state.saved(),
+        declared,
+        checkpointed: None,
+    };
+    Applied::Changed(state, stored)
+}
+
+/// The estimator's view of a declared job.
+fn shape_of(spec: &JobSpec) -> JobShape {
+    JobShape {
+        total: spec.total,
+        chunk_size: spec.chunk_size,
+        pause: spec.pause,
+    }
+}
+
+/// Takes a repeated declaration: refuses a different chunking or
+/// schedule, takes a revised total, a move to `in_progress` and a new
+/// refresh interval. Returns whether anything changed.
+fn redeclare(
+    state: &mut JobState,
+    declared: &Declared,
+    declaration: &Declaration,
+) -> Result<bool, IngestError> {
+    let spec = &declaration.spec;
+    let record = &state.record;
+    let differs = |field: &'static str, declared: String| IngestError::Redeclared {
+        job_id: record.job_id.clone(),
+        field,
+        declared,
+    };
+    let shown = |value: Option<u64>| value.map_or_else(|| "none".to_owned(), |v| v.to_string());
+    if spec.total_chunks != record.total_chunks {
+        return Err(differs("totalChunks", shown(record.total_chunks)));
+    }
+    if spec.chunk_size != declared.chunk_size {
+        return Err(differs("chunkSize", shown(declared.chunk_size)));
+    }
+    let pause_ms = spec
+        .pause
+        .map(|pause| u64::try_from(pause.as_millis()).unwrap_or(u64::MAX));
+    if pause_ms != declared.pause_ms {
+        return Err(differs("pauseMs", shown(declared.pause_ms)));
+    }
+    if spec.schedule_id != record.schedule_id {
+        let declared = record
+            .schedule_id
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), ToString::to_string);
+        return Err(differs("scheduleId", declared));
+    }
+    let refresh_ms = declaration
+        .refresh_interval
+        .map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX));
+    let mut changed = false;
+    if spec.total != record.total_target_count {
+        state.set_total(spec.total).map_err(refusal)?;
+        changed = true;
+    }
+    // A declaration repeated after the job began does not send it back.
+    if declaration.status.rank() > state.record.status.rank() {
+        state.set_status(declaration.status).map_err(refusal)?;
+        changed = true;
+    }
+    if refresh_ms.is_some() && refresh_ms != state.record.refresh_interval_ms {
+        state.record.refresh_interval_ms = refresh_ms;
+        changed = true;
+    }
+    Ok(changed)
+}

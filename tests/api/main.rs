@@ -6,6 +6,7 @@ mod helpers;
 mod sse;
 
 mod cache;
+mod checkpoints;
 mod errors;
 mod events;
 mod fallback;
@@ -13,5 +14,6 @@ mod faults;
 mod health;
 mod limits;
 mod progress;
+mod retention;
 mod schedules;
 mod writer;

@@ -15,7 +15,7 @@ use crate::{
         tokens::{Scope, Tokens},
     },
     push::{Bus, Publisher},
-    store::{BreakerConfig, Keys, PgArchive, RedisStore, Ttls},
+    store::{BreakerConfig, Keys, PgArchive, RedisStore, Retention, Ttls},
     write::WriterConfig,
 };
 
@@ -273,6 +273,10 @@ pub struct ServeSettings {
     /// is checkpointed at once), as the Rust writer does.
     #[arg(long, env = "CHECKPOINT_INTERVAL_SECS", default_value_t = 30)]
     pub checkpoint_interval_secs: u64,
+    /// Checkpoints of completed and failed jobs are deleted this many days
+    /// after their last write (0: kept for ever).
+    #[arg(long, env = "RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
     /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
@@ -390,6 +394,13 @@ impl ServeSettings {
     fn command_without_env() -> clap::Command {
         use clap::CommandFactory as _;
         OnlyServe::command().mut_args(|arg| arg.env(None))
+    }
+
+    /// What retention deletes, unless it is off.
+    pub fn retention(&self) -> Option<Retention> {
+        (self.retention_days > 0).then(|| {
+            Retention::keeping(Duration::from_secs(u64::from(self.retention_days) * 86_400))
+        })
     }
 
     /// When an active job counts as stalled.

@@ -47,13 +47,21 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     /// Connects the stores the settings name (lazily: either may be down),
-    /// applies migrations unless told not to, and binds the listener.
+    /// applies migrations unless told not to, starts the retention task
+    /// (`RETENTION_DAYS`), and binds the listener.
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
         let hot = settings.redis.store()?;
         let bus = settings.redis.bus(&hot);
-        let archive = settings.database.archive()?;
+        // The active list leaves out what the hot store would have dropped.
+        let archive = settings
+            .database
+            .archive()?
+            .with_active_ttl(Duration::from_secs(settings.redis.progress_ttl_secs));
         if !settings.skip_migrations {
             migrate(&archive).await?;
+        }
+        if let Some(retention) = settings.retention() {
+            archive.spawn_retention(retention);
         }
         let publisher = settings
             .redis

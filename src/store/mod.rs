@@ -21,7 +21,7 @@ use async_trait::async_trait;
 
 use crate::domain::{JobId, ProgressRecord, Schedule, ScheduleId};
 
-pub use self::postgres::PgArchive;
+pub use self::postgres::{PgArchive, Retention};
 pub use self::redis::{RedisStore, Ttls};
 pub use breaker::BreakerConfig;
 pub use keys::Keys;
@@ -216,11 +216,26 @@ pub trait Archive: Send + Sync + 'static {
     /// unless the archive holds a later state of the job.
     async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError>;
 
+    /// Upserts several jobs' checkpoints (each job at most once), like
+    /// [`checkpoint`](Self::checkpoint) for each, and says what became of
+    /// each, in order. The whole batch succeeds or fails together. The
+    /// default writes them one by one; PostgreSQL sends one statement.
+    async fn checkpoint_many(
+        &self,
+        records: &[ProgressRecord],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(records.len());
+        for record in records {
+            outcomes.push(self.checkpoint(record).await?);
+        }
+        Ok(outcomes)
+    }
+
     /// The job's last checkpoint.
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
 
-    /// `preparing` or `in_progress` checkpoints, oldest start first, and how
-    /// many there are in all.
+    /// `preparing` or `in_progress` checkpoints updated within the
+    /// in-progress TTL, oldest start first, and how many there are in all.
     async fn active(
         &self,
         limit: u32,

@@ -9,6 +9,10 @@
 //! - with no change, the record is still rewritten every refresh interval
 //!   (a heartbeat), so readers can tell a live job from one whose worker
 //!   died, and a hot store that restarted empty gets the job back;
+//! - archive checkpoints go through the writer's shared [`Checkpoints`]
+//!   queue, which sends many jobs' checkpoints in one statement; the
+//!   flusher waits for its record's outcome there as it would for its own
+//!   statement;
 //! - after a failure, retries back off from 100 ms to `max_retry_delay`, and
 //!   always write the latest state, never a backlog;
 //! - when the bus is not the hot store itself (NATS), each stored record
@@ -24,12 +28,15 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::link::{Delivered, JobLink};
+use super::{
+    checkpoints::{CheckpointBatching, Checkpoints},
+    link::{Delivered, JobLink},
+};
 use crate::{
     domain::JobStatus,
     error::error_chain,
     push::Publisher,
-    store::{Archive, HotStore, HotWrite, StoreError, WriteOutcome},
+    store::{HotStore, HotWrite, StoreError, WriteOutcome},
 };
 
 /// How often the writer talks to the stores.
@@ -48,6 +55,8 @@ pub struct WriterConfig {
     /// from one whose worker died, and a hot store that lost its data gets
     /// the job back. The record says it in `refreshIntervalMs`.
     pub heartbeat_interval: Duration,
+    /// How the writer's jobs' checkpoints are gathered into statements.
+    pub checkpoint_batching: CheckpointBatching,
 }
 
 impl Default for WriterConfig {
@@ -57,6 +66,7 @@ impl Default for WriterConfig {
             checkpoint_interval: Duration::from_secs(30),
             max_retry_delay: Duration::from_secs(2),
             heartbeat_interval: Duration::from_secs(15),
+            checkpoint_batching: CheckpointBatching::default(),
         }
     }
 }
@@ -203,7 +213,7 @@ enum Settled {
 pub(crate) async fn run(
     link: Arc<JobLink>,
     hot: Arc<dyn HotStore>,
-    archive: Arc<dyn Archive>,
+    checkpoints: Checkpoints,
     config: WriterConfig,
     hot_epoch: watch::Sender<u64>,
     publisher: Option<Publisher>,
@@ -261,7 +271,7 @@ pub(crate) async fn run(
                         }
                         other => other.map(HotWrite::outcome),
                     },
-                    Store::Archive => archive.checkpoint(&record).await,
+                    Store::Archive => checkpoints.submit(record).await,
                 };
                 let settled = sink.settle(pending, result);
                 if sink.store == Store::Hot && settled != Settled::Failed {

@@ -8,7 +8,8 @@
 //!   once when the status changes, and always with the latest counts when
 //!   the job completes or fails;
 //! - to the archive on every status change and at most every
-//!   `checkpoint_interval` (default 30 s) while counts move.
+//!   `checkpoint_interval` (default 30 s) while counts move, through one
+//!   queue per writer that sends many jobs' checkpoints in one statement.
 //!
 //! A store that fails is logged and retried with backoff; once it answers,
 //! the latest state (not a backlog) is written. So a Redis restart in the
@@ -21,11 +22,13 @@
 //! | `writer.rs`   | [`ProgressWriter`], [`JobHandle`], [`JobSpec`]: what workers call |
 //! | `ingest/`     | [`ingest::Ingest`]: the same for workers reporting over HTTP, one update at a time |
 //! | `flusher.rs`  | the task that copies a job out to the stores, and its [`WriterConfig`] |
+//! | `checkpoints.rs` | [`Checkpoints`]: the writer's queue of archive checkpoints, sent many to a statement |
 //! | `link.rs`     | the protocol between a handle and its flusher (versions, flush requests, delivery) |
 //! | `state.rs`    | one job's counts, status and ETA, changed in memory |
 //! | `eta/`        | [`eta`]: the estimator behind the ETA |
 //! | `error.rs`    | [`WriteError`]: input the writer refuses |
 
+mod checkpoints;
 mod error;
 pub mod eta;
 mod flusher;
@@ -34,6 +37,7 @@ mod link;
 pub(crate) mod state;
 mod writer;
 
+pub use checkpoints::{BatchStats, CheckpointBatching, Checkpoints};
 pub use error::WriteError;
 pub use flusher::WriterConfig;
 pub use link::Flushed;

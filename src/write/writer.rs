@@ -6,6 +6,7 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use super::{
+    checkpoints::Checkpoints,
     error::WriteError,
     eta::JobShape,
     flusher::{self, WriterConfig},
@@ -86,7 +87,8 @@ impl JobSpec {
 #[derive(Clone)]
 pub struct ProgressWriter {
     hot: Arc<dyn HotStore>,
-    archive: Arc<dyn Archive>,
+    /// Every job's archive checkpoints go through this one queue.
+    checkpoints: Checkpoints,
     config: WriterConfig,
     tasks: TaskTracker,
     /// Moves when a hot-store write succeeds after failures: every flusher
@@ -111,7 +113,7 @@ impl ProgressWriter {
     pub fn new(hot: Arc<dyn HotStore>, archive: Arc<dyn Archive>, config: WriterConfig) -> Self {
         Self {
             hot,
-            archive,
+            checkpoints: Checkpoints::new(archive, config.checkpoint_batching),
             config,
             tasks: TaskTracker::new(),
             hot_epoch: watch::Sender::new(0),
@@ -125,6 +127,13 @@ impl ProgressWriter {
     pub fn with_publisher(mut self, publisher: Publisher) -> Self {
         self.publisher = Some(publisher);
         self
+    }
+
+    /// The queue through which this writer's jobs checkpoint to the
+    /// archive, many jobs to a statement. Other writers of checkpoints in
+    /// the same process can share it.
+    pub fn checkpoints(&self) -> &Checkpoints {
+        &self.checkpoints
     }
 
     /// Starts a job that is sending now (`in_progress`). Written to both
@@ -155,7 +164,7 @@ impl ProgressWriter {
         self.tasks.spawn(flusher::run(
             Arc::clone(&link),
             Arc::clone(&self.hot),
-            Arc::clone(&self.archive),
+            self.checkpoints.clone(),
             self.config,
             self.hot_epoch.clone(),
             self.publisher.clone(),

@@ -6,6 +6,7 @@ mod helpers;
 mod sse;
 
 mod cache;
+mod checkpoints;
 mod errors;
 mod events;
 mod fallback;
@@ -14,5 +15,6 @@ mod health;
 mod ingest;
 mod limits;
 mod progress;
+mod retention;
 mod schedules;
 mod writer;

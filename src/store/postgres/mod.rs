@@ -1,13 +1,15 @@
 //! [`Archive`] on PostgreSQL: the `job_progress` and `schedules` tables of
-//! `migrations/`.
+//! `migrations/`. Checkpoints are written by `checkpoint.rs` (one upsert for
+//! any number of jobs), old ones deleted by `retention.rs`.
 
+mod checkpoint;
+mod retention;
 mod rows;
 mod sql;
 
 use std::{str::FromStr, time::Duration};
 
 use async_trait::async_trait;
-use chrono::Utc;
 use futures_util::FutureExt as _;
 use sqlx::{
     PgPool,
@@ -16,7 +18,7 @@ use sqlx::{
 
 use self::{
     rows::{COLUMNS, CheckpointRow, ScheduleRow, bigint, corrupt, count},
-    sql::{CHECKPOINT_SQL, SCHEDULE_COLUMNS, statuses_sql},
+    sql::{SCHEDULE_COLUMNS, statuses_sql},
 };
 use super::{
     Archive, StoreError, WriteOutcome,
@@ -24,8 +26,13 @@ use super::{
     guard::{ErrorKind, Guarded},
 };
 use crate::domain::{JobId, JobStatus, ProgressRecord, Schedule, ScheduleId};
+pub use retention::Retention;
 
 const STORE: &str = "postgres";
+
+/// The in-progress TTL of the hot store's default
+/// ([`Ttls`](crate::store::Ttls)).
+const DEFAULT_ACTIVE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -37,6 +44,9 @@ pub struct PgArchive {
     /// Timeout (bounding one whole call, acquire + query, so a hung server
     /// delays a request by at most this much) and breaker.
     guarded: Guarded<sqlx::Error>,
+    /// An active checkpoint not updated for this long is left out of the
+    /// active list: its worker is long gone (see [`Self::with_active_ttl`]).
+    active_ttl: Duration,
 }
 
 /// What an error of sqlx says about PostgreSQL: no pooled connection in
@@ -81,7 +91,19 @@ impl PgArchive {
         Self {
             pool,
             guarded: Guarded::new(STORE, timeout, classify, ping),
+            active_ttl: DEFAULT_ACTIVE_TTL,
         }
+    }
+
+    /// Leaves out of the active list the `preparing` and `in_progress`
+    /// checkpoints not updated for longer than `ttl`, as the hot store drops
+    /// an active job whose record outlived its in-progress TTL
+    /// (`PROGRESS_TTL_SECS`): its worker vanished long ago, and it would
+    /// otherwise show as stalled for ever. Its checkpoint is still served
+    /// by id. Default 24 h.
+    pub fn with_active_ttl(mut self, ttl: Duration) -> Self {
+        self.active_ttl = ttl;
+        self
     }
 
     /// Replaces the default circuit breaker (3 failures, 250 ms cool-off).
@@ -167,37 +189,16 @@ impl PgArchive {
 impl Archive for PgArchive {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
     async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
-        let written: i64 = self
-            .guarded
-            .call(
-                sqlx::query_scalar(sqlx::AssertSqlSafe(CHECKPOINT_SQL.as_str()))
-                    .bind(record.job_id.as_str())
-                    .bind(record.status.as_str())
-                    .bind(bigint(record.total_target_count))
-                    .bind(bigint(record.current_sent_count))
-                    .bind(bigint(record.success_count))
-                    .bind(bigint(record.failure_count))
-                    .bind(record.total_chunks.map(bigint))
-                    .bind(record.current_chunk.map(bigint))
-                    .bind(record.started_at)
-                    .bind(record.updated_at.unwrap_or_else(Utc::now))
-                    .bind(record.completed_at)
-                    .bind(record.estimated_end_at)
-                    .bind(record.estimated_remaining_seconds.map(bigint))
-                    .bind(record.rate_per_second)
-                    .bind(record.error_message.as_deref())
-                    .bind(record.schedule_id.as_ref().map(ScheduleId::as_str))
-                    .bind(record.refresh_interval_ms.map(bigint))
-                    .bind(record.estimated_end_range.map(|range| range.earliest))
-                    .bind(record.estimated_end_range.map(|range| range.latest))
-                    .fetch_one(&self.pool),
-            )
-            .await?;
-        Ok(if written > 0 {
-            WriteOutcome::Written
-        } else {
-            WriteOutcome::Stale
-        })
+        let outcomes = self.upsert(std::slice::from_ref(record)).await?;
+        Ok(outcomes.first().copied().unwrap_or(WriteOutcome::Stale))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(jobs = records.len()))]
+    async fn checkpoint_many(
+        &self,
+        records: &[ProgressRecord],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.upsert(records).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
@@ -213,15 +214,21 @@ impl Archive for PgArchive {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
-        let active = statuses_sql(JobStatus::is_active);
+        // Live jobs only: active, and updated within the in-progress TTL.
+        let live = format!(
+            "status IN ({}) AND updated_at > now() - $1 * interval '1 millisecond'",
+            statuses_sql(JobStatus::is_active)
+        );
+        let ttl_ms = i64::try_from(self.active_ttl.as_millis()).unwrap_or(i64::MAX);
         let sql = format!(
-            "SELECT {COLUMNS} FROM job_progress WHERE status IN ({active}) \
-             ORDER BY started_at, job_id LIMIT $1 OFFSET $2"
+            "SELECT {COLUMNS} FROM job_progress WHERE {live} \
+             ORDER BY started_at, job_id LIMIT $2 OFFSET $3"
         );
         let rows: Vec<CheckpointRow> = self
             .guarded
             .call(
                 sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(ttl_ms)
                     .bind(i64::from(limit))
                     .bind(bigint(offset))
                     .fetch_all(&self.pool),
@@ -231,8 +238,9 @@ impl Archive for PgArchive {
             .guarded
             .call(
                 sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT count(*) FROM job_progress WHERE status IN ({active})"
+                    "SELECT count(*) FROM job_progress WHERE {live}"
                 )))
+                .bind(ttl_ms)
                 .fetch_one(&self.pool),
             )
             .await?;

@@ -1,6 +1,7 @@
 //! The SQL that carries a rule: the checkpoint upsert and its
 //! never-backwards condition, rendered from [`JobStatus`], the one source
-//! of the status rank (the Redis write script renders its own from it).
+//! of the status rank (the Redis write script renders its own from it),
+//! and the status lists the active list and retention select by.
 
 use std::sync::LazyLock;
 
@@ -26,10 +27,23 @@ pub(super) fn statuses_sql(keep: fn(JobStatus) -> bool) -> String {
     names.join(", ")
 }
 
-/// The upsert refuses to move a job backwards, like the Redis script: the
-/// row is left alone when it already holds a higher status rank, a finished
-/// job of another status, or a higher processed count. The schedule row
-/// learns its job, actual start and actual end in the same statement.
+/// The checkpoint upsert of any number of jobs in one statement. The
+/// records arrive as one array per column (`$1` the job ids, `$2` the
+/// statuses, ..., in the order of [`COLUMNS`](super::rows::COLUMNS)),
+/// unnested into rows: one round trip and one statement however many jobs
+/// it carries, where a `VALUES` list would make a different statement (and
+/// a different plan to cache) for each batch size. Each job may appear only
+/// once: an upsert cannot change one row twice.
+///
+/// It refuses to move a job backwards, like the Redis script: a row is left
+/// alone when it already holds a higher status rank, a finished job of
+/// another status, or a higher processed count. It returns the ids of the
+/// rows it wrote; the others were stale. The schedule rows learn their job,
+/// actual start and actual end in the same statement (one row per schedule:
+/// should two jobs of one batch name the same schedule, the later update
+/// wins, as it would have one statement after the other). Rows are written
+/// in job-id order, so two batches in flight at once lock shared rows in the
+/// same order and cannot deadlock.
 pub(super) static CHECKPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
     CHECKPOINT_SQL_TEMPLATE
         .replace("OLD_RANK", &rank_sql("job_progress.status"))
@@ -38,14 +52,22 @@ pub(super) static CHECKPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 const CHECKPOINT_SQL_TEMPLATE: &str = r#"
-WITH upsert AS (
+WITH incoming AS (
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+        $6::bigint[], $7::bigint[], $8::bigint[], $9::timestamptz[], $10::timestamptz[],
+        $11::timestamptz[], $12::timestamptz[], $13::bigint[], $14::float8[], $15::text[],
+        $16::text[], $17::bigint[], $18::timestamptz[], $19::timestamptz[])
+    AS t (job_id, status, total_target_count, current_sent_count, success_count,
+        failure_count, total_chunks, current_chunk, started_at, updated_at, completed_at,
+        estimated_end_at, estimated_remaining_seconds, rate_per_second, error_message,
+        schedule_id, refresh_interval_ms, estimated_end_earliest, estimated_end_latest)
+), upsert AS (
     INSERT INTO job_progress (job_id, status, total_target_count, current_sent_count,
         success_count, failure_count, total_chunks, current_chunk, started_at, updated_at,
         completed_at, estimated_end_at, estimated_remaining_seconds, rate_per_second,
         error_message, schedule_id, refresh_interval_ms, estimated_end_earliest,
         estimated_end_latest, checkpointed_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        now())
+    SELECT incoming.*, now() FROM incoming ORDER BY job_id
     ON CONFLICT (job_id) DO UPDATE SET
         status = EXCLUDED.status,
         total_target_count = EXCLUDED.total_target_count,
@@ -72,17 +94,18 @@ WITH upsert AS (
     RETURNING job_id, status, total_target_count, started_at, updated_at, completed_at, schedule_id
 ), schedule AS (
     INSERT INTO schedules (id, job_id, actual_start_at, actual_end_at, total_target_count)
-    SELECT schedule_id, job_id, COALESCE(started_at, updated_at),
+    SELECT DISTINCT ON (schedule_id) schedule_id, job_id, COALESCE(started_at, updated_at),
            CASE WHEN status IN (FINISHED) THEN COALESCE(completed_at, updated_at) END,
            total_target_count
     FROM upsert WHERE schedule_id IS NOT NULL
+    ORDER BY schedule_id, updated_at DESC
     ON CONFLICT (id) DO UPDATE SET
         job_id = EXCLUDED.job_id,
         actual_start_at = COALESCE(schedules.actual_start_at, EXCLUDED.actual_start_at),
         actual_end_at = COALESCE(schedules.actual_end_at, EXCLUDED.actual_end_at),
         total_target_count = COALESCE(schedules.total_target_count, EXCLUDED.total_target_count)
 )
-SELECT count(*) FROM upsert
+SELECT job_id FROM upsert
 "#;
 
 pub(super) const SCHEDULE_COLUMNS: &str =

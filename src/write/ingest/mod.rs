@@ -33,6 +33,7 @@ use tokio_util::task::TaskTracker;
 use self::stored::{Declared, Stored};
 use super::{
     JobSpec, WriteError, WriterConfig,
+    checkpoints::Checkpoints,
     eta::JobShape,
     state::{JobState, now},
 };
@@ -151,6 +152,9 @@ pub struct Ingest {
     archive: Arc<dyn Archive>,
     checkpoint_interval: Duration,
     publisher: Option<Publisher>,
+    /// The archive's batching queue: checkpoints of many jobs go out as
+    /// one statement, as the writer's do.
+    batcher: Checkpoints,
     /// Checkpoints on their way to the archive.
     checkpoints: TaskTracker,
 }
@@ -176,6 +180,7 @@ impl Ingest {
     /// writer's `checkpoint_interval`.
     pub fn new(hot: Arc<dyn HotStore>, archive: Arc<dyn Archive>, config: WriterConfig) -> Self {
         Self {
+            batcher: Checkpoints::new(Arc::clone(&archive), config.checkpoint_batching),
             hot,
             archive,
             checkpoint_interval: config.checkpoint_interval,
@@ -313,12 +318,12 @@ impl Ingest {
 
     /// Sends a checkpoint in the background, retrying for a while.
     fn checkpoint(&self, record: ProgressRecord) {
-        let archive = Arc::clone(&self.archive);
+        let batcher = self.batcher.clone();
         self.checkpoints.spawn(async move {
             let started = tokio::time::Instant::now();
             let mut delay = Duration::from_millis(100);
             loop {
-                match archive.checkpoint(&record).await {
+                match batcher.submit(record.clone()).await {
                     Ok(_) => return,
                     Err(err) if started.elapsed() + delay > CHECKPOINT_PATIENCE => {
                         tracing::warn!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; the job's next one will carry its state");

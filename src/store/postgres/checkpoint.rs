@@ -1,0 +1,127 @@
+//! Writing checkpoints: any number of records in one statement
+//! ([`CHECKPOINT_SQL`]), bound as one array per column.
+//!
+//! Both [`Archive::checkpoint`](crate::store::Archive::checkpoint) (one
+//! record) and [`Archive::checkpoint_many`](crate::store::Archive::checkpoint_many)
+//! (a batch, from `write/checkpoints.rs`) come here, so there is one upsert
+//! and one never-backwards rule, whatever the batch size.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use super::{PgArchive, rows::bigint, sql::CHECKPOINT_SQL};
+use crate::{
+    domain::{ProgressRecord, ScheduleId},
+    store::{StoreError, WriteOutcome},
+};
+
+/// The records, one vector per column of the upsert, in its order.
+#[derive(Default)]
+struct Columns<'a> {
+    job_id: Vec<&'a str>,
+    status: Vec<&'static str>,
+    total_target_count: Vec<i64>,
+    current_sent_count: Vec<i64>,
+    success_count: Vec<i64>,
+    failure_count: Vec<i64>,
+    total_chunks: Vec<Option<i64>>,
+    current_chunk: Vec<Option<i64>>,
+    started_at: Vec<Option<DateTime<Utc>>>,
+    updated_at: Vec<DateTime<Utc>>,
+    completed_at: Vec<Option<DateTime<Utc>>>,
+    estimated_end_at: Vec<Option<DateTime<Utc>>>,
+    estimated_remaining_seconds: Vec<Option<i64>>,
+    rate_per_second: Vec<Option<f64>>,
+    error_message: Vec<Option<&'a str>>,
+    schedule_id: Vec<Option<&'a str>>,
+    refresh_interval_ms: Vec<Option<i64>>,
+    estimated_end_earliest: Vec<Option<DateTime<Utc>>>,
+    estimated_end_latest: Vec<Option<DateTime<Utc>>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(records: &'a [ProgressRecord]) -> Self {
+        let mut c = Columns::default();
+        let now = Utc::now();
+        for r in records {
+            c.job_id.push(r.job_id.as_str());
+            c.status.push(r.status.as_str());
+            c.total_target_count.push(bigint(r.total_target_count));
+            c.current_sent_count.push(bigint(r.current_sent_count));
+            c.success_count.push(bigint(r.success_count));
+            c.failure_count.push(bigint(r.failure_count));
+            c.total_chunks.push(r.total_chunks.map(bigint));
+            c.current_chunk.push(r.current_chunk.map(bigint));
+            c.started_at.push(r.started_at);
+            c.updated_at.push(r.updated_at.unwrap_or(now));
+            c.completed_at.push(r.completed_at);
+            c.estimated_end_at.push(r.estimated_end_at);
+            c.estimated_remaining_seconds
+                .push(r.estimated_remaining_seconds.map(bigint));
+            c.rate_per_second.push(r.rate_per_second);
+            c.error_message.push(r.error_message.as_deref());
+            c.schedule_id
+                .push(r.schedule_id.as_ref().map(ScheduleId::as_str));
+            c.refresh_interval_ms
+                .push(r.refresh_interval_ms.map(bigint));
+            c.estimated_end_earliest
+                .push(r.estimated_end_range.map(|range| range.earliest));
+            c.estimated_end_latest
+                .push(r.estimated_end_range.map(|range| range.latest));
+        }
+        c
+    }
+}
+
+impl PgArchive {
+    /// Upserts `records` (each job at most once) in one statement, under
+    /// the guard; says, per record in order, whether it was written or
+    /// stale.
+    pub(super) async fn upsert(
+        &self,
+        records: &[ProgressRecord],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c = Columns::of(records);
+        let written: Vec<String> = self
+            .guarded
+            .call(
+                sqlx::query_scalar(sqlx::AssertSqlSafe(CHECKPOINT_SQL.as_str()))
+                    .bind(c.job_id)
+                    .bind(c.status)
+                    .bind(c.total_target_count)
+                    .bind(c.current_sent_count)
+                    .bind(c.success_count)
+                    .bind(c.failure_count)
+                    .bind(c.total_chunks)
+                    .bind(c.current_chunk)
+                    .bind(c.started_at)
+                    .bind(c.updated_at)
+                    .bind(c.completed_at)
+                    .bind(c.estimated_end_at)
+                    .bind(c.estimated_remaining_seconds)
+                    .bind(c.rate_per_second)
+                    .bind(c.error_message)
+                    .bind(c.schedule_id)
+                    .bind(c.refresh_interval_ms)
+                    .bind(c.estimated_end_earliest)
+                    .bind(c.estimated_end_latest)
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        let written: HashSet<String> = written.into_iter().collect();
+        Ok(records
+            .iter()
+            .map(|record| {
+                if written.contains(record.job_id.as_str()) {
+                    WriteOutcome::Written
+                } else {
+                    WriteOutcome::Stale
+                }
+            })
+            .collect())
+    }
+}

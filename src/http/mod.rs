@@ -10,10 +10,12 @@
 //! | GET    | `/api/v1/schedules/{id}/progress`    | [`routes::schedules::progress`] |
 //! | GET    | `/healthz`, `/readyz`                | [`routes::health`]           |
 //! | GET    | `/openapi.yaml`                      | [`routes::health::openapi`]  |
+//! | GET    | `/metrics`                           | [`routes::metrics::metrics`] |
 //!
 //! Every `/api/v1` route is rate limited ([`limit`]) and declares the
 //! token scope it needs where it is registered below ([`auth`]); health
-//! and the OpenAPI document are open and unlimited.
+//! and the OpenAPI document are open and unlimited; `/metrics` is
+//! unlimited and takes its own token (`METRICS_TOKEN`), if one is set.
 
 pub mod auth;
 pub mod edge;
@@ -39,7 +41,7 @@ pub use self::{
     edge::{RequestId, edge},
     error::ApiError,
 };
-use crate::{push::Hub, read::ProgressReader};
+use crate::{metrics::ServerMetrics, push::Hub, read::ProgressReader};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -54,6 +56,8 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// The rate limit of the API routes (`None`: off).
     pub limits: Option<Arc<RateLimit>>,
+    /// The server's own metrics.
+    pub metrics: ServerMetrics,
 }
 
 /// GET and HEAD to `handler`.
@@ -141,7 +145,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(open_resource("/healthz", routes::health::healthz))
     .service(open_resource("/readyz", routes::health::readyz))
-    .service(open_resource("/openapi.yaml", routes::health::openapi));
+    .service(open_resource("/openapi.yaml", routes::health::openapi))
+    .service(open_resource("/metrics", routes::metrics::metrics));
 }
 
 /// The answer for a path no route knows.

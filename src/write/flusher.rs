@@ -28,6 +28,7 @@ use super::link::{Delivered, JobLink};
 use crate::{
     domain::JobStatus,
     error::error_chain,
+    metrics::process,
     push::Publisher,
     store::{Archive, HotStore, HotWrite, StoreError, WriteOutcome},
 };
@@ -150,6 +151,16 @@ impl Sink {
     }
 
     fn settle(&mut self, pending: Pending, result: Result<WriteOutcome, StoreError>) -> Settled {
+        let outcome = match &result {
+            Ok(WriteOutcome::Stale) => "stale",
+            Ok(WriteOutcome::Written) => "written",
+            Err(_) => "failed",
+        };
+        let store = match self.store {
+            Store::Hot => "redis",
+            Store::Archive => "postgres",
+        };
+        process::writer_write(store, outcome, self.failures > 0);
         self.last_attempt = Some(Instant::now());
         self.tried = pending.version;
         match result {

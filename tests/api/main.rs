@@ -12,6 +12,7 @@ mod fallback;
 mod faults;
 mod health;
 mod limits;
+mod metrics;
 mod progress;
 mod schedules;
 mod writer;

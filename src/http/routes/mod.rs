@@ -3,4 +3,5 @@
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod schedules;

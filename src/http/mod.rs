@@ -115,6 +115,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/api/v1")
             .wrap(from_fn(limit::limit))
+            // First: the most requested route, matched without trying the
+            // others' patterns (each a regex). It cannot take another's
+            // path: none of theirs ends in `/progress`.
+            .service(resource(
+                Read,
+                "/jobs/{job_id}/progress",
+                routes::jobs::progress,
+            ))
             .service(resource(Read, "/jobs/active", routes::jobs::active))
             // Before `{job_id}/events`, which would take `active` for an id.
             .service(resource(
@@ -126,11 +134,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 ReadStream,
                 "/jobs/{job_id}/events",
                 routes::events::job,
-            ))
-            .service(resource(
-                Read,
-                "/jobs/{job_id}/progress",
-                routes::jobs::progress,
             ))
             .service(resource(
                 Read,

@@ -4,8 +4,8 @@
 //! These are reported through the facade, not a server's registry,
 //! because stores and writers are not a server's: a worker embedding
 //! [`ProgressWriter`](crate::write::ProgressWriter) counts its writes
-//! into whatever recorder its program installed (none: they cost a
-//! branch). The API server installs [`install`]'s Prometheus recorder,
+//! into whatever recorder its program installed (none: the facade's no-op
+//! one, next to free). The API server installs [`install`]'s Prometheus recorder,
 //! unless its program already installed one, and `/metrics` shows it
 //! after the server's own series. It counts every store client in the
 //! process: in production one API server's; in a test process, all

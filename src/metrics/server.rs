@@ -97,7 +97,7 @@ impl Default for ServerMetrics {
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), ::metrics::Level::INFO, Some(module_path!()));
 
-/// Registers `metric` with `labels` in `recorder`, described.
+/// Gives `metric` its help text in `recorder`.
 fn describe(recorder: &PrometheusRecorder, metric: Described) {
     let (name, help) = (KeyName::from_const_str(metric.name), metric.help.into());
     // The exporter keeps one help text per name, whatever the kind.

@@ -16,6 +16,9 @@
 #   BENCH_SERVER_CPU, BENCH_LOAD_CPU   cores to pin to (default 0 and 1)
 #   BENCH_LOG_FORMAT, BENCH_RUST_LOG   the server's LOG_FORMAT and RUST_LOG
 #                         (default json and info, as in production)
+#   BENCH_RATE_LIMIT      the server's RATE_LIMIT_PER_SECOND (default
+#                         10000000: every request is checked, none refused,
+#                         since all the load comes from one address)
 #
 # The suite starts its own redis-server (so it can stop and kill it, and so
 # INFO commandstats counts only its traffic) and uses its own database
@@ -31,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     --smoke) MODE=smoke ;;
     --only) ONLY="$2"; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
   shift
@@ -219,7 +222,7 @@ start_server() {
   fi
   env LISTEN_ADDR=127.0.0.1:$API_PORT REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" \
     KEY_PREFIX=$PREFIX HTTP_WORKERS=1 SHUTDOWN_TIMEOUT_SECS=2 LOG_FORMAT="${BENCH_LOG_FORMAT:-json}" \
-    RUST_LOG="${BENCH_RUST_LOG:-info}" "$@" \
+    RUST_LOG="${BENCH_RUST_LOG:-info}" RATE_LIMIT_PER_SECOND="${BENCH_RATE_LIMIT:-10000000}" "$@" \
     taskset -c "$SERVER_CPU" "$SERVER_BIN" serve >> "$RUN_DIR/server.log" 2>&1 &
   SERVER_PID=$!
   track "$SERVER_PID"

@@ -12,7 +12,7 @@ use crate::{
         auth::Access,
         limit::RateLimit,
         routes::events::StreamSettings,
-        tokens::{Scope, Tokens},
+        tokens::{MetricsToken, Scope, Tokens},
     },
     push::{Bus, Publisher},
     store::{BreakerConfig, Keys, PgArchive, RedisStore, Retention, Ttls},
@@ -312,6 +312,11 @@ pub struct AccessSettings {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',',
           value_parser = parse_origin)]
     pub cors_allowed_origins: Vec<String>,
+    /// The bearer token `GET /metrics` requires (16-256 visible ASCII
+    /// characters; only its hash is kept). Unset: `/metrics` is open.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true,
+          value_parser = MetricsToken::parse)]
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// An origin as browsers send it: `scheme://host[:port]`, no path.
@@ -345,7 +350,8 @@ impl AccessSettings {
         if let Some(path) = &self.tokens_file {
             tracing::info!(tokens = tokens.len(), file = %path.display(), "tokens loaded");
         }
-        Ok(Access::new(tokens, self.require_read_token))
+        Ok(Access::new(tokens, self.require_read_token)
+            .with_metrics_token(self.metrics_token.clone()))
     }
 
     /// The rate limit, unless it is off.

@@ -33,6 +33,8 @@
 //!   (`store/guard.rs`: timeout, error kind, and the circuit breaker of
 //!   [`store::breaker`]).
 //! - [`config`] (command line and environment), [`telemetry`] (logs),
+//!   [`metrics`] (Prometheus: every metric's name in `metrics/names.rs`,
+//!   a server's own series, the store and writer series of the process),
 //!   [`error`] (error policy), [`startup`] (building the server).
 //!
 //! In code the two stores are the *hot store* (Redis) and the *archive*
@@ -42,6 +44,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod push;
 pub mod read;
 pub mod startup;

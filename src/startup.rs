@@ -20,6 +20,7 @@ use crate::{
         limit::RateLimit,
         respond::{SOURCE_HEADER, TOTAL_HEADER},
     },
+    metrics::{ServerMetrics, process as process_metrics},
     push::{Bus, Hub, Publisher},
     read::{ProgressReader, cache::ResponseCache},
     store::{Archive, HotStore, PgArchive},
@@ -50,6 +51,8 @@ impl Application {
     /// applies migrations unless told not to, starts the retention task
     /// (`RETENTION_DAYS`), and binds the listener.
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
+        // Before the stores exist, so their first calls are counted.
+        process_metrics::install();
         let hot = settings.redis.store()?;
         let bus = settings.redis.bus(&hot);
         // The active list leaves out what the hot store would have dropped.
@@ -90,6 +93,9 @@ impl Application {
     ) -> anyhow::Result<Self> {
         // First: a bad tokens file must stop the start before anything runs.
         let access = Arc::new(settings.access.access()?);
+        process_metrics::install();
+        let metrics = ServerMetrics::new();
+        metrics.spawn_upkeep();
         let cache = ResponseCache::new(
             Duration::from_millis(settings.cache_ttl_ms),
             settings.cache_capacity,
@@ -115,11 +121,13 @@ impl Application {
         }
         let state = AppState {
             ingest,
-            reader: ProgressReader::new(hot, archive, cache, settings.stall_policy()),
+            reader: ProgressReader::new(hot, archive, cache, settings.stall_policy())
+                .observed_by(metrics.clone()),
             hub,
             streams: settings.push.streams(),
             access,
             limits,
+            metrics,
         };
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;

@@ -69,6 +69,8 @@ pub struct RateLimit {
         StateInformationMiddleware,
     >,
     burst: u32,
+    /// `burst` as the header value, made once.
+    limit_header: HeaderValue,
 }
 
 impl RateLimit {
@@ -81,6 +83,7 @@ impl RateLimit {
         Some(Self {
             limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
             burst: burst.get(),
+            limit_header: HeaderValue::from(burst.get()),
         })
     }
 
@@ -135,7 +138,7 @@ pub async fn limit(
         Ok(remaining) => {
             let mut response = next.call(request).await?.map_into_boxed_body();
             let headers = response.headers_mut();
-            headers.insert(LIMIT_HEADER, HeaderValue::from(limit.burst));
+            headers.insert(LIMIT_HEADER, limit.limit_header.clone());
             headers.insert(REMAINING_HEADER, HeaderValue::from(remaining));
             Ok(response)
         }

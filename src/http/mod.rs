@@ -14,10 +14,12 @@
 //! | GET    | `/api/v1/schedules/{id}/progress`    | [`routes::schedules::progress`] |
 //! | GET    | `/healthz`, `/readyz`                | [`routes::health`]           |
 //! | GET    | `/openapi.yaml`                      | [`routes::health::openapi`]  |
+//! | GET    | `/metrics`                           | [`routes::metrics::metrics`] |
 //!
 //! Every `/api/v1` route is rate limited ([`limit`]) and declares the
 //! token scope it needs where it is registered below ([`auth`]); health
-//! and the OpenAPI document are open and unlimited.
+//! and the OpenAPI document are open and unlimited; `/metrics` is
+//! unlimited and takes its own token (`METRICS_TOKEN`), if one is set.
 
 pub mod auth;
 pub mod body;
@@ -44,7 +46,7 @@ pub use self::{
     edge::{RequestId, edge},
     error::ApiError,
 };
-use crate::{push::Hub, read::ProgressReader, write::ingest::Ingest};
+use crate::{metrics::ServerMetrics, push::Hub, read::ProgressReader, write::ingest::Ingest};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -61,6 +63,8 @@ pub struct AppState {
     pub limits: Option<Arc<RateLimit>>,
     /// The write path for workers reporting over HTTP.
     pub ingest: Ingest,
+    /// The server's own metrics.
+    pub metrics: ServerMetrics,
 }
 
 /// GET and HEAD to `handler`.
@@ -145,6 +149,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/api/v1")
             .wrap(from_fn(limit::limit))
+            // First: the most requested route, matched without trying the
+            // others' patterns (each a regex). It cannot take another's
+            // path: none of theirs ends in `/progress`.
+            .service(
+                web::resource("/jobs/{job_id}/progress")
+                    .route(needs(Read, get(routes::jobs::progress)))
+                    .route(needs(Write, web::post().to(routes::ingest::progress)))
+                    .default_service(not_allowed("GET, HEAD, POST")),
+            )
             .service(resource(Read, "/jobs/active", routes::jobs::active))
             // Before `{job_id}/events`, which would take `active` for an id.
             .service(resource(
@@ -157,12 +170,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/jobs/{job_id}/events",
                 routes::events::job,
             ))
-            .service(
-                web::resource("/jobs/{job_id}/progress")
-                    .route(needs(Read, get(routes::jobs::progress)))
-                    .route(needs(Write, web::post().to(routes::ingest::progress)))
-                    .default_service(not_allowed("GET, HEAD, POST")),
-            )
             .service(write_resource(
                 "/jobs/{job_id}",
                 (web::put(), "PUT"),
@@ -196,7 +203,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(open_resource("/healthz", routes::health::healthz))
     .service(open_resource("/readyz", routes::health::readyz))
-    .service(open_resource("/openapi.yaml", routes::health::openapi));
+    .service(open_resource("/openapi.yaml", routes::health::openapi))
+    .service(open_resource("/metrics", routes::metrics::metrics));
 }
 
 /// The answer for a path no route knows.

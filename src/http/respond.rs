@@ -5,7 +5,7 @@ use actix_web::{
     http::header::{self, ContentType, EntityTag, Header as _, HeaderValue, IfNoneMatch},
 };
 
-use crate::{domain::Source, read::cache::Served};
+use crate::read::cache::Served;
 
 /// `X-Progress-Source`: `cache`, `redis` or `database`.
 pub const SOURCE_HEADER: &str = "x-progress-source";
@@ -17,12 +17,7 @@ pub const TOTAL_HEADER: &str = "x-total-count";
 pub fn respond(request: &HttpRequest, served: &Served) -> HttpResponse {
     let rendered = &served.response;
     let mut response = HttpResponse::build(rendered.status);
-    if let Some(source) = rendered.source {
-        let source = if served.from_cache {
-            Source::Cache
-        } else {
-            source
-        };
+    if let Some(source) = served.source() {
         response.insert_header((SOURCE_HEADER, HeaderValue::from_static(source.as_str())));
     }
     // Progress changes all the time: clients must revalidate, and the ETag

@@ -169,6 +169,39 @@ impl Tokens {
     }
 }
 
+/// The token `/metrics` needs (`METRICS_TOKEN`), held as its SHA-256
+/// only, so no settings dump or log can show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken([u8; 32]);
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(..)")
+    }
+}
+
+impl MetricsToken {
+    /// The token as configured: 16 to 256 visible ASCII characters, so
+    /// it fits a header and cannot be guessed by a scraper's neighbour.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if !(16..=256).contains(&raw.len()) || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "the metrics token must be 16 to 256 visible ASCII characters \
+                 (`job-progress token new` makes a good one)"
+                    .into(),
+            );
+        }
+        Ok(Self(Sha256::digest(raw.as_bytes()).into()))
+    }
+
+    /// Whether `presented` is the token, compared in constant time (of
+    /// hashes, so not even the length shows).
+    pub fn matches(&self, presented: &str) -> bool {
+        let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        hash.ct_eq(&self.0).into()
+    }
+}
+
 fn parse_hash(raw: &str) -> Option<[u8; 32]> {
     let mut hash = [0; 32];
     hex::decode_to_slice(raw, &mut hash).ok()?;

@@ -26,7 +26,10 @@ use futures_util::{
 use tracing::Instrument as _;
 
 use super::envelope::Rendered;
-use crate::domain::{JobId, ScheduleId};
+use crate::{
+    domain::{JobId, ScheduleId, Source},
+    metrics::ServerMetrics,
+};
 
 /// What a cached response answers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,6 +73,20 @@ pub struct Served {
     pub from_cache: bool,
 }
 
+impl Served {
+    /// Where the answer's data came from, as `X-Progress-Source` says:
+    /// the cache when another request's load answered, else the store the
+    /// load read (`None` for an answer without progress data).
+    pub fn source(&self) -> Option<Source> {
+        let source = self.response.source?;
+        Some(if self.from_cache {
+            Source::Cache
+        } else {
+            source
+        })
+    }
+}
+
 /// The cache itself; cloning shares it.
 #[derive(Clone)]
 pub struct ResponseCache {
@@ -81,6 +98,8 @@ pub struct ResponseCache {
     /// most [`FALLBACK_PERIOD`], so live data is served again soon after
     /// Redis returns.
     fallback_period: Duration,
+    /// Counts hits and misses.
+    metrics: Option<ServerMetrics>,
 }
 
 /// The longest a fallback answer is cached: about one breaker probe
@@ -110,6 +129,20 @@ impl ResponseCache {
             loads,
             period,
             fallback_period: period.min(FALLBACK_PERIOD),
+            metrics: None,
+        }
+    }
+
+    /// The same cache, counting its hits and misses in `metrics` (with
+    /// the cache off, every lookup is a miss).
+    pub fn observed_by(mut self, metrics: ServerMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, hit: bool) {
+        if let Some(metrics) = &self.metrics {
+            metrics.cache_lookup(hit);
         }
     }
 
@@ -130,6 +163,7 @@ impl ResponseCache {
     {
         let span = || tracing::info_span!("load", key = %key, request_id);
         let Some(loads) = &self.loads else {
+            self.count(false);
             return Served {
                 response: Arc::new(start().instrument(span()).await),
                 from_cache: false,
@@ -137,6 +171,7 @@ impl ResponseCache {
         };
         // The common case, a hit, without the entry API's bookkeeping.
         if let Some(load) = loads.get(&key).await {
+            self.count(true);
             return Served {
                 response: load.await,
                 from_cache: true,
@@ -163,6 +198,7 @@ impl ResponseCache {
             .or_insert_with(async move { spawn_shared(load) })
             .await;
         let from_cache = !entry.is_fresh();
+        self.count(from_cache);
         Served {
             response: entry.into_value().await,
             from_cache,

@@ -13,6 +13,7 @@ use super::{
 use crate::{
     domain::{JobId, ProgressRecord, Schedule, ScheduleId, ScheduleProgress, Source, StallPolicy},
     error::error_chain,
+    metrics::ServerMetrics,
     store::{Archive, HotStore, StoreError},
 };
 
@@ -48,6 +49,7 @@ pub struct ProgressReader {
     archive: Arc<dyn Archive>,
     cache: ResponseCache,
     stall: StallPolicy,
+    metrics: Option<ServerMetrics>,
 }
 
 impl std::fmt::Debug for ProgressReader {
@@ -64,6 +66,7 @@ struct Stores {
     hot: Arc<dyn HotStore>,
     archive: Arc<dyn Archive>,
     stall: StallPolicy,
+    metrics: Option<ServerMetrics>,
 }
 
 /// A list's answer: its items, from where, and how many there are in all.
@@ -87,7 +90,16 @@ impl ProgressReader {
             archive,
             cache,
             stall,
+            metrics: None,
         }
+    }
+
+    /// The same reader, counting its answers by source, its cache's hits
+    /// and misses, and the active jobs in `metrics`.
+    pub fn observed_by(mut self, metrics: ServerMetrics) -> Self {
+        self.cache = self.cache.observed_by(metrics.clone());
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The cached answer for `key`, or the one `load` renders from the
@@ -99,16 +111,22 @@ impl ProgressReader {
         L: FnOnce(Stores) -> F,
         F: Future<Output = Result<Rendered, ReadError>> + Send + 'static,
     {
-        self.cache
+        let served = self
+            .cache
             .get_or_load(key, request_id, || {
                 let load = load(Stores {
                     hot: Arc::clone(&self.hot),
                     archive: Arc::clone(&self.archive),
                     stall: self.stall,
+                    metrics: self.metrics.clone(),
                 });
                 async move { load.await.unwrap_or_else(Rendered::from) }
             })
-            .await
+            .await;
+        if let (Some(metrics), Some(source)) = (&self.metrics, served.source()) {
+            metrics.answer(source);
+        }
+        served
     }
 
     /// The most an answer can lag behind the stores (the cache period).
@@ -167,6 +185,9 @@ impl ProgressReader {
                     (records, total, Source::Archive)
                 }
             };
+            if let Some(metrics) = &stores.metrics {
+                metrics.active_jobs(total);
+            }
             let records = mark_stalled(records, now, &stores.stall);
             Ok(listed(&records, source, total))
         })

@@ -6,10 +6,18 @@
 //! decision whether an error is an outage is made there), and runs it
 //! under the store's [`Breaker`]. The probe the breaker needs once
 //! a cool-off is over is the store's own ping, under the same timeout.
+//! Being the one place every store call passes, it also reports each
+//! call's outcome and latency, and the breaker's state, to
+//! [`metrics::process`](crate::metrics::process).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures_util::future::BoxFuture;
+
+use crate::metrics::process;
 
 use super::{
     StoreError,
@@ -96,9 +104,16 @@ impl<E: std::error::Error + Send + Sync + 'static> Guarded<E> {
             let guarded = self.clone();
             async move { guarded.bounded((guarded.ping)()).await.is_ok() }
         };
-        self.breaker
+        let started = Instant::now();
+        let result = self
+            .breaker
             .guard(self.store, self.bounded(call), probe)
-            .await
+            .await;
+        process::store_call(self.store, &result, started.elapsed());
+        // As of this call: a probe that closed the breaker since the last
+        // one shows at the next call.
+        process::breaker_open(self.store, self.breaker.is_open());
+        result
     }
 
     /// `call` under the timeout alone.

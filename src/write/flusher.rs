@@ -35,6 +35,7 @@ use super::{
 use crate::{
     domain::JobStatus,
     error::error_chain,
+    metrics::process,
     push::Publisher,
     store::{HotStore, HotWrite, StoreError, WriteOutcome},
 };
@@ -160,6 +161,16 @@ impl Sink {
     }
 
     fn settle(&mut self, pending: Pending, result: Result<WriteOutcome, StoreError>) -> Settled {
+        let outcome = match &result {
+            Ok(WriteOutcome::Stale) => "stale",
+            Ok(WriteOutcome::Written) => "written",
+            Err(_) => "failed",
+        };
+        let store = match self.store {
+            Store::Hot => "redis",
+            Store::Archive => "postgres",
+        };
+        process::writer_write(store, outcome, self.failures > 0);
         self.last_attempt = Some(Instant::now());
         self.tried = pending.version;
         match result {

@@ -14,6 +14,7 @@ mod faults;
 mod health;
 mod ingest;
 mod limits;
+mod metrics;
 mod progress;
 mod retention;
 mod schedules;

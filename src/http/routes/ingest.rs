@@ -28,9 +28,10 @@ use crate::{
         ApiError, AppState,
         body::{self, MAX_BATCH_BODY, MAX_BODY},
     },
+    metrics::IngestOutcome,
     read::envelope::serialize,
     write::{
-        JobSpec,
+        JobSpec, WriteError,
         ingest::{Accepted, Declaration, Finish, IngestError, Outcome, Report},
     },
 };
@@ -226,6 +227,20 @@ async fn optional_body<T: serde::de::DeserializeOwned + Default>(
     body::json(request, payload, MAX_BODY).await
 }
 
+/// Counts the update's outcome (`job_progress_ingest_updates_total`).
+fn count<T>(state: &AppState, result: &Result<T, IngestError>) {
+    let outcome = match result {
+        Ok(_) => IngestOutcome::Accepted,
+        Err(IngestError::Stale(_) | IngestError::Refused(WriteError::CountsDecreased { .. })) => {
+            IngestOutcome::Stale
+        }
+        // The store's trouble, not the update's: the worker retries it.
+        Err(IngestError::Unavailable(_) | IngestError::Contended(_)) => return,
+        Err(_) => IngestOutcome::Refused,
+    };
+    state.metrics.ingest_update(outcome);
+}
+
 /// What an update's refusal looks like to the client.
 fn refusal(err: IngestError) -> ApiError {
     let message = err.to_string();
@@ -275,11 +290,9 @@ pub async fn declare(
     let declaration = body::json::<DeclareBody>(&request, payload, MAX_BODY)
         .await?
         .parse()?;
-    let accepted = state
-        .ingest
-        .declare(id, declaration)
-        .await
-        .map_err(refusal)?;
+    let result = state.ingest.declare(id, declaration).await;
+    count(&state, &result);
+    let accepted = result.map_err(refusal)?;
     Ok(stored(&accepted))
 }
 
@@ -295,7 +308,9 @@ pub async fn progress(
     let report = body::json::<ProgressBody>(&request, payload, MAX_BODY)
         .await?
         .parse("")?;
-    let accepted = state.ingest.report(id, report).await.map_err(refusal)?;
+    let result = state.ingest.report(id, report).await;
+    count(&state, &result);
+    let accepted = result.map_err(refusal)?;
     Ok(stored(&accepted))
 }
 
@@ -315,7 +330,9 @@ pub async fn complete(
         ));
     }
     let finish = body.parse(Outcome::Completed)?;
-    let accepted = state.ingest.finish(id, finish).await.map_err(refusal)?;
+    let result = state.ingest.finish(id, finish).await;
+    count(&state, &result);
+    let accepted = result.map_err(refusal)?;
     Ok(stored(&accepted))
 }
 
@@ -349,7 +366,9 @@ pub async fn fail(
         }
     };
     let finish = body.parse(Outcome::Failed(message))?;
-    let accepted = state.ingest.finish(id, finish).await.map_err(refusal)?;
+    let result = state.ingest.finish(id, finish).await;
+    count(&state, &result);
+    let accepted = result.map_err(refusal)?;
     Ok(stored(&accepted))
 }
 
@@ -400,6 +419,9 @@ pub async fn batch(
     let (indexes, reports): (Vec<usize>, Vec<(JobId, Report)>) = reports.into_iter().unzip();
     let ids: Vec<JobId> = reports.iter().map(|(id, _)| id.clone()).collect();
     let outcomes = state.ingest.report_many(reports).await;
+    for outcome in &outcomes {
+        count(&state, outcome);
+    }
     for ((index, id), outcome) in indexes.into_iter().zip(ids).zip(outcomes) {
         results[index] = Some(item_result(Some(id), outcome.map_err(refusal)));
     }

@@ -4,4 +4,5 @@ pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod jobs;
+pub mod metrics;
 pub mod schedules;

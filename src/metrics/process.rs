@@ -1,0 +1,104 @@
+//! What the library measures wherever it runs: store calls, breakers and
+//! the writer, through the `metrics` facade's global recorder.
+//!
+//! These are reported through the facade, not a server's registry,
+//! because stores and writers are not a server's: a worker embedding
+//! [`ProgressWriter`](crate::write::ProgressWriter) counts its writes
+//! into whatever recorder its program installed (none: the facade's no-op
+//! one, next to free). The API server installs [`install`]'s Prometheus recorder,
+//! unless its program already installed one, and `/metrics` shows it
+//! after the server's own series. It counts every store client in the
+//! process: in production one API server's; in a test process, all
+//! tests' together.
+
+use std::{sync::OnceLock, time::Duration};
+
+use ::metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::{names, server::UPKEEP_EVERY};
+use crate::store::{StoreError, breaker::CircuitOpen};
+
+/// The process's Prometheus recorder, once [`install`] has set it.
+static INSTALLED: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs a Prometheus recorder as the facade's global one, once per
+/// process, and returns its handle; `None` when the program had installed
+/// another recorder first (its metrics then go there). A thread folds
+/// recorded latencies into their buckets every few seconds.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    INSTALLED
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(names::STORE_DURATION.name.into()),
+                    names::STORE_BUCKETS,
+                )
+                .expect("the buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            ::metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            let upkeep = handle.clone();
+            // A thread, not a task: the recorder outlives any one runtime.
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::warn!(error = %err, "no metrics upkeep thread; latencies are folded at each scrape only");
+            }
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// The help texts of the process's series.
+fn describe() {
+    for metric in [
+        names::STORE_CALLS,
+        names::STORE_DURATION,
+        names::BREAKER_OPEN,
+        names::WRITER_WRITES,
+        names::WRITER_RETRIES,
+    ] {
+        ::metrics::describe_counter!(metric.name, metric.help);
+    }
+}
+
+/// The `outcome` label of a store call.
+fn outcome<T>(result: &Result<T, StoreError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(StoreError::Timeout { .. }) => "timeout",
+        Err(StoreError::Unavailable { source, .. }) if source.is::<CircuitOpen>() => "skipped",
+        Err(StoreError::Unavailable { .. }) => "unavailable",
+        Err(StoreError::Refused { .. }) => "refused",
+        Err(StoreError::Corrupt { .. }) => "corrupt",
+    }
+}
+
+/// One call to `store` (`redis`, `postgres`), how it went and how long it took.
+pub(crate) fn store_call<T>(store: &'static str, result: &Result<T, StoreError>, took: Duration) {
+    ::metrics::counter!(names::STORE_CALLS.name, "store" => store, "outcome" => outcome(result))
+        .increment(1);
+    ::metrics::histogram!(names::STORE_DURATION.name, "store" => store).record(took.as_secs_f64());
+}
+
+/// `store`'s breaker opened (`true`) or closed.
+pub(crate) fn breaker_open(store: &'static str, open: bool) {
+    ::metrics::gauge!(names::BREAKER_OPEN.name, "store" => store).set(f64::from(u8::from(open)));
+}
+
+/// A writer's write to `store`: `written`, `stale` or `failed`; `retry`
+/// when it followed a failure.
+pub(crate) fn writer_write(store: &'static str, outcome: &'static str, retry: bool) {
+    ::metrics::counter!(names::WRITER_WRITES.name, "store" => store, "outcome" => outcome)
+        .increment(1);
+    if retry {
+        ::metrics::counter!(names::WRITER_RETRIES.name, "store" => store).increment(1);
+    }
+}

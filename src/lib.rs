@@ -32,12 +32,15 @@
 //!   the Redis key layout; every store call runs through one guard
 //!   (`store/guard.rs`: timeout, error kind, and the circuit breaker of
 //!   [`store::breaker`]).
+//! - [`cli`]: `job-progress watch` and `ls`, terminal clients of the read
+//!   path (the event stream, with polling as fallback).
 //! - [`config`] (command line and environment), [`telemetry`] (logs),
 //!   [`error`] (error policy), [`startup`] (building the server).
 //!
 //! In code the two stores are the *hot store* (Redis) and the *archive*
 //! (PostgreSQL); `redis` and `database` are only their names on the wire.
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

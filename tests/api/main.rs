@@ -6,6 +6,7 @@ mod helpers;
 mod sse;
 
 mod cache;
+mod cli;
 mod errors;
 mod events;
 mod fallback;

@@ -272,17 +272,20 @@ async fn envelope_data<T: serde::de::DeserializeOwned>(
         .map_err(|err| Failure::Unexpected(format!("not a progress envelope: {err}")))
 }
 
-/// An error and its causes on one line: reqwest's own message alone
-/// ("error sending request") does not say "connection refused".
-fn cause_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
+/// What went wrong with a request, in a few words: the URL is already in
+/// the message's context, and reqwest's own words ("error sending request
+/// for url ...") bury the cause ("Connection refused").
+fn cause_chain(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        return "no answer in time".into();
+    }
+    let mut deepest = None;
+    let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        deepest = Some(cause);
         source = cause.source();
     }
-    text
+    deepest.map_or_else(|| err.to_string(), ToString::to_string)
 }
 
 #[cfg(test)]

@@ -49,16 +49,18 @@ pub async fn run(args: LsArgs) -> u8 {
                 }
                 Duration::from_secs(args.interval)
             }
-            Err(failure) if args.watch => match retry.after(&failure) {
-                Some(wait) => {
-                    eprintln!(
-                        "job-progress: {failure}; trying again in {:.1}s",
-                        wait.as_secs_f64()
-                    );
-                    wait
+            Err(failure) if args.watch => {
+                let first = !retry.is_failing();
+                match retry.after(&failure) {
+                    Some(wait) => {
+                        if first {
+                            eprintln!("job-progress: {failure}; retrying until it answers");
+                        }
+                        wait
+                    }
+                    None => return gave_up(&failure),
                 }
-                None => return gave_up(&failure),
-            },
+            }
             Err(failure) => return gave_up(&failure),
         };
         tokio::time::sleep(wait).await;

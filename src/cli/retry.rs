@@ -32,10 +32,16 @@ impl Retry {
         }
     }
 
-    /// An answer came: the next failure starts afresh.
-    pub fn succeeded(&mut self) {
-        self.failing_since = None;
+    /// An answer came: the next failure starts afresh. `true` if it ends
+    /// a run of failures.
+    pub fn succeeded(&mut self) -> bool {
         self.next_wait = FIRST_WAIT;
+        self.failing_since.take().is_some()
+    }
+
+    /// Whether the last try failed.
+    pub fn is_failing(&self) -> bool {
+        self.failing_since.is_some()
     }
 
     /// How long to wait before the next try after `failure`, or `None`
@@ -76,7 +82,9 @@ mod tests {
             .map(|_| retry.after(&down()).unwrap().as_millis() as u64)
             .collect();
         assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
-        retry.succeeded();
+        assert!(retry.is_failing());
+        assert!(retry.succeeded(), "a run of failures ended");
+        assert!(!retry.succeeded());
         assert_eq!(retry.after(&down()), Some(FIRST_WAIT));
     }
 

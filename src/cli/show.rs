@@ -13,9 +13,10 @@ use super::{
 use crate::domain::ProgressRecord;
 
 /// The bar's look: the counts against the total, then the message with
+/// the server's percentage (rounded down, as every other client shows it),
 /// failures, rate and the server's ETA. `{eta}` is deliberately absent:
 /// indicatif's guess knows nothing of the job's pauses; the server's does.
-const TEMPLATE: &str = "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} {percent:>3}% {msg}";
+const TEMPLATE: &str = "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} {msg}";
 
 /// How updates are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +95,12 @@ impl Output {
         let Some(bar) = &self.bar else { return };
         bar.set_length(record.total_target_count);
         bar.set_position(record.current_sent_count);
-        let mut message = format!("{} failed, {}", record.failure_count, format::rate(record));
+        let mut message = format!(
+            "{}% {} failed, {}",
+            record.progress_percentage,
+            record.failure_count,
+            format::rate(record)
+        );
         if record.status.is_active() {
             message.push_str(", ");
             message.push_str(&format::eta(record, Clock::Local, Utc::now()));

@@ -50,6 +50,7 @@ pub async fn run(args: WatchArgs) -> u8 {
         output,
         follow: Follow::new(args.stall_timeout()),
         retry: Retry::new(Some(Duration::from_secs(args.retry_for))),
+        retry_for: Duration::from_secs(args.retry_for),
         etag: None,
     };
     let (verdict, detail) = watcher.watch().await;
@@ -73,6 +74,8 @@ struct Watcher {
     output: Output,
     follow: Follow,
     retry: Retry,
+    /// `--retry-for`, for messages.
+    retry_for: Duration,
     /// The `ETag` of the last polled answer.
     etag: Option<String>,
 }
@@ -115,15 +118,27 @@ impl Watcher {
         if let Failure::NotFound(message) = failure {
             return Err(Step::Done(Verdict::Unknown, message.clone()));
         }
+        let first = !self.retry.is_failing();
         match self.retry.after(failure) {
             Some(wait) => {
-                self.output.note(&format!(
-                    "{failure}; trying again in {:.1}s",
-                    wait.as_secs_f64()
-                ));
+                // Once per run of failures: a log gets one line per
+                // outage, not one per try.
+                if first {
+                    self.output.note(&format!(
+                        "{failure}; retrying for up to {}s",
+                        self.retry_for.as_secs()
+                    ));
+                }
                 Ok(wait)
             }
             None => Err(Step::Done(Verdict::NoAnswer, failure.to_string())),
+        }
+    }
+
+    /// An answer came.
+    fn answered(&mut self) {
+        if self.retry.succeeded() {
+            self.output.note("the API answers again");
         }
     }
 
@@ -131,12 +146,12 @@ impl Watcher {
     async fn check(&mut self) -> Result<Option<Step>, Failure> {
         match self.api.progress(&self.job, self.etag.as_deref()).await? {
             Polled::Record(record, etag) => {
-                self.retry.succeeded();
+                self.answered();
                 self.etag = etag;
                 Ok(self.see(*record))
             }
             Polled::NotModified => {
-                self.retry.succeeded();
+                self.answered();
                 Ok(self.done())
             }
         }
@@ -166,7 +181,7 @@ impl Watcher {
                 return Step::Poll;
             }
         };
-        self.retry.succeeded();
+        self.answered();
         self.follow_events(events).await
     }
 

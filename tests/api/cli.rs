@@ -18,7 +18,11 @@ use tokio::{
     process::{Child, ChildStderr, Command},
 };
 
-use crate::helpers::{TestApp, eager, job, spawn_app, spawn_app_with, tokens_file};
+use job_progress::store::PgArchive;
+
+use crate::helpers::{
+    DEAD_POSTGRES, DEAD_REDIS, TestApp, eager, job, spawn_app, spawn_app_with, tokens_file,
+};
 
 /// Longest any command here may take.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -256,7 +260,11 @@ async fn a_refused_token_and_an_unreachable_api_exit_3_with_a_clear_message(pool
     );
 
     // `=`: a token may start with `-`.
-    let allowed = run(&app, &["watch", "guarded", &format!("--token={}", read.token)]).await;
+    let allowed = run(
+        &app,
+        &["watch", "guarded", &format!("--token={}", read.token)],
+    )
+    .await;
     assert_eq!(allowed.code, 0, "{allowed:?}");
     assert!(
         !allowed.stderr.contains(&read.token),
@@ -271,6 +279,63 @@ async fn a_refused_token_and_an_unreachable_api_exit_3_with_a_clear_message(pool
     .await;
     assert_eq!(down.code, 3, "{down:?}");
     assert!(down.stderr.contains("cannot reach the API"), "{down:?}");
+}
+
+#[sqlx::test]
+async fn a_rate_limited_watcher_waits_as_told_and_still_sees_the_end(pool: sqlx::PgPool) {
+    let app = spawn_app_with(pool, |o| {
+        o.settings.access.rate_limit_per_second = 1;
+        o.settings.access.rate_limit_burst = 1;
+    })
+    .await;
+    let writer = app.writer(eager());
+    let handle = writer.start(job("limited"), JobSpec::new(2));
+    handle.record(2, 0).unwrap();
+    handle.complete().await.unwrap();
+    // The test and the watcher are one client (one address): this read
+    // takes the only token, so the watcher's first request is a 429.
+    assert_eq!(app.get_progress("limited").await.status(), 200);
+
+    let ran = run(&app, &["watch", "limited"]).await;
+
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stderr.contains("rate limited by the API (429"),
+        "{ran:?}"
+    );
+    assert!(ran.stderr.contains("limited completed 2/2"), "{ran:?}");
+}
+
+#[sqlx::test]
+async fn a_failing_server_is_retried_for_retry_for_then_watch_exits_3(pool: sqlx::PgPool) {
+    let dead = PgArchive::connect_lazy(
+        DEAD_POSTGRES,
+        1,
+        Duration::from_millis(300),
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    let app = spawn_app_with(pool, |o| {
+        o.redis_url = DEAD_REDIS.into();
+        o.archive = Some(dead);
+    })
+    .await;
+
+    let started = Instant::now();
+    let ran = run(&app, &["watch", "any", "--retry-for", "2"]).await;
+
+    assert_eq!(ran.code, 3, "{ran:?}");
+    assert!(ran.stderr.contains("the API answered 503"), "{ran:?}");
+    assert!(ran.stderr.contains("gave up"), "{ran:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "retried for --retry-for"
+    );
+    assert_eq!(
+        ran.stderr.matches("retrying for up to 2s").count(),
+        1,
+        "one line per outage, not per try: {ran:?}"
+    );
 }
 
 #[sqlx::test]

@@ -116,8 +116,9 @@ fn print(listing: &Listing, args: &LsArgs, tty: bool) {
             // Clear the screen and go home: the table replaces the last.
             text.push_str("\x1b[2J\x1b[H");
             text.push_str(&format!(
-                "{} active jobs at {} (every {}s; Ctrl-C to stop)\n\n",
+                "{} active job{} at {} (every {}s; Ctrl-C to stop)\n\n",
                 listing.total,
+                if listing.total == 1 { "" } else { "s" },
                 Clock::Local.time(now, now),
                 args.interval
             ));

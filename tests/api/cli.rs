@@ -225,6 +225,7 @@ async fn watch_falls_back_to_polling_when_no_stream_can_be_opened(pool: sqlx::Pg
     let handle = writer.start(job("polled"), JobSpec::new(4));
     handle.record(1, 0).unwrap();
     handle.flush().await;
+    assert_eq!(app.get("/api/v1/jobs/polled/events").await.status(), 503);
 
     let mut watch = start(&app.address, &["watch", "polled"]);
     watch.line_with("polled in_progress 1/4").await;

@@ -372,3 +372,37 @@ async fn ls_lists_a_running_job_as_a_table_and_as_json_lines(pool: sqlx::PgPool)
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].failure_count, 2);
 }
+
+#[sqlx::test]
+async fn ls_watch_prints_the_table_again_as_jobs_move(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let running = writer.start(job("moving"), JobSpec::new(10));
+    running.record(1, 0).unwrap();
+    running.flush().await;
+
+    let mut ls = start(&app.address, &["ls", "--watch", "--interval", "1"]);
+    let mut rows = BufReader::new(ls.child.stdout.take().unwrap()).lines();
+    let mut next_row = async || loop {
+        let line = rows.next_line().await.unwrap().expect("ls --watch runs on");
+        if line.starts_with("moving") {
+            return line;
+        }
+    };
+    let first = tokio::time::timeout(LIMIT, next_row()).await.unwrap();
+    assert!(first.contains("1/10"), "{first}");
+    running.record(4, 0).unwrap();
+    running.flush().await;
+    let moved = tokio::time::timeout(LIMIT, async {
+        loop {
+            let row = next_row().await;
+            if row.contains("5/10") {
+                return row;
+            }
+        }
+    })
+    .await
+    .expect("a later table shows the job moved");
+    assert!(moved.contains("in_progress"), "{moved}");
+    ls.child.kill().await.unwrap();
+}

@@ -209,10 +209,17 @@ impl Api {
 
     /// Sends `request`; any status but 2xx and 304 becomes a [`Failure`].
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
-        let response = request.send().await.map_err(|err| Failure::Unreachable {
+        let unreachable = |cause| Failure::Unreachable {
             api: self.base.to_string(),
-            cause: cause_chain(&err),
-        })?;
+            cause,
+        };
+        // Until the headers: a stream has no request timeout (it stays
+        // open), but a server that accepts and never answers must not hold
+        // the watcher forever.
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, request.send())
+            .await
+            .map_err(|_| unreachable("no answer in time".to_owned()))?
+            .map_err(|err| unreachable(cause_chain(&err)))?;
         let status = response.status();
         if status.is_success() || status == StatusCode::NOT_MODIFIED {
             return Ok(response);

@@ -52,6 +52,7 @@ pub async fn run(args: WatchArgs) -> u8 {
         retry: Retry::new(Some(Duration::from_secs(args.retry_for))),
         retry_for: Duration::from_secs(args.retry_for),
         etag: None,
+        said_no_stream: false,
     };
     let (verdict, detail) = watcher.watch().await;
     watcher
@@ -78,6 +79,8 @@ struct Watcher {
     retry_for: Duration,
     /// The `ETag` of the last polled answer.
     etag: Option<String>,
+    /// "No event stream" was noted since the last stream opened.
+    said_no_stream: bool,
 }
 
 impl Watcher {
@@ -174,13 +177,20 @@ impl Watcher {
             // does not pass streams): polling takes over, and its
             // backoff decides when to give up.
             Err(failure) => {
-                if self.follow.latest().is_some() {
+                // Said once until a stream opens again; an outage has its
+                // own note from polling.
+                if self.follow.latest().is_some()
+                    && !self.said_no_stream
+                    && !self.retry.is_failing()
+                {
                     self.output
                         .note(&format!("no event stream ({failure}); polling"));
+                    self.said_no_stream = true;
                 }
                 return Step::Poll;
             }
         };
+        self.said_no_stream = false;
         self.answered();
         self.follow_events(events).await
     }

@@ -7,6 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
+    cli::{LsArgs, WatchArgs},
     domain::StallPolicy,
     http::{
         auth::Access,
@@ -54,6 +55,13 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Follow one job to its end: a bar at a terminal, plain lines in logs,
+    /// `--json` lines for programs. Exits 0 when it completes, 1 when it
+    /// fails, 2 when it is unknown or stalled past --timeout, 3 when the
+    /// API cannot be asked.
+    Watch(WatchArgs),
+    /// List the active jobs.
+    Ls(LsArgs),
 }
 
 /// `job-progress token ...`.

@@ -32,6 +32,8 @@
 //!   the Redis key layout; every store call runs through one guard
 //!   (`store/guard.rs`: timeout, error kind, and the circuit breaker of
 //!   [`store::breaker`]).
+//! - [`cli`]: `job-progress watch` and `ls`, terminal clients of the read
+//!   path (the event stream, with polling as fallback).
 //! - [`config`] (command line and environment), [`telemetry`] (logs),
 //!   [`metrics`] (Prometheus: every metric's name in `metrics/names.rs`,
 //!   a server's own series, the store and writer series of the process),
@@ -40,6 +42,7 @@
 //! In code the two stores are the *hot store* (Redis) and the *archive*
 //! (PostgreSQL); `redis` and `database` are only their names on the wire.
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use job_progress::{
+    cli,
     config::{Cli, Command, TokenCommand},
     http::tokens,
     startup::Application,
@@ -33,5 +34,8 @@ async fn main() -> anyhow::Result<()> {
             println!("{}\n{}", made.token, made.line);
             Ok(())
         }
+        // The exit code is the answer (0 completed, 1 failed, ...).
+        Command::Watch(args) => std::process::exit(cli::watch::run(args).await.into()),
+        Command::Ls(args) => std::process::exit(cli::ls::run(args).await.into()),
     }
 }

@@ -7,6 +7,7 @@ mod sse;
 
 mod cache;
 mod checkpoints;
+mod cli;
 mod errors;
 mod events;
 mod fallback;

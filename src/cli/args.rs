@@ -1,0 +1,111 @@
+//! The command lines of `watch` and `ls`.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::domain::JobId;
+
+/// Where the API is and how to reach it; shared by `watch` and `ls`.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// The API's base URL (plain `http://`: this build has no TLS).
+    #[arg(long = "api", env = "JOB_PROGRESS_API", default_value = "http://127.0.0.1:8080",
+          value_parser = parse_api)]
+    pub api: reqwest::Url,
+    /// A `read` token, sent as `Authorization: Bearer` (needed when the
+    /// server requires read tokens).
+    #[arg(long, env = "JOB_PROGRESS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// `job-progress watch <jobId>`.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// The job to follow.
+    #[arg(value_parser = parse_job_id)]
+    pub job: JobId,
+    /// The API.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Give up (exit 2) once the server has reported the job stalled for
+    /// this many seconds in a row (0: as soon as it is stalled).
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Give up (exit 3) once the server has been unreachable or failing
+    /// for this many seconds in a row.
+    #[arg(long, default_value_t = 60)]
+    pub retry_for: u64,
+    /// One JSON line per record on standard output, nothing else.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl WatchArgs {
+    /// `--timeout` as a duration.
+    pub fn stall_timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+}
+
+/// `job-progress ls`.
+#[derive(Debug, Clone, Args)]
+pub struct LsArgs {
+    /// The API.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Refresh the list until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between refreshes with `--watch`.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
+    /// Most jobs to list (default: all).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// One JSON line per job on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A job id, checked as the server checks it, so a typo is a usage error
+/// rather than a request.
+fn parse_job_id(raw: &str) -> Result<JobId, String> {
+    JobId::parse(raw).map_err(|err| err.to_string())
+}
+
+/// An `http://` URL. `https://` is refused here, with the reason, rather
+/// than failing at the first request.
+fn parse_api(raw: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(raw).map_err(|err| format!("'{raw}' is not a URL: {err}"))?;
+    match url.scheme() {
+        "http" => Ok(url),
+        "https" => Err(format!(
+            "'{raw}': this build speaks plain http only (see README, \"In a terminal\"); \
+             reach the API over http, e.g. through a port-forward"
+        )),
+        other => Err(format!("'{raw}': expected an http:// URL, not {other}://")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_must_be_a_plain_http_url() {
+        assert!(parse_api("http://127.0.0.1:8080").is_ok());
+        assert!(parse_api("http://jobs.internal/base/").is_ok());
+        let https = parse_api("https://jobs.example.com").unwrap_err();
+        assert!(https.contains("plain http"), "{https}");
+        assert!(parse_api("127.0.0.1:8080").is_err());
+        assert!(parse_api("ftp://host").is_err());
+    }
+
+    #[test]
+    fn a_bad_job_id_is_a_usage_error() {
+        assert!(parse_job_id("import-42").is_ok());
+        assert!(parse_job_id("no spaces").is_err());
+        assert!(parse_job_id("").is_err());
+    }
+}

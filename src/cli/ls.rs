@@ -1,0 +1,245 @@
+//! `job-progress ls`: the active jobs as a table (or JSON lines), once or
+//! refreshed with `--watch`.
+
+use std::{
+    io::{IsTerminal as _, Write as _},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    args::LsArgs,
+    client::{Api, Failure},
+    format::{self, Clock},
+    retry::Retry,
+};
+use crate::domain::ProgressRecord;
+
+/// Records asked for per request: the server's default page, one Redis
+/// MGET of a thousand values.
+const PAGE: u32 = 1000;
+
+/// The listed jobs, and how many are active in all.
+#[derive(Debug)]
+pub struct Listing {
+    /// The jobs, oldest start first.
+    pub records: Vec<ProgressRecord>,
+    /// Every active job, listed or not.
+    pub total: u64,
+}
+
+/// Lists the active jobs; returns the exit code: 0, or 3 when the API
+/// cannot be asked (with `--watch`, transient failures are retried until
+/// interrupted).
+pub async fn run(args: LsArgs) -> u8 {
+    let api = match Api::new(&args.api) {
+        Ok(api) => api,
+        Err(failure) => return gave_up(&failure),
+    };
+    let tty = std::io::stdout().is_terminal();
+    let mut retry = Retry::new(None);
+    loop {
+        let wait = match list(&api, args.limit).await {
+            Ok(listing) => {
+                retry.succeeded();
+                print(&listing, &args, tty);
+                if !args.watch {
+                    return 0;
+                }
+                Duration::from_secs(args.interval)
+            }
+            Err(failure) if args.watch => {
+                let first = !retry.is_failing();
+                match retry.after(&failure) {
+                    Some(wait) => {
+                        if first {
+                            eprintln!("job-progress: {failure}; retrying until it answers");
+                        }
+                        wait
+                    }
+                    None => return gave_up(&failure),
+                }
+            }
+            Err(failure) => return gave_up(&failure),
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn gave_up(failure: &Failure) -> u8 {
+    eprintln!("job-progress: {failure}");
+    3
+}
+
+/// Every active job (or the first `limit`), page by page.
+pub async fn list(api: &Api, limit: Option<u64>) -> Result<Listing, Failure> {
+    let mut records = Vec::new();
+    let mut total = None;
+    loop {
+        let want = limit.map_or(u64::MAX, |limit| limit.saturating_sub(records.len() as u64));
+        let page = api
+            .active(
+                PAGE.min(u32::try_from(want).unwrap_or(PAGE)),
+                records.len() as u64,
+            )
+            .await?;
+        let total = *total.get_or_insert(page.total);
+        let got = page.records.len();
+        records.extend(page.records);
+        let listed = records.len() as u64;
+        // Jobs end while we page: a short page, or reaching the total or
+        // the limit, is the end of the list.
+        if got < PAGE as usize
+            || total.is_some_and(|total| listed >= total)
+            || limit.is_some_and(|limit| listed >= limit)
+        {
+            let total = total.unwrap_or(listed).max(listed);
+            return Ok(Listing { records, total });
+        }
+    }
+}
+
+fn print(listing: &Listing, args: &LsArgs, tty: bool) {
+    let mut stdout = std::io::stdout().lock();
+    let text = if args.json {
+        listing
+            .records
+            .iter()
+            .filter_map(|record| serde_json::to_string(record).ok())
+            .map(|line| line + "\n")
+            .collect()
+    } else {
+        let now = Utc::now();
+        let mut text = String::new();
+        if args.watch && tty {
+            // Clear the screen and go home: the table replaces the last.
+            text.push_str("\x1b[2J\x1b[H");
+            text.push_str(&format!(
+                "{} active job{} at {} (every {}s; Ctrl-C to stop)\n\n",
+                listing.total,
+                if listing.total == 1 { "" } else { "s" },
+                Clock::Local.time(now, now),
+                args.interval
+            ));
+        }
+        text.push_str(&table(&listing.records, now, tty));
+        if (listing.records.len() as u64) < listing.total {
+            text.push_str(&format!(
+                "({} of {} active jobs shown)\n",
+                listing.records.len(),
+                listing.total
+            ));
+        }
+        if args.watch && !tty {
+            text.push('\n');
+        }
+        text
+    };
+    // A closed pipe (`| head`) ends nothing here but the output.
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+/// The table: a header and one row per job; `no active jobs` when empty.
+/// `colour` marks stalled jobs for a person's terminal.
+pub fn table(records: &[ProgressRecord], now: DateTime<Utc>, colour: bool) -> String {
+    if records.is_empty() {
+        return "no active jobs\n".into();
+    }
+    let header = [
+        "JOB", "STATUS", "DONE", "%", "FAILED", "RATE", "ETA", "LEFT", "UPDATED",
+    ];
+    let rows: Vec<[String; 9]> = records.iter().map(|record| row(record, now)).collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 9], stalled: bool| {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            // Counts right-aligned, words left-aligned.
+            let padded = if matches!(i, 2..=5) {
+                format!("{cell:>width$}")
+            } else {
+                format!("{cell:<width$}")
+            };
+            if i == 1 && stalled && colour {
+                text.push_str(&console::style(padded).yellow().bold().to_string());
+            } else {
+                text.push_str(&padded);
+            }
+            text.push_str("  ");
+        }
+        text.truncate(text.trim_end().len());
+        text + "\n"
+    };
+    let mut text = line(header, false);
+    for (record, row) in records.iter().zip(&rows) {
+        text.push_str(&line(row.each_ref().map(String::as_str), record.stalled));
+    }
+    text
+}
+
+fn row(record: &ProgressRecord, now: DateTime<Utc>) -> [String; 9] {
+    let status = if record.stalled {
+        "stalled".to_owned()
+    } else {
+        record.status.to_string()
+    };
+    let eta = record
+        .estimated_end_at
+        .map_or("-".into(), |end| Clock::Local.time(end, now));
+    let left = format::remaining(record, now).map_or("-".into(), format::duration);
+    let updated = record.updated_at.map_or("-".into(), |at| {
+        format!(
+            "{} ago",
+            format::duration((now - at).to_std().unwrap_or_default())
+        )
+    });
+    [
+        record.job_id.to_string(),
+        status,
+        format!(
+            "{}/{}",
+            record.current_sent_count, record.total_target_count
+        ),
+        record.progress_percentage.to_string(),
+        record.failure_count.to_string(),
+        format::rate(record),
+        eta,
+        left,
+        updated,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{JobId, JobStatus};
+
+    #[test]
+    fn the_table_lines_up_and_names_stalled_jobs() {
+        let now = Utc::now();
+        let mut running = ProgressRecord::new(
+            JobId::parse("import-42").unwrap(),
+            JobStatus::InProgress,
+            5000,
+        );
+        running.success_count = 1500;
+        running.updated_at = Some(now - chrono::Duration::seconds(3));
+        let mut stuck = ProgressRecord::new(JobId::parse("s").unwrap(), JobStatus::InProgress, 10);
+        stuck.stalled = true;
+        let text = table(&[running.normalized(), stuck], now, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("JOB        STATUS"), "{text}");
+        assert!(lines[1].contains("in_progress  1500/5000  30"), "{text}");
+        assert!(lines[1].ends_with("3s ago"), "{text}");
+        assert!(lines[2].starts_with("s          stalled"), "{text}");
+        assert_eq!(table(&[], now, false), "no active jobs\n");
+    }
+}

@@ -4,6 +4,7 @@
 //! |--------|-------------------------------------|------------------------------|
 //! | GET    | `/api/v1/jobs/{jobId}/progress`      | [`routes::jobs::progress`]   |
 //! | GET    | `/api/v1/jobs/active`                | [`routes::jobs::active`]     |
+//! | GET    | `/api/v1/jobs?status=&since=`        | [`routes::finished::list`]   |
 //! | GET    | `/api/v1/jobs/{jobId}/events`        | [`routes::events::job`] (SSE) |
 //! | GET    | `/api/v1/jobs/active/events`         | [`routes::events::active`] (SSE) |
 //! | GET    | `/api/v1/schedules/active`           | [`routes::schedules::active`]|
@@ -111,6 +112,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/api/v1")
             .wrap(from_fn(limit::limit))
+            .service(resource(Read, "/jobs", routes::finished::list))
             .service(resource(Read, "/jobs/active", routes::jobs::active))
             // Before `{job_id}/events`, which would take `active` for an id.
             .service(resource(

@@ -26,7 +26,7 @@ use futures_util::{
 use tracing::Instrument as _;
 
 use super::envelope::Rendered;
-use crate::domain::{JobId, ScheduleId};
+use crate::domain::{FinishedQuery, JobId, ScheduleId};
 
 /// What a cached response answers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -44,6 +44,8 @@ pub enum CacheKey {
     ActiveSchedules,
     /// One schedule.
     Schedule(ScheduleId),
+    /// One page of finished jobs.
+    Finished(FinishedQuery),
 }
 
 impl std::fmt::Display for CacheKey {
@@ -55,6 +57,7 @@ impl std::fmt::Display for CacheKey {
             }
             CacheKey::ActiveSchedules => f.write_str("active schedules"),
             CacheKey::Schedule(id) => write!(f, "schedule {id}"),
+            CacheKey::Finished(query) => write!(f, "finished jobs since {}", query.since),
         }
     }
 }

@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod fallback;
 mod faults;
+mod finished;
 mod health;
 mod limits;
 mod progress;

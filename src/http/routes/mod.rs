@@ -1,6 +1,7 @@
 //! One file per group of endpoints.
 
 pub mod events;
+pub mod finished;
 pub mod health;
 pub mod jobs;
 pub mod schedules;

@@ -1,6 +1,7 @@
 //! [`Archive`] on PostgreSQL: the `job_progress` and `schedules` tables of
 //! `migrations/`.
 
+mod finished;
 mod rows;
 mod sql;
 
@@ -23,7 +24,9 @@ use super::{
     breaker::BreakerConfig,
     guard::{ErrorKind, Guarded},
 };
-use crate::domain::{JobId, JobStatus, ProgressRecord, Schedule, ScheduleId};
+use crate::domain::{
+    FinishedPage, FinishedQuery, JobId, JobStatus, ProgressRecord, Schedule, ScheduleId,
+};
 
 const STORE: &str = "postgres";
 
@@ -268,6 +271,11 @@ impl Archive for PgArchive {
             Some(row) => self.with_checkpoints(vec![row]).await?.pop(),
             None => None,
         })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError> {
+        self.finished_page(query).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -11,10 +11,12 @@
 //! | GET    | `/api/v1/schedules/{id}/progress`    | [`routes::schedules::progress`] |
 //! | GET    | `/healthz`, `/readyz`                | [`routes::health`]           |
 //! | GET    | `/openapi.yaml`                      | [`routes::health::openapi`]  |
+//! | GET    | `/`, `/jobs/{jobId}`, `/assets/{name}` | [`routes::dashboard`] (the web page) |
 //!
 //! Every `/api/v1` route is rate limited ([`limit`]) and declares the
-//! token scope it needs where it is registered below ([`auth`]); health
-//! and the OpenAPI document are open and unlimited.
+//! token scope it needs where it is registered below ([`auth`]);
+//! health, the OpenAPI document and the dashboard's page are open and
+//! unlimited.
 
 pub mod auth;
 pub mod edge;
@@ -141,6 +143,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 routes::schedules::progress,
             )),
     )
+    // The dashboard: outside `/api/v1`, so loading the page costs none of
+    // the client's rate limit, and open, since it holds no data.
+    .service(open_resource("/", routes::dashboard::page))
+    .service(open_resource("/jobs/{job_id}", routes::dashboard::page))
+    .service(open_resource("/assets/{name}", routes::dashboard::asset))
     .service(open_resource("/healthz", routes::health::healthz))
     .service(open_resource("/readyz", routes::health::readyz))
     .service(open_resource("/openapi.yaml", routes::health::openapi));

@@ -1,5 +1,6 @@
 //! One file per group of endpoints.
 
+pub mod dashboard;
 pub mod events;
 pub mod finished;
 pub mod health;

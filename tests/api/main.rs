@@ -1,11 +1,13 @@
 //! Integration tests: the real app, real Redis, real PostgreSQL.
 
 mod auth;
+mod browser;
 mod chaos;
 mod helpers;
 mod sse;
 
 mod cache;
+mod dashboard;
 mod errors;
 mod events;
 mod fallback;

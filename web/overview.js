@@ -215,11 +215,15 @@ export class Overview {
     this.invalidate();
   }
 
-  /** Renders at most every 100 ms, however many events arrive. */
+  /** Renders at once, then at most every 100 ms however many events arrive. */
   invalidate() {
-    if (this.pending) return;
+    if (this.pending) { this.dirty = true; return; }
+    this.render();
     this.pending = true;
-    setTimeout(() => { this.pending = false; this.render(); }, 100);
+    setTimeout(() => {
+      this.pending = false;
+      if (this.dirty) { this.dirty = false; this.invalidate(); }
+    }, 100);
   }
 
   render() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure Redis and PostgreSQL answer at REDIS_URL and DATABASE_URL on
-# this machine, and NATS (the other live-push bus) at NATS_URL: starts them
+# this machine, NATS (the other live-push bus) at NATS_URL, and Chromium
+# with chromedriver for the dashboard's browser tests: starts them
 # when installed but stopped, installs them from Debian's packages when
 # missing. Safe to run again and again.
 set -euo pipefail
@@ -84,5 +85,10 @@ else
   say "starting nats on port $nats_port"
   nohup "$nats_bin" -a 127.0.0.1 -p "$nats_port" >/tmp/job-progress-nats.log 2>&1 &
   wait_for nats nats_up
+fi
+# --- Chromium ---------------------------------------------------------------
+# The dashboard's tests drive a headless Chromium through chromedriver.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  install chromium chromium-driver
 fi
 say "ready"

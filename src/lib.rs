@@ -17,6 +17,8 @@
 //!   (`read/reader.rs`) -> response cache ([`read::cache`]) -> hot store ->
 //!   archive fallback -> envelope ([`read::envelope`]); what cannot be
 //!   answered is a [`read::ReadError`], mapped to its status in one place.
+//!   The dashboard (`web/`, embedded and served by
+//!   `http/routes/dashboard.rs`) is one more client of the same routes.
 //!
 //! - **Live push** — [`push`]: the write script publishes each stored
 //!   record; every API instance's subscription feeds its hub, which feeds

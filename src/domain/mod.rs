@@ -1,12 +1,14 @@
 //! Domain types shared by the write path and the read path. Each one can
 //! only hold valid values: raw input is parsed into them once, at the edge.
 
+mod finished;
 mod id;
 mod progress;
 mod schedule;
 mod source;
 mod status;
 
+pub use finished::{BadCursor, Finished, FinishedCursor, FinishedPage, FinishedQuery};
 pub use id::{IdError, JobId, MAX_ID_LEN, ScheduleId};
 pub use progress::{EndRange, ProgressRecord, StallPolicy, StoredRecord, percentage};
 pub use schedule::{Schedule, ScheduleProgress};

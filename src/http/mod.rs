@@ -4,6 +4,7 @@
 //! |--------|-------------------------------------|------------------------------|
 //! | GET    | `/api/v1/jobs/{jobId}/progress`      | [`routes::jobs::progress`]   |
 //! | GET    | `/api/v1/jobs/active`                | [`routes::jobs::active`]     |
+//! | GET    | `/api/v1/jobs?status=&since=`        | [`routes::finished::list`]   |
 //! | GET    | `/api/v1/jobs/{jobId}/events`        | [`routes::events::job`] (SSE) |
 //! | GET    | `/api/v1/jobs/active/events`         | [`routes::events::active`] (SSE) |
 //! | PUT    | `/api/v1/jobs/{jobId}`               | [`routes::ingest::declare`]  |
@@ -15,11 +16,13 @@
 //! | GET    | `/healthz`, `/readyz`                | [`routes::health`]           |
 //! | GET    | `/openapi.yaml`                      | [`routes::health::openapi`]  |
 //! | GET    | `/metrics`                           | [`routes::metrics::metrics`] |
+//! | GET    | `/`, `/jobs/{jobId}`, `/assets/{name}` | [`routes::dashboard`] (the web page) |
 //!
 //! Every `/api/v1` route is rate limited ([`limit`]) and declares the
-//! token scope it needs where it is registered below ([`auth`]); health
-//! and the OpenAPI document are open and unlimited; `/metrics` is
-//! unlimited and takes its own token (`METRICS_TOKEN`), if one is set.
+//! token scope it needs where it is registered below ([`auth`]); health,
+//! the OpenAPI document and the dashboard's page are open and unlimited;
+//! `/metrics` is unlimited and takes its own token (`METRICS_TOKEN`), if
+//! one is set.
 
 pub mod auth;
 pub mod body;
@@ -158,6 +161,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(needs(Write, web::post().to(routes::ingest::progress)))
                     .default_service(not_allowed("GET, HEAD, POST")),
             )
+            .service(resource(Read, "/jobs", routes::finished::list))
             .service(resource(Read, "/jobs/active", routes::jobs::active))
             // Before `{job_id}/events`, which would take `active` for an id.
             .service(resource(
@@ -201,6 +205,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 routes::schedules::progress,
             )),
     )
+    // The dashboard: outside `/api/v1`, so loading the page costs none of
+    // the client's rate limit, and open, since it holds no data.
+    .service(open_resource("/", routes::dashboard::page))
+    .service(open_resource("/jobs/{job_id}", routes::dashboard::page))
+    .service(open_resource("/assets/{name}", routes::dashboard::asset))
     .service(open_resource("/healthz", routes::health::healthz))
     .service(open_resource("/readyz", routes::health::readyz))
     .service(open_resource("/openapi.yaml", routes::health::openapi))

@@ -41,7 +41,7 @@ pub fn respond(request: &HttpRequest, served: &Served) -> HttpResponse {
 
 /// `If-None-Match` uses the weak comparison (RFC 9110 13.1.2); `*` matches
 /// any current representation. A malformed header matches nothing.
-fn matches_none_match(request: &HttpRequest, etag: &EntityTag) -> bool {
+pub(crate) fn matches_none_match(request: &HttpRequest, etag: &EntityTag) -> bool {
     if !request.headers().contains_key(header::IF_NONE_MATCH) {
         return false; // the common case, without parsing
     }

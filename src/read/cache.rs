@@ -27,7 +27,7 @@ use tracing::Instrument as _;
 
 use super::envelope::Rendered;
 use crate::{
-    domain::{JobId, ScheduleId, Source},
+    domain::{FinishedQuery, JobId, ScheduleId, Source},
     metrics::ServerMetrics,
 };
 
@@ -47,6 +47,8 @@ pub enum CacheKey {
     ActiveSchedules,
     /// One schedule.
     Schedule(ScheduleId),
+    /// One page of finished jobs.
+    Finished(FinishedQuery),
 }
 
 impl std::fmt::Display for CacheKey {
@@ -58,6 +60,7 @@ impl std::fmt::Display for CacheKey {
             }
             CacheKey::ActiveSchedules => f.write_str("active schedules"),
             CacheKey::Schedule(id) => write!(f, "schedule {id}"),
+            CacheKey::Finished(query) => write!(f, "finished jobs since {}", query.since),
         }
     }
 }

@@ -11,7 +11,10 @@ use super::{
     envelope::Rendered,
 };
 use crate::{
-    domain::{JobId, ProgressRecord, Schedule, ScheduleId, ScheduleProgress, Source, StallPolicy},
+    domain::{
+        FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId, ScheduleProgress, Source,
+        StallPolicy,
+    },
     error::error_chain,
     metrics::ServerMetrics,
     store::{Archive, HotStore, StoreError},
@@ -191,6 +194,25 @@ impl ProgressReader {
             let records = mark_stalled(records, now, &stores.stall);
             Ok(listed(&records, source, total))
         })
+        .await
+    }
+
+    /// A page of recently finished jobs, from the archive: the hot store
+    /// forgets finished jobs (a completed one after an hour), the archive
+    /// keeps each one's final checkpoint.
+    pub async fn finished(&self, query: FinishedQuery, request_id: &str) -> Served {
+        self.serve(
+            CacheKey::Finished(query.clone()),
+            request_id,
+            |stores| async move {
+                let page = stores
+                    .archive
+                    .finished(&query)
+                    .await
+                    .map_err(|err| ReadError::unavailable("archive finished list", &err))?;
+                Ok(Rendered::ok(&page, Source::Archive))
+            },
+        )
         .await
     }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{JobId, ProgressRecord, Schedule, ScheduleId};
+use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
 
 pub use self::postgres::{PgArchive, Retention};
 pub use self::redis::{RedisStore, Ttls};
@@ -241,6 +241,10 @@ pub trait Archive: Send + Sync + 'static {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;
+
+    /// One page of completed and/or failed checkpoints, the most recent
+    /// final record first, from `query.after` on (keyset pagination).
+    async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError>;
 
     /// Schedules that have started and not ended, oldest start first.
     async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError>;

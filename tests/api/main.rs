@@ -1,6 +1,7 @@
 //! Integration tests: the real app, real Redis, real PostgreSQL.
 
 mod auth;
+mod browser;
 mod chaos;
 mod helpers;
 mod sse;
@@ -8,10 +9,12 @@ mod sse;
 mod cache;
 mod checkpoints;
 mod cli;
+mod dashboard;
 mod errors;
 mod events;
 mod fallback;
 mod faults;
+mod finished;
 mod health;
 mod ingest;
 mod limits;

@@ -1,6 +1,8 @@
 //! One file per group of endpoints.
 
+pub mod dashboard;
 pub mod events;
+pub mod finished;
 pub mod health;
 pub mod ingest;
 pub mod jobs;

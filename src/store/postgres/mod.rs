@@ -3,6 +3,7 @@
 //! any number of jobs), old ones deleted by `retention.rs`.
 
 mod checkpoint;
+mod finished;
 mod retention;
 mod rows;
 mod sql;
@@ -25,7 +26,9 @@ use super::{
     breaker::BreakerConfig,
     guard::{ErrorKind, Guarded},
 };
-use crate::domain::{JobId, JobStatus, ProgressRecord, Schedule, ScheduleId};
+use crate::domain::{
+    FinishedPage, FinishedQuery, JobId, JobStatus, ProgressRecord, Schedule, ScheduleId,
+};
 pub use retention::Retention;
 
 const STORE: &str = "postgres";
@@ -276,6 +279,11 @@ impl Archive for PgArchive {
             Some(row) => self.with_checkpoints(vec![row]).await?.pop(),
             None => None,
         })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError> {
+        self.finished_page(query).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -19,9 +19,17 @@ fn rank_sql(column: &str) -> String {
 
 /// The statuses `keep` holds for, as an SQL list: `'completed', 'failed'`.
 pub(super) fn statuses_sql(keep: fn(JobStatus) -> bool) -> String {
-    let names: Vec<String> = JobStatus::ALL
+    let kept: Vec<JobStatus> = JobStatus::ALL
         .into_iter()
         .filter(|status| keep(*status))
+        .collect();
+    statuses_sql_of(&kept)
+}
+
+/// `statuses` as an SQL list: `'completed', 'failed'`.
+pub(super) fn statuses_sql_of(statuses: &[JobStatus]) -> String {
+    let names: Vec<String> = statuses
+        .iter()
         .map(|status| format!("'{}'", status.as_str()))
         .collect();
     names.join(", ")

@@ -1,0 +1,269 @@
+// The front page: active jobs (live), recently finished jobs, and the
+// scheduled sends in progress.
+
+import { DASH, duration, el, fromNow, n, perSecond, ran, status, time } from "./format.js";
+import { Feed, Poller, Unauthorized } from "./live.js";
+
+const PAGE = 50;
+const OTHERS_MS = 10000; // finished jobs and schedules: every 10 s, and at once when a job ends
+const $ = (id) => document.getElementById(id);
+
+/** One job's progress bar and percentage, labelled for screen readers. */
+export function bar(record) {
+  const wrap = el("span");
+  const pct = record.progressPercentage || 0;
+  wrap.append(
+    el("progress", null, {
+      max: "100",
+      value: String(pct),
+      "aria-label": `${record.jobId}: ${pct} % (${n(record.currentSentCount)} of ${n(record.totalTargetCount)})`,
+    }),
+    el("span", ` ${pct} %`, { class: "pct" }),
+  );
+  return wrap;
+}
+
+/** The job's id as a link to its page, with a stalled badge when it is. */
+export function jobCell(record, label = "Job") {
+  const td = el("td", null, { "data-label": label });
+  td.append(el("a", record.jobId, { href: `/jobs/${encodeURIComponent(record.jobId)}` }));
+  const state = el("span", status(record.status), { class: `small status-${record.status}` });
+  td.append(state);
+  if (record.stalled) {
+    td.append(" ", el("span", "stalled", {
+      class: "badge stalled",
+      title: `no update since ${time(record.updatedAt)}: its worker has most likely stopped`,
+    }));
+  }
+  return td;
+}
+
+export function etaCell(record) {
+  const td = el("td", null, { "data-label": "ETA" });
+  if (!record.estimatedEndAt) { td.textContent = DASH; return td; }
+  td.append(el("span", `${time(record.estimatedEndAt)}`), el("span", ` ${fromNow(record.estimatedEndAt)}`, { class: "muted" }));
+  const range = record.estimatedEndRange;
+  if (range) td.append(el("span", `${time(range.earliest)} – ${time(range.latest)}`, { class: "small" }));
+  return td;
+}
+
+function activeRow(record) {
+  const tr = el("tr", null, { "data-job-id": record.jobId, "data-stalled": String(!!record.stalled) });
+  const progress = el("td", null, { "data-label": "Progress" });
+  progress.append(bar(record));
+  const chunk = record.totalChunks ? `${n(record.currentChunk)} of ${n(record.totalChunks)}` : DASH;
+  tr.append(
+    jobCell(record),
+    progress,
+    el("td", `${n(record.currentSentCount)} of ${n(record.totalTargetCount)}`, { class: "num processed", "data-label": "Processed" }),
+    el("td", `${n(record.successCount)} / ${n(record.failureCount)}`, { class: "num", "data-label": "OK / failed" }),
+    el("td", perSecond(record.ratePerSecond), { class: "num", "data-label": "Rate" }),
+    etaCell(record),
+    el("td", chunk, { class: "num", "data-label": "Chunk" }),
+    el("td", time(record.startedAt), { "data-label": "Started" }),
+    el("td", `${fromNow(record.updatedAt)}`, { "data-label": "Updated", title: time(record.updatedAt) }),
+    scheduleCell(record.scheduleId),
+  );
+  return tr;
+}
+
+function scheduleCell(id) {
+  const td = el("td", id ? null : DASH, { "data-label": "Schedule" });
+  if (id) td.append(el("a", id, { href: "/#schedules" }));
+  return td;
+}
+
+function finishedRow(record) {
+  const tr = el("tr", null, { "data-job-id": record.jobId });
+  tr.append(
+    jobCell(record),
+    el("td", status(record.status), { class: `status-${record.status}`, "data-label": "Status" }),
+    el("td", `${n(record.currentSentCount)} of ${n(record.totalTargetCount)}`, { class: "num", "data-label": "Processed" }),
+    el("td", `${n(record.successCount)} / ${n(record.failureCount)}`, { class: "num", "data-label": "OK / failed" }),
+    el("td", duration(ran(record)), { class: "num", "data-label": "Duration" }),
+    el("td", time(record.completedAt || record.updatedAt), { "data-label": "Finished" }),
+    el("td", record.errorMessage || "", { class: "wrap error", "data-label": "Error" }),
+  );
+  return tr;
+}
+
+function scheduleRow(item) {
+  const tr = el("tr", null, { "data-schedule-id": item.scheduleId });
+  const job = el("td", null, { "data-label": "Job" });
+  if (item.jobId) job.append(el("a", item.jobId, { href: `/jobs/${encodeURIComponent(item.jobId)}` }));
+  else job.textContent = DASH;
+  const progress = el("td", null, { "data-label": "Progress" });
+  if (item.progress) progress.append(bar(item.progress));
+  else progress.textContent = DASH;
+  tr.append(
+    el("td", item.name ? `${item.name} (${item.scheduleId})` : item.scheduleId, { "data-label": "Schedule" }),
+    el("td", time(item.scheduledAt), { "data-label": "Scheduled for" }),
+    el("td", time(item.actualStartAt), { "data-label": "Started" }),
+    job,
+    progress,
+  );
+  return tr;
+}
+
+/** Replaces the rows of `tbody`, keeping focus on a link that survives. */
+function replaceRows(tbody, rows) {
+  const focused = document.activeElement && tbody.contains(document.activeElement)
+    ? document.activeElement.getAttribute("href") : null;
+  tbody.replaceChildren(...rows);
+  if (focused) {
+    const again = [...tbody.querySelectorAll("a")].find((a) => a.getAttribute("href") === focused);
+    if (again) again.focus();
+  }
+}
+
+function byStart(a, b) {
+  const sa = a.startedAt ? Date.parse(a.startedAt) : Infinity;
+  const sb = b.startedAt ? Date.parse(b.startedAt) : Infinity;
+  return sa - sb || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);
+}
+
+/** The front page's state and its three feeds. */
+export class Overview {
+  constructor(onUnauthorized) {
+    this.jobs = new Map();
+    this.page = 0;
+    this.filter = "";
+    this.cursors = [null]; // the finished list's pages seen: their cursors
+    this.justFinished = new Map(); // ended on the stream, maybe not yet in the archive
+    this.lastFinished = null;
+    this.pending = false;
+    this.feed = new Feed({
+      streamUrl: "/api/v1/jobs/active/events?limit=10000",
+      pollUrl: "/api/v1/jobs/active?limit=10000",
+      onSnapshot: (list) => this.replace(list),
+      onPoll: (body) => this.replace(body.data),
+      onProgress: (record) => this.update(record),
+      onUnauthorized,
+    });
+    const fail = (err) => { if (err instanceof Unauthorized) onUnauthorized(); };
+    this.finished = new Poller(() => this.finishedUrl(), OTHERS_MS, (body) => this.showFinished(body.data), fail);
+    this.schedules = new Poller(() => "/api/v1/schedules/active", OTHERS_MS, (body) => this.showSchedules(body.data), fail);
+    this.clock = null;
+    this.bind();
+  }
+
+  bind() {
+    $("filter").addEventListener("input", (e) => { this.filter = e.target.value.trim().toLowerCase(); this.page = 0; this.render(); });
+    $("active-prev").addEventListener("click", () => { this.page = Math.max(0, this.page - 1); this.render(); });
+    $("active-next").addEventListener("click", () => { this.page += 1; this.render(); });
+    const restart = () => { this.cursors = [null]; this.finished.refresh(); };
+    $("finished-status").addEventListener("change", restart);
+    $("finished-since").addEventListener("change", restart);
+    $("finished-first").addEventListener("click", restart);
+    $("finished-next").addEventListener("click", () => {
+      if (this.next) { this.cursors.push(this.next); this.finished.refresh(); }
+    });
+  }
+
+  start() {
+    this.feed.start();
+    this.finished.start();
+    this.schedules.start();
+    // Relative times ("in 3 min") move even when no job does.
+    this.clock = setInterval(() => this.invalidate(), 5000);
+  }
+
+  stop() {
+    this.feed.stop();
+    this.finished.stop();
+    this.schedules.stop();
+    clearInterval(this.clock);
+  }
+
+  finishedUrl() {
+    const hours = Number($("finished-since").value);
+    // Whole minutes: pollers within a minute ask the same URL, so the
+    // server's cache and the ETag both work.
+    const since = new Date(Math.floor((Date.now() - hours * 3600e3) / 60000) * 60000).toISOString();
+    const params = new URLSearchParams({ since, limit: String(PAGE) });
+    const which = $("finished-status").value;
+    if (which) params.set("status", which);
+    const cursor = this.cursors[this.cursors.length - 1];
+    if (cursor) params.set("cursor", cursor);
+    return `/api/v1/jobs?${params}`;
+  }
+
+  /** A whole list (a snapshot or a read); a record the stream already
+   * brought in a later version is kept. */
+  replace(list) {
+    const jobs = new Map();
+    for (const record of list) {
+      const known = this.jobs.get(record.jobId);
+      jobs.set(record.jobId, known && known.version > record.version ? known : record);
+    }
+    this.jobs = jobs;
+    this.invalidate();
+  }
+
+  update(record) {
+    if (record.status === "completed" || record.status === "failed") {
+      this.jobs.delete(record.jobId);
+      // Shown among the finished at once, and kept there until the
+      // archive's list has it (its checkpoint may land a moment later).
+      this.justFinished.set(record.jobId, { record, at: Date.now() });
+      if (this.lastFinished) this.showFinished(this.lastFinished);
+      this.finished.refresh();
+      this.schedules.refresh();
+    } else {
+      this.jobs.set(record.jobId, record);
+    }
+    this.invalidate();
+  }
+
+  /** Renders at once, then at most every 100 ms however many events arrive. */
+  invalidate() {
+    if (this.pending) { this.dirty = true; return; }
+    this.render();
+    this.pending = true;
+    setTimeout(() => {
+      this.pending = false;
+      if (this.dirty) { this.dirty = false; this.invalidate(); }
+    }, 100);
+  }
+
+  render() {
+    let list = [...this.jobs.values()];
+    if (this.filter) {
+      list = list.filter((r) => [r.jobId, status(r.status), r.status, r.scheduleId || "", r.stalled ? "stalled" : ""]
+        .some((text) => text.toLowerCase().includes(this.filter)));
+    }
+    list.sort(byStart);
+    const pages = Math.max(1, Math.ceil(list.length / PAGE));
+    this.page = Math.min(this.page, pages - 1);
+    const shown = list.slice(this.page * PAGE, (this.page + 1) * PAGE);
+    replaceRows($("active-rows"), shown.map(activeRow));
+    $("active-count").textContent = `(${n(this.jobs.size)})`;
+    $("active-empty").hidden = shown.length > 0;
+    $("active-page").textContent = list.length
+      ? `${n(this.page * PAGE + 1)}–${n(this.page * PAGE + shown.length)} of ${n(list.length)}` : "";
+    $("active-prev").disabled = this.page === 0;
+    $("active-next").disabled = this.page >= pages - 1;
+  }
+
+  showFinished(page) {
+    this.lastFinished = page;
+    this.next = page.nextCursor;
+    const listed = new Set(page.jobs.map((record) => record.jobId));
+    const which = $("finished-status").value;
+    const extra = [];
+    for (const [id, { record, at }] of this.justFinished) {
+      if (listed.has(id) || Date.now() - at > 60000) this.justFinished.delete(id);
+      else if (this.cursors.length === 1 && (!which || which === record.status)) extra.push(record);
+    }
+    const jobs = [...extra.reverse(), ...page.jobs];
+    replaceRows($("finished-rows"), jobs.map(finishedRow));
+    $("finished-empty").hidden = jobs.length > 0;
+    $("finished-next").disabled = !page.nextCursor;
+    $("finished-first").disabled = this.cursors.length === 1;
+  }
+
+  showSchedules(items) {
+    replaceRows($("schedule-rows"), items.map(scheduleRow));
+    $("schedules-empty").hidden = items.length > 0;
+  }
+}

@@ -9,7 +9,11 @@
 //!   (`write/writer.rs`); a flusher task per job (`write/flusher.rs`) copies
 //!   the state out, throttled, talking to its handle only through the
 //!   protocol in `write/link.rs`; `write/state.rs` holds the job's counts
-//!   and [`write::eta`] estimates the end.
+//!   and [`write::eta`] estimates the end; `write/checkpoints.rs` batches
+//!   the archive's checkpoints. Workers in other languages enter the same
+//!   path over HTTP (`http/routes/ingest.rs`, `http/body.rs` for bodies)
+//!   through [`write::ingest::Ingest`], which applies each update to the
+//!   same `JobState`, keeping it in the hot store between updates.
 //! - **Read path** — HTTP ([`http`]: routes, `http/edge.rs` for request ids
 //!   and logs, `http/auth.rs` + `http/tokens.rs` for bearer tokens and
 //!   scopes, `http/limit.rs` for the per-client rate limit,

@@ -364,6 +364,30 @@ mod tests {
     }
 
     #[test]
+    fn a_long_jobs_saved_state_is_compact_and_comes_back_exactly() {
+        // 1,100 chunks of 500 (550,000 targets, more than the window
+        // holds) with a little noise: the largest state a job reaches.
+        let mut state = running(1_000_000);
+        for chunk in 1..=1_100u64 {
+            let elapsed = chunk * 2_150 + (chunk * 7919 % 97);
+            state.estimator.observe(elapsed, chunk * 500);
+        }
+        state.last_observed = Some(now());
+        let bytes = postcard::to_allocvec(&state.saved()).unwrap();
+        assert!(
+            bytes.len() < 17 * 1024,
+            "{} bytes: about 16 a chunk, not 32",
+            bytes.len()
+        );
+        let back: Saved = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.estimator.estimate(), state.estimator.estimate());
+        let mut resumed = JobState::resume(state.record.clone(), back);
+        let end = state.snapshot().estimated_end_at;
+        assert!(end.is_some());
+        assert_eq!(resumed.snapshot().estimated_end_at, end);
+    }
+
+    #[test]
     fn a_finished_job_ends_when_it_completed() {
         let mut state = running(10);
         state.add(10, 0).unwrap();

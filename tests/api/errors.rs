@@ -70,8 +70,8 @@ async fn bad_paging_parameters_are_refused_with_400(pool: sqlx::PgPool) {
 async fn unknown_routes_get_a_404_envelope(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     for path in [
-        "/",
-        "/api/v1/jobs",
+        "/nope",
+        "/api/v1/nothing",
         "/api/v1/jobs/a/b/progress",
         "/api/v2/jobs/a/progress",
     ] {

@@ -165,15 +165,16 @@ async fn head_is_answered_and_other_methods_are_refused(pool: sqlx::PgPool) {
         .unwrap();
     assert_eq!(head.status(), 200);
 
-    let post = app
+    // POST reports progress (with a write token); other methods are 405.
+    let delete = app
         .client
-        .post(format!("{}/api/v1/jobs/x/progress", app.address))
+        .delete(format!("{}/api/v1/jobs/x/progress", app.address))
         .send()
         .await
         .unwrap();
-    assert_eq!(post.status(), 405);
-    assert_eq!(post.headers()["allow"], "GET, HEAD");
-    envelope(post).await;
+    assert_eq!(delete.status(), 405);
+    assert_eq!(delete.headers()["allow"], "GET, HEAD, POST");
+    envelope(delete).await;
 }
 
 #[sqlx::test]

@@ -6,6 +6,7 @@ mod helpers;
 mod sse;
 
 mod cache;
+mod clients;
 mod errors;
 mod events;
 mod fallback;

@@ -9,6 +9,7 @@ mod sse;
 mod cache;
 mod checkpoints;
 mod cli;
+mod clients;
 mod dashboard;
 mod errors;
 mod events;

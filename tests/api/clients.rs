@@ -1,0 +1,56 @@
+//! The example workers in other languages, run as real programs against a
+//! live app: what users copy must keep working.
+
+use std::process::Command;
+
+use job_progress::http::tokens::{Scope, new_token};
+
+use crate::helpers::{envelope, spawn_app_with, tokens_file};
+
+/// Runs `program args... job_id` with the app's address and a write token;
+/// then checks the job's final record.
+async fn runs_to_completion(pool: sqlx::PgPool, program: &str, script: &str, job_id: &str) {
+    let write = new_token(Scope::Write, "billing-worker").unwrap();
+    let (_dir, path) = tokens_file(&[&write.line]);
+    let app = spawn_app_with(pool, |o| o.settings.access.tokens_file = Some(path)).await;
+
+    let address = app.address.clone();
+    let token = write.token.clone();
+    let (program, file, id) = (program.to_owned(), script.to_owned(), job_id.to_owned());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(&program)
+            .arg(&file)
+            .arg(&id)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("JOB_PROGRESS_API", address)
+            .env("JOB_PROGRESS_TOKEN", token)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} must be installed to run {file}: {e}"))
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{script} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let record = envelope(app.get_progress(job_id).await).await["data"].clone();
+    assert_eq!(record["status"], "completed", "{record}");
+    assert_eq!(record["totalTargetCount"], 2000);
+    assert_eq!(record["successCount"], 1970);
+    assert_eq!(record["failureCount"], 30);
+    assert_eq!(record["currentChunk"], 10);
+    assert_eq!(record["totalChunks"], 10);
+}
+
+#[sqlx::test]
+async fn the_python_worker_reports_a_job_to_completion(pool: sqlx::PgPool) {
+    runs_to_completion(pool, "python3", "examples/worker.py", "py-worker-1").await;
+}
+
+#[sqlx::test]
+async fn the_node_worker_reports_a_job_to_completion(pool: sqlx::PgPool) {
+    runs_to_completion(pool, "node", "examples/worker.mjs", "node-worker-1").await;
+}

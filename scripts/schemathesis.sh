@@ -6,7 +6,8 @@
 #
 # Two runs: one with a fixed seed (the same requests every time) and one
 # with a fresh random seed, printed, so a failure it finds can be replayed;
-# then a short third run against a server requiring read tokens, with one.
+# then a shorter third run against a server requiring read tokens, with a
+# write token, which also covers the write operations.
 #
 #   SCHEMATHESIS_EXAMPLES=200 scripts/schemathesis.sh   # a longer run
 #   SCHEMATHESIS_SEED=1234 scripts/schemathesis.sh      # replay one seed (run once)
@@ -87,10 +88,11 @@ for seed in $seeds; do
   check --max-examples "$examples" --seed "$seed"
 done
 
-# Once more with read tokens required, sending one: a shorter run, since
-# the endpoints behave as above once the token is accepted.
-token_lines=$(target/debug/job-progress token new --scope read --name schemathesis 2>/dev/null)
+# Once more with read tokens required, sending a write token (which reads
+# too): the reads as above once the token is accepted, and the write
+# operations, which refuse every request without one.
+token_lines=$(target/debug/job-progress token new --scope write --name schemathesis 2>/dev/null)
 sed -n 2p <<<"$token_lines" >"$tokens"
 start_server REQUIRE_READ_TOKEN=true TOKENS_FILE="$tokens"
-say "checking http://127.0.0.1:$port with REQUIRE_READ_TOKEN and a read token (seed $fixed_seed)"
-check --max-examples 10 --seed "$fixed_seed" -H "Authorization: Bearer $(sed -n 1p <<<"$token_lines")"
+say "checking http://127.0.0.1:$port with REQUIRE_READ_TOKEN and a write token (seed $fixed_seed)"
+check --max-examples 25 --seed "$fixed_seed" -H "Authorization: Bearer $(sed -n 1p <<<"$token_lines")"

@@ -417,6 +417,13 @@ async fn bad_bodies_get_clear_errors_naming_the_field(pool: sqlx::PgPool) {
         (
             "PUT",
             "/api/v1/jobs/x",
+            json!({"total": 5, "chunkSize": null}),
+            400,
+            "chunkSize",
+        ),
+        (
+            "PUT",
+            "/api/v1/jobs/x",
             json!({"total": 9_007_199_254_740_992u64}),
             400,
             "total",

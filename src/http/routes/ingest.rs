@@ -40,7 +40,7 @@ use crate::{
 pub const MAX_COUNT: u64 = (1 << 53) - 1;
 /// The longest pause between chunks and refresh interval: one day.
 pub const MAX_INTERVAL_MS: u64 = 24 * 3600 * 1000;
-/// The longest error message, in bytes.
+/// The longest error message, in characters.
 pub const MAX_ERROR_MESSAGE: usize = 2048;
 /// The most updates in one batch.
 pub const MAX_BATCH: usize = 1000;
@@ -50,12 +50,17 @@ pub const MAX_BATCH: usize = 1000;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DeclareBody {
     total: u64,
+    #[serde(default, deserialize_with = "present")]
     total_chunks: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     chunk_size: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     pause_ms: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     schedule_id: Option<ScheduleId>,
     #[serde(default)]
     status: DeclaredStatus,
+    #[serde(default, deserialize_with = "present")]
     refresh_interval_ms: Option<u64>,
 }
 
@@ -75,7 +80,9 @@ enum DeclaredStatus {
 struct ProgressBody {
     success_count: u64,
     failure_count: u64,
+    #[serde(default, deserialize_with = "present")]
     current_chunk: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     total: Option<u64>,
 }
 
@@ -87,7 +94,9 @@ struct BatchItem {
     job_id: JobId,
     success_count: u64,
     failure_count: u64,
+    #[serde(default, deserialize_with = "present")]
     current_chunk: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     total: Option<u64>,
 }
 
@@ -95,8 +104,11 @@ struct BatchItem {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FinishBody {
+    #[serde(default, deserialize_with = "present")]
     success_count: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     failure_count: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
     error_message: Option<String>,
 }
 
@@ -115,6 +127,17 @@ struct ItemResult {
     status_code: u16,
     message: String,
     data: Option<ProgressRecord>,
+}
+
+/// An optional field that, when given, must hold a value: `null` is
+/// refused (the document says the field is a number or a string), and
+/// only leaving the field out means "none".
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 fn within(field: &str, value: u64, max: u64) -> Result<u64, ApiError> {
@@ -352,10 +375,10 @@ pub async fn fail(
                 "invalid body: errorMessage: must say why the job failed".into(),
             ));
         }
-        Some(message) if message.len() > MAX_ERROR_MESSAGE => {
+        Some(message) if message.chars().count() > MAX_ERROR_MESSAGE => {
             return Err(ApiError::BadRequest(format!(
-                "invalid body: errorMessage: at most {MAX_ERROR_MESSAGE} bytes, got {}",
-                message.len()
+                "invalid body: errorMessage: at most {MAX_ERROR_MESSAGE} characters, got {}",
+                message.chars().count()
             )));
         }
         Some(message) => message,

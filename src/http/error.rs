@@ -42,10 +42,6 @@ pub enum ApiError {
     /// 415: the body is not JSON.
     #[error("the body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
-    /// 422: the update is well formed but cannot fit the job (more
-    /// processed than its total); nothing changed.
-    #[error("{0}")]
-    Unprocessable(String),
     /// 503: the write cannot be taken now (the hot store is down, or the
     /// job is contended); answered with `Retry-After`.
     #[error("{0}")]
@@ -111,7 +107,6 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,

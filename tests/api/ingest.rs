@@ -230,7 +230,7 @@ async fn a_retried_update_is_harmless_and_a_stale_one_is_refused(pool: sqlx::PgP
     let (status, body) = w
         .send("POST", "/api/v1/jobs/r/progress", counts(100, 1))
         .await;
-    assert_eq!(status, 422, "more processed than the total: {body}");
+    assert_eq!(status, 409, "more processed than the total: {body}");
     let (status, _) = w
         .send("POST", "/api/v1/jobs/nope/progress", counts(1, 0))
         .await;

@@ -115,7 +115,9 @@ struct FinishBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BatchBody {
-    updates: Vec<serde_json::Value>,
+    /// Objects: anything else refuses the whole batch (400); an object
+    /// that is not a valid item gets its own 400 result.
+    updates: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One item's result in a batch: an envelope with the item's job.
@@ -272,7 +274,6 @@ fn refusal(err: IngestError) -> ApiError {
         IngestError::Refused(_) | IngestError::Redeclared { .. } | IngestError::Stale(_) => {
             ApiError::Conflict(message)
         }
-        IngestError::Invalid(_) => ApiError::Unprocessable(message),
         IngestError::Contended(_) => ApiError::Unavailable(message),
         IngestError::Unavailable(cause) => {
             tracing::error!(error = %error_chain(&cause), "a progress update could not be stored");
@@ -413,24 +414,25 @@ pub async fn batch(
     let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(batch.updates.len());
     let mut reports = Vec::new();
     for (index, item) in batch.updates.into_iter().enumerate() {
-        let parsed = serde_path_to_error::deserialize::<_, BatchItem>(item)
-            .map_err(|err| {
-                ApiError::BadRequest(format!(
-                    "invalid item: updates[{index}].{}: {}",
-                    err.path(),
-                    err.inner()
-                ))
-            })
-            .and_then(|item| {
-                let update = ProgressBody {
-                    success_count: item.success_count,
-                    failure_count: item.failure_count,
-                    current_chunk: item.current_chunk,
-                    total: item.total,
-                };
-                let report = update.parse(&format!("updates[{index}]."))?;
-                Ok((item.job_id, report))
-            });
+        let parsed =
+            serde_path_to_error::deserialize::<_, BatchItem>(serde_json::Value::Object(item))
+                .map_err(|err| {
+                    ApiError::BadRequest(format!(
+                        "invalid item: updates[{index}].{}: {}",
+                        err.path(),
+                        err.inner()
+                    ))
+                })
+                .and_then(|item| {
+                    let update = ProgressBody {
+                        success_count: item.success_count,
+                        failure_count: item.failure_count,
+                        current_chunk: item.current_chunk,
+                        total: item.total,
+                    };
+                    let report = update.parse(&format!("updates[{index}]."))?;
+                    Ok((item.job_id, report))
+                });
         match parsed {
             Ok(report) => {
                 reports.push((index, report));

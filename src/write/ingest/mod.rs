@@ -116,7 +116,9 @@ pub enum IngestError {
     #[error("job {0} is unknown: declare it first with PUT /api/v1/jobs/{0}")]
     UnknownJob(JobId),
     /// 409: the update contradicts the job's state (counts going down, a
-    /// finished job, a status going back).
+    /// finished job, a status going back, more processed than the job's
+    /// total, a chunk past its last). Well-formed input can meet any of
+    /// these, depending on the job: so a conflict, not a bad request.
     #[error(transparent)]
     Refused(#[from] WriteError),
     /// 409: a repeated declaration differs in what cannot change.
@@ -129,10 +131,6 @@ pub enum IngestError {
         /// What it was declared with.
         declared: String,
     },
-    /// 422: the update asks for something the job cannot hold (more
-    /// processed than the total, a chunk past the last).
-    #[error(transparent)]
-    Invalid(WriteError),
     /// 409: the hot store holds a later state of the job, written past
     /// this API (by a worker's own `ProgressWriter`).
     #[error("the stored state of job {0} is ahead of this update")]
@@ -417,18 +415,20 @@ impl Current {
             }
             Change::Report(report) => {
                 if let Some(total) = report.total {
-                    state.set_total(total).map_err(refusal)?;
+                    state.set_total(total).map_err(IngestError::from)?;
                 }
                 state
                     .set_counts(report.succeeded, report.failed)
-                    .map_err(refusal)?;
+                    .map_err(IngestError::from)?;
                 if let Some(chunk) = report.chunk {
-                    state.set_chunk(chunk).map_err(refusal)?;
+                    state.set_chunk(chunk).map_err(IngestError::from)?;
                 }
             }
             Change::Finish(finish) => {
                 if let Some((succeeded, failed)) = finish.counts {
-                    state.set_counts(succeeded, failed).map_err(refusal)?;
+                    state
+                        .set_counts(succeeded, failed)
+                        .map_err(IngestError::from)?;
                 }
                 match &finish.outcome {
                     Outcome::Completed => state.set_status(JobStatus::Completed),
@@ -436,7 +436,7 @@ impl Current {
                         state.set_error(message.clone());
                     }),
                 }
-                .map_err(refusal)?;
+                .map_err(IngestError::from)?;
             }
         }
         Ok(Applied::Changed(state, stored))
@@ -455,17 +455,6 @@ impl Finish {
             && self.counts.is_none_or(|(succeeded, failed)| {
                 (succeeded, failed) == (record.success_count, record.failure_count)
             })
-    }
-}
-
-/// Input that cannot fit the job (422) versus input that contradicts
-/// what the job has already reached (409).
-fn refusal(err: WriteError) -> IngestError {
-    match err {
-        WriteError::ExceedsTotal { .. } | WriteError::ChunkOutOfRange { .. } => {
-            IngestError::Invalid(err)
-        }
-        _ => IngestError::Refused(err),
     }
 }
 
@@ -548,12 +537,14 @@ fn redeclare(
         .map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX));
     let mut changed = false;
     if spec.total != record.total_target_count {
-        state.set_total(spec.total).map_err(refusal)?;
+        state.set_total(spec.total).map_err(IngestError::from)?;
         changed = true;
     }
     // A declaration repeated after the job began does not send it back.
     if declaration.status.rank() > state.record.status.rank() {
-        state.set_status(declaration.status).map_err(refusal)?;
+        state
+            .set_status(declaration.status)
+            .map_err(IngestError::from)?;
         changed = true;
     }
     if refresh_ms.is_some() && refresh_ms != state.record.refresh_interval_ms {

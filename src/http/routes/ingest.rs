@@ -212,20 +212,17 @@ impl ProgressBody {
 
 impl FinishBody {
     fn parse(self, outcome: Outcome) -> Result<Finish, ApiError> {
-        let counts = match (self.success_count, self.failure_count) {
-            (None, None) => None,
-            (Some(succeeded), Some(failed)) => Some((
-                within("successCount", succeeded, MAX_COUNT)?,
-                within("failureCount", failed, MAX_COUNT)?,
-            )),
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "invalid body: successCount and failureCount come together, or not at all"
-                        .into(),
-                ));
-            }
-        };
-        Ok(Finish { outcome, counts })
+        Ok(Finish {
+            outcome,
+            succeeded: self
+                .success_count
+                .map(|n| within("successCount", n, MAX_COUNT))
+                .transpose()?,
+            failed: self
+                .failure_count
+                .map(|n| within("failureCount", n, MAX_COUNT))
+                .transpose()?,
+        })
     }
 }
 

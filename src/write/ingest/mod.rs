@@ -87,8 +87,11 @@ pub struct Report {
 pub struct Finish {
     /// `completed`, or `failed` with its message.
     pub outcome: Outcome,
-    /// The final counts, if the worker sends them.
-    pub counts: Option<(u64, u64)>,
+    /// The final successes, if the worker sends them (else the stored
+    /// count stands).
+    pub succeeded: Option<u64>,
+    /// The final failures, likewise.
+    pub failed: Option<u64>,
 }
 
 /// The end of a job.
@@ -425,7 +428,10 @@ impl Current {
                 }
             }
             Change::Finish(finish) => {
-                if let Some((succeeded, failed)) = finish.counts {
+                if finish.succeeded.is_some() || finish.failed.is_some() {
+                    let record = &state.record;
+                    let succeeded = finish.succeeded.unwrap_or(record.success_count);
+                    let failed = finish.failed.unwrap_or(record.failure_count);
                     state
                         .set_counts(succeeded, failed)
                         .map_err(IngestError::from)?;
@@ -452,9 +458,8 @@ impl Finish {
             Outcome::Failed(_) => JobStatus::Failed,
         };
         record.status == status
-            && self.counts.is_none_or(|(succeeded, failed)| {
-                (succeeded, failed) == (record.success_count, record.failure_count)
-            })
+            && self.succeeded.is_none_or(|n| n == record.success_count)
+            && self.failed.is_none_or(|n| n == record.failure_count)
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! The same rules as the [`ProgressWriter`](super::ProgressWriter), through
 //! the same code: each update loads the job's record and its writer's state
-//! ([`Stored`]: the estimator, its clock, the last checkpoint) from the hot
-//! store, applies the change to a [`JobState`] exactly as a
+//! (`Stored`: the estimator, its clock, the last checkpoint) from the hot
+//! store, applies the change to a `JobState` exactly as a
 //! [`JobHandle`](super::JobHandle) would, and writes record and state back
 //! in one script that only succeeds if no other update came in between.
 //! When one did (two API instances updating one job at once), the update

@@ -226,6 +226,22 @@ impl FinishBody {
     }
 }
 
+/// White space as openapi.yaml's pattern (`\S`, ECMAScript) sees it, so
+/// a message the document admits is never refused as blank.
+fn is_blank(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}
+
 /// The path's job id, or a 400.
 fn job_id(path: web::Path<String>) -> Result<JobId, ApiError> {
     ApiError::parse_id("job", JobId::parse(path.into_inner()))
@@ -368,7 +384,7 @@ pub async fn fail(
     let id = job_id(path)?;
     let mut body: FinishBody = body::json(&request, payload, MAX_BODY).await?;
     let message = match body.error_message.take() {
-        Some(message) if message.trim().is_empty() => {
+        Some(message) if message.chars().all(is_blank) => {
             return Err(ApiError::BadRequest(
                 "invalid body: errorMessage: must say why the job failed".into(),
             ));

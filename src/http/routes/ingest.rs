@@ -295,6 +295,16 @@ fn refusal(err: IngestError) -> ApiError {
     }
 }
 
+/// Counts an update's outcome and answers it: the stored record, or the
+/// refusal.
+fn answer(
+    state: &AppState,
+    result: Result<Accepted, IngestError>,
+) -> Result<HttpResponse, ApiError> {
+    count(state, &result);
+    Ok(stored(&result.map_err(refusal)?))
+}
+
 /// The stored record in the envelope.
 fn stored(accepted: &Accepted) -> HttpResponse {
     let status = if accepted.created {
@@ -328,9 +338,7 @@ pub async fn declare(
         .await?
         .parse()?;
     let result = state.ingest.declare(id, declaration).await;
-    count(&state, &result);
-    let accepted = result.map_err(refusal)?;
-    Ok(stored(&accepted))
+    answer(&state, result)
 }
 
 /// Records a job's absolute counts.
@@ -346,9 +354,7 @@ pub async fn progress(
         .await?
         .parse("")?;
     let result = state.ingest.report(id, report).await;
-    count(&state, &result);
-    let accepted = result.map_err(refusal)?;
-    Ok(stored(&accepted))
+    answer(&state, result)
 }
 
 /// Completes a job.
@@ -368,9 +374,7 @@ pub async fn complete(
     }
     let finish = body.parse(Outcome::Completed)?;
     let result = state.ingest.finish(id, finish).await;
-    count(&state, &result);
-    let accepted = result.map_err(refusal)?;
-    Ok(stored(&accepted))
+    answer(&state, result)
 }
 
 /// Fails a job.
@@ -404,9 +408,7 @@ pub async fn fail(
     };
     let finish = body.parse(Outcome::Failed(message))?;
     let result = state.ingest.finish(id, finish).await;
-    count(&state, &result);
-    let accepted = result.map_err(refusal)?;
-    Ok(stored(&accepted))
+    answer(&state, result)
 }
 
 /// Many jobs' counts in one request; each item gets its own result, and a

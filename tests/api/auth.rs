@@ -51,7 +51,7 @@ fn challenge(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn with_read_tokens_required_reads_need_a_known_token_and_health_stays_open(
     pool: sqlx::PgPool,
 ) {
@@ -95,7 +95,7 @@ async fn with_read_tokens_required_reads_need_a_known_token_and_health_stays_ope
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn by_default_reads_are_open_whatever_the_request_carries(pool: sqlx::PgPool) {
     let tokens = token_file();
     let path = tokens.path.clone();
@@ -105,7 +105,7 @@ async fn by_default_reads_are_open_whatever_the_request_carries(pool: sqlx::PgPo
     assert_eq!(stale.status(), 200, "an open read ignores credentials");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn streams_take_the_token_from_the_query_and_polling_does_not(pool: sqlx::PgPool) {
     let tokens = token_file();
     let app = app_requiring_read_tokens(pool, &tokens).await;
@@ -158,7 +158,7 @@ async fn streams_take_the_token_from_the_query_and_polling_does_not(pool: sqlx::
     assert_eq!(polled.status(), 401);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_route_needing_write_refuses_a_read_token_with_403(pool: sqlx::PgPool) {
     let tokens = token_file();
     let path = tokens.path.clone();
@@ -203,7 +203,7 @@ fn job_progress() -> Command {
     Command::new(env!("CARGO_BIN_EXE_job-progress"))
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn token_new_prints_a_token_and_the_line_that_admits_it(pool: sqlx::PgPool) {
     let output = job_progress()
         .args(["token", "new", "--scope", "read", "--name", "wallboard"])

@@ -7,7 +7,7 @@ use job_progress::write::JobSpec;
 
 use crate::helpers::{Gate, eager, envelope, eventually, job, spawn_app_with};
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn concurrent_requests_for_one_job_cause_one_redis_read(pool: sqlx::PgPool) {
     // A long period, so every request below falls within it.
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::from_secs(30)).await;
@@ -26,7 +26,7 @@ async fn concurrent_requests_for_one_job_cause_one_redis_read(pool: sqlx::PgPool
     assert_eq!(sources.iter().filter(|s| *s == "cache").count(), 63);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn unknown_ids_are_cached_as_misses(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::from_secs(30)).await;
 
@@ -37,7 +37,7 @@ async fn unknown_ids_are_cached_as_misses(pool: sqlx::PgPool) {
     assert_eq!(app.hot.reads(), 1);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_cache_expires_after_its_period(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::from_millis(200)).await;
     let writer = app.writer(eager());
@@ -58,7 +58,7 @@ async fn the_cache_expires_after_its_period(pool: sqlx::PgPool) {
     .await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_matching_etag_gets_304_and_a_change_gets_200(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     let handle = app.writer(eager()).start(job("etag-job"), JobSpec::new(10));
@@ -86,7 +86,7 @@ async fn a_matching_etag_gets_304_and_a_change_gets_200(pool: sqlx::PgPool) {
     assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_client_that_gives_up_does_not_cancel_the_load_for_others(pool: sqlx::PgPool) {
     let gate = Arc::new(Gate::default());
     let gated = Arc::clone(&gate);

@@ -69,7 +69,7 @@ fn patient(archive: &PgArchive) -> Checkpoints {
     )
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn checkpoints_of_many_jobs_share_one_statement(pool: PgPool) {
     count_statements(&pool).await;
     let archive = PgArchive::from_pool(pool.clone(), Duration::from_secs(5));
@@ -110,7 +110,7 @@ async fn checkpoints_of_many_jobs_share_one_statement(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_writers_jobs_checkpoint_together_and_flush_reports_each(pool: PgPool) {
     count_statements(&pool).await;
     let app = spawn_app(pool.clone()).await;
@@ -141,7 +141,7 @@ async fn a_writers_jobs_checkpoint_together_and_flush_reports_each(pool: PgPool)
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn never_backwards_holds_inside_and_across_batches(pool: PgPool) {
     let archive = PgArchive::from_pool(pool.clone(), Duration::from_secs(5));
     // Rows already ahead of what the batch brings.
@@ -195,7 +195,7 @@ async fn never_backwards_holds_inside_and_across_batches(pool: PgPool) {
     assert_eq!(checkpoints.stats().statements, 2);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_cut_archive_is_retried_and_the_latest_state_wins(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let proxy = TcpProxy::start(postgres_addr(&pool).await).await;

@@ -106,7 +106,7 @@ async fn run(app: &TestApp, args: &[&str]) -> Ran {
     start(&app.address, args).finish().await
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn watch_exits_0_when_the_job_completes_with_one_plain_line_per_update(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(eager());
@@ -144,7 +144,7 @@ async fn watch_exits_0_when_the_job_completes_with_one_plain_line_per_update(poo
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn watch_exits_1_when_the_job_fails_and_json_prints_each_record_on_a_line(
     pool: sqlx::PgPool,
 ) {
@@ -182,7 +182,7 @@ async fn watch_exits_1_when_the_job_fails_and_json_prints_each_record_on_a_line(
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn watch_exits_2_for_an_unknown_job(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let ran = run(&app, &["watch", "never-started"]).await;
@@ -190,7 +190,7 @@ async fn watch_exits_2_for_an_unknown_job(pool: sqlx::PgPool) {
     assert!(ran.stderr.contains("unknown job"), "{ran:?}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn watch_exits_2_once_the_job_has_been_stalled_past_the_timeout(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     // A worker that died two hours ago: its last record, never refreshed.
@@ -217,7 +217,7 @@ async fn watch_exits_2_once_the_job_has_been_stalled_past_the_timeout(pool: sqlx
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn watch_falls_back_to_polling_when_no_stream_can_be_opened(pool: sqlx::PgPool) {
     // No stream may open: every `events` request is a 503.
     let app = spawn_app_with(pool, |o| o.settings.push.sse_max_streams = 0).await;
@@ -237,7 +237,7 @@ async fn watch_falls_back_to_polling_when_no_stream_can_be_opened(pool: sqlx::Pg
     assert!(ran.stderr.contains("polled completed 4/4"), "{ran:?}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_refused_token_and_an_unreachable_api_exit_3_with_a_clear_message(pool: sqlx::PgPool) {
     let read = new_token(Scope::Read, "ci").unwrap();
     let (_dir, path) = tokens_file(&[&read.line]);
@@ -282,7 +282,7 @@ async fn a_refused_token_and_an_unreachable_api_exit_3_with_a_clear_message(pool
     assert!(down.stderr.contains("cannot reach the API"), "{down:?}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_rate_limited_watcher_waits_as_told_and_still_sees_the_end(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| {
         o.settings.access.rate_limit_per_second = 1;
@@ -307,7 +307,7 @@ async fn a_rate_limited_watcher_waits_as_told_and_still_sees_the_end(pool: sqlx:
     assert!(ran.stderr.contains("limited completed 2/2"), "{ran:?}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_failing_server_is_retried_for_retry_for_then_watch_exits_3(pool: sqlx::PgPool) {
     let dead = PgArchive::connect_lazy(
         DEAD_POSTGRES,
@@ -339,7 +339,7 @@ async fn a_failing_server_is_retried_for_retry_for_then_watch_exits_3(pool: sqlx
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn ls_lists_a_running_job_as_a_table_and_as_json_lines(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(eager());
@@ -373,7 +373,7 @@ async fn ls_lists_a_running_job_as_a_table_and_as_json_lines(pool: sqlx::PgPool)
     assert_eq!(records[0].failure_count, 2);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn ls_watch_prints_the_table_again_as_jobs_move(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(eager());

@@ -45,12 +45,12 @@ async fn runs_to_completion(pool: sqlx::PgPool, program: &str, script: &str, job
     assert_eq!(record["totalChunks"], 10);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_python_worker_reports_a_job_to_completion(pool: sqlx::PgPool) {
     runs_to_completion(pool, "python3", "examples/worker.py", "py-worker-1").await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_node_worker_reports_a_job_to_completion(pool: sqlx::PgPool) {
     runs_to_completion(pool, "node", "examples/worker.mjs", "node-worker-1").await;
 }

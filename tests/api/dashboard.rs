@@ -71,7 +71,7 @@ async fn wait_for_bar(browser: &Browser, id: &str, pct: u32, text: &str) {
         .await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_running_job_advances_live_and_moves_to_finished_without_a_reload(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(eager());
@@ -133,7 +133,7 @@ async fn a_running_job_advances_live_and_moves_to_finished_without_a_reload(pool
     assert_eq!(connection(&browser).await, "live");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_killed_workers_job_gets_the_stalled_badge(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool.clone(), |o| o.settings.stall_floor_secs = 1).await;
     let mut worker = Command::new(example_binary("send_campaign"))
@@ -175,7 +175,7 @@ async fn a_killed_workers_job_gets_the_stalled_badge(pool: sqlx::PgPool) {
     assert_eq!(browser.eval(STILL_MARKED, json!([])).await, true);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn with_streams_refused_the_page_polls_and_still_moves(pool: sqlx::PgPool) {
     // No stream may open: every EventSource meets a 503.
     let app = spawn_app_with(pool, |o| o.settings.push.sse_max_streams = 0).await;
@@ -225,7 +225,7 @@ async fn with_streams_refused_the_page_polls_and_still_moves(pool: sqlx::PgPool)
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_job_page_streams_and_draws_the_estimated_end(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(eager());
@@ -262,7 +262,7 @@ async fn the_job_page_streams_and_draws_the_estimated_end(pool: sqlx::PgPool) {
     assert_eq!(browser.eval(STILL_MARKED, json!([])).await, true);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn with_read_tokens_required_the_page_asks_once_per_session(pool: sqlx::PgPool) {
     let token = job_progress::http::tokens::new_token(Scope::Read, "wallboard").unwrap();
     let (_dir, path) = tokens_file(&[&token.line]);
@@ -319,7 +319,7 @@ async fn with_read_tokens_required_the_page_asks_once_per_session(pool: sqlx::Pg
     assert_eq!(asked, false);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_page_and_its_assets_are_served_whole_with_a_strict_policy(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     for path in ["/", "/jobs/any-job"] {

@@ -2,7 +2,7 @@
 
 use crate::helpers::{envelope, spawn_app};
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn invalid_job_ids_are_refused_with_400(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let too_long = "x".repeat(129);
@@ -28,14 +28,14 @@ async fn invalid_job_ids_are_refused_with_400(pool: sqlx::PgPool) {
     assert_eq!(app.hot.reads(), 0, "nothing reached the store");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_longest_valid_id_is_accepted(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let response = app.get_progress(&"x".repeat(128)).await;
     assert_eq!(response.status(), 404);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn bad_paging_parameters_are_refused_with_400(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let cases = [
@@ -66,7 +66,7 @@ async fn bad_paging_parameters_are_refused_with_400(pool: sqlx::PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn unknown_routes_get_a_404_envelope(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     for path in [
@@ -83,7 +83,7 @@ async fn unknown_routes_get_a_404_envelope(pool: sqlx::PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn invalid_schedule_ids_are_refused_with_400(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let response = app.get("/api/v1/schedules/no%20pe/progress").await;
@@ -97,7 +97,7 @@ async fn invalid_schedule_ids_are_refused_with_400(pool: sqlx::PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn oversized_headers_get_a_431_envelope(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let response = app
@@ -115,7 +115,7 @@ async fn oversized_headers_get_a_431_envelope(pool: sqlx::PgPool) {
     assert_eq!(app.hot.reads(), 0);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_body_sent_to_a_read_only_endpoint_is_refused_unread(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let response = app

@@ -52,7 +52,7 @@ fn assert_whole_job(events: &[SseEvent], total: u64) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn streams_on_two_instances_follow_a_worker_process_from_snapshot_to_end(pool: sqlx::PgPool) {
     let first = spawn_app(pool.clone()).await;
     let keys = first.keys.clone();
@@ -110,7 +110,7 @@ async fn streams_on_two_instances_follow_a_worker_process_from_snapshot_to_end(p
     assert_eq!(one.next_within(LIMIT).await, None, "closed after end");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_reconnect_with_the_latest_id_gets_nothing_until_a_change_and_an_old_id_the_snapshot(
     pool: sqlx::PgPool,
 ) {
@@ -146,7 +146,7 @@ async fn a_reconnect_with_the_latest_id_gets_nothing_until_a_change_and_an_old_i
     assert!(next.id.unwrap().parse::<u64>().unwrap() > latest.parse().unwrap());
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_client_that_never_reads_does_not_delay_another(pool: sqlx::PgPool) {
     use tokio::io::AsyncWriteExt as _;
     let app = spawn_app(pool).await;
@@ -178,7 +178,7 @@ async fn a_client_that_never_reads_does_not_delay_another(pool: sqlx::PgPool) {
     drop(stuck);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_killed_redis_subscription_loses_no_final_state(pool: sqlx::PgPool) {
     let redis = RedisServer::redis().await;
     let url = redis.url();
@@ -213,7 +213,7 @@ async fn a_killed_redis_subscription_loses_no_final_state(pool: sqlx::PgPool) {
     assert_eq!(last.json()["currentSentCount"], 10);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn over_nats_a_stream_follows_the_job_and_a_lost_bus_loses_no_final_state(
     pool: sqlx::PgPool,
 ) {
@@ -264,7 +264,7 @@ async fn over_nats_a_stream_follows_the_job_and_a_lost_bus_loses_no_final_state(
     assert_eq!(last.json()["currentSentCount"], 10);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_active_stream_sees_a_job_appear_progress_and_leave(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let mut stream =
@@ -295,7 +295,7 @@ async fn the_active_stream_sees_a_job_appear_progress_and_leave(pool: sqlx::PgPo
     assert_eq!(listed["data"], serde_json::json!([]), "and leaves the list");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_stream_of_chosen_jobs_sends_only_theirs(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(eager());
@@ -341,7 +341,7 @@ async fn a_stream_of_chosen_jobs_sends_only_theirs(pool: sqlx::PgPool) {
     assert_eq!(refused.status(), 400);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn unknown_and_bad_jobs_get_the_polling_answers_and_the_cap_a_503(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.settings.push.sse_max_streams = 1).await;
     assert_eq!(app.get("/api/v1/jobs/nobody/events").await.status(), 404);
@@ -358,7 +358,7 @@ async fn unknown_and_bad_jobs_get_the_polling_answers_and_the_cap_a_503(pool: sq
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn on_sigterm_streams_end_at_once_and_the_server_exits(pool: sqlx::PgPool) {
     let app = spawn_app(pool.clone()).await;
     let handle = app.writer(eager()).start(job("long"), JobSpec::new(10));

@@ -8,7 +8,7 @@ use crate::helpers::{
     DEAD_POSTGRES, DEAD_REDIS, eager, envelope, job, job_ids, spawn_app, spawn_app_with,
 };
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_job_whose_key_is_gone_is_served_from_its_checkpoint(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     let handle = app.writer(eager()).start(job("expired"), JobSpec::new(100));
@@ -26,7 +26,7 @@ async fn a_job_whose_key_is_gone_is_served_from_its_checkpoint(pool: sqlx::PgPoo
     assert_eq!(body["data"]["progressPercentage"], 62);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_completed_job_survives_redis_losing_it(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     let handle = app.writer(eager()).start(job("done"), JobSpec::new(5));
@@ -42,7 +42,7 @@ async fn a_completed_job_survives_redis_losing_it(pool: sqlx::PgPool) {
     assert!(body["data"]["completedAt"].is_string());
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn with_redis_unreachable_reads_come_from_postgres(pool: sqlx::PgPool) {
     // Write through a working app, then read through one whose Redis is down.
     let writer_app = spawn_app(pool.clone()).await;
@@ -67,7 +67,7 @@ async fn with_redis_unreachable_reads_come_from_postgres(pool: sqlx::PgPool) {
     assert_eq!(app.get_progress("unknown").await.status(), 404);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_corrupt_redis_value_falls_back_and_is_skipped_in_lists(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     let writer = app.writer(eager());
@@ -95,7 +95,7 @@ async fn a_corrupt_redis_value_falls_back_and_is_skipped_in_lists(pool: sqlx::Pg
     assert_eq!(ids, ["good"]);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn with_both_stores_down_the_answer_is_a_quick_503(pool: sqlx::PgPool) {
     let dead = PgArchive::connect_lazy(
         DEAD_POSTGRES,
@@ -133,7 +133,7 @@ async fn with_both_stores_down_the_answer_is_a_quick_503(pool: sqlx::PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn an_unreadable_value_without_a_checkpoint_is_a_clear_502(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     app.set_raw("foreign", r#"{"id":"foreign","state":"running"}"#)
@@ -150,7 +150,7 @@ async fn an_unreadable_value_without_a_checkpoint_is_a_clear_502(pool: sqlx::PgP
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_eta_and_its_range_read_the_same_from_either_store(pool: sqlx::PgPool) {
     use job_progress::{
         domain::{EndRange, JobStatus, ProgressRecord},

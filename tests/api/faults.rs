@@ -29,7 +29,7 @@ async fn source_of(app: &TestApp, id: &str) -> String {
         .to_owned()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_hung_redis_is_skipped_after_a_few_timeouts_and_used_again_when_it_answers(
     pool: sqlx::PgPool,
 ) {
@@ -76,7 +76,7 @@ async fn a_hung_redis_is_skipped_after_a_few_timeouts_and_used_again_when_it_ans
     .await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_restarted_empty_redis_gets_every_live_job_back(pool: sqlx::PgPool) {
     let mut redis = RedisServer::redis().await;
     let app = spawn_app_with(pool, |o| {
@@ -117,7 +117,7 @@ async fn a_restarted_empty_redis_gets_every_live_job_back(pool: sqlx::PgPool) {
     assert_eq!(members, ["busy", "idle"], "the index is rebuilt too");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn with_postgres_cut_off_redis_reads_are_unaffected_and_the_checkpoint_lands_later(
     pool: sqlx::PgPool,
 ) {
@@ -160,7 +160,7 @@ async fn with_postgres_cut_off_redis_reads_are_unaffected_and_the_checkpoint_lan
     .await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_worker_killed_mid_job_shows_as_stalled_in_redis_and_in_the_checkpoint(
     pool: sqlx::PgPool,
 ) {
@@ -230,7 +230,7 @@ async fn a_worker_killed_mid_job_shows_as_stalled_in_redis_and_in_the_checkpoint
     .await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_second_writer_with_stale_counts_cannot_move_a_job_back(pool: sqlx::PgPool) {
     // Blue-green: the old instance still holds an older state of the job.
     let app = spawn_app(pool).await;
@@ -268,7 +268,7 @@ async fn a_second_writer_with_stale_counts_cannot_move_a_job_back(pool: sqlx::Pg
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn fallback_answers_leave_the_cache_early_once_redis_is_back(pool: sqlx::PgPool) {
     let mut redis = RedisServer::redis().await;
     // A long cache period: only the short life of fallback answers can let

@@ -43,7 +43,7 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn pages_follow_the_cursor_newest_first_without_gaps_or_repeats(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     let now = Utc::now();
@@ -90,7 +90,7 @@ async fn pages_follow_the_cursor_newest_first_without_gaps_or_repeats(pool: sqlx
     assert_eq!(ids(&list(&app, "?status=completed&limit=1").await), ["g"]);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn since_leaves_out_what_finished_before_it(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let now = Utc::now();
@@ -134,7 +134,7 @@ async fn since_leaves_out_what_finished_before_it(pool: sqlx::PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_job_finished_by_a_writer_is_listed_with_its_final_counts(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     let writer = app.writer(eager());
@@ -152,7 +152,7 @@ async fn a_job_finished_by_a_writer_is_listed_with_its_final_counts(pool: sqlx::
     assert!(record["startedAt"].is_string() && record["completedAt"].is_string());
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn bad_parameters_are_400s_that_say_which(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     for (query, names) in [
@@ -178,7 +178,7 @@ async fn bad_parameters_are_400s_that_say_which(pool: sqlx::PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn an_unchanged_page_is_a_304(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     finished(&app, "x", JobStatus::Completed, Utc::now()).await;
@@ -189,7 +189,7 @@ async fn an_unchanged_page_is_a_304(pool: sqlx::PgPool) {
     assert_eq!(again.status(), 304);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_index_serves_a_page_from_the_cursor_on(pool: sqlx::PgPool) {
     // With a handful of rows the planner would rather scan the table;
     // forbidding that shows whether the index can serve the query at all.

@@ -14,14 +14,14 @@ fn dead_archive() -> PgArchive {
     .unwrap()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn healthz_answers(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let body = envelope(app.get("/healthz").await).await;
     assert_eq!(body["data"]["status"], "ok");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn readyz_reports_each_store(pool: sqlx::PgPool) {
     let app = spawn_app(pool.clone()).await;
     let body = envelope(app.get("/readyz").await).await;
@@ -46,7 +46,7 @@ async fn readyz_reports_each_store(pool: sqlx::PgPool) {
     assert_eq!(body["data"]["postgres"], "down");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_openapi_document_is_served(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let response = app.get("/openapi.yaml").await;
@@ -65,7 +65,7 @@ async fn the_openapi_document_is_served(pool: sqlx::PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_sane_client_request_id_is_kept_and_others_replaced(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let kept = app

@@ -85,7 +85,7 @@ fn counts(succeeded: u64, failed: u64) -> Value {
     json!({ "successCount": succeeded, "failureCount": failed })
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_job_declared_reported_and_completed_over_http_reads_back_and_is_checkpointed(
     pool: sqlx::PgPool,
 ) {
@@ -153,7 +153,7 @@ async fn a_job_declared_reported_and_completed_over_http_reads_back_and_is_check
     .await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn writes_without_a_write_token_are_refused_and_change_nothing(pool: sqlx::PgPool) {
     let w = writable(pool, |_| {}).await;
     let (status, body) = w
@@ -202,7 +202,7 @@ async fn writes_without_a_write_token_are_refused_and_change_nothing(pool: sqlx:
     assert_eq!(read["status"], "in_progress", "status unchanged");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_retried_update_is_harmless_and_a_stale_one_is_refused(pool: sqlx::PgPool) {
     let w = writable(pool, |_| {}).await;
     w.send("PUT", "/api/v1/jobs/r", declaration(100)).await;
@@ -237,7 +237,7 @@ async fn a_retried_update_is_harmless_and_a_stale_one_is_refused(pool: sqlx::PgP
     assert_eq!(status, 404, "an undeclared job");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn interleaved_updates_over_two_instances_end_with_the_right_counts_and_an_eta(
     pool: sqlx::PgPool,
 ) {
@@ -284,7 +284,7 @@ fn a_tokens_path(w: &Writable) -> Option<std::path::PathBuf> {
     Some(w._dir.path().join("tokens"))
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn concurrent_updates_of_one_job_on_two_instances_lose_nothing(pool: sqlx::PgPool) {
     let a = writable(pool.clone(), |_| {}).await;
     let keys = a.app.keys.clone();
@@ -340,7 +340,7 @@ async fn concurrent_updates_of_one_job_on_two_instances_lose_nothing(pool: sqlx:
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_batch_with_bad_items_applies_the_good_ones(pool: sqlx::PgPool) {
     let w = writable(pool, |_| {}).await;
     for id in ["b1", "b2", "b3"] {
@@ -388,7 +388,7 @@ async fn a_batch_with_bad_items_applies_the_good_ones(pool: sqlx::PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn bad_bodies_get_clear_errors_naming_the_field(pool: sqlx::PgPool) {
     let w = writable(pool, |_| {}).await;
     let cases = [
@@ -500,7 +500,7 @@ async fn bad_bodies_get_clear_errors_naming_the_field(pool: sqlx::PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_job_whose_worker_stops_reporting_shows_stalled_by_its_declared_interval(
     pool: sqlx::PgPool,
 ) {
@@ -530,7 +530,7 @@ async fn a_job_whose_worker_stops_reporting_shows_stalled_by_its_declared_interv
     .await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn checkpoints_follow_the_writer_rule_and_a_lost_job_goes_on_from_its_checkpoint(
     pool: sqlx::PgPool,
 ) {

@@ -8,7 +8,7 @@ use job_progress::http::tokens::{Scope, new_token};
 
 use crate::helpers::{TestApp, envelope, eventually, spawn_app_with, tokens_file};
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn past_its_burst_a_client_gets_429_with_retry_after_and_later_gets_through(
     pool: sqlx::PgPool,
 ) {
@@ -51,7 +51,7 @@ async fn past_its_burst_a_client_gets_429_with_retry_after_and_later_gets_throug
     .await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_token_has_its_own_bucket_apart_from_its_address(pool: sqlx::PgPool) {
     let made =
         job_progress::http::tokens::new_token(job_progress::http::tokens::Scope::Read, "wallboard")
@@ -100,7 +100,7 @@ fn cors_headers(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn cors_answers_allowed_origins_only(pool: sqlx::PgPool) {
     let unused = new_token(Scope::Read, "unused").unwrap();
     let (_dir, path) = tokens_file(&[&unused.line]);
@@ -154,7 +154,7 @@ async fn cors_answers_allowed_origins_only(pool: sqlx::PgPool) {
     assert!(!other.headers().contains_key("access-control-allow-origin"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn without_allowed_origins_no_cors_header_appears(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |_| {}).await;
     let response = app

@@ -84,7 +84,7 @@ impl TestApp {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn requests_are_counted_by_route_pattern_and_reads_by_cache_result_and_source(
     pool: sqlx::PgPool,
 ) {
@@ -170,7 +170,7 @@ async fn requests_are_counted_by_route_pattern_and_reads_by_cache_result_and_sou
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn open_streams_are_a_gauge(pool: sqlx::PgPool) {
     // A heartbeat a second, so the server soon writes to the closed stream
     // and notices.
@@ -201,7 +201,7 @@ async fn open_streams_are_a_gauge(pool: sqlx::PgPool) {
     .await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn with_a_metrics_token_only_its_bearer_may_scrape_and_the_rate_limit_never_applies(
     pool: sqlx::PgPool,
 ) {

@@ -6,7 +6,7 @@ use job_progress::{domain::JobStatus, write::JobSpec};
 
 use crate::helpers::{eager, envelope, job, job_ids, spawn_app, spawn_app_with};
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_running_job_is_served_from_redis_with_its_counts(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(eager());
@@ -40,7 +40,7 @@ async fn a_running_job_is_served_from_redis_with_its_counts(pool: sqlx::PgPool) 
     assert!(data["completedAt"].is_null());
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn an_unknown_job_is_a_404_that_says_so(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
 
@@ -56,7 +56,7 @@ async fn an_unknown_job_is_a_404_that_says_so(pool: sqlx::PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn ttl_follows_the_status(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(eager());
@@ -87,7 +87,7 @@ async fn ttl_follows_the_status(pool: sqlx::PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_index_follows_the_values_and_prunes_expired_ones(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     let writer = app.writer(eager());
@@ -127,7 +127,7 @@ async fn the_index_follows_the_values_and_prunes_expired_ones(pool: sqlx::PgPool
     assert_eq!(app.by_start_members().await, ["b"]);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_active_list_is_sorted_by_start_and_paged(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     let writer = app.writer(eager());
@@ -153,7 +153,7 @@ async fn the_active_list_is_sorted_by_start_and_paged(pool: sqlx::PgPool) {
     assert!(statuses.iter().all(|s| s == JobStatus::InProgress.as_str()));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn head_is_answered_and_other_methods_are_refused(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
 
@@ -177,7 +177,7 @@ async fn head_is_answered_and_other_methods_are_refused(pool: sqlx::PgPool) {
     envelope(delete).await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_large_index_is_read_in_batches_without_losing_or_repeating_jobs(pool: sqlx::PgPool) {
     use job_progress::{domain::ProgressRecord, store::HotStore};
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;

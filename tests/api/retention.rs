@@ -60,7 +60,7 @@ fn thirty_days(batch: u32) -> Retention {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn old_finished_checkpoints_are_deleted_in_batches_and_nothing_else(pool: PgPool) {
     let archive = PgArchive::from_pool(pool.clone(), Duration::from_secs(5));
     seed(&archive, "old-done-", 150, JobStatus::Completed, 40 * DAY).await;
@@ -87,7 +87,7 @@ async fn old_finished_checkpoints_are_deleted_in_batches_and_nothing_else(pool: 
     assert_eq!(archive.prune(&thirty_days(100)).await.unwrap(), 0);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_row_being_written_is_skipped_not_waited_for(pool: PgPool) {
     let archive = PgArchive::from_pool(pool.clone(), Duration::from_secs(5));
     seed(&archive, "old-", 5, JobStatus::Completed, 40 * DAY).await;
@@ -113,7 +113,7 @@ async fn a_row_being_written_is_skipped_not_waited_for(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn the_server_runs_retention_from_its_start(pool: PgPool) {
     let archive = PgArchive::from_pool(pool.clone(), Duration::from_secs(5));
     seed(&archive, "ancient-", 3, JobStatus::Failed, 31 * DAY).await;
@@ -141,7 +141,7 @@ fn retention_days_zero_keeps_everything() {
     assert_eq!(settings.retention(), None);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_job_whose_worker_vanished_long_ago_leaves_the_fallback_active_list(pool: PgPool) {
     let archive = PgArchive::from_pool(pool.clone(), Duration::from_secs(2))
         .with_active_ttl(Duration::from_secs(3600));

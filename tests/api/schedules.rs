@@ -15,7 +15,7 @@ async fn add_schedule(pool: &sqlx::PgPool, id: &str, name: &str) {
         .unwrap();
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_running_schedule_shows_live_counts(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     add_schedule(&app.pool, "sched-1", "Black Friday").await;
@@ -39,7 +39,7 @@ async fn a_running_schedule_shows_live_counts(pool: sqlx::PgPool) {
     assert_eq!(items[0]["progress"]["currentSentCount"], 41);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn without_redis_a_schedule_shows_its_checkpoint_counts_not_zeros(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     add_schedule(&app.pool, "sched-2", "Newsletter").await;
@@ -58,7 +58,7 @@ async fn without_redis_a_schedule_shows_its_checkpoint_counts_not_zeros(pool: sq
     assert_eq!(list["data"][0]["progress"]["currentSentCount"], 75);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_finished_schedule_leaves_the_active_list(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     add_schedule(&app.pool, "sched-3", "Done soon").await;
@@ -74,7 +74,7 @@ async fn a_finished_schedule_leaves_the_active_list(pool: sqlx::PgPool) {
     assert_eq!(one["data"]["progress"]["status"], "completed");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn an_unknown_schedule_is_a_404(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     let response = app.get("/api/v1/schedules/nope/progress").await;

@@ -14,7 +14,7 @@ use job_progress::{
 
 use crate::helpers::{DEAD_REDIS, eager, envelope, eventually, job, spawn_app, spawn_app_with};
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn progress_is_throttled_and_completion_flushes_the_latest_counts(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     let writer = app.writer(WriterConfig {
@@ -48,7 +48,7 @@ async fn progress_is_throttled_and_completion_flushes_the_latest_counts(pool: sq
     assert_eq!(shown["data"]["currentSentCount"], 500);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn status_changes_are_written_at_once(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(WriterConfig {
@@ -84,7 +84,7 @@ async fn status_changes_are_written_at_once(pool: sqlx::PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn counts_are_checkpointed_at_most_every_interval(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(WriterConfig {
@@ -115,7 +115,7 @@ async fn counts_are_checkpointed_at_most_every_interval(pool: sqlx::PgPool) {
     assert_eq!(checkpoint.current_sent_count, 3);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn redis_down_never_blocks_or_fails_the_job(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let dead = RedisStore::new(
@@ -149,7 +149,7 @@ async fn redis_down_never_blocks_or_fails_the_job(pool: sqlx::PgPool) {
     assert_eq!(checkpoint.status, JobStatus::Completed);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn impossible_input_is_refused_and_changes_nothing(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(eager());
@@ -194,7 +194,7 @@ fn record(id: &str, status: JobStatus, sent: u64) -> ProgressRecord {
     record
 }
 
-#[sqlx::test]
+#[sqlx::test(migrations = "migrations/postgres")]
 async fn stale_writes_never_move_a_job_backwards(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     for (name, hot) in [("redis", true), ("postgres", false)] {

@@ -1,5 +1,5 @@
 //! [`Archive`] on PostgreSQL: the `job_progress` and `schedules` tables of
-//! `migrations/`. Checkpoints are written by `checkpoint.rs` (one upsert for
+//! `migrations/postgres/`. Checkpoints are written by `checkpoint.rs` (one upsert for
 //! any number of jobs), old ones deleted by `retention.rs`.
 
 mod checkpoint;
@@ -37,8 +37,8 @@ const STORE: &str = "postgres";
 /// ([`Ttls`](crate::store::Ttls)).
 const DEFAULT_ACTIVE_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// The migrations in `migrations/`, embedded in the binary.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The migrations in `migrations/postgres/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// PostgreSQL as the archive.
 #[derive(Debug, Clone)]

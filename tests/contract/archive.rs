@@ -1,0 +1,1 @@
+//! The archive contract: every `Archive` keeps these promises.

@@ -1,0 +1,1 @@
+//! The hot-store contract: every `HotStore` keeps these promises.

@@ -1,13 +1,15 @@
 //! The bus between writers and API instances: Redis pub/sub (the write
-//! script publishes every stored record) or NATS (the writer publishes
-//! after its Redis write). Each API instance holds one subscription, which
-//! feeds its [`Hub`].
+//! script publishes every stored record), NATS (the writer publishes
+//! after its Redis write), or, with the in-process store, that store's own
+//! channel. Each API instance holds one subscription, which feeds its
+//! [`Hub`].
 
 use std::{sync::Arc, time::Duration};
 
 use actix_web::web::Bytes;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
+use tokio::sync::broadcast;
 
 use super::hub::{Change, Hub};
 use crate::{domain::ProgressRecord, error::error_chain};
@@ -36,6 +38,10 @@ pub enum Bus {
         /// `<prefix>events`.
         subject: String,
     },
+    /// The in-process store's channel
+    /// ([`MemoryStore::events`](crate::store::MemoryStore::events)): the
+    /// process is its only reader and writer.
+    InProcess(broadcast::Sender<Bytes>),
 }
 
 impl Bus {
@@ -49,6 +55,9 @@ impl Bus {
             }
             Bus::Nats { url, subject } => {
                 tokio::spawn(nats_subscriber(url, subject, hub));
+            }
+            Bus::InProcess(events) => {
+                tokio::spawn(in_process_subscriber(events.subscribe(), hub));
             }
         }
     }
@@ -93,6 +102,24 @@ async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>)
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
     }
+}
+
+async fn in_process_subscriber(mut events: broadcast::Receiver<Bytes>, hub: Arc<Hub>) {
+    hub.bus_up();
+    loop {
+        match events.recv().await {
+            Ok(payload) => deliver(&hub, &payload),
+            // Changes were missed: like a bus that dropped and came back,
+            // every stream re-reads its jobs.
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "the events subscriber lagged; streams resync");
+                hub.bus_down();
+                hub.bus_up();
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+    hub.bus_down();
 }
 
 async fn nats_subscriber(url: String, subject: String, hub: Arc<Hub>) {

@@ -12,6 +12,7 @@
 pub mod breaker;
 mod guard;
 pub mod keys;
+mod memory;
 mod postgres;
 mod redis;
 
@@ -21,6 +22,7 @@ use async_trait::async_trait;
 
 use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
 
+pub use self::memory::MemoryStore;
 pub use self::postgres::{PgArchive, Retention};
 pub use self::redis::{RedisStore, Ttls};
 pub use breaker::BreakerConfig;

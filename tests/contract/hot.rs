@@ -1,1 +1,276 @@
-//! The hot-store contract: every `HotStore` keeps these promises.
+//! The hot-store contract: every `HotStore` keeps these promises. Each is
+//! written once, as a function of a store maker, and run against Redis
+//! (its own key prefix per test) and the in-process store by the
+//! `contract!` macro at the bottom.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, TimeZone as _, Utc};
+use job_progress::{
+    domain::{EndRange, JobId, JobStatus, ProgressRecord, ScheduleId},
+    store::{HotStore, HotWrite, Keys, MemoryStore, RedisStore, Replaced, Ttls},
+};
+
+/// Makes a fresh, empty store whose values live as `Ttls` says.
+type Make = fn(Ttls) -> Arc<dyn HotStore>;
+
+fn redis(ttls: Ttls) -> Arc<dyn HotStore> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let keys = Keys::new(format!("contract-{}:", uuid::Uuid::new_v4()));
+    Arc::new(RedisStore::new(&url, keys, ttls, Duration::from_secs(2)).expect("a Redis store"))
+}
+
+fn memory(ttls: Ttls) -> Arc<dyn HotStore> {
+    Arc::new(MemoryStore::new(ttls))
+}
+
+fn id(raw: &str) -> JobId {
+    JobId::parse(raw).expect("a valid job id")
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().expect("a valid time")
+}
+
+/// A running job at `sent` of 1,000, started at `started` ms (none if 0),
+/// last updated now.
+fn running(job: &str, sent: u64, started: i64) -> ProgressRecord {
+    let mut record = ProgressRecord::new(id(job), JobStatus::InProgress, 1_000);
+    record.current_sent_count = sent;
+    record.success_count = sent;
+    record.started_at = (started > 0).then(|| at(started));
+    record.updated_at = Some(Utc::now());
+    record.normalized()
+}
+
+fn with_status(mut record: ProgressRecord, status: JobStatus) -> ProgressRecord {
+    record.status = status;
+    record
+}
+
+fn version(written: HotWrite) -> u64 {
+    match written {
+        HotWrite::Written { version } => version,
+        HotWrite::Stale => panic!("the write was refused as stale"),
+    }
+}
+
+/// Every field comes back as written (derived ones re-derived), with the
+/// version the store gave it, which grows with every write and is at
+/// least the update's time in ms.
+async fn a_record_reads_back_as_written(make: Make) {
+    let store = make(Ttls::default());
+    let mut record = running("full", 400, 1_700_000_000_000);
+    record.failure_count = 10;
+    record.success_count = 390;
+    record.total_chunks = Some(20);
+    record.current_chunk = Some(8);
+    record.estimated_end_at = Some(Utc::now() + chrono::Duration::seconds(90));
+    record.estimated_end_range = Some(EndRange {
+        earliest: Utc::now() + chrono::Duration::seconds(60),
+        latest: Utc::now() + chrono::Duration::seconds(150),
+    });
+    record.rate_per_second = Some(12.5);
+    record.schedule_id = Some(ScheduleId::parse("sched-1").unwrap());
+    record.refresh_interval_ms = Some(2_000);
+    let record = record.normalized();
+
+    let first = version(store.write(&record).await.unwrap());
+    let read = store.read(&record.job_id).await.unwrap().expect("stored");
+    assert!(first >= u64::try_from(record.updated_at.unwrap().timestamp_millis()).unwrap());
+    let mut expected = record.clone();
+    expected.version = first;
+    assert_eq!(read, expected);
+
+    let second = version(store.write(&record).await.unwrap());
+    assert!(second > first, "{second} after {first}");
+    assert_eq!(store.read(&id("unknown")).await.unwrap(), None);
+    store.ping().await.unwrap();
+}
+
+/// A write that would move the job backwards changes nothing: a lower
+/// processed count, a lower status rank, a finished job turned into
+/// another status.
+async fn a_job_never_moves_backwards(make: Make) {
+    let store = make(Ttls::default());
+    store.write(&running("back", 500, 1)).await.unwrap();
+
+    assert_eq!(
+        store.write(&running("back", 499, 1)).await.unwrap(),
+        HotWrite::Stale
+    );
+    let preparing = with_status(running("back", 600, 1), JobStatus::Preparing);
+    assert_eq!(store.write(&preparing).await.unwrap(), HotWrite::Stale);
+    let stored = store.read(&id("back")).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.current_sent_count),
+        (JobStatus::InProgress, 500)
+    );
+
+    let failed = with_status(running("back", 700, 1), JobStatus::Failed);
+    version(store.write(&failed).await.unwrap());
+    let completed = with_status(running("back", 1_000, 1), JobStatus::Completed);
+    assert_eq!(store.write(&completed).await.unwrap(), HotWrite::Stale);
+    // The same final status may still be written again (a late count).
+    version(
+        store
+            .write(&with_status(running("back", 710, 1), JobStatus::Failed))
+            .await
+            .unwrap(),
+    );
+    let stored = store.read(&id("back")).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.current_sent_count),
+        (JobStatus::Failed, 710)
+    );
+}
+
+/// `replace` stores the state beside the record only from the version it
+/// expects; `load` returns both; a plain write keeps the state.
+async fn replace_compares_the_version_and_keeps_the_state(make: Make) {
+    let store = make(Ttls::default());
+    let job = id("held");
+    assert!(store.load(&job).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .replace(&running("held", 10, 1), b"s1", 5)
+            .await
+            .unwrap(),
+        Replaced::Moved,
+        "a new job has version 0"
+    );
+    let Replaced::Written { version: v1 } = store
+        .replace(&running("held", 10, 1), b"s1", 0)
+        .await
+        .unwrap()
+    else {
+        panic!("the first replace is written");
+    };
+    assert_eq!(
+        store
+            .replace(&running("held", 20, 1), b"s2", 0)
+            .await
+            .unwrap(),
+        Replaced::Moved,
+        "another update came first"
+    );
+    assert_eq!(
+        store
+            .replace(&running("held", 5, 1), b"s2", v1)
+            .await
+            .unwrap(),
+        Replaced::Stale
+    );
+    let held = store.load(&job).await.unwrap().unwrap();
+    assert_eq!(
+        (held.record.version, held.record.current_sent_count),
+        (v1, 10)
+    );
+    assert_eq!(held.state.as_deref(), Some(&b"s1"[..]));
+
+    let v2 = version(store.write(&running("held", 30, 1)).await.unwrap());
+    let held = store.load(&job).await.unwrap().unwrap();
+    assert_eq!(held.record.version, v2);
+    assert_eq!(held.state.as_deref(), Some(&b"s1"[..]));
+}
+
+/// Several jobs in one call, in the order asked; unknown ones are `None`.
+async fn read_many_answers_in_order(make: Make) {
+    let store = make(Ttls::default());
+    store.write(&running("a", 1, 1)).await.unwrap();
+    store.write(&running("c", 3, 1)).await.unwrap();
+    let read = store.read_many(&[id("c"), id("b"), id("a")]).await.unwrap();
+    let sent: Vec<Option<u64>> = read
+        .iter()
+        .map(|r| r.as_ref().map(|r| r.current_sent_count))
+        .collect();
+    assert_eq!(sent, [Some(3), None, Some(1)]);
+}
+
+/// The active list: active jobs only, oldest start first, ties by id, jobs
+/// without a start last, paged by offset and limit with the total.
+async fn the_active_list_is_in_start_order_and_paged(make: Make) {
+    let store = make(Ttls::default());
+    for (job, started) in [
+        ("late", 3_000),
+        ("none", 0),
+        ("early-b", 1_000),
+        ("early-a", 1_000),
+        ("middle", 2_000),
+    ] {
+        store.write(&running(job, 1, started)).await.unwrap();
+    }
+    let done = with_status(running("done", 1_000, 500), JobStatus::Completed);
+    store.write(&done).await.unwrap();
+    // A job that finishes leaves the list.
+    store.write(&running("leaves", 1, 100)).await.unwrap();
+    store
+        .write(&with_status(running("leaves", 2, 100), JobStatus::Failed))
+        .await
+        .unwrap();
+
+    let names = |page: &[ProgressRecord]| -> Vec<String> {
+        page.iter().map(|r| r.job_id.to_string()).collect()
+    };
+    let (all, total) = store.active(100, 0).await.unwrap();
+    assert_eq!(
+        names(&all),
+        ["early-a", "early-b", "middle", "late", "none"]
+    );
+    assert_eq!(total, 5);
+    let (page, total) = store.active(2, 2).await.unwrap();
+    assert_eq!(names(&page), ["middle", "late"]);
+    assert_eq!(total, 5);
+    let (page, total) = store.active(2, 10).await.unwrap();
+    assert!(page.is_empty());
+    assert_eq!(total, 5);
+}
+
+/// Values live as long as their status's TTL: an expired one is gone for
+/// every reader and leaves the active list.
+async fn expired_records_leave(make: Make) {
+    let ttl = Duration::from_secs(1);
+    let store = make(Ttls {
+        in_progress: ttl,
+        completed: ttl,
+    });
+    store.write(&running("brief", 1, 1)).await.unwrap();
+    assert_eq!(store.active(10, 0).await.unwrap().1, 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.read(&id("brief")).await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still there after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(store.load(&id("brief")).await.unwrap().is_none());
+    let (page, total) = store.active(10, 0).await.unwrap();
+    assert!(page.is_empty());
+    assert_eq!(total, 0);
+    // After expiry a job starts afresh, with a version that still grows.
+    let again = version(store.write(&running("brief", 0, 1)).await.unwrap());
+    assert!(again >= u64::try_from(Utc::now().timestamp_millis()).unwrap() - 10_000);
+}
+
+/// Runs each promise against each store, as `#[tokio::test]`s named
+/// `<store>::<promise>`.
+macro_rules! contract {
+    ($($promise:ident),* $(,)?) => {
+        mod on_redis {
+            $(#[tokio::test] async fn $promise() { super::$promise(super::redis).await })*
+        }
+        mod on_memory {
+            $(#[tokio::test] async fn $promise() { super::$promise(super::memory).await })*
+        }
+    };
+}
+
+contract!(
+    a_record_reads_back_as_written,
+    a_job_never_moves_backwards,
+    replace_compares_the_version_and_keeps_the_state,
+    read_many_answers_in_order,
+    the_active_list_is_in_start_order_and_paged,
+    expired_records_leave,
+);

@@ -1,0 +1,362 @@
+//! [`HotStore`] in the process's own memory: the default when no
+//! `REDIS_URL` is set, so the service runs with nothing installed.
+//!
+//! It keeps every promise the Redis store keeps, in the same shape:
+//!
+//! - a job's value is the same stored JSON (the wire format less `null`s
+//!   and derived fields, `version` first), decoded on read exactly as a
+//!   Redis value is, so both stores answer the same record for the same
+//!   writes;
+//! - the version rule (the larger of the old version plus one and the
+//!   update's time in ms), the never-backwards rule (status rank, finished
+//!   status, processed count, from [`JobStatus::rank`]) and the expected
+//!   version of [`HotStore::replace`] are checked and applied under one
+//!   lock, as the write script does in one atomic step;
+//! - TTL by status ([`Ttls`]), reset on every write; an expired value is
+//!   gone for every reader at once and leaves the active index with it;
+//! - the active index in start order (jobs without a start last, ties by
+//!   id), exactly while the value's status is active;
+//! - every stored value is published to the streams of this process
+//!   ([`MemoryStore::events`], which [`Bus::InProcess`] carries to the hub).
+//!
+//! What it cannot do: be shared. Several API instances, or workers in
+//! other processes using [`ProgressWriter`] directly, each see a store of
+//! their own; workers of an embedded server report over HTTP. Everything
+//! here is lost when the process stops; the archive keeps the checkpoints.
+//!
+//! One `std::sync::Mutex` guards the map and its indexes: every critical
+//! section is a few map operations with no `.await` inside, so a blocking
+//! lock is cheaper than an async one (as in mini-redis's `db.rs`). Values
+//! are decoded after the lock is released.
+//!
+//! [`Bus::InProcess`]: crate::push::Bus::InProcess
+//! [`ProgressWriter`]: crate::write::ProgressWriter
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Instant,
+};
+
+use actix_web::web::Bytes;
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::broadcast;
+
+use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls};
+use crate::domain::{JobId, JobStatus, ProgressRecord};
+
+/// Published changes a lagging subscriber may fall behind before it is
+/// told to resync (the hub's own feed holds as many).
+const EVENTS_CAPACITY: usize = crate::push::hub::FEED_CAPACITY;
+
+/// Where a job sorts in the active list: jobs with a start first, by
+/// start; then those without; ties by id (Redis orders equal scores by
+/// member, byte by byte, as `String`'s `Ord` does).
+type StartKey = (bool, i64, JobId);
+
+/// One job's value and what the rules compare, kept beside it so a write
+/// never parses the old JSON.
+struct Entry {
+    /// The stored JSON, version first.
+    json: Arc<str>,
+    /// The writer's state (jobs written over HTTP).
+    state: Option<Arc<[u8]>>,
+    version: u64,
+    status: JobStatus,
+    sent: u64,
+    expires_at: Instant,
+    /// Its place in the active index, while it is active.
+    start: Option<StartKey>,
+}
+
+#[derive(Default)]
+struct Jobs {
+    entries: HashMap<JobId, Entry>,
+    /// The active index: every active, unexpired job, in list order.
+    by_start: BTreeSet<StartKey>,
+    /// Every value by expiry, so expired ones leave in order, each found
+    /// once, without a scan.
+    by_expiry: BTreeSet<(Instant, JobId)>,
+}
+
+impl Jobs {
+    /// Drops every value whose TTL ran out, with its index entries.
+    fn expire(&mut self, now: Instant) {
+        while let Some((at, _)) = self.by_expiry.first() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, id)) = self.by_expiry.pop_first() {
+                self.remove(&id);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &JobId) -> Option<Entry> {
+        let entry = self.entries.remove(id)?;
+        self.by_expiry.remove(&(entry.expires_at, id.clone()));
+        if let Some(start) = &entry.start {
+            self.by_start.remove(start);
+        }
+        Some(entry)
+    }
+
+    /// The live entry of `id` (expired ones are dropped first).
+    fn live(&mut self, id: &JobId) -> Option<&Entry> {
+        self.expire(Instant::now());
+        self.entries.get(id)
+    }
+}
+
+/// What a write asks beyond the record: the version it started from and
+/// the state to keep (jobs written over HTTP).
+struct Expecting<'a> {
+    version: u64,
+    state: &'a [u8],
+}
+
+/// What a write did.
+enum Outcome {
+    Written(u64),
+    Stale,
+    Moved,
+}
+
+/// The in-process hot store. Cheap to clone: clones share the data.
+#[derive(Clone)]
+pub struct MemoryStore {
+    jobs: Arc<Mutex<Jobs>>,
+    ttls: Ttls,
+    events: broadcast::Sender<Bytes>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("ttls", &self.ttls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store whose values live as long as `ttls` says.
+    pub fn new(ttls: Ttls) -> Self {
+        Self {
+            jobs: Arc::default(),
+            ttls,
+            events: broadcast::channel(EVENTS_CAPACITY).0,
+        }
+    }
+
+    /// Every stored value, as stored, as it is written: what the Redis
+    /// store publishes on its events channel.
+    pub fn events(&self) -> broadcast::Sender<Bytes> {
+        self.events.clone()
+    }
+
+    /// How many values it holds, expired ones not yet swept included.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether it holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Jobs> {
+        // A panic while holding the lock leaves plain data behind, each
+        // operation complete or not begun: safe to go on with.
+        self.jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The write script's steps, under the lock.
+    fn store(
+        &self,
+        record: &ProgressRecord,
+        expecting: Option<Expecting<'_>>,
+    ) -> Result<Outcome, StoreError> {
+        let now = Instant::now();
+        let score = record
+            .updated_at
+            .unwrap_or_else(Utc::now)
+            .timestamp_millis();
+        let mut jobs = self.lock();
+        jobs.expire(now);
+        let old = jobs.entries.get(&record.job_id);
+        let old_version = old.map_or(0, |old| old.version);
+        if let Some(expecting) = &expecting
+            && expecting.version != old_version
+        {
+            return Ok(Outcome::Moved);
+        }
+        if let Some(old) = old
+            && moves_back(old, record)
+        {
+            return Ok(Outcome::Stale);
+        }
+        let version = (old_version + 1).max(u64::try_from(score).unwrap_or(0));
+        let mut stored = record.clone();
+        stored.version = version;
+        let json: Arc<str> = stored
+            .to_stored_json()
+            .map_err(|err| StoreError::Corrupt {
+                key: record.job_id.to_string(),
+                source: Box::new(err),
+            })?
+            .into();
+        let kept_state = match (expecting, jobs.remove(&record.job_id)) {
+            (Some(expecting), _) => Some(Arc::from(expecting.state)),
+            // A write without state leaves the state as it is, as the
+            // script's SET of the value alone does (its TTL is reset).
+            (None, old) => old.and_then(|old| old.state),
+        };
+        let expires_at = now + self.ttls.for_status(record.status);
+        let start = record.status.is_active().then(|| {
+            let started = record.started_at.map(|at| at.timestamp_millis());
+            (
+                started.is_none(),
+                started.unwrap_or(i64::MAX),
+                record.job_id.clone(),
+            )
+        });
+        if let Some(start) = &start {
+            jobs.by_start.insert(start.clone());
+        }
+        jobs.by_expiry.insert((expires_at, record.job_id.clone()));
+        jobs.entries.insert(
+            record.job_id.clone(),
+            Entry {
+                json: Arc::clone(&json),
+                state: kept_state,
+                version,
+                status: record.status,
+                sent: record.current_sent_count,
+                expires_at,
+                start,
+            },
+        );
+        drop(jobs);
+        // No subscriber (no stream open) is not an error.
+        let _ = self.events.send(Bytes::from(json.as_bytes().to_vec()));
+        Ok(Outcome::Written(version))
+    }
+}
+
+/// The never-backwards rule, as the Redis write script and the PostgreSQL
+/// upsert state it: a lower status rank, a finished job turned into
+/// anything else, or a lower processed count.
+fn moves_back(old: &Entry, new: &ProgressRecord) -> bool {
+    new.status.rank() < old.status.rank()
+        || (old.status.is_terminal() && old.status != new.status)
+        || new.current_sent_count < old.sent
+}
+
+/// Parses a stored value, as the Redis store does.
+fn decode(id: &JobId, json: &str) -> Result<ProgressRecord, StoreError> {
+    serde_json::from_str::<ProgressRecord>(json)
+        .map(ProgressRecord::normalized)
+        .map_err(|err| StoreError::Corrupt {
+            key: id.to_string(),
+            source: Box::new(err),
+        })
+}
+
+#[async_trait]
+impl HotStore for MemoryStore {
+    async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
+        Ok(match self.store(record, None)? {
+            Outcome::Written(version) => HotWrite::Written { version },
+            Outcome::Stale | Outcome::Moved => HotWrite::Stale,
+        })
+    }
+
+    async fn replace(
+        &self,
+        record: &ProgressRecord,
+        state: &[u8],
+        expected: u64,
+    ) -> Result<Replaced, StoreError> {
+        let expecting = Expecting {
+            version: expected,
+            state,
+        };
+        Ok(match self.store(record, Some(expecting))? {
+            Outcome::Written(version) => Replaced::Written { version },
+            Outcome::Stale => Replaced::Stale,
+            Outcome::Moved => Replaced::Moved,
+        })
+    }
+
+    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
+        let json = self.lock().live(id).map(|entry| Arc::clone(&entry.json));
+        json.map(|json| decode(id, &json)).transpose()
+    }
+
+    async fn load(&self, id: &JobId) -> Result<Option<Held>, StoreError> {
+        let found = self
+            .lock()
+            .live(id)
+            .map(|entry| (Arc::clone(&entry.json), entry.state.clone()));
+        let Some((json, state)) = found else {
+            return Ok(None);
+        };
+        Ok(Some(Held {
+            record: decode(id, &json)?,
+            state: state.map(|state| state.to_vec()),
+        }))
+    }
+
+    async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError> {
+        let values: Vec<Option<Arc<str>>> = {
+            let mut jobs = self.lock();
+            jobs.expire(Instant::now());
+            ids.iter()
+                .map(|id| jobs.entries.get(id).map(|entry| Arc::clone(&entry.json)))
+                .collect()
+        };
+        Ok(ids
+            .iter()
+            .zip(values)
+            .map(|(id, json)| json.and_then(|json| decode(id, &json).ok()))
+            .collect())
+    }
+
+    async fn active(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
+        let (page, total) = {
+            let mut jobs = self.lock();
+            jobs.expire(Instant::now());
+            let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+            let page: Vec<(JobId, Arc<str>)> = jobs
+                .by_start
+                .iter()
+                .skip(skip)
+                .take(limit as usize)
+                .filter_map(|(_, _, id)| {
+                    let json = Arc::clone(&jobs.entries.get(id)?.json);
+                    Some((id.clone(), json))
+                })
+                .collect();
+            (page, jobs.by_start.len() as u64)
+        };
+        let mut records = Vec::with_capacity(page.len());
+        for (id, json) in page {
+            match decode(&id, &json) {
+                Ok(record) => records.push(record),
+                Err(err) => tracing::warn!(error = %err, "skipping an unreadable record"),
+            }
+        }
+        Ok((records, total))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -11,7 +11,7 @@ use clap::Parser;
 use job_progress::{
     config::DatabaseSettings,
     domain::{JobId, JobStatus, ProgressRecord},
-    store::Archive,
+    store::{AnyArchive, Archive},
     write::{CheckpointBatching, Checkpoints},
 };
 
@@ -71,7 +71,9 @@ async fn written_rows(pool: &sqlx::PgPool) -> (i64, i64) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let archive = args.database.archive()?;
+    let AnyArchive::Postgres(archive) = args.database.archive()? else {
+        anyhow::bail!("this measures PostgreSQL: set DATABASE_URL=postgres://...");
+    };
     archive.migrate().await?;
     let pool = archive.pool().clone();
     let archive: Arc<dyn Archive> = Arc::new(archive);

@@ -72,8 +72,8 @@ async fn main() -> anyhow::Result<()> {
     let archive = args.database.archive()?;
     archive.migrate().await?;
     let mut writer = ProgressWriter::new(
-        Arc::new(args.redis.store()?),
-        Arc::new(archive),
+        Arc::new(args.redis.redis()?),
+        archive.shared(),
         args.writer.config(),
     );
     // With BUS_URL=nats://..., live streams hear of each write through NATS.

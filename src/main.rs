@@ -21,8 +21,9 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await.context("the server failed")
         }
         Command::Migrate(settings) => {
-            settings.archive()?.migrate().await?;
-            tracing::info!("database migrations applied");
+            let archive = settings.archive()?;
+            archive.migrate().await?;
+            tracing::info!(archive = %archive.location(), "database migrations applied");
             Ok(())
         }
         Command::Token(TokenCommand::New { scope, name }) => {

@@ -23,7 +23,7 @@ use crate::{
     metrics::{ServerMetrics, process as process_metrics},
     push::{Bus, Hub, Publisher},
     read::{ProgressReader, cache::ResponseCache},
-    store::{Archive, HotStore, PgArchive},
+    store::{AnyArchive, Archive, HotStore},
     write::{WriterConfig, ingest::Ingest},
 };
 
@@ -47,22 +47,24 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Connects the stores the settings name (lazily: either may be down),
-    /// applies migrations unless told not to, starts the retention task
-    /// (`RETENTION_DAYS`), and binds the listener.
+    /// Opens the stores the settings name (lazily: either may be down),
+    /// says loudly in the log which they are, applies migrations unless
+    /// told not to, starts the retention task (`RETENTION_DAYS`), and binds
+    /// the listener.
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
         // Before the stores exist, so their first calls are counted.
         process_metrics::install();
-        let hot = settings.redis.store()?;
-        let bus = settings.redis.bus(&hot);
+        let hot = settings.redis.open()?;
         // The active list leaves out what the hot store would have dropped.
         let archive = settings
             .database
             .archive()?
             .with_active_ttl(Duration::from_secs(settings.redis.progress_ttl_secs));
+        announce(hot.store.as_ref(), &archive);
         if !settings.skip_migrations {
             migrate(&archive).await?;
         }
+        let shared = archive.shared();
         if let Some(retention) = settings.retention() {
             archive.spawn_retention(retention);
         }
@@ -71,13 +73,7 @@ impl Application {
             .publisher()
             .await
             .context("cannot reach the bus to publish progress written over HTTP")?;
-        Self::build_with(
-            &settings,
-            Arc::new(hot),
-            Arc::new(archive),
-            Some(bus),
-            publisher,
-        )
+        Self::build_with(&settings, hot.store, shared, Some(hot.bus), publisher)
     }
 
     /// Binds a server over the given stores (tests hand in their own),
@@ -184,15 +180,41 @@ async fn stop_signal() -> std::io::Result<()> {
     tokio::signal::ctrl_c().await
 }
 
+/// Says which stores this process uses, loudly where they cannot be
+/// shared, so no one runs the embedded default in a fleet by accident.
+fn announce(hot: &dyn HotStore, archive: &AnyArchive) {
+    tracing::info!(
+        hot = hot.name(),
+        archive = archive.shared().name(),
+        "stores: live progress in {}, checkpoints in {}",
+        hot.name(),
+        archive.location()
+    );
+    if hot.name() == "in-process" {
+        tracing::warn!(
+            "live progress is kept in this process's memory (REDIS_URL is unset): run ONE \
+             API instance; workers report over HTTP. Set REDIS_URL for several instances, \
+             or for workers that write to the hot store directly"
+        );
+    }
+    if archive.is_embedded() {
+        tracing::warn!(
+            "checkpoints are kept in a SQLite file ({}): fine for one machine; set \
+             DATABASE_URL=postgres://... for API instances on several machines",
+            archive.location()
+        );
+    }
+}
+
 /// Applies the migrations, saying so in the log.
-async fn migrate(archive: &PgArchive) -> anyhow::Result<()> {
+async fn migrate(archive: &AnyArchive) -> anyhow::Result<()> {
     match archive.migrate().await {
         Ok(()) => {
             tracing::info!("database migrations applied");
             Ok(())
         }
         Err(err) => Err(err.context(
-            "PostgreSQL must be reachable at start to apply migrations \
+            "the archive must be reachable at start to apply migrations \
              (or start with --skip-migrations)",
         )),
     }

@@ -36,6 +36,10 @@ pub struct Readiness {
     pub hot: bool,
     /// The archive answers.
     pub archive: bool,
+    /// Which hot store it is ([`HotStore::name`]).
+    pub hot_store: &'static str,
+    /// Which archive it is ([`Archive::name`]).
+    pub archive_store: &'static str,
 }
 
 impl Readiness {
@@ -256,6 +260,8 @@ impl ProgressReader {
         Readiness {
             hot: hot.is_ok(),
             archive: archive.is_ok(),
+            hot_store: self.hot.name(),
+            archive_store: self.archive.name(),
         }
     }
 }

@@ -359,4 +359,8 @@ impl HotStore for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    fn name(&self) -> &'static str {
+        "in-process"
+    }
 }

@@ -1,14 +1,17 @@
 //! The two stores behind small interfaces.
 //!
 //! - [`HotStore`]: where live progress is written and read first. Fast,
-//!   forgetful (every value has a TTL). Implemented by [`RedisStore`].
+//!   forgetful (every value has a TTL). Implemented by [`RedisStore`] and,
+//!   with nothing installed, [`MemoryStore`] (this process only).
 //! - [`Archive`]: the durable checkpoint of every job and the schedules.
-//!   Implemented by [`PgArchive`].
+//!   Implemented by [`PgArchive`] and, with nothing installed, SQLite.
 //!
-//! The handlers and the writer only see these traits, so another pair (an
-//! in-process map and SQLite, for a zero-setup mode) can be added without
-//! touching them.
+//! The handlers and the writer only see these traits; which pair a process
+//! uses is picked in [`crate::config`]. One contract suite
+//! (`tests/contract/`) runs against every implementation, so they behave
+//! alike.
 
+mod any;
 pub mod breaker;
 mod guard;
 pub mod keys;
@@ -22,6 +25,7 @@ use async_trait::async_trait;
 
 use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
 
+pub use self::any::AnyArchive;
 pub use self::memory::MemoryStore;
 pub use self::postgres::{PgArchive, Retention};
 pub use self::redis::{RedisStore, Ttls};
@@ -209,6 +213,9 @@ pub trait HotStore: Send + Sync + 'static {
 
     /// Answers when the store can serve.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// What it is (`redis`, `in-process`), for `/readyz` and the logs.
+    fn name(&self) -> &'static str;
 }
 
 /// The durable store: one checkpoint per job, and the scheduled sends.
@@ -256,4 +263,7 @@ pub trait Archive: Send + Sync + 'static {
 
     /// Answers when the store can serve.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// What it is (`postgres`, `sqlite`), for `/readyz` and the logs.
+    fn name(&self) -> &'static str;
 }

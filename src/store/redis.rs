@@ -503,4 +503,8 @@ impl HotStore for RedisStore {
             .await?;
         Ok(())
     }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
 }

@@ -64,8 +64,14 @@ async fn a_hung_redis_is_skipped_after_a_few_timeouts_and_used_again_when_it_ans
         "median {median:?} of {took:?}"
     );
     let ready = envelope(app.get("/readyz").await).await;
-    assert_eq!(ready["data"]["redis"], "down");
-    assert_eq!(ready["data"]["postgres"], "up");
+    assert_eq!(
+        ready["data"]["hot"],
+        serde_json::json!({"store": "redis", "state": "down"})
+    );
+    assert_eq!(
+        ready["data"]["archive"],
+        serde_json::json!({"store": "postgres", "state": "up"})
+    );
 
     redis.resume();
     eventually(
@@ -141,7 +147,10 @@ async fn with_postgres_cut_off_redis_reads_are_unaffected_and_the_checkpoint_lan
         "reads of live jobs don't need PostgreSQL"
     );
     let ready = envelope(app.get("/readyz").await).await;
-    assert_eq!(ready["data"]["postgres"], "down");
+    assert_eq!(
+        ready["data"]["archive"],
+        serde_json::json!({"store": "postgres", "state": "down"})
+    );
 
     proxy.restore();
     let direct = PgArchive::from_pool(pool, Duration::from_secs(2));

@@ -25,15 +25,27 @@ async fn healthz_answers(pool: sqlx::PgPool) {
 async fn readyz_reports_each_store(pool: sqlx::PgPool) {
     let app = spawn_app(pool.clone()).await;
     let body = envelope(app.get("/readyz").await).await;
-    assert_eq!(body["data"]["redis"], "up");
-    assert_eq!(body["data"]["postgres"], "up");
+    assert_eq!(
+        body["data"]["hot"],
+        serde_json::json!({"store": "redis", "state": "up"})
+    );
+    assert_eq!(
+        body["data"]["archive"],
+        serde_json::json!({"store": "postgres", "state": "up"})
+    );
 
     let no_redis = spawn_app_with(pool.clone(), |o| o.redis_url = DEAD_REDIS.into()).await;
     let response = no_redis.get("/readyz").await;
     assert_eq!(response.status(), 200, "one store is enough to serve");
     let body = envelope(response).await;
-    assert_eq!(body["data"]["redis"], "down");
-    assert_eq!(body["data"]["postgres"], "up");
+    assert_eq!(
+        body["data"]["hot"],
+        serde_json::json!({"store": "redis", "state": "down"})
+    );
+    assert_eq!(
+        body["data"]["archive"],
+        serde_json::json!({"store": "postgres", "state": "up"})
+    );
 
     let neither = spawn_app_with(pool, |o| {
         o.redis_url = DEAD_REDIS.into();
@@ -43,7 +55,10 @@ async fn readyz_reports_each_store(pool: sqlx::PgPool) {
     let response = neither.get("/readyz").await;
     assert_eq!(response.status(), 503);
     let body = envelope(response).await;
-    assert_eq!(body["data"]["postgres"], "down");
+    assert_eq!(
+        body["data"]["archive"],
+        serde_json::json!({"store": "postgres", "state": "down"})
+    );
 }
 
 #[sqlx::test(migrations = "migrations/postgres")]

@@ -111,6 +111,9 @@ impl HotStore for CountingStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
 }
 
 /// What a test can tune before the app starts.

@@ -120,8 +120,8 @@ async fn the_server_runs_retention_from_its_start(pool: PgPool) {
     seed(&archive, "kept-", 1, JobStatus::Failed, 29 * DAY).await;
     let mut settings = ServeSettings::defaults();
     settings.listen_addr = "127.0.0.1:0".parse().unwrap();
-    settings.database.database_url = database_url_for(&pool);
-    settings.redis.redis_url = DEAD_REDIS.into();
+    settings.database.database_url = Some(database_url_for(&pool));
+    settings.redis.redis_url = Some(DEAD_REDIS.into());
     settings.skip_migrations = true;
     assert_eq!(settings.retention_days, 30, "the default");
 

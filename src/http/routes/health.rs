@@ -20,19 +20,32 @@ pub async fn healthz() -> HttpResponse {
         ))
 }
 
-/// Which stores answer; `200` while at least one can serve, else `503`.
+/// Which stores this instance uses and whether each answers; `200` while
+/// at least one can serve, else `503`.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     #[derive(Serialize)]
+    struct Store {
+        /// `redis`, `in-process`, `postgres`, `sqlite`.
+        store: &'static str,
+        /// `up` or `down`.
+        state: &'static str,
+    }
+    #[derive(Serialize)]
     struct Stores {
-        redis: &'static str,
-        postgres: &'static str,
+        hot: Store,
+        archive: Store,
     }
     let readiness = state.reader.readiness().await;
     let word = |up: bool| if up { "up" } else { "down" };
-    // The wire keeps the names the original design gave the two stores.
     let stores = Stores {
-        redis: word(readiness.hot),
-        postgres: word(readiness.archive),
+        hot: Store {
+            store: readiness.hot_store,
+            state: word(readiness.hot),
+        },
+        archive: Store {
+            store: readiness.archive_store,
+            state: word(readiness.archive),
+        },
     };
     let status = if readiness.ready() {
         StatusCode::OK

@@ -293,4 +293,8 @@ impl Archive for PgArchive {
             .await?;
         Ok(())
     }
+
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
 }

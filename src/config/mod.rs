@@ -1,6 +1,9 @@
 //! Configuration: one `clap` struct per concern, each field a flag with an
 //! environment fallback. `serve`, `migrate` and the examples flatten the
 //! ones they need, so every program reads `REDIS_URL` the same way.
+//! Which stores those name is `stores.rs`.
+
+mod stores;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -15,10 +18,11 @@ use crate::{
         routes::events::StreamSettings,
         tokens::{MetricsToken, Scope, Tokens},
     },
-    push::{Bus, Publisher},
-    store::{BreakerConfig, Keys, PgArchive, RedisStore, Retention, Ttls},
+    store::Retention,
     write::WriterConfig,
 };
+
+pub use stores::{DatabaseSettings, OpenedHot, RedisSettings};
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,141 +85,6 @@ pub enum TokenCommand {
     },
 }
 
-/// Where and how to reach Redis.
-#[derive(Debug, Clone, Args)]
-pub struct RedisSettings {
-    /// Redis holding live progress.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-    /// Prefix of every Redis key (`<prefix>progress:<jobId>`, `<prefix>active`).
-    #[arg(long, env = "KEY_PREFIX", default_value = "job:")]
-    pub key_prefix: String,
-    /// Longest wait for one Redis command, in milliseconds.
-    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 100,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub redis_timeout_ms: u64,
-    /// TTL of a `preparing`, `in_progress` or `failed` job's record, in seconds.
-    #[arg(long, env = "PROGRESS_TTL_SECS", default_value_t = 24 * 3600,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub progress_ttl_secs: u64,
-    /// TTL of a `completed` job's record, in seconds.
-    #[arg(long, env = "COMPLETED_TTL_SECS", default_value_t = 3600,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub completed_ttl_secs: u64,
-    /// Consecutive Redis failures after which Redis is skipped for a
-    /// cool-off (0: never skip).
-    #[arg(long, env = "REDIS_BREAKER_FAILURES", default_value_t = 3)]
-    pub redis_breaker_failures: u32,
-    /// How long Redis is skipped before one probe, in milliseconds.
-    #[arg(long, env = "REDIS_BREAKER_COOL_OFF_MS", default_value_t = 250)]
-    pub redis_breaker_cool_off_ms: u64,
-    /// Where live updates travel between writers and API instances: unset,
-    /// Redis pub/sub on this Redis (the write script publishes); a
-    /// `nats://host:port` URL, NATS (writers publish after their write).
-    #[arg(long, env = "BUS_URL", value_parser = parse_bus_url)]
-    pub bus_url: Option<String>,
-}
-
-/// A bus URL is a NATS one: Redis needs none (it is `REDIS_URL`).
-fn parse_bus_url(raw: &str) -> Result<String, String> {
-    if raw.starts_with("nats://") || raw.starts_with("tls://") {
-        Ok(raw.to_owned())
-    } else {
-        Err(format!(
-            "'{raw}' is not a NATS URL (nats://host:port); leave BUS_URL unset to use Redis pub/sub"
-        ))
-    }
-}
-
-impl RedisSettings {
-    /// The store these settings describe (connects lazily).
-    pub fn store(&self) -> anyhow::Result<RedisStore> {
-        RedisStore::new(
-            &self.redis_url,
-            Keys::new(self.key_prefix.clone()),
-            Ttls {
-                in_progress: Duration::from_secs(self.progress_ttl_secs),
-                completed: Duration::from_secs(self.completed_ttl_secs),
-            },
-            Duration::from_millis(self.redis_timeout_ms),
-        )
-        .map(|store| {
-            let store = store.with_breaker(BreakerConfig {
-                failures: self.redis_breaker_failures,
-                cool_off: Duration::from_millis(self.redis_breaker_cool_off_ms),
-            });
-            // With another bus, the writer publishes, not the script.
-            if self.bus_url.is_some() {
-                store.without_publishing()
-            } else {
-                store
-            }
-        })
-    }
-
-    /// The bus API instances subscribe to.
-    pub fn bus(&self, store: &RedisStore) -> Bus {
-        let channel = store.keys().events_channel();
-        match &self.bus_url {
-            None => Bus::Redis {
-                client: store.client().clone(),
-                channel,
-            },
-            Some(url) => Bus::Nats {
-                url: url.clone(),
-                subject: channel,
-            },
-        }
-    }
-
-    /// What a writer publishes to, when the bus is not Redis itself.
-    pub async fn publisher(&self) -> anyhow::Result<Option<Publisher>> {
-        match &self.bus_url {
-            None => Ok(None),
-            Some(url) => {
-                let subject = Keys::new(self.key_prefix.clone()).events_channel();
-                Publisher::nats(url, subject).await.map(Some)
-            }
-        }
-    }
-}
-
-/// Where and how to reach PostgreSQL.
-#[derive(Debug, Clone, Args)]
-pub struct DatabaseSettings {
-    /// PostgreSQL holding checkpoints and schedules.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    pub database_url: String,
-    /// Most connections in the pool.
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub db_max_connections: u32,
-    /// Longest wait for a pooled connection, in milliseconds.
-    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 1000,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub db_acquire_timeout_ms: u64,
-    /// Longest wait for one whole database call, in milliseconds.
-    #[arg(long, env = "DB_TIMEOUT_MS", default_value_t = 2000,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub db_timeout_ms: u64,
-}
-
-impl DatabaseSettings {
-    /// The archive these settings describe (connects lazily).
-    pub fn archive(&self) -> anyhow::Result<PgArchive> {
-        PgArchive::connect_lazy(
-            &self.database_url,
-            self.db_max_connections,
-            Duration::from_millis(self.db_acquire_timeout_ms),
-            Duration::from_millis(self.db_timeout_ms),
-        )
-    }
-}
-
 /// How often a writer talks to the stores.
 #[derive(Debug, Clone, Args)]
 pub struct WriterSettings {
@@ -251,10 +120,10 @@ pub struct ServeSettings {
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen_addr: SocketAddr,
-    /// Redis.
+    /// The hot store: Redis, or this process's memory.
     #[command(flatten)]
     pub redis: RedisSettings,
-    /// PostgreSQL.
+    /// The archive: PostgreSQL, or SQLite.
     #[command(flatten)]
     pub database: DatabaseSettings,
     /// How long a response is cached in-process, in milliseconds (0: off).

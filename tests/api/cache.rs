@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 use futures_util::future::join_all;
 use job_progress::write::JobSpec;
 
+use crate::helpers::Stores;
 use crate::helpers::{Gate, eager, envelope, eventually, job, spawn_app_with};
 
 #[sqlx::test(migrations = "migrations/postgres")]
@@ -58,9 +59,8 @@ async fn the_cache_expires_after_its_period(pool: sqlx::PgPool) {
     .await;
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn a_matching_etag_gets_304_and_a_change_gets_200(pool: sqlx::PgPool) {
-    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
+async fn a_matching_etag_gets_304_and_a_change_gets_200(stores: Stores) {
+    let app = stores.spawn_with(|o| o.cache_ttl = Duration::ZERO).await;
     let handle = app.writer(eager()).start(job("etag-job"), JobSpec::new(10));
     handle.flush().await;
 
@@ -122,3 +122,5 @@ async fn a_client_that_gives_up_does_not_cancel_the_load_for_others(pool: sqlx::
         "the abandoned load finished and served the next client"
     );
 }
+
+crate::on_both_stores!(a_matching_etag_gets_304_and_a_change_gets_200,);

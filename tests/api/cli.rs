@@ -199,7 +199,7 @@ async fn watch_exits_2_once_the_job_has_been_stalled_past_the_timeout(pool: sqlx
     record.started_at = Some(chrono::Utc::now() - chrono::Duration::hours(3));
     record.updated_at = Some(chrono::Utc::now() - chrono::Duration::hours(2));
     record.refresh_interval_ms = Some(15_000);
-    app.redis.write(&record.normalized()).await.unwrap();
+    app.redis().write(&record.normalized()).await.unwrap();
 
     let started = Instant::now();
     let ran = run(&app, &["watch", "orphan", "--timeout", "2"]).await;

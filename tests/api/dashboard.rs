@@ -11,6 +11,7 @@ use std::{
 use job_progress::{domain::ScheduleId, http::tokens::Scope, write::JobSpec};
 use serde_json::{Value, json};
 
+use crate::helpers::Stores;
 use crate::{
     browser::Browser,
     helpers::{
@@ -71,9 +72,8 @@ async fn wait_for_bar(browser: &Browser, id: &str, pct: u32, text: &str) {
         .await;
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn a_running_job_advances_live_and_moves_to_finished_without_a_reload(pool: sqlx::PgPool) {
-    let app = spawn_app(pool).await;
+async fn a_running_job_advances_live_and_moves_to_finished_without_a_reload(stores: Stores) {
+    let app = stores.spawn().await;
     let writer = app.writer(eager());
     let schedule = ScheduleId::parse("black-friday").unwrap();
     let handle = writer.start(
@@ -356,3 +356,5 @@ async fn the_page_and_its_assets_are_served_whole_with_a_strict_policy(pool: sql
     assert_eq!(missing.status(), 404);
     assert_eq!(crate::helpers::envelope(missing).await["statusCode"], 404);
 }
+
+crate::on_both_stores!(a_running_job_advances_live_and_moves_to_finished_without_a_reload,);

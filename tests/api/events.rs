@@ -5,10 +5,11 @@ use std::{process::Command, sync::Arc, time::Duration};
 
 use job_progress::{
     push::Publisher,
-    store::{Archive, HotStore, RedisStore, Ttls},
+    store::{HotStore, RedisStore, Ttls},
     write::{JobSpec, ProgressWriter},
 };
 
+use crate::helpers::Stores;
 use crate::{
     chaos::{NatsServer, RedisServer},
     helpers::{
@@ -110,11 +111,10 @@ async fn streams_on_two_instances_follow_a_worker_process_from_snapshot_to_end(p
     assert_eq!(one.next_within(LIMIT).await, None, "closed after end");
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_reconnect_with_the_latest_id_gets_nothing_until_a_change_and_an_old_id_the_snapshot(
-    pool: sqlx::PgPool,
+    stores: Stores,
 ) {
-    let app = spawn_app(pool).await;
+    let app = stores.spawn().await;
     let handle = app.writer(eager()).start(job("resumed"), JobSpec::new(10));
     handle.record(2, 0).unwrap();
     handle.flush().await;
@@ -233,7 +233,7 @@ async fn over_nats_a_stream_follows_the_job_and_a_lost_bus_loses_no_final_state(
         .unwrap();
     let writer = ProgressWriter::new(
         Arc::new(redis) as Arc<dyn HotStore>,
-        Arc::new(app.archive.clone()) as Arc<dyn Archive>,
+        Arc::clone(&app.archive),
         eager(),
     )
     .with_publisher(publisher);
@@ -264,9 +264,8 @@ async fn over_nats_a_stream_follows_the_job_and_a_lost_bus_loses_no_final_state(
     assert_eq!(last.json()["currentSentCount"], 10);
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn the_active_stream_sees_a_job_appear_progress_and_leave(pool: sqlx::PgPool) {
-    let app = spawn_app(pool).await;
+async fn the_active_stream_sees_a_job_appear_progress_and_leave(stores: Stores) {
+    let app = stores.spawn().await;
     let mut stream =
         SseStream::open(&format!("{}/api/v1/jobs/active/events", app.address), None).await;
     let snapshot = stream.next_within(LIMIT).await.unwrap();
@@ -295,9 +294,8 @@ async fn the_active_stream_sees_a_job_appear_progress_and_leave(pool: sqlx::PgPo
     assert_eq!(listed["data"], serde_json::json!([]), "and leaves the list");
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn a_stream_of_chosen_jobs_sends_only_theirs(pool: sqlx::PgPool) {
-    let app = spawn_app(pool).await;
+async fn a_stream_of_chosen_jobs_sends_only_theirs(stores: Stores) {
+    let app = stores.spawn().await;
     let writer = app.writer(eager());
     let chosen = writer.start(job("chosen"), JobSpec::new(10));
     let other = writer.start(job("other"), JobSpec::new(10));
@@ -400,3 +398,9 @@ async fn on_sigterm_streams_end_at_once_and_the_server_exits(pool: sqlx::PgPool)
         started.elapsed()
     );
 }
+
+crate::on_both_stores!(
+    a_reconnect_with_the_latest_id_gets_nothing_until_a_change_and_an_old_id_the_snapshot,
+    the_active_stream_sees_a_job_appear_progress_and_leave,
+    a_stream_of_chosen_jobs_sends_only_theirs,
+);

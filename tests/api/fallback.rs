@@ -154,7 +154,7 @@ async fn an_unreadable_value_without_a_checkpoint_is_a_clear_502(pool: sqlx::PgP
 async fn the_eta_and_its_range_read_the_same_from_either_store(pool: sqlx::PgPool) {
     use job_progress::{
         domain::{EndRange, JobStatus, ProgressRecord},
-        store::{Archive, HotStore},
+        store::HotStore,
     };
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
     let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T10:00:00.123Z")
@@ -169,7 +169,7 @@ async fn the_eta_and_its_range_read_the_same_from_either_store(pool: sqlx::PgPoo
         earliest: now + chrono::Duration::seconds(50),
         latest: now + chrono::Duration::seconds(90),
     });
-    app.redis.write(&record).await.unwrap();
+    app.redis().write(&record).await.unwrap();
     app.archive.checkpoint(&record).await.unwrap();
 
     let live = envelope(app.get_progress("ranged").await).await;

@@ -111,8 +111,8 @@ async fn a_restarted_empty_redis_gets_every_live_job_back(pool: sqlx::PgPool) {
         Duration::from_secs(10),
         "both jobs are back in Redis",
         || async {
-            let idle = app.redis.read(&job("idle")).await.ok().flatten();
-            let busy = app.redis.read(&job("busy")).await.ok().flatten();
+            let idle = app.redis().read(&job("idle")).await.ok().flatten();
+            let busy = app.redis().read(&job("busy")).await.ok().flatten();
             idle.is_some_and(|r| r.current_sent_count == 5)
                 && busy.is_some_and(|r| r.current_sent_count == 7)
         },
@@ -254,7 +254,7 @@ async fn a_second_writer_with_stale_counts_cannot_move_a_job_back(pool: sqlx::Pg
             )
             .unwrap(),
         ) as Arc<dyn HotStore>,
-        Arc::new(app.archive.clone()) as Arc<dyn Archive>,
+        Arc::clone(&app.archive),
         eager(),
     );
     let current = new.start(job("deploy"), JobSpec::new(100));

@@ -6,12 +6,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use job_progress::{
     domain::{JobStatus, ProgressRecord},
-    store::Archive,
     write::JobSpec,
 };
 use serde_json::Value;
 
-use crate::helpers::{TestApp, eager, envelope, job, spawn_app, spawn_app_with};
+use crate::helpers::Stores;
+use crate::helpers::{TestApp, eager, envelope, job, spawn_app};
 
 /// A finished checkpoint whose final record was written at `at`.
 async fn finished(app: &TestApp, id: &str, status: JobStatus, at: DateTime<Utc>) {
@@ -43,9 +43,8 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn pages_follow_the_cursor_newest_first_without_gaps_or_repeats(pool: sqlx::PgPool) {
-    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
+async fn pages_follow_the_cursor_newest_first_without_gaps_or_repeats(stores: Stores) {
+    let app = stores.spawn_with(|o| o.cache_ttl = Duration::ZERO).await;
     let now = Utc::now();
     // Two pairs written in the same microsecond: the id decides, and a
     // page boundary may fall between them.
@@ -90,9 +89,8 @@ async fn pages_follow_the_cursor_newest_first_without_gaps_or_repeats(pool: sqlx
     assert_eq!(ids(&list(&app, "?status=completed&limit=1").await), ["g"]);
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn since_leaves_out_what_finished_before_it(pool: sqlx::PgPool) {
-    let app = spawn_app(pool).await;
+async fn since_leaves_out_what_finished_before_it(stores: Stores) {
+    let app = stores.spawn().await;
     let now = Utc::now();
     finished(
         &app,
@@ -134,9 +132,8 @@ async fn since_leaves_out_what_finished_before_it(pool: sqlx::PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn a_job_finished_by_a_writer_is_listed_with_its_final_counts(pool: sqlx::PgPool) {
-    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
+async fn a_job_finished_by_a_writer_is_listed_with_its_final_counts(stores: Stores) {
+    let app = stores.spawn_with(|o| o.cache_ttl = Duration::ZERO).await;
     let writer = app.writer(eager());
     let handle = writer.start(job("campaign-7"), JobSpec::new(100));
     handle.record(90, 10).unwrap();
@@ -211,3 +208,9 @@ async fn the_index_serves_a_page_from_the_cursor_on(pool: sqlx::PgPool) {
     assert!(plan.contains("job_progress_finished_idx"), "{plan}");
     assert!(!plan.contains("Sort"), "the index gives the order: {plan}");
 }
+
+crate::on_both_stores!(
+    pages_follow_the_cursor_newest_first_without_gaps_or_repeats,
+    since_leaves_out_what_finished_before_it,
+    a_job_finished_by_a_writer_is_listed_with_its_final_counts,
+);

@@ -18,7 +18,8 @@ use job_progress::{
     push::Bus,
     startup::Application,
     store::{
-        Archive, Held, HotStore, HotWrite, Keys, PgArchive, RedisStore, Replaced, StoreError, Ttls,
+        AnyArchive, Archive, Held, HotStore, HotWrite, Keys, MemoryStore, PgArchive, RedisStore,
+        Replaced, StoreError, Ttls,
     },
     telemetry,
     write::{ProgressWriter, WriterConfig},
@@ -130,18 +131,68 @@ pub struct Options {
     pub nats: Option<String>,
 }
 
+/// The stores a test runs on: Redis and a fresh PostgreSQL database, or
+/// the embedded pair (the in-process store and SQLite in a folder of its
+/// own). Tests that hold for both take a `Stores` and are run on each by
+/// [`on_both_stores!`].
+pub enum Stores {
+    /// Redis under a random key prefix, and this database.
+    Real(PgPool),
+    /// What a server with neither `REDIS_URL` nor `DATABASE_URL` runs on.
+    Embedded,
+}
+
+impl From<PgPool> for Stores {
+    fn from(pool: PgPool) -> Self {
+        Stores::Real(pool)
+    }
+}
+
+impl Stores {
+    pub async fn spawn(self) -> TestApp {
+        self.spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(self, tune: impl FnOnce(&mut Options)) -> TestApp {
+        match self {
+            Stores::Real(pool) => spawn_app_with(pool, tune).await,
+            Stores::Embedded => spawn_embedded_with(tune).await,
+        }
+    }
+}
+
+/// Runs `async fn $test(stores: Stores)` twice: as
+/// `$test::on_redis_and_postgres` and `$test::on_embedded_stores`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[sqlx::test(migrations = "migrations/postgres")]
+            async fn on_redis_and_postgres(pool: sqlx::PgPool) {
+                super::$test($crate::helpers::Stores::Real(pool)).await
+            }
+            #[tokio::test]
+            async fn on_embedded_stores() {
+                super::$test($crate::helpers::Stores::Embedded).await
+            }
+        }
+    )*};
+}
+
 /// A running app and handles on everything behind it.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub keys: Keys,
-    pub redis: RedisStore,
+    redis: Option<RedisStore>,
     pub hot: Arc<CountingStore>,
-    pub archive: PgArchive,
-    pub pool: PgPool,
+    pub archive: Arc<dyn Archive>,
+    pool: Option<PgPool>,
     /// What the app's handlers share, to mount extra test-only services
     /// over the same configuration.
     pub state: AppState,
+    /// The embedded archive's folder, removed when the test ends.
+    _data: Option<tempfile::TempDir>,
 }
 
 pub fn job(id: &str) -> JobId {
@@ -153,9 +204,9 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
     spawn_app_with(pool, |_| {}).await
 }
 
-pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> TestApp {
+fn test_options() -> Options {
     telemetry::init_for_tests();
-    let mut options = Options {
+    Options {
         redis_url: redis_url(),
         archive: None,
         cache_ttl: Duration::from_secs(1),
@@ -163,11 +214,16 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         gate: None,
         keys: None,
         nats: None,
-    };
+    }
+}
+
+pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> TestApp {
+    let mut options = test_options();
     tune(&mut options);
 
     let keys = options
         .keys
+        .clone()
         .unwrap_or_else(|| Keys::new(format!("test-{}:", uuid::Uuid::new_v4())));
     let redis = RedisStore::new(
         &options.redis_url,
@@ -176,17 +232,11 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         Duration::from_millis(200),
     )
     .expect("redis store");
-    let hot = Arc::new(CountingStore::new(Arc::new(redis.clone()), options.gate));
     let archive = options
         .archive
+        .take()
         .unwrap_or_else(|| PgArchive::from_pool(pool.clone(), Duration::from_secs(2)));
-
-    let mut settings = options.settings;
-    settings.listen_addr = "127.0.0.1:0".parse().unwrap();
-    settings.cache_ttl_ms = options.cache_ttl.as_millis() as u64;
-    settings.workers = Some(2);
-    settings.shutdown_timeout_secs = 1;
-    let bus = match options.nats {
+    let bus = match options.nats.take() {
         None => Bus::Redis {
             client: redis.client().clone(),
             channel: keys.events_channel(),
@@ -196,10 +246,54 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
             subject: keys.events_channel(),
         },
     };
+    let mut app = launch(
+        options,
+        Arc::new(redis.clone()),
+        Arc::new(archive),
+        bus,
+        keys,
+    );
+    app.redis = Some(redis);
+    app.pool = Some(pool);
+    app
+}
+
+/// The app on the embedded stores: the in-process hot store and SQLite in
+/// a folder of its own.
+pub async fn spawn_embedded_with(tune: impl FnOnce(&mut Options)) -> TestApp {
+    let mut options = test_options();
+    tune(&mut options);
+    let data = tempfile::tempdir().expect("a folder for SQLite");
+    let archive =
+        AnyArchive::sqlite_file(&data.path().join("job-progress.db"), Duration::from_secs(2))
+            .expect("a SQLite archive");
+    archive.migrate().await.expect("the SQLite migrations");
+    let hot = MemoryStore::new(Ttls::default());
+    let bus = Bus::InProcess(hot.events());
+    let keys = Keys::new("embedded:");
+    let mut app = launch(options, Arc::new(hot), archive.shared(), bus, keys);
+    app._data = Some(data);
+    app
+}
+
+/// Builds and runs the app over these stores.
+fn launch(
+    options: Options,
+    hot: Arc<dyn HotStore>,
+    archive: Arc<dyn Archive>,
+    bus: Bus,
+    keys: Keys,
+) -> TestApp {
+    let hot = Arc::new(CountingStore::new(hot, options.gate));
+    let mut settings = options.settings;
+    settings.listen_addr = "127.0.0.1:0".parse().unwrap();
+    settings.cache_ttl_ms = options.cache_ttl.as_millis() as u64;
+    settings.workers = Some(2);
+    settings.shutdown_timeout_secs = 1;
     let app = Application::build_with(
         &settings,
         Arc::clone(&hot) as Arc<dyn HotStore>,
-        Arc::new(archive.clone()),
+        Arc::clone(&archive),
         Some(bus),
         None,
     )
@@ -215,15 +309,30 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
             .build()
             .unwrap(),
         keys,
-        redis,
+        redis: None,
         hot,
         archive,
-        pool,
+        pool: None,
         state,
+        _data: None,
     }
 }
 
 impl TestApp {
+    /// The Redis store behind the app; only apps on Redis have one.
+    pub fn redis(&self) -> &RedisStore {
+        self.redis
+            .as_ref()
+            .expect("this test runs on Redis (Stores::Real)")
+    }
+
+    /// The app's PostgreSQL database; only apps on PostgreSQL have one.
+    pub fn pool(&self) -> &PgPool {
+        self.pool
+            .as_ref()
+            .expect("this test runs on PostgreSQL (Stores::Real)")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))
@@ -260,7 +369,7 @@ impl TestApp {
     pub fn writer(&self, config: WriterConfig) -> ProgressWriter {
         ProgressWriter::new(
             Arc::clone(&self.hot) as Arc<dyn HotStore>,
-            Arc::new(self.archive.clone()) as Arc<dyn Archive>,
+            Arc::clone(&self.archive),
             config,
         )
     }

@@ -5,11 +5,10 @@ use std::time::Duration;
 use job_progress::{
     domain::JobStatus,
     http::tokens::{Scope, new_token},
-    store::Archive,
 };
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, envelope, eventually, job, spawn_app_with, tokens_file};
+use crate::helpers::{Stores, TestApp, envelope, eventually, job, spawn_app_with, tokens_file};
 
 /// An app taking writes, and its tokens.
 struct Writable {
@@ -19,15 +18,20 @@ struct Writable {
     _dir: tempfile::TempDir,
 }
 
-async fn writable(pool: sqlx::PgPool, tune: impl FnOnce(&mut crate::helpers::Options)) -> Writable {
+async fn writable(
+    stores: impl Into<Stores>,
+    tune: impl FnOnce(&mut crate::helpers::Options),
+) -> Writable {
     let read = new_token(Scope::Read, "dashboard").unwrap();
     let write = new_token(Scope::Write, "billing-worker").unwrap();
     let (dir, path) = tokens_file(&[&read.line, &write.line]);
-    let app = spawn_app_with(pool, |o| {
-        o.settings.access.tokens_file = Some(path);
-        tune(o);
-    })
-    .await;
+    let app = stores
+        .into()
+        .spawn_with(|o| {
+            o.settings.access.tokens_file = Some(path);
+            tune(o);
+        })
+        .await;
     Writable {
         app,
         write: write.token,
@@ -85,11 +89,10 @@ fn counts(succeeded: u64, failed: u64) -> Value {
     json!({ "successCount": succeeded, "failureCount": failed })
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
 async fn a_job_declared_reported_and_completed_over_http_reads_back_and_is_checkpointed(
-    pool: sqlx::PgPool,
+    stores: Stores,
 ) {
-    let w = writable(pool, |_| {}).await;
+    let w = writable(stores, |_| {}).await;
 
     let (status, body) = w
         .send("PUT", "/api/v1/jobs/import-1", declaration(100))
@@ -202,9 +205,8 @@ async fn writes_without_a_write_token_are_refused_and_change_nothing(pool: sqlx:
     assert_eq!(read["status"], "in_progress", "status unchanged");
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn a_retried_update_is_harmless_and_a_stale_one_is_refused(pool: sqlx::PgPool) {
-    let w = writable(pool, |_| {}).await;
+async fn a_retried_update_is_harmless_and_a_stale_one_is_refused(stores: Stores) {
+    let w = writable(stores, |_| {}).await;
     w.send("PUT", "/api/v1/jobs/r", declaration(100)).await;
     for _ in 0..2 {
         let (status, body) = w
@@ -340,9 +342,8 @@ async fn concurrent_updates_of_one_job_on_two_instances_lose_nothing(pool: sqlx:
     );
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn a_batch_with_bad_items_applies_the_good_ones(pool: sqlx::PgPool) {
-    let w = writable(pool, |_| {}).await;
+async fn a_batch_with_bad_items_applies_the_good_ones(stores: Stores) {
+    let w = writable(stores, |_| {}).await;
     for id in ["b1", "b2", "b3"] {
         w.send("PUT", &format!("/api/v1/jobs/{id}"), declaration(100))
             .await;
@@ -500,11 +501,8 @@ async fn bad_bodies_get_clear_errors_naming_the_field(pool: sqlx::PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn a_job_whose_worker_stops_reporting_shows_stalled_by_its_declared_interval(
-    pool: sqlx::PgPool,
-) {
-    let w = writable(pool, |o| o.settings.stall_floor_secs = 1).await;
+async fn a_job_whose_worker_stops_reporting_shows_stalled_by_its_declared_interval(stores: Stores) {
+    let w = writable(stores, |o| o.settings.stall_floor_secs = 1).await;
     w.send(
         "PUT",
         "/api/v1/jobs/quiet",
@@ -585,3 +583,10 @@ async fn checkpoints_follow_the_writer_rule_and_a_lost_job_goes_on_from_its_chec
     let (status, _) = w.send("POST", "/api/v1/jobs/cp/complete", json!({})).await;
     assert_eq!(status, 200, "repeating the ending is still harmless");
 }
+
+crate::on_both_stores!(
+    a_job_declared_reported_and_completed_over_http_reads_back_and_is_checkpointed,
+    a_retried_update_is_harmless_and_a_stale_one_is_refused,
+    a_batch_with_bad_items_applies_the_good_ones,
+    a_job_whose_worker_stops_reporting_shows_stalled_by_its_declared_interval,
+);

@@ -4,11 +4,10 @@ use std::time::Duration;
 
 use job_progress::{domain::JobStatus, write::JobSpec};
 
-use crate::helpers::{eager, envelope, job, job_ids, spawn_app, spawn_app_with};
+use crate::helpers::{Stores, eager, envelope, job, job_ids, spawn_app, spawn_app_with};
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn a_running_job_is_served_from_redis_with_its_counts(pool: sqlx::PgPool) {
-    let app = spawn_app(pool).await;
+async fn a_running_job_is_served_from_redis_with_its_counts(stores: Stores) {
+    let app = stores.spawn().await;
     let writer = app.writer(eager());
     let handle = writer.start(
         job("job-1"),
@@ -40,9 +39,8 @@ async fn a_running_job_is_served_from_redis_with_its_counts(pool: sqlx::PgPool) 
     assert!(data["completedAt"].is_null());
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn an_unknown_job_is_a_404_that_says_so(pool: sqlx::PgPool) {
-    let app = spawn_app(pool).await;
+async fn an_unknown_job_is_a_404_that_says_so(stores: Stores) {
+    let app = stores.spawn().await;
 
     let response = app.get_progress("never-started").await;
 
@@ -127,9 +125,8 @@ async fn the_index_follows_the_values_and_prunes_expired_ones(pool: sqlx::PgPool
     assert_eq!(app.by_start_members().await, ["b"]);
 }
 
-#[sqlx::test(migrations = "migrations/postgres")]
-async fn the_active_list_is_sorted_by_start_and_paged(pool: sqlx::PgPool) {
-    let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
+async fn the_active_list_is_sorted_by_start_and_paged(stores: Stores) {
+    let app = stores.spawn_with(|o| o.cache_ttl = Duration::ZERO).await;
     let writer = app.writer(eager());
     let mut handles = Vec::new();
     for i in 0..5 {
@@ -190,7 +187,7 @@ async fn a_large_index_is_read_in_batches_without_losing_or_repeating_jobs(pool:
             ProgressRecord::new(job(&format!("bulk-{i:04}")), JobStatus::InProgress, 10);
         record.started_at = Some(started + chrono::Duration::milliseconds(i));
         record.updated_at = Some(updated);
-        let redis = app.redis.clone();
+        let redis = app.redis().clone();
         async move { redis.write(&record).await.unwrap() }
     });
     // A few dozen at a time: 2,500 script calls at once can queue past the
@@ -213,3 +210,9 @@ async fn a_large_index_is_read_in_batches_without_losing_or_repeating_jobs(pool:
     let page = envelope(app.get_active("?limit=3&offset=2497").await).await;
     assert_eq!(job_ids(&page), ["bulk-2497", "bulk-2498", "bulk-2499"]);
 }
+
+crate::on_both_stores!(
+    a_running_job_is_served_from_redis_with_its_counts,
+    an_unknown_job_is_a_404_that_says_so,
+    the_active_list_is_sorted_by_start_and_paged,
+);

@@ -8,7 +8,7 @@ use std::{
 
 use job_progress::{
     domain::{JobStatus, ProgressRecord},
-    store::{Archive, HotStore, Keys, RedisStore, Ttls, WriteOutcome},
+    store::{HotStore, Keys, RedisStore, Ttls, WriteOutcome},
     write::{JobSpec, ProgressWriter, WriteError, WriterConfig},
 };
 
@@ -67,7 +67,7 @@ async fn status_changes_are_written_at_once(pool: sqlx::PgPool) {
         Duration::from_secs(2),
         "the status change is written",
         || async {
-            app.redis
+            app.redis()
                 .read(&job("prep"))
                 .await
                 .unwrap()
@@ -98,7 +98,7 @@ async fn counts_are_checkpointed_at_most_every_interval(pool: sqlx::PgPool) {
 
     // Redis gets the counts (interval zero)...
     eventually(Duration::from_secs(2), "the counts reach Redis", || async {
-        app.redis
+        app.redis()
             .read(&job("ckpt"))
             .await
             .unwrap()
@@ -127,7 +127,7 @@ async fn redis_down_never_blocks_or_fails_the_job(pool: sqlx::PgPool) {
     .unwrap();
     let writer = ProgressWriter::new(
         Arc::new(dead) as Arc<dyn HotStore>,
-        Arc::new(app.archive.clone()) as Arc<dyn Archive>,
+        Arc::clone(&app.archive),
         eager(),
     );
 
@@ -202,7 +202,7 @@ async fn stale_writes_never_move_a_job_backwards(pool: sqlx::PgPool) {
             let app = &app;
             async move {
                 if hot {
-                    app.redis.write(&r).await.unwrap().outcome()
+                    app.redis().write(&r).await.unwrap().outcome()
                 } else {
                     app.archive.checkpoint(&r).await.unwrap()
                 }
@@ -243,7 +243,12 @@ async fn stale_writes_never_move_a_job_backwards(pool: sqlx::PgPool) {
             "{name}: a retried final write is fine"
         );
     }
-    let redis_value = app.redis.read(&job("order-redis")).await.unwrap().unwrap();
+    let redis_value = app
+        .redis()
+        .read(&job("order-redis"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(redis_value.status, JobStatus::Completed);
     let row = app
         .archive

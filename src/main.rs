@@ -5,6 +5,7 @@ use clap::Parser as _;
 use job_progress::{
     cli,
     config::{Cli, Command, TokenCommand},
+    demo,
     http::tokens,
     startup::Application,
     telemetry,
@@ -38,5 +39,6 @@ async fn main() -> anyhow::Result<()> {
         // The exit code is the answer (0 completed, 1 failed, ...).
         Command::Watch(args) => std::process::exit(cli::watch::run(args).await.into()),
         Command::Ls(args) => std::process::exit(cli::ls::run(args).await.into()),
+        Command::Demo(args) => demo::run(args).await,
     }
 }

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     cli::{LsArgs, WatchArgs},
+    demo::DemoArgs,
     domain::StallPolicy,
     http::{
         auth::Access,
@@ -66,6 +67,9 @@ pub enum Command {
     Watch(WatchArgs),
     /// List the active jobs.
     Ls(LsArgs),
+    /// Try it with nothing installed: the server on the embedded stores,
+    /// with simulated campaigns moving on its dashboard.
+    Demo(DemoArgs),
 }
 
 /// `job-progress token ...`.

@@ -1,0 +1,116 @@
+//! `job-progress demo`: the server on the embedded stores, with simulated
+//! campaigns of four shapes written through the same [`ProgressWriter`] a
+//! worker uses, so the dashboard moves the moment it opens. Needs nothing
+//! installed; Ctrl-C stops it.
+//!
+//! The campaigns run in this process, beside the server, over the very
+//! stores the server reads: the in-process hot store (streams hear of each
+//! write at once) and SQLite in a folder of its own (temporary unless
+//! `--data-dir` names one).
+
+mod campaigns;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::{
+    config::ServeSettings,
+    push::Bus,
+    startup::Application,
+    store::{AnyArchive, MemoryStore},
+    write::{ProgressWriter, WriterConfig},
+};
+
+pub use campaigns::{CAMPAIGNS, Campaign, Shape};
+
+/// `job-progress demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Address to serve the dashboard and the API on (port 0: any free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Keep the demo's SQLite archive in this folder (default: a temporary
+    /// one, removed on exit).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// How long the demo's workers may go silent before their job counts as
+/// stalled: short, so the stalling campaign shows its badge within a
+/// minute rather than the production floor's half minute after three
+/// missed 15 s heartbeats.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+const STALL_FLOOR_SECS: u64 = 10;
+
+/// Runs the demo until SIGINT or SIGTERM.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let temporary = match &args.data_dir {
+        Some(_) => None,
+        None => Some(tempfile_dir()?),
+    };
+    let data_dir = match (&args.data_dir, &temporary) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) => dir.path().to_path_buf(),
+        (None, None) => unreachable!("a temporary folder is made when none is named"),
+    };
+
+    let mut settings = ServeSettings::defaults();
+    settings.listen_addr = args.listen;
+    settings.stall_floor_secs = STALL_FLOOR_SECS;
+    // The dashboard polls and streams from this machine only.
+    settings.access.rate_limit_per_second = 0;
+    settings.retention_days = 0;
+
+    let hot = MemoryStore::new(settings.redis.ttls());
+    let archive =
+        AnyArchive::sqlite_file(&data_dir.join("job-progress.db"), Duration::from_secs(2))?;
+    archive.migrate().await?;
+    let archive = archive.shared();
+    let bus = Bus::InProcess(hot.events());
+    let hot = Arc::new(hot);
+    let app = Application::build_with(
+        &settings,
+        hot.clone(),
+        Arc::clone(&archive),
+        Some(bus),
+        None,
+    )?;
+
+    let writer = ProgressWriter::new(
+        hot,
+        archive,
+        WriterConfig {
+            heartbeat_interval: HEARTBEAT,
+            ..WriterConfig::default()
+        },
+    );
+    let campaigns: Vec<_> = CAMPAIGNS
+        .iter()
+        .map(|campaign| tokio::spawn(campaign.repeat(writer.clone())))
+        .collect();
+
+    let url = format!("http://{}:{}/", settings.listen_addr.ip(), app.port());
+    println!("job-progress demo: the dashboard is at {url}");
+    println!(
+        "  {} simulated campaigns (steady, slowing down, failing part-way, stalling); \
+         the API is at {url}api/v1/jobs/active. Ctrl-C stops.",
+        CAMPAIGNS.len()
+    );
+    let served = app.run_until_stopped().await;
+    for campaign in campaigns {
+        campaign.abort();
+    }
+    writer.shutdown(Duration::from_secs(2)).await;
+    drop(temporary);
+    served.context("the demo server failed")
+}
+
+/// A temporary folder for the demo's archive.
+fn tempfile_dir() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("job-progress-demo-")
+        .tempdir()
+        .context("cannot make a temporary folder for the demo's archive")
+}

@@ -11,6 +11,7 @@ mod checkpoints;
 mod cli;
 mod clients;
 mod dashboard;
+mod embedded;
 mod errors;
 mod events;
 mod fallback;

@@ -1,0 +1,267 @@
+//! The server with nothing installed: the real binary with neither
+//! `REDIS_URL` nor `DATABASE_URL`, restarted over its own SQLite file; and
+//! `job-progress demo`.
+
+use std::{
+    path::Path,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use job_progress::http::tokens::{Scope, new_token};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt as _, BufReader},
+    process::{Child, Command},
+};
+
+use crate::helpers::{eventually, tokens_file};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `job-progress serve` on the embedded stores, with its data in `data`.
+struct Embedded {
+    child: Child,
+    address: String,
+    client: reqwest::Client,
+    token: String,
+}
+
+impl Embedded {
+    async fn start(data: &Path, tokens: &Path, token: &str) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_job-progress"))
+            .arg("serve")
+            .env_remove("REDIS_URL")
+            .env_remove("DATABASE_URL")
+            .env_remove("BUS_URL")
+            .env("DATA_DIR", data)
+            .env("TOKENS_FILE", tokens)
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the server starts");
+        let server = Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            token: token.to_owned(),
+        };
+        let ready = format!("{}/readyz", server.address);
+        eventually(LIMIT, "the embedded server answers", || async {
+            reqwest::get(&ready)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        server
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("answered");
+        (
+            response.status().as_u16(),
+            response.json().await.expect("an envelope"),
+        )
+    }
+
+    /// GET `path`: status, `X-Progress-Source` and the envelope.
+    async fn get(&self, path: &str) -> (u16, String, Value) {
+        let response = reqwest::get(format!("{}{path}", self.address))
+            .await
+            .expect("answered");
+        let source = response
+            .headers()
+            .get("x-progress-source")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (
+            response.status().as_u16(),
+            source,
+            response.json().await.expect("an envelope"),
+        )
+    }
+
+    /// SIGTERM, and a clean exit.
+    async fn stop(mut self) {
+        let pid = self.child.id().expect("running").to_string();
+        let term = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(term.success());
+        let status = tokio::time::timeout(LIMIT, self.child.wait())
+            .await
+            .expect("the server stops")
+            .unwrap();
+        assert!(status.success(), "a clean exit: {status}");
+    }
+}
+
+#[tokio::test]
+async fn restarting_the_embedded_server_loses_no_checkpointed_job() {
+    let data = tempfile::tempdir().unwrap();
+    let write = new_token(Scope::Write, "worker").unwrap();
+    let (_dir, tokens) = tokens_file(&[&write.line]);
+
+    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let (_, _, ready) = server.get("/readyz").await;
+    assert_eq!(ready["data"]["hot"]["store"], "in-process");
+    assert_eq!(ready["data"]["archive"]["store"], "sqlite");
+    for id in ["sent", "broken", "running"] {
+        let (status, body) = server
+            .send("PUT", &format!("/api/v1/jobs/{id}"), json!({"total": 100}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let counts = json!({"successCount": 95, "failureCount": 5});
+    assert_eq!(
+        server
+            .send("POST", "/api/v1/jobs/sent/complete", counts)
+            .await
+            .0,
+        200
+    );
+    let failure = json!({"errorMessage": "the provider said no", "successCount": 30});
+    assert_eq!(
+        server
+            .send("POST", "/api/v1/jobs/broken/fail", failure)
+            .await
+            .0,
+        200
+    );
+    let progress = json!({"successCount": 40, "failureCount": 0});
+    assert_eq!(
+        server
+            .send("POST", "/api/v1/jobs/running/progress", progress)
+            .await
+            .0,
+        200
+    );
+    server.stop().await;
+
+    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let (status, source, body) = server.get("/api/v1/jobs/sent/progress").await;
+    assert_eq!((status, source.as_str()), (200, "database"), "{body}");
+    assert_eq!(body["data"]["status"], "completed");
+    assert_eq!(body["data"]["successCount"], 95);
+    let (status, _, body) = server.get("/api/v1/jobs/broken/progress").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["status"], "failed");
+    assert_eq!(body["data"]["errorMessage"], "the provider said no");
+    // The running job's checkpoint is its declaration at least (a status
+    // change is checkpointed at once); it comes back live at its next
+    // update, which goes on from there.
+    let (status, _, body) = server.get("/api/v1/jobs/running/progress").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["status"], "in_progress");
+    let (status, body) = server
+        .send(
+            "POST",
+            "/api/v1/jobs/running/progress",
+            json!({"successCount": 60, "failureCount": 0}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, _, finished) = server.get("/api/v1/jobs").await;
+    let listed: Vec<&str> = finished["data"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["jobId"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "both finished jobs are listed: {finished}");
+    eventually(LIMIT, "the running job is live again", || async {
+        let (_, source, body) = server.get("/api/v1/jobs/running/progress").await;
+        source != "database" && body["data"]["successCount"] == 60
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_serves_moving_campaigns_and_stops_cleanly_on_ctrl_c() {
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_job-progress"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the demo starts");
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(LIMIT, lines.next_line())
+        .await
+        .expect("the demo prints its address")
+        .unwrap()
+        .expect("a line");
+    let url = first
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .trim_end_matches('/')
+        .to_owned();
+
+    let page = reqwest::get(format!("{url}/")).await.unwrap();
+    assert_eq!(page.status(), 200, "the dashboard is served");
+    let active = |url: String| async move {
+        let body: Value = reqwest::get(format!("{url}/api/v1/jobs/active"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["data"].as_array().cloned().unwrap_or_default()
+    };
+    eventually(LIMIT, "all four campaigns are running", || async {
+        active(url.clone()).await.len() >= 4
+    })
+    .await;
+    let sent = |jobs: &[Value]| -> u64 {
+        jobs.iter()
+            .map(|job| job["currentSentCount"].as_u64().unwrap())
+            .sum()
+    };
+    let before = sent(&active(url.clone()).await);
+    eventually(LIMIT, "the campaigns move", || async {
+        sent(&active(url.clone()).await) > before
+    })
+    .await;
+
+    let started = Instant::now();
+    let pid = demo.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(LIMIT, demo.wait())
+        .await
+        .expect("the demo stops on Ctrl-C")
+        .unwrap();
+    assert!(status.success(), "a clean exit: {status}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -3,7 +3,7 @@
 //!
 //! Deletion goes in small statements ([`Retention::batch`] rows, 1,000 by
 //! default), each picking its rows through the partial index of
-//! `migrations/postgres/20261128110000_retention_index.sql` and skipping rows another
+//! `migrations/postgres/20261129000001_retention_index_named.sql` and skipping rows another
 //! transaction holds (`FOR UPDATE SKIP LOCKED`): no statement holds its
 //! locks for long, none waits behind a checkpoint being written, and
 //! several API instances pruning at once share the work instead of queueing

@@ -64,7 +64,7 @@ impl Application {
             migrate(&archive).await?;
         }
         if let Some(retention) = settings.retention() {
-            archive.spawn_retention(retention);
+            retention.spawn(Arc::new(archive.clone()));
         }
         let publisher = settings
             .redis

@@ -14,6 +14,9 @@ mod guard;
 pub mod keys;
 mod postgres;
 mod redis;
+mod retention;
+mod rows;
+mod status_sql;
 
 use std::time::Duration;
 
@@ -21,10 +24,11 @@ use async_trait::async_trait;
 
 use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
 
-pub use self::postgres::{PgArchive, Retention};
+pub use self::postgres::PgArchive;
 pub use self::redis::{RedisStore, Ttls};
 pub use breaker::BreakerConfig;
 pub use keys::Keys;
+pub use retention::Retention;
 
 /// What became of a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +249,12 @@ pub trait Archive: Send + Sync + 'static {
     /// One page of completed and/or failed checkpoints, the most recent
     /// final record first, from `query.after` on (keyset pagination).
     async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError>;
+
+    /// Deletes at most `batch` checkpoints of finished (completed or
+    /// failed) jobs last written more than `keep` ago by the archive's own
+    /// clock, in one statement; returns how many it deleted. Active jobs
+    /// are never deleted. [`Retention`] runs it batch after batch.
+    async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError>;
 
     /// Schedules that have started and not ended, oldest start first.
     async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError>;

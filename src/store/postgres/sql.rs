@@ -1,43 +1,16 @@
-//! The SQL that carries a rule: the checkpoint upsert and its
-//! never-backwards condition, rendered from [`JobStatus`], the one source
-//! of the status rank (the Redis write script renders its own from it),
-//! and the status lists the active list and retention select by.
+//! The checkpoint upsert and its never-backwards condition, rendered from
+//! [`JobStatus`] through `store/status_sql.rs`.
 
 use std::sync::LazyLock;
 
-use crate::domain::JobStatus;
-
-/// `CASE <column> WHEN 'preparing' THEN 0 ... END`: the status rank of
-/// [`JobStatus::rank`], the one source of the rule, in SQL.
-fn rank_sql(column: &str) -> String {
-    let arms: String = JobStatus::ALL
-        .iter()
-        .map(|status| format!(" WHEN '{}' THEN {}", status.as_str(), status.rank()))
-        .collect();
-    format!("(CASE {column}{arms} END)")
-}
-
-/// The statuses `keep` holds for, as an SQL list: `'completed', 'failed'`.
-pub(super) fn statuses_sql(keep: fn(JobStatus) -> bool) -> String {
-    let kept: Vec<JobStatus> = JobStatus::ALL
-        .into_iter()
-        .filter(|status| keep(*status))
-        .collect();
-    statuses_sql_of(&kept)
-}
-
-/// `statuses` as an SQL list: `'completed', 'failed'`.
-pub(super) fn statuses_sql_of(statuses: &[JobStatus]) -> String {
-    let names: Vec<String> = statuses
-        .iter()
-        .map(|status| format!("'{}'", status.as_str()))
-        .collect();
-    names.join(", ")
-}
+use crate::{
+    domain::JobStatus,
+    store::status_sql::{rank_sql, statuses_sql},
+};
 
 /// The checkpoint upsert of any number of jobs in one statement. The
 /// records arrive as one array per column (`$1` the job ids, `$2` the
-/// statuses, ..., in the order of [`COLUMNS`](super::rows::COLUMNS)),
+/// statuses, ..., in the order of `COLUMNS` in `store/rows.rs`),
 /// unnested into rows: one round trip and one statement however many jobs
 /// it carries, where a `VALUES` list would make a different statement (and
 /// a different plan to cache) for each batch size. Each job may appear only
@@ -115,6 +88,3 @@ WITH incoming AS (
 )
 SELECT job_id FROM upsert
 "#;
-
-pub(super) const SCHEDULE_COLUMNS: &str =
-    "id, name, scheduled_at, actual_start_at, actual_end_at, total_target_count, job_id";

@@ -3,11 +3,16 @@
 //! - [`HotStore`]: where live progress is written and read first. Fast,
 //!   forgetful (every value has a TTL). Implemented by [`RedisStore`].
 //! - [`Archive`]: the durable checkpoint of every job and the schedules.
-//!   Implemented by [`PgArchive`].
+//!   Implemented by [`PgArchive`] and, for running with nothing installed,
+//!   [`SqliteArchive`] (one file); both keep the same promises, checked by
+//!   one contract suite (`tests/contract/`). What both write alike, the
+//!   never-backwards condition above all, is SQL they share (`sql.rs`),
+//!   and both read rows through `rows.rs`; [`Retention`] deletes old
+//!   finished checkpoints from either.
 //!
-//! The handlers and the writer only see these traits, so another pair (an
-//! in-process map and SQLite, for a zero-setup mode) can be added without
-//! touching them.
+//! The handlers and the writer only see these traits, so another hot store
+//! (an in-process map, for a zero-setup mode) can be added without touching
+//! them.
 
 pub mod breaker;
 mod guard;
@@ -16,7 +21,8 @@ mod postgres;
 mod redis;
 mod retention;
 mod rows;
-mod status_sql;
+mod sql;
+mod sqlite;
 
 use std::time::Duration;
 
@@ -26,6 +32,7 @@ use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule
 
 pub use self::postgres::PgArchive;
 pub use self::redis::{RedisStore, Ttls};
+pub use self::sqlite::SqliteArchive;
 pub use breaker::BreakerConfig;
 pub use keys::Keys;
 pub use retention::Retention;
@@ -102,7 +109,7 @@ pub enum StoreError {
     /// The store did not answer in time (hung, overloaded, far away).
     #[error("{store} did not answer within {timeout:?}")]
     Timeout {
-        /// `redis` or `postgres`.
+        /// `redis`, `postgres` or `sqlite`.
         store: &'static str,
         /// The limit that ran out.
         timeout: Duration,
@@ -110,7 +117,7 @@ pub enum StoreError {
     /// The store could not be reached, or is being skipped by its breaker.
     #[error("{store} failed")]
     Unavailable {
-        /// `redis` or `postgres`.
+        /// `redis`, `postgres` or `sqlite`.
         store: &'static str,
         /// What the client library (or the breaker) said.
         #[source]
@@ -120,7 +127,7 @@ pub enum StoreError {
     /// script error): says nothing about the store's health.
     #[error("{store} refused the command")]
     Refused {
-        /// `redis` or `postgres`.
+        /// `redis`, `postgres` or `sqlite`.
         store: &'static str,
         /// What the store said.
         #[source]

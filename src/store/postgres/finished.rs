@@ -9,7 +9,7 @@ use crate::{
     store::{
         StoreError,
         rows::{self, COLUMNS, bigint},
-        status_sql::statuses_sql_of,
+        sql::statuses_sql_of,
     },
 };
 

@@ -23,7 +23,7 @@ use super::{
     breaker::BreakerConfig,
     guard::{ErrorKind, Guarded},
     rows::{self, COLUMNS, SCHEDULE_COLUMNS, bigint, count},
-    status_sql::statuses_sql,
+    sql::statuses_sql,
 };
 use crate::domain::{
     FinishedPage, FinishedQuery, JobId, JobStatus, ProgressRecord, Schedule, ScheduleId,

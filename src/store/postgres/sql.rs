@@ -1,11 +1,10 @@
-//! The checkpoint upsert and its never-backwards condition, rendered from
-//! [`JobStatus`] through `store/status_sql.rs`.
+//! The checkpoint upsert on PostgreSQL, around the never-backwards
+//! condition and the assignments both archives share (`store/sql.rs`).
 
 use std::sync::LazyLock;
 
-use crate::{
-    domain::JobStatus,
-    store::status_sql::{rank_sql, statuses_sql},
+use crate::store::sql::{
+    CHECKPOINT_ASSIGNMENTS, NEVER_BACKWARDS, SCHEDULE_ASSIGNMENTS, SCHEDULE_FROM_JOB,
 };
 
 /// The checkpoint upsert of any number of jobs in one statement. The
@@ -16,20 +15,19 @@ use crate::{
 /// a different plan to cache) for each batch size. Each job may appear only
 /// once: an upsert cannot change one row twice.
 ///
-/// It refuses to move a job backwards, like the Redis script: a row is left
-/// alone when it already holds a higher status rank, a finished job of
-/// another status, or a higher processed count. It returns the ids of the
-/// rows it wrote; the others were stale. The schedule rows learn their job,
-/// actual start and actual end in the same statement (one row per schedule:
-/// should two jobs of one batch name the same schedule, the later update
-/// wins, as it would have one statement after the other). Rows are written
-/// in job-id order, so two batches in flight at once lock shared rows in the
-/// same order and cannot deadlock.
+/// It refuses to move a job backwards ([`NEVER_BACKWARDS`]). It returns
+/// the ids of the rows it wrote; the others were stale. The schedule rows
+/// learn their job, actual start and actual end in the same statement (one
+/// row per schedule: should two jobs of one batch name the same schedule,
+/// the later update wins, as it would have one statement after the other).
+/// Rows are written in job-id order, so two batches in flight at once lock
+/// shared rows in the same order and cannot deadlock.
 pub(super) static CHECKPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
     CHECKPOINT_SQL_TEMPLATE
-        .replace("OLD_RANK", &rank_sql("job_progress.status"))
-        .replace("NEW_RANK", &rank_sql("EXCLUDED.status"))
-        .replace("FINISHED", &statuses_sql(JobStatus::is_terminal))
+        .replace("ASSIGNMENTS", CHECKPOINT_ASSIGNMENTS)
+        .replace("NEVER_BACKWARDS", &NEVER_BACKWARDS)
+        .replace("SCHEDULE_SET", SCHEDULE_ASSIGNMENTS)
+        .replace("SCHEDULE_FROM_JOB", &SCHEDULE_FROM_JOB)
 });
 
 const CHECKPOINT_SQL_TEMPLATE: &str = r#"
@@ -49,42 +47,15 @@ WITH incoming AS (
         error_message, schedule_id, refresh_interval_ms, estimated_end_earliest,
         estimated_end_latest, checkpointed_at)
     SELECT incoming.*, now() FROM incoming ORDER BY job_id
-    ON CONFLICT (job_id) DO UPDATE SET
-        status = EXCLUDED.status,
-        total_target_count = EXCLUDED.total_target_count,
-        current_sent_count = EXCLUDED.current_sent_count,
-        success_count = EXCLUDED.success_count,
-        failure_count = EXCLUDED.failure_count,
-        total_chunks = EXCLUDED.total_chunks,
-        current_chunk = EXCLUDED.current_chunk,
-        started_at = COALESCE(job_progress.started_at, EXCLUDED.started_at),
-        updated_at = EXCLUDED.updated_at,
-        completed_at = EXCLUDED.completed_at,
-        estimated_end_at = EXCLUDED.estimated_end_at,
-        estimated_remaining_seconds = EXCLUDED.estimated_remaining_seconds,
-        rate_per_second = EXCLUDED.rate_per_second,
-        error_message = EXCLUDED.error_message,
-        schedule_id = EXCLUDED.schedule_id,
-        refresh_interval_ms = EXCLUDED.refresh_interval_ms,
-        estimated_end_earliest = EXCLUDED.estimated_end_earliest,
-        estimated_end_latest = EXCLUDED.estimated_end_latest,
-        checkpointed_at = now()
-    WHERE job_progress.current_sent_count <= EXCLUDED.current_sent_count
-      AND OLD_RANK <= NEW_RANK
-      AND (job_progress.status NOT IN (FINISHED) OR job_progress.status = EXCLUDED.status)
+    ON CONFLICT (job_id) DO UPDATE SET ASSIGNMENTS
+    WHERE NEVER_BACKWARDS
     RETURNING job_id, status, total_target_count, started_at, updated_at, completed_at, schedule_id
 ), schedule AS (
     INSERT INTO schedules (id, job_id, actual_start_at, actual_end_at, total_target_count)
-    SELECT DISTINCT ON (schedule_id) schedule_id, job_id, COALESCE(started_at, updated_at),
-           CASE WHEN status IN (FINISHED) THEN COALESCE(completed_at, updated_at) END,
-           total_target_count
+    SELECT DISTINCT ON (schedule_id) SCHEDULE_FROM_JOB
     FROM upsert WHERE schedule_id IS NOT NULL
     ORDER BY schedule_id, updated_at DESC
-    ON CONFLICT (id) DO UPDATE SET
-        job_id = EXCLUDED.job_id,
-        actual_start_at = COALESCE(schedules.actual_start_at, EXCLUDED.actual_start_at),
-        actual_end_at = COALESCE(schedules.actual_end_at, EXCLUDED.actual_end_at),
-        total_target_count = COALESCE(schedules.total_target_count, EXCLUDED.total_target_count)
+    ON CONFLICT (id) DO UPDATE SET SCHEDULE_SET
 )
 SELECT job_id FROM upsert
 "#;

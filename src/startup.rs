@@ -66,7 +66,7 @@ impl Application {
         }
         let shared = archive.shared();
         if let Some(retention) = settings.retention() {
-            archive.spawn_retention(retention);
+            retention.spawn(Arc::clone(&shared));
         }
         let publisher = settings
             .redis
@@ -199,7 +199,7 @@ fn announce(hot: &dyn HotStore, archive: &AnyArchive) {
     }
     if archive.is_embedded() {
         tracing::warn!(
-            "checkpoints are kept in a SQLite file ({}): fine for one machine; set \
+            "checkpoints are kept in {}: fine for one machine; set \
              DATABASE_URL=postgres://... for API instances on several machines",
             archive.location()
         );

@@ -1,30 +1,41 @@
 //! [`AnyArchive`]: the archive a process opened, whichever database it is,
 //! for what start-up does before it only needs the [`Archive`] interface
-//! (migrations, the active TTL, retention).
+//! (migrations, the active TTL, where it lives).
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use super::{Archive, PgArchive, Retention};
+use super::{Archive, PgArchive, SqliteArchive};
 
 /// The archive a process opened.
 #[derive(Debug, Clone)]
 pub enum AnyArchive {
     /// PostgreSQL: shared by any number of API instances.
     Postgres(PgArchive),
+    /// A SQLite file: this machine only.
+    Sqlite {
+        /// The archive.
+        archive: SqliteArchive,
+        /// Its file, for the start-up log.
+        location: String,
+    },
 }
 
 impl AnyArchive {
     /// A SQLite archive in the file at `path` (created, with its folder,
     /// when missing).
     pub fn sqlite_file(path: &Path, timeout: Duration) -> anyhow::Result<Self> {
-        let _ = (path, timeout);
-        anyhow::bail!("SQLite is not available in this build")
+        Ok(AnyArchive::Sqlite {
+            archive: SqliteArchive::open(path, timeout)?,
+            location: path.display().to_string(),
+        })
     }
 
     /// A SQLite archive at a `sqlite://path` URL.
     pub fn sqlite_url(url: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let _ = (url, timeout);
-        anyhow::bail!("SQLite is not available in this build")
+        Ok(AnyArchive::Sqlite {
+            archive: SqliteArchive::from_url(url, timeout)?,
+            location: url.to_owned(),
+        })
     }
 
     /// Leaves out of the active list the active checkpoints not updated
@@ -32,6 +43,10 @@ impl AnyArchive {
     pub fn with_active_ttl(self, ttl: Duration) -> Self {
         match self {
             AnyArchive::Postgres(archive) => AnyArchive::Postgres(archive.with_active_ttl(ttl)),
+            AnyArchive::Sqlite { archive, location } => AnyArchive::Sqlite {
+                archive: archive.with_active_ttl(ttl),
+                location,
+            },
         }
     }
 
@@ -39,6 +54,7 @@ impl AnyArchive {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             AnyArchive::Postgres(archive) => archive.migrate().await,
+            AnyArchive::Sqlite { archive, .. } => archive.migrate().await,
         }
     }
 
@@ -46,26 +62,21 @@ impl AnyArchive {
     pub fn location(&self) -> String {
         match self {
             AnyArchive::Postgres(_) => "PostgreSQL at DATABASE_URL".to_owned(),
+            AnyArchive::Sqlite { location, .. } => format!("SQLite at {location}"),
         }
     }
 
     /// A file of this machine's (SQLite), not a server several machines
     /// share.
     pub fn is_embedded(&self) -> bool {
-        !matches!(self, AnyArchive::Postgres(_))
-    }
-
-    /// Deletes old finished checkpoints now and then (see [`Retention`]).
-    pub fn spawn_retention(&self, retention: Retention) {
-        match self {
-            AnyArchive::Postgres(archive) => drop(archive.spawn_retention(retention)),
-        }
+        matches!(self, AnyArchive::Sqlite { .. })
     }
 
     /// The archive behind its interface.
     pub fn shared(&self) -> Arc<dyn Archive> {
         match self {
             AnyArchive::Postgres(archive) => Arc::new(archive.clone()),
+            AnyArchive::Sqlite { archive, .. } => Arc::new(archive.clone()),
         }
     }
 }

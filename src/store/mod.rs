@@ -4,12 +4,16 @@
 //!   forgetful (every value has a TTL). Implemented by [`RedisStore`] and,
 //!   with nothing installed, [`MemoryStore`] (this process only).
 //! - [`Archive`]: the durable checkpoint of every job and the schedules.
-//!   Implemented by [`PgArchive`] and, with nothing installed, SQLite.
+//!   Implemented by [`PgArchive`] and, for running with nothing installed,
+//!   [`SqliteArchive`] (one file). What both write alike, the
+//!   never-backwards condition above all, is SQL they share (`sql.rs`),
+//!   and both read rows through `rows.rs`; [`Retention`] deletes old
+//!   finished checkpoints from either.
 //!
 //! The handlers and the writer only see these traits; which pair a process
-//! uses is picked in [`crate::config`]. One contract suite
-//! (`tests/contract/`) runs against every implementation, so they behave
-//! alike.
+//! uses is picked in [`crate::config`] ([`AnyArchive`] is the archive it
+//! opened). One contract suite (`tests/contract/`) runs against every
+//! implementation, so they behave alike.
 
 mod any;
 pub mod breaker;
@@ -18,6 +22,10 @@ pub mod keys;
 mod memory;
 mod postgres;
 mod redis;
+mod retention;
+mod rows;
+mod sql;
+mod sqlite;
 
 use std::time::Duration;
 
@@ -27,10 +35,12 @@ use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule
 
 pub use self::any::AnyArchive;
 pub use self::memory::MemoryStore;
-pub use self::postgres::{PgArchive, Retention};
+pub use self::postgres::PgArchive;
 pub use self::redis::{RedisStore, Ttls};
+pub use self::sqlite::SqliteArchive;
 pub use breaker::BreakerConfig;
 pub use keys::Keys;
+pub use retention::Retention;
 
 /// What became of a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +114,7 @@ pub enum StoreError {
     /// The store did not answer in time (hung, overloaded, far away).
     #[error("{store} did not answer within {timeout:?}")]
     Timeout {
-        /// `redis` or `postgres`.
+        /// `redis`, `postgres` or `sqlite`.
         store: &'static str,
         /// The limit that ran out.
         timeout: Duration,
@@ -112,7 +122,7 @@ pub enum StoreError {
     /// The store could not be reached, or is being skipped by its breaker.
     #[error("{store} failed")]
     Unavailable {
-        /// `redis` or `postgres`.
+        /// `redis`, `postgres` or `sqlite`.
         store: &'static str,
         /// What the client library (or the breaker) said.
         #[source]
@@ -122,7 +132,7 @@ pub enum StoreError {
     /// script error): says nothing about the store's health.
     #[error("{store} refused the command")]
     Refused {
-        /// `redis` or `postgres`.
+        /// `redis`, `postgres` or `sqlite`.
         store: &'static str,
         /// What the store said.
         #[source]
@@ -254,6 +264,12 @@ pub trait Archive: Send + Sync + 'static {
     /// One page of completed and/or failed checkpoints, the most recent
     /// final record first, from `query.after` on (keyset pagination).
     async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError>;
+
+    /// Deletes at most `batch` checkpoints of finished (completed or
+    /// failed) jobs last written more than `keep` ago by the archive's own
+    /// clock, in one statement; returns how many it deleted. Active jobs
+    /// are never deleted. [`Retention`] runs it batch after batch.
+    async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError>;
 
     /// Schedules that have started and not ended, oldest start first.
     async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError>;

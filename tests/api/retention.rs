@@ -70,7 +70,7 @@ async fn old_finished_checkpoints_are_deleted_in_batches_and_nothing_else(pool: 
 
     let one = archive.delete_finished(30 * DAY, 100).await.unwrap();
     assert_eq!(one, 100, "one statement deletes at most its batch");
-    let rest = archive.prune(&thirty_days(100)).await.unwrap();
+    let rest = thirty_days(100).prune(&archive).await.unwrap();
     assert_eq!(rest, 150, "a pass goes on until a batch comes back short");
 
     assert_eq!(
@@ -84,7 +84,7 @@ async fn old_finished_checkpoints_are_deleted_in_batches_and_nothing_else(pool: 
         ],
         "recent finished jobs and active jobs, however old, stay"
     );
-    assert_eq!(archive.prune(&thirty_days(100)).await.unwrap(), 0);
+    assert_eq!(thirty_days(100).prune(&archive).await.unwrap(), 0);
 }
 
 #[sqlx::test(migrations = "migrations/postgres")]
@@ -98,7 +98,7 @@ async fn a_row_being_written_is_skipped_not_waited_for(pool: PgPool) {
         .await
         .unwrap();
 
-    let deleted = tokio::time::timeout(Duration::from_secs(2), archive.prune(&thirty_days(2)))
+    let deleted = tokio::time::timeout(Duration::from_secs(2), thirty_days(2).prune(&archive))
         .await
         .expect("the pass does not wait for the lock")
         .unwrap();
@@ -107,7 +107,7 @@ async fn a_row_being_written_is_skipped_not_waited_for(pool: PgPool) {
     assert_eq!(ids_left(&pool).await, ["old-2"]);
     holder.rollback().await.unwrap();
     assert_eq!(
-        archive.prune(&thirty_days(2)).await.unwrap(),
+        thirty_days(2).prune(&archive).await.unwrap(),
         1,
         "next pass"
     );

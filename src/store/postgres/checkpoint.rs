@@ -10,10 +10,10 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use super::{PgArchive, rows::bigint, sql::CHECKPOINT_SQL};
+use super::{PgArchive, sql::CHECKPOINT_SQL};
 use crate::{
     domain::{ProgressRecord, ScheduleId},
-    store::{StoreError, WriteOutcome},
+    store::{StoreError, WriteOutcome, rows::bigint},
 };
 
 /// The records, one vector per column of the upsert, in its order.

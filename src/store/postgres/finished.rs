@@ -3,14 +3,14 @@
 //! `20261128100000_finished_index.sql`) from the cursor on, so page 500
 //! costs what page 1 does.
 
-use super::{
-    PgArchive,
-    rows::{COLUMNS, CheckpointRow, bigint},
-    sql::statuses_sql_of,
-};
+use super::{CheckpointRow, PgArchive};
 use crate::{
-    domain::{FinishedCursor, FinishedPage, FinishedQuery, ProgressRecord},
-    store::StoreError,
+    domain::{FinishedPage, FinishedQuery},
+    store::{
+        StoreError,
+        rows::{self, COLUMNS, bigint},
+        sql::statuses_sql_of,
+    },
 };
 
 impl PgArchive {
@@ -39,20 +39,7 @@ impl PgArchive {
         if let Some(after) = &query.after {
             statement = statement.bind(after.updated_at).bind(after.job_id.as_str());
         }
-        let mut rows = self.guarded.call(statement.fetch_all(&self.pool)).await?;
-        let more = rows.len() > query.limit as usize;
-        rows.truncate(query.limit as usize);
-        let jobs = rows
-            .into_iter()
-            .map(ProgressRecord::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = match jobs.last() {
-            Some(last) if more => last.updated_at.map(|updated_at| FinishedCursor {
-                updated_at,
-                job_id: last.job_id.clone(),
-            }),
-            _ => None,
-        };
-        Ok(FinishedPage { jobs, next_cursor })
+        let rows = self.guarded.call(statement.fetch_all(&self.pool)).await?;
+        rows::finished_page(rows, query.limit)
     }
 }

@@ -1,11 +1,10 @@
 //! [`Archive`] on PostgreSQL: the `job_progress` and `schedules` tables of
-//! `migrations/postgres/`. Checkpoints are written by `checkpoint.rs` (one upsert for
-//! any number of jobs), old ones deleted by `retention.rs`.
+//! `migrations/postgres/`. Checkpoints are written by `checkpoint.rs` (one
+//! upsert for any number of jobs), old ones deleted by `retention.rs`.
 
 mod checkpoint;
 mod finished;
 mod retention;
-mod rows;
 mod sql;
 
 use std::{str::FromStr, time::Duration};
@@ -17,19 +16,23 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use self::{
-    rows::{COLUMNS, CheckpointRow, ScheduleRow, bigint, corrupt, count},
-    sql::{SCHEDULE_COLUMNS, statuses_sql},
-};
+use chrono::{DateTime, Utc};
+
 use super::{
     Archive, StoreError, WriteOutcome,
     breaker::BreakerConfig,
     guard::{ErrorKind, Guarded},
+    rows::{self, COLUMNS, SCHEDULE_COLUMNS, bigint, count},
+    sql::statuses_sql,
 };
 use crate::domain::{
     FinishedPage, FinishedQuery, JobId, JobStatus, ProgressRecord, Schedule, ScheduleId,
 };
-pub use retention::Retention;
+
+/// A `job_progress` row as PostgreSQL gives it.
+type CheckpointRow = rows::CheckpointRow<DateTime<Utc>>;
+/// A `schedules` row as PostgreSQL gives it.
+type ScheduleRow = rows::ScheduleRow<DateTime<Utc>>;
 
 const STORE: &str = "postgres";
 
@@ -160,31 +163,12 @@ impl PgArchive {
     }
 
     async fn with_checkpoints(&self, rows: Vec<ScheduleRow>) -> Result<Vec<Schedule>, StoreError> {
-        let job_ids: Vec<String> = rows.iter().filter_map(|row| row.job_id.clone()).collect();
+        let job_ids: Vec<String> = rows
+            .iter()
+            .filter_map(|row| row.job_id().map(str::to_owned))
+            .collect();
         let checkpoints = self.checkpoints(&job_ids).await?;
-        rows.into_iter()
-            .map(|row| {
-                let key = format!("schedules[{}]", row.id);
-                let job_id = row
-                    .job_id
-                    .map(JobId::parse)
-                    .transpose()
-                    .map_err(|err| corrupt(key.clone(), err))?;
-                let checkpoint = job_id
-                    .as_ref()
-                    .and_then(|id| checkpoints.iter().find(|c| &c.job_id == id).cloned());
-                Ok(Schedule {
-                    id: ScheduleId::parse(row.id).map_err(|err| corrupt(key, err))?,
-                    name: row.name,
-                    scheduled_at: row.scheduled_at,
-                    actual_start_at: row.actual_start_at,
-                    actual_end_at: row.actual_end_at,
-                    total_target_count: row.total_target_count.map(count),
-                    job_id,
-                    checkpoint,
-                })
-            })
-            .collect()
+        rows::schedules(rows, &checkpoints)
     }
 }
 
@@ -247,14 +231,7 @@ impl Archive for PgArchive {
                 .fetch_one(&self.pool),
             )
             .await?;
-        let mut records = Vec::with_capacity(rows.len());
-        for row in rows {
-            match ProgressRecord::try_from(row) {
-                Ok(record) => records.push(record),
-                Err(err) => tracing::warn!(error = %err, "skipping an unreadable checkpoint"),
-            }
-        }
-        Ok((records, count(total)))
+        Ok((rows::readable(rows), count(total)))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -284,6 +261,11 @@ impl Archive for PgArchive {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError> {
         self.finished_page(query).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError> {
+        self.delete_old_finished(keep, batch).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,62 +1,33 @@
-//! The SQL that carries a rule: the checkpoint upsert and its
-//! never-backwards condition, rendered from [`JobStatus`], the one source
-//! of the status rank (the Redis write script renders its own from it),
-//! and the status lists the active list and retention select by.
+//! The checkpoint upsert on PostgreSQL, around the never-backwards
+//! condition and the assignments both archives share (`store/sql.rs`).
 
 use std::sync::LazyLock;
 
-use crate::domain::JobStatus;
-
-/// `CASE <column> WHEN 'preparing' THEN 0 ... END`: the status rank of
-/// [`JobStatus::rank`], the one source of the rule, in SQL.
-fn rank_sql(column: &str) -> String {
-    let arms: String = JobStatus::ALL
-        .iter()
-        .map(|status| format!(" WHEN '{}' THEN {}", status.as_str(), status.rank()))
-        .collect();
-    format!("(CASE {column}{arms} END)")
-}
-
-/// The statuses `keep` holds for, as an SQL list: `'completed', 'failed'`.
-pub(super) fn statuses_sql(keep: fn(JobStatus) -> bool) -> String {
-    let kept: Vec<JobStatus> = JobStatus::ALL
-        .into_iter()
-        .filter(|status| keep(*status))
-        .collect();
-    statuses_sql_of(&kept)
-}
-
-/// `statuses` as an SQL list: `'completed', 'failed'`.
-pub(super) fn statuses_sql_of(statuses: &[JobStatus]) -> String {
-    let names: Vec<String> = statuses
-        .iter()
-        .map(|status| format!("'{}'", status.as_str()))
-        .collect();
-    names.join(", ")
-}
+use crate::store::sql::{
+    CHECKPOINT_ASSIGNMENTS, NEVER_BACKWARDS, SCHEDULE_ASSIGNMENTS, SCHEDULE_FROM_JOB,
+};
 
 /// The checkpoint upsert of any number of jobs in one statement. The
 /// records arrive as one array per column (`$1` the job ids, `$2` the
-/// statuses, ..., in the order of [`COLUMNS`](super::rows::COLUMNS)),
+/// statuses, ..., in the order of `COLUMNS` in `store/rows.rs`),
 /// unnested into rows: one round trip and one statement however many jobs
 /// it carries, where a `VALUES` list would make a different statement (and
 /// a different plan to cache) for each batch size. Each job may appear only
 /// once: an upsert cannot change one row twice.
 ///
-/// It refuses to move a job backwards, like the Redis script: a row is left
-/// alone when it already holds a higher status rank, a finished job of
-/// another status, or a higher processed count. It returns the ids of the
-/// rows it wrote; the others were stale. The schedule rows learn their job,
-/// actual start and actual end in the same statement (one row per schedule:
-/// should two jobs of one batch name the same schedule, the later update
-/// wins, as it would have one statement after the other). Rows are written
-/// in job-id order, so two batches in flight at once lock shared rows in the
-/// same order and cannot deadlock.
+/// It refuses to move a job backwards ([`NEVER_BACKWARDS`]). It returns
+/// the ids of the rows it wrote; the others were stale. The schedule rows
+/// learn their job, actual start and actual end in the same statement (one
+/// row per schedule: should two jobs of one batch name the same schedule,
+/// the later update wins, as it would have one statement after the other).
+/// Rows are written in job-id order, so two batches in flight at once lock
+/// shared rows in the same order and cannot deadlock.
 pub(super) static CHECKPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
     CHECKPOINT_SQL_TEMPLATE
-        .replace("OLD_RANK", &rank_sql("job_progress.status"))
-        .replace("NEW_RANK", &rank_sql("EXCLUDED.status"))
-        .replace("FINISHED", &statuses_sql(JobStatus::is_terminal))
+        .replace("ASSIGNMENTS", CHECKPOINT_ASSIGNMENTS)
+        .replace("NEVER_BACKWARDS", &NEVER_BACKWARDS)
+        .replace("SCHEDULE_SET", SCHEDULE_ASSIGNMENTS)
+        .replace("SCHEDULE_FROM_JOB", &SCHEDULE_FROM_JOB)
 });
 
 const CHECKPOINT_SQL_TEMPLATE: &str = r#"
@@ -76,45 +47,15 @@ WITH incoming AS (
         error_message, schedule_id, refresh_interval_ms, estimated_end_earliest,
         estimated_end_latest, checkpointed_at)
     SELECT incoming.*, now() FROM incoming ORDER BY job_id
-    ON CONFLICT (job_id) DO UPDATE SET
-        status = EXCLUDED.status,
-        total_target_count = EXCLUDED.total_target_count,
-        current_sent_count = EXCLUDED.current_sent_count,
-        success_count = EXCLUDED.success_count,
-        failure_count = EXCLUDED.failure_count,
-        total_chunks = EXCLUDED.total_chunks,
-        current_chunk = EXCLUDED.current_chunk,
-        started_at = COALESCE(job_progress.started_at, EXCLUDED.started_at),
-        updated_at = EXCLUDED.updated_at,
-        completed_at = EXCLUDED.completed_at,
-        estimated_end_at = EXCLUDED.estimated_end_at,
-        estimated_remaining_seconds = EXCLUDED.estimated_remaining_seconds,
-        rate_per_second = EXCLUDED.rate_per_second,
-        error_message = EXCLUDED.error_message,
-        schedule_id = EXCLUDED.schedule_id,
-        refresh_interval_ms = EXCLUDED.refresh_interval_ms,
-        estimated_end_earliest = EXCLUDED.estimated_end_earliest,
-        estimated_end_latest = EXCLUDED.estimated_end_latest,
-        checkpointed_at = now()
-    WHERE job_progress.current_sent_count <= EXCLUDED.current_sent_count
-      AND OLD_RANK <= NEW_RANK
-      AND (job_progress.status NOT IN (FINISHED) OR job_progress.status = EXCLUDED.status)
+    ON CONFLICT (job_id) DO UPDATE SET ASSIGNMENTS
+    WHERE NEVER_BACKWARDS
     RETURNING job_id, status, total_target_count, started_at, updated_at, completed_at, schedule_id
 ), schedule AS (
     INSERT INTO schedules (id, job_id, actual_start_at, actual_end_at, total_target_count)
-    SELECT DISTINCT ON (schedule_id) schedule_id, job_id, COALESCE(started_at, updated_at),
-           CASE WHEN status IN (FINISHED) THEN COALESCE(completed_at, updated_at) END,
-           total_target_count
+    SELECT DISTINCT ON (schedule_id) SCHEDULE_FROM_JOB
     FROM upsert WHERE schedule_id IS NOT NULL
     ORDER BY schedule_id, updated_at DESC
-    ON CONFLICT (id) DO UPDATE SET
-        job_id = EXCLUDED.job_id,
-        actual_start_at = COALESCE(schedules.actual_start_at, EXCLUDED.actual_start_at),
-        actual_end_at = COALESCE(schedules.actual_end_at, EXCLUDED.actual_end_at),
-        total_target_count = COALESCE(schedules.total_target_count, EXCLUDED.total_target_count)
+    ON CONFLICT (id) DO UPDATE SET SCHEDULE_SET
 )
 SELECT job_id FROM upsert
 "#;
-
-pub(super) const SCHEDULE_COLUMNS: &str =
-    "id, name, scheduled_at, actual_start_at, actual_end_at, total_target_count, job_id";

@@ -1,0 +1,240 @@
+//! The rows of `job_progress` and `schedules` as both archives select them,
+//! and their conversion to the domain's types, written once for both.
+//!
+//! The databases keep time differently (PostgreSQL as `timestamptz`,
+//! SQLite as integer microseconds since the epoch), so a row is generic
+//! over the type of its time columns ([`StoredTime`]); everything else,
+//! column names included, is the same.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+use crate::{
+    domain::{
+        EndRange, FinishedCursor, FinishedPage, JobId, JobStatus, ProgressRecord, Schedule,
+        ScheduleId,
+    },
+    store::StoreError,
+};
+
+/// The columns of `job_progress`, in the order the queries select them.
+pub(super) const COLUMNS: &str = "job_id, status, total_target_count, current_sent_count, success_count, \
+     failure_count, total_chunks, current_chunk, started_at, updated_at, completed_at, \
+     estimated_end_at, estimated_remaining_seconds, rate_per_second, error_message, schedule_id, \
+     refresh_interval_ms, estimated_end_earliest, estimated_end_latest";
+
+/// The columns of `schedules`, in the order the queries select them.
+pub(super) const SCHEDULE_COLUMNS: &str =
+    "id, name, scheduled_at, actual_start_at, actual_end_at, total_target_count, job_id";
+
+/// How a database keeps a point in time.
+pub(super) trait StoredTime {
+    /// The time, or `None` when it is outside what chrono can hold.
+    fn to_utc(self) -> Option<DateTime<Utc>>;
+}
+
+impl StoredTime for DateTime<Utc> {
+    fn to_utc(self) -> Option<DateTime<Utc>> {
+        Some(self)
+    }
+}
+
+/// Microseconds since the epoch (SQLite).
+impl StoredTime for i64 {
+    fn to_utc(self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_micros(self)
+    }
+}
+
+/// A stored time chrono cannot hold (only a row written by hand can have
+/// one).
+#[derive(Debug, thiserror::Error)]
+#[error("the column {0} holds a time out of range")]
+struct TimeOutOfRange(&'static str);
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CheckpointRow<T> {
+    job_id: String,
+    status: String,
+    total_target_count: i64,
+    current_sent_count: i64,
+    success_count: i64,
+    failure_count: i64,
+    total_chunks: Option<i64>,
+    current_chunk: Option<i64>,
+    started_at: Option<T>,
+    updated_at: T,
+    completed_at: Option<T>,
+    estimated_end_at: Option<T>,
+    estimated_end_earliest: Option<T>,
+    estimated_end_latest: Option<T>,
+    estimated_remaining_seconds: Option<i64>,
+    rate_per_second: Option<f64>,
+    error_message: Option<String>,
+    schedule_id: Option<String>,
+    refresh_interval_ms: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ScheduleRow<T> {
+    id: String,
+    name: Option<String>,
+    scheduled_at: Option<T>,
+    actual_start_at: Option<T>,
+    actual_end_at: Option<T>,
+    total_target_count: Option<i64>,
+    job_id: Option<String>,
+}
+
+pub(super) fn corrupt(
+    key: String,
+    why: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    StoreError::Corrupt {
+        key,
+        source: Box::new(why),
+    }
+}
+
+/// Counts are stored as BIGINT; the table's CHECKs keep them non-negative.
+pub(super) fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+pub(super) fn bigint(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// `column`'s time, if it has one; `Corrupt` (naming `key`) if it is out
+/// of range.
+fn time<T: StoredTime>(
+    value: Option<T>,
+    column: &'static str,
+    key: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    value
+        .map(|value| {
+            value
+                .to_utc()
+                .ok_or_else(|| corrupt(key.to_owned(), TimeOutOfRange(column)))
+        })
+        .transpose()
+}
+
+impl<T: StoredTime> TryFrom<CheckpointRow<T>> for ProgressRecord {
+    type Error = StoreError;
+    fn try_from(row: CheckpointRow<T>) -> Result<Self, StoreError> {
+        let key = format!("job_progress[{}]", row.job_id);
+        let job_id = JobId::parse(row.job_id).map_err(|err| corrupt(key.clone(), err))?;
+        let status = JobStatus::from_str(&row.status).map_err(|err| corrupt(key.clone(), err))?;
+        let schedule_id = row
+            .schedule_id
+            .map(ScheduleId::parse)
+            .transpose()
+            .map_err(|err| corrupt(key.clone(), err))?;
+        let earliest = time(row.estimated_end_earliest, "estimated_end_earliest", &key)?;
+        let latest = time(row.estimated_end_latest, "estimated_end_latest", &key)?;
+        let record = ProgressRecord {
+            // The archive keeps no version: streams that read a checkpoint
+            // compare its content instead.
+            version: 0,
+            job_id,
+            status,
+            total_target_count: count(row.total_target_count),
+            current_sent_count: count(row.current_sent_count),
+            success_count: count(row.success_count),
+            failure_count: count(row.failure_count),
+            progress_percentage: 0,
+            total_chunks: row.total_chunks.map(count),
+            current_chunk: row.current_chunk.map(count),
+            started_at: time(row.started_at, "started_at", &key)?,
+            updated_at: time(Some(row.updated_at), "updated_at", &key)?,
+            completed_at: time(row.completed_at, "completed_at", &key)?,
+            estimated_end_at: time(row.estimated_end_at, "estimated_end_at", &key)?,
+            estimated_end_range: earliest
+                .zip(latest)
+                .map(|(earliest, latest)| EndRange { earliest, latest }),
+            estimated_remaining_seconds: row.estimated_remaining_seconds.map(count),
+            rate_per_second: row.rate_per_second,
+            error_message: row.error_message,
+            schedule_id,
+            refresh_interval_ms: row.refresh_interval_ms.map(count),
+            stalled: false,
+        };
+        Ok(record.normalized())
+    }
+}
+
+/// The records of `rows`, leaving out (with a log line) those that cannot
+/// be read, so one bad row does not hide a whole list.
+pub(super) fn readable<T: StoredTime>(rows: Vec<CheckpointRow<T>>) -> Vec<ProgressRecord> {
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        match ProgressRecord::try_from(row) {
+            Ok(record) => records.push(record),
+            Err(err) => tracing::warn!(error = %err, "skipping an unreadable checkpoint"),
+        }
+    }
+    records
+}
+
+/// A page of finished jobs from `rows`, selected with one more row than
+/// `limit` asks: whether that row exists says if a next page does.
+pub(super) fn finished_page<T: StoredTime>(
+    mut rows: Vec<CheckpointRow<T>>,
+    limit: u32,
+) -> Result<FinishedPage, StoreError> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let jobs = rows
+        .into_iter()
+        .map(ProgressRecord::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = match jobs.last() {
+        Some(last) if more => last.updated_at.map(|updated_at| FinishedCursor {
+            updated_at,
+            job_id: last.job_id.clone(),
+        }),
+        _ => None,
+    };
+    Ok(FinishedPage { jobs, next_cursor })
+}
+
+impl<T> ScheduleRow<T> {
+    /// The job carrying the schedule out, as stored.
+    pub(super) fn job_id(&self) -> Option<&str> {
+        self.job_id.as_deref()
+    }
+}
+
+/// The schedules of `rows`, each with its job's checkpoint when
+/// `checkpoints` holds it.
+pub(super) fn schedules<T: StoredTime>(
+    rows: Vec<ScheduleRow<T>>,
+    checkpoints: &[ProgressRecord],
+) -> Result<Vec<Schedule>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            let key = format!("schedules[{}]", row.id);
+            let job_id = row
+                .job_id
+                .map(JobId::parse)
+                .transpose()
+                .map_err(|err| corrupt(key.clone(), err))?;
+            let checkpoint = job_id
+                .as_ref()
+                .and_then(|id| checkpoints.iter().find(|c| &c.job_id == id).cloned());
+            Ok(Schedule {
+                scheduled_at: time(row.scheduled_at, "scheduled_at", &key)?,
+                actual_start_at: time(row.actual_start_at, "actual_start_at", &key)?,
+                actual_end_at: time(row.actual_end_at, "actual_end_at", &key)?,
+                id: ScheduleId::parse(row.id).map_err(|err| corrupt(key, err))?,
+                name: row.name,
+                total_target_count: row.total_target_count.map(count),
+                job_id,
+                checkpoint,
+            })
+        })
+        .collect()
+}

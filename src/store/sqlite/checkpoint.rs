@@ -1,0 +1,110 @@
+//! Writing checkpoints: a batch is one transaction on the writer's
+//! connection, one upsert per job ([`CHECKPOINT_SQL`]) and then one for
+//! the schedules they name ([`SCHEDULES_SQL`]).
+//!
+//! Both [`Archive::checkpoint`](crate::store::Archive::checkpoint) and
+//! [`Archive::checkpoint_many`](crate::store::Archive::checkpoint_many)
+//! come here, so there is one upsert and one never-backwards rule, whatever
+//! the batch size.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+
+use super::{
+    STORE, SqliteArchive,
+    sql::{CHECKPOINT_SQL, SCHEDULES_SQL},
+};
+use crate::{
+    domain::{JobId, ProgressRecord, ScheduleId},
+    store::{StoreError, WriteOutcome, rows::bigint},
+};
+
+/// A batch named one job twice. PostgreSQL refuses such a batch (an upsert
+/// cannot change one row twice), and so does this archive, so that both
+/// behave alike.
+#[derive(Debug, thiserror::Error)]
+#[error("the batch names the job {0} more than once")]
+struct NamedTwice(JobId);
+
+/// The time as stored: microseconds since the epoch.
+pub(super) fn micros(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+impl SqliteArchive {
+    /// Upserts `records` (each job at most once) in one transaction, under
+    /// the guard; says, per record in order, whether it was written or
+    /// stale. The whole batch is written or none of it.
+    pub(super) async fn upsert(
+        &self,
+        records: &[ProgressRecord],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut seen = HashSet::with_capacity(records.len());
+        if let Some(twice) = records.iter().find(|r| !seen.insert(&r.job_id)) {
+            return Err(StoreError::refused(STORE, NamedTwice(twice.job_id.clone())));
+        }
+        self.guarded.call(write(&self.writer, records)).await
+    }
+}
+
+async fn write(
+    writer: &SqlitePool,
+    records: &[ProgressRecord],
+) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+    // IMMEDIATE takes the write lock now: should another process hold it,
+    // this waits for it (the busy timeout) instead of failing midway.
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let now = Utc::now();
+    let mut outcomes = Vec::with_capacity(records.len());
+    let mut scheduled = Vec::new();
+    for r in records {
+        let written: Option<String> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(CHECKPOINT_SQL.as_str()))
+                .bind(r.job_id.as_str())
+                .bind(r.status.as_str())
+                .bind(bigint(r.total_target_count))
+                .bind(bigint(r.current_sent_count))
+                .bind(bigint(r.success_count))
+                .bind(bigint(r.failure_count))
+                .bind(r.total_chunks.map(bigint))
+                .bind(r.current_chunk.map(bigint))
+                .bind(r.started_at.map(micros))
+                .bind(micros(r.updated_at.unwrap_or(now)))
+                .bind(r.completed_at.map(micros))
+                .bind(r.estimated_end_at.map(micros))
+                .bind(r.estimated_remaining_seconds.map(bigint))
+                .bind(r.rate_per_second)
+                .bind(r.error_message.as_deref())
+                .bind(r.schedule_id.as_ref().map(ScheduleId::as_str))
+                .bind(r.refresh_interval_ms.map(bigint))
+                .bind(r.estimated_end_range.map(|range| micros(range.earliest)))
+                .bind(r.estimated_end_range.map(|range| micros(range.latest)))
+                .fetch_optional(&mut *tx)
+                .await?;
+        outcomes.push(match written {
+            Some(_) => {
+                if r.schedule_id.is_some() {
+                    scheduled.push(r.job_id.as_str());
+                }
+                WriteOutcome::Written
+            }
+            None => WriteOutcome::Stale,
+        });
+    }
+    if !scheduled.is_empty() {
+        // Ids are plain text (`[A-Za-z0-9._:-]`): a JSON array of them
+        // cannot fail to encode.
+        let ids = serde_json::to_string(&scheduled).unwrap_or_default();
+        sqlx::query(sqlx::AssertSqlSafe(SCHEDULES_SQL.as_str()))
+            .bind(ids)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}

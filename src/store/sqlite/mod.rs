@@ -1,0 +1,239 @@
+//! [`Archive`] on SQLite, for running with nothing installed: the
+//! `job_progress` and `schedules` tables of `migrations/sqlite/` in one
+//! file (with its `-wal` and `-shm` companions beside it), keeping every
+//! promise the PostgreSQL archive keeps (the contract suite in
+//! `tests/contract/` runs the same tests against both).
+//!
+//! How the file is used, and why:
+//!
+//! - **One writer, a few readers.** SQLite lets one transaction write at a
+//!   time. Every write (checkpoints, retention, migrations) goes through a
+//!   pool of exactly one connection, so writes queue in the pool, in
+//!   order, instead of several connections fighting for the lock and
+//!   failing with `SQLITE_BUSY`. Reads go through a separate pool of
+//!   [`READERS`] connections.
+//! - **WAL journal.** Readers read the last committed state while the
+//!   writer writes, so a read never waits for a checkpoint being written,
+//!   and the writer never waits for readers.
+//! - **`synchronous=NORMAL`.** In WAL mode this syncs the log at its
+//!   checkpoints rather than at every commit: a commit costs no `fsync`,
+//!   and the database cannot be corrupted. A power cut (not a crash of the
+//!   process) may lose the last commits; the archive holds checkpoints
+//!   that writers rewrite at least every 30 s, and the hot store holds the
+//!   live state, so what such a loss costs is one checkpoint interval of
+//!   the archive's copy, not a job.
+//! - **Busy timeout = the call's timeout.** Should another process write
+//!   the same file (a second server, the `sqlite3` shell), a write waits for
+//!   its lock as long as a call may last, then fails as a timeout.
+//! - **Time as INTEGER microseconds since the epoch.** PostgreSQL keeps
+//!   microseconds, so a record reads back from either archive identical.
+//!   Integers (rather than text) compare and subtract exactly, take 8 bytes,
+//!   and are what the finished list's cursor already carries.
+//! - **No in-memory database.** `sqlite::memory:` is refused: the archive
+//!   reads on other connections than it writes on, and an in-memory
+//!   database is either private to one connection or (shared cache) locked
+//!   table by table, without WAL, and gone once its last connection closes.
+//!   A file in a temporary folder does what it would.
+//!
+//! Checkpoints are written by `checkpoint.rs` (a batch in one transaction),
+//! read by `reads.rs`, deleted by `retention.rs`; the pools are built in
+//! `open.rs`.
+
+mod checkpoint;
+mod open;
+mod reads;
+mod retention;
+mod sql;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::FutureExt as _;
+use sqlx::SqlitePool;
+
+use super::{
+    Archive, StoreError, WriteOutcome,
+    breaker::BreakerConfig,
+    guard::{ErrorKind, Guarded},
+};
+use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
+
+const STORE: &str = "sqlite";
+
+/// Connections of the read pool. Reads are short (an index lookup or a
+/// range scan of a page); four let a slow list not hold up single reads,
+/// on a machine that may have two cores.
+const READERS: u32 = 4;
+
+/// The in-progress TTL of the hot store's default
+/// ([`Ttls`](crate::store::Ttls)).
+const DEFAULT_ACTIVE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The migrations in `migrations/sqlite/`, embedded in the binary.
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// SQLite as the archive. Cloning shares the pools.
+#[derive(Debug, Clone)]
+pub struct SqliteArchive {
+    /// Every write: one connection.
+    writer: SqlitePool,
+    /// Every read.
+    readers: SqlitePool,
+    /// Timeout (bounding one whole call, the wait for a connection
+    /// included) and breaker.
+    guarded: Guarded<sqlx::Error>,
+    /// An active checkpoint not updated for this long is left out of the
+    /// active list (see [`Self::with_active_ttl`]).
+    active_ttl: Duration,
+}
+
+/// SQLite's primary result codes this module tells apart
+/// (<https://www.sqlite.org/rescode.html>); an extended code carries its
+/// primary code in its low byte.
+mod code {
+    pub const ERROR: i32 = 1;
+    pub const BUSY: i32 = 5;
+    pub const LOCKED: i32 = 6;
+    pub const TOOBIG: i32 = 18;
+    pub const CONSTRAINT: i32 = 19;
+    pub const MISMATCH: i32 = 20;
+    pub const RANGE: i32 = 25;
+}
+
+/// What an error of sqlx says about the SQLite file. A lock another
+/// connection held past the busy timeout, or no pooled connection in time,
+/// is a timeout; a statement refused on its own merits (a constraint, a
+/// wrong type, a bad statement) says nothing about the file's health;
+/// anything else (I/O errors, a full disk, a corrupt or unreadable file)
+/// is an outage.
+fn classify(err: &sqlx::Error) -> ErrorKind {
+    match err {
+        sqlx::Error::PoolTimedOut => ErrorKind::Timeout,
+        sqlx::Error::RowNotFound => ErrorKind::Refused,
+        sqlx::Error::Database(db) => {
+            let primary = db
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .map(|code| code & 0xff);
+            match primary {
+                Some(code::BUSY | code::LOCKED) => ErrorKind::Timeout,
+                Some(
+                    code::ERROR | code::TOOBIG | code::CONSTRAINT | code::MISMATCH | code::RANGE,
+                ) => ErrorKind::Refused,
+                _ => ErrorKind::Outage,
+            }
+        }
+        _ => ErrorKind::Outage,
+    }
+}
+
+impl SqliteArchive {
+    /// Wraps the two pools, guarded by `timeout`.
+    fn from_pools(writer: SqlitePool, readers: SqlitePool, timeout: Duration) -> Self {
+        let ping_pool = readers.clone();
+        let ping = move || {
+            let pool = ping_pool.clone();
+            async move { sqlx::query("SELECT 1").execute(&pool).await.map(drop) }.boxed()
+        };
+        Self {
+            writer,
+            readers,
+            guarded: Guarded::new(STORE, timeout, classify, ping),
+            active_ttl: DEFAULT_ACTIVE_TTL,
+        }
+    }
+
+    /// Leaves out of the active list the `preparing` and `in_progress`
+    /// checkpoints not updated for longer than `ttl`, as the hot store drops
+    /// an active job whose record outlived its in-progress TTL
+    /// (`PROGRESS_TTL_SECS`). Its checkpoint is still served by id. Default
+    /// 24 h.
+    pub fn with_active_ttl(mut self, ttl: Duration) -> Self {
+        self.active_ttl = ttl;
+        self
+    }
+
+    /// Replaces the default circuit breaker (3 failures, 250 ms cool-off).
+    pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
+        self.guarded.set_breaker(config);
+        self
+    }
+
+    /// The pool every write goes through (one connection), for migrations
+    /// and tests.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        SQLITE_MIGRATOR
+            .run(&self.writer)
+            .await
+            .context("cannot apply the SQLite migrations")
+    }
+}
+
+#[async_trait]
+impl Archive for SqliteArchive {
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
+    async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
+        let outcomes = self.upsert(std::slice::from_ref(record)).await?;
+        Ok(outcomes.first().copied().unwrap_or(WriteOutcome::Stale))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(jobs = records.len()))]
+    async fn checkpoint_many(
+        &self,
+        records: &[ProgressRecord],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.upsert(records).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
+    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
+        self.read_one(id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn active(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
+        self.active_page(limit, offset).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError> {
+        self.finished_page(query).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError> {
+        self.delete_old_finished(keep, batch).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        self.running_schedules().await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(schedule_id = %id))]
+    async fn schedule(&self, id: &ScheduleId) -> Result<Option<Schedule>, StoreError> {
+        self.schedule_by_id(id).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let _: i32 = self
+            .guarded
+            .call(sqlx::query_scalar("SELECT 1").fetch_one(&self.readers))
+            .await?;
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+}

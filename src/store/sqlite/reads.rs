@@ -1,0 +1,171 @@
+//! Reading the archive, on the readers' pool: one job, the active list,
+//! a page of finished jobs, schedules. Each list is served by its partial
+//! index of `migrations/sqlite/` (the finished list by a range scan of
+//! `job_progress_finished_idx` from the cursor on, so page 500 costs what
+//! page 1 does).
+
+use sqlx::sqlite::SqliteRow;
+
+use super::{SqliteArchive, checkpoint::micros, sql::NOW_MICROS};
+use crate::{
+    domain::{FinishedPage, FinishedQuery, JobId, JobStatus, ProgressRecord, Schedule, ScheduleId},
+    store::{
+        StoreError,
+        rows::{self, COLUMNS, SCHEDULE_COLUMNS, bigint, count},
+        sql::{statuses_sql, statuses_sql_of},
+    },
+};
+
+/// A `job_progress` row as SQLite gives it (times in microseconds).
+type CheckpointRow = rows::CheckpointRow<i64>;
+/// A `schedules` row as SQLite gives it.
+type ScheduleRow = rows::ScheduleRow<i64>;
+
+impl SqliteArchive {
+    /// The rows `sql` selects with `arg` bound to `?1`.
+    async fn rows<R>(&self, sql: String, arg: &str) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
+    {
+        self.guarded
+            .call(
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(arg)
+                    .fetch_all(&self.readers),
+            )
+            .await
+    }
+
+    pub(super) async fn read_one(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM job_progress WHERE job_id = ?1");
+        let rows: Vec<CheckpointRow> = self.rows(sql, id.as_str()).await?;
+        rows.into_iter()
+            .next()
+            .map(ProgressRecord::try_from)
+            .transpose()
+    }
+
+    /// See [`crate::store::Archive::active`].
+    pub(super) async fn active_page(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
+        // Live jobs only: active, and updated within the in-progress TTL.
+        let live = format!(
+            "status IN ({}) AND updated_at > {NOW_MICROS} - ?1",
+            statuses_sql(JobStatus::is_active)
+        );
+        let ttl = i64::try_from(self.active_ttl.as_micros()).unwrap_or(i64::MAX);
+        // Jobs without a start last, as PostgreSQL orders NULLs (and as the
+        // index is laid out).
+        let sql = format!(
+            "SELECT {COLUMNS} FROM job_progress WHERE {live} \
+             ORDER BY started_at IS NULL, started_at, job_id LIMIT ?2 OFFSET ?3"
+        );
+        let rows: Vec<CheckpointRow> = self
+            .guarded
+            .call(
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(ttl)
+                    .bind(i64::from(limit))
+                    .bind(bigint(offset))
+                    .fetch_all(&self.readers),
+            )
+            .await?;
+        let total: i64 = self
+            .guarded
+            .call(
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT count(*) FROM job_progress WHERE {live}"
+                )))
+                .bind(ttl)
+                .fetch_one(&self.readers),
+            )
+            .await?;
+        Ok((rows::readable(rows), count(total)))
+    }
+
+    /// See [`crate::store::Archive::finished`].
+    pub(super) async fn finished_page(
+        &self,
+        query: &FinishedQuery,
+    ) -> Result<FinishedPage, StoreError> {
+        // The index's own condition is written out, beside the statuses
+        // asked for: SQLite uses a partial index only when the query's
+        // WHERE names its condition.
+        let finished = statuses_sql(JobStatus::is_terminal);
+        let statuses = statuses_sql_of(query.which.statuses());
+        let after = if query.after.is_some() {
+            "AND (updated_at, job_id) < (?3, ?4)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM job_progress \
+             WHERE status IN ({finished}) AND status IN ({statuses}) \
+             AND updated_at >= ?1 {after} \
+             ORDER BY updated_at DESC, job_id DESC LIMIT ?2"
+        );
+        // One more than asked: whether it exists says if a next page does.
+        let mut statement = sqlx::query_as::<_, CheckpointRow>(sqlx::AssertSqlSafe(sql))
+            .bind(micros(query.since))
+            .bind(bigint(u64::from(query.limit) + 1));
+        if let Some(after) = &query.after {
+            statement = statement
+                .bind(micros(after.updated_at))
+                .bind(after.job_id.as_str());
+        }
+        let rows = self
+            .guarded
+            .call(statement.fetch_all(&self.readers))
+            .await?;
+        rows::finished_page(rows, query.limit)
+    }
+
+    /// See [`crate::store::Archive::active_schedules`].
+    pub(super) async fn running_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        let sql = format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedules \
+             WHERE actual_start_at IS NOT NULL AND actual_end_at IS NULL \
+             ORDER BY actual_start_at, id"
+        );
+        let rows: Vec<ScheduleRow> = self
+            .guarded
+            .call(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.readers))
+            .await?;
+        self.with_checkpoints(rows).await
+    }
+
+    /// See [`crate::store::Archive::schedule`].
+    pub(super) async fn schedule_by_id(
+        &self,
+        id: &ScheduleId,
+    ) -> Result<Option<Schedule>, StoreError> {
+        let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = ?1");
+        let rows: Vec<ScheduleRow> = self.rows(sql, id.as_str()).await?;
+        Ok(self.with_checkpoints(rows).await?.pop())
+    }
+
+    /// The schedules of `rows`, each with its job's checkpoint, read in
+    /// one statement.
+    async fn with_checkpoints(&self, rows: Vec<ScheduleRow>) -> Result<Vec<Schedule>, StoreError> {
+        let job_ids: Vec<&str> = rows.iter().filter_map(|row| row.job_id()).collect();
+        let checkpoints = if job_ids.is_empty() {
+            Vec::new()
+        } else {
+            // Ids are plain text: a JSON array of them cannot fail to encode.
+            let ids = serde_json::to_string(&job_ids).unwrap_or_default();
+            let sql = format!(
+                "SELECT {COLUMNS} FROM job_progress \
+                 WHERE job_id IN (SELECT value FROM json_each(?1))"
+            );
+            let found: Vec<CheckpointRow> = self.rows(sql, &ids).await?;
+            found
+                .into_iter()
+                .map(ProgressRecord::try_from)
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        rows::schedules(rows, &checkpoints)
+    }
+}

@@ -6,7 +6,7 @@ use job_progress::{domain::JobStatus, write::JobSpec};
 
 use crate::helpers::{Stores, eager, envelope, job, job_ids, spawn_app, spawn_app_with};
 
-async fn a_running_job_is_served_from_redis_with_its_counts(stores: Stores) {
+async fn a_running_job_is_served_from_the_hot_store_with_its_counts(stores: Stores) {
     let app = stores.spawn().await;
     let writer = app.writer(eager());
     let handle = writer.start(
@@ -212,7 +212,7 @@ async fn a_large_index_is_read_in_batches_without_losing_or_repeating_jobs(pool:
 }
 
 crate::on_both_stores!(
-    a_running_job_is_served_from_redis_with_its_counts,
+    a_running_job_is_served_from_the_hot_store_with_its_counts,
     an_unknown_job_is_a_404_that_says_so,
     the_active_list_is_sorted_by_start_and_paged,
 );

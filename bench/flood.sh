@@ -9,7 +9,7 @@
 # Needs wrk and a built server (JP_BIN, default target/release/job-progress;
 # `cargo build --release` first). Uses its own database `jpflood` on
 # BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432), removed at exit,
-# and the Redis at REDIS_URL under its own key prefix.
+# and the Redis at REDIS_URL (default the local one) under its own key prefix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,8 @@ BIN=${JP_BIN:-target/release/job-progress}
 PORT=${FLOOD_PORT:-18090}
 PG=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 DB=jpflood
+# Named, not left to the default: unset, the server keeps progress in-process.
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 WORK=$(mktemp -d)
 SERVER=
 

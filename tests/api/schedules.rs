@@ -18,8 +18,8 @@ async fn add_schedule(pool: &sqlx::PgPool, id: &str, name: &str) {
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn a_running_schedule_shows_live_counts(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
-    add_schedule(&app.pool(), "sched-1", "Black Friday").await;
-    add_schedule(&app.pool(), "sched-idle", "Not started").await;
+    add_schedule(app.pool(), "sched-1", "Black Friday").await;
+    add_schedule(app.pool(), "sched-idle", "Not started").await;
     let spec = JobSpec::new(100).schedule(ScheduleId::parse("sched-1").unwrap());
     let handle = app.writer(eager()).start(job("sched-job"), spec);
     handle.record(40, 1).unwrap();
@@ -42,7 +42,7 @@ async fn a_running_schedule_shows_live_counts(pool: sqlx::PgPool) {
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn without_redis_a_schedule_shows_its_checkpoint_counts_not_zeros(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
-    add_schedule(&app.pool(), "sched-2", "Newsletter").await;
+    add_schedule(app.pool(), "sched-2", "Newsletter").await;
     let spec = JobSpec::new(100).schedule(ScheduleId::parse("sched-2").unwrap());
     let handle = app.writer(eager()).start(job("sched-job-2"), spec);
     handle.record(70, 5).unwrap();
@@ -61,7 +61,7 @@ async fn without_redis_a_schedule_shows_its_checkpoint_counts_not_zeros(pool: sq
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn a_finished_schedule_leaves_the_active_list(pool: sqlx::PgPool) {
     let app = spawn_app_with(pool, |o| o.cache_ttl = Duration::ZERO).await;
-    add_schedule(&app.pool(), "sched-3", "Done soon").await;
+    add_schedule(app.pool(), "sched-3", "Done soon").await;
     let spec = JobSpec::new(2).schedule(ScheduleId::parse("sched-3").unwrap());
     let handle = app.writer(eager()).start(job("sched-job-3"), spec);
     handle.record(2, 0).unwrap();

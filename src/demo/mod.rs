@@ -17,6 +17,7 @@ use clap::Args;
 
 use crate::{
     config::ServeSettings,
+    http::tokens::{Scope, new_token},
     push::Bus,
     startup::Application,
     store::{AnyArchive, MemoryStore},
@@ -62,6 +63,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // The dashboard polls and streams from this machine only.
     settings.access.rate_limit_per_second = 0;
     settings.retention_days = 0;
+    // A write token of the demo's own, so a worker of yours can report to
+    // it as to a real server.
+    let token = new_token(Scope::Write, "demo-worker")?;
+    let tokens_file = data_dir.join("tokens");
+    std::fs::create_dir_all(&data_dir)
+        .and_then(|()| std::fs::write(&tokens_file, format!("{}\n", token.line)))
+        .with_context(|| format!("cannot write {}", tokens_file.display()))?;
+    settings.access.tokens_file = Some(tokens_file);
 
     let hot = MemoryStore::new(settings.redis.ttls());
     let archive =
@@ -97,6 +106,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  {} simulated campaigns (steady, slowing down, failing part-way, stalling); \
          the API is at {url}api/v1/jobs/active. Ctrl-C stops.",
         CAMPAIGNS.len()
+    );
+    println!(
+        "  Report a job of your own with this demo's write token:\n    \
+         curl -X PUT -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \
+         -d '{{\"total\": 1000}}' {url}api/v1/jobs/my-job\n    \
+         curl -X POST -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \
+         -d '{{\"successCount\": 250}}' {url}api/v1/jobs/my-job/progress",
+        token = token.token
     );
     let served = app.run_until_stopped().await;
     for campaign in campaigns {

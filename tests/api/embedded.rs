@@ -222,8 +222,35 @@ async fn the_demo_serves_moving_campaigns_and_stops_cleanly_on_ctrl_c() {
         .trim_end_matches('/')
         .to_owned();
 
+    let mut token = None;
+    while token.is_none() {
+        let line = tokio::time::timeout(LIMIT, lines.next_line())
+            .await
+            .expect("the demo prints its write token")
+            .unwrap()
+            .expect("a line");
+        token = line
+            .split("Bearer ")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .map(str::to_owned);
+    }
+    let token = token.unwrap();
+
     let page = reqwest::get(format!("{url}/")).await.unwrap();
     assert_eq!(page.status(), 200, "the dashboard is served");
+    let mine = reqwest::Client::new()
+        .put(format!("{url}/api/v1/jobs/my-job"))
+        .bearer_auth(&token)
+        .json(&json!({"total": 1000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        mine.status(),
+        201,
+        "a worker reports with the printed token"
+    );
     let active = |url: String| async move {
         let body: Value = reqwest::get(format!("{url}/api/v1/jobs/active"))
             .await
@@ -233,8 +260,8 @@ async fn the_demo_serves_moving_campaigns_and_stops_cleanly_on_ctrl_c() {
             .unwrap();
         body["data"].as_array().cloned().unwrap_or_default()
     };
-    eventually(LIMIT, "all four campaigns are running", || async {
-        active(url.clone()).await.len() >= 4
+    eventually(LIMIT, "four campaigns and mine are running", || async {
+        active(url.clone()).await.len() >= 5
     })
     .await;
     let sent = |jobs: &[Value]| -> u64 {

@@ -23,6 +23,7 @@
 //! - A stored state that cannot be read (an older format) costs the
 //!   estimate its history, never the update.
 
+mod apply;
 mod stored;
 
 use std::{sync::Arc, time::Duration};
@@ -30,18 +31,13 @@ use std::{sync::Arc, time::Duration};
 use futures_util::{StreamExt as _, stream};
 use tokio_util::task::TaskTracker;
 
-use self::stored::{Declared, Stored};
-use super::{
-    JobSpec, WriteError, WriterConfig,
-    checkpoints::Checkpoints,
-    eta::JobShape,
-    state::{JobState, now},
-};
+use self::apply::{Applied, Current};
+use super::{JobSpec, WriteError, WriterConfig, checkpoints::Checkpoints, state::now};
 use crate::{
     domain::{JobId, JobStatus, ProgressRecord},
     error::error_chain,
     push::Publisher,
-    store::{Archive, Held, HotStore, Replaced, StoreError},
+    store::{Archive, HotStore, Replaced, StoreError},
 };
 
 /// How many times an update is redone when other updates of the same job
@@ -339,222 +335,4 @@ impl Ingest {
             }
         });
     }
-}
-
-/// The job as an update finds it. (One lives for one update, on the
-/// stack: the size of its variants does not matter.)
-#[allow(clippy::large_enum_variant)]
-enum Current {
-    /// Not known anywhere.
-    New,
-    /// Only in the archive (the hot store lost or expired it).
-    Recovered(Box<ProgressRecord>),
-    /// In the hot store, with its state when it has one.
-    Held(Box<ProgressRecord>, Option<Stored>),
-}
-
-/// What applying a change gave.
-#[allow(clippy::large_enum_variant)]
-enum Applied {
-    /// Nothing to write (a repeated declaration or ending): the record as
-    /// it is.
-    Unchanged(Box<ProgressRecord>),
-    /// The state to store.
-    Changed(JobState, Stored),
-}
-
-impl Current {
-    fn held(held: Held) -> Self {
-        let stored = held.state.as_deref().and_then(Stored::decode);
-        Current::Held(Box::new(held.record), stored)
-    }
-
-    fn is_new(&self) -> bool {
-        matches!(self, Current::New)
-    }
-
-    /// Applies `change`; refuses what the job's state does not allow.
-    fn apply(self, id: &JobId, change: &Change) -> Result<Applied, IngestError> {
-        let (mut state, stored) = match self {
-            Current::New => {
-                let Change::Declare(declaration) = change else {
-                    return Err(IngestError::UnknownJob(id.clone()));
-                };
-                return Ok(declare_new(id, declaration));
-            }
-            Current::Recovered(record) | Current::Held(record, None) => {
-                let shape = shape_of(&record_shape(&record));
-                let state = JobState::on_wall_clock(*record, shape);
-                let stored = Stored {
-                    job: state.saved(),
-                    declared: Declared::default(),
-                    checkpointed: None,
-                };
-                (state, stored)
-            }
-            Current::Held(record, Some(stored)) => {
-                (JobState::resume(*record, stored.job.clone()), stored)
-            }
-        };
-        let record = &state.record;
-        if let Change::Finish(finish) = change
-            && record.status.is_terminal()
-            && finish.repeats(record)
-        {
-            return Ok(Applied::Unchanged(Box::new(state.record)));
-        }
-        if record.status.is_terminal() {
-            return Err(WriteError::Finished {
-                job_id: id.clone(),
-                status: record.status,
-            }
-            .into());
-        }
-        match change {
-            Change::Declare(declaration) => {
-                if !redeclare(&mut state, &stored.declared, declaration)? {
-                    return Ok(Applied::Unchanged(Box::new(state.record)));
-                }
-            }
-            Change::Report(report) => {
-                if let Some(total) = report.total {
-                    state.set_total(total).map_err(IngestError::from)?;
-                }
-                state
-                    .set_counts(report.succeeded, report.failed)
-                    .map_err(IngestError::from)?;
-                if let Some(chunk) = report.chunk {
-                    state.set_chunk(chunk).map_err(IngestError::from)?;
-                }
-            }
-            Change::Finish(finish) => {
-                if finish.succeeded.is_some() || finish.failed.is_some() {
-                    let record = &state.record;
-                    let succeeded = finish.succeeded.unwrap_or(record.success_count);
-                    let failed = finish.failed.unwrap_or(record.failure_count);
-                    state
-                        .set_counts(succeeded, failed)
-                        .map_err(IngestError::from)?;
-                }
-                match &finish.outcome {
-                    Outcome::Completed => state.set_status(JobStatus::Completed),
-                    Outcome::Failed(message) => state.set_status(JobStatus::Failed).map(|()| {
-                        state.set_error(message.clone());
-                    }),
-                }
-                .map_err(IngestError::from)?;
-            }
-        }
-        Ok(Applied::Changed(state, stored))
-    }
-}
-
-impl Finish {
-    /// Whether this ending is the one `record` already has (a retried
-    /// request), with the same final counts if it names them.
-    fn repeats(&self, record: &ProgressRecord) -> bool {
-        let status = match self.outcome {
-            Outcome::Completed => JobStatus::Completed,
-            Outcome::Failed(_) => JobStatus::Failed,
-        };
-        record.status == status
-            && self.succeeded.is_none_or(|n| n == record.success_count)
-            && self.failed.is_none_or(|n| n == record.failure_count)
-    }
-}
-
-/// What the estimator can know of a job from its record alone (the
-/// chunking was declared to a state that is gone).
-fn record_shape(record: &ProgressRecord) -> JobSpec {
-    JobSpec::new(record.total_target_count)
-}
-
-/// A job declared for the first time.
-fn declare_new(id: &JobId, declaration: &Declaration) -> Applied {
-    let spec = &declaration.spec;
-    let mut record = ProgressRecord::new(id.clone(), declaration.status, spec.total);
-    record.total_chunks = spec.total_chunks;
-    record.schedule_id = spec.schedule_id.clone();
-    record.refresh_interval_ms = declaration
-        .refresh_interval
-        .map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX));
-    let declared = Declared {
-        chunk_size: spec.chunk_size,
-        pause_ms: spec
-            .pause
-            .map(|pause| u64::try_from(pause.as_millis()).unwrap_or(u64::MAX)),
-    };
-    let state = JobState::on_wall_clock(record, shape_of(spec));
-    let stored = Stored {
-        job: state.saved(),
-        declared,
-        checkpointed: None,
-    };
-    Applied::Changed(state, stored)
-}
-
-/// The estimator's view of a declared job.
-fn shape_of(spec: &JobSpec) -> JobShape {
-    JobShape {
-        total: spec.total,
-        chunk_size: spec.chunk_size,
-        pause: spec.pause,
-    }
-}
-
-/// Takes a repeated declaration: refuses a different chunking or
-/// schedule, takes a revised total, a move to `in_progress` and a new
-/// refresh interval. Returns whether anything changed.
-fn redeclare(
-    state: &mut JobState,
-    declared: &Declared,
-    declaration: &Declaration,
-) -> Result<bool, IngestError> {
-    let spec = &declaration.spec;
-    let record = &state.record;
-    let differs = |field: &'static str, declared: String| IngestError::Redeclared {
-        job_id: record.job_id.clone(),
-        field,
-        declared,
-    };
-    let shown = |value: Option<u64>| value.map_or_else(|| "none".to_owned(), |v| v.to_string());
-    if spec.total_chunks != record.total_chunks {
-        return Err(differs("totalChunks", shown(record.total_chunks)));
-    }
-    if spec.chunk_size != declared.chunk_size {
-        return Err(differs("chunkSize", shown(declared.chunk_size)));
-    }
-    let pause_ms = spec
-        .pause
-        .map(|pause| u64::try_from(pause.as_millis()).unwrap_or(u64::MAX));
-    if pause_ms != declared.pause_ms {
-        return Err(differs("pauseMs", shown(declared.pause_ms)));
-    }
-    if spec.schedule_id != record.schedule_id {
-        let declared = record
-            .schedule_id
-            .as_ref()
-            .map_or_else(|| "none".to_owned(), ToString::to_string);
-        return Err(differs("scheduleId", declared));
-    }
-    let refresh_ms = declaration
-        .refresh_interval
-        .map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX));
-    let mut changed = false;
-    if spec.total != record.total_target_count {
-        state.set_total(spec.total).map_err(IngestError::from)?;
-        changed = true;
-    }
-    // A declaration repeated after the job began does not send it back.
-    if declaration.status.rank() > state.record.status.rank() {
-        state
-            .set_status(declaration.status)
-            .map_err(IngestError::from)?;
-        changed = true;
-    }
-    if refresh_ms.is_some() && refresh_ms != state.record.refresh_interval_ms {
-        state.record.refresh_interval_ms = refresh_ms;
-        changed = true;
-    }
-    Ok(changed)
 }

@@ -8,21 +8,25 @@
 //! | POST   | `/api/v1/jobs/{jobId}/fail`       | [`fail`], with `errorMessage` |
 //! | POST   | `/api/v1/progress`                | [`batch`]: many jobs' counts, a result each |
 //!
-//! Bodies are parsed here into the [`ingest`](crate::write::ingest) types;
+//! Bodies are parsed (`bodies.rs`) into the [`ingest`](crate::write::ingest) types;
 //! everything a job's state decides (ordering, the ETA, checkpoints) is
 //! decided there, by the code the Rust writer uses.
 
-use std::time::Duration;
+mod bodies;
+
+pub use bodies::{MAX_BATCH, MAX_COUNT, MAX_ERROR_MESSAGE, MAX_INTERVAL_MS};
 
 use actix_web::{
     HttpRequest, HttpResponse,
     http::{StatusCode, header},
     web,
 };
-use serde::{Deserialize, Serialize};
 
+use self::bodies::{
+    BatchBody, BatchItem, DeclareBody, FinishBody, ItemResult, ProgressBody, is_blank,
+};
 use crate::{
-    domain::{JobId, JobStatus, ProgressRecord, ScheduleId},
+    domain::JobId,
     error::error_chain,
     http::{
         ApiError, AppState,
@@ -31,216 +35,10 @@ use crate::{
     metrics::IngestOutcome,
     read::envelope::serialize,
     write::{
-        JobSpec, WriteError,
-        ingest::{Accepted, Declaration, Finish, IngestError, Outcome, Report},
+        WriteError,
+        ingest::{Accepted, IngestError, Outcome, Report},
     },
 };
-
-/// The largest count or total: 2^53 - 1, what JavaScript holds exactly.
-pub const MAX_COUNT: u64 = (1 << 53) - 1;
-/// The longest pause between chunks and refresh interval: one day.
-pub const MAX_INTERVAL_MS: u64 = 24 * 3600 * 1000;
-/// The longest error message, in characters.
-pub const MAX_ERROR_MESSAGE: usize = 2048;
-/// The most updates in one batch.
-pub const MAX_BATCH: usize = 1000;
-
-/// `PUT /api/v1/jobs/{jobId}`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct DeclareBody {
-    total: u64,
-    #[serde(default, deserialize_with = "present")]
-    total_chunks: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    chunk_size: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    pause_ms: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    schedule_id: Option<ScheduleId>,
-    #[serde(default)]
-    status: DeclaredStatus,
-    #[serde(default, deserialize_with = "present")]
-    refresh_interval_ms: Option<u64>,
-}
-
-/// The statuses a job may be declared with.
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum DeclaredStatus {
-    Preparing,
-    #[default]
-    InProgress,
-}
-
-/// `POST /api/v1/jobs/{jobId}/progress`, and one item of a batch (with
-/// `jobId`).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ProgressBody {
-    success_count: u64,
-    failure_count: u64,
-    #[serde(default, deserialize_with = "present")]
-    current_chunk: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    total: Option<u64>,
-}
-
-/// One item of a batch: a job and its counts (serde cannot refuse unknown
-/// fields through `flatten`, so the fields are repeated here).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct BatchItem {
-    job_id: JobId,
-    success_count: u64,
-    failure_count: u64,
-    #[serde(default, deserialize_with = "present")]
-    current_chunk: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    total: Option<u64>,
-}
-
-/// `POST .../complete` (and `.../fail`, with its message).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FinishBody {
-    #[serde(default, deserialize_with = "present")]
-    success_count: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    failure_count: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    error_message: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BatchBody {
-    /// Objects: anything else refuses the whole batch (400); an object
-    /// that is not a valid item gets its own 400 result.
-    updates: Vec<serde_json::Map<String, serde_json::Value>>,
-}
-
-/// One item's result in a batch: an envelope with the item's job.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ItemResult {
-    /// The item's job, when it names a valid one.
-    job_id: Option<JobId>,
-    status_code: u16,
-    message: String,
-    data: Option<ProgressRecord>,
-}
-
-/// An optional field that, when given, must hold a value: `null` is
-/// refused (the document says the field is a number or a string), and
-/// only leaving the field out means "none".
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
-}
-
-fn within(field: &str, value: u64, max: u64) -> Result<u64, ApiError> {
-    if value > max {
-        return Err(ApiError::BadRequest(format!(
-            "invalid body: {field}: at most {max}, got {value}"
-        )));
-    }
-    Ok(value)
-}
-
-impl DeclareBody {
-    fn parse(self) -> Result<Declaration, ApiError> {
-        let total = within("total", self.total, MAX_COUNT)?;
-        let mut spec = JobSpec::new(total);
-        if let Some(size) = self.chunk_size {
-            if size == 0 {
-                return Err(ApiError::BadRequest(
-                    "invalid body: chunkSize: at least 1".into(),
-                ));
-            }
-            spec.chunk_size = Some(within("chunkSize", size, MAX_COUNT)?);
-            spec.total_chunks = Some(total.div_ceil(size));
-        }
-        if let Some(chunks) = self.total_chunks {
-            spec.total_chunks = Some(within("totalChunks", chunks, MAX_COUNT)?);
-        }
-        spec.pause = self
-            .pause_ms
-            .map(|ms| within("pauseMs", ms, MAX_INTERVAL_MS).map(Duration::from_millis))
-            .transpose()?;
-        spec.schedule_id = self.schedule_id;
-        let refresh_interval = self
-            .refresh_interval_ms
-            .map(|ms| match ms {
-                0 => Err(ApiError::BadRequest(
-                    "invalid body: refreshIntervalMs: at least 1".into(),
-                )),
-                ms => within("refreshIntervalMs", ms, MAX_INTERVAL_MS).map(Duration::from_millis),
-            })
-            .transpose()?;
-        Ok(Declaration {
-            spec,
-            status: match self.status {
-                DeclaredStatus::Preparing => JobStatus::Preparing,
-                DeclaredStatus::InProgress => JobStatus::InProgress,
-            },
-            refresh_interval,
-        })
-    }
-}
-
-impl ProgressBody {
-    fn parse(self, at: &str) -> Result<Report, ApiError> {
-        let field = |name: &str| format!("{at}{name}");
-        Ok(Report {
-            succeeded: within(&field("successCount"), self.success_count, MAX_COUNT)?,
-            failed: within(&field("failureCount"), self.failure_count, MAX_COUNT)?,
-            chunk: self
-                .current_chunk
-                .map(|chunk| within(&field("currentChunk"), chunk, MAX_COUNT))
-                .transpose()?,
-            total: self
-                .total
-                .map(|total| within(&field("total"), total, MAX_COUNT))
-                .transpose()?,
-        })
-    }
-}
-
-impl FinishBody {
-    fn parse(self, outcome: Outcome) -> Result<Finish, ApiError> {
-        Ok(Finish {
-            outcome,
-            succeeded: self
-                .success_count
-                .map(|n| within("successCount", n, MAX_COUNT))
-                .transpose()?,
-            failed: self
-                .failure_count
-                .map(|n| within("failureCount", n, MAX_COUNT))
-                .transpose()?,
-        })
-    }
-}
-
-/// White space as openapi.yaml's pattern (`\S`, ECMAScript) sees it, so
-/// a message the document admits is never refused as blank.
-fn is_blank(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202f}'
-                | '\u{205f}'
-                | '\u{3000}'
-                | '\u{feff}'
-    )
-}
 
 /// The path's job id, or a 400.
 fn job_id(path: web::Path<String>) -> Result<JobId, ApiError> {

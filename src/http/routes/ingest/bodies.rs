@@ -1,0 +1,223 @@
+//! The write API's bodies: what each request may hold, its limits, and
+//! its conversion into the [`ingest`](crate::write::ingest) types. A body
+//! that parses is a change the job's state may still refuse; one that does
+//! not is a 400 naming the field, before any store is asked.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    domain::{JobId, JobStatus, ProgressRecord, ScheduleId},
+    http::ApiError,
+    write::{
+        JobSpec,
+        ingest::{Declaration, Finish, Outcome, Report},
+    },
+};
+
+/// The largest count or total: 2^53 - 1, what JavaScript holds exactly.
+pub const MAX_COUNT: u64 = (1 << 53) - 1;
+/// The longest pause between chunks and refresh interval: one day.
+pub const MAX_INTERVAL_MS: u64 = 24 * 3600 * 1000;
+/// The longest error message, in characters.
+pub const MAX_ERROR_MESSAGE: usize = 2048;
+/// The most updates in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// `PUT /api/v1/jobs/{jobId}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct DeclareBody {
+    pub(super) total: u64,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) total_chunks: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) chunk_size: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) pause_ms: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) schedule_id: Option<ScheduleId>,
+    #[serde(default)]
+    pub(super) status: DeclaredStatus,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) refresh_interval_ms: Option<u64>,
+}
+
+/// The statuses a job may be declared with.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum DeclaredStatus {
+    Preparing,
+    #[default]
+    InProgress,
+}
+
+/// `POST /api/v1/jobs/{jobId}/progress`, and one item of a batch (with
+/// `jobId`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ProgressBody {
+    pub(super) success_count: u64,
+    pub(super) failure_count: u64,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) current_chunk: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) total: Option<u64>,
+}
+
+/// One item of a batch: a job and its counts (serde cannot refuse unknown
+/// fields through `flatten`, so the fields are repeated here).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct BatchItem {
+    pub(super) job_id: JobId,
+    pub(super) success_count: u64,
+    pub(super) failure_count: u64,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) current_chunk: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) total: Option<u64>,
+}
+
+/// `POST .../complete` (and `.../fail`, with its message).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct FinishBody {
+    #[serde(default, deserialize_with = "present")]
+    pub(super) success_count: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) failure_count: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) error_message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BatchBody {
+    /// Objects: anything else refuses the whole batch (400); an object
+    /// that is not a valid item gets its own 400 result.
+    pub(super) updates: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// One item's result in a batch: an envelope with the item's job.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ItemResult {
+    /// The item's job, when it names a valid one.
+    pub(super) job_id: Option<JobId>,
+    pub(super) status_code: u16,
+    pub(super) message: String,
+    pub(super) data: Option<ProgressRecord>,
+}
+
+/// An optional field that, when given, must hold a value: `null` is
+/// refused (the document says the field is a number or a string), and
+/// only leaving the field out means "none".
+pub(super) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+pub(super) fn within(field: &str, value: u64, max: u64) -> Result<u64, ApiError> {
+    if value > max {
+        return Err(ApiError::BadRequest(format!(
+            "invalid body: {field}: at most {max}, got {value}"
+        )));
+    }
+    Ok(value)
+}
+
+impl DeclareBody {
+    pub(super) fn parse(self) -> Result<Declaration, ApiError> {
+        let total = within("total", self.total, MAX_COUNT)?;
+        let mut spec = JobSpec::new(total);
+        if let Some(size) = self.chunk_size {
+            if size == 0 {
+                return Err(ApiError::BadRequest(
+                    "invalid body: chunkSize: at least 1".into(),
+                ));
+            }
+            spec.chunk_size = Some(within("chunkSize", size, MAX_COUNT)?);
+            spec.total_chunks = Some(total.div_ceil(size));
+        }
+        if let Some(chunks) = self.total_chunks {
+            spec.total_chunks = Some(within("totalChunks", chunks, MAX_COUNT)?);
+        }
+        spec.pause = self
+            .pause_ms
+            .map(|ms| within("pauseMs", ms, MAX_INTERVAL_MS).map(Duration::from_millis))
+            .transpose()?;
+        spec.schedule_id = self.schedule_id;
+        let refresh_interval = self
+            .refresh_interval_ms
+            .map(|ms| match ms {
+                0 => Err(ApiError::BadRequest(
+                    "invalid body: refreshIntervalMs: at least 1".into(),
+                )),
+                ms => within("refreshIntervalMs", ms, MAX_INTERVAL_MS).map(Duration::from_millis),
+            })
+            .transpose()?;
+        Ok(Declaration {
+            spec,
+            status: match self.status {
+                DeclaredStatus::Preparing => JobStatus::Preparing,
+                DeclaredStatus::InProgress => JobStatus::InProgress,
+            },
+            refresh_interval,
+        })
+    }
+}
+
+impl ProgressBody {
+    pub(super) fn parse(self, at: &str) -> Result<Report, ApiError> {
+        let field = |name: &str| format!("{at}{name}");
+        Ok(Report {
+            succeeded: within(&field("successCount"), self.success_count, MAX_COUNT)?,
+            failed: within(&field("failureCount"), self.failure_count, MAX_COUNT)?,
+            chunk: self
+                .current_chunk
+                .map(|chunk| within(&field("currentChunk"), chunk, MAX_COUNT))
+                .transpose()?,
+            total: self
+                .total
+                .map(|total| within(&field("total"), total, MAX_COUNT))
+                .transpose()?,
+        })
+    }
+}
+
+impl FinishBody {
+    pub(super) fn parse(self, outcome: Outcome) -> Result<Finish, ApiError> {
+        Ok(Finish {
+            outcome,
+            succeeded: self
+                .success_count
+                .map(|n| within("successCount", n, MAX_COUNT))
+                .transpose()?,
+            failed: self
+                .failure_count
+                .map(|n| within("failureCount", n, MAX_COUNT))
+                .transpose()?,
+        })
+    }
+}
+
+/// White space as openapi.yaml's pattern (`\S`, ECMAScript) sees it, so
+/// a message the document admits is never refused as blank.
+pub(super) fn is_blank(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}

@@ -2,7 +2,7 @@
 //! environment fallback. `serve`, `migrate` and the examples flatten the
 //! ones they need, so every program reads `REDIS_URL` the same way.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, num::NonZeroU16, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -114,6 +114,18 @@ pub struct RedisSettings {
     /// `nats://host:port` URL, NATS (writers publish after their write).
     #[arg(long, env = "BUS_URL", value_parser = parse_bus_url)]
     pub bus_url: Option<String>,
+    /// Redis is a Redis Cluster, and `REDIS_URL` names any of its nodes:
+    /// jobs are spread over `REDIS_BUCKETS` hash tags, and live updates
+    /// travel by sharded pub/sub.
+    #[arg(long, env = "REDIS_CLUSTER")]
+    pub redis_cluster: bool,
+    /// On a cluster, how many buckets (hash tags, each one slot) jobs are
+    /// spread over: more spread them more evenly over the masters, and
+    /// each page of the active list reads every bucket. Every writer and
+    /// API instance must use the same number. Ignored on one Redis.
+    #[arg(long, env = "REDIS_BUCKETS", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub redis_buckets: u16,
 }
 
 /// A bus URL is a NATS one: Redis needs none (it is `REDIS_URL`).
@@ -130,16 +142,20 @@ fn parse_bus_url(raw: &str) -> Result<String, String> {
 impl RedisSettings {
     /// The store these settings describe (connects lazily).
     pub fn store(&self) -> anyhow::Result<RedisStore> {
-        RedisStore::new(
-            &self.redis_url,
-            Keys::new(self.key_prefix.clone()),
-            Ttls {
-                in_progress: Duration::from_secs(self.progress_ttl_secs),
-                completed: Duration::from_secs(self.completed_ttl_secs),
-            },
-            Duration::from_millis(self.redis_timeout_ms),
-        )
-        .map(|store| {
+        let keys = Keys::new(self.key_prefix.clone());
+        let ttls = Ttls {
+            in_progress: Duration::from_secs(self.progress_ttl_secs),
+            completed: Duration::from_secs(self.completed_ttl_secs),
+        };
+        let timeout = Duration::from_millis(self.redis_timeout_ms);
+        let store = if self.redis_cluster {
+            let buckets = NonZeroU16::new(self.redis_buckets)
+                .ok_or_else(|| anyhow::anyhow!("REDIS_BUCKETS must be at least 1"))?;
+            RedisStore::cluster(&self.redis_url, keys.bucketed(buckets), ttls, timeout)
+        } else {
+            RedisStore::new(&self.redis_url, keys, ttls, timeout)
+        };
+        store.map(|store| {
             let store = store.with_breaker(BreakerConfig {
                 failures: self.redis_breaker_failures,
                 cool_off: Duration::from_millis(self.redis_breaker_cool_off_ms),
@@ -155,15 +171,11 @@ impl RedisSettings {
 
     /// The bus API instances subscribe to.
     pub fn bus(&self, store: &RedisStore) -> Bus {
-        let channel = store.keys().events_channel();
         match &self.bus_url {
-            None => Bus::Redis {
-                client: store.client().clone(),
-                channel,
-            },
+            None => store.bus(),
             Some(url) => Bus::Nats {
                 url: url.clone(),
-                subject: channel,
+                subject: store.keys().events_channel(),
             },
         }
     }

@@ -19,6 +19,7 @@ use job_progress::{
     startup::Application,
     store::{
         Archive, Held, HotStore, HotWrite, Keys, PgArchive, RedisStore, Replaced, StoreError, Ttls,
+        keys::Bucket,
     },
     telemetry,
     write::{ProgressWriter, WriterConfig},
@@ -184,10 +185,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
     settings.workers = Some(2);
     settings.shutdown_timeout_secs = 1;
     let bus = match options.nats {
-        None => Bus::Redis {
-            client: redis.client().clone(),
-            channel: keys.events_channel(),
-        },
+        None => redis.bus(),
         Some(url) => Bus::Nats {
             url,
             subject: keys.events_channel(),
@@ -282,11 +280,19 @@ impl TestApp {
 
     /// Members of the by-start index, in order.
     pub async fn by_start_members(&self) -> Vec<String> {
-        zset_members(&redis_url(), &self.keys.by_start_index()).await
+        zset_members(&redis_url(), &self.keys.by_start_index(self.only_bucket())).await
     }
 
     pub async fn index_members_at(&self, url: &str) -> Vec<String> {
-        zset_members(url, &self.keys.active_index()).await
+        zset_members(url, &self.keys.active_index(self.only_bucket())).await
+    }
+
+    /// The one bucket of the one-Redis layout.
+    fn only_bucket(&self) -> Bucket {
+        let [only] = self.keys.buckets().collect::<Vec<_>>()[..] else {
+            panic!("the app is on one Redis, which has one bucket");
+        };
+        only
     }
 
     pub async fn delete_key(&self, id: &str) {

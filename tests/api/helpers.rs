@@ -3,6 +3,7 @@
 //! key prefix.
 
 use std::{
+    num::NonZeroU16,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -126,6 +127,8 @@ pub struct Options {
     pub keys: Option<Keys>,
     /// The bus (default: Redis pub/sub on the test's Redis and prefix).
     pub nats: Option<String>,
+    /// `redis_url` is a node of a Redis Cluster: keys in this many buckets.
+    pub cluster_buckets: Option<NonZeroU16>,
 }
 
 /// A running app and handles on everything behind it.
@@ -161,19 +164,35 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         gate: None,
         keys: None,
         nats: None,
+        cluster_buckets: None,
     };
     tune(&mut options);
 
     let keys = options
         .keys
         .unwrap_or_else(|| Keys::new(format!("test-{}:", uuid::Uuid::new_v4())));
-    let redis = RedisStore::new(
-        &options.redis_url,
-        keys.clone(),
-        Ttls::default(),
-        Duration::from_millis(200),
-    )
-    .expect("redis store");
+    let (keys, redis) = match options.cluster_buckets {
+        None => {
+            let redis = RedisStore::new(
+                &options.redis_url,
+                keys.clone(),
+                Ttls::default(),
+                Duration::from_millis(200),
+            );
+            (keys, redis)
+        }
+        Some(buckets) => {
+            let keys = keys.bucketed(buckets);
+            let redis = RedisStore::cluster(
+                &options.redis_url,
+                keys.clone(),
+                Ttls::default(),
+                Duration::from_millis(200),
+            );
+            (keys, redis)
+        }
+    };
+    let redis = redis.expect("redis store");
     let hot = Arc::new(CountingStore::new(Arc::new(redis.clone()), options.gate));
     let archive = options
         .archive

@@ -181,24 +181,33 @@ impl RedisStore {
         if count {
             pipe.cmd("ZCARD").arg(&index);
         }
-        pipe.cmd("ZRANGE")
-            .arg(&index)
-            .arg(first)
-            .arg(last)
-            .arg("WITHSCORES");
+        pipe.cmd("ZRANGE").arg(&index).arg(first).arg(last);
+        // Scores only matter to a merge: one Redis's single index is
+        // taken as it comes.
+        let merging = self.keys.is_bucketed();
+        if merging {
+            pipe.arg("WITHSCORES");
+        }
         let mut conn = self.conn.clone();
-        let (size, read): (Option<u64>, Vec<(String, f64)>) = if count {
+        let (size, reply): (Option<u64>, Vec<String>) = if count {
             self.guarded.call(pipe.query_async(&mut conn)).await?
         } else {
-            let (read,): (Vec<(String, f64)>,) =
-                self.guarded.call(pipe.query_async(&mut conn)).await?;
-            (None, read)
+            let (reply,): (Vec<String>,) = self.guarded.call(pipe.query_async(&mut conn)).await?;
+            (None, reply)
+        };
+        // The store speaks RESP2: WITHSCORES is member, score, member, ...,
+        // each a string ("inf" for +inf, which parses as such).
+        let read: Vec<(f64, String)> = if merging {
+            reply
+                .chunks_exact(2)
+                .map(|pair| (pair[1].parse().unwrap_or(f64::INFINITY), pair[0].clone()))
+                .collect()
+        } else {
+            reply.into_iter().map(|member| (0.0, member)).collect()
         };
         cursor.exhausted = (read.len() as u64) < batch;
         cursor.next = cursor.next.saturating_add(read.len() as u64);
-        cursor
-            .read
-            .extend(read.into_iter().map(|(member, score)| (score, member)));
+        cursor.read.extend(read);
         Ok(size)
     }
 

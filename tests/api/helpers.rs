@@ -171,28 +171,22 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
     let keys = options
         .keys
         .unwrap_or_else(|| Keys::new(format!("test-{}:", uuid::Uuid::new_v4())));
-    let (keys, redis) = match options.cluster_buckets {
-        None => {
-            let redis = RedisStore::new(
-                &options.redis_url,
-                keys.clone(),
-                Ttls::default(),
-                Duration::from_millis(200),
-            );
-            (keys, redis)
-        }
-        Some(buckets) => {
-            let keys = keys.bucketed(buckets);
-            let redis = RedisStore::cluster(
-                &options.redis_url,
-                keys.clone(),
-                Ttls::default(),
-                Duration::from_millis(200),
-            );
-            (keys, redis)
-        }
+    let keys = match options.cluster_buckets {
+        Some(buckets) => keys.bucketed(buckets),
+        None => keys,
     };
-    let redis = redis.expect("redis store");
+    let connect = if keys.is_bucketed() {
+        RedisStore::cluster
+    } else {
+        RedisStore::new
+    };
+    let redis = connect(
+        &options.redis_url,
+        keys.clone(),
+        Ttls::default(),
+        Duration::from_millis(200),
+    )
+    .expect("redis store");
     let hot = Arc::new(CountingStore::new(Arc::new(redis.clone()), options.gate));
     let archive = options
         .archive

@@ -10,7 +10,7 @@
 //! dropped).
 
 use std::{
-    io::{BufRead as _, BufReader},
+    io::{BufRead as _, BufReader, Write as _},
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, Stdio},
     time::Duration,
@@ -22,8 +22,10 @@ use tokio::sync::OnceCell;
 use crate::{chaos::free_port, helpers::eventually};
 
 /// How long a cluster may take to form (`redis-cli --cluster create`
-/// waits for the gossip itself) or to heal after a restart.
-const FORMING: Duration = Duration::from_secs(30);
+/// waits for the gossip itself) or to heal after a restart: a master down
+/// for longer than the node timeout (15 s) is marked failed, and that
+/// mark is lifted 30 s after it was set.
+const FORMING: Duration = Duration::from_secs(60);
 
 /// The cluster every ordinary cluster test shares.
 pub async fn shared() -> &'static RedisCluster {
@@ -258,22 +260,22 @@ impl Drop for RedisCluster {
 
 impl Server {
     /// `redis-server` in cluster mode under a shell that prints its pid,
-    /// then kills it once its stdin closes (removing its nodes.conf, and
-    /// the directory once empty, unless the server was already killed).
+    /// then kills it once its stdin closes; unless told `keep` first, it
+    /// removes the node's nodes.conf (and the directory once empty).
     fn spawn(dir: &Path, config: &Path, port: u16, bus_port: u16) -> Self {
         let script = r#"
             redis-server "$@" >/dev/null 2>&1 &
             server=$!
             echo "$server"
-            read -r _
-            # Still running: the test binary is gone, and its files with it
-            # (a server killed by a test keeps them for its restart).
-            if kill -9 "$server" 2>/dev/null; then
-              wait "$server" 2>/dev/null
+            read -r order
+            kill -9 "$server" 2>/dev/null
+            wait "$server" 2>/dev/null
+            # EOF, not "keep": the test binary is gone, and the node's files
+            # go with it (a test that kills a node keeps them to restart it).
+            if [ "$order" != keep ]; then
               rm -f "$NODE_CONF"
               rmdir "$NODE_DIR" 2>/dev/null
             fi
-            wait "$server" 2>/dev/null
         "#;
         let mut watchdog = Command::new("sh")
             .args(["-c", script, "redis-cluster-node"])
@@ -304,13 +306,15 @@ impl Server {
         }
     }
 
-    /// SIGKILL, and the shell reaped. (A server that is already gone is
-    /// not an error: this also runs when a failed test drops its cluster.)
+    /// SIGKILL, and the shell reaped; the node's files are kept for a
+    /// restart. (A server that is already gone is not an error: this also
+    /// runs when a failed test drops its cluster.)
     fn kill(mut self) {
         let _ = Command::new("kill")
             .args(["-KILL", &self.pid.to_string()])
             .stderr(Stdio::null())
             .status();
+        let _ = self.lifeline.write_all(b"keep\n");
         drop(self.lifeline);
         let _ = self.watchdog.wait();
     }

@@ -1,7 +1,8 @@
 //! The two stores behind small interfaces.
 //!
 //! - [`HotStore`]: where live progress is written and read first. Fast,
-//!   forgetful (every value has a TTL). Implemented by [`RedisStore`].
+//!   forgetful (every value has a TTL). Implemented by [`RedisStore`],
+//!   on one Redis or a Redis Cluster.
 //! - [`Archive`]: the durable checkpoint of every job and the schedules.
 //!   Implemented by [`PgArchive`].
 //!

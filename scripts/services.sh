@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure Redis and PostgreSQL answer at REDIS_URL and DATABASE_URL on
-# this machine, NATS (the other live-push bus) at NATS_URL, and Chromium
-# with chromedriver for the dashboard's browser tests: starts them
-# when installed but stopped, installs them from Debian's packages when
+# this machine (and that redis-cli is there for the Redis Cluster tests),
+# NATS (the other live-push bus) at NATS_URL, and Chromium with
+# chromedriver for the dashboard's browser tests: starts them when
+# installed but stopped, installs them from Debian's packages when
 # missing. Safe to run again and again.
 set -euo pipefail
 
@@ -40,6 +41,10 @@ wait_for() { # wait_for DESCRIPTION COMMAND...
 redis_port=$(printf '%s' "$REDIS_URL" | sed -E 's#^redis://([^@/]*@)?[^:/]*:?([0-9]*).*#\2#')
 redis_port=${redis_port:-6379}
 command -v redis-server >/dev/null 2>&1 || install redis-server
+# The Redis Cluster tests form their own cluster with `redis-cli --cluster`
+# (Debian's redis-tools, which redis-server pulls in; Redis 7 for sharded
+# pub/sub).
+command -v redis-cli >/dev/null 2>&1 || install redis-tools
 if redis-cli -u "$REDIS_URL" ping 2>/dev/null | grep -q PONG; then
   say "redis answers at $REDIS_URL"
 else

@@ -25,8 +25,9 @@
 //!   `http/routes/dashboard.rs`) is one more client of the same routes.
 //!
 //! - **Live push** — [`push`]: the write script publishes each stored
-//!   record; every API instance's subscription feeds its hub, which feeds
-//!   the event streams (`http/routes/events.rs`).
+//!   record (by sharded pub/sub on a Redis Cluster, `push/sharded.rs`);
+//!   every API instance's subscription feeds its hub, which feeds the
+//!   event streams (`http/routes/events.rs`).
 //!
 //! Shared below both:
 //!

@@ -17,7 +17,7 @@
 //!
 //! [`ProgressWriter`]: crate::write::ProgressWriter
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{num::NonZeroU16, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use clap::Args;
@@ -63,6 +63,18 @@ pub struct RedisSettings {
     /// Needs `REDIS_URL`.
     #[arg(long, env = "BUS_URL", value_parser = parse_bus_url)]
     pub bus_url: Option<String>,
+    /// Redis is a Redis Cluster, and `REDIS_URL` names any of its nodes:
+    /// jobs are spread over `REDIS_BUCKETS` hash tags, and live updates
+    /// travel by sharded pub/sub.
+    #[arg(long, env = "REDIS_CLUSTER")]
+    pub redis_cluster: bool,
+    /// On a cluster, how many buckets (hash tags, each one slot) jobs are
+    /// spread over: more spread them more evenly over the masters, and
+    /// each page of the active list reads every bucket. Every writer and
+    /// API instance must use the same number. Ignored on one Redis.
+    #[arg(long, env = "REDIS_BUCKETS", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub redis_buckets: u16,
 }
 
 /// A bus URL is a NATS one: Redis needs none (it is `REDIS_URL`).
@@ -111,15 +123,11 @@ impl RedisSettings {
             });
         }
         let store = self.redis()?;
-        let channel = store.keys().events_channel();
         let bus = match &self.bus_url {
-            None => Bus::Redis {
-                client: store.client().clone(),
-                channel,
-            },
+            None => store.bus(),
             Some(url) => Bus::Nats {
                 url: url.clone(),
-                subject: channel,
+                subject: store.keys().events_channel(),
             },
         };
         Ok(OpenedHot {
@@ -136,13 +144,16 @@ impl RedisSettings {
             "REDIS_URL is not set: a worker in its own process writes to Redis \
              (or reports over HTTP to a server with the in-process store)",
         )?;
-        let store = RedisStore::new(
-            url,
-            Keys::new(self.key_prefix.clone()),
-            self.ttls(),
-            Duration::from_millis(self.redis_timeout_ms),
-        )?
-        .with_breaker(BreakerConfig {
+        let keys = Keys::new(self.key_prefix.clone());
+        let timeout = Duration::from_millis(self.redis_timeout_ms);
+        let store = if self.redis_cluster {
+            let buckets =
+                NonZeroU16::new(self.redis_buckets).context("REDIS_BUCKETS must be at least 1")?;
+            RedisStore::cluster(url, keys.bucketed(buckets), self.ttls(), timeout)?
+        } else {
+            RedisStore::new(url, keys, self.ttls(), timeout)?
+        };
+        let store = store.with_breaker(BreakerConfig {
             failures: self.redis_breaker_failures,
             cool_off: Duration::from_millis(self.redis_breaker_cool_off_ms),
         });

@@ -1,8 +1,9 @@
 //! The bus between writers and API instances: Redis pub/sub (the write
-//! script publishes every stored record), NATS (the writer publishes
-//! after its Redis write), or, with the in-process store, that store's own
-//! channel. Each API instance holds one subscription, which feeds its
-//! [`Hub`].
+//! script publishes every stored record), sharded pub/sub on a Redis
+//! Cluster (the same, one shard channel per key bucket), NATS (the writer
+//! publishes after its Redis write), or, with the in-process store, that
+//! store's own channel. Each API instance holds one subscription, which
+//! feeds its [`Hub`].
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,15 +12,18 @@ use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use tokio::sync::broadcast;
 
-use super::hub::{Change, Hub};
+use super::{
+    hub::{Change, Hub},
+    sharded,
+};
 use crate::{domain::ProgressRecord, error::error_chain};
 
 /// The first pause before resubscribing after the subscription failed;
 /// doubled up to [`MAX_RESUBSCRIBE_DELAY`]. A restarted Redis is back
 /// within a fraction of a second, and meanwhile streams poll.
-const FIRST_RESUBSCRIBE_DELAY: Duration = Duration::from_millis(100);
+pub(super) const FIRST_RESUBSCRIBE_DELAY: Duration = Duration::from_millis(100);
 /// The longest pause between attempts to resubscribe.
-const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);
+pub(super) const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);
 
 /// Which bus carries changes.
 #[derive(Debug, Clone)]
@@ -30,6 +34,17 @@ pub enum Bus {
         client: redis::Client,
         /// `<prefix>events`.
         channel: String,
+    },
+    /// Sharded pub/sub on a Redis Cluster: the write script `SPUBLISH`es
+    /// on its bucket's shard channel, served by that slot's master alone,
+    /// and the instance subscribes to every bucket's.
+    RedisCluster {
+        /// Any node of the cluster (`REDIS_URL`).
+        url: String,
+        /// `{<prefix><bucket>}events`, one per bucket.
+        channels: Vec<String>,
+        /// The longest wait for one node to answer.
+        timeout: Duration,
     },
     /// NATS core pub/sub on the subject of the same name.
     Nats {
@@ -53,6 +68,13 @@ impl Bus {
             Bus::Redis { client, channel } => {
                 tokio::spawn(redis_subscriber(client, channel, hub));
             }
+            Bus::RedisCluster {
+                url,
+                channels,
+                timeout,
+            } => {
+                tokio::spawn(sharded::subscriber(url, channels, timeout, hub));
+            }
             Bus::Nats { url, subject } => {
                 tokio::spawn(nats_subscriber(url, subject, hub));
             }
@@ -64,7 +86,7 @@ impl Bus {
 }
 
 /// Hands one published payload to the hub.
-fn deliver(hub: &Hub, payload: &[u8]) {
+pub(super) fn deliver(hub: &Hub, payload: &[u8]) {
     match Change::decode(payload) {
         Ok(change) => hub.publish(change),
         Err(err) => tracing::warn!(error = %err, "skipping an unreadable event on the bus"),

@@ -7,8 +7,13 @@
 //!            every API instance: one subscription ──► Hub ──► its open streams
 //! ```
 //!
+//! On a Redis Cluster the script `SPUBLISH`es on its key bucket's shard
+//! channel (`{<prefix><bucket>}events`), and each instance subscribes to
+//! all N.
+//!
 //! - [`bus`]: the subscription (Redis pub/sub or NATS), resubscribing by
-//!   itself; the NATS [`Publisher`] for writers.
+//!   itself; the NATS [`Publisher`] for writers. `push/sharded.rs`: the
+//!   subscription to a cluster's shard channels.
 //! - [`hub`]: the per-instance fan-out: the latest change per watched job,
 //!   a bounded feed of every change, the bus's state, the cap on streams.
 //! - [`stream`]: what one stream sends: the snapshot, each change, `end`.
@@ -32,6 +37,7 @@
 
 pub mod bus;
 pub mod hub;
+mod sharded;
 pub mod stream;
 
 pub use bus::{Bus, Publisher};

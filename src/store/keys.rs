@@ -1,6 +1,10 @@
 //! The Redis key layout, built in this one place.
 //!
-//! With the default prefix `job:` (set with `KEY_PREFIX`):
+//! There are two layouts: one for a single Redis (the default) and one for
+//! a Redis Cluster (`REDIS_CLUSTER=true`). Both are described below with
+//! the default prefix `job:` (set with `KEY_PREFIX`).
+//!
+//! # One Redis
 //!
 //! | key                      | type       | value                                   | TTL |
 //! |--------------------------|------------|-----------------------------------------|-----|
@@ -10,70 +14,176 @@
 //! | `job:active:by-start`    | sorted set | member `<jobId>`, score = `startedAt` in ms (`+inf` when unknown) | none |
 //! | `job:events`             | pub/sub channel | every stored record, as stored, published by the write script | - |
 //!
+//! # Redis Cluster
+//!
+//! A script may only touch keys of one hash slot, and the write script
+//! touches a job's value, its state and both index entries at once. So
+//! every job belongs to one of N *buckets* (`REDIS_BUCKETS`, default 16):
+//! bucket = xxh3-64 of the job id, mod N. Every key of a bucket starts
+//! with the hash tag `{<prefix><bucket>}`, so it lives on that tag's slot,
+//! while the N tags spread the jobs over the masters. For bucket 3:
+//!
+//! | key                          | type       | value |
+//! |------------------------------|------------|-------|
+//! | `{job:3}progress:<jobId>`    | string     | as above, same TTL |
+//! | `{job:3}state:<jobId>`       | string     | as above, same TTL |
+//! | `{job:3}active`              | sorted set | the bucket's active jobs, by last update, as above |
+//! | `{job:3}active:by-start`     | sorted set | the bucket's active jobs, by start, as above |
+//! | `{job:3}events`              | shard channel | the bucket's stored records, published with `SPUBLISH` |
+//!
+//! A shard channel is served by the master of its slot alone, so the write
+//! script can publish on it, and an API instance subscribes to all N
+//! (`SSUBSCRIBE`). Every writer and API instance must agree on the prefix
+//! and on N: with another N, a job's keys are somewhere else.
+//!
+//! # Both
+//!
 //! The value's JSON starts with `"version"`, which the write script keeps:
 //! the larger of the previous version plus one and the write's `updatedAt`
 //! in ms, so it only grows, even across a Redis that lost the key.
 //!
-//! A job is in both indexes exactly while its value's status is `preparing`
-//! or `in_progress`: one Lua script writes the value, its TTL and the index
-//! entries together, so a reader never sees one without the other. A page of
-//! the active list is one ZRANGE of `active:by-start` (oldest start first,
-//! ties by id) and one MGET of that page's values: never `KEYS` or `SCAN`,
-//! and never more values than the page. Members whose value has expired (a
-//! worker died, the TTL ran out) are removed from both as they are found,
-//! and members of `active` not updated for longer than the in-progress TTL
-//! are removed from both by score.
+//! A job is in its bucket's two indexes exactly while its value's status is
+//! `preparing` or `in_progress`: one Lua script writes the value, its TTL
+//! and the index entries together, so a reader never sees one without the
+//! other. One Redis has a single bucket, whose keys carry no tag. A page
+//! of the active list is read from the `active:by-start` indexes (one
+//! ZRANGE on one Redis; on a cluster, the N indexes merged: oldest start
+//! first, ties by id) and one MGET per bucket of that page's values: never
+//! `KEYS` or `SCAN`, and never more values than the page. Members whose
+//! value has expired (a worker died, the TTL ran out) are removed from
+//! both indexes as they are found, and members of `active` not updated for
+//! longer than the in-progress TTL are removed from both by score.
 //!
 //! [`ProgressRecord`]: crate::domain::ProgressRecord
 
+use std::num::NonZeroU16;
+
 use crate::domain::JobId;
 
-/// Builds every key under one prefix. Tests give each run its own prefix,
-/// so parallel tests never see each other's data.
+/// Builds every key under one prefix, in one of the two layouts. Tests
+/// give each run its own prefix, so parallel tests never see each other's
+/// data.
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
+    /// `None`: one Redis, today's untagged keys; `Some(n)`: a cluster's n
+    /// tagged buckets.
+    buckets: Option<NonZeroU16>,
+}
+
+/// The group of keys one job's writes touch together: on a cluster, one
+/// hash slot. One Redis has a single bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bucket(u16);
+
+impl Bucket {
+    /// Its number, `0..N`.
+    pub fn index(self) -> u16 {
+        self.0
+    }
 }
 
 impl Keys {
-    /// Keys under `prefix` (the default is `job:`).
+    /// Keys for one Redis under `prefix` (the default is `job:`).
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
+            buckets: None,
         }
     }
 
-    /// The prefix every key starts with.
+    /// The same prefix in the cluster layout: `buckets` hash tags.
+    pub fn bucketed(self, buckets: NonZeroU16) -> Self {
+        Self {
+            buckets: Some(buckets),
+            ..self
+        }
+    }
+
+    /// The prefix every key starts with (after the `{` of a hash tag).
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
-    /// `<prefix>progress:<jobId>`: the job's JSON record.
+    /// Whether this is the cluster layout.
+    pub fn is_bucketed(&self) -> bool {
+        self.buckets.is_some()
+    }
+
+    /// Every bucket, in order: one on one Redis, N on a cluster.
+    pub fn buckets(&self) -> impl ExactSizeIterator<Item = Bucket> + use<> {
+        let count = self.buckets.map_or(1, NonZeroU16::get);
+        (0..count).map(Bucket)
+    }
+
+    /// The job's bucket: xxh3-64 of its id mod N, the same in every
+    /// process and version.
+    pub fn bucket(&self, id: &JobId) -> Bucket {
+        match self.buckets {
+            None => Bucket(0),
+            Some(count) => {
+                let hash = xxhash_rust::xxh3::xxh3_64(id.as_str().as_bytes());
+                // The remainder is below a u16, so the cast never truncates.
+                Bucket((hash % u64::from(count.get())) as u16)
+            }
+        }
+    }
+
+    /// What every key of `bucket` starts with: the prefix, or on a
+    /// cluster the bucket's hash tag `{<prefix><bucket>}`.
+    fn head(&self, bucket: Bucket) -> String {
+        match self.buckets {
+            None => self.prefix.clone(),
+            Some(_) => format!("{{{}{}}}", self.prefix, bucket.0),
+        }
+    }
+
+    /// `<head>progress:<jobId>`: the job's JSON record.
     pub fn progress(&self, id: &JobId) -> String {
-        format!("{}progress:{}", self.prefix, id)
+        format!("{}progress:{}", self.head(self.bucket(id)), id)
     }
 
-    /// `<prefix>state:<jobId>`: what the writer of a job written over
-    /// HTTP keeps between updates (its estimator).
+    /// `<head>state:<jobId>`: what the writer of a job written over HTTP
+    /// keeps between updates (its estimator).
     pub fn state(&self, id: &JobId) -> String {
-        format!("{}state:{}", self.prefix, id)
+        format!("{}state:{}", self.head(self.bucket(id)), id)
     }
 
-    /// `<prefix>active`: the index of active jobs, by last update.
-    pub fn active_index(&self) -> String {
-        format!("{}active", self.prefix)
+    /// `<head>active`: the bucket's active jobs, by last update.
+    pub fn active_index(&self, bucket: Bucket) -> String {
+        format!("{}active", self.head(bucket))
     }
 
-    /// `<prefix>active:by-start`: the same jobs, by start time; pages of the
-    /// active list are read from it.
-    pub fn by_start_index(&self) -> String {
-        format!("{}active:by-start", self.prefix)
+    /// `<head>active:by-start`: the same jobs, by start time; pages of
+    /// the active list are read from it.
+    pub fn by_start_index(&self, bucket: Bucket) -> String {
+        format!("{}active:by-start", self.head(bucket))
     }
 
-    /// `<prefix>events`: the channel every write is published on (the
-    /// subject of the same name when the bus is NATS).
+    /// `<prefix>events`: the channel every write is published on by one
+    /// Redis, and the NATS subject of the same name in either layout.
     pub fn events_channel(&self) -> String {
         format!("{}events", self.prefix)
+    }
+
+    /// Where the write script publishes the writes of `bucket`: the events
+    /// channel on one Redis, the bucket's shard channel `{<prefix><bucket>}events`
+    /// on a cluster (same slot as the bucket's keys).
+    pub fn publish_channel(&self, bucket: Bucket) -> String {
+        match self.buckets {
+            None => self.events_channel(),
+            Some(_) => format!("{}events", self.head(bucket)),
+        }
+    }
+
+    /// The command that publishes on [`publish_channel`](Self::publish_channel):
+    /// `PUBLISH` on one Redis, `SPUBLISH` (sharded pub/sub) on a cluster,
+    /// where a plain `PUBLISH` would travel to every node.
+    pub fn publish_command(&self) -> &'static str {
+        match self.buckets {
+            None => "PUBLISH",
+            Some(_) => "SPUBLISH",
+        }
     }
 }
 
@@ -85,10 +195,53 @@ mod tests {
     fn default_layout_matches_the_documented_keys() {
         let keys = Keys::new("job:");
         let id = JobId::parse("abc").unwrap();
+        let [only] = keys.buckets().collect::<Vec<_>>()[..] else {
+            panic!("one Redis has one bucket");
+        };
+        assert_eq!(keys.bucket(&id), only);
         assert_eq!(keys.progress(&id), "job:progress:abc");
         assert_eq!(keys.state(&id), "job:state:abc");
-        assert_eq!(keys.active_index(), "job:active");
-        assert_eq!(keys.by_start_index(), "job:active:by-start");
+        assert_eq!(keys.active_index(only), "job:active");
+        assert_eq!(keys.by_start_index(only), "job:active:by-start");
         assert_eq!(keys.events_channel(), "job:events");
+        assert_eq!(keys.publish_channel(only), "job:events");
+        assert_eq!(keys.publish_command(), "PUBLISH");
+    }
+
+    #[test]
+    fn cluster_layout_tags_every_key_of_a_job_with_its_bucket() {
+        let keys = Keys::new("job:").bucketed(NonZeroU16::new(16).unwrap());
+        let id = JobId::parse("abc").unwrap();
+        let bucket = keys.bucket(&id);
+        // Pinned: writers and API instances of every version must agree.
+        // xxh3-64("abc") = 0x78af5f94892f3950, and 0x...0 mod 16 = 0.
+        assert_eq!(bucket.index(), 0);
+        let other = JobId::parse("job-1").unwrap();
+        assert_eq!(
+            u64::from(keys.bucket(&other).index()),
+            xxhash_rust::xxh3::xxh3_64(b"job-1") % 16
+        );
+        assert_eq!(keys.progress(&id), "{job:0}progress:abc");
+        assert_eq!(keys.state(&id), "{job:0}state:abc");
+        assert_eq!(keys.active_index(bucket), "{job:0}active");
+        assert_eq!(keys.by_start_index(bucket), "{job:0}active:by-start");
+        assert_eq!(keys.publish_channel(bucket), "{job:0}events");
+        assert_eq!(keys.events_channel(), "job:events", "the NATS subject");
+        assert_eq!(keys.publish_command(), "SPUBLISH");
+        assert_eq!(keys.buckets().len(), 16);
+    }
+
+    #[test]
+    fn jobs_spread_over_every_bucket() {
+        let keys = Keys::new("job:").bucketed(NonZeroU16::new(16).unwrap());
+        let mut seen = [0u32; 16];
+        for n in 0..1600 {
+            let id = JobId::parse(format!("job-{n}")).unwrap();
+            seen[usize::from(keys.bucket(&id).index())] += 1;
+        }
+        assert!(
+            seen.iter().all(|&count| (60..=140).contains(&count)),
+            "{seen:?}"
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! The two stores behind small interfaces.
 //!
 //! - [`HotStore`]: where live progress is written and read first. Fast,
-//!   forgetful (every value has a TTL). Implemented by [`RedisStore`] and,
-//!   with nothing installed, [`MemoryStore`] (this process only).
+//!   forgetful (every value has a TTL). Implemented by [`RedisStore`], on
+//!   one Redis or a Redis Cluster, and, with nothing installed,
+//!   [`MemoryStore`] (this process only).
 //! - [`Archive`]: the durable checkpoint of every job and the schedules.
 //!   Implemented by [`PgArchive`] and, for running with nothing installed,
 //!   [`SqliteArchive`] (one file). What both write alike, the

@@ -13,7 +13,8 @@ use tokio::{
     sync::watch,
 };
 
-fn free_port() -> u16 {
+/// A port nothing listens on now (the OS's pick, released at once).
+pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

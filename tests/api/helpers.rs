@@ -3,6 +3,7 @@
 //! key prefix.
 
 use std::{
+    num::NonZeroU16,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -19,7 +20,7 @@ use job_progress::{
     startup::Application,
     store::{
         AnyArchive, Archive, Held, HotStore, HotWrite, Keys, MemoryStore, PgArchive, RedisStore,
-        Replaced, StoreError, Ttls,
+        Replaced, StoreError, Ttls, keys::Bucket,
     },
     telemetry,
     write::{ProgressWriter, WriterConfig},
@@ -129,6 +130,8 @@ pub struct Options {
     pub keys: Option<Keys>,
     /// The bus (default: Redis pub/sub on the test's Redis and prefix).
     pub nats: Option<String>,
+    /// `redis_url` is a node of a Redis Cluster: keys in this many buckets.
+    pub cluster_buckets: Option<NonZeroU16>,
 }
 
 /// The stores a test runs on: Redis and a fresh PostgreSQL database, or
@@ -214,6 +217,7 @@ fn test_options() -> Options {
         gate: None,
         keys: None,
         nats: None,
+        cluster_buckets: None,
     }
 }
 
@@ -225,7 +229,16 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         .keys
         .clone()
         .unwrap_or_else(|| Keys::new(format!("test-{}:", uuid::Uuid::new_v4())));
-    let redis = RedisStore::new(
+    let keys = match options.cluster_buckets {
+        Some(buckets) => keys.bucketed(buckets),
+        None => keys,
+    };
+    let connect = if keys.is_bucketed() {
+        RedisStore::cluster
+    } else {
+        RedisStore::new
+    };
+    let redis = connect(
         &options.redis_url,
         keys.clone(),
         Ttls::default(),
@@ -237,10 +250,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         .take()
         .unwrap_or_else(|| PgArchive::from_pool(pool.clone(), Duration::from_secs(2)));
     let bus = match options.nats.take() {
-        None => Bus::Redis {
-            client: redis.client().clone(),
-            channel: keys.events_channel(),
-        },
+        None => redis.bus(),
         Some(url) => Bus::Nats {
             url,
             subject: keys.events_channel(),
@@ -394,11 +404,19 @@ impl TestApp {
 
     /// Members of the by-start index, in order.
     pub async fn by_start_members(&self) -> Vec<String> {
-        zset_members(&redis_url(), &self.keys.by_start_index()).await
+        zset_members(&redis_url(), &self.keys.by_start_index(self.only_bucket())).await
     }
 
     pub async fn index_members_at(&self, url: &str) -> Vec<String> {
-        zset_members(url, &self.keys.active_index()).await
+        zset_members(url, &self.keys.active_index(self.only_bucket())).await
+    }
+
+    /// The one bucket of the one-Redis layout.
+    fn only_bucket(&self) -> Bucket {
+        let [only] = self.keys.buckets().collect::<Vec<_>>()[..] else {
+            panic!("the app is on one Redis, which has one bucket");
+        };
+        only
     }
 
     pub async fn delete_key(&self, id: &str) {

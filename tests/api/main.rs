@@ -4,12 +4,14 @@ mod auth;
 mod browser;
 mod chaos;
 mod helpers;
+mod redis_cluster;
 mod sse;
 
 mod cache;
 mod checkpoints;
 mod cli;
 mod clients;
+mod cluster;
 mod dashboard;
 mod embedded;
 mod errors;

@@ -46,6 +46,7 @@ use std::{
 };
 
 use tokio::{
+    runtime::Handle,
     sync::{Semaphore, mpsc, oneshot},
     time::Instant,
 };
@@ -112,8 +113,13 @@ struct Submission {
 }
 
 /// The shared checkpoint queue of a writer. Cheap to clone; the task behind
-/// it starts with the first submission (inside a Tokio runtime) and ends
-/// when the last clone is dropped and the queue has drained.
+/// it starts with the first submission and ends when the last clone is
+/// dropped and the queue has drained.
+///
+/// That task runs on the runtime the queue was made on, not on the one of
+/// whoever submits first: in the server, submissions come from request
+/// handlers, whose runtimes (one per HTTP worker thread) stop with the
+/// server, while the queue must outlive them to drain at shutdown.
 #[derive(Clone)]
 pub struct Checkpoints {
     inner: Arc<Inner>,
@@ -124,6 +130,8 @@ struct Inner {
     config: CheckpointBatching,
     queue: OnceLock<mpsc::Sender<Submission>>,
     counters: Arc<Counters>,
+    /// The runtime it was made on, if any (else the first submitter's).
+    runtime: Option<Handle>,
 }
 
 impl std::fmt::Debug for Checkpoints {
@@ -144,6 +152,7 @@ impl Checkpoints {
                 config,
                 queue: OnceLock::new(),
                 counters: Arc::default(),
+                runtime: Handle::try_current().ok(),
             }),
         }
     }
@@ -182,12 +191,16 @@ impl Checkpoints {
     fn start(&self) -> mpsc::Sender<Submission> {
         let config = self.inner.config;
         let (sender, receiver) = mpsc::channel(config.queue.max(1));
-        tokio::spawn(gather(
+        let task = gather(
             receiver,
             Arc::clone(&self.inner.archive),
             config,
             Arc::clone(&self.inner.counters),
-        ));
+        );
+        match &self.inner.runtime {
+            Some(runtime) => drop(runtime.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
         sender
     }
 }

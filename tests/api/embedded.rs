@@ -46,6 +46,7 @@ impl Embedded {
             .env("DATA_DIR", data)
             .env("TOKENS_FILE", tokens)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("RATE_LIMIT_PER_SECOND", "0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -291,4 +292,40 @@ async fn the_demo_serves_moving_campaigns_and_stops_cleanly_on_ctrl_c() {
         .unwrap();
     assert!(status.success(), "a clean exit: {status}");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// A burst of completions, then SIGTERM at once: every one reaches SQLite
+/// before the process exits (the checkpoints drain on the main runtime,
+/// not on the HTTP workers', which stop first).
+#[tokio::test]
+async fn a_stop_right_after_a_burst_of_completions_loses_none_of_them() {
+    const JOBS: usize = 300;
+    let data = tempfile::tempdir().unwrap();
+    let write = new_token(Scope::Write, "worker").unwrap();
+    let (_dir, tokens) = tokens_file(&[&write.line]);
+
+    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    for n in 0..JOBS {
+        let path = format!("/api/v1/jobs/burst-{n}");
+        assert_eq!(server.send("PUT", &path, json!({"total": 10})).await.0, 201);
+        let counts = json!({"successCount": 10, "failureCount": 0});
+        let (status, body) = server
+            .send("POST", &format!("{path}/complete"), counts)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    server.stop().await;
+
+    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let mut unfinished = Vec::new();
+    for n in 0..JOBS {
+        let (_, _, body) = server
+            .get(&format!("/api/v1/jobs/burst-{n}/progress"))
+            .await;
+        if body["data"]["status"] != "completed" {
+            unfinished.push(n);
+        }
+    }
+    assert!(unfinished.is_empty(), "not checkpointed: {unfinished:?}");
+    server.stop().await;
 }

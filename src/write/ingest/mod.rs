@@ -29,6 +29,7 @@ mod stored;
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{StreamExt as _, stream};
+use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 
 use self::apply::{Applied, Current};
@@ -154,6 +155,10 @@ pub struct Ingest {
     batcher: Checkpoints,
     /// Checkpoints on their way to the archive.
     checkpoints: TaskTracker,
+    /// Where they run: the runtime `Ingest` was made on (the server's
+    /// main one), not the request's, which stops with its HTTP worker
+    /// before `shutdown` drains them.
+    runtime: Option<Handle>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -183,6 +188,7 @@ impl Ingest {
             checkpoint_interval: config.checkpoint_interval,
             publisher: None,
             checkpoints: TaskTracker::new(),
+            runtime: Handle::try_current().ok(),
         }
     }
 
@@ -316,7 +322,7 @@ impl Ingest {
     /// Sends a checkpoint in the background, retrying for a while.
     fn checkpoint(&self, record: ProgressRecord) {
         let batcher = self.batcher.clone();
-        self.checkpoints.spawn(async move {
+        let task = async move {
             let started = tokio::time::Instant::now();
             let mut delay = Duration::from_millis(100);
             loop {
@@ -333,6 +339,10 @@ impl Ingest {
                     }
                 }
             }
-        });
+        };
+        match &self.runtime {
+            Some(runtime) => drop(self.checkpoints.spawn_on(task, runtime)),
+            None => drop(self.checkpoints.spawn(task)),
+        }
     }
 }

@@ -2,8 +2,8 @@
 # The embedded stores against Redis + PostgreSQL: the same measurements on
 # the same data, side by side. See BENCHMARKS.md, "Embedded stores".
 #
-#   bench/embedded.sh            full run (about 8 minutes after the builds)
-#   bench/embedded.sh --smoke    every measurement, a few seconds each (about 2 minutes)
+#   bench/embedded.sh            full run (about 7 minutes after the builds)
+#   bench/embedded.sh --smoke    every measurement, a few seconds each (about 1.5 minutes)
 #   options: --mode embedded     one mode only (embedded or redis-pg)
 #            --no-build          use the binaries already built
 #

@@ -40,11 +40,10 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH=$ROOT/bench
-SERVER_TARGET=${JP_SERVER_TARGET_DIR:-$ROOT/target}
-SERVER_BIN=$SERVER_TARGET/release/job-progress
-BENCH_BIN=$BENCH/target/release
+# the programs' paths, the cores; say, track, row, verdict, get, load,
+# start_server, vs_ceiling...
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REDIS_PORT=${BENCH_REDIS_PORT:-6399}
 API_PORT=${BENCH_API_PORT:-18080}
 CEIL_PORT=$((API_PORT + 1))
@@ -53,9 +52,6 @@ DB=jpbench
 DB_URL=$PG_BASE/$DB
 PREFIX=bench:
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT
-SERVER_CPU=${BENCH_SERVER_CPU:-0}
-LOAD_CPU=${BENCH_LOAD_CPU:-1}
-if [[ $(nproc) -lt 2 ]]; then LOAD_CPU=$SERVER_CPU; fi
 
 # ---------------------------------------------------------------- sizes
 if [[ $MODE == smoke ]]; then
@@ -89,21 +85,7 @@ PIDS=$RUN_DIR/pids
 : > "$RESULTS"; : > "$PIDS"
 LOG=$RUN_DIR/run.log
 
-say() { echo "[$(date +%T)] $*" | tee -a "$LOG" >&2; }
-track() { echo "$1" >> "$PIDS"; }
-# fg_tracked CMD...: runs CMD as a tracked child and waits for it (so a
-# signal to the script interrupts the wait and the cleanup can stop CMD)
-fg_tracked() { "$@" & local p=$!; track "$p"; wait "$p"; }
-now_ms() { date +%s%3N; }
-# ours PID: the process still runs one of the suite's programs (never kill a recycled pid)
-ours() {
-  local exe; exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
-  local bin
-  for bin in "$SERVER_BIN" "$BENCH_BIN/jpbench" "$BENCH_BIN/jpsse" "$BENCH_BIN/ceiling" "$(command -v wrk)" "$(command -v redis-server)"; do
-    [[ $exe == "$(readlink -f "$bin")" ]] && return 0
-  done
-  return 1
-}
+SERVER_ENV=(REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" KEY_PREFIX=$PREFIX)
 # slowlog_entries: one line "MICROSECONDS COMMAND" per SLOWLOG entry
 slowlog_entries() {
   rcli --no-raw slowlog get 128 | awk '
@@ -112,36 +94,12 @@ slowlog_entries() {
     st && /^ +4\) +1\) / { c = $3; gsub(/"/, "", c); print d, toupper(c); st = 0 }'
 }
 
-# A row of the results table: scenario, metric, value, target, verdict.
-row() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4:--}" "${5:--}" >> "$RESULTS"; }
-# verdict VALUE OP LIMIT -> PASS or MISS (numeric comparison)
-verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
-  ok = (op == "<=") ? (v + 0 <= l + 0) : (op == ">=") ? (v + 0 >= l + 0) : (op == "==") ? (v + 0 == l + 0) : 0
-  print (v == "" ? "n/a" : (ok ? "PASS" : "MISS")) }'; }
-# get FILE NAME: the value of a "WRK" or "RESULT" line
-get() { awk -F'\t' -v k="$2" '($1 == "WRK" || $1 == "RESULT") && $2 == k { print $3; exit }' "$1"; }
-calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
-rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
-
 # ---------------------------------------------------------------- cleanup
 cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
-  say "cleaning up"
-  # a scenario still running (our own unreaped child: its pid is still ours)
-  [[ -n ${SCEN_PID:-} ]] && kill -TERM "$SCEN_PID" 2>/dev/null
-  # Everything the suite started, newest first.
-  # (only if the pid still runs one of our programs: never a recycled pid)
-  local pid
-  for pid in $(tac "$PIDS" 2>/dev/null); do
-    ours "$pid" && { kill -CONT "$pid"; kill -TERM "$pid"; } 2>/dev/null
-  done
-  sleep 1
-  for pid in $(tac "$PIDS" 2>/dev/null); do ours "$pid" && kill -KILL "$pid" 2>/dev/null; done
-  stop_redis
-  psql "$PG_BASE/postgres" -qAt -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 \
-    && say "dropped database $DB"
+  stop_all "$DB"
   rm -f "$RUN_DIR"/*.rdb
   exit "$rc"
 }
@@ -149,65 +107,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- tools
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk; then
-  say "installing wrk (Debian package)"
-  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
-for tool in redis-server redis-cli psql taskset curl awk; do
-  need "$tool" || { echo "missing: $tool (scripts/services.sh installs Redis and PostgreSQL)" >&2; exit 1; }
-done
+need_tools redis-server redis-cli psql taskset curl awk
 # 10,000 connections on each side of scenarios 6, 8 and 9.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # ---------------------------------------------------------------- machine
-{
-  echo "mode: $MODE"
-  echo "date: $(date -u +%FT%TZ)"
-  echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$( [[ -n $(git -C "$ROOT" --no-optional-locks status --porcelain -- src Cargo.toml Cargo.lock migrations 2>/dev/null) ]] && echo ' (+ uncommitted changes)')"
-  echo "cpus: $(nproc) x $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
-  echo "memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-  echo "kernel: $(uname -r)"
-  echo "redis: $(redis-server --version | awk '{ print $3 }'), postgres: $(psql --version | awk '{ print $3 }'), wrk: $(wrk --version 2>&1 | awk 'NR == 1 { print $2 }')"
-  echo "pinning: API server (and the ceiling) on cpu $SERVER_CPU; wrk, clients, Redis on cpu $LOAD_CPU"
-} > "$RUN_DIR/machine.txt"
-cat "$RUN_DIR/machine.txt" >&2
+record_machine "$MODE" "API server (and the ceiling) on cpu $SERVER_CPU; wrk, clients, Redis on cpu $LOAD_CPU"
 
 # ---------------------------------------------------------------- builds
-if [[ $BUILD == 1 ]]; then
-  say "building the server: cargo build --release (in $ROOT)"
-  (cd "$ROOT" && CARGO_TARGET_DIR=$SERVER_TARGET cargo build --release) 2>&1 | tail -n 3 | tee -a "$LOG" >&2
-  say "building the bench helpers (in bench/target)"
-  cargo build --release --manifest-path "$BENCH/Cargo.toml" --target-dir "$BENCH/target" 2>&1 | tail -n 3 | tee -a "$LOG" >&2
-fi
-for bin in "$SERVER_BIN" "$BENCH_BIN/jpbench" "$BENCH_BIN/jpsse" "$BENCH_BIN/ceiling"; do
-  [[ -x $bin ]] || { echo "not built: $bin" >&2; exit 1; }
-done
+if [[ $BUILD == 1 ]]; then build_release; fi
+need_built "$SERVER_BIN" "$BENCH_BIN/jpbench" "$BENCH_BIN/jpsse" "$BENCH_BIN/ceiling"
 
 # ---------------------------------------------------------------- services
-start_redis() {
-  if rcli ping >/dev/null 2>&1; then
-    echo "something already answers on port $REDIS_PORT; set BENCH_REDIS_PORT" >&2; return 1
-  fi
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize yes --pidfile "$RUN_DIR/redis.pid" --dir "$RUN_DIR" --dbfilename bench.rdb \
-    --logfile "$RUN_DIR/redis.log" --enable-debug-command local >/dev/null
-  for _ in $(seq 100); do rcli ping >/dev/null 2>&1 && break; sleep 0.05; done
-  rcli ping >/dev/null
-  REDIS_PID=$(cat "$RUN_DIR/redis.pid")
-  track "$REDIS_PID"
-  taskset -pc "$LOAD_CPU" "$REDIS_PID" >/dev/null
-}
-stop_redis() {
-  [[ -f $RUN_DIR/redis.pid ]] || return 0
-  local pid; pid=$(cat "$RUN_DIR/redis.pid")
-  rm -f "$RUN_DIR/redis.pid"
-  ours "$pid" || return 0
-  kill -CONT "$pid" 2>/dev/null || true
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
 create_db() {
   psql "$PG_BASE/postgres" -qAt -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
   psql "$PG_BASE/postgres" -qAt -c "CREATE DATABASE $DB" >/dev/null
@@ -215,55 +126,11 @@ create_db() {
   DATABASE_URL=$DB_URL LOG_FORMAT=json "$SERVER_BIN" migrate >> "$LOG" 2>&1
 }
 
-# start_server [VAR=value ...]: the API on cpu SERVER_CPU, one HTTP worker.
-start_server() {
-  if curl -s -o /dev/null "http://127.0.0.1:$API_PORT/healthz"; then
-    echo "something already answers on port $API_PORT; set BENCH_API_PORT" >&2; return 1
-  fi
-  env LISTEN_ADDR=127.0.0.1:$API_PORT REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" \
-    KEY_PREFIX=$PREFIX HTTP_WORKERS=1 SHUTDOWN_TIMEOUT_SECS=2 LOG_FORMAT="${BENCH_LOG_FORMAT:-json}" \
-    RUST_LOG="${BENCH_RUST_LOG:-info}" RATE_LIMIT_PER_SECOND="${BENCH_RATE_LIMIT:-10000000}" "$@" \
-    taskset -c "$SERVER_CPU" "$SERVER_BIN" serve >> "$RUN_DIR/server.log" 2>&1 &
-  SERVER_PID=$!
-  track "$SERVER_PID"
-  echo "$SERVER_PID" > "$RUN_DIR/server.pid"
-  for _ in $(seq 300); do
-    curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited; see $RUN_DIR/server.log" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "the server did not answer /healthz" >&2; return 1
-}
-stop_server() { # (scenarios run in subshells: the pid is in a file)
-  [[ -f $RUN_DIR/server.pid ]] || return 0
-  local pid; pid=$(cat "$RUN_DIR/server.pid")
-  rm -f "$RUN_DIR/server.pid"
-  ours "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  for _ in $(seq 20); do curl -s -o /dev/null "http://127.0.0.1:$API_PORT/healthz" || break; sleep 0.1; done
-}
-# CPU time (ticks of 10 ms) of a process
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
 jp() { fg_tracked taskset -c "$LOAD_CPU" env REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" KEY_PREFIX=$PREFIX \
   RUST_LOG=warn "$BENCH_BIN/jpbench" "$@"; }
 jpsse() { fg_tracked taskset -c "$LOAD_CPU" env REDIS_URL="$REDIS_URL" KEY_PREFIX=$PREFIX \
   RUST_LOG=warn "$BENCH_BIN/jpsse" "$@"; }
 seed() { jp seed --jobs "$1" --id-prefix "$2" >> "$LOG" 2>&1; }
-
-# load OUT SECS CONNS URL [wrk args...]: wrk on cpu LOAD_CPU; server CPU% -> OUT
-load() {
-  local out=$1 secs=$2 conns=$3 url=$4; shift 4
-  local t0; t0=$(cpu_ticks "$SERVER_PID")
-  fg_tracked taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${secs}s" --latency --timeout 2s \
-    -s "$BENCH/wrk/bench.lua" "$url" "$@" > "$out" 2>&1
-  local t1; t1=$(cpu_ticks "$SERVER_PID")
-  local reqs; reqs=$(get "$out" requests)
-  printf 'WRK\tserver_cpu_pct\t%s\n' "$(calc "($t1 - $t0) / $secs" 0)" >> "$out"
-  printf 'WRK\tserver_cpu_us_per_req\t%s\n' "$(calc "($t1 - $t0) * 10000 / (${reqs:-0} + 1)" 1)" >> "$out"
-}
 
 # cmdstats FILE: INFO commandstats now; calls_in FILE [COMMAND]: calls of
 # COMMAND, or of every command but INFO
@@ -278,17 +145,7 @@ run_scenario() {
   local n=$1
   [[ ",$ONLY," == *",$n,"* ]] || return 0
   say "scenario $n"
-  # in a subshell, so a failing step ends the scenario and not the run; in
-  # the background, so Ctrl-C or a TERM reaches the cleanup at once
-  ( set -e; "scenario_$n" ) &
-  SCEN_PID=$!
-  local rc=0
-  wait "$SCEN_PID" || rc=$?
-  SCEN_PID=
-  if [[ $rc -ne 0 ]]; then
-    row "$n" "scenario failed (exit $rc; see $RUN_DIR)" "-" "-" "FAIL"
-    say "scenario $n FAILED (exit $rc)"
-  fi
+  run_isolated "$n" "scenario_$n" || true
   stop_server
 }
 
@@ -298,50 +155,8 @@ scenario_1() {
   seed 1 bench-single-
   start_server
   local url=$API/api/v1/jobs/bench-single-0/progress
-  local src; src=$(curl -s -D - -o "$RUN_DIR/body.json" "$url" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-progress-source" { print $2 }')
-  [[ $src == redis ]] || { echo "first read came from '$src', not redis" >&2; return 1; }
-  taskset -c "$SERVER_CPU" "$BENCH_BIN/ceiling" "127.0.0.1:$CEIL_PORT" "$RUN_DIR/body.json" 1 >> "$RUN_DIR/ceiling.log" 2>&1 &
-  local ceil_pid=$!; track "$ceil_pid"
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$CEIL_PORT/api/v1/jobs/x/progress" >/dev/null && break; sleep 0.05; done
-  cmp -s "$RUN_DIR/body.json" <(curl -s "http://127.0.0.1:$CEIL_PORT/api/v1/jobs/x/progress")
-  local ceil_url=http://127.0.0.1:$CEIL_PORT/api/v1/jobs/bench-single-0/progress
-
-  # warm up both, then measure the API, the ceiling, the API again, the ceiling again
-  load "$RUN_DIR/s1-warm.txt" "$S1_WARM" 64 "$url"
-  local save=$SERVER_PID
-  SERVER_PID=$ceil_pid load "$RUN_DIR/s1-warm-ceil.txt" "$S1_WARM" 64 "$ceil_url"
+  vs_ceiling 1 "$RUN_DIR" "$url" "$S1_WARM" "$S1_SECS"
   local half=$(( (S1_SECS + 1) / 2 ))
-  for round in a b; do
-    SERVER_PID=$save load "$RUN_DIR/s1-api-$round.txt" "$half" 64 "$url"
-    SERVER_PID=$ceil_pid load "$RUN_DIR/s1-ceil-$round.txt" "$half" 64 "$ceil_url"
-  done
-  SERVER_PID=$save
-  kill "$ceil_pid"; wait "$ceil_pid" 2>/dev/null || true
-
-  local f
-  local api_rps ceil_rps api_p50 api_p99 ceil_p50 ceil_p99 api_cpu ceil_cpu errs
-  sum() { awk -F'\t' -v k="$1" -v d="$2" '$2 == k { s += $3; n++ } END { printf("%." d "f", s / n) }' "${@:3}"; }
-  maxof() { awk -F'\t' -v k="$1" '$2 == k && $3 > m { m = $3 } END { printf "%.3f", m }' "${@:2}"; }
-  api_rps=$(sum rps 0 "$RUN_DIR"/s1-api-?.txt); ceil_rps=$(sum rps 0 "$RUN_DIR"/s1-ceil-?.txt)
-  api_p50=$(maxof p50_ms "$RUN_DIR"/s1-api-?.txt); api_p99=$(maxof p99_ms "$RUN_DIR"/s1-api-?.txt)
-  ceil_p50=$(maxof p50_ms "$RUN_DIR"/s1-ceil-?.txt); ceil_p99=$(maxof p99_ms "$RUN_DIR"/s1-ceil-?.txt)
-  api_cpu=$(sum server_cpu_pct 0 "$RUN_DIR"/s1-api-?.txt); ceil_cpu=$(sum server_cpu_pct 0 "$RUN_DIR"/s1-ceil-?.txt)
-  local api_us ceil_us
-  api_us=$(sum server_cpu_us_per_req 1 "$RUN_DIR"/s1-api-?.txt); ceil_us=$(sum server_cpu_us_per_req 1 "$RUN_DIR"/s1-ceil-?.txt)
-  errs=0
-  for f in "$RUN_DIR"/s1-api-?.txt; do
-    errs=$((errs + $(get "$f" err_connect) + $(get "$f" err_read) + $(get "$f" err_write) + $(get "$f" err_status) + $(get "$f" err_timeout)))
-  done
-  local ratio; ratio=$(calc "$api_rps / $ceil_rps" 2)
-  row 1 "API requests/s (64 conns, cached job)" "$api_rps" "" ""
-  row 1 "ceiling requests/s (bare actix-web, same bytes)" "$ceil_rps" "" ""
-  row 1 "API / ceiling" "$ratio" ">= 0.80" "$(verdict "$ratio" '>=' 0.8)"
-  row 1 "API p50 / p99 ms" "$api_p50 / $api_p99" "p99 <= 2" "$(verdict "$api_p99" '<=' 2)"
-  row 1 "ceiling p50 / p99 ms" "$ceil_p50 / $ceil_p99" "" ""
-  row 1 "server core busy: API / ceiling %" "$api_cpu / $ceil_cpu" "" ""
-  row 1 "server CPU us per request: API / ceiling (ratio)" "$api_us / $ceil_us ($(calc "$ceil_us / $api_us" 2))" "" ""
-  row 1 "API errors (socket + non-2xx)" "$errs" "0" "$(verdict "$errs" '==' 0)"
-  row 1 "response body bytes" "$(wc -c < "$RUN_DIR/body.json")" "" ""
 
   # Diagnosis: the same API with its per-request log spans switched off
   # (RUST_LOG=warn disables the INFO request spans), to show what they cost.
@@ -351,7 +166,7 @@ scenario_1() {
   load "$RUN_DIR/s1-api-nospans.txt" "$half" 64 "$url"
   local f=$RUN_DIR/s1-api-nospans.txt
   row 1 "  diagnosis: API with RUST_LOG=warn: requests/s, CPU us per request" \
-    "$(get "$f" rps), $(get "$f" server_cpu_us_per_req) ($(calc "$ceil_us / $(get "$f" server_cpu_us_per_req)" 2) of ceiling)" "" ""
+    "$(get "$f" rps), $(get "$f" server_cpu_us_per_req) ($(calc "$CEIL_US / $(get "$f" server_cpu_us_per_req)" 2) of ceiling)" "" ""
 }
 
 # ---------------------------------------------------------------- 2

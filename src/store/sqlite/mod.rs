@@ -44,6 +44,8 @@ mod open;
 mod reads;
 mod retention;
 mod sql;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
@@ -128,6 +130,10 @@ fn classify(err: &sqlx::Error) -> ErrorKind {
 }
 
 impl SqliteArchive {
+    /// The file's name in the data folder (`DATA_DIR`) when no
+    /// `DATABASE_URL` names one.
+    pub const FILE_NAME: &str = "job-progress.db";
+
     /// Wraps the two pools, guarded by `timeout`.
     fn from_pools(writer: SqlitePool, readers: SqlitePool, timeout: Duration) -> Self {
         let ping_pool = readers.clone();

@@ -8,13 +8,57 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteArchive, checkpoint::micros, sql::NOW_MICROS};
 use crate::{
-    domain::{FinishedPage, FinishedQuery, JobId, JobStatus, ProgressRecord, Schedule, ScheduleId},
+    domain::{
+        Finished, FinishedPage, FinishedQuery, JobId, JobStatus, ProgressRecord, Schedule,
+        ScheduleId,
+    },
     store::{
         StoreError,
         rows::{self, COLUMNS, SCHEDULE_COLUMNS, bigint, count},
         sql::{statuses_sql, statuses_sql_of},
     },
 };
+
+/// The active list's page (`?1` the TTL in microseconds, `?2` the limit,
+/// `?3` the offset) and its count (`?1`).
+pub(super) fn active_sql() -> (String, String) {
+    // Live jobs only: active, and updated within the in-progress TTL.
+    let live = format!(
+        "status IN ({}) AND updated_at > {NOW_MICROS} - ?1",
+        statuses_sql(JobStatus::is_active)
+    );
+    // Jobs without a start last, as PostgreSQL orders NULLs (and as the
+    // index is laid out).
+    let page = format!(
+        "SELECT {COLUMNS} FROM job_progress WHERE {live} \
+         ORDER BY started_at IS NULL, started_at, job_id LIMIT ?2 OFFSET ?3"
+    );
+    (
+        page,
+        format!("SELECT count(*) FROM job_progress WHERE {live}"),
+    )
+}
+
+/// A page of `which` finished jobs: `?1` since, `?2` the limit, and after
+/// the cursor `(?3, ?4)` when `after`.
+pub(super) fn finished_sql(which: Finished, after: bool) -> String {
+    // The index's own condition is written out, beside the statuses asked
+    // for: SQLite uses a partial index only when the query's WHERE names
+    // its condition (`status IN ('completed')` alone reads the table).
+    let finished = statuses_sql(JobStatus::is_terminal);
+    let statuses = statuses_sql_of(which.statuses());
+    let after = if after {
+        "AND (updated_at, job_id) < (?3, ?4)"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT {COLUMNS} FROM job_progress \
+         WHERE status IN ({finished}) AND status IN ({statuses}) \
+         AND updated_at >= ?1 {after} \
+         ORDER BY updated_at DESC, job_id DESC LIMIT ?2"
+    )
+}
 
 /// A `job_progress` row as SQLite gives it (times in microseconds).
 type CheckpointRow = rows::CheckpointRow<i64>;
@@ -51,18 +95,8 @@ impl SqliteArchive {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
-        // Live jobs only: active, and updated within the in-progress TTL.
-        let live = format!(
-            "status IN ({}) AND updated_at > {NOW_MICROS} - ?1",
-            statuses_sql(JobStatus::is_active)
-        );
         let ttl = i64::try_from(self.active_ttl.as_micros()).unwrap_or(i64::MAX);
-        // Jobs without a start last, as PostgreSQL orders NULLs (and as the
-        // index is laid out).
-        let sql = format!(
-            "SELECT {COLUMNS} FROM job_progress WHERE {live} \
-             ORDER BY started_at IS NULL, started_at, job_id LIMIT ?2 OFFSET ?3"
-        );
+        let (sql, count_sql) = active_sql();
         let rows: Vec<CheckpointRow> = self
             .guarded
             .call(
@@ -76,11 +110,9 @@ impl SqliteArchive {
         let total: i64 = self
             .guarded
             .call(
-                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT count(*) FROM job_progress WHERE {live}"
-                )))
-                .bind(ttl)
-                .fetch_one(&self.readers),
+                sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+                    .bind(ttl)
+                    .fetch_one(&self.readers),
             )
             .await?;
         Ok((rows::readable(rows), count(total)))
@@ -91,22 +123,7 @@ impl SqliteArchive {
         &self,
         query: &FinishedQuery,
     ) -> Result<FinishedPage, StoreError> {
-        // The index's own condition is written out, beside the statuses
-        // asked for: SQLite uses a partial index only when the query's
-        // WHERE names its condition.
-        let finished = statuses_sql(JobStatus::is_terminal);
-        let statuses = statuses_sql_of(query.which.statuses());
-        let after = if query.after.is_some() {
-            "AND (updated_at, job_id) < (?3, ?4)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT {COLUMNS} FROM job_progress \
-             WHERE status IN ({finished}) AND status IN ({statuses}) \
-             AND updated_at >= ?1 {after} \
-             ORDER BY updated_at DESC, job_id DESC LIMIT ?2"
-        );
+        let sql = finished_sql(query.which, query.after.is_some());
         // One more than asked: whether it exists says if a next page does.
         let mut statement = sqlx::query_as::<_, CheckpointRow>(sqlx::AssertSqlSafe(sql))
             .bind(micros(query.since))

@@ -3,12 +3,13 @@
 
 use job_progress::domain::{JobStatus, ProgressRecord};
 
-use super::{Db, job, minutes_ago, record, schedule};
+use super::{Db, ids, job, minutes_ago, record, schedule};
 
 contract! {
     a_checkpoint_naming_a_schedule_makes_it_and_its_end_finishes_it,
     a_registered_schedule_keeps_its_name_and_time,
     active_schedules_are_the_started_unended_ones_oldest_start_first,
+    two_jobs_of_one_batch_naming_one_schedule_the_later_update_wins,
 }
 
 /// A checkpoint of `id`, carrying out `schedule_id`, started `started`
@@ -118,4 +119,31 @@ async fn active_schedules_are_the_started_unended_ones_oldest_start_first(db: &D
     assert_eq!(ids, ["s-early-a", "s-early-b", "s-late"]);
     let late = &running[2];
     assert_eq!(late.checkpoint.as_ref(), Some(&records[0]));
+}
+
+async fn two_jobs_of_one_batch_naming_one_schedule_the_later_update_wins(db: &Db) {
+    let mut earlier = scheduled("j-earlier", "s-shared", JobStatus::InProgress, Some(10));
+    earlier.updated_at = Some(minutes_ago(2));
+    let later = scheduled("j-later", "s-shared", JobStatus::InProgress, Some(3));
+
+    for batch in [
+        [earlier.clone(), later.clone()],
+        [later.clone(), earlier.clone()],
+    ] {
+        db.archive.checkpoint_many(&batch).await.unwrap();
+
+        let shared = db
+            .archive
+            .schedule(&schedule("s-shared"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            shared.job_id,
+            Some(job("j-later")),
+            "batch order {:?}",
+            ids(&batch)
+        );
+        assert_eq!(shared.actual_start_at, later.started_at);
+    }
 }

@@ -24,7 +24,10 @@ use clap::Args;
 
 use crate::{
     push::{Bus, Publisher},
-    store::{AnyArchive, BreakerConfig, HotStore, Keys, MemoryStore, PgArchive, RedisStore, Ttls},
+    store::{
+        AnyArchive, BreakerConfig, HotStore, Keys, MemoryStore, PgArchive, RedisStore,
+        SqliteArchive, Ttls,
+    },
 };
 
 /// Where and how to keep live progress: Redis, or this process's memory.
@@ -208,7 +211,7 @@ impl DatabaseSettings {
     pub fn archive(&self) -> anyhow::Result<AnyArchive> {
         let timeout = Duration::from_millis(self.db_timeout_ms);
         match self.database_url.as_deref() {
-            None => AnyArchive::sqlite_file(&self.data_dir.join("job-progress.db"), timeout),
+            None => AnyArchive::sqlite_file(&self.data_dir.join(SqliteArchive::FILE_NAME), timeout),
             Some(url) if url.starts_with("sqlite:") => AnyArchive::sqlite_url(url, timeout),
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Ok(AnyArchive::Postgres(self.postgres(url)?))

@@ -20,7 +20,7 @@ use crate::{
     http::tokens::{Scope, new_token},
     push::Bus,
     startup::Application,
-    store::{AnyArchive, MemoryStore},
+    store::{AnyArchive, MemoryStore, SqliteArchive},
     write::{ProgressWriter, WriterConfig},
 };
 
@@ -73,8 +73,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     settings.access.tokens_file = Some(tokens_file);
 
     let hot = MemoryStore::new(settings.redis.ttls());
-    let archive =
-        AnyArchive::sqlite_file(&data_dir.join("job-progress.db"), Duration::from_secs(2))?;
+    let archive = AnyArchive::sqlite_file(
+        &data_dir.join(SqliteArchive::FILE_NAME),
+        Duration::from_secs(2),
+    )?;
     archive.migrate().await?;
     let archive = archive.shared();
     let bus = Bus::InProcess(hot.events());

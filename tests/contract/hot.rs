@@ -1,9 +1,12 @@
 //! The hot-store contract: every `HotStore` keeps these promises. Each is
 //! written once, as a function of a store maker, and run against Redis
-//! (its own key prefix per test) and the in-process store by the
-//! `contract!` macro at the bottom.
+//! (its own key prefix per test), a local Redis Cluster of three masters
+//! (the same, in 16 buckets) and the in-process store by the `contract!`
+//! macro at the bottom.
 
-use std::{sync::Arc, time::Duration};
+use std::{num::NonZeroU16, sync::Arc, time::Duration};
+
+use futures_util::future::BoxFuture;
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use job_progress::{
@@ -12,16 +15,32 @@ use job_progress::{
 };
 
 /// Makes a fresh, empty store whose values live as `Ttls` says.
-type Make = fn(Ttls) -> Arc<dyn HotStore>;
+type Make = fn(Ttls) -> BoxFuture<'static, Arc<dyn HotStore>>;
 
-fn redis(ttls: Ttls) -> Arc<dyn HotStore> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let keys = Keys::new(format!("contract-{}:", uuid::Uuid::new_v4()));
-    Arc::new(RedisStore::new(&url, keys, ttls, Duration::from_secs(2)).expect("a Redis store"))
+fn fresh_keys() -> Keys {
+    Keys::new(format!("contract-{}:", uuid::Uuid::new_v4()))
 }
 
-fn memory(ttls: Ttls) -> Arc<dyn HotStore> {
-    Arc::new(MemoryStore::new(ttls))
+fn redis(ttls: Ttls) -> BoxFuture<'static, Arc<dyn HotStore>> {
+    Box::pin(async move {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let store = RedisStore::new(&url, fresh_keys(), ttls, Duration::from_secs(2));
+        Arc::new(store.expect("a Redis store")) as Arc<dyn HotStore>
+    })
+}
+
+fn cluster(ttls: Ttls) -> BoxFuture<'static, Arc<dyn HotStore>> {
+    Box::pin(async move {
+        let url = crate::redis_cluster::shared().await.url();
+        let buckets = NonZeroU16::new(16).unwrap();
+        let keys = fresh_keys().bucketed(buckets);
+        let store = RedisStore::cluster(&url, keys, ttls, Duration::from_secs(2));
+        Arc::new(store.expect("a cluster store")) as Arc<dyn HotStore>
+    })
+}
+
+fn memory(ttls: Ttls) -> BoxFuture<'static, Arc<dyn HotStore>> {
+    Box::pin(async move { Arc::new(MemoryStore::new(ttls)) as Arc<dyn HotStore> })
 }
 
 fn id(raw: &str) -> JobId {
@@ -59,7 +78,7 @@ fn version(written: HotWrite) -> u64 {
 /// version the store gave it, which grows with every write and is at
 /// least the update's time in ms.
 async fn a_record_reads_back_as_written(make: Make) {
-    let store = make(Ttls::default());
+    let store = make(Ttls::default()).await;
     let mut record = running("full", 400, 1_700_000_000_000);
     record.failure_count = 10;
     record.success_count = 390;
@@ -92,7 +111,7 @@ async fn a_record_reads_back_as_written(make: Make) {
 /// processed count, a lower status rank, a finished job turned into
 /// another status.
 async fn a_job_never_moves_backwards(make: Make) {
-    let store = make(Ttls::default());
+    let store = make(Ttls::default()).await;
     store.write(&running("back", 500, 1)).await.unwrap();
 
     assert_eq!(
@@ -128,7 +147,7 @@ async fn a_job_never_moves_backwards(make: Make) {
 /// `replace` stores the state beside the record only from the version it
 /// expects; `load` returns both; a plain write keeps the state.
 async fn replace_compares_the_version_and_keeps_the_state(make: Make) {
-    let store = make(Ttls::default());
+    let store = make(Ttls::default()).await;
     let job = id("held");
     assert!(store.load(&job).await.unwrap().is_none());
     assert_eq!(
@@ -176,7 +195,7 @@ async fn replace_compares_the_version_and_keeps_the_state(make: Make) {
 
 /// Several jobs in one call, in the order asked; unknown ones are `None`.
 async fn read_many_answers_in_order(make: Make) {
-    let store = make(Ttls::default());
+    let store = make(Ttls::default()).await;
     store.write(&running("a", 1, 1)).await.unwrap();
     store.write(&running("c", 3, 1)).await.unwrap();
     let read = store.read_many(&[id("c"), id("b"), id("a")]).await.unwrap();
@@ -190,7 +209,7 @@ async fn read_many_answers_in_order(make: Make) {
 /// The active list: active jobs only, oldest start first, ties by id, jobs
 /// without a start last, paged by offset and limit with the total.
 async fn the_active_list_is_in_start_order_and_paged(make: Make) {
-    let store = make(Ttls::default());
+    let store = make(Ttls::default()).await;
     for (job, started) in [
         ("late", 3_000),
         ("none", 0),
@@ -233,7 +252,8 @@ async fn expired_records_leave(make: Make) {
     let store = make(Ttls {
         in_progress: ttl,
         completed: ttl,
-    });
+    })
+    .await;
     store.write(&running("brief", 1, 1)).await.unwrap();
     assert_eq!(store.active(10, 0).await.unwrap().1, 1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -259,6 +279,9 @@ macro_rules! contract {
     ($($promise:ident),* $(,)?) => {
         mod on_redis {
             $(#[tokio::test] async fn $promise() { super::$promise(super::redis).await })*
+        }
+        mod on_redis_cluster {
+            $(#[tokio::test] async fn $promise() { super::$promise(super::cluster).await })*
         }
         mod on_memory {
             $(#[tokio::test] async fn $promise() { super::$promise(super::memory).await })*

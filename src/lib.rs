@@ -11,7 +11,7 @@
 //!   protocol in `write/link.rs`; `write/state.rs` holds the job's counts
 //!   and [`write::eta`] estimates the end; `write/checkpoints.rs` batches
 //!   the archive's checkpoints. Workers in other languages enter the same
-//!   path over HTTP (`http/routes/ingest.rs`, `http/body.rs` for bodies)
+//!   path over HTTP (`http/routes/ingest/`, `http/body.rs` for bodies)
 //!   through [`write::ingest::Ingest`], which applies each update to the
 //!   same `JobState`, keeping it in the hot store between updates.
 //! - **Read path** — HTTP ([`http`]: routes, `http/edge.rs` for request ids
@@ -35,19 +35,25 @@
 //!   its rank, the progress record and its stored form, schedules,
 //!   [`domain::Source`]).
 //! - [`store`]: the [`store::HotStore`] and [`store::Archive`] interfaces and
-//!   their Redis and PostgreSQL implementations; [`store::keys`] documents
+//!   their implementations: Redis (one node or a cluster) and PostgreSQL,
+//!   and, with nothing installed, the in-process store and SQLite, picked
+//!   by `config/stores.rs`; one contract suite (`tests/contract/`) runs
+//!   against each; [`store::keys`] documents
 //!   the Redis key layout; every store call runs through one guard
 //!   (`store/guard.rs`: timeout, error kind, and the circuit breaker of
 //!   [`store::breaker`]).
 //! - [`cli`]: `job-progress watch` and `ls`, terminal clients of the read
 //!   path (the event stream, with polling as fallback).
+//! - [`demo`]: `job-progress demo`, the server on the embedded stores with
+//!   simulated campaigns written through the `ProgressWriter`.
 //! - [`config`] (command line and environment), [`telemetry`] (logs),
 //!   [`metrics`] (Prometheus: every metric's name in `metrics/names.rs`,
 //!   a server's own series, the store and writer series of the process),
 //!   [`error`] (error policy), [`startup`] (building the server).
 //!
-//! In code the two stores are the *hot store* (Redis) and the *archive*
-//! (PostgreSQL); `redis` and `database` are only their names on the wire.
+//! In code the two stores are the *hot store* (Redis, or the in-process
+//! store) and the *archive* (PostgreSQL, or SQLite); `redis` and
+//! `database` are only their names on the wire.
 
 pub mod cli;
 pub mod config;

@@ -24,7 +24,7 @@ mod rows;
 mod sql;
 mod sqlite;
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use async_trait::async_trait;
 
@@ -45,6 +45,23 @@ pub enum WriteOutcome {
     /// The store already holds a later state of the job (a finished job, or
     /// higher counts); the write was dropped so the job never moves backwards.
     Stale,
+}
+
+impl WriteOutcome {
+    /// What became of each of `records`, in order, given the ids of the
+    /// jobs a store wrote (the others were stale).
+    pub(crate) fn of_each(records: &[ProgressRecord], written: &HashSet<String>) -> Vec<Self> {
+        records
+            .iter()
+            .map(|record| {
+                if written.contains(record.job_id.as_str()) {
+                    WriteOutcome::Written
+                } else {
+                    WriteOutcome::Stale
+                }
+            })
+            .collect()
+    }
 }
 
 /// What became of a hot-store write.

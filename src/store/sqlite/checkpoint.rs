@@ -112,14 +112,5 @@ async fn write(
             .await?;
     }
     tx.commit().await?;
-    Ok(records
-        .iter()
-        .map(|r| {
-            if written.contains(r.job_id.as_str()) {
-                WriteOutcome::Written
-            } else {
-                WriteOutcome::Stale
-            }
-        })
-        .collect())
+    Ok(WriteOutcome::of_each(records, &written))
 }

@@ -34,8 +34,8 @@
 //!   its rank, the progress record and its stored form, schedules,
 //!   [`domain::Source`]).
 //! - [`store`]: the [`store::HotStore`] and [`store::Archive`] interfaces and
-//!   their Redis and PostgreSQL implementations; [`store::keys`] documents
-//!   the Redis key layout; every store call runs through one guard
+//!   their Redis, PostgreSQL and SQLite implementations; [`store::keys`]
+//!   documents the Redis key layout; every store call runs through one guard
 //!   (`store/guard.rs`: timeout, error kind, and the circuit breaker of
 //!   [`store::breaker`]).
 //! - [`cli`]: `job-progress watch` and `ls`, terminal clients of the read
@@ -46,7 +46,8 @@
 //!   [`error`] (error policy), [`startup`] (building the server).
 //!
 //! In code the two stores are the *hot store* (Redis) and the *archive*
-//! (PostgreSQL); `redis` and `database` are only their names on the wire.
+//! (PostgreSQL, or SQLite to run with nothing installed); `redis` and
+//! `database` are only their names on the wire.
 
 pub mod cli;
 pub mod config;

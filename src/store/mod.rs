@@ -247,7 +247,8 @@ pub trait Archive: Send + Sync + 'static {
     /// Upserts several jobs' checkpoints (each job at most once), like
     /// [`checkpoint`](Self::checkpoint) for each, and says what became of
     /// each, in order. The whole batch succeeds or fails together. The
-    /// default writes them one by one; PostgreSQL sends one statement.
+    /// default writes them one by one; PostgreSQL sends one statement,
+    /// SQLite one transaction.
     async fn checkpoint_many(
         &self,
         records: &[ProgressRecord],

@@ -28,7 +28,7 @@ mod rows;
 mod sql;
 mod sqlite;
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use async_trait::async_trait;
 
@@ -51,6 +51,23 @@ pub enum WriteOutcome {
     /// The store already holds a later state of the job (a finished job, or
     /// higher counts); the write was dropped so the job never moves backwards.
     Stale,
+}
+
+impl WriteOutcome {
+    /// What became of each of `records`, in order, given the ids of the
+    /// jobs a store wrote (the others were stale).
+    pub(crate) fn of_each(records: &[ProgressRecord], written: &HashSet<String>) -> Vec<Self> {
+        records
+            .iter()
+            .map(|record| {
+                if written.contains(record.job_id.as_str()) {
+                    WriteOutcome::Written
+                } else {
+                    WriteOutcome::Stale
+                }
+            })
+            .collect()
+    }
 }
 
 /// What became of a hot-store write.
@@ -239,7 +256,8 @@ pub trait Archive: Send + Sync + 'static {
     /// Upserts several jobs' checkpoints (each job at most once), like
     /// [`checkpoint`](Self::checkpoint) for each, and says what became of
     /// each, in order. The whole batch succeeds or fails together. The
-    /// default writes them one by one; PostgreSQL sends one statement.
+    /// default writes them one by one; PostgreSQL sends one statement,
+    /// SQLite one transaction.
     async fn checkpoint_many(
         &self,
         records: &[ProgressRecord],

@@ -113,15 +113,6 @@ impl PgArchive {
             )
             .await?;
         let written: HashSet<String> = written.into_iter().collect();
-        Ok(records
-            .iter()
-            .map(|record| {
-                if written.contains(record.job_id.as_str()) {
-                    WriteOutcome::Written
-                } else {
-                    WriteOutcome::Stale
-                }
-            })
-            .collect())
+        Ok(WriteOutcome::of_each(records, &written))
     }
 }

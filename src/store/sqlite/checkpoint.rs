@@ -1,6 +1,7 @@
 //! Writing checkpoints: a batch is one transaction on the writer's
-//! connection, one upsert per job ([`CHECKPOINT_SQL`]) and then one for
-//! the schedules they name ([`SCHEDULES_SQL`]).
+//! connection, an upsert per [`ROWS_PER_STATEMENT`] jobs
+//! ([`checkpoint_sql`]) and then one for the schedules they name
+//! ([`SCHEDULES_SQL`]).
 //!
 //! Both [`Archive::checkpoint`](crate::store::Archive::checkpoint) and
 //! [`Archive::checkpoint_many`](crate::store::Archive::checkpoint_many)
@@ -10,11 +11,11 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool, query::QueryScalar, sqlite::SqliteArguments};
 
 use super::{
     STORE, SqliteArchive,
-    sql::{CHECKPOINT_SQL, SCHEDULES_SQL},
+    sql::{ROWS_PER_STATEMENT, SCHEDULES_SQL, checkpoint_sql},
 };
 use crate::{
     domain::{JobId, ProgressRecord, ScheduleId},
@@ -52,6 +53,34 @@ impl SqliteArchive {
     }
 }
 
+/// The upsert's statement, returning the ids it wrote.
+type Upsert<'q> = QueryScalar<'q, Sqlite, String, SqliteArguments>;
+
+/// Binds `r`'s columns, in the order of `COLUMNS`; `now` stands for a
+/// missing `updated_at`.
+fn bind<'q>(query: Upsert<'q>, r: &'q ProgressRecord, now: DateTime<Utc>) -> Upsert<'q> {
+    query
+        .bind(r.job_id.as_str())
+        .bind(r.status.as_str())
+        .bind(bigint(r.total_target_count))
+        .bind(bigint(r.current_sent_count))
+        .bind(bigint(r.success_count))
+        .bind(bigint(r.failure_count))
+        .bind(r.total_chunks.map(bigint))
+        .bind(r.current_chunk.map(bigint))
+        .bind(r.started_at.map(micros))
+        .bind(micros(r.updated_at.unwrap_or(now)))
+        .bind(r.completed_at.map(micros))
+        .bind(r.estimated_end_at.map(micros))
+        .bind(r.estimated_remaining_seconds.map(bigint))
+        .bind(r.rate_per_second)
+        .bind(r.error_message.as_deref())
+        .bind(r.schedule_id.as_ref().map(ScheduleId::as_str))
+        .bind(r.refresh_interval_ms.map(bigint))
+        .bind(r.estimated_end_range.map(|range| micros(range.earliest)))
+        .bind(r.estimated_end_range.map(|range| micros(range.latest)))
+}
+
 async fn write(
     writer: &SqlitePool,
     records: &[ProgressRecord],
@@ -60,42 +89,19 @@ async fn write(
     // this waits for it (the busy timeout) instead of failing midway.
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     let now = Utc::now();
-    let mut outcomes = Vec::with_capacity(records.len());
-    let mut scheduled = Vec::new();
-    for r in records {
-        let written: Option<String> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(CHECKPOINT_SQL.as_str()))
-                .bind(r.job_id.as_str())
-                .bind(r.status.as_str())
-                .bind(bigint(r.total_target_count))
-                .bind(bigint(r.current_sent_count))
-                .bind(bigint(r.success_count))
-                .bind(bigint(r.failure_count))
-                .bind(r.total_chunks.map(bigint))
-                .bind(r.current_chunk.map(bigint))
-                .bind(r.started_at.map(micros))
-                .bind(micros(r.updated_at.unwrap_or(now)))
-                .bind(r.completed_at.map(micros))
-                .bind(r.estimated_end_at.map(micros))
-                .bind(r.estimated_remaining_seconds.map(bigint))
-                .bind(r.rate_per_second)
-                .bind(r.error_message.as_deref())
-                .bind(r.schedule_id.as_ref().map(ScheduleId::as_str))
-                .bind(r.refresh_interval_ms.map(bigint))
-                .bind(r.estimated_end_range.map(|range| micros(range.earliest)))
-                .bind(r.estimated_end_range.map(|range| micros(range.latest)))
-                .fetch_optional(&mut *tx)
-                .await?;
-        outcomes.push(match written {
-            Some(_) => {
-                if r.schedule_id.is_some() {
-                    scheduled.push(r.job_id.as_str());
-                }
-                WriteOutcome::Written
-            }
-            None => WriteOutcome::Stale,
-        });
+    let mut written = HashSet::with_capacity(records.len());
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        let mut upsert = sqlx::query_scalar(sqlx::AssertSqlSafe(checkpoint_sql(chunk.len())));
+        for record in chunk {
+            upsert = bind(upsert, record, now);
+        }
+        written.extend(upsert.fetch_all(&mut *tx).await?);
     }
+    let scheduled: Vec<&str> = records
+        .iter()
+        .filter(|r| r.schedule_id.is_some() && written.contains(r.job_id.as_str()))
+        .map(|r| r.job_id.as_str())
+        .collect();
     if !scheduled.is_empty() {
         // Ids are plain text (`[A-Za-z0-9._:-]`): a JSON array of them
         // cannot fail to encode.
@@ -106,5 +112,5 @@ async fn write(
             .await?;
     }
     tx.commit().await?;
-    Ok(outcomes)
+    Ok(WriteOutcome::of_each(records, &written))
 }

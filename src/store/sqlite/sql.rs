@@ -14,27 +14,47 @@ use crate::store::{
 /// defaults say the same.
 pub(super) const NOW_MICROS: &str = "CAST(unixepoch('now', 'subsec') * 1000000 AS INTEGER)";
 
-/// The checkpoint upsert of one job: `?1` to `?19` are the columns of
-/// [`COLUMNS`], in its order, times as microseconds. SQLite runs it in
-/// process, so one statement per job costs no round trip; a batch is one
-/// transaction of them.
+/// Jobs per upsert statement, at most. sqlx runs SQLite on a thread of
+/// its own, and each statement is a round trip to it; a batch of 500 jobs
+/// as 500 statements spent most of its time on those (BENCHMARKS.md,
+/// "SQLite archive"). 64 rows bind 1,216 values, far below SQLite's limit
+/// of 32,766.
+pub(super) const ROWS_PER_STATEMENT: usize = 64;
+
+/// The checkpoint upsert of `rows` jobs (1 to [`ROWS_PER_STATEMENT`]):
+/// the first job's columns are `?1` to `?19`, in the order of
+/// [`COLUMNS`], the next job's `?20` to `?38`, and so on; times as
+/// microseconds. Each job may appear only once.
 ///
 /// It refuses to move a job backwards ([`NEVER_BACKWARDS`]) and returns
-/// the job's id when it wrote the row, nothing when the row was stale.
-pub(super) static CHECKPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
-    let params: Vec<String> = (1..=COLUMNS.split(',').count())
-        .map(|n| format!("?{n}"))
+/// the ids of the rows it wrote; the others were stale. One statement per
+/// number of rows, made once, so each is prepared once per connection.
+pub(super) fn checkpoint_sql(rows: usize) -> &'static str {
+    static BY_ROWS: LazyLock<Vec<String>> =
+        LazyLock::new(|| (1..=ROWS_PER_STATEMENT).map(upsert_of).collect());
+    &BY_ROWS[rows.clamp(1, ROWS_PER_STATEMENT) - 1]
+}
+
+fn upsert_of(rows: usize) -> String {
+    let columns = COLUMNS.split(',').count();
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=columns)
+                .map(|column| format!("?{}", row * columns + column))
+                .collect();
+            format!("({}, {NOW_MICROS})", params.join(", "))
+        })
         .collect();
     format!(
         "INSERT INTO job_progress ({COLUMNS}, checkpointed_at) \
-         VALUES ({params}, {NOW_MICROS}) \
+         VALUES {values} \
          ON CONFLICT (job_id) DO UPDATE SET {CHECKPOINT_ASSIGNMENTS} \
          WHERE {never_backwards} \
          RETURNING job_id",
-        params = params.join(", "),
+        values = values.join(", "),
         never_backwards = *NEVER_BACKWARDS,
     )
-});
+}
 
 /// The schedules of the jobs written by a batch (`?1`: their ids, as a
 /// JSON array) learn their job, actual start and actual end. One row per

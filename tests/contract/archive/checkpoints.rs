@@ -166,20 +166,21 @@ async fn a_batch_says_what_became_of_each_record_in_order(db: &Db) {
 
 async fn a_batch_is_written_whole_or_not_at_all(db: &Db) {
     db.refuse_writes_of("poison").await;
-    let batch = [
-        record("w-first", JobStatus::InProgress, 1),
-        record("poison", JobStatus::InProgress, 1),
-        record("w-last", JobStatus::InProgress, 1),
-    ];
+    // Long enough to take more than one statement where a database splits
+    // a batch (SQLite: 64 rows a statement), the refused job near the end.
+    let mut batch: Vec<_> = (0..200)
+        .map(|i| record(&format!("w-{i:03}"), JobStatus::InProgress, 1))
+        .collect();
+    batch[180] = record("poison", JobStatus::InProgress, 1);
 
     let err = db.archive.checkpoint_many(&batch).await.unwrap_err();
 
     assert!(matches!(err, StoreError::Refused { .. }), "{err:?}");
-    for id in ["w-first", "poison", "w-last"] {
+    for id in ["w-000", "w-100", "poison", "w-199"] {
         assert_eq!(db.archive.read(&job(id)).await.unwrap(), None, "{id}");
     }
     // The archive is not left inside the failed batch.
-    let next = [record("w-first", JobStatus::InProgress, 1)];
+    let next = [record("w-000", JobStatus::InProgress, 1)];
     assert_eq!(
         db.archive.checkpoint_many(&next).await.unwrap(),
         [WriteOutcome::Written]

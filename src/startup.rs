@@ -186,7 +186,7 @@ fn announce(hot: &dyn HotStore, archive: &AnyArchive) {
     tracing::info!(
         hot = hot.name(),
         archive = archive.shared().name(),
-        "stores: live progress in {}, checkpoints in {}",
+        "stores: live progress: {}; checkpoints: {}",
         hot.name(),
         archive.location()
     );

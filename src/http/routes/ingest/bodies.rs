@@ -191,7 +191,42 @@ impl ProgressBody {
 }
 
 impl FinishBody {
-    pub(super) fn parse(self, outcome: Outcome) -> Result<Finish, ApiError> {
+    /// `/complete`'s body: optional final counts, and no message.
+    pub(super) fn completion(self) -> Result<Finish, ApiError> {
+        if self.error_message.is_some() {
+            return Err(ApiError::BadRequest(
+                "invalid body: errorMessage: a completed job has none; use /fail".into(),
+            ));
+        }
+        self.parse(Outcome::Completed)
+    }
+
+    /// `/fail`'s body: a message that says why (not blank, at most
+    /// [`MAX_ERROR_MESSAGE`] characters), and optional final counts.
+    pub(super) fn failure(mut self) -> Result<Finish, ApiError> {
+        let message = match self.error_message.take() {
+            Some(message) if message.chars().all(is_blank) => {
+                return Err(ApiError::BadRequest(
+                    "invalid body: errorMessage: must say why the job failed".into(),
+                ));
+            }
+            Some(message) if message.chars().count() > MAX_ERROR_MESSAGE => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid body: errorMessage: at most {MAX_ERROR_MESSAGE} characters, got {}",
+                    message.chars().count()
+                )));
+            }
+            Some(message) => message,
+            None => {
+                return Err(ApiError::BadRequest(
+                    "invalid body: missing field `errorMessage`".into(),
+                ));
+            }
+        };
+        self.parse(Outcome::Failed(message))
+    }
+
+    fn parse(self, outcome: Outcome) -> Result<Finish, ApiError> {
         Ok(Finish {
             outcome,
             succeeded: self
@@ -208,7 +243,7 @@ impl FinishBody {
 
 /// White space as openapi.yaml's pattern (`\S`, ECMAScript) sees it, so
 /// a message the document admits is never refused as blank.
-pub(super) fn is_blank(c: char) -> bool {
+fn is_blank(c: char) -> bool {
     matches!(
         c,
         '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'

@@ -22,9 +22,7 @@ use actix_web::{
     web,
 };
 
-use self::bodies::{
-    BatchBody, BatchItem, DeclareBody, FinishBody, ItemResult, ProgressBody, is_blank,
-};
+use self::bodies::{BatchBody, BatchItem, DeclareBody, FinishBody, ItemResult, ProgressBody};
 use crate::{
     domain::JobId,
     error::error_chain,
@@ -36,7 +34,7 @@ use crate::{
     read::envelope::serialize,
     write::{
         WriteError,
-        ingest::{Accepted, IngestError, Outcome, Report},
+        ingest::{Accepted, IngestError, Report},
     },
 };
 
@@ -165,12 +163,7 @@ pub async fn complete(
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(path)?;
     let body: FinishBody = optional_body(&request, payload).await?;
-    if body.error_message.is_some() {
-        return Err(ApiError::BadRequest(
-            "invalid body: errorMessage: a completed job has none; use /fail".into(),
-        ));
-    }
-    let finish = body.parse(Outcome::Completed)?;
+    let finish = body.completion()?;
     let result = state.ingest.finish(id, finish).await;
     answer(&state, result)
 }
@@ -184,27 +177,8 @@ pub async fn fail(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(path)?;
-    let mut body: FinishBody = body::json(&request, payload, MAX_BODY).await?;
-    let message = match body.error_message.take() {
-        Some(message) if message.chars().all(is_blank) => {
-            return Err(ApiError::BadRequest(
-                "invalid body: errorMessage: must say why the job failed".into(),
-            ));
-        }
-        Some(message) if message.chars().count() > MAX_ERROR_MESSAGE => {
-            return Err(ApiError::BadRequest(format!(
-                "invalid body: errorMessage: at most {MAX_ERROR_MESSAGE} characters, got {}",
-                message.chars().count()
-            )));
-        }
-        Some(message) => message,
-        None => {
-            return Err(ApiError::BadRequest(
-                "invalid body: missing field `errorMessage`".into(),
-            ));
-        }
-    };
-    let finish = body.parse(Outcome::Failed(message))?;
+    let body: FinishBody = body::json(&request, payload, MAX_BODY).await?;
+    let finish = body.failure()?;
     let result = state.ingest.finish(id, finish).await;
     answer(&state, result)
 }

@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-: "${REDIS_URL:=redis://127.0.0.1:6379}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 : "${DATABASE_URL:=postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 examples=${SCHEMATHESIS_EXAMPLES:-50}
 fixed_seed=20261124

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-: "${REDIS_URL:=redis://127.0.0.1:6379}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 : "${DATABASE_URL:=postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 width=${WIDTH:-1280}
 out=${OUT:-docs/dashboard.png}

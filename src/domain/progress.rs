@@ -181,6 +181,13 @@ impl ProgressRecord {
         serde_json::to_string(&StoredRecord(self))
     }
 
+    /// A record from the hot store's JSON (its stored form, or the full
+    /// wire form), with what is derived re-derived (see
+    /// [`Self::normalized`]): how every hot store and the bus read a value.
+    pub fn from_stored_json(json: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice::<ProgressRecord>(json).map(ProgressRecord::normalized)
+    }
+
     /// Whether the job is active but has not been updated for longer than
     /// the policy allows, as of `now`.
     pub fn is_stalled(&self, now: DateTime<Utc>, policy: &StallPolicy) -> bool {

@@ -69,8 +69,7 @@ impl Change {
 
     /// A change from a published payload (the stored JSON).
     pub fn decode(payload: &[u8]) -> Result<Self, serde_json::Error> {
-        let record: ProgressRecord = serde_json::from_slice(payload)?;
-        let record = record.normalized();
+        let record = ProgressRecord::from_stored_json(payload)?;
         let data = serde_json::to_vec(&record)?;
         Ok(Self::new(&record, Bytes::from(data)))
     }

@@ -257,12 +257,10 @@ fn moves_back(old: &Entry, new: &ProgressRecord) -> bool {
 
 /// Parses a stored value, as the Redis store does.
 fn decode(id: &JobId, json: &str) -> Result<ProgressRecord, StoreError> {
-    serde_json::from_str::<ProgressRecord>(json)
-        .map(ProgressRecord::normalized)
-        .map_err(|err| StoreError::Corrupt {
-            key: id.to_string(),
-            source: Box::new(err),
-        })
+    ProgressRecord::from_stored_json(json.as_bytes()).map_err(|err| StoreError::Corrupt {
+        key: id.to_string(),
+        source: Box::new(err),
+    })
 }
 
 #[async_trait]

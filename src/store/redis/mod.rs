@@ -248,12 +248,10 @@ impl RedisStore {
 
 /// Parses a stored value; `key` names it in the error.
 fn decode(key: &str, raw: &str) -> Result<ProgressRecord, StoreError> {
-    serde_json::from_str::<ProgressRecord>(raw)
-        .map(ProgressRecord::normalized)
-        .map_err(|err| StoreError::Corrupt {
-            key: key.to_owned(),
-            source: Box::new(err),
-        })
+    ProgressRecord::from_stored_json(raw.as_bytes()).map_err(|err| StoreError::Corrupt {
+        key: key.to_owned(),
+        source: Box::new(err),
+    })
 }
 
 #[async_trait]

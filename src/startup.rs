@@ -60,11 +60,11 @@ impl Application {
             .database
             .archive()?
             .with_active_ttl(Duration::from_secs(settings.redis.progress_ttl_secs));
-        announce(hot.store.as_ref(), &archive);
+        let shared = archive.shared();
+        announce(hot.store.as_ref(), &archive, shared.as_ref());
         if !settings.skip_migrations {
             migrate(&archive).await?;
         }
-        let shared = archive.shared();
         if let Some(retention) = settings.retention() {
             retention.spawn(Arc::clone(&shared));
         }
@@ -182,10 +182,10 @@ async fn stop_signal() -> std::io::Result<()> {
 
 /// Says which stores this process uses, loudly where they cannot be
 /// shared, so no one runs the embedded default in a fleet by accident.
-fn announce(hot: &dyn HotStore, archive: &AnyArchive) {
+fn announce(hot: &dyn HotStore, archive: &AnyArchive, opened: &dyn Archive) {
     tracing::info!(
         hot = hot.name(),
-        archive = archive.shared().name(),
+        archive = opened.name(),
         "stores: live progress: {}; checkpoints: {}",
         hot.name(),
         archive.location()

@@ -47,14 +47,13 @@ const STALL_FLOOR_SECS: u64 = 10;
 
 /// Runs the demo until SIGINT or SIGTERM.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let temporary = match &args.data_dir {
-        Some(_) => None,
-        None => Some(tempfile_dir()?),
-    };
-    let data_dir = match (&args.data_dir, &temporary) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(dir)) => dir.path().to_path_buf(),
-        (None, None) => unreachable!("a temporary folder is made when none is named"),
+    // A temporary folder lives until the demo returns, then is removed.
+    let (data_dir, _temporary) = match &args.data_dir {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let temporary = tempfile_dir()?;
+            (temporary.path().to_path_buf(), Some(temporary))
+        }
     };
 
     let mut settings = ServeSettings::defaults();
@@ -122,7 +121,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         campaign.abort();
     }
     writer.shutdown(Duration::from_secs(2)).await;
-    drop(temporary);
     served.context("the demo server failed")
 }
 

@@ -15,7 +15,7 @@
 //! of 200, then 50 a second), while being refused 60,000 times a second.
 
 use std::{
-    net::{IpAddr, Ipv4Addr},
+    net::IpAddr,
     num::NonZeroU32,
     sync::{Arc, Weak},
     time::Duration,
@@ -126,13 +126,7 @@ pub async fn limit(
     };
     let client = match Credentials::of(request.request(), &state.access).known() {
         Some(token) => Client::Token(token.name.clone()),
-        // No peer address only on a Unix socket, which this server does
-        // not listen on.
-        None => Client::Ip(
-            request
-                .peer_addr()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip()),
-        ),
+        None => Client::Ip(super::client::address(request.request())),
     };
     match limit.check(&client) {
         Ok(remaining) => {
@@ -159,6 +153,8 @@ pub async fn limit(
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     #[test]

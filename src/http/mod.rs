@@ -26,6 +26,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod client;
 pub mod edge;
 mod error;
 pub mod limit;

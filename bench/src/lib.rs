@@ -2,7 +2,8 @@
 //!
 //! `bench/run.sh` and `bench/embedded.sh` drive the programs (see
 //! BENCHMARKS.md for the scenarios and how to run them); each program
-//! prints its figures on stdout as `RESULT<TAB>name<TAB>value` lines and
+//! prints its figures on stdout as `RESULT<TAB>name<TAB>value` lines (the
+//! three measurements run by hand print `RESULT` lines of their own) and
 //! its progress notes on stderr.
 //!
 //! # The programs (`src/bin/`)
@@ -21,6 +22,9 @@
 //! | `jp-latency` | 7 | delivery latency of each event, from the write to the stream client |
 //! | `jp-streams` | 8, 9 | many open streams (RSS, Redis connections), then the fan-out of an update |
 //! | `jp-watchers` | 10 | server CPU per watcher: polling against streaming |
+//! | `checkpoint_load` | 11 | checkpoints reaching PostgreSQL, batched against one statement each |
+//! | `sqlite_size` | "SQLite archive" | the SQLite file's size per job and its write rates |
+//! | `redis_writes` | "Redis Cluster" | the write script's throughput and memory per job, node against cluster |
 //!
 //! Each takes the flags its scenario needs, with `REDIS_URL`, `DATABASE_URL`
 //! and `KEY_PREFIX` from the environment where it uses a store.

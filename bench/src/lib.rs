@@ -1,15 +1,17 @@
 //! The benchmark suite's helper programs and what they share.
 //!
-//! `bench/run.sh` and `bench/embedded.sh` drive the programs (see
-//! BENCHMARKS.md for the scenarios and how to run them); each program
-//! prints its figures on stdout as `RESULT<TAB>name<TAB>value` lines (the
-//! three measurements run by hand print `RESULT` lines of their own) and
-//! its progress notes on stderr.
+//! `bench/run.sh`, `bench/embedded.sh` and `bench/redis_cluster.sh` drive
+//! the programs, and BENCHMARKS.md shows how to run the others by hand;
+//! each program prints its figures on stdout as `RESULT<TAB>name<TAB>value`
+//! lines (the three run by hand print `RESULT` lines of their own) and its
+//! progress notes on stderr.
 //!
 //! # The programs (`src/bin/`)
 //!
 //! One program per scenario family of BENCHMARKS.md, named after what it
-//! does, so each reads in one sitting and a script line says what it runs:
+//! measures, so each reads in one sitting and a script line says what it
+//! runs (the last three keep the names they had as the main package's
+//! examples):
 //!
 //! | program | scenario | what it does |
 //! |---|---|---|

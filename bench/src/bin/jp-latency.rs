@@ -28,7 +28,7 @@ use job_progress_bench::{
 #[derive(Parser)]
 struct LatencyArgs {
     #[command(flatten)]
-    store: RedisArgs,
+    redis: RedisArgs,
     /// Server address, e.g. 127.0.0.1:18080.
     #[arg(long)]
     addr: String,
@@ -88,7 +88,7 @@ impl Arrivals {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = LatencyArgs::parse();
-    let writer = RecordWriter::new(&args.store)?;
+    let writer = RecordWriter::new(&args.redis)?;
     let ids = job_ids(&args.id_prefix, args.jobs)?;
     for id in &ids {
         writer.write(id, 1).await?;

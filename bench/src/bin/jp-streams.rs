@@ -29,7 +29,7 @@ use tokio::net::TcpStream;
 #[derive(Parser)]
 struct StreamsArgs {
     #[command(flatten)]
-    store: RedisArgs,
+    redis: RedisArgs,
     #[arg(long)]
     addr: String,
     #[arg(long, default_value_t = 10_000)]
@@ -59,12 +59,12 @@ struct StreamsArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = StreamsArgs::parse();
-    let writer = RecordWriter::new(&args.store)?;
+    let writer = RecordWriter::new(&args.redis)?;
     let ids = job_ids(&args.id_prefix, args.jobs)?;
     for id in &ids {
         writer.write(id, 1).await?;
     }
-    let mut stats = redis_stats::connect(&args.store.redis_url).await?;
+    let mut stats = redis_stats::connect(&args.redis.redis_url).await?;
     // One read first: the store connects on first use, and "before" should
     // be a server that has served.
     let mut warm = TcpStream::connect(&args.addr).await?;

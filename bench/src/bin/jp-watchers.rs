@@ -28,7 +28,7 @@ use tokio::{net::TcpStream, sync::Semaphore};
 #[derive(Parser)]
 struct WatchersArgs {
     #[command(flatten)]
-    store: RedisArgs,
+    redis: RedisArgs,
     #[arg(long)]
     addr: String,
     /// Watchers of one job, in each mode.
@@ -142,7 +142,7 @@ async fn measure(pid: u32, secs: u64) -> anyhow::Result<(u64, f64)> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = WatchersArgs::parse();
-    let writer = Arc::new(RecordWriter::new(&args.store)?);
+    let writer = Arc::new(RecordWriter::new(&args.redis)?);
     let id = JobId::parse(args.job.clone())?;
     let count = Arc::new(AtomicU64::new(1));
     writer.write(&id, 1).await?;

@@ -17,6 +17,8 @@ BENCH=$ROOT/bench
 SERVER_TARGET=${JP_SERVER_TARGET_DIR:-$ROOT/target}
 SERVER_BIN=$SERVER_TARGET/release/job-progress
 BENCH_BIN=$BENCH/target/release
+# the bench helpers the scripts start (bench/src/bin; bench/src/lib.rs lists them)
+BENCH_PROGRAMS=("$BENCH_BIN"/{ceiling,jp-seed,jp-keys-listing,jp-probe,jp-writer-load,jp-conns,jp-latency,jp-streams,jp-watchers})
 # the server on one core, the load (wrk, clients, Redis) on the other
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
@@ -32,7 +34,7 @@ now_ms() { date +%s%3N; }
 ours() {
   local exe; exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
   local bin
-  for bin in "$SERVER_BIN" "$BENCH_BIN/jpbench" "$BENCH_BIN/jpsse" "$BENCH_BIN/ceiling" "$(command -v wrk)" "$(command -v redis-server)"; do
+  for bin in "$SERVER_BIN" "${BENCH_PROGRAMS[@]}" "$(command -v wrk)" "$(command -v redis-server)"; do
     [[ $exe == "$(readlink -f "$bin")" ]] && return 0
   done
   return 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The "Redis Cluster" figures of BENCHMARKS.md: hot-store writes per second
-# and Redis memory per job (examples/redis_writes.rs), on one redis-server
+# and Redis memory per job (bench/src/bin/redis_writes.rs), on one redis-server
 # and on a cluster of three masters, all started here on this machine (ports
 # BASE_PORT..BASE_PORT+13, default 7100) and removed at the end. Every
 # measurement holds /tmp/jp-cpu.lock, so nothing else heavy runs meanwhile.
@@ -51,8 +51,8 @@ for i in 1 2 3; do
     sh -c "redis-cli -p $((base + i)) cluster info | grep -q cluster_state:ok"
 done
 
-flock /tmp/jp-cpu.lock cargo build --release --example redis_writes
-bin=target/release/examples/redis_writes
+flock /tmp/jp-cpu.lock cargo build --release --manifest-path bench/Cargo.toml --target-dir bench/target --bin redis_writes
+bin=bench/target/release/redis_writes
 echo "# one redis-server"
 flock /tmp/jp-cpu.lock "$bin" --redis-url "redis://127.0.0.1:$base" "$@"
 echo "# a cluster of three masters"

@@ -116,7 +116,7 @@ record_machine "$MODE" "API server (and the ceiling) on cpu $SERVER_CPU; wrk, cl
 
 # ---------------------------------------------------------------- builds
 if [[ $BUILD == 1 ]]; then build_release; fi
-need_built "$SERVER_BIN" "$BENCH_BIN/jpbench" "$BENCH_BIN/jpsse" "$BENCH_BIN/ceiling"
+need_built "$SERVER_BIN" "${BENCH_PROGRAMS[@]}"
 
 # ---------------------------------------------------------------- services
 create_db() {
@@ -126,11 +126,14 @@ create_db() {
   DATABASE_URL=$DB_URL LOG_FORMAT=json "$SERVER_BIN" migrate >> "$LOG" 2>&1
 }
 
-jp() { fg_tracked taskset -c "$LOAD_CPU" env REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" KEY_PREFIX=$PREFIX \
-  RUST_LOG=warn "$BENCH_BIN/jpbench" "$@"; }
-jpsse() { fg_tracked taskset -c "$LOAD_CPU" env REDIS_URL="$REDIS_URL" KEY_PREFIX=$PREFIX \
-  RUST_LOG=warn "$BENCH_BIN/jpsse" "$@"; }
-seed() { jp seed --jobs "$1" --id-prefix "$2" >> "$LOG" 2>&1; }
+# helper PROGRAM ARGS...: a bench helper (bench/src/bin) on the load core,
+# with both stores; sse_helper: the same with Redis only (the stream helpers
+# write straight to it)
+helper() { fg_tracked taskset -c "$LOAD_CPU" env REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" KEY_PREFIX=$PREFIX \
+  RUST_LOG=warn "$BENCH_BIN/$1" "${@:2}"; }
+sse_helper() { fg_tracked taskset -c "$LOAD_CPU" env REDIS_URL="$REDIS_URL" KEY_PREFIX=$PREFIX \
+  RUST_LOG=warn "$BENCH_BIN/$1" "${@:2}"; }
+seed() { helper jp-seed --jobs "$1" --id-prefix "$2" >> "$LOG" 2>&1; }
 
 # cmdstats FILE: INFO commandstats now; calls_in FILE [COMMAND]: calls of
 # COMMAND, or of every command but INFO
@@ -238,7 +241,7 @@ scenario_3() {
   row 3 "Redis commands >= 2 ms during the API runs (slowest: us cmd)" "$slow (${slowest:-none})" "0" "$(verdict "$slow" '==' 0)"
   # what KEYS would cost, on the same Redis
   rcli slowlog reset >/dev/null
-  jp keys-listing --reps 3 > "$RUN_DIR/s3-keys.txt" 2>>"$LOG"
+  helper jp-keys-listing --reps 3 > "$RUN_DIR/s3-keys.txt" 2>>"$LOG"
   rcli slowlog get 20 > "$RUN_DIR/s3-slowlog-keys.txt"
   local keys_server
   keys_server=$(slowlog_entries | awk '$2 == "KEYS" && $1 > m { m = $1 } END { print m + 0 }')
@@ -290,8 +293,8 @@ scenario_4() {
   rcli save >/dev/null   # the restart after the kill loads this
   start_server
   local probe_secs=$(( 2 * (S4_OUTAGE + S4_RECOVERY + 2) + 4 ))
-  # (run directly, not through jp(), so that $! is the probe itself)
-  taskset -c "$LOAD_CPU" "$BENCH_BIN/jpbench" probe --addr "127.0.0.1:$API_PORT" \
+  # (run directly, not through helper(), so that $! is the probe itself)
+  taskset -c "$LOAD_CPU" "$BENCH_BIN/jp-probe" --addr "127.0.0.1:$API_PORT" \
     --path /api/v1/jobs/bench-probe-0/progress \
     --interval-ms 50 --secs "$probe_secs" --out "$RUN_DIR/s4-probe.tsv" 2>>"$LOG" &
   local probe_pid=$!; track "$probe_pid"
@@ -332,7 +335,7 @@ scenario_4() {
 scenario_5() {
   rcli flushall >/dev/null
   fg_tracked taskset -c "$SERVER_CPU" env REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" KEY_PREFIX=$PREFIX RUST_LOG=warn \
-    "$BENCH_BIN/jpbench" writer-load --jobs "$S5_JOBS" --secs "$S5_SECS" --warmup-secs "$S5_WARM" \
+    "$BENCH_BIN/jp-writer-load" --jobs "$S5_JOBS" --secs "$S5_SECS" --warmup-secs "$S5_WARM" \
     > "$RUN_DIR/s5.txt" 2>>"$LOG"
   local f=$RUN_DIR/s5.txt rt mem
   rt=$(get "$f" redis_round_trips_per_update); mem=$(get "$f" memory_usage_value_key)
@@ -357,7 +360,7 @@ scenario_6() {
   start_server
   curl -sf "$API/api/v1/jobs/bench-conn-0/progress" >/dev/null
   sleep 1
-  jp conns --addr "127.0.0.1:$API_PORT" --path /api/v1/jobs/bench-conn-0/progress \
+  helper jp-conns --addr "127.0.0.1:$API_PORT" --path /api/v1/jobs/bench-conn-0/progress \
     --conns "$S6_CONNS" --interval-secs 3 --hold-secs "$S6_HOLD" --server-pid "$SERVER_PID" \
     > "$RUN_DIR/s6.txt" 2>>"$LOG"
   local f=$RUN_DIR/s6.txt
@@ -378,7 +381,7 @@ start_sse_server() { start_server SSE_MAX_STREAMS=20000 "$@"; }
 scenario_7() {
   rcli flushall >/dev/null
   start_sse_server
-  jpsse latency --addr "127.0.0.1:$API_PORT" --streams "$S7_STREAMS" --jobs "$S7_JOBS" \
+  sse_helper jp-latency --addr "127.0.0.1:$API_PORT" --streams "$S7_STREAMS" --jobs "$S7_JOBS" \
     --job-interval-ms 1000 --secs "$S7_SECS" --active-streams 10 > "$RUN_DIR/s7.txt" 2>>"$LOG"
   local f=$RUN_DIR/s7.txt p99
   p99=$(get "$f" latency_p99_ms)
@@ -393,7 +396,7 @@ scenario_7() {
     "$(get "$f" active_latency_p50_ms) / $(get "$f" active_latency_p99_ms) / $(get "$f" active_latency_max_ms); $(get "$f" active_events_received) / $(get "$f" active_events_expected)" "" ""
   # Diagnosis: the same with clients that ACK at once (TCP_QUICKACK), which
   # takes the delayed ACK out of the interplay with the server's Nagle.
-  jpsse latency --addr "127.0.0.1:$API_PORT" --streams "$S7_STREAMS" --jobs "$S7_JOBS" \
+  sse_helper jp-latency --addr "127.0.0.1:$API_PORT" --streams "$S7_STREAMS" --jobs "$S7_JOBS" \
     --job-interval-ms 1000 --secs "$S7_DIAG_SECS" --active-streams 10 --quickack --id-prefix bench-sse-qa- \
     > "$RUN_DIR/s7-quickack.txt" 2>>"$LOG"
   local q=$RUN_DIR/s7-quickack.txt
@@ -414,7 +417,7 @@ streams_rows() {
 scenario_8() {
   rcli flushall >/dev/null
   start_sse_server
-  jpsse streams --addr "127.0.0.1:$API_PORT" --streams "$S8_STREAMS" --jobs 100 \
+  sse_helper jp-streams --addr "127.0.0.1:$API_PORT" --streams "$S8_STREAMS" --jobs 100 \
     --hold-secs "$S8_HOLD" --server-pid "$SERVER_PID" --redis-port "$REDIS_PORT" \
     > "$RUN_DIR/s8.txt" 2>>"$LOG"
   local f=$RUN_DIR/s8.txt kib=1024 per before during
@@ -434,7 +437,7 @@ scenario_8() {
 scenario_9() {
   rcli flushall >/dev/null
   start_sse_server
-  jpsse streams --addr "127.0.0.1:$API_PORT" --streams "$S9_STREAMS" --jobs 1 \
+  sse_helper jp-streams --addr "127.0.0.1:$API_PORT" --streams "$S9_STREAMS" --jobs 1 \
     --hold-secs 2 --updates "$S9_ROUNDS" --server-pid "$SERVER_PID" --redis-port "$REDIS_PORT" \
     > "$RUN_DIR/s9.txt" 2>>"$LOG"
   local f=$RUN_DIR/s9.txt
@@ -454,7 +457,7 @@ scenario_9() {
 scenario_10() {
   rcli flushall >/dev/null
   start_sse_server
-  jpsse cpu --addr "127.0.0.1:$API_PORT" --watchers "$S10_WATCHERS" --secs "$S10_SECS" \
+  sse_helper jp-watchers --addr "127.0.0.1:$API_PORT" --watchers "$S10_WATCHERS" --secs "$S10_SECS" \
     --poll-secs 3 --server-pid "$SERVER_PID" > "$RUN_DIR/s10.txt" 2>>"$LOG"
   local f=$RUN_DIR/s10.txt
   row 10 "watchers of one job, per mode; window s" "$(get "$f" watchers); $(get "$f" window_secs)" "" ""

@@ -1,12 +1,28 @@
-//! One keep-alive HTTP/1.1 exchange on a raw socket, shared by the bench
-//! clients (`#[path]`-included by each binary): raw sockets keep the
-//! client's own cost out of the server's figures.
+//! One keep-alive HTTP/1.1 exchange on a raw socket, and the requests the
+//! polling clients send: raw sockets keep the client's own cost out of the
+//! server's figures.
 
 use anyhow::{Context as _, bail};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
 };
+
+/// The `User-Agent` of every request the bench clients send (the server
+/// reads none; it names the traffic in a capture).
+pub const USER_AGENT: &str = "jp-bench";
+
+/// The bytes of a keep-alive `GET path`, with `If-None-Match: etag` when
+/// one is given.
+pub fn get_request(path: &str, etag: Option<&str>) -> Vec<u8> {
+    let mut request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {USER_AGENT}\r\n");
+    if let Some(etag) = etag {
+        request.push_str(&format!("If-None-Match: {etag}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.into_bytes()
+}
 
 /// Sends `request` on `stream`, reads the whole answer into `buf`, and
 /// returns its status and the value of the response header `header`.
@@ -49,4 +65,15 @@ pub async fn exchange(
         }
         return Ok((status, wanted));
     }
+}
+
+/// One keep-alive poll of `path` (conditional when `etag` is given): the
+/// status and the `ETag` the server answered with.
+pub async fn poll_once(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    path: &str,
+    etag: Option<&str>,
+) -> anyhow::Result<(u16, Option<String>)> {
+    exchange(stream, buf, &get_request(path, etag), "etag").await
 }

@@ -1,10 +1,7 @@
-//! What every bench client reports and reads, shared by the binaries
-//! (`#[path]`-included by each): the result line run.sh collects, a
-//! percentile, and a process's resident memory.
+//! What every bench client reports: the result line the scripts collect,
+//! a percentile, and milliseconds as the tables print them.
 
 use std::io::Write as _;
-
-use anyhow::Context as _;
 
 /// One `RESULT<TAB>name<TAB>value` line, which `bench/run.sh` collects.
 pub fn result(name: &str, value: impl std::fmt::Display) {
@@ -21,16 +18,7 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// Resident memory of process `pid`, in KiB.
-pub fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .context("no VmRSS")?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .context("bad VmRSS")
+/// `us` microseconds as milliseconds with two decimals.
+pub fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
 }

@@ -31,6 +31,7 @@ use job_progress::{
     domain::{JobId, JobStatus, ProgressRecord},
     store::{HotStore, RedisStore},
 };
+use job_progress_bench::{procfs, redis_stats};
 use redis::aio::ConnectionLike;
 
 #[derive(Parser)]
@@ -137,19 +138,13 @@ impl ConnectionLike for Raw {
 async fn info_sum(masters: &[String], section: &str, fields: &[&str]) -> anyhow::Result<f64> {
     let mut sum = 0.0;
     for url in masters {
-        let mut conn = redis::Client::open(url.as_str())?
-            .get_multiplexed_async_connection()
-            .await?;
+        let mut conn = redis_stats::connect(url).await?;
         let info: String = redis::cmd("INFO")
             .arg(section)
             .query_async(&mut conn)
             .await?;
         for field in fields {
-            let value = info
-                .lines()
-                .find_map(|line| line.strip_prefix(&format!("{field}:")))
-                .ok_or_else(|| anyhow::anyhow!("no {field} in INFO {section}"))?;
-            sum += value.trim().parse::<f64>()?;
+            sum += redis_stats::parse_info::<f64>(&info, section, field)?;
         }
     }
     Ok(sum)
@@ -168,18 +163,7 @@ async fn redis_cpu(masters: &[String]) -> anyhow::Result<f64> {
 /// CPU seconds this process has used (user + system, /proc/self/stat, in
 /// clock ticks of 10 ms).
 fn own_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |at: usize| {
-        fields
-            .get(at)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    procfs::cpu_time(std::process::id()).map_or(0.0, |cpu| cpu.as_secs_f64())
 }
 
 fn record(id: &str, sent: u64) -> ProgressRecord {

@@ -9,7 +9,7 @@
 //! and the file measured. Prints `RESULT` lines. See BENCHMARKS.md.
 //!
 //! ```sh
-//! cargo run --release --example sqlite_size -- --jobs 10000 --batch 500
+//! cargo run --release --manifest-path bench/Cargo.toml --bin sqlite_size -- --jobs 10000 --batch 500
 //! ```
 
 use std::{path::Path, time::Duration};

@@ -14,6 +14,7 @@ use job_progress::{
     store::{AnyArchive, Archive},
     write::{CheckpointBatching, Checkpoints},
 };
+use job_progress_bench::{measure::result, procfs};
 
 #[derive(Parser)]
 struct Args {
@@ -33,15 +34,10 @@ struct Args {
     unbatched: bool,
 }
 
-/// utime + stime of `pid`, in clock ticks (10 ms).
+/// utime + stime of `pid`, in clock ticks (10 ms); 0 for a backend that
+/// has gone.
 fn ticks(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
-            Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0)
+    procfs::cpu_time(pid as u32).map_or(0, |cpu| (cpu.as_millis() / 10) as u64)
 }
 
 /// The backends of this program's connections, and their CPU ticks.
@@ -104,12 +100,12 @@ async fn main() -> anyhow::Result<()> {
                 record.current_sent_count += 1;
                 record.success_count += 1;
                 record.updated_at = Some(chrono::Utc::now());
-                let result = if unbatched {
+                let written = if unbatched {
                     archive.checkpoint(&record).await
                 } else {
                     queue.submit(record.clone()).await
                 };
-                let counter = if result.is_ok() { &done } else { &failed };
+                let counter = if written.is_ok() { &done } else { &failed };
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         });
@@ -140,17 +136,15 @@ async fn main() -> anyhow::Result<()> {
         })
         .sum();
     let secs = args.secs as f64;
-    let result = |name: &str, value: String| println!("RESULT\t{name}\t{value}");
     result(
         "mode",
-        (if args.unbatched {
+        if args.unbatched {
             "unbatched"
         } else {
             "batched"
-        })
-        .into(),
+        },
     );
-    result("jobs", args.jobs.to_string());
+    result("jobs", args.jobs);
     result(
         "offered_per_sec",
         format!("{:.0}", args.jobs as f64 * 1000.0 / args.interval_ms as f64),
@@ -159,13 +153,13 @@ async fn main() -> anyhow::Result<()> {
         "checkpoints_per_sec",
         format!("{:.0}", (d1 - d0) as f64 / secs),
     );
-    result("failed", (f1 - f0).to_string());
+    result("failed", f1 - f0);
     result(
         "statements_per_sec",
         format!("{:.1}", (x1 - x0) as f64 / secs),
     );
     result("rows_per_sec", format!("{:.0}", (r1 - r0) as f64 / secs));
     result("pg_backend_cpu_pct", format!("{:.1}", busy as f64 / secs));
-    result("pg_backends", cpu1.len().to_string());
+    result("pg_backends", cpu1.len());
     Ok(())
 }

@@ -220,7 +220,7 @@ async fn migrate(archive: &AnyArchive) -> anyhow::Result<()> {
     }
 }
 
-/// The CORS policy for `origins` (see README, "Access"): reads only (a
+/// The CORS policy for `origins` (see `docs/operations.md`, "Access"): reads only (a
 /// worker reports from a server, not a web page), the
 /// headers a dashboard sends, and the ones it wants to read back.
 fn cors(origins: &[String]) -> Cors {

@@ -13,7 +13,7 @@
 //!   writer (`write/flusher.rs`).
 //!
 //! [`names`] spells every metric once, with its help text and labels;
-//! README's "Metrics" section lists them.
+//! `docs/operations.md`'s "Metrics" section lists them.
 //!
 //! Why not one global registry: the facade's recorder is process-wide, and
 //! a test process runs many servers at once; a server of its own lets a

@@ -1,5 +1,5 @@
 //! Every metric's name, help text, labels and buckets: the one place they
-//! are spelled. README's "Metrics" section lists the same.
+//! are spelled. `docs/operations.md`'s "Metrics" section lists the same.
 //!
 //! Names follow the Prometheus conventions: the `job_progress_` prefix,
 //! `_total` on counters, base units (`_seconds`), and labels whose values

@@ -9,7 +9,7 @@
 //! | key                      | type       | value                                   | TTL |
 //! |--------------------------|------------|-----------------------------------------|-----|
 //! | `job:progress:<jobId>`   | string     | the [`ProgressRecord`] as JSON          | `completed`: 1 h; any other status: 24 h; reset on every write |
-//! | `job:state:<jobId>`      | string     | the estimator state of a job written over HTTP (binary, a few KiB at most), written with the record by the same script | the record's |
+//! | `job:state:<jobId>`      | string     | the estimator state of a job written over HTTP (postcard; a few hundred bytes, under 17 KiB for the longest job), written with the record by the same script | the record's |
 //! | `job:active`             | sorted set | member `<jobId>`, score = `updatedAt` in ms since the epoch | none |
 //! | `job:active:by-start`    | sorted set | member `<jobId>`, score = `startedAt` in ms (`+inf` when unknown) | none |
 //! | `job:events`             | pub/sub channel | every stored record, as stored, published by the write script | - |

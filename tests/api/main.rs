@@ -12,6 +12,7 @@ mod checkpoints;
 mod cli;
 mod clients;
 mod cluster;
+mod config;
 mod dashboard;
 mod embedded;
 mod errors;

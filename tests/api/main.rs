@@ -24,6 +24,7 @@ mod health;
 mod ingest;
 mod limits;
 mod metrics;
+mod objects;
 mod progress;
 mod retention;
 mod schedules;

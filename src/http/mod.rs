@@ -48,7 +48,7 @@ use self::{
 };
 pub use self::{
     edge::{RequestId, edge},
-    error::ApiError,
+    error::{ApiError, Conflict},
 };
 use crate::{metrics::ServerMetrics, push::Hub, read::ProgressReader, write::ingest::Ingest};
 

@@ -227,7 +227,7 @@ async fn a_retried_update_is_harmless_and_a_stale_one_is_refused(stores: Stores)
             .contains("may not go down"),
         "{body}"
     );
-    assert_eq!(body["data"], Value::Null);
+    assert_eq!(body["data"], json!({ "reason": "counts_decreased" }));
     assert_eq!(w.record("r").await["successCount"], 10, "nothing changed");
 
     let (status, body) = w
@@ -380,6 +380,8 @@ async fn a_batch_with_bad_items_applies_the_good_ones(stores: Stores) {
         "{}",
         results[1]
     );
+    assert_eq!(results[4]["data"], json!({ "reason": "counts_decreased" }));
+    assert_eq!(results[2]["data"], Value::Null);
     assert_eq!(results[0]["jobId"], "b1");
     assert_eq!(results[0]["data"]["successCount"], 10);
     assert_eq!(w.record("b2").await["currentSentCount"], 21);

@@ -13,6 +13,7 @@ mod cli;
 mod clients;
 mod cluster;
 mod config;
+mod conflicts;
 mod dashboard;
 mod embedded;
 mod errors;

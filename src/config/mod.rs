@@ -19,6 +19,7 @@ use crate::{
     domain::StallPolicy,
     http::{
         auth::Access,
+        client::{ProxyNetwork, TrustedProxies},
         limit::RateLimit,
         routes::events::StreamSettings,
         tokens::{MetricsToken, Tokens},
@@ -142,6 +143,14 @@ pub struct AccessSettings {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',',
           value_parser = parse_origin)]
     pub cors_allowed_origins: Vec<String>,
+    /// The proxies in front of this server (comma-separated CIDRs or
+    /// addresses: `10.0.0.0/8,192.0.2.7`): a request from one is counted,
+    /// for rate limits, stream caps and logs, as the client its
+    /// `X-Forwarded-For` (else `Forwarded`) names, the rightmost address
+    /// that is not itself a trusted proxy. Unset: the TCP peer is the
+    /// client and those headers are ignored.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyNetwork>,
     /// The bearer token `GET /metrics` requires (16-256 visible ASCII
     /// characters; only its hash is kept). Unset: `/metrics` is open.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true,
@@ -182,6 +191,11 @@ impl AccessSettings {
         }
         Ok(Access::new(tokens, self.require_read_token)
             .with_metrics_token(self.metrics_token.clone()))
+    }
+
+    /// The proxies whose forwarding headers are believed.
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        TrustedProxies::new(self.trusted_proxies.iter().map(|network| network.0))
     }
 
     /// The rate limit, unless it is off.
@@ -277,6 +291,7 @@ mod tests {
         assert_eq!(settings.redis.key_prefix, "job:");
         assert!(!settings.access.require_read_token);
         assert!(settings.access.cors_allowed_origins.is_empty());
+        assert!(settings.access.trusted_proxies().is_empty());
     }
 
     #[test]

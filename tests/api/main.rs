@@ -27,6 +27,7 @@ mod limits;
 mod metrics;
 mod objects;
 mod progress;
+mod proxies;
 mod retention;
 mod schedules;
 mod writer;

@@ -5,9 +5,11 @@
 //   JOB_PROGRESS_TOKEN=jp_w_... node examples/worker.mjs import-42
 //
 // Declares the job, reports absolute counts after each chunk, completes it.
-// Retries 5xx and 429 with backoff (honouring Retry-After); a 409 on a
-// progress report means a later state is already stored and is ignored;
-// any other 4xx is a bug in the request: exit 1.
+// Retries 5xx and 429 with backoff (honouring Retry-After). A 409 says why
+// in data.reason: "stale" (a later state is stored already) is ignored,
+// "finished" (the job has ended elsewhere) stops the worker, and any other
+// reason, known or not, is an error; so is any other 4xx (a bug in the
+// request): exit 1.
 
 const API = (process.env.JOB_PROGRESS_API ?? "http://127.0.0.1:8080").replace(/\/$/, "");
 const TOKEN = process.env.JOB_PROGRESS_TOKEN;
@@ -15,11 +17,15 @@ const [TOTAL, CHUNK, PAUSE_MS] = [2000, 200, 50];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class Refused extends Error {
-  constructor(status, message) {
+  constructor(status, message, reason) {
     super(`${status}: ${message}`);
     this.status = status;
+    this.reason = reason; // a 409's data.reason
   }
 }
+
+/** The job has completed or failed already: nothing more to report. */
+class Finished extends Refused {}
 
 /** Sends one request; returns the envelope's data, retrying what is transient. */
 async function call(method, path, body = {}, attempts = 6) {
@@ -34,8 +40,9 @@ async function call(method, path, body = {}, attempts = 6) {
       });
       if (response.ok) return (await response.json()).data;
       if (response.status !== 429 && response.status < 500) {
-        const { message } = await response.json().catch(() => ({ message: response.statusText }));
-        throw new Refused(response.status, message);
+        const { message, data } = await response.json().catch(() => ({ message: response.statusText }));
+        const reason = data?.reason;
+        throw new (reason === "finished" ? Finished : Refused)(response.status, message, reason);
       }
       const retryAfter = Number(response.headers.get("Retry-After"));
       if (retryAfter > 0) delay = retryAfter * 1000;
@@ -59,7 +66,7 @@ async function main() {
     try {
       await call("POST", `/api/v1/jobs/${job}/progress`, { successCount: succeeded, failureCount: failed, currentChunk: chunk });
     } catch (err) {
-      if (!(err instanceof Refused) || err.status !== 409) throw err; // 409: a later state is stored already
+      if (!(err instanceof Refused) || err.reason !== "stale") throw err; // stale: a later state is stored already
     }
   }
   const record = await call("POST", `/api/v1/jobs/${job}/complete`, { successCount: succeeded, failureCount: failed });
@@ -67,6 +74,10 @@ async function main() {
 }
 
 main().catch((err) => {
+  if (err instanceof Finished) {
+    console.log(`${process.argv[2]}: already finished, stopping (${err.message})`);
+    return;
+  }
   console.error(`worker: ${err.message}`);
   process.exit(1);
 });

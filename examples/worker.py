@@ -5,8 +5,10 @@
 
 Standard library only. Declares the job, reports absolute counts after each
 chunk, completes it. Retries 5xx and 429 with backoff (honouring
-Retry-After); a 409 on a progress report means a later state is already
-stored and is ignored; any other 4xx is a bug in the request: exit 1.
+Retry-After). A 409 says why in data.reason: "stale" (a later state is
+stored already) is ignored, "finished" (the job has ended elsewhere) stops
+the worker, and any other reason, known or not, is an error; so is any
+other 4xx (a bug in the request): exit 1.
 """
 
 import json
@@ -24,9 +26,14 @@ TOTAL, CHUNK, PAUSE_S = 2000, 200, 0.05
 class Refused(Exception):
     """A 4xx: the request is wrong, retrying will not help."""
 
-    def __init__(self, status, message):
+    def __init__(self, status, message, reason=None):
         super().__init__(f"{status}: {message}")
         self.status = status
+        self.reason = reason  # a 409's data.reason
+
+
+class Finished(Exception):
+    """The job has completed or failed already: nothing more to report."""
 
 
 def call(method, path, body=None, attempts=6):
@@ -48,10 +55,15 @@ def call(method, path, body=None, attempts=6):
         except urllib.error.HTTPError as err:
             if err.code != 429 and err.code < 500:
                 try:
-                    message = json.load(err).get("message", "")
+                    envelope = json.load(err)
                 except ValueError:
-                    message = err.reason
-                raise Refused(err.code, message) from None
+                    envelope = {"message": err.reason}
+                data = envelope.get("data") or {}
+                reason = data.get("reason") if isinstance(data, dict) else None
+                refused = Refused(err.code, envelope.get("message", ""), reason)
+                if reason == "finished":
+                    raise Finished(str(refused)) from None
+                raise refused from None
             delay = float(err.headers.get("Retry-After") or 2**attempt * 0.1)
         except (urllib.error.URLError, TimeoutError):
             delay = 2**attempt * 0.1
@@ -77,7 +89,7 @@ def main():
                 {"successCount": succeeded, "failureCount": failed, "currentChunk": chunk},
             )
         except Refused as err:
-            if err.status != 409:  # 409: a later state is stored already
+            if err.reason != "stale":  # stale: a later state is stored already
                 raise
     record = call(
         "POST", f"/api/v1/jobs/{job}/complete", {"successCount": succeeded, "failureCount": failed}
@@ -88,5 +100,7 @@ def main():
 if __name__ == "__main__":
     try:
         main()
+    except Finished as err:
+        print(f"{sys.argv[1]}: already finished, stopping ({err})")
     except Refused as err:
         sys.exit(f"refused: {err}")

@@ -254,6 +254,7 @@ fn cors(origins: &[String]) -> Cors {
 
 fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyhow::Result<Server> {
     let data = web::Data::new(state);
+    let proxies = settings.access.trusted_proxies();
     let origins = settings.access.cors_allowed_origins.clone();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -262,6 +263,9 @@ fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyh
             .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
             .wrap(from_fn(http::edge))
             .app_data(data.clone())
+            // Read by `http::client::address`, the one home of a client's
+            // address.
+            .app_data(proxies.clone())
             .configure(http::configure)
             .default_service(web::to(http::not_found))
     })

@@ -8,15 +8,24 @@ fn allowed(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
 }
 
+/// A valid id: the alphabet, but not the path segments `.` and `..`.
+fn valid_id() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9._:-]{1,128}".prop_filter("a dot segment", |id| id != "." && id != "..")
+}
+
 proptest! {
     #[test]
     fn a_job_id_parses_exactly_when_it_follows_the_rule(raw in "\\PC{0,140}") {
-        let expected = !raw.is_empty() && raw.chars().count() <= MAX_ID_LEN && raw.chars().all(allowed);
+        let expected = !raw.is_empty()
+            && raw.chars().count() <= MAX_ID_LEN
+            && raw.chars().all(allowed)
+            && raw != "."
+            && raw != "..";
         prop_assert_eq!(JobId::parse(raw.clone()).is_ok(), expected, "{:?}", raw);
     }
 
     #[test]
-    fn every_valid_id_round_trips(raw in "[A-Za-z0-9._:-]{1,128}") {
+    fn every_valid_id_round_trips(raw in valid_id()) {
         let id = JobId::parse(raw.clone()).unwrap();
         prop_assert_eq!(id.as_str(), raw.as_str());
         let json = serde_json::to_string(&id).unwrap();
@@ -38,7 +47,7 @@ fn time() -> impl Strategy<Value = Option<DateTime<Utc>>> {
 
 prop_compose! {
     fn record()(
-        id in "[A-Za-z0-9._:-]{1,128}",
+        id in valid_id(),
         status in status(),
         total in 0u64..10_000_000,
         success_share in 0u64..=100,
@@ -49,7 +58,7 @@ prop_compose! {
         remaining in prop::option::of(0u64..1_000_000),
         rate in prop::option::of(0.0f64..1e6),
         error in prop::option::of("\\PC{0,64}"),
-        schedule in prop::option::of("[A-Za-z0-9._:-]{1,128}"),
+        schedule in prop::option::of(valid_id()),
         refresh in prop::option::of(1u64..3_600_000),
         stalled in any::<bool>(),
     ) -> ProgressRecord {
@@ -97,7 +106,7 @@ proptest! {
     }
 
     #[test]
-    fn a_record_with_only_the_old_fields_still_reads(id in "[A-Za-z0-9._:-]{1,128}", status in status(), sent in 0u64..1000) {
+    fn a_record_with_only_the_old_fields_still_reads(id in valid_id(), status in status(), sent in 0u64..1000) {
         let json = format!(r#"{{"jobId":"{id}","status":"{}","totalTargetCount":1000,"currentSentCount":{sent}}}"#, status.as_str());
         let record: ProgressRecord = serde_json::from_str(&json).unwrap();
         prop_assert_eq!(record.normalized().progress_percentage, percentage(sent, 1000));

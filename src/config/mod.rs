@@ -1,23 +1,28 @@
 //! Configuration: one `clap` struct per concern, each field a flag with an
-//! environment fallback. `serve`, `migrate` and the examples flatten the
-//! ones they need, so every program reads `REDIS_URL` the same way.
-//! Which stores those name is `stores.rs`.
+//! environment fallback. `serve`, `migrate`, `demo` and the examples
+//! flatten the ones they need, so every program reads `REDIS_URL` the same
+//! way. Which stores those name is `stores.rs`. The command line that
+//! gathers them (the subcommands) is `main.rs`'s own: this module is
+//! below every program, and imports none of them.
+//!
+//! A setting that can hold a secret (a URL with a password, a token) is
+//! declared with `hide_env_values = true`, so `--help` never prints the
+//! value it found in the environment.
 
 mod stores;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 
 use crate::{
-    cli::{LsArgs, WatchArgs},
-    demo::DemoArgs,
     domain::StallPolicy,
     http::{
         auth::Access,
+        client::{ProxyNetwork, TrustedProxies},
         limit::RateLimit,
         routes::events::StreamSettings,
-        tokens::{MetricsToken, Scope, Tokens},
+        tokens::{MetricsToken, Tokens},
     },
     store::Retention,
     write::WriterConfig,
@@ -32,61 +37,6 @@ pub enum LogFormat {
     Json,
     /// Human-readable lines, for a terminal.
     Pretty,
-}
-
-/// The `job-progress` command line.
-#[derive(Debug, Parser)]
-#[command(
-    name = "job-progress",
-    version,
-    about = "Progress of long-running jobs: API and tools"
-)]
-pub struct Cli {
-    /// Log output format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
-    pub log_format: LogFormat,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// The subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve the HTTP API.
-    Serve(Box<ServeSettings>),
-    /// Apply the database migrations and exit.
-    Migrate(DatabaseSettings),
-    /// Manage API tokens.
-    #[command(subcommand)]
-    Token(TokenCommand),
-    /// Follow one job to its end: a bar at a terminal, plain lines in logs,
-    /// `--json` lines for programs. Exits 0 when it completes, 1 when it
-    /// fails, 2 when it is unknown or stalled past --timeout, 3 when the
-    /// API cannot be asked.
-    Watch(WatchArgs),
-    /// List the active jobs.
-    Ls(LsArgs),
-    /// Try it with nothing installed: the server on the embedded stores,
-    /// with simulated campaigns moving on its dashboard.
-    Demo(DemoArgs),
-}
-
-/// `job-progress token ...`.
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Print a fresh random token (first line) and the line that admits it
-    /// in the tokens file (second line). The server keeps only the hash:
-    /// the token is shown this once.
-    New {
-        /// What the token may do.
-        #[arg(long, value_enum)]
-        scope: Scope,
-        /// Who holds it (1-64 characters of `[A-Za-z0-9._:-]`); logs and
-        /// rate limits name the token by it.
-        #[arg(long)]
-        name: String,
-    },
 }
 
 /// How often a writer talks to the stores.
@@ -193,6 +143,14 @@ pub struct AccessSettings {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',',
           value_parser = parse_origin)]
     pub cors_allowed_origins: Vec<String>,
+    /// The proxies in front of this server (comma-separated CIDRs or
+    /// addresses: `10.0.0.0/8,192.0.2.7`): a request from one is counted,
+    /// for rate limits, stream caps and logs, as the client its
+    /// `X-Forwarded-For` (else `Forwarded`) names, the rightmost address
+    /// that is not itself a trusted proxy. Unset: the TCP peer is the
+    /// client and those headers are ignored.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyNetwork>,
     /// The bearer token `GET /metrics` requires (16-256 visible ASCII
     /// characters; only its hash is kept). Unset: `/metrics` is open.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true,
@@ -233,6 +191,11 @@ impl AccessSettings {
         }
         Ok(Access::new(tokens, self.require_read_token)
             .with_metrics_token(self.metrics_token.clone()))
+    }
+
+    /// The proxies whose forwarding headers are believed.
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        TrustedProxies::new(self.trusted_proxies.iter().map(|network| network.0))
     }
 
     /// The rate limit, unless it is off.
@@ -328,6 +291,7 @@ mod tests {
         assert_eq!(settings.redis.key_prefix, "job:");
         assert!(!settings.access.require_read_token);
         assert!(settings.access.cors_allowed_origins.is_empty());
+        assert!(settings.access.trusted_proxies().is_empty());
     }
 
     #[test]

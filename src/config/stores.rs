@@ -36,7 +36,7 @@ pub struct RedisSettings {
     /// Redis holding live progress (`redis://host:port`). Unset: live
     /// progress is kept in this process (one API instance only; workers
     /// report over HTTP).
-    #[arg(long, env = "REDIS_URL")]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key (`<prefix>progress:<jobId>`, `<prefix>active`).
     #[arg(long, env = "KEY_PREFIX", default_value = "job:")]
@@ -64,7 +64,7 @@ pub struct RedisSettings {
     /// Redis pub/sub on this Redis (the write script publishes); a
     /// `nats://host:port` URL, NATS (writers publish after their write).
     /// Needs `REDIS_URL`.
-    #[arg(long, env = "BUS_URL", value_parser = parse_bus_url)]
+    #[arg(long, env = "BUS_URL", hide_env_values = true)]
     pub bus_url: Option<String>,
     /// Redis is a Redis Cluster, and `REDIS_URL` names any of its nodes:
     /// jobs are spread over `REDIS_BUCKETS` hash tags, and live updates
@@ -81,14 +81,14 @@ pub struct RedisSettings {
 }
 
 /// A bus URL is a NATS one: Redis needs none (it is `REDIS_URL`).
-fn parse_bus_url(raw: &str) -> Result<String, String> {
-    if raw.starts_with("nats://") || raw.starts_with("tls://") {
-        Ok(raw.to_owned())
-    } else {
-        Err(format!(
-            "'{raw}' is not a NATS URL (nats://host:port); leave BUS_URL unset to use Redis pub/sub"
-        ))
-    }
+/// Checked here rather than by clap, whose refusal would print the value,
+/// and the URL may hold a password.
+fn check_bus_url(raw: &str) -> anyhow::Result<&str> {
+    anyhow::ensure!(
+        raw.starts_with("nats://") || raw.starts_with("tls://"),
+        "BUS_URL is not a NATS URL (nats://host:port); leave it unset to use Redis pub/sub"
+    );
+    Ok(raw)
 }
 
 /// The hot store the settings name, and the bus its changes travel on.
@@ -129,7 +129,7 @@ impl RedisSettings {
         let bus = match &self.bus_url {
             None => store.bus(),
             Some(url) => Bus::Nats {
-                url: url.clone(),
+                url: check_bus_url(url)?.to_owned(),
                 subject: store.keys().events_channel(),
             },
         };
@@ -174,7 +174,9 @@ impl RedisSettings {
             None => Ok(None),
             Some(url) => {
                 let subject = Keys::new(self.key_prefix.clone()).events_channel();
-                Publisher::nats(url, subject).await.map(Some)
+                Publisher::nats(check_bus_url(url)?, subject)
+                    .await
+                    .map(Some)
             }
         }
     }

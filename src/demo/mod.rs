@@ -29,8 +29,9 @@ pub use campaigns::{CAMPAIGNS, Campaign, Shape};
 /// `job-progress demo`.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// Address to serve the dashboard and the API on (port 0: any free one).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to serve the dashboard and the API on (port 0: any free
+    /// one); the same variable as `serve`'s.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Keep the demo's SQLite archive in this folder (default: a temporary
     /// one, removed on exit).

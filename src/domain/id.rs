@@ -1,8 +1,11 @@
 //! Identifiers: job ids and schedule ids.
 //!
 //! Both follow one rule, checked once at the edge (HTTP path, writer call):
-//! 1 to 128 characters of `[A-Za-z0-9._:-]`. That keeps them safe inside a
-//! Redis key, a URL path segment and a log line without any escaping.
+//! 1 to 128 characters of `[A-Za-z0-9._:-]`, and not `.` or `..`. That
+//! keeps them safe inside a Redis key, a URL path segment and a log line
+//! without any escaping: `.` and `..` are the two segments a URL resolver
+//! (a browser, a proxy, `fetch`) rewrites, so `/jobs/..` would name
+//! another path than the job's.
 
 use std::fmt;
 
@@ -23,6 +26,9 @@ pub enum IdError {
     /// The string holds a character outside `[A-Za-z0-9._:-]`.
     #[error("may only contain letters, digits, '.', '_', ':' and '-' (found {0:?})")]
     BadChar(char),
+    /// The string is `.` or `..`, which URLs resolve away.
+    #[error("must not be '.' or '..' (URLs resolve them as path segments)")]
+    DotSegment,
 }
 
 fn check(raw: &str) -> Result<(), IdError> {
@@ -38,11 +44,13 @@ fn check(raw: &str) -> Result<(), IdError> {
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
     {
         Some(c) => Err(IdError::BadChar(c)),
+        None if raw == "." || raw == ".." => Err(IdError::DotSegment),
         None => Ok(()),
     }
 }
 
-/// The id of one job: 1-128 characters of `[A-Za-z0-9._:-]`.
+/// The id of one job: 1-128 characters of `[A-Za-z0-9._:-]`, not `.` or
+/// `..`.
 ///
 /// ```
 /// use job_progress::domain::JobId;
@@ -144,6 +152,12 @@ mod tests {
         assert_eq!(JobId::parse("a/b"), Err(IdError::BadChar('/')));
         assert_eq!(JobId::parse("é"), Err(IdError::BadChar('é')));
         assert_eq!(JobId::parse("a*"), Err(IdError::BadChar('*')));
+        assert_eq!(JobId::parse("."), Err(IdError::DotSegment));
+        assert_eq!(JobId::parse(".."), Err(IdError::DotSegment));
+        assert_eq!(ScheduleId::parse(".."), Err(IdError::DotSegment));
+        for dotted in ["...", ".a", "a..", "..a"] {
+            assert!(JobId::parse(dotted).is_ok(), "{dotted} is no path segment");
+        }
     }
 
     #[test]

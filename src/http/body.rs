@@ -48,11 +48,24 @@ pub async fn json<T: DeserializeOwned>(
 }
 
 /// `bytes` as JSON of type `T`, or a 400 naming the field at fault.
+///
+/// Every body this API takes is a JSON object, and anything else is
+/// refused before serde sees it: serde reads a struct from an array too,
+/// field by field in declaration order, so `[8,2]` would be taken as
+/// `{"successCount":8,"failureCount":2}`, which no client means.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest(
-            "the body is empty; send a JSON object".into(),
-        ));
+    match bytes.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        None => {
+            return Err(ApiError::BadRequest(
+                "the body is empty; send a JSON object".into(),
+            ));
+        }
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "invalid body: must be a JSON object ({\"field\": value, ...})".into(),
+            ));
+        }
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
@@ -107,5 +120,20 @@ mod tests {
         assert!(message(err).contains("empty"));
         let err = parse::<Update>(br#"{"successCount":1} trailing"#).unwrap_err();
         assert!(message(err).contains("trailing"));
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        assert!(parse::<Update>(b" \n{\"successCount\":1}").is_ok());
+        for bad in [&b"[8]"[..], b" [8]", b"8", b"\"x\"", b"null", b"true"] {
+            let err = parse::<Update>(bad).unwrap_err();
+            assert!(
+                message(err).contains("must be a JSON object"),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let err = parse::<Batch>(br#"[[{"successCount":1}]]"#).unwrap_err();
+        assert!(message(err).contains("must be a JSON object"));
     }
 }

@@ -19,7 +19,7 @@ use actix_web::{
     web::Bytes,
 };
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, client};
 
 /// `X-Request-Id`: the request's id, as its log lines carry it.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -64,7 +64,8 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 ///   sane one, so ids follow a request through a load balancer) and returns
 ///   it in `X-Request-Id`;
 /// - refuses oversized headers with the envelope;
-/// - logs the answer with the request id, method and path: 5xx as errors
+/// - logs the answer with the request id, method, path and client address
+///   ([`client::address`], after `TRUSTED_PROXIES`): 5xx as errors
 ///   (the cause was logged where it happened), the rest at debug;
 /// - counts it and its latency by route pattern (never the raw path, so
 ///   unknown ids add no series), method and status
@@ -100,10 +101,13 @@ pub async fn edge(
         response.request().path(),
     );
     let request_id = id.to_str().unwrap_or("-");
+    // Built only when the line is logged (tracing evaluates fields after
+    // its level check).
+    let client = || client::address(response.request());
     if response.status().is_server_error() {
-        tracing::error!(request_id, %method, path, status, "answered with a server error");
+        tracing::error!(request_id, %method, path, status, client = %client(), "answered with a server error");
     } else {
-        tracing::debug!(request_id, %method, path, status, "answered");
+        tracing::debug!(request_id, %method, path, status, client = %client(), "answered");
     }
     response.headers_mut().insert(REQUEST_ID_HEADER, id);
     if let Some(metrics) = metrics {

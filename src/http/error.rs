@@ -5,8 +5,15 @@ use actix_web::{
     http::{StatusCode, header, header::ContentType},
 };
 
+use serde::Serialize;
+
 use super::{auth::Refusal, limit, tokens::Scope};
-use crate::{domain::IdError, read::envelope::serialize};
+use crate::{
+    domain::IdError,
+    error::error_chain,
+    read::envelope::serialize,
+    write::{ConflictReason, ingest::IngestError},
+};
 
 /// The `Retry-After` of a refused stream: a few seconds, so that streams
 /// that end meanwhile make room, and a client spread over a fleet finds
@@ -30,9 +37,14 @@ pub enum ApiError {
         allow: &'static str,
     },
     /// 409: the update contradicts the job's state (counts going down, a
-    /// finished job); nothing changed.
-    #[error("{0}")]
-    Conflict(String),
+    /// finished job); nothing changed. `data.reason` names why.
+    #[error("{message}")]
+    Conflict {
+        /// What is wrong, in prose.
+        message: String,
+        /// Why, by a name a client branches on.
+        reason: ConflictReason,
+    },
     /// 413: the body is larger than the endpoint takes.
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -77,6 +89,39 @@ pub enum ApiError {
     },
 }
 
+/// The `data` of a 409: `{"reason": ...}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    /// Why the update conflicts with the job's state.
+    pub reason: ConflictReason,
+}
+
+impl From<IngestError> for ApiError {
+    /// The answer to an update over HTTP that was not taken: a conflict
+    /// with its reason (a [`WriteError`](crate::write::WriteError) names
+    /// its own; a stale update and a changed declaration are named here),
+    /// an unknown job, or the store's trouble (logged with its cause,
+    /// answered without it).
+    fn from(err: IngestError) -> Self {
+        let message = err.to_string();
+        let conflict = |reason| ApiError::Conflict {
+            message: message.clone(),
+            reason,
+        };
+        match err {
+            IngestError::UnknownJob(_) => ApiError::NotFound(message),
+            IngestError::Refused(refused) => conflict(refused.reason()),
+            IngestError::Redeclared { .. } => conflict(ConflictReason::Redeclared),
+            IngestError::Stale(_) => conflict(ConflictReason::Stale),
+            IngestError::Contended(_) => ApiError::Unavailable(message),
+            IngestError::Unavailable(cause) => {
+                tracing::error!(error = %error_chain(&cause), "a progress update could not be stored");
+                ApiError::Unavailable("progress cannot be stored right now; retry shortly".into())
+            }
+        }
+    }
+}
+
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
@@ -98,13 +143,23 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The `data` of a 409, which says why; `None` for other errors.
+    pub fn conflict(&self) -> Option<Conflict> {
+        match self {
+            ApiError::Conflict { reason, .. } => Some(Conflict { reason: *reason }),
+            _ => None,
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -163,6 +218,41 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.body(serialize::<()>(status, &self.to_string(), None))
+        response.body(serialize(
+            status,
+            &self.to_string(),
+            self.conflict().as_ref(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody as _;
+
+    use super::*;
+    use crate::domain::JobId;
+
+    fn body(err: ApiError) -> (StatusCode, serde_json::Value) {
+        let response = err.error_response();
+        let status = response.status();
+        let bytes = response.into_body().try_into_bytes().unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn a_409_says_why_in_data_and_other_errors_carry_no_data() {
+        // A stale update meets only a writer racing the API (the store
+        // refuses a state older than its own), so it is shown here.
+        let stale = IngestError::Stale(JobId::parse("j").unwrap());
+        let (status, envelope) = body(ApiError::from(stale));
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(envelope["statusCode"], 409);
+        assert_eq!(envelope["data"], serde_json::json!({ "reason": "stale" }));
+        assert!(envelope["message"].as_str().unwrap().contains("ahead"));
+
+        let (status, envelope) = body(ApiError::BadRequest("no".into()));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(envelope["data"].is_null());
     }
 }

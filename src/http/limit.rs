@@ -1,6 +1,22 @@
-//! The rate limit of the API routes: per token, or per client IP for
-//! requests without one. Health endpoints and the OpenAPI document are not
-//! limited (they are outside the `/api/v1` scope the middleware wraps).
+//! The rate limit of the API routes: per token, or per client address
+//! (`http/client.rs`, after `TRUSTED_PROXIES`) for requests without one.
+//! Health endpoints and the OpenAPI document are not limited (they are
+//! outside `/api/v1`), nor is a path or method no route answers (a 404 or
+//! 405 that touches no store).
+//!
+//! The limit runs *after* the route's token check
+//! (`needs` in `http/mod.rs` wraps it inside [`auth::require`]), so missing
+//! or invalid credentials are a 401 whatever the client's bucket holds: a
+//! worker whose token was revoked is told so, not told to slow down. It
+//! follows that a flood of requests with a missing or bad token to a route
+//! that needs one is not limited at all: each is answered 401 from the
+//! token table in memory (one SHA-256 of the presented token and a map
+//! lookup, no store call, about the cost of the 429 it would otherwise
+//! get), and does not use up the bucket its address shares with real
+//! clients behind the same NAT. Guessing a token is hopeless (256 random
+//! bits); a flood is a matter for the network in front, which sees the
+//! 401s in its own logs. Requests with a valid token are limited as
+//! before, and a scope refusal (403) is, like a 401, answered first.
 //!
 //! The defaults, 50 requests a second with a burst of 200 per client:
 //! a dashboard polling its three lists every second makes 3 a second, and
@@ -35,6 +51,8 @@ use governor::{
     state::keyed::DefaultKeyedStateStore,
 };
 
+#[cfg(doc)]
+use super::auth;
 use super::{ApiError, AppState, auth::Credentials};
 
 /// `X-RateLimit-Limit`: the burst, the most requests a client may make at

@@ -18,8 +18,9 @@
 //! | GET    | `/metrics`                           | [`routes::metrics::metrics`] |
 //! | GET    | `/`, `/jobs/{jobId}`, `/assets/{name}` | [`routes::dashboard`] (the web page) |
 //!
-//! Every `/api/v1` route is rate limited ([`limit`]) and declares the
-//! token scope it needs where it is registered below ([`auth`]); health,
+//! Every `/api/v1` route declares the token scope it needs where it is
+//! registered below ([`auth`]) and is rate limited ([`limit`]) once its
+//! token is accepted; health,
 //! the OpenAPI document and the dashboard's page are open and unlimited;
 //! `/metrics` is unlimited and takes its own token (`METRICS_TOKEN`), if
 //! one is set.
@@ -48,7 +49,7 @@ use self::{
 };
 pub use self::{
     edge::{RequestId, edge},
-    error::ApiError,
+    error::{ApiError, Conflict},
 };
 use crate::{metrics::ServerMetrics, push::Hub, read::ProgressReader, write::ingest::Ingest};
 
@@ -124,9 +125,14 @@ where
         .default_service(not_allowed(method))
 }
 
-/// `route`, for callers that meet `need` (see [`auth`]).
+/// `route`, for callers that meet `need` (see [`auth`]), within the rate
+/// limit ([`limit`]). The token is checked first (the last `wrap` runs
+/// first): missing or invalid credentials are a 401 whatever the client's
+/// bucket holds, and only requests the route would serve count against it.
 fn needs<N: Need + 'static>(_need: N, route: Route) -> Route {
-    route.wrap(from_fn(auth::require::<N>))
+    route
+        .wrap(from_fn(limit::limit))
+        .wrap(from_fn(auth::require::<N>))
 }
 
 /// The 405 of a resource that answers `allow`.
@@ -152,7 +158,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }))
     .service(
         web::scope("/api/v1")
-            .wrap(from_fn(limit::limit))
             // First: the most requested route, matched without trying the
             // others' patterns (each a regex). It cannot take another's
             // path: none of theirs ends in `/progress`.

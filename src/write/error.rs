@@ -1,4 +1,5 @@
-//! [`WriteError`]: input the writer refuses.
+//! [`WriteError`]: input the writer refuses, and [`ConflictReason`]: the
+//! name a client branches on when an update conflicts with a job's state.
 
 use crate::domain::{JobId, JobStatus};
 
@@ -48,4 +49,68 @@ pub enum WriteError {
         /// The status asked for.
         to: JobStatus,
     },
+}
+
+impl WriteError {
+    /// Why the update conflicts with the job, as a client may branch on
+    /// it (the HTTP API's `data.reason` of a 409).
+    pub fn reason(&self) -> ConflictReason {
+        match self {
+            WriteError::ExceedsTotal { .. } => ConflictReason::ExceedsTotal,
+            WriteError::CountsDecreased { .. } => ConflictReason::CountsDecreased,
+            WriteError::ChunkOutOfRange { .. } => ConflictReason::ChunkOutOfRange,
+            WriteError::Finished { .. } => ConflictReason::Finished,
+            // A status that would go back comes from an update older than
+            // the stored state: as stale as one the store refused.
+            WriteError::Backwards { .. } => ConflictReason::Stale,
+        }
+    }
+}
+
+/// Why an update conflicts with a job's state, by a name that stays put
+/// (`snake_case` on the wire). More may be added: a client treats a
+/// reason it does not know as an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictReason {
+    /// A later state of the job is stored already (written past this
+    /// update, or a status that would go back); the update is not needed.
+    Stale,
+    /// Counts lower than the stored ones: a report older than the stored
+    /// state, or a worker that counts wrong.
+    CountsDecreased,
+    /// The job has completed or failed; nothing more can change it.
+    Finished,
+    /// More targets processed than the job's total.
+    ExceedsTotal,
+    /// A chunk number past the job's chunk count.
+    ChunkOutOfRange,
+    /// A repeated declaration differs in what cannot change (chunking,
+    /// pause, schedule).
+    Redeclared,
+}
+
+impl ConflictReason {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictReason::Stale => "stale",
+            ConflictReason::CountsDecreased => "counts_decreased",
+            ConflictReason::Finished => "finished",
+            ConflictReason::ExceedsTotal => "exceeds_total",
+            ConflictReason::ChunkOutOfRange => "chunk_out_of_range",
+            ConflictReason::Redeclared => "redeclared",
+        }
+    }
+}
+
+impl std::fmt::Display for ConflictReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ConflictReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }

@@ -38,7 +38,7 @@ pub(crate) mod state;
 mod writer;
 
 pub use checkpoints::{BatchStats, CheckpointBatching, Checkpoints};
-pub use error::WriteError;
+pub use error::{ConflictReason, WriteError};
 pub use flusher::WriterConfig;
 pub use link::Flushed;
 pub use writer::{JobHandle, JobSpec, ProgressWriter};

@@ -54,3 +54,62 @@ async fn the_python_worker_reports_a_job_to_completion(pool: sqlx::PgPool) {
 async fn the_node_worker_reports_a_job_to_completion(pool: sqlx::PgPool) {
     runs_to_completion(pool, "node", "examples/worker.mjs", "node-worker-1").await;
 }
+
+/// Runs `program script job_id` against a server on which the job has
+/// completed already: the worker's declaration meets a 409 with `reason:
+/// finished`, and it stops cleanly rather than failing or reporting.
+async fn stops_on_a_finished_job(pool: sqlx::PgPool, program: &str, script: &str) {
+    let write = new_token(Scope::Write, "billing-worker").unwrap();
+    let (_dir, path) = tokens_file(&[&write.line]);
+    let app = spawn_app_with(pool, |o| o.settings.access.tokens_file = Some(path)).await;
+    for (method, path, body) in [
+        (
+            "PUT",
+            "/api/v1/jobs/done",
+            serde_json::json!({ "total": 5 }),
+        ),
+        ("POST", "/api/v1/jobs/done/complete", serde_json::json!({})),
+    ] {
+        let response = app
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", app.address))
+            .bearer_auth(&write.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+    let (address, token) = (app.address.clone(), write.token.clone());
+    let (program, file) = (program.to_owned(), script.to_owned());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(&program)
+            .args([&file, "done"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("JOB_PROGRESS_API", address)
+            .env("JOB_PROGRESS_TOKEN", token)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("already finished"),
+        "{script}: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let record = envelope(app.get_progress("done").await).await["data"].clone();
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["totalTargetCount"], 5, "nothing was redeclared");
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn the_python_worker_stops_on_a_finished_job(pool: sqlx::PgPool) {
+    stops_on_a_finished_job(pool, "python3", "examples/worker.py").await;
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn the_node_worker_stops_on_a_finished_job(pool: sqlx::PgPool) {
+    stops_on_a_finished_job(pool, "node", "examples/worker.mjs").await;
+}

@@ -10,15 +10,16 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Stores, TestApp, envelope, eventually, job, spawn_app_with, tokens_file};
 
-/// An app taking writes, and its tokens.
-struct Writable {
-    app: TestApp,
-    write: String,
-    read: String,
+/// An app taking writes, and its tokens (shared with the other write
+/// tests).
+pub(crate) struct Writable {
+    pub(crate) app: TestApp,
+    pub(crate) write: String,
+    pub(crate) read: String,
     _dir: tempfile::TempDir,
 }
 
-async fn writable(
+pub(crate) async fn writable(
     stores: impl Into<Stores>,
     tune: impl FnOnce(&mut crate::helpers::Options),
 ) -> Writable {
@@ -43,11 +44,11 @@ async fn writable(
 impl Writable {
     /// `method path` with `body` and the write token; the status and the
     /// envelope.
-    async fn send(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn send(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
         self.send_as(Some(&self.write), method, path, body).await
     }
 
-    async fn send_as(
+    pub(crate) async fn send_as(
         &self,
         token: Option<&str>,
         method: &str,
@@ -57,7 +58,7 @@ impl Writable {
         send(&self.app, token, method, path, body).await
     }
 
-    async fn record(&self, id: &str) -> Value {
+    pub(crate) async fn record(&self, id: &str) -> Value {
         envelope(self.app.get_progress(id).await).await["data"].clone()
     }
 }
@@ -81,11 +82,11 @@ async fn send(
     (status, envelope(response).await)
 }
 
-fn declaration(total: u64) -> Value {
+pub(crate) fn declaration(total: u64) -> Value {
     json!({ "total": total, "chunkSize": 10, "pauseMs": 0, "refreshIntervalMs": 5000 })
 }
 
-fn counts(succeeded: u64, failed: u64) -> Value {
+pub(crate) fn counts(succeeded: u64, failed: u64) -> Value {
     json!({ "successCount": succeeded, "failureCount": failed })
 }
 
@@ -226,7 +227,7 @@ async fn a_retried_update_is_harmless_and_a_stale_one_is_refused(stores: Stores)
             .contains("may not go down"),
         "{body}"
     );
-    assert_eq!(body["data"], Value::Null);
+    assert_eq!(body["data"], json!({ "reason": "counts_decreased" }));
     assert_eq!(w.record("r").await["successCount"], 10, "nothing changed");
 
     let (status, body) = w
@@ -379,6 +380,8 @@ async fn a_batch_with_bad_items_applies_the_good_ones(stores: Stores) {
         "{}",
         results[1]
     );
+    assert_eq!(results[4]["data"], json!({ "reason": "counts_decreased" }));
+    assert_eq!(results[2]["data"], Value::Null);
     assert_eq!(results[0]["jobId"], "b1");
     assert_eq!(results[0]["data"]["successCount"], 10);
     assert_eq!(w.record("b2").await["currentSentCount"], 21);

@@ -165,3 +165,69 @@ async fn without_allowed_origins_no_cors_header_appears(pool: sqlx::PgPool) {
     let preflight = preflight(&app, DASHBOARD).await;
     assert!(cors_headers(preflight.headers()).is_empty());
 }
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn missing_or_invalid_credentials_are_401_whatever_the_bucket_holds(pool: sqlx::PgPool) {
+    let w = crate::ingest::writable(pool, |o| {
+        o.settings.access.rate_limit_per_second = 1;
+        o.settings.access.rate_limit_burst = 1;
+    })
+    .await;
+    // The address's bucket is empty...
+    assert_eq!(w.app.get_active("").await.status(), 200);
+    assert_eq!(w.app.get_active("").await.status(), 429);
+    // ...and a write without a usable token is still told why.
+    let report = crate::ingest::counts(1, 0);
+    for token in [None, Some("guess")] {
+        for _ in 0..3 {
+            let (status, body) = w
+                .send_as(token, "POST", "/api/v1/jobs/x/progress", report.clone())
+                .await;
+            assert_eq!(status, 401, "{token:?}: {body}");
+        }
+    }
+    let (status, _) = w
+        .send_as(
+            Some(&w.read),
+            "POST",
+            "/api/v1/jobs/x/progress",
+            report.clone(),
+        )
+        .await;
+    assert_eq!(status, 403, "a scope refusal comes first too");
+    // A valid token is limited in its own bucket.
+    let (status, _) = w
+        .send("POST", "/api/v1/jobs/x/progress", report.clone())
+        .await;
+    assert_eq!(status, 404, "an undeclared job, within the limit");
+    let (status, _) = w.send("POST", "/api/v1/jobs/x/progress", report).await;
+    assert_eq!(status, 429);
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn with_read_tokens_required_a_tokenless_read_is_401_not_429(pool: sqlx::PgPool) {
+    let unused = new_token(Scope::Read, "unused").unwrap();
+    let (_dir, path) = tokens_file(&[&unused.line]);
+    let app = spawn_app_with(pool, |o| {
+        o.settings.access.tokens_file = Some(path);
+        o.settings.access.require_read_token = true;
+        o.settings.access.rate_limit_per_second = 1;
+        o.settings.access.rate_limit_burst = 1;
+    })
+    .await;
+    for _ in 0..4 {
+        assert_eq!(app.get_active("").await.status(), 401);
+        assert_eq!(
+            app.get_bearer("/api/v1/jobs/active", "guess")
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        app.get_bearer("/api/v1/jobs/active", &unused.token)
+            .await
+            .status(),
+        200
+    );
+}

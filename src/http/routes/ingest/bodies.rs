@@ -108,7 +108,18 @@ pub(super) struct ItemResult {
     pub(super) job_id: Option<JobId>,
     pub(super) status_code: u16,
     pub(super) message: String,
-    pub(super) data: Option<ProgressRecord>,
+    pub(super) data: Option<ItemData>,
+}
+
+/// An item result's `data`: the record as stored, or why a 409. Lives
+/// only until the batch's answer is serialized; boxing the record would
+/// cost an allocation per item for nothing.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)]
+pub(super) enum ItemData {
+    Record(ProgressRecord),
+    Conflict(crate::http::Conflict),
 }
 
 /// An optional field that, when given, must hold a value: `null` is

@@ -22,10 +22,11 @@ use actix_web::{
     web,
 };
 
-use self::bodies::{BatchBody, BatchItem, DeclareBody, FinishBody, ItemResult, ProgressBody};
+use self::bodies::{
+    BatchBody, BatchItem, DeclareBody, FinishBody, ItemData, ItemResult, ProgressBody,
+};
 use crate::{
     domain::JobId,
-    error::error_chain,
     http::{
         ApiError, AppState,
         body::{self, MAX_BATCH_BODY, MAX_BODY},
@@ -75,22 +76,6 @@ fn count<T>(state: &AppState, result: &Result<T, IngestError>) {
     state.metrics.ingest_update(outcome);
 }
 
-/// What an update's refusal looks like to the client.
-fn refusal(err: IngestError) -> ApiError {
-    let message = err.to_string();
-    match err {
-        IngestError::UnknownJob(_) => ApiError::NotFound(message),
-        IngestError::Refused(_) | IngestError::Redeclared { .. } | IngestError::Stale(_) => {
-            ApiError::Conflict(message)
-        }
-        IngestError::Contended(_) => ApiError::Unavailable(message),
-        IngestError::Unavailable(cause) => {
-            tracing::error!(error = %error_chain(&cause), "a progress update could not be stored");
-            ApiError::Unavailable("progress cannot be stored right now; retry shortly".into())
-        }
-    }
-}
-
 /// Counts an update's outcome and answers it: the stored record, or the
 /// refusal.
 fn answer(
@@ -98,7 +83,7 @@ fn answer(
     result: Result<Accepted, IngestError>,
 ) -> Result<HttpResponse, ApiError> {
     count(state, &result);
-    Ok(stored(&result.map_err(refusal)?))
+    Ok(stored(&result.map_err(ApiError::from)?))
 }
 
 /// The stored record in the envelope.
@@ -235,7 +220,7 @@ pub async fn batch(
         count(&state, outcome);
     }
     for ((index, id), outcome) in indexes.into_iter().zip(ids).zip(outcomes) {
-        results[index] = Some(item_result(Some(id), outcome.map_err(refusal)));
+        results[index] = Some(item_result(Some(id), outcome.map_err(ApiError::from)));
     }
     let results: Vec<ItemResult> = results.into_iter().flatten().collect();
     Ok(HttpResponse::Ok()
@@ -250,13 +235,13 @@ fn item_result(job_id: Option<JobId>, outcome: Result<Accepted, ApiError>) -> It
             job_id,
             status_code: StatusCode::OK.as_u16(),
             message: "OK".into(),
-            data: Some(accepted.record),
+            data: Some(ItemData::Record(accepted.record)),
         },
         Err(err) => ItemResult {
             job_id,
             status_code: actix_web::ResponseError::status_code(&err).as_u16(),
             message: err.to_string(),
-            data: None,
+            data: err.conflict().map(ItemData::Conflict),
         },
     }
 }

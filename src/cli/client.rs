@@ -360,6 +360,10 @@ mod tests {
             .is_transient()
         );
         assert!(!Failure::Unauthorized(String::new()).is_transient());
+        assert!(
+            !Failure::Tls(String::new()).is_transient(),
+            "an untrusted certificate stays untrusted"
+        );
         assert!(!Failure::NotFound(String::new()).is_transient());
         assert_eq!(
             Failure::RateLimited(Duration::from_secs(2)).retry_after(),

@@ -13,5 +13,6 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432
 
 scripts/services.sh
 cargo test --all-features "$@"
+scripts/check-image-context.sh
 # The live API against its OpenAPI document.
 scripts/schemathesis.sh

@@ -46,6 +46,9 @@
 //!   path (the event stream, with polling as fallback).
 //! - [`demo`]: `job-progress demo`, the server on the embedded stores with
 //!   simulated campaigns written through the `ProgressWriter`.
+//! - [`outbound`]: the one HTTP client for calls to other servers (the
+//!   terminal commands now): rustls with `ring`, the system's roots plus
+//!   an optional CA bundle.
 //! - [`config`] (command line and environment), [`telemetry`] (logs),
 //!   [`metrics`] (Prometheus: every metric's name in `metrics/names.rs`,
 //!   a server's own series, the store and writer series of the process),
@@ -62,6 +65,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod outbound;
 pub mod push;
 pub mod read;
 pub mod startup;

@@ -10,8 +10,11 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber. Call once, at the start of `main`.
 pub fn init(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // rustls-platform-verifier logs each refused certificate at ERROR;
+    // the caller reports the same failure with its context (see
+    // `outbound`).
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rustls_platform_verifier=off"));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // A second call (tests, examples) keeps the first subscriber.
     let _ = match format {

@@ -4,15 +4,20 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::domain::JobId;
+use crate::{domain::JobId, outbound::CaBundle};
 
 /// Where the API is and how to reach it; shared by `watch` and `ls`.
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
-    /// The API's base URL (plain `http://`: this build has no TLS).
+    /// The API's base URL, `http://` or `https://` (certificates checked
+    /// against the system's roots and `--cacert`).
     #[arg(long = "api", env = "JOB_PROGRESS_API", default_value = "http://127.0.0.1:8080",
           value_parser = parse_api)]
     pub api: reqwest::Url,
+    /// A PEM file of CA certificates to trust besides the system's roots,
+    /// for an API whose certificate comes from a private CA.
+    #[arg(long, env = "JOB_PROGRESS_CACERT", value_name = "FILE", value_parser = parse_cacert)]
+    pub cacert: Option<CaBundle>,
     /// A `read` token, sent as `Authorization: Bearer` (needed when the
     /// server requires read tokens).
     #[arg(long, env = "JOB_PROGRESS_TOKEN", hide_env_values = true)]
@@ -74,18 +79,22 @@ fn parse_job_id(raw: &str) -> Result<JobId, String> {
     JobId::parse(raw).map_err(|err| err.to_string())
 }
 
-/// An `http://` URL. `https://` is refused here, with the reason, rather
-/// than failing at the first request.
+/// An `http://` or `https://` URL.
 fn parse_api(raw: &str) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(raw).map_err(|err| format!("'{raw}' is not a URL: {err}"))?;
     match url.scheme() {
-        "http" => Ok(url),
-        "https" => Err(format!(
-            "'{raw}': this build speaks plain http only (see README, \"In a terminal\"); \
-             reach the API over http, e.g. through a port-forward"
+        "http" | "https" => Ok(url),
+        other => Err(format!(
+            "'{raw}': expected an http:// or https:// URL, not {other}://"
         )),
-        other => Err(format!("'{raw}': expected an http:// URL, not {other}://")),
     }
+}
+
+/// The `--cacert` file, read and checked now: a missing or malformed
+/// bundle is a usage error naming the file, not a refusal at the first
+/// request.
+fn parse_cacert(raw: &str) -> Result<CaBundle, String> {
+    CaBundle::read(raw.as_ref()).map_err(|err| err.to_string())
 }
 
 #[cfg(test)]
@@ -93,13 +102,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_api_must_be_a_plain_http_url() {
+    fn the_api_is_an_http_or_https_url() {
         assert!(parse_api("http://127.0.0.1:8080").is_ok());
         assert!(parse_api("http://jobs.internal/base/").is_ok());
-        let https = parse_api("https://jobs.example.com").unwrap_err();
-        assert!(https.contains("plain http"), "{https}");
+        assert!(parse_api("https://jobs.example.com").is_ok());
         assert!(parse_api("127.0.0.1:8080").is_err());
-        assert!(parse_api("ftp://host").is_err());
+        let ftp = parse_api("ftp://host").unwrap_err();
+        assert!(ftp.contains("not ftp://"), "{ftp}");
     }
 
     #[test]

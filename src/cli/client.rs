@@ -8,7 +8,10 @@ use futures_util::{StreamExt as _, stream::BoxStream};
 use reqwest::{StatusCode, Url, header};
 
 use super::args::ApiArgs;
-use crate::domain::{JobId, ProgressRecord};
+use crate::{
+    domain::{JobId, ProgressRecord},
+    outbound,
+};
 
 /// Longest wait for a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,6 +33,10 @@ pub enum Failure {
         /// What the HTTP client said.
         cause: String,
     },
+    /// The TLS handshake failed: most often a certificate this machine
+    /// does not trust. Waiting does not fix it.
+    #[error("{0}")]
+    Tls(String),
     /// 404: the server does not know the job.
     #[error("{0}")]
     NotFound(String),
@@ -107,7 +114,8 @@ pub struct Api {
 impl Api {
     /// A client for the API `args` names.
     pub fn new(args: &ApiArgs) -> Result<Self, Failure> {
-        let http = reqwest::Client::builder()
+        let http = outbound::client_builder(args.cacert.as_ref())
+            .map_err(|err| Failure::Unexpected(err.to_string()))?
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("job-progress/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -219,7 +227,10 @@ impl Api {
         let response = tokio::time::timeout(REQUEST_TIMEOUT, request.send())
             .await
             .map_err(|_| unreachable("no answer in time".to_owned()))?
-            .map_err(|err| unreachable(cause_chain(&err)))?;
+            .map_err(|err| match outbound::tls_error(&err) {
+                Some(tls) => Failure::Tls(tls_message(&self.base, tls)),
+                None => unreachable(cause_chain(&err)),
+            })?;
         let status = response.status();
         if status.is_success() || status == StatusCode::NOT_MODIFIED {
             return Ok(response);
@@ -246,6 +257,23 @@ impl Api {
             },
             status => Failure::Unexpected(format!("{status}: {message}")),
         })
+    }
+}
+
+/// A failed handshake, in words that say what to do about it.
+fn tls_message(api: &Url, err: &rustls::Error) -> String {
+    let hint = if outbound::is_untrusted_issuer(err) {
+        "; if its certificate comes from a private CA, pass that CA's PEM file \
+         with --cacert or JOB_PROGRESS_CACERT"
+    } else {
+        ""
+    };
+    let cause = outbound::describe(err);
+    match err {
+        rustls::Error::InvalidCertificate(_) => {
+            format!("the API at {api} has a certificate this machine does not trust: {cause}{hint}")
+        }
+        _ => format!("TLS with the API at {api} failed: {cause}"),
     }
 }
 
@@ -303,6 +331,7 @@ mod tests {
         Api::new(&ApiArgs {
             api: Url::parse(base).unwrap(),
             token: None,
+            cacert: None,
         })
         .unwrap()
     }
@@ -331,6 +360,10 @@ mod tests {
             .is_transient()
         );
         assert!(!Failure::Unauthorized(String::new()).is_transient());
+        assert!(
+            !Failure::Tls(String::new()).is_transient(),
+            "an untrusted certificate stays untrusted"
+        );
         assert!(!Failure::NotFound(String::new()).is_transient());
         assert_eq!(
             Failure::RateLimited(Duration::from_secs(2)).retry_after(),

@@ -12,10 +12,11 @@
 //! | 0    | the job completed                            | listed          |
 //! | 1    | the job failed                               | -               |
 //! | 2    | unknown job, stalled past `--timeout`, or a usage error | a usage error |
-//! | 3    | the API could not be asked (unreachable for `--retry-for`, token refused) | the API could not be asked |
+//! | 3    | the API could not be asked (unreachable for `--retry-for`, token refused, certificate not trusted) | the API could not be asked |
 //!
 //! - `client.rs`: the three requests and how each failure is sorted
-//!   (retry, wait for `Retry-After`, stop);
+//!   (retry, wait for `Retry-After`, stop), over the HTTP client of
+//!   [`crate::outbound`] (https with the system's roots plus `--cacert`);
 //! - `retry.rs`: the backoff;
 //! - `follow.rs`: which record is the latest, and the [`Verdict`];
 //! - `watch.rs`: the event stream, the polling fallback, the stall check;

@@ -170,7 +170,7 @@ impl Watcher {
         let events = match self.api.events(&self.job, last_event_id.as_deref()).await {
             Ok(events) => events,
             Err(Failure::NotFound(message)) => return Step::Done(Verdict::Unknown, message),
-            Err(failure @ (Failure::Unauthorized(_) | Failure::Forbidden(_))) => {
+            Err(failure @ (Failure::Unauthorized(_) | Failure::Forbidden(_) | Failure::Tls(_))) => {
                 return Step::Done(Verdict::NoAnswer, failure.to_string());
             }
             // Anything else (no server, too many streams, a proxy that

@@ -54,7 +54,8 @@ impl Browser {
                      chromium and chromium-driver; scripts/services.sh installs them"
                 )
             });
-        let client = reqwest::Client::builder()
+        let client = job_progress::outbound::client_builder(None)
+            .expect("the TLS setup")
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap();

@@ -104,7 +104,7 @@ async fn a_client_that_gives_up_does_not_cancel_the_load_for_others(pool: sqlx::
     // inside the store; the client then hangs up.
     let impatient = tokio::spawn({
         let url = format!("{}/api/v1/jobs/shared-load/progress", app.address);
-        async move { reqwest::get(url).await }
+        async move { crate::helpers::http_get(url).await }
     });
     gate.entered.notified().await;
     impatient.abort();

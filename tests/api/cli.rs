@@ -1,6 +1,6 @@
 //! `job-progress watch` and `ls`: the real binary, run as a child process
 //! against the real app, with its standard streams piped (so neither is a
-//! terminal: plain lines, no bar).
+//! terminal: plain lines, no bar). `tls.rs`: the same commands over https.
 
 use std::{
     process::Stdio,
@@ -24,6 +24,8 @@ use crate::helpers::{
     DEAD_POSTGRES, DEAD_REDIS, TestApp, eager, job, spawn_app, spawn_app_with, tokens_file,
 };
 
+mod tls;
+
 /// Longest any command here may take.
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -45,11 +47,22 @@ struct Ran {
 /// `job-progress <args> --api <the app>`, without the caller's
 /// `JOB_PROGRESS_*` variables.
 fn start(api: &str, args: &[&str]) -> Running {
+    start_with(api, args, &[])
+}
+
+/// [`start`] with `env` set: the caller's `JOB_PROGRESS_*` variables and
+/// the system roots' overrides (`SSL_CERT_*`) are left out, the given
+/// ones put in.
+fn start_with(api: &str, args: &[&str], env: &[(&str, &str)]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_job-progress"))
         .args(args)
         .args(["--api", api])
         .env_remove("JOB_PROGRESS_API")
         .env_remove("JOB_PROGRESS_TOKEN")
+        .env_remove("JOB_PROGRESS_CACERT")
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -56,12 +56,12 @@ impl Embedded {
         let server = Self {
             child,
             address: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
+            client: crate::helpers::http_client(),
             token: token.to_owned(),
         };
         let ready = format!("{}/readyz", server.address);
         eventually(LIMIT, "the embedded server answers", || async {
-            reqwest::get(&ready)
+            crate::helpers::http_get(&ready)
                 .await
                 .is_ok_and(|r| r.status().is_success())
         })
@@ -87,7 +87,7 @@ impl Embedded {
 
     /// GET `path`: status, `X-Progress-Source` and the envelope.
     async fn get(&self, path: &str) -> (u16, String, Value) {
-        let response = reqwest::get(format!("{}{path}", self.address))
+        let response = crate::helpers::http_get(format!("{}{path}", self.address))
             .await
             .expect("answered");
         let source = response
@@ -238,9 +238,9 @@ async fn the_demo_serves_moving_campaigns_and_stops_cleanly_on_ctrl_c() {
     }
     let token = token.unwrap();
 
-    let page = reqwest::get(format!("{url}/")).await.unwrap();
+    let page = crate::helpers::http_get(format!("{url}/")).await.unwrap();
     assert_eq!(page.status(), 200, "the dashboard is served");
-    let mine = reqwest::Client::new()
+    let mine = crate::helpers::http_client()
         .put(format!("{url}/api/v1/jobs/my-job"))
         .bearer_auth(&token)
         .json(&json!({"total": 1000}))
@@ -253,7 +253,7 @@ async fn the_demo_serves_moving_campaigns_and_stops_cleanly_on_ctrl_c() {
         "a worker reports with the printed token"
     );
     let active = |url: String| async move {
-        let body: Value = reqwest::get(format!("{url}/api/v1/jobs/active"))
+        let body: Value = crate::helpers::http_get(format!("{url}/api/v1/jobs/active"))
             .await
             .unwrap()
             .json()

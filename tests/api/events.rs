@@ -377,7 +377,9 @@ async fn on_sigterm_streams_end_at_once_and_the_server_exits(pool: sqlx::PgPool)
         .unwrap();
     let address = format!("http://127.0.0.1:{port}");
     eventually(LIMIT, "the server answers", || async {
-        reqwest::get(format!("{address}/healthz")).await.is_ok()
+        crate::helpers::http_get(format!("{address}/healthz"))
+            .await
+            .is_ok()
     })
     .await;
     let mut stream = SseStream::open(&format!("{address}/api/v1/jobs/long/events"), None).await;

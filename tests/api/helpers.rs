@@ -314,7 +314,8 @@ fn launch(
 
     TestApp {
         address,
-        client: reqwest::Client::builder()
+        client: job_progress::outbound::client_builder(None)
+            .expect("the TLS setup")
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap(),
@@ -532,6 +533,21 @@ pub fn tokens_file(lines: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
     let path = dir.path().join("tokens");
     std::fs::write(&path, format!("# test tokens\n\n{}\n", lines.join("\n"))).unwrap();
     (dir, path)
+}
+
+/// An HTTP client for tests, built where every client of the crate is
+/// (`job_progress::outbound`): reqwest has no default TLS provider here,
+/// so `reqwest::Client::new()` and `reqwest::get` would panic.
+pub fn http_client() -> reqwest::Client {
+    job_progress::outbound::client_builder(None)
+        .expect("the TLS setup")
+        .build()
+        .expect("the client builds")
+}
+
+/// `GET url` with [`http_client`], as `reqwest::get` would.
+pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http_client().get(url).send().await
 }
 
 /// Polls `check` every 25 ms until it holds, for at most `limit`.

@@ -30,7 +30,7 @@ impl SseStream {
     /// Opens `url` (with `Last-Event-ID` when given); panics unless the
     /// answer is a 200 event stream.
     pub async fn open(url: &str, last_event_id: Option<&str>) -> Self {
-        let mut request = reqwest::Client::new().get(url);
+        let mut request = crate::helpers::http_client().get(url);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
         }

@@ -8,7 +8,8 @@
 //! a cool-off is over is the store's own ping, under the same timeout.
 //! Being the one place every store call passes, it also reports each
 //! call's outcome and latency, and the breaker's state, to
-//! [`metrics::process`](crate::metrics::process).
+//! [`metrics::process`](crate::metrics::process), in the metrics' own
+//! plain labels: the metrics know nothing of the stores.
 
 use std::{
     sync::Arc,
@@ -17,11 +18,11 @@ use std::{
 
 use futures_util::future::BoxFuture;
 
-use crate::metrics::process;
+use crate::metrics::process::{self, StoreOutcome};
 
 use super::{
     StoreError,
-    breaker::{Breaker, BreakerConfig},
+    breaker::{Breaker, BreakerConfig, CircuitOpen},
 };
 
 /// What an error of a store's client library means for the store.
@@ -109,10 +110,10 @@ impl<E: std::error::Error + Send + Sync + 'static> Guarded<E> {
             .breaker
             .guard(self.store, self.bounded(call), probe)
             .await;
-        process::store_call(self.store, &result, started.elapsed());
+        process::store_call(self.store, outcome(&result), started.elapsed());
         // As of this call: a probe that closed the breaker since the last
         // one shows at the next call.
-        process::breaker_open(self.store, self.breaker.is_open());
+        process::breaker_open(self.store, None, self.breaker.is_open());
         result
     }
 
@@ -131,5 +132,19 @@ impl<E: std::error::Error + Send + Sync + 'static> Guarded<E> {
             }),
             Err(_) => Err(timeout),
         }
+    }
+}
+
+/// How a call went, in the metrics' terms.
+fn outcome<T>(result: &Result<T, StoreError>) -> StoreOutcome {
+    match result {
+        Ok(_) => StoreOutcome::Ok,
+        Err(StoreError::Timeout { .. }) => StoreOutcome::Timeout,
+        Err(StoreError::Unavailable { source, .. }) if source.is::<CircuitOpen>() => {
+            StoreOutcome::Skipped
+        }
+        Err(StoreError::Unavailable { .. }) => StoreOutcome::Unavailable,
+        Err(StoreError::Refused { .. }) => StoreOutcome::Refused,
+        Err(StoreError::Corrupt { .. }) => StoreOutcome::Corrupt,
     }
 }

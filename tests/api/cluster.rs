@@ -392,11 +392,13 @@ async fn with_one_master_killed_jobs_on_the_others_are_still_read_from_redis(poo
     };
     let jobs = c.ids_on_every_master(&cluster, "kept", 2).await;
     let writer = c.app.writer(eager());
+    let mut handles = Vec::new();
     for (id, _) in &jobs {
         let handle = writer.start(id.clone(), JobSpec::new(10));
         handle.record(3, 0).unwrap();
         let flushed = handle.flush().await;
         assert!(flushed.hot && flushed.archive, "{flushed:?}");
+        handles.push(handle);
     }
     for (id, _) in &jobs {
         assert_eq!(source(&c.app.get_progress(id.as_str()).await), "redis");
@@ -437,6 +439,19 @@ async fn with_one_master_killed_jobs_on_the_others_are_still_read_from_redis(poo
             assert_eq!(envelope(response).await["data"]["currentSentCount"], 3);
         }
     }
+    // Writes of jobs on the live masters still land in Redis.
+    let (at, (live, _)) = jobs
+        .iter()
+        .enumerate()
+        .find(|(_, (_, master))| *master != victim)
+        .unwrap();
+    handles[at].record(1, 0).unwrap();
+    let flushed = handles[at].flush().await;
+    assert!(flushed.hot && flushed.archive, "{flushed:?}");
+    let response = c.app.get_progress(live.as_str()).await;
+    assert_eq!(source(&response), "redis");
+    assert_eq!(envelope(response).await["data"]["currentSentCount"], 4);
+
     assert_eq!(node_breaker(&c.app, &nodes[victim]).await, Some(1.0));
     for at in (0..cluster.len()).filter(|&at| at != victim) {
         assert_eq!(node_breaker(&c.app, &nodes[at]).await, Some(0.0), "{at}");

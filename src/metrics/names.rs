@@ -97,7 +97,8 @@ pub const STORE_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// Gauge, label `store`.
+/// Gauge, label `store`; on a Redis Cluster also `node` (a master's
+/// `host:port`), one series per master's breaker.
 pub const BREAKER_OPEN: Described = Described {
     name: "job_progress_store_breaker_open",
     help: "1 while a store's circuit breaker is open (the store is skipped), else 0.",

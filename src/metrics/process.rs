@@ -16,7 +16,6 @@ use std::{sync::OnceLock, time::Duration};
 use ::metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::{names, server::UPKEEP_EVERY};
-use crate::store::{StoreError, breaker::CircuitOpen};
 
 /// The process's Prometheus recorder, once [`install`] has set it.
 static INSTALLED: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -69,28 +68,59 @@ fn describe() {
     }
 }
 
-/// The `outcome` label of a store call.
-fn outcome<T>(result: &Result<T, StoreError>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(StoreError::Timeout { .. }) => "timeout",
-        Err(StoreError::Unavailable { source, .. }) if source.is::<CircuitOpen>() => "skipped",
-        Err(StoreError::Unavailable { .. }) => "unavailable",
-        Err(StoreError::Refused { .. }) => "refused",
-        Err(StoreError::Corrupt { .. }) => "corrupt",
+/// How a store call went: the `outcome` label of
+/// `job_progress_store_calls_total`. Defined here, with plain labels, so
+/// the stores report to the metrics and the metrics know nothing of the
+/// stores (`store/guard.rs` says which outcome an error is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// It answered.
+    Ok,
+    /// It did not answer in time.
+    Timeout,
+    /// The circuit breaker was open: the call was not made.
+    Skipped,
+    /// The store could not be reached.
+    Unavailable,
+    /// The store refused the command.
+    Refused,
+    /// A value could not be read or encoded.
+    Corrupt,
+}
+
+impl StoreOutcome {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreOutcome::Ok => "ok",
+            StoreOutcome::Timeout => "timeout",
+            StoreOutcome::Skipped => "skipped",
+            StoreOutcome::Unavailable => "unavailable",
+            StoreOutcome::Refused => "refused",
+            StoreOutcome::Corrupt => "corrupt",
+        }
     }
 }
 
 /// One call to `store` (`redis`, `postgres`), how it went and how long it took.
-pub(crate) fn store_call<T>(store: &'static str, result: &Result<T, StoreError>, took: Duration) {
-    ::metrics::counter!(names::STORE_CALLS.name, "store" => store, "outcome" => outcome(result))
+pub(crate) fn store_call(store: &'static str, outcome: StoreOutcome, took: Duration) {
+    ::metrics::counter!(names::STORE_CALLS.name, "store" => store, "outcome" => outcome.as_str())
         .increment(1);
     ::metrics::histogram!(names::STORE_DURATION.name, "store" => store).record(took.as_secs_f64());
 }
 
-/// `store`'s breaker opened (`true`) or closed.
-pub(crate) fn breaker_open(store: &'static str, open: bool) {
-    ::metrics::gauge!(names::BREAKER_OPEN.name, "store" => store).set(f64::from(u8::from(open)));
+/// A breaker of `store` opened (`true`) or closed: the store's one
+/// breaker, or on a Redis Cluster the breaker of the master at `node`
+/// (`host:port`).
+pub(crate) fn breaker_open(store: &'static str, node: Option<&str>, open: bool) {
+    let value = f64::from(u8::from(open));
+    match node {
+        None => ::metrics::gauge!(names::BREAKER_OPEN.name, "store" => store).set(value),
+        Some(node) => ::metrics::gauge!(
+            names::BREAKER_OPEN.name, "store" => store, "node" => node.to_owned()
+        )
+        .set(value),
+    }
 }
 
 /// A writer's write to `store`: `written`, `stale` or `failed`; `retry`

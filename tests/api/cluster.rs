@@ -364,3 +364,105 @@ async fn a_master_killed_mid_job_falls_back_to_postgres_and_loses_nothing_once_b
     .expect("the subscription noticed the lost master and came back")
     .unwrap();
 }
+
+/// The value of the breaker gauge of the master at `node` (`host:port`),
+/// if the process has one.
+async fn node_breaker(app: &TestApp, node: &str) -> Option<f64> {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let label = format!("node=\"{node}\"");
+    text.lines()
+        .filter(|line| line.starts_with("job_progress_store_breaker_open{"))
+        .find(|line| line.contains(&label))
+        .and_then(|line| line.rsplit_once(' '))
+        .map(|(_, value)| value.parse().unwrap())
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn with_one_master_killed_jobs_on_the_others_are_still_read_from_redis(pool: sqlx::PgPool) {
+    // The live masters go on serving their slots however long one is
+    // down (by default the cluster refuses every command once the dead
+    // one is marked failed, after the 15 s node timeout).
+    let mut cluster = RedisCluster::start_with(&["--cluster-require-full-coverage", "no"]).await;
+    let c = cluster_app(pool, &cluster, |o| o.cache_ttl = Duration::ZERO).await;
+    let source = |response: &reqwest::Response| {
+        response.headers()["x-progress-source"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let jobs = c.ids_on_every_master(&cluster, "kept", 2).await;
+    let writer = c.app.writer(eager());
+    let mut handles = Vec::new();
+    for (id, _) in &jobs {
+        let handle = writer.start(id.clone(), JobSpec::new(10));
+        handle.record(3, 0).unwrap();
+        let flushed = handle.flush().await;
+        assert!(flushed.hot && flushed.archive, "{flushed:?}");
+        handles.push(handle);
+    }
+    for (id, _) in &jobs {
+        assert_eq!(source(&c.app.get_progress(id.as_str()).await), "redis");
+    }
+    // A scrape installs the process's recorder, so the gauges below are
+    // recorded.
+    assert_eq!(c.app.get("/metrics").await.status(), 200);
+    let nodes: Vec<String> = (0..cluster.len())
+        .map(|at| cluster.node_url(at).replace("redis://", ""))
+        .collect();
+
+    // Not the master `REDIS_URL` names, which the client starts from.
+    let victim = 2;
+    cluster.kill(victim);
+    let (dead, _) = jobs.iter().find(|(_, master)| *master == victim).unwrap();
+    // Failures enough to open any breaker the dead master's calls count
+    // against (three in a row open one).
+    for _ in 0..5 {
+        let response = c.app.get_progress(dead.as_str()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(source(&response), "database");
+    }
+
+    for round in 0..3 {
+        for (id, master) in &jobs {
+            let response = c.app.get_progress(id.as_str()).await;
+            assert_eq!(response.status(), 200);
+            let expected = if *master == victim {
+                "database"
+            } else {
+                "redis"
+            };
+            assert_eq!(
+                source(&response),
+                expected,
+                "round {round}: {id} on master {master}"
+            );
+            assert_eq!(envelope(response).await["data"]["currentSentCount"], 3);
+        }
+    }
+    // Writes of jobs on the live masters still land in Redis.
+    let (at, (live, _)) = jobs
+        .iter()
+        .enumerate()
+        .find(|(_, (_, master))| *master != victim)
+        .unwrap();
+    handles[at].record(1, 0).unwrap();
+    let flushed = handles[at].flush().await;
+    assert!(flushed.hot && flushed.archive, "{flushed:?}");
+    let response = c.app.get_progress(live.as_str()).await;
+    assert_eq!(source(&response), "redis");
+    assert_eq!(envelope(response).await["data"]["currentSentCount"], 4);
+
+    assert_eq!(node_breaker(&c.app, &nodes[victim]).await, Some(1.0));
+    for at in (0..cluster.len()).filter(|&at| at != victim) {
+        assert_eq!(node_breaker(&c.app, &nodes[at]).await, Some(0.0), "{at}");
+    }
+
+    // A page of the active list merges every bucket: with one master's
+    // skipped, the whole page comes from the archive, none left out.
+    let list = c.app.get_active("?limit=100").await;
+    assert_eq!(source(&list), "database");
+    assert_eq!(list.headers()["x-total-count"], jobs.len().to_string());
+    // Readiness asks every master, so it says the cluster is not whole.
+    let ready = envelope(c.app.get("/readyz").await).await;
+    assert_eq!(ready["data"]["hot"]["state"], "down");
+}

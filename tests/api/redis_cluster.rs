@@ -54,6 +54,8 @@ struct Server {
 pub struct RedisCluster {
     dir: PathBuf,
     nodes: Vec<Node>,
+    /// Given to every server after the cluster's own arguments.
+    settings: Vec<String>,
     /// Removes `dir` when the cluster is dropped (the shared one never is:
     /// its servers' shells remove it as the test binary exits).
     _dir: tempfile::TempDir,
@@ -62,6 +64,12 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// A fresh cluster of three masters, once `cluster_state:ok` on each.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A fresh cluster like [`start`](Self::start)'s, each server given
+    /// `settings` too (`["--cluster-require-full-coverage", "no"]`).
+    pub async fn start_with(settings: &[&str]) -> Self {
         require("redis-server", &["--version"]);
         require("redis-cli", &["--version"]);
         let temp = tempfile::Builder::new()
@@ -77,6 +85,7 @@ impl RedisCluster {
                     server: None,
                 })
                 .collect(),
+            settings: settings.iter().map(|&s| s.to_owned()).collect(),
             _dir: temp,
         };
         for at in 0..cluster.nodes.len() {
@@ -124,7 +133,7 @@ impl RedisCluster {
     async fn launch(&mut self, at: usize) {
         let node = &self.nodes[at];
         let config = self.dir.join(format!("nodes-{}.conf", node.port));
-        let server = Server::spawn(&self.dir, &config, node.port, node.bus_port);
+        let server = Server::spawn(&self.dir, &config, node.port, node.bus_port, &self.settings);
         self.nodes[at].server = Some(server);
         let url = self.node_url(at);
         eventually(Duration::from_secs(5), "the node answers PING", || {
@@ -262,7 +271,7 @@ impl Server {
     /// `redis-server` in cluster mode under a shell that prints its pid,
     /// then kills it once its stdin closes; unless told `keep` first, it
     /// removes the node's nodes.conf (and the directory once empty).
-    fn spawn(dir: &Path, config: &Path, port: u16, bus_port: u16) -> Self {
+    fn spawn(dir: &Path, config: &Path, port: u16, bus_port: u16, settings: &[String]) -> Self {
         let script = r#"
             redis-server "$@" >/dev/null 2>&1 &
             server=$!
@@ -287,6 +296,7 @@ impl Server {
             .arg("--dir")
             .arg(dir)
             .args(["--save", "", "--appendonly", "no"])
+            .args(settings)
             .env("NODE_CONF", config)
             .env("NODE_DIR", dir)
             .stdin(Stdio::piped())

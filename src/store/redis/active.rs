@@ -159,8 +159,7 @@ impl RedisStore {
         let mut invocation = self.prune_script.key(self.keys.active_index(bucket));
         invocation.key(self.keys.by_start_index(bucket)).arg(cutoff);
         let _pruned: i64 = self
-            .guarded
-            .call(invocation.invoke_async(&mut conn))
+            .call(bucket, invocation.invoke_async(&mut conn))
             .await?;
         Ok(())
     }
@@ -190,9 +189,12 @@ impl RedisStore {
         }
         let mut conn = self.conn.clone();
         let (size, reply): (Option<u64>, Vec<String>) = if count {
-            self.guarded.call(pipe.query_async(&mut conn)).await?
+            self.call(cursor.bucket, pipe.query_async(&mut conn))
+                .await?
         } else {
-            let (reply,): (Vec<String>,) = self.guarded.call(pipe.query_async(&mut conn)).await?;
+            let (reply,): (Vec<String>,) = self
+                .call(cursor.bucket, pipe.query_async(&mut conn))
+                .await?;
             (None, reply)
         };
         // The store speaks RESP2: WITHSCORES is member, score, member, ...,
@@ -230,7 +232,7 @@ impl RedisStore {
                 .arg(self.keys.by_start_index(bucket))
                 .arg(&members)
                 .ignore();
-            async move { self.guarded.call(pipe.query_async::<()>(&mut conn)).await }
+            async move { self.call(bucket, pipe.query_async::<()>(&mut conn)).await }
         });
         if let Err(err) = try_join_all(removals).await {
             tracing::warn!(error = %err, "could not prune the active index");

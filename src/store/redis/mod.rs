@@ -13,13 +13,15 @@
 //!
 //! - `script.rs`: the write script and its call;
 //! - `active.rs`: the active list, merged across buckets;
-//! - `conn.rs`: the connection to one Redis or to a cluster.
+//! - `conn.rs`: the connection to one Redis or to a cluster;
+//! - `nodes.rs`: on a cluster, a circuit breaker per master.
 
 mod active;
 mod conn;
+mod nodes;
 mod script;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use futures_util::{FutureExt as _, future::try_join_all};
@@ -85,6 +87,8 @@ pub struct RedisStore {
     publishing: bool,
     timeout: Duration,
     guarded: Guarded<RedisError>,
+    /// On a cluster, the breakers of its masters (see `nodes.rs`).
+    nodes: Option<Arc<nodes::Nodes>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -103,6 +107,13 @@ const STORE: &str = "redis";
 /// (the connection, or a cluster that cannot serve the slot), or Redis
 /// refusing one command (a script error), which says nothing about its
 /// health.
+///
+/// A `MOVED` or `ASK` that reaches the store is an outage too: the
+/// cluster client follows them by itself, so one it hands back is a
+/// redirect it could not follow. That is how a dead master shows: the
+/// client sends its slots' commands to any live node, which answers
+/// `MOVED` to the dead one, and once its retries are spent the client
+/// reports that `MOVED`.
 fn classify(err: &RedisError) -> ErrorKind {
     use redis::{ErrorKind as Kind, ServerErrorKind as Server};
     if err.is_timeout() {
@@ -113,7 +124,13 @@ fn classify(err: &RedisError) -> ErrorKind {
         || err.is_unrecoverable_error()
         || matches!(
             err.kind(),
-            Kind::Server(Server::ClusterDown | Server::MasterDown | Server::BusyLoading)
+            Kind::Server(
+                Server::ClusterDown
+                    | Server::MasterDown
+                    | Server::BusyLoading
+                    | Server::Moved
+                    | Server::Ask
+            )
         )
     {
         ErrorKind::Outage
@@ -159,8 +176,10 @@ impl RedisStore {
             let mut conn = ping_conn.clone();
             async move { redis::cmd("PING").query_async::<()>(&mut conn).await }.boxed()
         };
+        let nodes = Self::nodes_of(&conn, &keys, BreakerConfig::default(), timeout);
         Ok(Self {
             url: url.to_owned(),
+            nodes,
             conn,
             write_script: script::write_script(&keys),
             prune_script: active::prune_script(),
@@ -172,9 +191,11 @@ impl RedisStore {
         })
     }
 
-    /// Replaces the default circuit breaker (3 failures, 250 ms cool-off).
+    /// Replaces the default circuit breaker (3 failures, 250 ms cool-off);
+    /// on a cluster, each master's.
     pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
         self.guarded.set_breaker(config);
+        self.nodes = Self::nodes_of(&self.conn, &self.keys, config, self.timeout);
         self
     }
 
@@ -219,7 +240,7 @@ impl RedisStore {
         for (at, id) in ids.iter().enumerate() {
             by_bucket.entry(self.keys.bucket(id)).or_default().push(at);
         }
-        let reads = by_bucket.into_values().map(|positions| async move {
+        let reads = by_bucket.into_iter().map(|(bucket, positions)| async move {
             let mut values = Vec::with_capacity(positions.len());
             // One batch after the other, so no bucket's page is a burst.
             for batch in positions.chunks(MGET_BATCH) {
@@ -229,8 +250,7 @@ impl RedisStore {
                     .collect();
                 let mut conn = self.conn.clone();
                 let part: Vec<Option<String>> = self
-                    .guarded
-                    .call(redis::cmd("MGET").arg(keys).query_async(&mut conn))
+                    .call(bucket, redis::cmd("MGET").arg(keys).query_async(&mut conn))
                     .await?;
                 values.extend(part);
             }
@@ -290,8 +310,8 @@ impl HotStore for RedisStore {
         let mut conn = self.conn.clone();
         // Both keys are of the job's bucket: one slot on a cluster.
         let (raw, state): (Option<String>, Option<Vec<u8>>) = self
-            .guarded
             .call(
+                self.keys.bucket(id),
                 redis::cmd("MGET")
                     .arg(&key)
                     .arg(self.keys.state(id))
@@ -312,8 +332,10 @@ impl HotStore for RedisStore {
         let key = self.keys.progress(id);
         let mut conn = self.conn.clone();
         let raw: Option<String> = self
-            .guarded
-            .call(redis::cmd("GET").arg(&key).query_async(&mut conn))
+            .call(
+                self.keys.bucket(id),
+                redis::cmd("GET").arg(&key).query_async(&mut conn),
+            )
             .await?;
         raw.map(|raw| decode(&key, &raw)).transpose()
     }
@@ -346,8 +368,13 @@ impl HotStore for RedisStore {
 
     /// On a cluster, every master must answer: a cluster missing a master
     /// cannot serve that master's jobs (and by default refuses every
-    /// command once the others notice).
+    /// command once the others notice). Each master is asked under its
+    /// own breaker (see `nodes.rs`); until the slot map is known, the
+    /// client's `PING` of every master, under the store's one breaker.
     async fn ping(&self) -> Result<(), StoreError> {
+        if let Some(answered) = self.ping_masters().await {
+            return answered;
+        }
         let mut conn = self.conn.clone();
         let _: String = self
             .guarded

@@ -142,6 +142,6 @@ impl RedisStore {
             Some((expected, state)) => invocation.arg(expected).arg(state),
             None => invocation.arg("").arg(""),
         };
-        self.guarded.call(invocation.invoke_async(&mut conn)).await
+        self.call(bucket, invocation.invoke_async(&mut conn)).await
     }
 }

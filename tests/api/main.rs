@@ -13,6 +13,7 @@ mod cli;
 mod clients;
 mod cluster;
 mod dashboard;
+mod durability;
 mod embedded;
 mod errors;
 mod events;

@@ -15,11 +15,21 @@
 //!   The job's liveness is its worker's requests, so a dead worker's job
 //!   shows `stalled` by the refresh interval it declared.
 //! - The archive gets a checkpoint when the status changes and at most
-//!   every `checkpoint_interval` while counts move, sent in the background:
-//!   an update never waits on PostgreSQL. The one exception is a job the
-//!   hot store does not know: the archive is asked whether it finished
-//!   long ago (a finished job never reopens) or ran before the hot store
-//!   lost it (it goes on from its checkpoint).
+//!   every `checkpoint_interval` while counts move. An update that changes
+//!   the status (a declaration, `preparing` -> `in_progress`, an ending) is
+//!   answered only once the archive has committed it: a worker that got a
+//!   2xx never retries, so the change must survive the instance dying
+//!   right after. Past [`COMMIT_WAIT`] it is refused as
+//!   [`IngestError::NotDurable`] (503), the change staying in the hot
+//!   store and its checkpoint still being tried in the background; the
+//!   retry finds it there and waits for the commit again. A repeated
+//!   declaration or ending likewise answers once the archive holds it.
+//!   Plain count updates are answered before their checkpoint, which goes
+//!   out in the background: a crash of the hot store and the instance
+//!   together costs at most `checkpoint_interval` of counts.
+//! - A job the hot store does not know asks the archive whether it
+//!   finished long ago (a finished job never reopens) or ran before the
+//!   hot store lost it (it goes on from its checkpoint).
 //! - A stored state that cannot be read (an older format) costs the
 //!   estimate its history, never the update.
 
@@ -29,11 +39,16 @@ mod stored;
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{StreamExt as _, stream};
-use tokio::runtime::Handle;
+use tokio::{runtime::Handle, sync::oneshot};
 use tokio_util::task::TaskTracker;
 
 use self::apply::{Applied, Current};
-use super::{JobSpec, WriteError, WriterConfig, checkpoints::Checkpoints, state::now};
+use self::stored::Stored;
+use super::{
+    JobSpec, WriteError, WriterConfig,
+    checkpoints::{COMMIT_WAIT, Checkpoints},
+    state::now,
+};
 use crate::{
     domain::{JobId, JobStatus, ProgressRecord},
     error::error_chain,
@@ -141,6 +156,13 @@ pub enum IngestError {
     /// 503: the hot store cannot take writes now; retry.
     #[error("progress cannot be stored right now")]
     Unavailable(#[source] StoreError),
+    /// 503: the status change is in the hot store, but the archive has not
+    /// committed it within [`COMMIT_WAIT`]. It is still being tried; the
+    /// same update, retried, answers 2xx once it is committed.
+    #[error(
+        "job {0}'s change is taken but not yet durable (the archive has not committed it); retry the same request"
+    )]
+    NotDurable(JobId),
 }
 
 /// Takes progress written over HTTP. Cheap to clone.
@@ -251,8 +273,18 @@ impl Ingest {
                 None => (0, self.recover(&id, change).await?),
             };
             let created = current.is_new();
+            // What the archive gave back is in the archive already.
+            let from_archive = matches!(current, Current::Recovered(_));
             let (mut state, mut stored) = match current.apply(&id, change)? {
                 Applied::Unchanged(record) => {
+                    // A repeated declaration or ending, perhaps the retry
+                    // of one answered 503, or sent to another instance
+                    // after the first died before its checkpoint: it is
+                    // answered 2xx only once the archive holds it too.
+                    if !from_archive {
+                        let committed = self.checkpoint(record.as_ref().clone(), true);
+                        self.committed(&id, committed, None).await?;
+                    }
                     return Ok(Accepted {
                         record: *record,
                         created: false,
@@ -261,6 +293,7 @@ impl Ingest {
                 Applied::Changed(state, stored) => (state, stored),
             };
             let mut record = state.snapshot();
+            let status_change = stored.status_change(record.status);
             let checkpoint = stored.checkpoint_due(record.status, now(), self.checkpoint_interval);
             if checkpoint {
                 stored.checkpointed = Some((now().timestamp_millis(), record.status));
@@ -284,7 +317,10 @@ impl Ingest {
                         publisher.publish(&record).await;
                     }
                     if checkpoint {
-                        self.checkpoint(record.clone());
+                        let committed = self.checkpoint(record.clone(), status_change);
+                        if status_change {
+                            self.committed(&id, committed, Some(record.status)).await?;
+                        }
                     }
                     return Ok(Accepted { record, created });
                 }
@@ -319,15 +355,79 @@ impl Ingest {
         }
     }
 
-    /// Sends a checkpoint in the background, retrying for a while.
-    fn checkpoint(&self, record: ProgressRecord) {
+    /// Waits (at most [`COMMIT_WAIT`]) for the archive to commit the
+    /// checkpoint that `committed` reports on. When it does not, the
+    /// update's status (`marked`, if its checkpoint was marked as sent in
+    /// the hot store) is unmarked, so that the retry checkpoints it again
+    /// and waits, and the update is refused as not durable.
+    async fn committed(
+        &self,
+        id: &JobId,
+        committed: oneshot::Receiver<()>,
+        marked: Option<JobStatus>,
+    ) -> Result<(), IngestError> {
+        if let Ok(Ok(())) = tokio::time::timeout(COMMIT_WAIT, committed).await {
+            return Ok(());
+        }
+        if let Some(status) = marked {
+            self.unmark(id, status).await;
+        }
+        Err(IngestError::NotDurable(id.clone()))
+    }
+
+    /// Forgets, in the hot store, that a checkpoint of `status` was sent
+    /// (it did not commit in time): the job's next update checkpoints it
+    /// again. Best effort: should the hot store fail now, the retry of the
+    /// update still waits for the commit if it repeats a declaration or an
+    /// ending; only a retried report that moved the job to `in_progress`
+    /// would then be answered before its checkpoint.
+    async fn unmark(&self, id: &JobId, status: JobStatus) {
+        for _ in 0..MAX_ATTEMPTS {
+            let Ok(Some(held)) = self.hot.load(id).await else {
+                return;
+            };
+            let Some(mut stored) = held.state.as_deref().and_then(Stored::decode) else {
+                return;
+            };
+            if !matches!(stored.checkpointed, Some((_, seen)) if seen == status) {
+                return; // a later update has moved on
+            }
+            stored.checkpointed = None;
+            let Ok(bytes) = stored.encode() else {
+                return;
+            };
+            let expected = held.record.version;
+            match self.hot.replace(&held.record, &bytes, expected).await {
+                Ok(Replaced::Moved) => continue,
+                Ok(_) => return,
+                Err(err) => {
+                    tracing::warn!(job_id = %id, error = %error_chain(&err), "could not unmark an uncommitted checkpoint");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends a checkpoint in the background, retrying for a while; a
+    /// status change (`synced`) goes in a synced batch. The receiver hears
+    /// once it is committed (and is dropped unheard if it never is).
+    fn checkpoint(&self, record: ProgressRecord, synced: bool) -> oneshot::Receiver<()> {
         let batcher = self.batcher.clone();
+        let (committed, heard) = oneshot::channel();
         let task = async move {
             let started = tokio::time::Instant::now();
             let mut delay = Duration::from_millis(100);
             loop {
-                match batcher.submit(record.clone()).await {
-                    Ok(_) => return,
+                let submitted = if synced {
+                    batcher.submit_synced(record.clone()).await
+                } else {
+                    batcher.submit(record.clone()).await
+                };
+                match submitted {
+                    Ok(_) => {
+                        let _ = committed.send(());
+                        return;
+                    }
                     Err(err) if started.elapsed() + delay > CHECKPOINT_PATIENCE => {
                         tracing::warn!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; the job's next one will carry its state");
                         return;
@@ -344,5 +444,6 @@ impl Ingest {
             Some(runtime) => drop(self.checkpoints.spawn_on(task, runtime)),
             None => drop(self.checkpoints.spawn(task)),
         }
+        heard
     }
 }

@@ -11,6 +11,12 @@
 //! Bodies are parsed (`bodies.rs`) into the [`ingest`](crate::write::ingest) types;
 //! everything a job's state decides (ordering, the ETA, checkpoints) is
 //! decided there, by the code the Rust writer uses.
+//!
+//! A 2xx for a status change (a declaration, a job's first progress after
+//! `preparing`, an ending; and the same per item of a batch) is sent only
+//! once the archive has committed it; past
+//! [`COMMIT_WAIT`](crate::write::COMMIT_WAIT) the answer is 503 with
+//! `Retry-After`, and the same request retried is idempotent.
 
 mod bodies;
 
@@ -69,7 +75,9 @@ fn count<T>(state: &AppState, result: &Result<T, IngestError>) {
             IngestOutcome::Stale
         }
         // The store's trouble, not the update's: the worker retries it.
-        Err(IngestError::Unavailable(_) | IngestError::Contended(_)) => return,
+        Err(
+            IngestError::Unavailable(_) | IngestError::Contended(_) | IngestError::NotDurable(_),
+        ) => return,
         Err(_) => IngestOutcome::Refused,
     };
     state.metrics.ingest_update(outcome);
@@ -84,6 +92,10 @@ fn refusal(err: IngestError) -> ApiError {
             ApiError::Conflict(message)
         }
         IngestError::Contended(_) => ApiError::Unavailable(message),
+        IngestError::NotDurable(id) => {
+            tracing::warn!(job_id = %id, "a status change was not committed to the archive in time; answered 503");
+            ApiError::Unavailable(message)
+        }
         IngestError::Unavailable(cause) => {
             tracing::error!(error = %error_chain(&cause), "a progress update could not be stored");
             ApiError::Unavailable("progress cannot be stored right now; retry shortly".into())

@@ -13,6 +13,12 @@
 //! cargo run --release --example sqlite_commit -- --commits 300 --batch 1
 //! cargo run --release --example sqlite_commit -- --commits 300 --batch 50
 //! ```
+//!
+//! With `--url` it measures the same end to end instead, over HTTP: a
+//! running server (`job-progress serve`, a write token in `TOKEN`) gets
+//! `--commits` jobs declared and completed by `--batch` concurrent
+//! workers, each answer waiting for its commit; it prints the completions
+//! answered per second and the completions' latency.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -35,6 +41,9 @@ struct Args {
     /// Where the files go.
     #[arg(long, default_value = "target")]
     dir: PathBuf,
+    /// Measure over HTTP against the server at this URL instead.
+    #[arg(long)]
+    url: Option<String>,
 }
 
 fn record(i: usize, status: JobStatus) -> ProgressRecord {
@@ -52,6 +61,9 @@ fn record(i: usize, status: JobStatus) -> ProgressRecord {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(url) = &args.url {
+        return over_http(url, args.commits, args.batch).await;
+    }
     std::fs::create_dir_all(&args.dir)?;
     let jobs = args.commits * args.batch;
     for synced in [false, true] {
@@ -64,9 +76,8 @@ async fn main() -> anyhow::Result<()> {
         for chunk in running.chunks(500) {
             archive.checkpoint_many(chunk).await?;
         }
-        let done: Vec<ProgressRecord> = (0..jobs)
-            .map(|i| record(i, JobStatus::Completed))
-            .collect();
+        let done: Vec<ProgressRecord> =
+            (0..jobs).map(|i| record(i, JobStatus::Completed)).collect();
         let started = Instant::now();
         for chunk in done.chunks(args.batch) {
             if synced {
@@ -91,5 +102,54 @@ async fn main() -> anyhow::Result<()> {
             took * 1000.0 / args.commits as f64
         );
     }
+    Ok(())
+}
+
+/// `jobs` jobs declared and completed over HTTP by `workers` at once.
+async fn over_http(url: &str, jobs: usize, workers: usize) -> anyhow::Result<()> {
+    use futures_util::{StreamExt as _, stream};
+    let token = std::env::var("TOKEN")?;
+    let client = reqwest::Client::new();
+    let run = std::process::id();
+    let one = |n: usize| {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let job = format!("{url}/api/v1/jobs/commit-{run}-{n}");
+            let declared = client
+                .put(&job)
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"total": 1000}))
+                .send()
+                .await?;
+            anyhow::ensure!(declared.status() == 201, "declare: {}", declared.status());
+            let started = Instant::now();
+            let completed = client
+                .post(format!("{job}/complete"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"successCount": 990, "failureCount": 10}))
+                .send()
+                .await?;
+            anyhow::ensure!(
+                completed.status() == 200,
+                "complete: {}",
+                completed.status()
+            );
+            anyhow::Ok(started.elapsed())
+        }
+    };
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = stream::iter(0..jobs)
+        .map(one)
+        .buffer_unordered(workers.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let took = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
+    println!("RESULT\thttp_jobs_per_s\t{:.0}", jobs as f64 / took);
+    println!("RESULT\thttp_complete_p50_ms\t{:.1}", at(0.5));
+    println!("RESULT\thttp_complete_p99_ms\t{:.1}", at(0.99));
     Ok(())
 }

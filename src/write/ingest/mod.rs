@@ -19,10 +19,11 @@
 //!   the status (a declaration, `preparing` -> `in_progress`, an ending) is
 //!   answered only once the archive has committed it: a worker that got a
 //!   2xx never retries, so the change must survive the instance dying
-//!   right after. Past [`COMMIT_WAIT`] it is refused as
-//!   [`IngestError::NotDurable`] (503), the change staying in the hot
-//!   store and its checkpoint still being tried in the background; the
-//!   retry finds it there and waits for the commit again. A repeated
+//!   right after. Past [`COMMIT_WAIT`](crate::write::COMMIT_WAIT) it is
+//!   refused as [`IngestError::NotDurable`] (503), the change staying in
+//!   the hot store and its checkpoint still being tried in the background
+//!   (`commit.rs`); the retry finds it there and waits for the commit
+//!   again. A repeated
 //!   declaration or ending likewise answers once the archive holds it.
 //!   Plain count updates are answered before their checkpoint, which goes
 //!   out in the background: a crash of the hot store and the instance
@@ -34,21 +35,17 @@
 //!   estimate its history, never the update.
 
 mod apply;
+mod commit;
 mod stored;
 
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{StreamExt as _, stream};
-use tokio::{runtime::Handle, sync::oneshot};
+use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 
 use self::apply::{Applied, Current};
-use self::stored::Stored;
-use super::{
-    JobSpec, WriteError, WriterConfig,
-    checkpoints::{COMMIT_WAIT, Checkpoints},
-    state::now,
-};
+use super::{JobSpec, WriteError, WriterConfig, checkpoints::Checkpoints, state::now};
 use crate::{
     domain::{JobId, JobStatus, ProgressRecord},
     error::error_chain,
@@ -64,10 +61,6 @@ const MAX_ATTEMPTS: usize = 8;
 /// How many updates of a batch are in flight at once: enough to hide the
 /// round trips, few enough not to crowd out other requests' Redis calls.
 const BATCH_CONCURRENCY: usize = 16;
-
-/// How long a failed checkpoint is retried (doubling from 100 ms up to
-/// 2 s) before it is left to the job's next one.
-const CHECKPOINT_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A job declared by its worker (`PUT /api/v1/jobs/{jobId}`).
 #[derive(Debug, Clone, PartialEq)]
@@ -157,8 +150,9 @@ pub enum IngestError {
     #[error("progress cannot be stored right now")]
     Unavailable(#[source] StoreError),
     /// 503: the status change is in the hot store, but the archive has not
-    /// committed it within [`COMMIT_WAIT`]. It is still being tried; the
-    /// same update, retried, answers 2xx once it is committed.
+    /// committed it within [`COMMIT_WAIT`](crate::write::COMMIT_WAIT). It
+    /// is still being tried; the same update, retried, answers 2xx once it
+    /// is committed.
     #[error(
         "job {0}'s change is taken but not yet durable (the archive has not committed it); retry the same request"
     )]
@@ -353,97 +347,5 @@ impl Ingest {
             (None, Change::Declare(_)) => Ok(Current::New),
             (None, _) => Err(IngestError::UnknownJob(id.clone())),
         }
-    }
-
-    /// Waits (at most [`COMMIT_WAIT`]) for the archive to commit the
-    /// checkpoint that `committed` reports on. When it does not, the
-    /// update's status (`marked`, if its checkpoint was marked as sent in
-    /// the hot store) is unmarked, so that the retry checkpoints it again
-    /// and waits, and the update is refused as not durable.
-    async fn committed(
-        &self,
-        id: &JobId,
-        committed: oneshot::Receiver<()>,
-        marked: Option<JobStatus>,
-    ) -> Result<(), IngestError> {
-        if let Ok(Ok(())) = tokio::time::timeout(COMMIT_WAIT, committed).await {
-            return Ok(());
-        }
-        if let Some(status) = marked {
-            self.unmark(id, status).await;
-        }
-        Err(IngestError::NotDurable(id.clone()))
-    }
-
-    /// Forgets, in the hot store, that a checkpoint of `status` was sent
-    /// (it did not commit in time): the job's next update checkpoints it
-    /// again. Best effort: should the hot store fail now, the retry of the
-    /// update still waits for the commit if it repeats a declaration or an
-    /// ending; only a retried report that moved the job to `in_progress`
-    /// would then be answered before its checkpoint.
-    async fn unmark(&self, id: &JobId, status: JobStatus) {
-        for _ in 0..MAX_ATTEMPTS {
-            let Ok(Some(held)) = self.hot.load(id).await else {
-                return;
-            };
-            let Some(mut stored) = held.state.as_deref().and_then(Stored::decode) else {
-                return;
-            };
-            if !matches!(stored.checkpointed, Some((_, seen)) if seen == status) {
-                return; // a later update has moved on
-            }
-            stored.checkpointed = None;
-            let Ok(bytes) = stored.encode() else {
-                return;
-            };
-            let expected = held.record.version;
-            match self.hot.replace(&held.record, &bytes, expected).await {
-                Ok(Replaced::Moved) => continue,
-                Ok(_) => return,
-                Err(err) => {
-                    tracing::warn!(job_id = %id, error = %error_chain(&err), "could not unmark an uncommitted checkpoint");
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Sends a checkpoint in the background, retrying for a while; a
-    /// status change (`synced`) goes in a synced batch. The receiver hears
-    /// once it is committed (and is dropped unheard if it never is).
-    fn checkpoint(&self, record: ProgressRecord, synced: bool) -> oneshot::Receiver<()> {
-        let batcher = self.batcher.clone();
-        let (committed, heard) = oneshot::channel();
-        let task = async move {
-            let started = tokio::time::Instant::now();
-            let mut delay = Duration::from_millis(100);
-            loop {
-                let submitted = if synced {
-                    batcher.submit_synced(record.clone()).await
-                } else {
-                    batcher.submit(record.clone()).await
-                };
-                match submitted {
-                    Ok(_) => {
-                        let _ = committed.send(());
-                        return;
-                    }
-                    Err(err) if started.elapsed() + delay > CHECKPOINT_PATIENCE => {
-                        tracing::warn!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; the job's next one will carry its state");
-                        return;
-                    }
-                    Err(err) => {
-                        tracing::debug!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(2));
-                    }
-                }
-            }
-        };
-        match &self.runtime {
-            Some(runtime) => drop(self.checkpoints.spawn_on(task, runtime)),
-            None => drop(self.checkpoints.spawn(task)),
-        }
-        heard
     }
 }

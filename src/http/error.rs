@@ -114,6 +114,10 @@ impl From<IngestError> for ApiError {
             IngestError::Redeclared { .. } => conflict(ConflictReason::Redeclared),
             IngestError::Stale(_) => conflict(ConflictReason::Stale),
             IngestError::Contended(_) => ApiError::Unavailable(message),
+            IngestError::NotDurable(id) => {
+                tracing::warn!(job_id = %id, "a status change was not committed to the archive in time; answered 503");
+                ApiError::Unavailable(message)
+            }
             IngestError::Unavailable(cause) => {
                 tracing::error!(error = %error_chain(&cause), "a progress update could not be stored");
                 ApiError::Unavailable("progress cannot be stored right now; retry shortly".into())

@@ -269,6 +269,19 @@ pub trait Archive: Send + Sync + 'static {
         Ok(outcomes)
     }
 
+    /// [`checkpoint_many`](Self::checkpoint_many) for a batch that holds a
+    /// status change someone is waiting to acknowledge: once it returns
+    /// `Ok`, the batch must survive a power cut, not only a crash of this
+    /// process. PostgreSQL's commits already do (`synchronous_commit` on,
+    /// its default), so the default is `checkpoint_many`; SQLite writes
+    /// the batch with `synchronous=FULL`.
+    async fn checkpoint_many_synced(
+        &self,
+        records: &[ProgressRecord],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.checkpoint_many(records).await
+    }
+
     /// The job's last checkpoint.
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
 

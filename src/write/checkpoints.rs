@@ -33,6 +33,11 @@
 //! - The queue is bounded ([`CheckpointBatching::queue`]): when the archive
 //!   falls behind, submitters (background flushers, never worker code)
 //!   wait.
+//! - A status change is submitted with [`submit_synced`](Checkpoints::submit_synced):
+//!   its batch is written with [`Archive::checkpoint_many_synced`], which
+//!   on SQLite also survives a power cut, not only a crash of the process.
+//!   Whoever acknowledges a status change waits for that commit, at most
+//!   [`COMMIT_WAIT`].
 //!
 //! [`ProgressWriter`]: super::ProgressWriter
 //! [`ProgressWriter::checkpoints`]: super::ProgressWriter::checkpoints
@@ -56,6 +61,16 @@ use crate::{
     error::error_chain,
     store::{Archive, StoreError, WriteOutcome},
 };
+
+/// How long an acknowledgement of a status change (an HTTP answer, a
+/// `JobHandle::complete`) waits for the archive to commit it. A healthy
+/// archive commits within a batch's linger and one statement (milliseconds;
+/// BENCHMARKS.md, "Status changes: answered after the commit"); 2 s leaves
+/// room for a few retries (100 ms doubling) through a blip or a lock held by
+/// another process, and is still short enough for a worker's HTTP client
+/// (commonly 5-30 s timeouts) to get a 503 with `Retry-After` rather than
+/// time out itself and leave it unsure what happened.
+pub const COMMIT_WAIT: Duration = Duration::from_secs(2);
 
 /// How checkpoints are gathered into statements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +124,8 @@ type Outcome = Result<WriteOutcome, StoreError>;
 
 struct Submission {
     record: ProgressRecord,
+    /// A status change: its batch is written synced.
+    synced: bool,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -165,13 +182,34 @@ impl Checkpoints {
     /// Dropping the future does not withdraw the record; it is still
     /// written.
     pub async fn submit(&self, record: ProgressRecord) -> Result<WriteOutcome, StoreError> {
+        self.enqueue(record, false).await
+    }
+
+    /// [`submit`](Self::submit) for a status change: the batch that carries
+    /// it is written with [`Archive::checkpoint_many_synced`] (on SQLite,
+    /// `synchronous=FULL` for that transaction), so once this answers
+    /// `Ok`, the change survives a power cut as well as a crash.
+    pub async fn submit_synced(&self, record: ProgressRecord) -> Result<WriteOutcome, StoreError> {
+        self.enqueue(record, true).await
+    }
+
+    async fn enqueue(
+        &self,
+        record: ProgressRecord,
+        synced: bool,
+    ) -> Result<WriteOutcome, StoreError> {
         self.inner
             .counters
             .submitted
             .fetch_add(1, Ordering::Relaxed);
         let (reply, outcome) = oneshot::channel();
         let queue = self.inner.queue.get_or_init(|| self.start());
-        if queue.send(Submission { record, reply }).await.is_err() {
+        let submission = Submission {
+            record,
+            synced,
+            reply,
+        };
+        if queue.send(submission).await.is_err() {
             return Err(gone());
         }
         outcome.await.unwrap_or_else(|_| Err(gone()))
@@ -254,9 +292,10 @@ async fn send(archive: &dyn Archive, mut batch: Vec<Submission>, counters: &Coun
     // A stable sort keeps each job's records in arrival order: the last
     // one is the newest. (The statement writes rows in job-id order too.)
     batch.sort_by(|a, b| a.record.job_id.cmp(&b.record.job_id));
+    let synced = batch.iter().any(|submission| submission.synced);
     let mut records: Vec<ProgressRecord> = Vec::with_capacity(batch.len());
     let mut replies: Vec<Vec<oneshot::Sender<Outcome>>> = Vec::with_capacity(batch.len());
-    for Submission { record, reply } in batch {
+    for Submission { record, reply, .. } in batch {
         match (records.last_mut(), replies.last_mut()) {
             (Some(last), Some(waiting)) if last.job_id == record.job_id => {
                 *last = record;
@@ -269,7 +308,7 @@ async fn send(archive: &dyn Archive, mut batch: Vec<Submission>, counters: &Coun
         }
     }
 
-    match write(archive, &records, counters).await {
+    match write(archive, &records, synced, counters).await {
         Ok(outcomes) => {
             for (waiting, outcome) in replies.into_iter().zip(outcomes) {
                 deliver(waiting, Ok(outcome));
@@ -282,7 +321,7 @@ async fn send(archive: &dyn Archive, mut batch: Vec<Submission>, counters: &Coun
                 "the archive refused a checkpoint batch; writing its records one by one"
             );
             for (record, waiting) in records.iter().zip(replies) {
-                let result = write(archive, std::slice::from_ref(record), counters).await;
+                let result = write(archive, std::slice::from_ref(record), synced, counters).await;
                 let outcome = result.map(|o| o.first().copied().unwrap_or(WriteOutcome::Stale));
                 deliver(waiting, outcome);
             }
@@ -295,13 +334,18 @@ async fn send(archive: &dyn Archive, mut batch: Vec<Submission>, counters: &Coun
 async fn write(
     archive: &dyn Archive,
     records: &[ProgressRecord],
+    synced: bool,
     counters: &Counters,
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     counters.statements.fetch_add(1, Ordering::Relaxed);
     counters
         .rows
         .fetch_add(records.len() as u64, Ordering::Relaxed);
-    let result = archive.checkpoint_many(records).await;
+    let result = if synced {
+        archive.checkpoint_many_synced(records).await
+    } else {
+        archive.checkpoint_many(records).await
+    };
     if result.is_err() {
         counters.failed.fetch_add(1, Ordering::Relaxed);
     }

@@ -12,7 +12,9 @@
 //! - archive checkpoints go through the writer's shared [`Checkpoints`]
 //!   queue, which sends many jobs' checkpoints in one statement; the
 //!   flusher waits for its record's outcome there as it would for its own
-//!   statement;
+//!   statement; a status change goes in a synced batch (on SQLite,
+//!   `synchronous=FULL`), since `complete()` and `fail()` answer on its
+//!   commit;
 //! - after a failure, retries back off from 100 ms to `max_retry_delay`, and
 //!   always write the latest state, never a backlog;
 //! - when the bus is not the hot store itself (NATS), each stored record
@@ -282,6 +284,11 @@ pub(crate) async fn run(
                         }
                         other => other.map(HotWrite::outcome),
                     },
+                    // A status change goes in a synced batch: its
+                    // `complete()` or `fail()` waits for it.
+                    Store::Archive if sink.status != Some(status) => {
+                        checkpoints.submit_synced(record).await
+                    }
                     Store::Archive => checkpoints.submit(record).await,
                 };
                 let settled = sink.settle(pending, result);

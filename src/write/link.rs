@@ -6,17 +6,21 @@
 //! named operations below and nothing else, so the protocol (versions, the
 //! urgent mark, abandonment, delivery) lives in this file only.
 
-use std::sync::{Mutex, MutexGuard};
+use std::{
+    sync::{Mutex, MutexGuard},
+    time::Duration,
+};
 
 use tokio::sync::{Notify, futures::Notified, watch};
 
 use super::{error::WriteError, state::JobState};
 use crate::domain::ProgressRecord;
 
-/// The outcome of a job's final flush: whether its final state reached each
-/// store at the first attempt. A store that missed it keeps being retried in
-/// the background for as long as the process lives (see
-/// [`ProgressWriter::shutdown`](super::ProgressWriter::shutdown)).
+/// The outcome of a flush: whether the state reached each store (for
+/// [`JobHandle::flush`](super::JobHandle::flush), at the first attempt;
+/// for `complete` and `fail`, the archive always has). A store that missed
+/// it keeps being retried in the background for as long as the process
+/// lives (see [`ProgressWriter::shutdown`](super::ProgressWriter::shutdown)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flushed {
     /// The hot store has the final state.
@@ -150,6 +154,36 @@ impl JobLink {
                 hot: false,
                 archive: false,
             },
+        }
+    }
+
+    /// Waits until the archive has committed `version` (and the hot store
+    /// has been tried with it), at most `within`. `Err` carries what had
+    /// been delivered when the time ran out.
+    pub(crate) async fn durable_of(
+        &self,
+        version: u64,
+        within: Duration,
+    ) -> Result<Flushed, Flushed> {
+        let mut delivered = self.delivered.subscribe();
+        let durable = tokio::time::timeout(
+            within,
+            delivered.wait_for(|d| d.hot_tried >= version && d.archive_stored >= version),
+        )
+        .await;
+        let d = match durable {
+            Ok(Ok(d)) => *d,
+            // The sender lives as long as `self`: only the timeout is left.
+            Ok(Err(_)) | Err(_) => *self.delivered.borrow(),
+        };
+        let flushed = Flushed {
+            hot: d.hot_stored >= version,
+            archive: d.archive_stored >= version,
+        };
+        if flushed.archive {
+            Ok(flushed)
+        } else {
+            Err(flushed)
         }
     }
 

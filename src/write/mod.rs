@@ -14,6 +14,11 @@
 //! A store that fails is logged and retried with backoff; once it answers,
 //! the latest state (not a backlog) is written. So a Redis restart in the
 //! middle of a send costs seconds of progress display, never the job.
+//!
+//! The one wait: [`JobHandle::complete`] and [`JobHandle::fail`] return
+//! once the archive has committed the job's end (or, after
+//! [`COMMIT_WAIT`], with [`FinishError::NotDurable`]), since a worker that
+//! hears "done" moves on and never sends it again.
 
 //! The files, in the order data flows (each uses only the ones after it):
 //!
@@ -37,8 +42,8 @@ mod link;
 pub(crate) mod state;
 mod writer;
 
-pub use checkpoints::{BatchStats, CheckpointBatching, Checkpoints};
+pub use checkpoints::{BatchStats, COMMIT_WAIT, CheckpointBatching, Checkpoints};
 pub use error::{ConflictReason, WriteError};
 pub use flusher::WriterConfig;
 pub use link::Flushed;
-pub use writer::{JobHandle, JobSpec, ProgressWriter};
+pub use writer::{FinishError, JobHandle, JobSpec, ProgressWriter};

@@ -6,7 +6,7 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use super::{
-    checkpoints::Checkpoints,
+    checkpoints::{COMMIT_WAIT, Checkpoints},
     error::WriteError,
     eta::JobShape,
     flusher::{self, WriterConfig},
@@ -80,7 +80,7 @@ impl JobSpec {
 ///     // ... send 500 notifications: 490 delivered, 10 refused ...
 ///     job.record(490, 10)?;
 /// }
-/// job.complete().await;
+/// job.complete().await?; // returns once PostgreSQL has committed it
 /// writer.shutdown(Duration::from_secs(5)).await;
 /// # Ok(()) }
 /// ```
@@ -190,6 +190,27 @@ impl ProgressWriter {
     }
 }
 
+/// Why [`JobHandle::complete`] or [`JobHandle::fail`] could not confirm the
+/// job's end.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FinishError {
+    /// The end was refused (the job had already ended): nothing changed.
+    #[error(transparent)]
+    Refused(#[from] WriteError),
+    /// The end is recorded (in memory, and in the hot store when `hot`),
+    /// but the archive did not commit it within [`COMMIT_WAIT`], so it is
+    /// not yet durable: should this process die now, it may be lost. The
+    /// writer goes on trying in the background for as long as the process
+    /// lives, and [`ProgressWriter::shutdown`] returns `true` only once it
+    /// has landed. So: do not acknowledge the work upstream yet (to a
+    /// queue, a caller); wait with `shutdown`, or let the work be redone.
+    #[error("the job's end is not yet committed to the archive (hot store written: {hot})")]
+    NotDurable {
+        /// The hot store has the end (readers see it).
+        hot: bool,
+    },
+}
+
 /// One running job. Every recording method only changes memory and returns
 /// at once; the flusher task writes to the stores in the background.
 ///
@@ -251,24 +272,67 @@ impl JobHandle {
         self.link.delivery_of(version).await
     }
 
-    /// Marks the job completed and waits until its final counts have been
-    /// tried on both stores (each bounded by its timeout).
-    pub async fn complete(self) -> Result<Flushed, WriteError> {
+    /// Marks the job completed with its final counts and returns once that
+    /// is durable: committed by the archive (and tried on the hot store;
+    /// [`Flushed::hot`] says whether it took it). Waits at most
+    /// [`COMMIT_WAIT`] for the commit, then answers
+    /// [`FinishError::NotDurable`] and keeps trying in the background.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> anyhow::Result<()> {
+    /// use std::{sync::Arc, time::Duration};
+    /// use job_progress::{domain::JobId, store::*, write::*};
+    ///
+    /// let folder = tempfile::tempdir()?;
+    /// let archive = SqliteArchive::open(&folder.path().join("jobs.db"), Duration::from_secs(2))?;
+    /// archive.migrate().await?;
+    /// let hot = MemoryStore::new(Ttls::default());
+    /// let writer = ProgressWriter::new(Arc::new(hot), Arc::new(archive.clone()), WriterConfig::default());
+    ///
+    /// let job = writer.start(JobId::parse("nightly-export")?, JobSpec::new(10));
+    /// job.record(9, 1)?;
+    /// match job.complete().await {
+    ///     // Committed: it survives this process dying now. Acknowledge it.
+    ///     Ok(_) => {}
+    ///     // Still on its way: don't acknowledge the work yet.
+    ///     Err(FinishError::NotDurable { .. }) => {
+    ///         anyhow::ensure!(writer.shutdown(Duration::from_secs(30)).await, "not archived");
+    ///     }
+    ///     // The job had already ended.
+    ///     Err(FinishError::Refused(err)) => return Err(err.into()),
+    /// }
+    /// let archived = archive.read(&JobId::parse("nightly-export")?).await?.expect("archived");
+    /// assert_eq!((archived.status.as_str(), archived.success_count), ("completed", 9));
+    /// # Ok(()) }
+    /// ```
+    pub async fn complete(self) -> Result<Flushed, FinishError> {
         self.link
             .change(|state| state.set_status(JobStatus::Completed))?;
-        Ok(self.flush().await)
+        self.durable().await
     }
 
-    /// Marks the job failed with `message`, and waits like
-    /// [`complete`](Self::complete).
-    pub async fn fail(self, message: impl Into<String>) -> Result<Flushed, WriteError> {
+    /// Marks the job failed with `message`, and returns like
+    /// [`complete`](Self::complete): once durable, or with
+    /// [`FinishError::NotDurable`] after [`COMMIT_WAIT`].
+    pub async fn fail(self, message: impl Into<String>) -> Result<Flushed, FinishError> {
         let message = message.into();
         self.link.change(|state| {
             state.set_status(JobStatus::Failed)?;
             state.set_error(message);
             Ok(())
         })?;
-        Ok(self.flush().await)
+        self.durable().await
+    }
+
+    /// Writes the current state at once and waits for the archive's
+    /// commit, at most [`COMMIT_WAIT`].
+    async fn durable(&self) -> Result<Flushed, FinishError> {
+        let version = self.link.request_flush();
+        self.link
+            .durable_of(version, COMMIT_WAIT)
+            .await
+            .map_err(|flushed| FinishError::NotDurable { hot: flushed.hot })
     }
 }
 

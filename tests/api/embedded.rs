@@ -27,22 +27,35 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `job-progress serve` on the embedded stores, with its data in `data`.
-struct Embedded {
+/// `job-progress serve` as a process of its own: on the embedded stores
+/// with its data in `data`, unless `env` names other stores.
+pub struct Embedded {
     child: Child,
-    address: String,
-    client: reqwest::Client,
+    pub address: String,
+    pub client: reqwest::Client,
     token: String,
 }
 
 impl Embedded {
-    async fn start(data: &Path, tokens: &Path, token: &str) -> Self {
+    pub async fn start(data: &Path, tokens: &Path, token: &str) -> Self {
+        Self::start_with(data, tokens, token, &[]).await
+    }
+
+    /// The same, with `env` set on top (e.g. `REDIS_URL`, `DATABASE_URL`,
+    /// `KEY_PREFIX` for a server on the real stores).
+    pub async fn start_with(
+        data: &Path,
+        tokens: &Path,
+        token: &str,
+        env: &[(&str, String)],
+    ) -> Self {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_job-progress"))
             .arg("serve")
             .env_remove("REDIS_URL")
             .env_remove("DATABASE_URL")
             .env_remove("BUS_URL")
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .env("DATA_DIR", data)
             .env("TOKENS_FILE", tokens)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
@@ -69,16 +82,20 @@ impl Embedded {
         server
     }
 
-    async fn send(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+    /// `method` `path` with the write token and `body`: the response.
+    pub async fn request(&self, method: &str, path: &str, body: Value) -> reqwest::Response {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let response = self
-            .client
+        self.client
             .request(method, format!("{}{path}", self.address))
             .bearer_auth(&self.token)
             .json(&body)
             .send()
             .await
-            .expect("answered");
+            .expect("answered")
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let response = self.request(method, path, body).await;
         (
             response.status().as_u16(),
             response.json().await.expect("an envelope"),
@@ -86,7 +103,7 @@ impl Embedded {
     }
 
     /// GET `path`: status, `X-Progress-Source` and the envelope.
-    async fn get(&self, path: &str) -> (u16, String, Value) {
+    pub async fn get(&self, path: &str) -> (u16, String, Value) {
         let response = crate::helpers::http_get(format!("{}{path}", self.address))
             .await
             .expect("answered");
@@ -102,8 +119,17 @@ impl Embedded {
         )
     }
 
+    /// SIGKILL, at once: no drain, no shutdown hook.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("the server is running");
+        tokio::time::timeout(LIMIT, self.child.wait())
+            .await
+            .expect("a killed server exits")
+            .unwrap();
+    }
+
     /// SIGTERM, and a clean exit.
-    async fn stop(mut self) {
+    pub async fn stop(mut self) {
         let pid = self.child.id().expect("running").to_string();
         let term = Command::new("kill")
             .args(["-TERM", &pid])

@@ -9,7 +9,7 @@ use std::{
 
 use job_progress::{
     store::{Archive, HotStore, Keys, PgArchive, RedisStore, Ttls},
-    write::{JobSpec, ProgressWriter, WriterConfig},
+    write::{COMMIT_WAIT, FinishError, JobSpec, ProgressWriter, WriterConfig},
 };
 
 use crate::{
@@ -139,8 +139,14 @@ async fn with_postgres_cut_off_redis_reads_are_unaffected_and_the_checkpoint_lan
 
     proxy.cut();
     handle.record(10, 0).unwrap();
-    let flushed = handle.complete().await.unwrap();
-    assert!(flushed.hot && !flushed.archive, "{flushed:?}");
+    let started = Instant::now();
+    let finished = handle.complete().await;
+    assert_eq!(
+        finished,
+        Err(FinishError::NotDurable { hot: true }),
+        "complete() says the end is not yet durable"
+    );
+    assert!(started.elapsed() < COMMIT_WAIT + Duration::from_secs(2));
     assert_eq!(
         source_of(&app, "pg-blip").await,
         "redis",

@@ -15,6 +15,7 @@ mod cluster;
 mod config;
 mod conflicts;
 mod dashboard;
+mod durability;
 mod embedded;
 mod errors;
 mod events;

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, SqlitePool, query::QueryScalar, sqlite::SqliteArguments};
+use sqlx::{Connection as _, Sqlite, SqlitePool, query::QueryScalar, sqlite::SqliteArguments};
 
 use super::{
     STORE, SqliteArchive,
@@ -34,13 +34,44 @@ pub(super) fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 
+/// How hard a batch's commit is pushed to the disk (SQLite's
+/// `synchronous`, set on the writer's connection before each batch, since
+/// it cannot change inside a transaction).
+///
+/// In WAL mode both survive a crash of the process (SIGKILL, a panic, the
+/// OOM killer): a commit is in the log file, in the operating system's
+/// hands, before it returns. They differ on a power cut or a kernel crash:
+/// `Normal` syncs the log only at its checkpoints, so the last commits
+/// before the cut may roll back (the file stays intact); `Full` syncs the
+/// log at every commit, so a commit that returned stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Synchronous {
+    /// Counts: a later checkpoint rewrites them anyway.
+    Normal,
+    /// A status change someone acknowledges once this returns. Costs one
+    /// `fsync` per batch (BENCHMARKS.md, "Status changes: answered after
+    /// the commit").
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "PRAGMA synchronous = NORMAL",
+            Synchronous::Full => "PRAGMA synchronous = FULL",
+        }
+    }
+}
+
 impl SqliteArchive {
     /// Upserts `records` (each job at most once) in one transaction, under
-    /// the guard; says, per record in order, whether it was written or
-    /// stale. The whole batch is written or none of it.
+    /// the guard, committed as `sync` says; says, per record in order,
+    /// whether it was written or stale. The whole batch is written or none
+    /// of it.
     pub(super) async fn upsert(
         &self,
         records: &[ProgressRecord],
+        sync: Synchronous,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
         if records.is_empty() {
             return Ok(Vec::new());
@@ -49,7 +80,7 @@ impl SqliteArchive {
         if let Some(twice) = records.iter().find(|r| !seen.insert(&r.job_id)) {
             return Err(StoreError::refused(STORE, NamedTwice(twice.job_id.clone())));
         }
-        self.guarded.call(write(&self.writer, records)).await
+        self.guarded.call(write(&self.writer, records, sync)).await
     }
 }
 
@@ -84,10 +115,15 @@ fn bind<'q>(query: Upsert<'q>, r: &'q ProgressRecord, now: DateTime<Utc>) -> Ups
 async fn write(
     writer: &SqlitePool,
     records: &[ProgressRecord],
+    sync: Synchronous,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+    let mut connection = writer.acquire().await?;
+    // Set before every batch, not restored after: a batch that failed
+    // midway cannot leave the next one with another level.
+    sqlx::query(sync.pragma()).execute(&mut *connection).await?;
     // IMMEDIATE takes the write lock now: should another process hold it,
     // this waits for it (the busy timeout) instead of failing midway.
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
     let now = Utc::now();
     let mut written = HashSet::with_capacity(records.len());
     for chunk in records.chunks(ROWS_PER_STATEMENT) {

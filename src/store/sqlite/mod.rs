@@ -15,13 +15,17 @@
 //! - **WAL journal.** Readers read the last committed state while the
 //!   writer writes, so a read never waits for a checkpoint being written,
 //!   and the writer never waits for readers.
-//! - **`synchronous=NORMAL`.** In WAL mode this syncs the log at its
-//!   checkpoints rather than at every commit: a commit costs no `fsync`,
-//!   and the database cannot be corrupted. A power cut (not a crash of the
-//!   process) may lose the last commits; the archive holds checkpoints
-//!   that writers rewrite at least every 30 s, and the hot store holds the
-//!   live state, so what such a loss costs is one checkpoint interval of
-//!   the archive's copy, not a job.
+//! - **`synchronous=NORMAL` for counts, `FULL` for status changes.** In
+//!   WAL mode either survives a crash of the process (SIGKILL included): a
+//!   commit is in the log before it returns. Against a power cut or a
+//!   kernel crash, `NORMAL` (the log synced at its checkpoints, no `fsync`
+//!   per commit) may roll back the last commits, never corrupting the file;
+//!   that costs counts the next checkpoint rewrites anyway. A batch holding
+//!   a status change someone waits to acknowledge
+//!   ([`Archive::checkpoint_many_synced`]) is committed with `FULL`: one
+//!   `fsync` per batch, so an acknowledged end survives the power cut too
+//!   (`checkpoint.rs`; its cost in BENCHMARKS.md, "Status changes:
+//!   answered after the commit").
 //! - **Busy timeout = the call's timeout.** Should another process write
 //!   the same file (a second server, the `sqlite3` shell), a write waits for
 //!   its lock as long as a call may last, then fails as a timeout.
@@ -41,6 +45,8 @@
 
 mod checkpoint;
 mod open;
+
+use checkpoint::Synchronous;
 mod reads;
 mod retention;
 mod sql;
@@ -185,7 +191,9 @@ impl SqliteArchive {
 impl Archive for SqliteArchive {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
     async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
-        let outcomes = self.upsert(std::slice::from_ref(record)).await?;
+        let outcomes = self
+            .upsert(std::slice::from_ref(record), Synchronous::Normal)
+            .await?;
         Ok(outcomes.first().copied().unwrap_or(WriteOutcome::Stale))
     }
 
@@ -194,7 +202,15 @@ impl Archive for SqliteArchive {
         &self,
         records: &[ProgressRecord],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        self.upsert(records).await
+        self.upsert(records, Synchronous::Normal).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(jobs = records.len()))]
+    async fn checkpoint_many_synced(
+        &self,
+        records: &[ProgressRecord],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.upsert(records, Synchronous::Full).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]

@@ -15,15 +15,27 @@
 //!   The job's liveness is its worker's requests, so a dead worker's job
 //!   shows `stalled` by the refresh interval it declared.
 //! - The archive gets a checkpoint when the status changes and at most
-//!   every `checkpoint_interval` while counts move, sent in the background:
-//!   an update never waits on PostgreSQL. The one exception is a job the
-//!   hot store does not know: the archive is asked whether it finished
-//!   long ago (a finished job never reopens) or ran before the hot store
-//!   lost it (it goes on from its checkpoint).
+//!   every `checkpoint_interval` while counts move. An update that changes
+//!   the status (a declaration, `preparing` -> `in_progress`, an ending) is
+//!   answered only once the archive has committed it: a worker that got a
+//!   2xx never retries, so the change must survive the instance dying
+//!   right after. Past [`COMMIT_WAIT`](crate::write::COMMIT_WAIT) it is
+//!   refused as [`IngestError::NotDurable`] (503), the change staying in
+//!   the hot store and its checkpoint still being tried in the background
+//!   (`commit.rs`); the retry finds it there and waits for the commit
+//!   again. A repeated
+//!   declaration or ending likewise answers once the archive holds it.
+//!   Plain count updates are answered before their checkpoint, which goes
+//!   out in the background: a crash of the hot store and the instance
+//!   together costs at most `checkpoint_interval` of counts.
+//! - A job the hot store does not know asks the archive whether it
+//!   finished long ago (a finished job never reopens) or ran before the
+//!   hot store lost it (it goes on from its checkpoint).
 //! - A stored state that cannot be read (an older format) costs the
 //!   estimate its history, never the update.
 
 mod apply;
+mod commit;
 mod stored;
 
 use std::{sync::Arc, time::Duration};
@@ -49,10 +61,6 @@ const MAX_ATTEMPTS: usize = 8;
 /// How many updates of a batch are in flight at once: enough to hide the
 /// round trips, few enough not to crowd out other requests' Redis calls.
 const BATCH_CONCURRENCY: usize = 16;
-
-/// How long a failed checkpoint is retried (doubling from 100 ms up to
-/// 2 s) before it is left to the job's next one.
-const CHECKPOINT_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A job declared by its worker (`PUT /api/v1/jobs/{jobId}`).
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +149,14 @@ pub enum IngestError {
     /// 503: the hot store cannot take writes now; retry.
     #[error("progress cannot be stored right now")]
     Unavailable(#[source] StoreError),
+    /// 503: the status change is in the hot store, but the archive has not
+    /// committed it within [`COMMIT_WAIT`](crate::write::COMMIT_WAIT). It
+    /// is still being tried; the same update, retried, answers 2xx once it
+    /// is committed.
+    #[error(
+        "job {0}'s change is taken but not yet durable (the archive has not committed it); retry the same request"
+    )]
+    NotDurable(JobId),
 }
 
 /// Takes progress written over HTTP. Cheap to clone.
@@ -251,8 +267,18 @@ impl Ingest {
                 None => (0, self.recover(&id, change).await?),
             };
             let created = current.is_new();
+            // What the archive gave back is in the archive already.
+            let from_archive = matches!(current, Current::Recovered(_));
             let (mut state, mut stored) = match current.apply(&id, change)? {
                 Applied::Unchanged(record) => {
+                    // A repeated declaration or ending, perhaps the retry
+                    // of one answered 503, or sent to another instance
+                    // after the first died before its checkpoint: it is
+                    // answered 2xx only once the archive holds it too.
+                    if !from_archive {
+                        let committed = self.checkpoint(record.as_ref().clone(), true);
+                        self.committed(&id, committed, None).await?;
+                    }
                     return Ok(Accepted {
                         record: *record,
                         created: false,
@@ -261,6 +287,7 @@ impl Ingest {
                 Applied::Changed(state, stored) => (state, stored),
             };
             let mut record = state.snapshot();
+            let status_change = stored.status_change(record.status);
             let checkpoint = stored.checkpoint_due(record.status, now(), self.checkpoint_interval);
             if checkpoint {
                 stored.checkpointed = Some((now().timestamp_millis(), record.status));
@@ -284,7 +311,10 @@ impl Ingest {
                         publisher.publish(&record).await;
                     }
                     if checkpoint {
-                        self.checkpoint(record.clone());
+                        let committed = self.checkpoint(record.clone(), status_change);
+                        if status_change {
+                            self.committed(&id, committed, Some(record.status)).await?;
+                        }
                     }
                     return Ok(Accepted { record, created });
                 }
@@ -316,33 +346,6 @@ impl Ingest {
             (Some(record), _) => Ok(Current::Recovered(Box::new(record))),
             (None, Change::Declare(_)) => Ok(Current::New),
             (None, _) => Err(IngestError::UnknownJob(id.clone())),
-        }
-    }
-
-    /// Sends a checkpoint in the background, retrying for a while.
-    fn checkpoint(&self, record: ProgressRecord) {
-        let batcher = self.batcher.clone();
-        let task = async move {
-            let started = tokio::time::Instant::now();
-            let mut delay = Duration::from_millis(100);
-            loop {
-                match batcher.submit(record.clone()).await {
-                    Ok(_) => return,
-                    Err(err) if started.elapsed() + delay > CHECKPOINT_PATIENCE => {
-                        tracing::warn!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; the job's next one will carry its state");
-                        return;
-                    }
-                    Err(err) => {
-                        tracing::debug!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(2));
-                    }
-                }
-            }
-        };
-        match &self.runtime {
-            Some(runtime) => drop(self.checkpoints.spawn_on(task, runtime)),
-            None => drop(self.checkpoints.spawn(task)),
         }
     }
 }

@@ -50,6 +50,12 @@ impl Stored {
             .ok()
     }
 
+    /// Whether `status` is one the archive has not been sent: a status
+    /// change, whose answer waits for its commit.
+    pub(super) fn status_change(&self, status: JobStatus) -> bool {
+        !matches!(self.checkpointed, Some((_, seen)) if seen == status)
+    }
+
     /// Whether a checkpoint of `status` is due at `now`: at once for a
     /// status the archive has not seen, else once per `interval`.
     pub(super) fn checkpoint_due(

@@ -11,6 +11,12 @@
 //! Bodies are parsed (`bodies.rs`) into the [`ingest`](crate::write::ingest) types;
 //! everything a job's state decides (ordering, the ETA, checkpoints) is
 //! decided there, by the code the Rust writer uses.
+//!
+//! A 2xx for a status change (a declaration, a job's first progress after
+//! `preparing`, an ending; and the same per item of a batch) is sent only
+//! once the archive has committed it; past
+//! [`COMMIT_WAIT`](crate::write::COMMIT_WAIT) the answer is 503 with
+//! `Retry-After`, and the same request retried is idempotent.
 
 mod bodies;
 
@@ -70,7 +76,9 @@ fn count<T>(state: &AppState, result: &Result<T, IngestError>) {
             IngestOutcome::Stale
         }
         // The store's trouble, not the update's: the worker retries it.
-        Err(IngestError::Unavailable(_) | IngestError::Contended(_)) => return,
+        Err(
+            IngestError::Unavailable(_) | IngestError::Contended(_) | IngestError::NotDurable(_),
+        ) => return,
         Err(_) => IngestOutcome::Refused,
     };
     state.metrics.ingest_update(outcome);

@@ -1,0 +1,117 @@
+//! Checkpoints of updates taken over HTTP, and the wait that makes a
+//! status change's answer mean "durable": each checkpoint is sent in the
+//! background (retried for [`CHECKPOINT_PATIENCE`]) and reports its
+//! commit on a oneshot; the update of a status change waits on it for at
+//! most [`COMMIT_WAIT`], never holding a lock, and when the archive does
+//! not commit in time takes back its sent-mark in the hot store, so that
+//! the retried update checkpoints and waits again.
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::{Ingest, IngestError, MAX_ATTEMPTS, stored::Stored};
+use crate::{
+    domain::{JobId, JobStatus, ProgressRecord},
+    error::error_chain,
+    store::Replaced,
+    write::checkpoints::COMMIT_WAIT,
+};
+
+/// How long a failed checkpoint is retried (doubling from 100 ms up to
+/// 2 s) before it is left to the job's next one.
+const CHECKPOINT_PATIENCE: Duration = Duration::from_secs(60);
+
+impl Ingest {
+    /// Waits (at most [`COMMIT_WAIT`]) for the archive to commit the
+    /// checkpoint that `committed` reports on. When it does not, the
+    /// update's status (`marked`, if its checkpoint was marked as sent in
+    /// the hot store) is unmarked, so that the retry checkpoints it again
+    /// and waits, and the update is refused as not durable.
+    pub(super) async fn committed(
+        &self,
+        id: &JobId,
+        committed: oneshot::Receiver<()>,
+        marked: Option<JobStatus>,
+    ) -> Result<(), IngestError> {
+        if let Ok(Ok(())) = tokio::time::timeout(COMMIT_WAIT, committed).await {
+            return Ok(());
+        }
+        if let Some(status) = marked {
+            self.unmark(id, status).await;
+        }
+        Err(IngestError::NotDurable(id.clone()))
+    }
+
+    /// Forgets, in the hot store, that a checkpoint of `status` was sent
+    /// (it did not commit in time): the job's next update checkpoints it
+    /// again. Best effort: should the hot store fail now, the retry of the
+    /// update still waits for the commit if it repeats a declaration or an
+    /// ending; only a retried report that moved the job to `in_progress`
+    /// would then be answered before its checkpoint.
+    async fn unmark(&self, id: &JobId, status: JobStatus) {
+        for _ in 0..MAX_ATTEMPTS {
+            let Ok(Some(held)) = self.hot.load(id).await else {
+                return;
+            };
+            let Some(mut stored) = held.state.as_deref().and_then(Stored::decode) else {
+                return;
+            };
+            if !matches!(stored.checkpointed, Some((_, seen)) if seen == status) {
+                return; // a later update has moved on
+            }
+            stored.checkpointed = None;
+            let Ok(bytes) = stored.encode() else {
+                return;
+            };
+            let expected = held.record.version;
+            match self.hot.replace(&held.record, &bytes, expected).await {
+                Ok(Replaced::Moved) => continue,
+                Ok(_) => return,
+                Err(err) => {
+                    tracing::warn!(job_id = %id, error = %error_chain(&err), "could not unmark an uncommitted checkpoint");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends a checkpoint in the background, retrying for a while; a
+    /// status change (`synced`) goes in a synced batch. The receiver hears
+    /// once it is committed (and is dropped unheard if it never is).
+    pub(super) fn checkpoint(&self, record: ProgressRecord, synced: bool) -> oneshot::Receiver<()> {
+        let batcher = self.batcher.clone();
+        let (committed, heard) = oneshot::channel();
+        let task = async move {
+            let started = tokio::time::Instant::now();
+            let mut delay = Duration::from_millis(100);
+            loop {
+                let submitted = if synced {
+                    batcher.submit_synced(record.clone()).await
+                } else {
+                    batcher.submit(record.clone()).await
+                };
+                match submitted {
+                    Ok(_) => {
+                        let _ = committed.send(());
+                        return;
+                    }
+                    Err(err) if started.elapsed() + delay > CHECKPOINT_PATIENCE => {
+                        tracing::warn!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; the job's next one will carry its state");
+                        return;
+                    }
+                    Err(err) => {
+                        tracing::debug!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+        };
+        match &self.runtime {
+            Some(runtime) => drop(self.checkpoints.spawn_on(task, runtime)),
+            None => drop(self.checkpoints.spawn(task)),
+        }
+        heard
+    }
+}

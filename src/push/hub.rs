@@ -15,13 +15,15 @@
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::{Arc, Mutex, MutexGuard},
 };
 
 use actix_web::web::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::slots::{Refused, Slots, StreamSlot};
 use crate::{
     domain::{JobId, ProgressRecord},
     read::envelope::Rendered,
@@ -116,24 +118,19 @@ pub struct Hub {
     jobs: Mutex<HashMap<JobId, watch::Sender<Option<Arc<Change>>>>>,
     feed: broadcast::Sender<Arc<Change>>,
     bus: watch::Sender<BusState>,
-    streams: Arc<Semaphore>,
-    max_streams: usize,
+    slots: Arc<Slots>,
     shutdown: CancellationToken,
 }
 
-/// A stream's place under the cap on open streams; released when dropped.
-#[derive(Debug)]
-pub struct StreamPermit(#[allow(dead_code)] OwnedSemaphorePermit);
-
 impl Hub {
-    /// A hub that lets at most `max_streams` streams be open at once.
-    pub fn new(max_streams: usize) -> Self {
+    /// A hub that lets at most `max_streams` streams be open at once, and
+    /// `max_per_client` of one client address (0: no cap per client).
+    pub fn new(max_streams: usize, max_per_client: usize) -> Self {
         Self {
             jobs: Mutex::default(),
             feed: broadcast::Sender::new(FEED_CAPACITY),
             bus: watch::Sender::new(BusState::default()),
-            streams: Arc::new(Semaphore::new(max_streams)),
-            max_streams,
+            slots: Arc::new(Slots::new(max_streams, max_per_client)),
             shutdown: CancellationToken::new(),
         }
     }
@@ -193,18 +190,20 @@ impl Hub {
             .send_if_modified(|state| std::mem::replace(&mut state.up, false));
     }
 
-    /// A place for one more stream, unless the cap is reached.
-    pub fn open_stream(&self) -> Option<StreamPermit> {
-        Arc::clone(&self.streams)
-            .try_acquire_owned()
-            .ok()
-            .map(StreamPermit)
+    /// A slot for one more stream of `client`, unless a cap is reached.
+    /// The response body holds it, so it is released with the connection.
+    pub fn open_stream(&self, client: IpAddr) -> Result<StreamSlot, Refused> {
+        self.slots.open(client)
+    }
+
+    /// Whether `client` could open a stream now, taking nothing.
+    pub fn check_stream(&self, client: IpAddr) -> Result<(), Refused> {
+        self.slots.check(client)
     }
 
     /// How many streams are open.
     pub fn open_streams(&self) -> usize {
-        self.max_streams
-            .saturating_sub(self.streams.available_permits())
+        self.slots.open_streams()
     }
 
     /// Ends every stream (the server is stopping); they close with a retry
@@ -256,7 +255,7 @@ mod tests {
 
     #[test]
     fn a_slow_watcher_sees_only_the_latest_change() {
-        let hub = Arc::new(Hub::new(10));
+        let hub = Arc::new(Hub::new(10, 0));
         let mut watch = hub.watch_job(JobId::parse("a").unwrap());
         for version in 1..=10 {
             hub.publish(change("a", version, JobStatus::InProgress));
@@ -297,7 +296,7 @@ mod tests {
 
     #[test]
     fn a_jobs_channel_leaves_with_its_last_watch() {
-        let hub = Arc::new(Hub::new(10));
+        let hub = Arc::new(Hub::new(10, 0));
         let id = JobId::parse("a").unwrap();
         let first = hub.watch_job(id.clone());
         let second = hub.watch_job(id.clone());
@@ -308,18 +307,8 @@ mod tests {
     }
 
     #[test]
-    fn the_cap_refuses_streams_beyond_it_and_frees_places() {
-        let hub = Hub::new(2);
-        let (a, _b) = (hub.open_stream().unwrap(), hub.open_stream().unwrap());
-        assert!(hub.open_stream().is_none());
-        assert_eq!(hub.open_streams(), 2);
-        drop(a);
-        assert!(hub.open_stream().is_some());
-    }
-
-    #[test]
     fn every_return_of_the_bus_is_a_resync() {
-        let hub = Hub::new(1);
+        let hub = Hub::new(1, 0);
         let state = hub.bus_state();
         hub.bus_up();
         hub.bus_down();

@@ -16,6 +16,8 @@
 //!   subscription to a cluster's shard channels.
 //! - [`hub`]: the per-instance fan-out: the latest change per watched job,
 //!   a bounded feed of every change, the bus's state, the cap on streams.
+//! - [`slots`]: the caps on open streams, per instance and per client; a
+//!   slot belongs to the response body, so it ends with the connection.
 //! - [`stream`]: what one stream sends: the snapshot, each change, `end`.
 //!
 //! What the polling design feared, and the answer here:
@@ -38,6 +40,7 @@
 pub mod bus;
 pub mod hub;
 mod sharded;
+pub mod slots;
 pub mod stream;
 
 pub use bus::{Bus, Publisher};

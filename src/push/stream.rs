@@ -19,7 +19,7 @@ use actix_web_lab::sse::{Data, Event};
 use bytestring::ByteString;
 use tokio::sync::{broadcast, mpsc};
 
-use super::hub::{Change, Hub, JobWatch, StreamPermit};
+use super::hub::{Change, Hub, JobWatch};
 use crate::{
     domain::JobId,
     read::{Page, ProgressReader},
@@ -135,7 +135,6 @@ pub async fn job(
     snapshot: Change,
     last_event_id: Option<u64>,
     tx: mpsc::Sender<Box<Event>>,
-    _permit: StreamPermit,
 ) {
     let id = snapshot.job_id.clone();
     let client_has_it = snapshot.version > 0 && last_event_id == Some(snapshot.version);
@@ -234,7 +233,6 @@ pub async fn jobs(
     mut feed: broadcast::Receiver<Arc<Change>>,
     snapshot: Bytes,
     tx: mpsc::Sender<Box<Event>>,
-    _permit: StreamPermit,
 ) {
     if !send(&tx, snapshot_event(&snapshot)).await {
         return;

@@ -26,4 +26,5 @@ mod metrics;
 mod progress;
 mod retention;
 mod schedules;
+mod stream_slots;
 mod writer;

@@ -23,7 +23,7 @@ use crate::{
     write::WriterConfig,
 };
 
-pub use stores::{DatabaseSettings, OpenedHot, RedisSettings};
+pub use stores::{DatabaseSettings, OpenedHot, RedisSettings, redis_bus};
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

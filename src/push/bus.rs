@@ -13,17 +13,11 @@ use futures_util::StreamExt as _;
 use tokio::sync::broadcast;
 
 use super::{
-    hub::{Change, Hub},
+    hub::Hub,
+    resubscribe::{FIRST_RESUBSCRIBE_DELAY, MAX_RESUBSCRIBE_DELAY},
     sharded,
 };
 use crate::{domain::ProgressRecord, error::error_chain};
-
-/// The first pause before resubscribing after the subscription failed;
-/// doubled up to [`MAX_RESUBSCRIBE_DELAY`]. A restarted Redis is back
-/// within a fraction of a second, and meanwhile streams poll.
-pub(super) const FIRST_RESUBSCRIBE_DELAY: Duration = Duration::from_millis(100);
-/// The longest pause between attempts to resubscribe.
-pub(super) const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);
 
 /// Which bus carries changes.
 #[derive(Debug, Clone)]
@@ -85,14 +79,6 @@ impl Bus {
     }
 }
 
-/// Hands one published payload to the hub.
-pub(super) fn deliver(hub: &Hub, payload: &[u8]) {
-    match Change::decode(payload) {
-        Ok(change) => hub.publish(change),
-        Err(err) => tracing::warn!(error = %err, "skipping an unreadable event on the bus"),
-    }
-}
-
 async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>) {
     let mut delay = FIRST_RESUBSCRIBE_DELAY;
     loop {
@@ -108,7 +94,7 @@ async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>)
                 delay = FIRST_RESUBSCRIBE_DELAY;
                 let mut messages = pubsub.on_message();
                 while let Some(message) = messages.next().await {
-                    deliver(&hub, message.get_payload_bytes());
+                    hub.deliver(message.get_payload_bytes());
                 }
                 hub.bus_down();
                 tracing::warn!(
@@ -130,7 +116,7 @@ async fn in_process_subscriber(mut events: broadcast::Receiver<Bytes>, hub: Arc<
     hub.bus_up();
     loop {
         match events.recv().await {
-            Ok(payload) => deliver(&hub, &payload),
+            Ok(payload) => hub.deliver(&payload),
             // Changes were missed: like a bus that dropped and came back,
             // every stream re-reads its jobs.
             Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -180,7 +166,7 @@ async fn nats_subscriber(url: String, subject: String, hub: Arc<Hub>) {
     }
     tracing::info!(subject, "subscribed to the NATS events subject");
     while let Some(message) = subscriber.next().await {
-        deliver(&hub, &message.payload);
+        hub.deliver(&message.payload);
     }
     hub.bus_down();
 }

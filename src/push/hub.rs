@@ -152,6 +152,15 @@ impl Hub {
         let _ = self.feed.send(change);
     }
 
+    /// Hands one payload published on the bus (a stored record) to the
+    /// streams; an unreadable one is skipped with a log line.
+    pub fn deliver(&self, payload: &[u8]) {
+        match Change::decode(payload) {
+            Ok(change) => self.publish(change),
+            Err(err) => tracing::warn!(error = %err, "skipping an unreadable event on the bus"),
+        }
+    }
+
     /// Watches one job from now on.
     pub fn watch_job(self: &Arc<Self>, id: JobId) -> JobWatch {
         let receiver = self

@@ -39,9 +39,10 @@
 
 pub mod bus;
 pub mod hub;
+mod resubscribe;
 mod sharded;
 pub mod slots;
 pub mod stream;
 
 pub use bus::{Bus, Publisher};
-pub use hub::Hub;
+pub use hub::{FEED_CAPACITY, Hub};

@@ -9,7 +9,10 @@ use std::{sync::Arc, time::Duration};
 
 use actix_web::web::Bytes;
 use anyhow::Context as _;
-use futures_util::StreamExt as _;
+use futures_util::{
+    FutureExt as _, StreamExt as _,
+    future::{Fuse, FusedFuture as _},
+};
 use tokio::sync::broadcast;
 
 use super::{
@@ -79,6 +82,23 @@ impl Bus {
     }
 }
 
+/// How often the Redis subscriber checks its connection with a `PING`, and
+/// how long it waits for the answer: a Redis that hangs (stopped, swapped
+/// out, a network that drops packets without a reset) never closes the
+/// connection, and a subscription only reads, so without a question of its
+/// own the subscriber would wait on a bus that sends nothing. A hang is
+/// noticed within twice this; one `PING` per instance per interval costs
+/// Redis nothing.
+pub const BUS_HEALTH_CHECK: Duration = Duration::from_secs(2);
+
+/// Why a subscription ended.
+enum Lost {
+    /// The connection closed (Redis restarted, the client was killed).
+    Closed,
+    /// A `PING` went unanswered for [`BUS_HEALTH_CHECK`], or failed.
+    Unanswered,
+}
+
 async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>) {
     let mut delay = FIRST_RESUBSCRIBE_DELAY;
     loop {
@@ -87,28 +107,71 @@ async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>)
             pubsub.subscribe(&channel).await?;
             redis::RedisResult::Ok(pubsub)
         };
-        match subscribed.await {
-            Ok(mut pubsub) => {
+        // Bounded: a hung Redis accepts the connection and never answers.
+        match tokio::time::timeout(BUS_HEALTH_CHECK, subscribed).await {
+            Ok(Ok(pubsub)) => {
                 tracing::info!(channel, "subscribed to the events channel");
                 hub.bus_up();
                 delay = FIRST_RESUBSCRIBE_DELAY;
-                let mut messages = pubsub.on_message();
-                while let Some(message) = messages.next().await {
-                    hub.deliver(message.get_payload_bytes());
-                }
+                let lost = follow(pubsub, &hub).await;
                 hub.bus_down();
+                let why = match lost {
+                    Lost::Closed => "the connection closed",
+                    Lost::Unanswered => "Redis did not answer a PING",
+                };
                 tracing::warn!(
                     channel,
+                    why,
                     "lost the events subscription; streams poll until it is back"
                 );
             }
-            Err(err) => {
+            Ok(Err(err)) => {
                 hub.bus_down();
                 tracing::debug!(error = %error_chain(&err), "cannot subscribe to the events channel");
+            }
+            Err(_) => {
+                hub.bus_down();
+                tracing::debug!("Redis did not answer the subscription in time");
             }
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
+    }
+}
+
+/// Hands every message of `pubsub` to the hub until the connection closes
+/// or stops answering its `PING`s.
+async fn follow(pubsub: redis::aio::PubSub, hub: &Hub) -> Lost {
+    let (sink, mut messages) = pubsub.split();
+    let mut check = tokio::time::interval_at(
+        tokio::time::Instant::now() + BUS_HEALTH_CHECK,
+        BUS_HEALTH_CHECK,
+    );
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The PING in flight, if any: messages keep flowing while it waits.
+    let mut ping = std::pin::pin!(Fuse::terminated());
+    loop {
+        tokio::select! {
+            message = messages.next() => match message {
+                Some(message) => hub.deliver(message.get_payload_bytes()),
+                None => return Lost::Closed,
+            },
+            _ = check.tick(), if ping.is_terminated() => {
+                let mut sink = sink.clone();
+                ping.set(
+                    async move {
+                        tokio::time::timeout(BUS_HEALTH_CHECK, sink.ping::<redis::Value>()).await
+                    }
+                    .boxed()
+                    .fuse(),
+                );
+            }
+            answer = &mut ping => {
+                if !matches!(answer, Ok(Ok(_))) {
+                    return Lost::Unanswered;
+                }
+            }
+        }
     }
 }
 

@@ -31,6 +31,10 @@
 //! - *Reconnects*: each job's version only grows, so `Last-Event-ID` says
 //!   exactly what the client has; progress is a state, so a client that
 //!   missed ten updates gets the latest one, not ten.
+//! - *A bus that hangs* (Redis stopped: the connection stays open and
+//!   silent): the Redis subscriber `PING`s its connection every
+//!   [`bus::BUS_HEALTH_CHECK`] and drops it when no answer comes, so a hang
+//!   is noticed within twice that and treated as a drop.
 //! - *A bus that drops*: the instance resubscribes, and every stream
 //!   re-reads its jobs (nothing missed in between is lost); while it is
 //!   down, streams read through the one-second cache, so a watcher sees at

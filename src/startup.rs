@@ -99,7 +99,9 @@ impl Application {
         let hub = Arc::new(Hub::new(
             settings.push.sse_max_streams,
             settings.push.sse_max_streams_per_client,
+            settings.stall_policy(),
         ));
+        hub.spawn_stall_watch();
         if let Some(bus) = bus {
             bus.spawn_subscriber(Arc::clone(&hub));
         }

@@ -20,12 +20,16 @@ use std::{
 };
 
 use actix_web::web::Bytes;
-use tokio::sync::{broadcast, watch};
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::slots::{Refused, Slots, StreamSlot};
+use super::{
+    slots::{Refused, Slots, StreamSlot},
+    stalls::{self, Stalls},
+};
 use crate::{
-    domain::{JobId, ProgressRecord},
+    domain::{JobId, ProgressRecord, StallPolicy},
     read::envelope::Rendered,
 };
 
@@ -44,6 +48,14 @@ pub struct Change {
     pub version: u64,
     /// `completed` or `failed`: the job's last change.
     pub terminal: bool,
+    /// The record says the job is stalled (its writer went silent).
+    pub stalled: bool,
+    /// Still `preparing` or `in_progress`: it can stall.
+    active: bool,
+    /// When the record was last written, and how often its writer said it
+    /// would: when it will stall.
+    updated_at: Option<DateTime<Utc>>,
+    refresh_interval_ms: Option<u64>,
     /// How far the job has got: status rank, then processed count.
     progress: (u8, u64),
     /// The record as the polling endpoint's `data` serves it.
@@ -57,6 +69,10 @@ impl Change {
             job_id: record.job_id.clone(),
             version: record.version,
             terminal: record.status.is_terminal(),
+            stalled: record.stalled,
+            active: record.status.is_active(),
+            updated_at: record.updated_at,
+            refresh_interval_ms: record.refresh_interval_ms,
             progress: (record.status.rank(), record.current_sent_count),
             data,
         }
@@ -84,10 +100,48 @@ impl Change {
         Some(Self::new(&record, data))
     }
 
+    /// The event id: the version, with `s` appended when the record says
+    /// the job is stalled (the same version is sent twice when a job
+    /// stalls, and a client reconnecting must say which it saw); `None`
+    /// when the version is unknown.
+    pub fn event_id(&self) -> Option<String> {
+        match (self.version, self.stalled) {
+            (0, _) => None,
+            (version, false) => Some(version.to_string()),
+            (version, true) => Some(format!("{version}s")),
+        }
+    }
+
+    /// When this record will count as stalled, unless a newer one comes;
+    /// `None` when it cannot stall (finished, already stalled, never
+    /// updated).
+    pub fn stall_deadline(&self, policy: &StallPolicy) -> Option<DateTime<Utc>> {
+        if !self.active || self.stalled {
+            return None;
+        }
+        let updated_at = self.updated_at?;
+        Some(stalls::deadline(
+            updated_at,
+            policy.limit(self.refresh_interval_ms),
+        ))
+    }
+
+    /// This record with `stalled` set, if it is stalled as of `now`.
+    pub fn stalled_at(&self, now: DateTime<Utc>, policy: &StallPolicy) -> Option<Self> {
+        let record: ProgressRecord = serde_json::from_slice(&self.data).ok()?;
+        let record = record.with_stall_check(now, policy);
+        if record.stalled {
+            Self::of(&record)
+        } else {
+            None
+        }
+    }
+
     /// Whether a client that has `than` should get this. Versions decide
-    /// where both are known; a record from the archive (no version) only
-    /// counts when the job has got further, so a stale checkpoint never
-    /// replaces a live record.
+    /// where both are known (and of one version, the record that says the
+    /// job stalled is the newer); a record from the archive (no version)
+    /// only counts when the job has got further, so a stale checkpoint
+    /// never replaces a live record.
     pub fn is_newer_than(&self, than: &Change) -> bool {
         match (self.version, than.version) {
             (0, 0) => {
@@ -96,7 +150,7 @@ impl Change {
             }
             (0, _) => self.progress > than.progress,
             (_, 0) => self.progress >= than.progress,
-            (ours, theirs) => ours > theirs,
+            (ours, theirs) => ours > theirs || (ours == theirs && self.stalled && !than.stalled),
         }
     }
 }
@@ -119,20 +173,71 @@ pub struct Hub {
     feed: broadcast::Sender<Arc<Change>>,
     bus: watch::Sender<BusState>,
     slots: Arc<Slots>,
+    /// A std mutex: held for a few set operations, never across an await.
+    stalls: Mutex<Stalls>,
+    stall_policy: StallPolicy,
+    /// Wakes the stall watch when a deadline earlier than its sleep comes.
+    earlier_stall: Notify,
     shutdown: CancellationToken,
 }
 
 impl Hub {
     /// A hub that lets at most `max_streams` streams be open at once, and
-    /// `max_per_client` of one client address (0: no cap per client).
-    pub fn new(max_streams: usize, max_per_client: usize) -> Self {
+    /// `max_per_client` of one client address (0: no cap per client);
+    /// jobs count as stalled by `stall_policy`, as the read path says.
+    pub fn new(max_streams: usize, max_per_client: usize, stall_policy: StallPolicy) -> Self {
         Self {
             jobs: Mutex::default(),
             feed: broadcast::Sender::new(FEED_CAPACITY),
             bus: watch::Sender::new(BusState::default()),
             slots: Arc::new(Slots::new(max_streams, max_per_client)),
+            stalls: Mutex::default(),
+            stall_policy,
+            earlier_stall: Notify::new(),
             shutdown: CancellationToken::new(),
         }
+    }
+
+    fn stalls(&self) -> MutexGuard<'_, Stalls> {
+        // Each operation leaves the sets whole, so a poisoned lock is usable.
+        self.stalls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Notes `change` as its job's latest, for the stall watch: a stream's
+    /// snapshot of a job no write has touched since start counts too.
+    pub fn track(&self, change: &Arc<Change>) {
+        if self.stalls().track(change, &self.stall_policy) {
+            self.earlier_stall.notify_one();
+        }
+    }
+
+    /// Publishes each tracked job's record, `stalled` set, as it crosses
+    /// its stall threshold: one task per instance, until the server stops.
+    pub fn spawn_stall_watch(self: &Arc<Self>) {
+        let hub = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let next = hub.stalls().next();
+                // Nothing tracked: sleep until a deadline comes.
+                let wait = next.map_or(std::time::Duration::from_secs(3600), |at| {
+                    (at - Utc::now()).to_std().unwrap_or_default()
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = hub.earlier_stall.notified() => continue,
+                    () = hub.stopping() => return,
+                }
+                let now = Utc::now();
+                let due = hub.stalls().due(now);
+                for change in due {
+                    if let Some(stalled) = change.stalled_at(now, &hub.stall_policy) {
+                        hub.publish(stalled);
+                    }
+                }
+            }
+        });
     }
 
     fn jobs(&self) -> MutexGuard<'_, HashMap<JobId, watch::Sender<Option<Arc<Change>>>>> {
@@ -145,6 +250,7 @@ impl Hub {
     /// Hands a change to the streams of its job and of the active list.
     pub fn publish(&self, change: Change) {
         let change = Arc::new(change);
+        self.track(&change);
         if let Some(job) = self.jobs().get(&change.job_id) {
             job.send_replace(Some(Arc::clone(&change)));
         }
@@ -264,7 +370,7 @@ mod tests {
 
     #[test]
     fn a_slow_watcher_sees_only_the_latest_change() {
-        let hub = Arc::new(Hub::new(10, 0));
+        let hub = Arc::new(Hub::new(10, 0, StallPolicy::default()));
         let mut watch = hub.watch_job(JobId::parse("a").unwrap());
         for version in 1..=10 {
             hub.publish(change("a", version, JobStatus::InProgress));
@@ -305,7 +411,7 @@ mod tests {
 
     #[test]
     fn a_jobs_channel_leaves_with_its_last_watch() {
-        let hub = Arc::new(Hub::new(10, 0));
+        let hub = Arc::new(Hub::new(10, 0, StallPolicy::default()));
         let id = JobId::parse("a").unwrap();
         let first = hub.watch_job(id.clone());
         let second = hub.watch_job(id.clone());
@@ -317,7 +423,7 @@ mod tests {
 
     #[test]
     fn every_return_of_the_bus_is_a_resync() {
-        let hub = Hub::new(1, 0);
+        let hub = Hub::new(1, 0, StallPolicy::default());
         let state = hub.bus_state();
         hub.bus_up();
         hub.bus_down();

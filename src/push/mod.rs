@@ -18,6 +18,8 @@
 //!   a bounded feed of every change, the bus's state, the cap on streams.
 //! - [`slots`]: the caps on open streams, per instance and per client; a
 //!   slot belongs to the response body, so it ends with the connection.
+//! - `push/stalls.rs`: when each active job will stall, so the hub
+//!   announces it (one deadline structure, no timer per stream).
 //! - [`stream`]: what one stream sends: the snapshot, each change, `end`.
 //!
 //! What the polling design feared, and the answer here:
@@ -46,6 +48,7 @@ pub mod hub;
 mod resubscribe;
 mod sharded;
 pub mod slots;
+mod stalls;
 pub mod stream;
 
 pub use bus::{Bus, Publisher};

@@ -26,5 +26,6 @@ mod metrics;
 mod progress;
 mod retention;
 mod schedules;
+mod stalls;
 mod stream_slots;
 mod writer;

@@ -19,7 +19,7 @@ use crate::{
     push::{
         hub::Change,
         slots::{Refused, StreamSlot},
-        stream::{self, Context, Selection},
+        stream::{self, Context, EventId, Selection},
     },
 };
 
@@ -102,13 +102,14 @@ fn context(state: &AppState, request_id: &RequestId) -> Context {
     }
 }
 
-/// `Last-Event-ID`: the version the client already has.
-fn last_event_id(request: &HttpRequest) -> Option<u64> {
+/// `Last-Event-ID`: the version the client already has, and whether it
+/// saw the job stalled.
+fn last_event_id(request: &HttpRequest) -> Option<EventId> {
     request
         .headers()
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse().ok())
+        .and_then(EventId::parse)
 }
 
 /// One job's changes: the snapshot, each change, `end`.

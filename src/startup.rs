@@ -96,7 +96,12 @@ impl Application {
             Duration::from_millis(settings.cache_ttl_ms),
             settings.cache_capacity,
         );
-        let hub = Arc::new(Hub::new(settings.push.sse_max_streams));
+        let hub = Arc::new(Hub::new(
+            settings.push.sse_max_streams,
+            settings.push.sse_max_streams_per_client,
+            settings.stall_policy(),
+        ));
+        hub.spawn_stall_watch();
         if let Some(bus) = bus {
             bus.spawn_subscriber(Arc::clone(&hub));
         }
@@ -275,6 +280,12 @@ fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyh
     // scenario 7); answers here are written whole, so nothing is gained
     // by it.
     .tcp_nodelay(true)
+    // A client that closes its end is gone: the connection ends at its
+    // EOF, dropping a stream's body and its slot at once. Allowing half-
+    // closed connections (actix's default) would keep a stream's body
+    // until a write failed, at the second heartbeat after the close. HTTP
+    // clients do not half-close to wait for an answer.
+    .h1_allow_half_closed(false)
     // Signals are ours: streams must end before the drain (run_until_stopped).
     .disable_signals();
     if let Some(workers) = settings.workers {

@@ -1,12 +1,11 @@
 // Getting data to the page: the bearer token, JSON reads with ETags, and a
 // Feed that follows a Server-Sent-Event stream while it can be opened and
 // polls every 3 s (with If-None-Match) while it cannot, trying the stream
-// again every 20 s. While live it still reads once every 10 s, for what
-// no event announces (a job turning stalled). The indicator says which.
+// again every 20 s. While live it reads nothing on a timer: the server
+// sends an event when a job turns stalled, too. The indicator says which.
 
 export const POLL_MS = 3000;
 const STREAM_RETRY_MS = 20000;
-const RESYNC_MS = 10000;
 const TOKEN_KEY = "job-progress-token";
 
 /** The read token, kept for this tab's session only. */
@@ -88,7 +87,6 @@ export class Feed {
     this.es = null;
     this.pollTimer = null;
     this.retryTimer = null;
-    this.resyncTimer = null;
     this.running = false;
   }
 
@@ -104,15 +102,7 @@ export class Feed {
     this.es = null;
     clearTimeout(this.pollTimer);
     clearTimeout(this.retryTimer);
-    clearInterval(this.resyncTimer);
-    this.pollTimer = this.retryTimer = this.resyncTimer = null;
-  }
-
-  async resync() {
-    try {
-      const body = await getJson(this.o.pollUrl, this.etags);
-      if (body && this.running) this.o.onPoll(body);
-    } catch { /* the stream is what counts while it is open */ }
+    this.pollTimer = this.retryTimer = null;
   }
 
   openStream() {
@@ -125,10 +115,6 @@ export class Feed {
       clearTimeout(this.pollTimer);
       this.pollTimer = null;
       showState("live");
-      // A stream tells changes; `stalled` is the absence of one, computed
-      // by the server when read. A read now and then brings it.
-      clearInterval(this.resyncTimer);
-      this.resyncTimer = setInterval(() => this.resync(), RESYNC_MS);
     };
     es.addEventListener("snapshot", (e) => this.o.onSnapshot(JSON.parse(e.data)));
     es.addEventListener("progress", (e) => this.o.onProgress(JSON.parse(e.data)));
@@ -142,7 +128,6 @@ export class Feed {
     // and try the stream again a little later.
     es.onerror = () => {
       es.close();
-      clearInterval(this.resyncTimer);
       if (this.es !== es) return;
       this.es = null;
       if (!this.running) return;

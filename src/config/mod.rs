@@ -28,7 +28,7 @@ use crate::{
     write::WriterConfig,
 };
 
-pub use stores::{DatabaseSettings, OpenedHot, RedisSettings};
+pub use stores::{DatabaseSettings, OpenedHot, RedisSettings, redis_bus};
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -216,6 +216,11 @@ pub struct PushSettings {
     /// `Retry-After`.
     #[arg(long, env = "SSE_MAX_STREAMS", default_value_t = 10_000)]
     pub sse_max_streams: usize,
+    /// Most streams one client address (after `TRUSTED_PROXIES`; tokens
+    /// do not change it) may hold open at once on this instance; beyond
+    /// it, 429 with `Retry-After`. 0: no cap per client.
+    #[arg(long, env = "SSE_MAX_STREAMS_PER_CLIENT", default_value_t = 256)]
+    pub sse_max_streams_per_client: usize,
     /// The `retry:` hint, in milliseconds: how long a browser waits before
     /// it reconnects a stream that ended.
     #[arg(long, env = "SSE_RETRY_MS", default_value_t = 3000)]

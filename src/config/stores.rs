@@ -23,7 +23,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::{
-    push::{Bus, Publisher},
+    push::{Bus, FEED_CAPACITY, Publisher},
     store::{
         AnyArchive, BreakerConfig, HotStore, Keys, MemoryStore, PgArchive, RedisStore,
         SqliteArchive, Ttls,
@@ -80,6 +80,28 @@ pub struct RedisSettings {
     pub redis_buckets: u16,
 }
 
+/// The bus that carries `store`'s writes to API instances: pub/sub on the
+/// events channel of one Redis, or sharded pub/sub on every bucket's
+/// channel of a cluster. Built here, where the stores are chosen, so the
+/// store knows nothing of the hub.
+pub fn redis_bus(store: &RedisStore) -> Bus {
+    let keys = store.keys();
+    match store.node_client() {
+        Some(client) => Bus::Redis {
+            client: client.clone(),
+            channel: keys.events_channel(),
+        },
+        None => Bus::RedisCluster {
+            url: store.url().to_owned(),
+            channels: keys
+                .buckets()
+                .map(|bucket| keys.publish_channel(bucket))
+                .collect(),
+            timeout: store.timeout(),
+        },
+    }
+}
+
 /// A bus URL is a NATS one: Redis needs none (it is `REDIS_URL`).
 /// Checked here rather than by clap, whose refusal would print the value,
 /// and the URL may hold a password.
@@ -118,7 +140,7 @@ impl RedisSettings {
                 "BUS_URL needs REDIS_URL: the in-process store serves one process, \
                  which needs no bus"
             );
-            let store = MemoryStore::new(self.ttls());
+            let store = MemoryStore::new(self.ttls(), FEED_CAPACITY);
             let bus = Bus::InProcess(store.events());
             return Ok(OpenedHot {
                 store: Arc::new(store),
@@ -127,7 +149,7 @@ impl RedisSettings {
         }
         let store = self.redis()?;
         let bus = match &self.bus_url {
-            None => store.bus(),
+            None => redis_bus(&store),
             Some(url) => Bus::Nats {
                 url: check_bus_url(url)?.to_owned(),
                 subject: store.keys().events_channel(),

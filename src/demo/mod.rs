@@ -18,7 +18,7 @@ use clap::Args;
 use crate::{
     config::ServeSettings,
     http::tokens::{Scope, new_token},
-    push::Bus,
+    push::{Bus, FEED_CAPACITY},
     startup::Application,
     store::{AnyArchive, MemoryStore, SqliteArchive},
     write::{ProgressWriter, WriterConfig},
@@ -72,7 +72,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", tokens_file.display()))?;
     settings.access.tokens_file = Some(tokens_file);
 
-    let hot = MemoryStore::new(settings.redis.ttls());
+    let hot = MemoryStore::new(settings.redis.ttls(), FEED_CAPACITY);
     let archive = AnyArchive::sqlite_file(
         &data_dir.join(SqliteArchive::FILE_NAME),
         Duration::from_secs(2),

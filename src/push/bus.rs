@@ -9,21 +9,18 @@ use std::{sync::Arc, time::Duration};
 
 use actix_web::web::Bytes;
 use anyhow::Context as _;
-use futures_util::StreamExt as _;
+use futures_util::{
+    FutureExt as _, StreamExt as _,
+    future::{Fuse, FusedFuture as _},
+};
 use tokio::sync::broadcast;
 
 use super::{
-    hub::{Change, Hub},
+    hub::Hub,
+    resubscribe::{FIRST_RESUBSCRIBE_DELAY, MAX_RESUBSCRIBE_DELAY},
     sharded,
 };
 use crate::{domain::ProgressRecord, error::error_chain};
-
-/// The first pause before resubscribing after the subscription failed;
-/// doubled up to [`MAX_RESUBSCRIBE_DELAY`]. A restarted Redis is back
-/// within a fraction of a second, and meanwhile streams poll.
-pub(super) const FIRST_RESUBSCRIBE_DELAY: Duration = Duration::from_millis(100);
-/// The longest pause between attempts to resubscribe.
-pub(super) const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);
 
 /// Which bus carries changes.
 #[derive(Debug, Clone)]
@@ -85,12 +82,21 @@ impl Bus {
     }
 }
 
-/// Hands one published payload to the hub.
-pub(super) fn deliver(hub: &Hub, payload: &[u8]) {
-    match Change::decode(payload) {
-        Ok(change) => hub.publish(change),
-        Err(err) => tracing::warn!(error = %err, "skipping an unreadable event on the bus"),
-    }
+/// How often the Redis subscriber checks its connection with a `PING`, and
+/// how long it waits for the answer: a Redis that hangs (stopped, swapped
+/// out, a network that drops packets without a reset) never closes the
+/// connection, and a subscription only reads, so without a question of its
+/// own the subscriber would wait on a bus that sends nothing. A hang is
+/// noticed within twice this; one `PING` per instance per interval costs
+/// Redis nothing.
+pub const BUS_HEALTH_CHECK: Duration = Duration::from_secs(2);
+
+/// Why a subscription ended.
+enum Lost {
+    /// The connection closed (Redis restarted, the client was killed).
+    Closed,
+    /// A `PING` went unanswered for [`BUS_HEALTH_CHECK`], or failed.
+    Unanswered,
 }
 
 async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>) {
@@ -101,24 +107,31 @@ async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>)
             pubsub.subscribe(&channel).await?;
             redis::RedisResult::Ok(pubsub)
         };
-        match subscribed.await {
-            Ok(mut pubsub) => {
+        // Bounded: a hung Redis accepts the connection and never answers.
+        match tokio::time::timeout(BUS_HEALTH_CHECK, subscribed).await {
+            Ok(Ok(pubsub)) => {
                 tracing::info!(channel, "subscribed to the events channel");
                 hub.bus_up();
                 delay = FIRST_RESUBSCRIBE_DELAY;
-                let mut messages = pubsub.on_message();
-                while let Some(message) = messages.next().await {
-                    deliver(&hub, message.get_payload_bytes());
-                }
+                let lost = follow(pubsub, &hub).await;
                 hub.bus_down();
+                let why = match lost {
+                    Lost::Closed => "the connection closed",
+                    Lost::Unanswered => "Redis did not answer a PING",
+                };
                 tracing::warn!(
                     channel,
+                    why,
                     "lost the events subscription; streams poll until it is back"
                 );
             }
-            Err(err) => {
+            Ok(Err(err)) => {
                 hub.bus_down();
                 tracing::debug!(error = %error_chain(&err), "cannot subscribe to the events channel");
+            }
+            Err(_) => {
+                hub.bus_down();
+                tracing::debug!("Redis did not answer the subscription in time");
             }
         }
         tokio::time::sleep(delay).await;
@@ -126,11 +139,47 @@ async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>)
     }
 }
 
+/// Hands every message of `pubsub` to the hub until the connection closes
+/// or stops answering its `PING`s.
+async fn follow(pubsub: redis::aio::PubSub, hub: &Hub) -> Lost {
+    let (sink, mut messages) = pubsub.split();
+    let mut check = tokio::time::interval_at(
+        tokio::time::Instant::now() + BUS_HEALTH_CHECK,
+        BUS_HEALTH_CHECK,
+    );
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The PING in flight, if any: messages keep flowing while it waits.
+    let mut ping = std::pin::pin!(Fuse::terminated());
+    loop {
+        tokio::select! {
+            message = messages.next() => match message {
+                Some(message) => hub.deliver(message.get_payload_bytes()),
+                None => return Lost::Closed,
+            },
+            _ = check.tick(), if ping.is_terminated() => {
+                let mut sink = sink.clone();
+                ping.set(
+                    async move {
+                        tokio::time::timeout(BUS_HEALTH_CHECK, sink.ping::<redis::Value>()).await
+                    }
+                    .boxed()
+                    .fuse(),
+                );
+            }
+            answer = &mut ping => {
+                if !matches!(answer, Ok(Ok(_))) {
+                    return Lost::Unanswered;
+                }
+            }
+        }
+    }
+}
+
 async fn in_process_subscriber(mut events: broadcast::Receiver<Bytes>, hub: Arc<Hub>) {
     hub.bus_up();
     loop {
         match events.recv().await {
-            Ok(payload) => deliver(&hub, &payload),
+            Ok(payload) => hub.deliver(&payload),
             // Changes were missed: like a bus that dropped and came back,
             // every stream re-reads its jobs.
             Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -180,7 +229,7 @@ async fn nats_subscriber(url: String, subject: String, hub: Arc<Hub>) {
     }
     tracing::info!(subject, "subscribed to the NATS events subject");
     while let Some(message) = subscriber.next().await {
-        deliver(&hub, &message.payload);
+        hub.deliver(&message.payload);
     }
     hub.bus_down();
 }

@@ -15,15 +15,21 @@
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::{Arc, Mutex, MutexGuard},
 };
 
 use actix_web::web::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::{
+    slots::{Refused, Slots, StreamSlot},
+    stalls::{self, Stalls},
+};
 use crate::{
-    domain::{JobId, ProgressRecord},
+    domain::{JobId, ProgressRecord, StallPolicy},
     read::envelope::Rendered,
 };
 
@@ -42,6 +48,14 @@ pub struct Change {
     pub version: u64,
     /// `completed` or `failed`: the job's last change.
     pub terminal: bool,
+    /// The record says the job is stalled (its writer went silent).
+    pub stalled: bool,
+    /// Still `preparing` or `in_progress`: it can stall.
+    active: bool,
+    /// When the record was last written, and how often its writer said it
+    /// would: when it will stall.
+    updated_at: Option<DateTime<Utc>>,
+    refresh_interval_ms: Option<u64>,
     /// How far the job has got: status rank, then processed count.
     progress: (u8, u64),
     /// The record as the polling endpoint's `data` serves it.
@@ -55,6 +69,10 @@ impl Change {
             job_id: record.job_id.clone(),
             version: record.version,
             terminal: record.status.is_terminal(),
+            stalled: record.stalled,
+            active: record.status.is_active(),
+            updated_at: record.updated_at,
+            refresh_interval_ms: record.refresh_interval_ms,
             progress: (record.status.rank(), record.current_sent_count),
             data,
         }
@@ -82,10 +100,48 @@ impl Change {
         Some(Self::new(&record, data))
     }
 
+    /// The event id: the version, with `s` appended when the record says
+    /// the job is stalled (the same version is sent twice when a job
+    /// stalls, and a client reconnecting must say which it saw); `None`
+    /// when the version is unknown.
+    pub fn event_id(&self) -> Option<String> {
+        match (self.version, self.stalled) {
+            (0, _) => None,
+            (version, false) => Some(version.to_string()),
+            (version, true) => Some(format!("{version}s")),
+        }
+    }
+
+    /// When this record will count as stalled, unless a newer one comes;
+    /// `None` when it cannot stall (finished, already stalled, never
+    /// updated).
+    pub fn stall_deadline(&self, policy: &StallPolicy) -> Option<DateTime<Utc>> {
+        if !self.active || self.stalled {
+            return None;
+        }
+        let updated_at = self.updated_at?;
+        Some(stalls::deadline(
+            updated_at,
+            policy.limit(self.refresh_interval_ms),
+        ))
+    }
+
+    /// This record with `stalled` set, if it is stalled as of `now`.
+    pub fn stalled_at(&self, now: DateTime<Utc>, policy: &StallPolicy) -> Option<Self> {
+        let record: ProgressRecord = serde_json::from_slice(&self.data).ok()?;
+        let record = record.with_stall_check(now, policy);
+        if record.stalled {
+            Self::of(&record)
+        } else {
+            None
+        }
+    }
+
     /// Whether a client that has `than` should get this. Versions decide
-    /// where both are known; a record from the archive (no version) only
-    /// counts when the job has got further, so a stale checkpoint never
-    /// replaces a live record.
+    /// where both are known (and of one version, the record that says the
+    /// job stalled is the newer); a record from the archive (no version)
+    /// only counts when the job has got further, so a stale checkpoint
+    /// never replaces a live record.
     pub fn is_newer_than(&self, than: &Change) -> bool {
         match (self.version, than.version) {
             (0, 0) => {
@@ -94,7 +150,7 @@ impl Change {
             }
             (0, _) => self.progress > than.progress,
             (_, 0) => self.progress >= than.progress,
-            (ours, theirs) => ours > theirs,
+            (ours, theirs) => ours > theirs || (ours == theirs && self.stalled && !than.stalled),
         }
     }
 }
@@ -116,26 +172,72 @@ pub struct Hub {
     jobs: Mutex<HashMap<JobId, watch::Sender<Option<Arc<Change>>>>>,
     feed: broadcast::Sender<Arc<Change>>,
     bus: watch::Sender<BusState>,
-    streams: Arc<Semaphore>,
-    max_streams: usize,
+    slots: Arc<Slots>,
+    /// A std mutex: held for a few set operations, never across an await.
+    stalls: Mutex<Stalls>,
+    stall_policy: StallPolicy,
+    /// Wakes the stall watch when a deadline earlier than its sleep comes.
+    earlier_stall: Notify,
     shutdown: CancellationToken,
 }
 
-/// A stream's place under the cap on open streams; released when dropped.
-#[derive(Debug)]
-pub struct StreamPermit(#[allow(dead_code)] OwnedSemaphorePermit);
-
 impl Hub {
-    /// A hub that lets at most `max_streams` streams be open at once.
-    pub fn new(max_streams: usize) -> Self {
+    /// A hub that lets at most `max_streams` streams be open at once, and
+    /// `max_per_client` of one client address (0: no cap per client);
+    /// jobs count as stalled by `stall_policy`, as the read path says.
+    pub fn new(max_streams: usize, max_per_client: usize, stall_policy: StallPolicy) -> Self {
         Self {
             jobs: Mutex::default(),
             feed: broadcast::Sender::new(FEED_CAPACITY),
             bus: watch::Sender::new(BusState::default()),
-            streams: Arc::new(Semaphore::new(max_streams)),
-            max_streams,
+            slots: Arc::new(Slots::new(max_streams, max_per_client)),
+            stalls: Mutex::default(),
+            stall_policy,
+            earlier_stall: Notify::new(),
             shutdown: CancellationToken::new(),
         }
+    }
+
+    fn stalls(&self) -> MutexGuard<'_, Stalls> {
+        // Each operation leaves the sets whole, so a poisoned lock is usable.
+        self.stalls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Notes `change` as its job's latest, for the stall watch: a stream's
+    /// snapshot of a job no write has touched since start counts too.
+    pub fn track(&self, change: &Arc<Change>) {
+        if self.stalls().track(change, &self.stall_policy) {
+            self.earlier_stall.notify_one();
+        }
+    }
+
+    /// Publishes each tracked job's record, `stalled` set, as it crosses
+    /// its stall threshold: one task per instance, until the server stops.
+    pub fn spawn_stall_watch(self: &Arc<Self>) {
+        let hub = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let next = hub.stalls().next();
+                // Nothing tracked: sleep until a deadline comes.
+                let wait = next.map_or(std::time::Duration::from_secs(3600), |at| {
+                    (at - Utc::now()).to_std().unwrap_or_default()
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = hub.earlier_stall.notified() => continue,
+                    () = hub.stopping() => return,
+                }
+                let now = Utc::now();
+                let due = hub.stalls().due(now);
+                for change in due {
+                    if let Some(stalled) = change.stalled_at(now, &hub.stall_policy) {
+                        hub.publish(stalled);
+                    }
+                }
+            }
+        });
     }
 
     fn jobs(&self) -> MutexGuard<'_, HashMap<JobId, watch::Sender<Option<Arc<Change>>>>> {
@@ -148,11 +250,21 @@ impl Hub {
     /// Hands a change to the streams of its job and of the active list.
     pub fn publish(&self, change: Change) {
         let change = Arc::new(change);
+        self.track(&change);
         if let Some(job) = self.jobs().get(&change.job_id) {
             job.send_replace(Some(Arc::clone(&change)));
         }
         // No receiver is no error: nobody watches the list right now.
         let _ = self.feed.send(change);
+    }
+
+    /// Hands one payload published on the bus (a stored record) to the
+    /// streams; an unreadable one is skipped with a log line.
+    pub fn deliver(&self, payload: &[u8]) {
+        match Change::decode(payload) {
+            Ok(change) => self.publish(change),
+            Err(err) => tracing::warn!(error = %err, "skipping an unreadable event on the bus"),
+        }
     }
 
     /// Watches one job from now on.
@@ -193,18 +305,20 @@ impl Hub {
             .send_if_modified(|state| std::mem::replace(&mut state.up, false));
     }
 
-    /// A place for one more stream, unless the cap is reached.
-    pub fn open_stream(&self) -> Option<StreamPermit> {
-        Arc::clone(&self.streams)
-            .try_acquire_owned()
-            .ok()
-            .map(StreamPermit)
+    /// A slot for one more stream of `client`, unless a cap is reached.
+    /// The response body holds it, so it is released with the connection.
+    pub fn open_stream(&self, client: IpAddr) -> Result<StreamSlot, Refused> {
+        self.slots.open(client)
+    }
+
+    /// Whether `client` could open a stream now, taking nothing.
+    pub fn check_stream(&self, client: IpAddr) -> Result<(), Refused> {
+        self.slots.check(client)
     }
 
     /// How many streams are open.
     pub fn open_streams(&self) -> usize {
-        self.max_streams
-            .saturating_sub(self.streams.available_permits())
+        self.slots.open_streams()
     }
 
     /// Ends every stream (the server is stopping); they close with a retry
@@ -256,7 +370,7 @@ mod tests {
 
     #[test]
     fn a_slow_watcher_sees_only_the_latest_change() {
-        let hub = Arc::new(Hub::new(10));
+        let hub = Arc::new(Hub::new(10, 0, StallPolicy::default()));
         let mut watch = hub.watch_job(JobId::parse("a").unwrap());
         for version in 1..=10 {
             hub.publish(change("a", version, JobStatus::InProgress));
@@ -297,7 +411,7 @@ mod tests {
 
     #[test]
     fn a_jobs_channel_leaves_with_its_last_watch() {
-        let hub = Arc::new(Hub::new(10));
+        let hub = Arc::new(Hub::new(10, 0, StallPolicy::default()));
         let id = JobId::parse("a").unwrap();
         let first = hub.watch_job(id.clone());
         let second = hub.watch_job(id.clone());
@@ -308,18 +422,8 @@ mod tests {
     }
 
     #[test]
-    fn the_cap_refuses_streams_beyond_it_and_frees_places() {
-        let hub = Hub::new(2);
-        let (a, _b) = (hub.open_stream().unwrap(), hub.open_stream().unwrap());
-        assert!(hub.open_stream().is_none());
-        assert_eq!(hub.open_streams(), 2);
-        drop(a);
-        assert!(hub.open_stream().is_some());
-    }
-
-    #[test]
     fn every_return_of_the_bus_is_a_resync() {
-        let hub = Hub::new(1);
+        let hub = Hub::new(1, 0, StallPolicy::default());
         let state = hub.bus_state();
         hub.bus_up();
         hub.bus_down();

@@ -16,6 +16,10 @@
 //!   subscription to a cluster's shard channels.
 //! - [`hub`]: the per-instance fan-out: the latest change per watched job,
 //!   a bounded feed of every change, the bus's state, the cap on streams.
+//! - [`slots`]: the caps on open streams, per instance and per client; a
+//!   slot belongs to the response body, so it ends with the connection.
+//! - `push/stalls.rs`: when each active job will stall, so the hub
+//!   announces it (one deadline structure, no timer per stream).
 //! - [`stream`]: what one stream sends: the snapshot, each change, `end`.
 //!
 //! What the polling design feared, and the answer here:
@@ -29,6 +33,10 @@
 //! - *Reconnects*: each job's version only grows, so `Last-Event-ID` says
 //!   exactly what the client has; progress is a state, so a client that
 //!   missed ten updates gets the latest one, not ten.
+//! - *A bus that hangs* (Redis stopped: the connection stays open and
+//!   silent): the Redis subscriber `PING`s its connection every
+//!   [`bus::BUS_HEALTH_CHECK`] and drops it when no answer comes, so a hang
+//!   is noticed within twice that and treated as a drop.
 //! - *A bus that drops*: the instance resubscribes, and every stream
 //!   re-reads its jobs (nothing missed in between is lost); while it is
 //!   down, streams read through the one-second cache, so a watcher sees at
@@ -37,8 +45,11 @@
 
 pub mod bus;
 pub mod hub;
+mod resubscribe;
 mod sharded;
+pub mod slots;
+mod stalls;
 pub mod stream;
 
 pub use bus::{Bus, Publisher};
-pub use hub::Hub;
+pub use hub::{FEED_CAPACITY, Hub};

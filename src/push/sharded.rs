@@ -21,8 +21,8 @@ use std::{sync::Arc, time::Duration};
 use redis::{ProtocolVersion, PushInfo, PushKind, Value, cluster::ClusterClientBuilder};
 
 use super::{
-    bus::{FIRST_RESUBSCRIBE_DELAY, MAX_RESUBSCRIBE_DELAY, deliver},
     hub::Hub,
+    resubscribe::{FIRST_RESUBSCRIBE_DELAY, MAX_RESUBSCRIBE_DELAY},
 };
 use crate::error::error_chain;
 
@@ -71,7 +71,7 @@ pub(super) async fn subscriber(
                 match push.kind {
                     PushKind::SMessage => {
                         if let Some(Value::BulkString(payload)) = push.data.get(1) {
-                            deliver(&hub, payload);
+                            hub.deliver(payload);
                         }
                     }
                     PushKind::Disconnection | PushKind::SUnsubscribe => {

@@ -19,9 +19,9 @@ use actix_web_lab::sse::{Data, Event};
 use bytestring::ByteString;
 use tokio::sync::{broadcast, mpsc};
 
-use super::hub::{Change, Hub, JobWatch, StreamPermit};
+use super::hub::{Change, Hub, JobWatch};
 use crate::{
-    domain::JobId,
+    domain::{JobId, ProgressRecord},
     read::{Page, ProgressReader},
 };
 
@@ -104,13 +104,36 @@ fn text(data: &Bytes) -> ByteString {
     ByteString::try_from(data.clone()).unwrap_or_default()
 }
 
-/// `event: progress` with the change's version as its id (when known).
+/// `event: progress` with the change's [event id](Change::event_id)
+/// (when its version is known).
 fn progress(change: &Change) -> Event {
     let data = Data::new(text(&change.data)).event("progress");
-    if change.version > 0 {
-        data.id(change.version.to_string()).into()
-    } else {
-        data.into()
+    match change.event_id() {
+        Some(id) => data.id(id).into(),
+        None => data.into(),
+    }
+}
+
+/// What a client's `Last-Event-ID` says it has: a version, and whether
+/// the record it saw said the job was stalled (`<version>s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventId {
+    /// The record's version.
+    pub version: u64,
+    /// The record said `stalled: true`.
+    pub stalled: bool,
+}
+
+impl EventId {
+    /// `<version>` or `<version>s`; `None` for anything else.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        let (digits, stalled) = match raw.strip_suffix('s') {
+            Some(digits) => (digits, true),
+            None => (raw, false),
+        };
+        let version = digits.parse().ok()?;
+        Some(Self { version, stalled })
     }
 }
 
@@ -132,13 +155,22 @@ async fn read_job(ctx: &Context, id: &JobId) -> Option<Change> {
 pub async fn job(
     ctx: Context,
     mut watch: JobWatch,
-    snapshot: Change,
-    last_event_id: Option<u64>,
+    mut snapshot: Change,
+    last_event_id: Option<EventId>,
     tx: mpsc::Sender<Box<Event>>,
-    _permit: StreamPermit,
 ) {
     let id = snapshot.job_id.clone();
-    let client_has_it = snapshot.version > 0 && last_event_id == Some(snapshot.version);
+    // Of one version, the stalled record is the later: only a write
+    // (a new version) ends a stall. So a client that saw the version
+    // stalled has it even when the snapshot, read a moment earlier
+    // through the cache, does not say so yet.
+    let client_has_it = snapshot.version > 0
+        && last_event_id.is_some_and(|seen| {
+            seen.version == snapshot.version && (seen.stalled || !snapshot.stalled)
+        });
+    if client_has_it && last_event_id.is_some_and(|seen| seen.stalled) {
+        snapshot.stalled = true;
+    }
     if !client_has_it && !send(&tx, progress(&snapshot)).await {
         return;
     }
@@ -147,6 +179,9 @@ pub async fn job(
         return;
     }
     let mut last = Arc::new(snapshot);
+    // A job no write has touched since this instance started has no
+    // deadline yet: its snapshot sets one.
+    ctx.hub.track(&last);
     let mut polling = Polling::new(&ctx);
     loop {
         let next = tokio::select! {
@@ -223,6 +258,19 @@ impl Selection {
     }
 }
 
+/// Notes every record of a snapshot for the stall watch (see
+/// [`Hub::track`]).
+fn track_all(hub: &Hub, snapshot: &Bytes) {
+    let Ok(records) = serde_json::from_slice::<Vec<ProgressRecord>>(snapshot) else {
+        return;
+    };
+    for record in &records {
+        if let Some(change) = Change::of(record) {
+            hub.track(&Arc::new(change));
+        }
+    }
+}
+
 fn snapshot_event(data: &Bytes) -> Event {
     Data::new(text(data)).event("snapshot").into()
 }
@@ -234,11 +282,11 @@ pub async fn jobs(
     mut feed: broadcast::Receiver<Arc<Change>>,
     snapshot: Bytes,
     tx: mpsc::Sender<Box<Event>>,
-    _permit: StreamPermit,
 ) {
     if !send(&tx, snapshot_event(&snapshot)).await {
         return;
     }
+    track_all(&ctx.hub, &snapshot);
     let mut last_snapshot = snapshot;
     let mut polling = Polling::new(&ctx);
     loop {

@@ -17,7 +17,8 @@
 //! - the active index in start order (jobs without a start last, ties by
 //!   id), exactly while the value's status is active;
 //! - every stored value is published to the streams of this process
-//!   ([`MemoryStore::events`], which [`Bus::InProcess`] carries to the hub).
+//!   ([`MemoryStore::events`], which the push hub's in-process bus
+//!   subscribes to).
 //!
 //! What it cannot do: be shared. Several API instances, or workers in
 //! other processes using [`ProgressWriter`] directly, each see a store of
@@ -29,7 +30,6 @@
 //! lock is cheaper than an async one (as in mini-redis's `db.rs`). Values
 //! are decoded after the lock is released.
 //!
-//! [`Bus::InProcess`]: crate::push::Bus::InProcess
 //! [`ProgressWriter`]: crate::write::ProgressWriter
 
 use std::{
@@ -45,10 +45,6 @@ use tokio::sync::broadcast;
 
 use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls};
 use crate::domain::{JobId, JobStatus, ProgressRecord};
-
-/// Published changes a lagging subscriber may fall behind before it is
-/// told to resync (the hub's own feed holds as many).
-const EVENTS_CAPACITY: usize = crate::push::hub::FEED_CAPACITY;
 
 /// Where a job sorts in the active list: jobs with a start first, by
 /// start; then those without; ties by id (Redis orders equal scores by
@@ -140,12 +136,15 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store whose values live as long as `ttls` says.
-    pub fn new(ttls: Ttls) -> Self {
+    /// An empty store whose values live as long as `ttls` says; a
+    /// subscriber of [`events`](Self::events) may fall `events_capacity`
+    /// changes behind before it is told it lagged (whoever builds the
+    /// store for a hub passes the hub's own feed capacity).
+    pub fn new(ttls: Ttls, events_capacity: usize) -> Self {
         Self {
             jobs: Arc::default(),
             ttls,
-            events: broadcast::channel(EVENTS_CAPACITY).0,
+            events: broadcast::channel(events_capacity).0,
         }
     }
 

@@ -330,7 +330,7 @@ async fn the_writers_complete_returns_once_committed_or_says_it_is_not_durable()
     let file = folder.path().join("jobs.db");
     let archive = SqliteArchive::open(&file, Duration::from_secs(1)).unwrap();
     archive.migrate().await.unwrap();
-    let hot = MemoryStore::new(Ttls::default());
+    let hot = MemoryStore::new(Ttls::default(), job_progress::push::FEED_CAPACITY);
     let writer = ProgressWriter::new(
         Arc::new(hot),
         Arc::new(archive.clone()),

@@ -4,7 +4,7 @@
 use std::{process::Command, sync::Arc, time::Duration};
 
 use job_progress::{
-    push::Publisher,
+    push::{Publisher, bus::BUS_HEALTH_CHECK},
     store::{HotStore, RedisStore, Ttls},
     write::{JobSpec, ProgressWriter},
 };
@@ -211,6 +211,46 @@ async fn a_killed_redis_subscription_loses_no_final_state(pool: sqlx::PgPool) {
     let last = &events[events.len() - 2];
     assert_eq!(status(last), "completed");
     assert_eq!(last.json()["currentSentCount"], 10);
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn a_hung_redis_takes_the_bus_down_within_two_health_checks_and_streams_poll_meanwhile(
+    pool: sqlx::PgPool,
+) {
+    let redis = RedisServer::redis().await;
+    let url = redis.url();
+    let app = spawn_app_with(pool, |o| o.redis_url = url).await;
+    let bus_up = || app.state.hub.bus_state().borrow().up;
+    eventually(LIMIT, "the bus is up", || async { bus_up() }).await;
+    let handle = app.writer(eager()).start(job("hung"), JobSpec::new(10));
+    handle.record(1, 0).unwrap();
+    handle.flush().await;
+    let mut stream =
+        SseStream::open(&format!("{}/api/v1/jobs/hung/events", app.address), None).await;
+    assert_eq!(
+        stream.next_within(LIMIT).await.unwrap().json()["currentSentCount"],
+        1
+    );
+    let resyncs = app.state.hub.bus_state().borrow().resyncs;
+
+    // SIGSTOP: the subscription's connection stays open and silent.
+    redis.pause();
+    let bound = 2 * BUS_HEALTH_CHECK + Duration::from_millis(500);
+    eventually(bound, "the hub sees the bus down", || async { !bus_up() }).await;
+
+    // Meanwhile the stream polls: a change that only reached the archive
+    // (Redis is hung) still arrives.
+    handle.record(4, 0).unwrap();
+    handle.flush().await;
+    let polled = stream.next_within(LIMIT).await.unwrap();
+    assert_eq!(polled.json()["currentSentCount"], 5, "{polled:?}");
+
+    redis.resume();
+    eventually(LIMIT, "the bus is back", || async {
+        let state = *app.state.hub.bus_state().borrow();
+        state.up && state.resyncs > resyncs
+    })
+    .await;
 }
 
 #[sqlx::test(migrations = "migrations/postgres")]

@@ -250,7 +250,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         .take()
         .unwrap_or_else(|| PgArchive::from_pool(pool.clone(), Duration::from_secs(2)));
     let bus = match options.nats.take() {
-        None => redis.bus(),
+        None => job_progress::config::redis_bus(&redis),
         Some(url) => Bus::Nats {
             url,
             subject: keys.events_channel(),
@@ -278,7 +278,7 @@ pub async fn spawn_embedded_with(tune: impl FnOnce(&mut Options)) -> TestApp {
         AnyArchive::sqlite_file(&data.path().join("job-progress.db"), Duration::from_secs(2))
             .expect("a SQLite archive");
     archive.migrate().await.expect("the SQLite migrations");
-    let hot = MemoryStore::new(Ttls::default());
+    let hot = MemoryStore::new(Ttls::default(), job_progress::push::FEED_CAPACITY);
     let bus = Bus::InProcess(hot.events());
     let keys = Keys::new("embedded:");
     let mut app = launch(options, Arc::new(hot), archive.shared(), bus, keys);

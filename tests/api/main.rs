@@ -31,4 +31,6 @@ mod progress;
 mod proxies;
 mod retention;
 mod schedules;
+mod stalls;
+mod stream_slots;
 mod writer;

@@ -40,7 +40,9 @@ fn cluster(ttls: Ttls) -> BoxFuture<'static, Arc<dyn HotStore>> {
 }
 
 fn memory(ttls: Ttls) -> BoxFuture<'static, Arc<dyn HotStore>> {
-    Box::pin(async move { Arc::new(MemoryStore::new(ttls)) as Arc<dyn HotStore> })
+    Box::pin(async move {
+        Arc::new(MemoryStore::new(ttls, job_progress::push::FEED_CAPACITY)) as Arc<dyn HotStore>
+    })
 }
 
 fn id(raw: &str) -> JobId {

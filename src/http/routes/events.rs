@@ -1,9 +1,13 @@
 //! `GET /api/v1/jobs/{jobId}/events` and `GET /api/v1/jobs/active/events`:
 //! Server-Sent Events (see [`crate::push`] for the design).
+//!
+//! A stream's slot under the caps travels inside the response body, so it
+//! is released when the connection ends; `HEAD` answers the headers `GET`
+//! would and opens nothing (no slot, no task, no watch).
 
 use std::time::Duration;
 
-use actix_web::{HttpRequest, HttpResponse, Responder as _, web};
+use actix_web::{HttpRequest, HttpResponse, Responder as _, http::Method, web};
 use actix_web_lab::sse::{Event, Sse};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -11,10 +15,11 @@ use tokio::sync::mpsc;
 use super::jobs::PageQuery;
 use crate::{
     domain::JobId,
-    http::{ApiError, AppState, RequestId, respond::respond},
+    http::{ApiError, AppState, RequestId, client, error::RETRY_AFTER_SECS, respond::respond},
     push::{
         hub::Change,
-        stream::{self, Context, Selection},
+        slots::{Refused, StreamSlot},
+        stream::{self, Context, EventId, Selection},
     },
 };
 
@@ -34,16 +39,21 @@ pub struct StreamSettings {
     pub retry: Duration,
 }
 
-/// The response for a stream fed by `rx`. Events travel boxed: a tokio
-/// channel allocates a block of 32 slots whatever its bound, and an event
-/// is about 100 bytes, a box 8 (about 3 KB less per idle stream).
+/// The response for a stream fed by `rx`, holding `slot` (none for
+/// `HEAD`) for as long as the body lives: actix drops the body when the
+/// connection ends, at once when the client closes it (the server does
+/// not wait on half-closed connections, see `startup.rs`). Events travel
+/// boxed: a tokio channel allocates a block of 32 slots whatever its
+/// bound, and an event is about 100 bytes, a box 8 (about 3 KB less per
+/// idle stream).
 fn sse(
     request: &HttpRequest,
     rx: mpsc::Receiver<Box<Event>>,
+    slot: Option<StreamSlot>,
     settings: StreamSettings,
 ) -> HttpResponse {
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|event| (*event, rx))
+    let events = futures_util::stream::unfold((rx, slot), |(mut rx, slot)| async move {
+        rx.recv().await.map(|event| (*event, (rx, slot)))
     });
     Sse::from_infallible_stream(events)
         .with_keep_alive(settings.heartbeat)
@@ -55,6 +65,35 @@ fn sse(
         .map_into_boxed_body()
 }
 
+/// The answer to `HEAD`: a stream's headers and an empty body.
+fn headers_only(request: &HttpRequest, settings: StreamSettings) -> HttpResponse {
+    let (_, closed) = mpsc::channel(1);
+    sse(request, closed, None, settings)
+}
+
+/// A refused stream: the instance's cap is a 503, a client's a 429; both
+/// with `Retry-After`.
+fn refusal(refused: Refused) -> ApiError {
+    match refused {
+        Refused::Instance => ApiError::TooManyStreams,
+        Refused::Client { cap } => ApiError::TooManyRequests {
+            retry_after_secs: RETRY_AFTER_SECS,
+            limit: u32::try_from(cap).unwrap_or(u32::MAX),
+        },
+    }
+}
+
+/// A slot for this request's stream; for `HEAD`, only whether there would
+/// be one (`Ok(None)`).
+fn slot(state: &AppState, request: &HttpRequest) -> Result<Option<StreamSlot>, ApiError> {
+    let client = client::address(request);
+    if request.method() == Method::HEAD {
+        state.hub.check_stream(client).map_err(refusal)?;
+        return Ok(None);
+    }
+    state.hub.open_stream(client).map(Some).map_err(refusal)
+}
+
 fn context(state: &AppState, request_id: &RequestId) -> Context {
     Context {
         hub: state.hub.clone(),
@@ -63,13 +102,14 @@ fn context(state: &AppState, request_id: &RequestId) -> Context {
     }
 }
 
-/// `Last-Event-ID`: the version the client already has.
-fn last_event_id(request: &HttpRequest) -> Option<u64> {
+/// `Last-Event-ID`: the version the client already has, and whether it
+/// saw the job stalled.
+fn last_event_id(request: &HttpRequest) -> Option<EventId> {
     request
         .headers()
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse().ok())
+        .and_then(EventId::parse)
 }
 
 /// One job's changes: the snapshot, each change, `end`.
@@ -81,7 +121,14 @@ pub async fn job(
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     let id = ApiError::parse_id("job", JobId::parse(path.into_inner()))?;
-    let permit = state.hub.open_stream().ok_or(ApiError::TooManyStreams)?;
+    let Some(slot) = slot(&state, &request)? else {
+        // HEAD: the status GET would give, from the same read.
+        let served = state.reader.job(id, request_id.as_str()).await;
+        return Ok(match Change::from_rendered(&served.response) {
+            Some(_) => headers_only(&request, state.streams),
+            None => respond(&request, &served),
+        });
+    };
     // Watch before reading the snapshot, so no change falls in between.
     let watch = state.hub.watch_job(id.clone());
     let served = state.reader.job(id, request_id.as_str()).await;
@@ -96,9 +143,8 @@ pub async fn job(
         snapshot,
         last_event_id(&request),
         tx,
-        permit,
     ));
-    Ok(sse(&request, rx, state.streams))
+    Ok(sse(&request, rx, Some(slot), state.streams))
 }
 
 /// `?limit=&offset=&ids=`.
@@ -138,7 +184,18 @@ pub async fn active(
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     let selection = query.selection()?;
-    let permit = state.hub.open_stream().ok_or(ApiError::TooManyStreams)?;
+    let slot = slot(&state, &request)?;
+    if slot.is_none() {
+        // HEAD: the status GET would give; only the active list's read can
+        // fail (a stream of chosen jobs leaves out what it cannot read).
+        if let Selection::Active(page) = &selection {
+            let served = state.reader.active(*page, request_id.as_str()).await;
+            if served.response.data().is_none() {
+                return Ok(respond(&request, &served));
+            }
+        }
+        return Ok(headers_only(&request, state.streams));
+    }
     let feed = state.hub.watch_all();
     let ctx = context(&state, &request_id);
     let snapshot = match &selection {
@@ -156,6 +213,6 @@ pub async fn active(
             .unwrap_or_else(|| web::Bytes::from_static(b"[]")),
     };
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(stream::jobs(ctx, selection, feed, snapshot, tx, permit));
-    Ok(sse(&request, rx, state.streams))
+    tokio::spawn(stream::jobs(ctx, selection, feed, snapshot, tx));
+    Ok(sse(&request, rx, slot, state.streams))
 }

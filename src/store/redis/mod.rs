@@ -34,10 +34,7 @@ use super::{
     guard::{ErrorKind, Guarded},
     keys::Bucket,
 };
-use crate::{
-    domain::{JobId, JobStatus, ProgressRecord},
-    push::Bus,
-};
+use crate::domain::{JobId, JobStatus, ProgressRecord};
 
 /// How many values one MGET asks for: a page of 1,000 takes four round
 /// trips, and no single command keeps Redis busy for long (500 values, about
@@ -206,25 +203,24 @@ impl RedisStore {
         self
     }
 
-    /// The bus that carries this store's writes to API instances: pub/sub
-    /// on the events channel of one Redis, or sharded pub/sub on every
-    /// bucket's channel of a cluster.
-    pub fn bus(&self) -> Bus {
+    /// The client of the one Redis it uses; `None` on a cluster. What a
+    /// subscriber to its events channel connects with.
+    pub fn node_client(&self) -> Option<&redis::Client> {
         match &self.conn {
-            Conn::Node(_, client) => Bus::Redis {
-                client: client.clone(),
-                channel: self.keys.events_channel(),
-            },
-            Conn::Cluster(_) => Bus::RedisCluster {
-                url: self.url.clone(),
-                channels: self
-                    .keys
-                    .buckets()
-                    .map(|bucket| self.keys.publish_channel(bucket))
-                    .collect(),
-                timeout: self.timeout,
-            },
+            Conn::Node(_, client) => Some(client),
+            Conn::Cluster(_) => None,
         }
+    }
+
+    /// The node it was given (`REDIS_URL`): where a subscriber to a
+    /// cluster's shard channels starts.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The longest wait for one command.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The key layout in use.

@@ -17,16 +17,12 @@
 //! implementation, so they behave alike.
 
 mod any;
+mod archive;
 pub mod breaker;
 mod guard;
+mod hot;
 pub mod keys;
-mod memory;
-mod postgres;
-mod redis;
 mod retention;
-mod rows;
-mod sql;
-mod sqlite;
 
 use std::{collections::HashSet, time::Duration};
 
@@ -35,10 +31,8 @@ use async_trait::async_trait;
 use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
 
 pub use self::any::AnyArchive;
-pub use self::memory::MemoryStore;
-pub use self::postgres::PgArchive;
-pub use self::redis::{RedisStore, Ttls};
-pub use self::sqlite::SqliteArchive;
+pub use self::archive::{PgArchive, SqliteArchive};
+pub use self::hot::{MemoryStore, RedisStore, Ttls};
 pub use breaker::BreakerConfig;
 pub use keys::Keys;
 pub use retention::Retention;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::{PgArchive, sql::CHECKPOINT_SQL};
 use crate::{
     domain::{ProgressRecord, ScheduleId},
-    store::{StoreError, WriteOutcome, rows::bigint},
+    store::{StoreError, WriteOutcome, archive::rows::bigint},
 };
 
 /// The records, one vector per column of the upsert, in its order.

@@ -14,7 +14,7 @@ use chrono::Utc;
 use super::PgArchive;
 use crate::{
     domain::JobStatus,
-    store::{StoreError, sql::statuses_sql},
+    store::{StoreError, archive::sql::statuses_sql},
 };
 
 impl PgArchive {

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use crate::store::{
+use crate::store::archive::{
     rows::COLUMNS,
     sql::{CHECKPOINT_ASSIGNMENTS, NEVER_BACKWARDS, SCHEDULE_ASSIGNMENTS, SCHEDULE_FROM_JOB},
 };

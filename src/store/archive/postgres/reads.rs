@@ -8,8 +8,10 @@ use crate::{
     domain::{FinishedPage, FinishedQuery},
     store::{
         StoreError,
-        rows::{self, COLUMNS, bigint},
-        sql::statuses_sql_of,
+        archive::{
+            rows::{self, COLUMNS, bigint},
+            sql::statuses_sql_of,
+        },
     },
 };
 

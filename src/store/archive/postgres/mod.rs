@@ -3,7 +3,7 @@
 //! upsert for any number of jobs), old ones deleted by `retention.rs`.
 
 mod checkpoint;
-mod finished;
+mod reads;
 mod retention;
 mod sql;
 

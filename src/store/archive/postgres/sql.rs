@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use crate::store::sql::{
+use crate::store::archive::sql::{
     CHECKPOINT_ASSIGNMENTS, NEVER_BACKWARDS, SCHEDULE_ASSIGNMENTS, SCHEDULE_FROM_JOB,
 };
 

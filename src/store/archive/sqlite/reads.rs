@@ -14,8 +14,10 @@ use crate::{
     },
     store::{
         StoreError,
-        rows::{self, COLUMNS, SCHEDULE_COLUMNS, bigint, count},
-        sql::{statuses_sql, statuses_sql_of},
+        archive::{
+            rows::{self, COLUMNS, SCHEDULE_COLUMNS, bigint, count},
+            sql::{statuses_sql, statuses_sql_of},
+        },
     },
 };
 

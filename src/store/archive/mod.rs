@@ -6,8 +6,84 @@ mod rows;
 mod sql;
 mod sqlite;
 
-// The store-wide names the archives below take from `super::`.
-use super::{Archive, StoreError, WriteOutcome, breaker, guard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+// `breaker` and `guard`: store-wide names the archives below take from
+// `super::`.
+use super::{StoreError, WriteOutcome, breaker, guard};
+use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
 
 pub use self::postgres::PgArchive;
 pub use self::sqlite::SqliteArchive;
+
+/// The durable store: one checkpoint per job, and the scheduled sends.
+#[async_trait]
+pub trait Archive: Send + Sync + 'static {
+    /// Upserts the job's checkpoint (and its schedule's start and end),
+    /// unless the archive holds a later state of the job.
+    async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError>;
+
+    /// Upserts several jobs' checkpoints (each job at most once), like
+    /// [`checkpoint`](Self::checkpoint) for each, and says what became of
+    /// each, in order. The whole batch succeeds or fails together. The
+    /// default writes them one by one; PostgreSQL sends one statement,
+    /// SQLite one transaction.
+    async fn checkpoint_many(
+        &self,
+        records: &[ProgressRecord],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(records.len());
+        for record in records {
+            outcomes.push(self.checkpoint(record).await?);
+        }
+        Ok(outcomes)
+    }
+
+    /// [`checkpoint_many`](Self::checkpoint_many) for a batch that holds a
+    /// status change someone is waiting to acknowledge: once it returns
+    /// `Ok`, the batch must survive a power cut, not only a crash of this
+    /// process. PostgreSQL's commits already do (`synchronous_commit` on,
+    /// its default), so the default is `checkpoint_many`; SQLite writes
+    /// the batch with `synchronous=FULL`.
+    async fn checkpoint_many_synced(
+        &self,
+        records: &[ProgressRecord],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.checkpoint_many(records).await
+    }
+
+    /// The job's last checkpoint.
+    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
+
+    /// `preparing` or `in_progress` checkpoints updated within the
+    /// in-progress TTL, oldest start first, and how many there are in all.
+    async fn active(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;
+
+    /// One page of completed and/or failed checkpoints, the most recent
+    /// final record first, from `query.after` on (keyset pagination).
+    async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError>;
+
+    /// Deletes at most `batch` checkpoints of finished (completed or
+    /// failed) jobs last written more than `keep` ago by the archive's own
+    /// clock, in one statement; returns how many it deleted. Active jobs
+    /// are never deleted. [`Retention`](super::Retention) runs it batch after batch.
+    async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError>;
+
+    /// Schedules that have started and not ended, oldest start first.
+    async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError>;
+
+    /// One schedule.
+    async fn schedule(&self, id: &ScheduleId) -> Result<Option<Schedule>, StoreError>;
+
+    /// Answers when the store can serve.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// What it is (`postgres`, `sqlite`), for `/readyz` and the logs.
+    fn name(&self) -> &'static str;
+}

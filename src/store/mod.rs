@@ -123,6 +123,18 @@ impl StoreError {
         )
     }
 
+    /// The value under `key` could not be read, or a value could not be
+    /// encoded to be stored there.
+    pub(crate) fn corrupt(
+        key: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Corrupt {
+            key: key.into(),
+            source: Box::new(source),
+        }
+    }
+
     pub(crate) fn refused(
         store: &'static str,
         source: impl std::error::Error + Send + Sync + 'static,

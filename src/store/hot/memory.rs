@@ -202,10 +202,7 @@ impl MemoryStore {
         stored.version = version;
         let json: Arc<str> = stored
             .to_stored_json()
-            .map_err(|err| StoreError::Corrupt {
-                key: record.job_id.to_string(),
-                source: Box::new(err),
-            })?
+            .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?
             .into();
         let kept_state = match (expecting, jobs.remove(&record.job_id)) {
             (Some(expecting), _) => Some(Arc::from(expecting.state)),
@@ -256,10 +253,8 @@ fn moves_back(old: &Entry, new: &ProgressRecord) -> bool {
 
 /// Parses a stored value, as the Redis store does.
 fn decode(id: &JobId, json: &str) -> Result<ProgressRecord, StoreError> {
-    ProgressRecord::from_stored_json(json.as_bytes()).map_err(|err| StoreError::Corrupt {
-        key: id.to_string(),
-        source: Box::new(err),
-    })
+    ProgressRecord::from_stored_json(json.as_bytes())
+        .map_err(|err| StoreError::corrupt(id.to_string(), err))
 }
 
 #[async_trait]

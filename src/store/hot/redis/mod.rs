@@ -264,10 +264,7 @@ impl RedisStore {
 
 /// Parses a stored value; `key` names it in the error.
 fn decode(key: &str, raw: &str) -> Result<ProgressRecord, StoreError> {
-    ProgressRecord::from_stored_json(raw.as_bytes()).map_err(|err| StoreError::Corrupt {
-        key: key.to_owned(),
-        source: Box::new(err),
-    })
+    ProgressRecord::from_stored_json(raw.as_bytes()).map_err(|err| StoreError::corrupt(key, err))
 }
 
 #[async_trait]

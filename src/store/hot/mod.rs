@@ -14,6 +14,13 @@ use crate::domain::{JobId, ProgressRecord};
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisStore, Ttls};
 
+/// Reads a value as both hot stores store it
+/// ([`ProgressRecord::from_stored_json`]); `key` names it in the error.
+fn decode(key: impl std::fmt::Display, raw: &str) -> Result<ProgressRecord, StoreError> {
+    ProgressRecord::from_stored_json(raw.as_bytes())
+        .map_err(|err| StoreError::corrupt(key.to_string(), err))
+}
+
 /// What became of a hot-store write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HotWrite {

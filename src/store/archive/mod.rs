@@ -1,6 +1,7 @@
 //! The archives: [`PgArchive`] and [`SqliteArchive`], around the SQL
 //! (`sql.rs`) and the rows (`rows.rs`) they share.
 
+mod calls;
 mod postgres;
 mod rows;
 mod sql;
@@ -17,6 +18,11 @@ use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule
 
 pub use self::postgres::PgArchive;
 pub use self::sqlite::SqliteArchive;
+
+/// How long an active checkpoint stays in the active list without an
+/// update, unless the archive is told otherwise: the in-progress TTL of
+/// the hot store's default ([`Ttls`](crate::store::Ttls)).
+const DEFAULT_ACTIVE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The durable store: one checkpoint per job, and the scheduled sends.
 #[async_trait]

@@ -10,7 +10,6 @@ mod sql;
 use std::{str::FromStr, time::Duration};
 
 use async_trait::async_trait;
-use futures_util::FutureExt as _;
 use sqlx::{
     PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
@@ -19,10 +18,11 @@ use sqlx::{
 use chrono::{DateTime, Utc};
 
 use super::{
-    Archive, StoreError, WriteOutcome,
+    Archive, DEFAULT_ACTIVE_TTL, StoreError, WriteOutcome,
     breaker::BreakerConfig,
+    calls,
     guard::{ErrorKind, Guarded},
-    rows::{self, COLUMNS, SCHEDULE_COLUMNS, bigint, count},
+    rows::{self, COLUMNS, SCHEDULE_COLUMNS},
     sql::statuses_sql,
 };
 use crate::domain::{
@@ -35,10 +35,6 @@ type CheckpointRow = rows::CheckpointRow<DateTime<Utc>>;
 type ScheduleRow = rows::ScheduleRow<DateTime<Utc>>;
 
 const STORE: &str = "postgres";
-
-/// The in-progress TTL of the hot store's default
-/// ([`Ttls`](crate::store::Ttls)).
-const DEFAULT_ACTIVE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The migrations in `migrations/postgres/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -89,14 +85,9 @@ impl PgArchive {
 
     /// Wraps an existing pool (tests hand in the one `#[sqlx::test]` made).
     pub fn from_pool(pool: PgPool, timeout: Duration) -> Self {
-        let ping_pool = pool.clone();
-        let ping = move || {
-            let pool = ping_pool.clone();
-            async move { sqlx::query("SELECT 1").execute(&pool).await.map(drop) }.boxed()
-        };
         Self {
+            guarded: calls::guarded(STORE, timeout, classify, &pool),
             pool,
-            guarded: Guarded::new(STORE, timeout, classify, ping),
             active_ttl: DEFAULT_ACTIVE_TTL,
         }
     }
@@ -125,25 +116,7 @@ impl PgArchive {
 
     /// Applies the embedded migrations.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        use anyhow::Context as _;
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .context("cannot apply the database migrations")
-    }
-
-    /// The one row `sql` selects with `id` bound to `$1`, if any.
-    async fn row_by_id<R>(&self, sql: String, id: &str) -> Result<Option<R>, StoreError>
-    where
-        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-    {
-        self.guarded
-            .call(
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(id)
-                    .fetch_optional(&self.pool),
-            )
-            .await
+        calls::migrate(&MIGRATOR, &self.pool).await
     }
 
     async fn checkpoints(&self, ids: &[String]) -> Result<Vec<ProgressRecord>, StoreError> {
@@ -191,8 +164,12 @@ impl Archive for PgArchive {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM job_progress WHERE job_id = $1");
-        let row: Option<CheckpointRow> = self.row_by_id(sql, id.as_str()).await?;
-        row.map(ProgressRecord::try_from).transpose()
+        let rows: Vec<CheckpointRow> =
+            calls::rows(&self.guarded, &self.pool, sql, id.as_str()).await?;
+        rows.into_iter()
+            .next()
+            .map(ProgressRecord::try_from)
+            .transpose()
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -207,31 +184,20 @@ impl Archive for PgArchive {
             statuses_sql(JobStatus::is_active)
         );
         let ttl_ms = i64::try_from(self.active_ttl.as_millis()).unwrap_or(i64::MAX);
-        let sql = format!(
+        let page = format!(
             "SELECT {COLUMNS} FROM job_progress WHERE {live} \
              ORDER BY started_at, job_id LIMIT $2 OFFSET $3"
         );
-        let rows: Vec<CheckpointRow> = self
-            .guarded
-            .call(
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(ttl_ms)
-                    .bind(i64::from(limit))
-                    .bind(bigint(offset))
-                    .fetch_all(&self.pool),
-            )
-            .await?;
-        let total: i64 = self
-            .guarded
-            .call(
-                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT count(*) FROM job_progress WHERE {live}"
-                )))
-                .bind(ttl_ms)
-                .fetch_one(&self.pool),
-            )
-            .await?;
-        Ok((rows::readable(rows), count(total)))
+        let count = format!("SELECT count(*) FROM job_progress WHERE {live}");
+        calls::active::<_, DateTime<Utc>>(
+            &self.guarded,
+            &self.pool,
+            (page, count),
+            ttl_ms,
+            limit,
+            offset,
+        )
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -251,11 +217,9 @@ impl Archive for PgArchive {
     #[tracing::instrument(level = "debug", skip_all, fields(schedule_id = %id))]
     async fn schedule(&self, id: &ScheduleId) -> Result<Option<Schedule>, StoreError> {
         let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1");
-        let row: Option<ScheduleRow> = self.row_by_id(sql, id.as_str()).await?;
-        Ok(match row {
-            Some(row) => self.with_checkpoints(vec![row]).await?.pop(),
-            None => None,
-        })
+        let rows: Vec<ScheduleRow> =
+            calls::rows(&self.guarded, &self.pool, sql, id.as_str()).await?;
+        Ok(self.with_checkpoints(rows).await?.pop())
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -269,11 +233,7 @@ impl Archive for PgArchive {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let _: i32 = self
-            .guarded
-            .call(sqlx::query_scalar("SELECT 1").fetch_one(&self.pool))
-            .await?;
-        Ok(())
+        calls::ping(&self.guarded, &self.pool).await
     }
 
     fn name(&self) -> &'static str {

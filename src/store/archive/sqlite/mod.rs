@@ -56,12 +56,12 @@ mod tests;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::FutureExt as _;
 use sqlx::SqlitePool;
 
 use super::{
-    Archive, StoreError, WriteOutcome,
+    Archive, DEFAULT_ACTIVE_TTL, StoreError, WriteOutcome,
     breaker::BreakerConfig,
+    calls,
     guard::{ErrorKind, Guarded},
 };
 use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
@@ -72,10 +72,6 @@ const STORE: &str = "sqlite";
 /// range scan of a page); four let a slow list not hold up single reads,
 /// on a machine that may have two cores.
 const READERS: u32 = 4;
-
-/// The in-progress TTL of the hot store's default
-/// ([`Ttls`](crate::store::Ttls)).
-const DEFAULT_ACTIVE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The migrations in `migrations/sqlite/`, embedded in the binary.
 pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -142,15 +138,10 @@ impl SqliteArchive {
 
     /// Wraps the two pools, guarded by `timeout`.
     fn from_pools(writer: SqlitePool, readers: SqlitePool, timeout: Duration) -> Self {
-        let ping_pool = readers.clone();
-        let ping = move || {
-            let pool = ping_pool.clone();
-            async move { sqlx::query("SELECT 1").execute(&pool).await.map(drop) }.boxed()
-        };
         Self {
+            guarded: calls::guarded(STORE, timeout, classify, &readers),
             writer,
             readers,
-            guarded: Guarded::new(STORE, timeout, classify, ping),
             active_ttl: DEFAULT_ACTIVE_TTL,
         }
     }
@@ -179,11 +170,7 @@ impl SqliteArchive {
 
     /// Applies the embedded migrations.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        use anyhow::Context as _;
-        SQLITE_MIGRATOR
-            .run(&self.writer)
-            .await
-            .context("cannot apply the SQLite migrations")
+        calls::migrate(&SQLITE_MIGRATOR, &self.writer).await
     }
 }
 
@@ -248,11 +235,7 @@ impl Archive for SqliteArchive {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let _: i32 = self
-            .guarded
-            .call(sqlx::query_scalar("SELECT 1").fetch_one(&self.readers))
-            .await?;
-        Ok(())
+        calls::ping(&self.guarded, &self.readers).await
     }
 
     fn name(&self) -> &'static str {

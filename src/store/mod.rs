@@ -1,15 +1,23 @@
-//! The two stores behind small interfaces.
+//! The two stores behind small interfaces, each kind in a room of its own.
 //!
-//! - [`HotStore`]: where live progress is written and read first. Fast,
-//!   forgetful (every value has a TTL). Implemented by [`RedisStore`], on
-//!   one Redis or a Redis Cluster, and, with nothing installed,
-//!   [`MemoryStore`] (this process only).
-//! - [`Archive`]: the durable checkpoint of every job and the schedules.
-//!   Implemented by [`PgArchive`] and, for running with nothing installed,
-//!   [`SqliteArchive`] (one file). What both write alike, the
-//!   never-backwards condition above all, is SQL they share (`sql.rs`),
-//!   and both read rows through `rows.rs`; [`Retention`] deletes old
-//!   finished checkpoints from either.
+//! - `hot/` — [`HotStore`]: where live progress is written and read
+//!   first. Fast, forgetful (every value has a TTL). Implemented by
+//!   [`RedisStore`] (`hot/redis/`), on one Redis or a Redis Cluster, and,
+//!   with nothing installed, [`MemoryStore`] (`hot/memory.rs`, this
+//!   process only).
+//! - `archive/` — [`Archive`]: the durable checkpoint of every job and the
+//!   schedules. Implemented by [`PgArchive`] (`archive/postgres/`) and, for
+//!   running with nothing installed, [`SqliteArchive`] (`archive/sqlite/`,
+//!   one file). Both folders hold the same files for the same ideas
+//!   (`open.rs`, `checkpoint.rs`, `reads.rs`, `retention.rs`, `sql.rs`);
+//!   what both write alike, the never-backwards condition above all, is
+//!   SQL they share (`archive/sql.rs`), both read rows through
+//!   `archive/rows.rs`, and what they call alike is `archive/calls.rs`.
+//!
+//! Beside them, what both kinds use: `guard.rs` (timeout, error kind and
+//! the circuit breaker of [`breaker`] around every store call), [`keys`]
+//! (the Redis key layout), `retention.rs` ([`Retention`]: old finished
+//! checkpoints deleted from either archive) and `any.rs`.
 //!
 //! The handlers and the writer only see these traits; which pair a process
 //! uses is picked in [`crate::config`] ([`AnyArchive`] is the archive it

@@ -1,5 +1,10 @@
-//! The archives: [`PgArchive`] and [`SqliteArchive`], around the SQL
-//! (`sql.rs`) and the rows (`rows.rs`) they share.
+//! The archives: the [`Archive`] contract, and [`PgArchive`] and
+//! [`SqliteArchive`], one folder each with the same files for the same
+//! ideas (`mod.rs` the type and the contract's implementation, `open.rs`,
+//! `checkpoint.rs` the batched upsert, `reads.rs`, `retention.rs`,
+//! `sql.rs` its statements). What they share is written once here: the SQL
+//! (`sql.rs`), the rows and their conversion (`rows.rs`), and the calls
+//! they make alike (`calls.rs`).
 
 mod calls;
 mod postgres;

@@ -1,5 +1,7 @@
-//! The hot stores: [`MemoryStore`], in this process, and [`RedisStore`],
-//! on one Redis or a Redis Cluster.
+//! The hot stores: the [`HotStore`] contract and its types, and its two
+//! implementations, [`MemoryStore`] (`memory.rs`, in this process) and
+//! [`RedisStore`] (`redis/`, on one Redis or a Redis Cluster), which keep
+//! the same stored JSON and read it through one `decode`.
 
 mod memory;
 mod redis;

@@ -1,5 +1,5 @@
 //! The SQLite statements that carry a rule, built around the SQL both
-//! archives share (`store/sql.rs`): the checkpoint upsert and the schedule
+//! archives share (`archive/sql.rs`): the checkpoint upsert and the schedule
 //! upsert that follows it in the same transaction.
 
 use std::sync::LazyLock;

@@ -37,7 +37,7 @@ use std::{collections::HashSet, time::Duration};
 use crate::domain::ProgressRecord;
 
 pub use self::any::AnyArchive;
-pub use self::archive::{Archive, PgArchive, SqliteArchive};
+pub use self::archive::{Archive, PgArchive, SqlArchive, SqliteArchive};
 pub use self::hot::{Held, HotStore, HotWrite, MemoryStore, RedisStore, Replaced, Ttls};
 pub use breaker::BreakerConfig;
 pub use keys::Keys;

@@ -10,18 +10,19 @@ mod calls;
 mod postgres;
 mod rows;
 mod sql;
+mod sql_archive;
 mod sqlite;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-// `breaker` and `guard`: store-wide names the archives below take from
-// `super::`.
-use super::{StoreError, WriteOutcome, breaker, guard};
+// `guard`: a store-wide name the archives below take from `super::`.
+use super::{StoreError, WriteOutcome, guard};
 use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
 
 pub use self::postgres::PgArchive;
+pub use self::sql_archive::SqlArchive;
 pub use self::sqlite::SqliteArchive;
 
 /// How long an active checkpoint stays in the active list without an

@@ -109,7 +109,7 @@ impl PgArchive {
                     .bind(c.refresh_interval_ms)
                     .bind(c.estimated_end_earliest)
                     .bind(c.estimated_end_latest)
-                    .fetch_all(&self.pool),
+                    .fetch_all(&self.writer),
             )
             .await?;
         let written: HashSet<String> = written.into_iter().collect();

@@ -12,14 +12,9 @@ mod sql;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::PgPool;
+use sqlx::Postgres;
 
-use super::{
-    Archive, DEFAULT_ACTIVE_TTL, StoreError, WriteOutcome,
-    breaker::BreakerConfig,
-    calls,
-    guard::{ErrorKind, Guarded},
-};
+use super::{Archive, SqlArchive, StoreError, WriteOutcome, calls, guard::ErrorKind};
 use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
 
 const STORE: &str = "postgres";
@@ -28,16 +23,7 @@ const STORE: &str = "postgres";
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// PostgreSQL as the archive.
-#[derive(Debug, Clone)]
-pub struct PgArchive {
-    pool: PgPool,
-    /// Timeout (bounding one whole call, acquire + query, so a hung server
-    /// delays a request by at most this much) and breaker.
-    guarded: Guarded<sqlx::Error>,
-    /// An active checkpoint not updated for this long is left out of the
-    /// active list: its worker is long gone (see [`Self::with_active_ttl`]).
-    active_ttl: Duration,
-}
+pub type PgArchive = SqlArchive<Postgres>;
 
 /// What an error of sqlx says about PostgreSQL: no pooled connection in
 /// time is a timeout; the server refusing one statement (a constraint, a
@@ -47,35 +33,6 @@ fn classify(err: &sqlx::Error) -> ErrorKind {
         sqlx::Error::PoolTimedOut => ErrorKind::Timeout,
         sqlx::Error::Database(_) | sqlx::Error::RowNotFound => ErrorKind::Refused,
         _ => ErrorKind::Outage,
-    }
-}
-
-impl PgArchive {
-    /// Leaves out of the active list the `preparing` and `in_progress`
-    /// checkpoints not updated for longer than `ttl`, as the hot store drops
-    /// an active job whose record outlived its in-progress TTL
-    /// (`PROGRESS_TTL_SECS`): its worker vanished long ago, and it would
-    /// otherwise show as stalled for ever. Its checkpoint is still served
-    /// by id. Default 24 h.
-    pub fn with_active_ttl(mut self, ttl: Duration) -> Self {
-        self.active_ttl = ttl;
-        self
-    }
-
-    /// Replaces the default circuit breaker (3 failures, 250 ms cool-off).
-    pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
-        self.guarded.set_breaker(config);
-        self
-    }
-
-    /// The pool, for migrations and tests.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// Applies the embedded migrations.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        calls::migrate(&MIGRATOR, &self.pool).await
     }
 }
 
@@ -130,7 +87,7 @@ impl Archive for PgArchive {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        calls::ping(&self.guarded, &self.pool).await
+        calls::ping(&self.guarded, &self.readers).await
     }
 
     fn name(&self) -> &'static str {

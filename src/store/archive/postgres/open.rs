@@ -8,7 +8,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use super::{DEFAULT_ACTIVE_TTL, PgArchive, STORE, calls, classify};
+use super::{MIGRATOR, PgArchive, STORE, classify};
 
 impl PgArchive {
     /// A lazily connecting pool for `url`: it can be built while PostgreSQL
@@ -32,10 +32,7 @@ impl PgArchive {
 
     /// Wraps an existing pool (tests hand in the one `#[sqlx::test]` made).
     pub fn from_pool(pool: PgPool, timeout: Duration) -> Self {
-        Self {
-            guarded: calls::guarded(STORE, timeout, classify, &pool),
-            pool,
-            active_ttl: DEFAULT_ACTIVE_TTL,
-        }
+        // One pool serves writes and reads alike.
+        Self::new(STORE, classify, &MIGRATOR, (pool.clone(), pool), timeout)
     }
 }

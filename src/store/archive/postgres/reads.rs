@@ -29,7 +29,7 @@ impl PgArchive {
     pub(super) async fn read_one(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM job_progress WHERE job_id = $1");
         let rows: Vec<CheckpointRow> =
-            calls::rows(&self.guarded, &self.pool, sql, id.as_str()).await?;
+            calls::rows(&self.guarded, &self.readers, sql, id.as_str()).await?;
         rows.into_iter()
             .next()
             .map(ProgressRecord::try_from)
@@ -55,7 +55,7 @@ impl PgArchive {
         let count = format!("SELECT count(*) FROM job_progress WHERE {live}");
         calls::active::<_, DateTime<Utc>>(
             &self.guarded,
-            &self.pool,
+            &self.readers,
             (page, count),
             ttl_ms,
             limit,
@@ -89,7 +89,10 @@ impl PgArchive {
         if let Some(after) = &query.after {
             statement = statement.bind(after.updated_at).bind(after.job_id.as_str());
         }
-        let rows = self.guarded.call(statement.fetch_all(&self.pool)).await?;
+        let rows = self
+            .guarded
+            .call(statement.fetch_all(&self.readers))
+            .await?;
         rows::finished_page(rows, query.limit)
     }
 
@@ -102,7 +105,7 @@ impl PgArchive {
         );
         let rows: Vec<ScheduleRow> = self
             .guarded
-            .call(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool))
+            .call(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.readers))
             .await?;
         self.with_checkpoints(rows).await
     }
@@ -114,7 +117,7 @@ impl PgArchive {
     ) -> Result<Option<Schedule>, StoreError> {
         let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1");
         let rows: Vec<ScheduleRow> =
-            calls::rows(&self.guarded, &self.pool, sql, id.as_str()).await?;
+            calls::rows(&self.guarded, &self.readers, sql, id.as_str()).await?;
         Ok(self.with_checkpoints(rows).await?.pop())
     }
 
@@ -134,7 +137,7 @@ impl PgArchive {
                 .call(
                     sqlx::query_as(sqlx::AssertSqlSafe(sql))
                         .bind(&job_ids)
-                        .fetch_all(&self.pool),
+                        .fetch_all(&self.readers),
                 )
                 .await?;
             found

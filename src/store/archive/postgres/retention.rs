@@ -43,7 +43,7 @@ impl PgArchive {
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(cutoff)
                     .bind(i64::from(batch))
-                    .execute(&self.pool),
+                    .execute(&self.writer),
             )
             .await?;
         Ok(done.rows_affected())

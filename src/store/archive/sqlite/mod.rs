@@ -56,14 +56,9 @@ mod tests;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool};
 
-use super::{
-    Archive, DEFAULT_ACTIVE_TTL, StoreError, WriteOutcome,
-    breaker::BreakerConfig,
-    calls,
-    guard::{ErrorKind, Guarded},
-};
+use super::{Archive, SqlArchive, StoreError, WriteOutcome, calls, guard::ErrorKind};
 use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
 
 const STORE: &str = "sqlite";
@@ -76,20 +71,8 @@ const READERS: u32 = 4;
 /// The migrations in `migrations/sqlite/`, embedded in the binary.
 pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// SQLite as the archive. Cloning shares the pools.
-#[derive(Debug, Clone)]
-pub struct SqliteArchive {
-    /// Every write: one connection.
-    writer: SqlitePool,
-    /// Every read.
-    readers: SqlitePool,
-    /// Timeout (bounding one whole call, the wait for a connection
-    /// included) and breaker.
-    guarded: Guarded<sqlx::Error>,
-    /// An active checkpoint not updated for this long is left out of the
-    /// active list (see [`Self::with_active_ttl`]).
-    active_ttl: Duration,
-}
+/// SQLite as the archive.
+pub type SqliteArchive = SqlArchive<Sqlite>;
 
 /// SQLite's primary result codes this module tells apart
 /// (<https://www.sqlite.org/rescode.html>); an extended code carries its
@@ -138,39 +121,13 @@ impl SqliteArchive {
 
     /// Wraps the two pools, guarded by `timeout`.
     fn from_pools(writer: SqlitePool, readers: SqlitePool, timeout: Duration) -> Self {
-        Self {
-            guarded: calls::guarded(STORE, timeout, classify, &readers),
-            writer,
-            readers,
-            active_ttl: DEFAULT_ACTIVE_TTL,
-        }
-    }
-
-    /// Leaves out of the active list the `preparing` and `in_progress`
-    /// checkpoints not updated for longer than `ttl`, as the hot store drops
-    /// an active job whose record outlived its in-progress TTL
-    /// (`PROGRESS_TTL_SECS`). Its checkpoint is still served by id. Default
-    /// 24 h.
-    pub fn with_active_ttl(mut self, ttl: Duration) -> Self {
-        self.active_ttl = ttl;
-        self
-    }
-
-    /// Replaces the default circuit breaker (3 failures, 250 ms cool-off).
-    pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
-        self.guarded.set_breaker(config);
-        self
-    }
-
-    /// The pool every write goes through (one connection), for migrations
-    /// and tests.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.writer
-    }
-
-    /// Applies the embedded migrations.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        calls::migrate(&SQLITE_MIGRATOR, &self.writer).await
+        Self::new(
+            STORE,
+            classify,
+            &SQLITE_MIGRATOR,
+            (writer, readers),
+            timeout,
+        )
     }
 }
 

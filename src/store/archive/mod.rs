@@ -34,24 +34,23 @@ const DEFAULT_ACTIVE_TTL: Duration = Duration::from_secs(24 * 3600);
 #[async_trait]
 pub trait Archive: Send + Sync + 'static {
     /// Upserts the job's checkpoint (and its schedule's start and end),
-    /// unless the archive holds a later state of the job.
-    async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError>;
+    /// unless the archive holds a later state of the job: a batch of one
+    /// ([`checkpoint_many`](Self::checkpoint_many)), so one upsert and one
+    /// never-backwards rule serve both.
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
+    async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
+        let outcomes = self.checkpoint_many(std::slice::from_ref(record)).await?;
+        Ok(outcomes.first().copied().unwrap_or(WriteOutcome::Stale))
+    }
 
     /// Upserts several jobs' checkpoints (each job at most once), like
     /// [`checkpoint`](Self::checkpoint) for each, and says what became of
-    /// each, in order. The whole batch succeeds or fails together. The
-    /// default writes them one by one; PostgreSQL sends one statement,
-    /// SQLite one transaction.
+    /// each, in order. The whole batch succeeds or fails together:
+    /// PostgreSQL sends one statement, SQLite one transaction.
     async fn checkpoint_many(
         &self,
         records: &[ProgressRecord],
-    ) -> Result<Vec<WriteOutcome>, StoreError> {
-        let mut outcomes = Vec::with_capacity(records.len());
-        for record in records {
-            outcomes.push(self.checkpoint(record).await?);
-        }
-        Ok(outcomes)
-    }
+    ) -> Result<Vec<WriteOutcome>, StoreError>;
 
     /// [`checkpoint_many`](Self::checkpoint_many) for a batch that holds a
     /// status change someone is waiting to acknowledge: once it returns

@@ -38,12 +38,6 @@ fn classify(err: &sqlx::Error) -> ErrorKind {
 
 #[async_trait]
 impl Archive for PgArchive {
-    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
-    async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
-        let outcomes = self.upsert(std::slice::from_ref(record)).await?;
-        Ok(outcomes.first().copied().unwrap_or(WriteOutcome::Stale))
-    }
-
     #[tracing::instrument(level = "debug", skip_all, fields(jobs = records.len()))]
     async fn checkpoint_many(
         &self,

@@ -133,14 +133,6 @@ impl SqliteArchive {
 
 #[async_trait]
 impl Archive for SqliteArchive {
-    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
-    async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
-        let outcomes = self
-            .upsert(std::slice::from_ref(record), Synchronous::Normal)
-            .await?;
-        Ok(outcomes.first().copied().unwrap_or(WriteOutcome::Stale))
-    }
-
     #[tracing::instrument(level = "debug", skip_all, fields(jobs = records.len()))]
     async fn checkpoint_many(
         &self,

@@ -1,7 +1,8 @@
 //! The calls both archives make alike, written once: the guard around a
 //! pool (its breaker's probe a `SELECT 1`), the ping, the migrations, a
-//! select by one text argument, and the active list's page and count,
-//! whose statements differ between the databases only in their text.
+//! select by one text argument, the active list's page and count, whose
+//! statements differ between the databases only in their text, and the
+//! running schedules, whose statement does not differ at all.
 //! Each archive's `reads.rs` and `mod.rs` hand in their pool and their
 //! SQL.
 //!
@@ -23,7 +24,7 @@ use sqlx::{
 use super::{
     StoreError,
     guard::{ErrorKind, Guarded},
-    rows::{self, CheckpointRow, StoredTime, count},
+    rows::{self, CheckpointRow, SCHEDULE_COLUMNS, ScheduleRow, StoredTime, count},
 };
 use crate::domain::ProgressRecord;
 
@@ -140,4 +141,26 @@ where
         )
         .await?;
     Ok((rows::readable(rows), count(total)))
+}
+
+/// The schedules that have started and not ended, oldest start first, as
+/// `DB` keeps them, under the guard.
+pub(super) async fn running_schedules<DB, T>(
+    guarded: &Guarded<sqlx::Error>,
+    pool: &Pool<DB>,
+) -> Result<Vec<ScheduleRow<T>>, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    ScheduleRow<T>: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+{
+    let sql = format!(
+        "SELECT {SCHEDULE_COLUMNS} FROM schedules \
+         WHERE actual_start_at IS NOT NULL AND actual_end_at IS NULL \
+         ORDER BY actual_start_at, id"
+    );
+    guarded
+        .call(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool))
+        .await
 }

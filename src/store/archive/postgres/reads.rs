@@ -98,15 +98,7 @@ impl PgArchive {
 
     /// See [`crate::store::Archive::active_schedules`].
     pub(super) async fn running_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
-        let sql = format!(
-            "SELECT {SCHEDULE_COLUMNS} FROM schedules \
-             WHERE actual_start_at IS NOT NULL AND actual_end_at IS NULL \
-             ORDER BY actual_start_at, id"
-        );
-        let rows: Vec<ScheduleRow> = self
-            .guarded
-            .call(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.readers))
-            .await?;
+        let rows = calls::running_schedules(&self.guarded, &self.readers).await?;
         self.with_checkpoints(rows).await
     }
 

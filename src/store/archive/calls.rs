@@ -2,7 +2,8 @@
 //! pool (its breaker's probe a `SELECT 1`), the ping, the migrations, a
 //! select by one text argument, the active list's page and count, whose
 //! statements differ between the databases only in their text, and the
-//! running schedules, whose statement does not differ at all.
+//! running schedules, whose statement does not differ at all, with their
+//! jobs' checkpoints.
 //! Each archive's `reads.rs` and `mod.rs` hand in their pool and their
 //! SQL.
 //!
@@ -26,7 +27,7 @@ use super::{
     guard::{ErrorKind, Guarded},
     rows::{self, CheckpointRow, SCHEDULE_COLUMNS, ScheduleRow, StoredTime, count},
 };
-use crate::domain::ProgressRecord;
+use crate::domain::{ProgressRecord, Schedule};
 
 /// The guard of the archive `store` on `pool`: calls cut off after
 /// `timeout`, errors sorted by `classify`, and a `SELECT 1` on `pool` as
@@ -163,4 +164,36 @@ where
     guarded
         .call(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool))
         .await
+}
+
+/// The schedules of `rows`, each with its job's checkpoint, read in one
+/// statement: `checkpoints` selects the checkpoints of the jobs whose ids
+/// its first parameter holds, as a JSON array.
+pub(super) async fn with_checkpoints<DB, T>(
+    guarded: &Guarded<sqlx::Error>,
+    pool: &Pool<DB>,
+    rows: Vec<ScheduleRow<T>>,
+    checkpoints: String,
+) -> Result<Vec<Schedule>, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    T: StoredTime,
+    CheckpointRow<T>: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+{
+    let job_ids: Vec<&str> = rows.iter().filter_map(|row| row.job_id()).collect();
+    let found = if job_ids.is_empty() {
+        Vec::new()
+    } else {
+        // Ids are plain text: a JSON array of them cannot fail to encode.
+        let ids = serde_json::to_string(&job_ids).unwrap_or_default();
+        let found: Vec<CheckpointRow<T>> = self::rows(guarded, pool, checkpoints, &ids).await?;
+        found
+            .into_iter()
+            .map(ProgressRecord::try_from)
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    rows::schedules(rows, &found)
 }

@@ -116,27 +116,10 @@ impl PgArchive {
     /// The schedules of `rows`, each with its job's checkpoint, read in
     /// one statement.
     async fn with_checkpoints(&self, rows: Vec<ScheduleRow>) -> Result<Vec<Schedule>, StoreError> {
-        let job_ids: Vec<String> = rows
-            .iter()
-            .filter_map(|row| row.job_id().map(str::to_owned))
-            .collect();
-        let checkpoints = if job_ids.is_empty() {
-            Vec::new()
-        } else {
-            let sql = format!("SELECT {COLUMNS} FROM job_progress WHERE job_id = ANY($1)");
-            let found: Vec<CheckpointRow> = self
-                .guarded
-                .call(
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                        .bind(&job_ids)
-                        .fetch_all(&self.readers),
-                )
-                .await?;
-            found
-                .into_iter()
-                .map(ProgressRecord::try_from)
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        rows::schedules(rows, &checkpoints)
+        let sql = format!(
+            "SELECT {COLUMNS} FROM job_progress \
+             WHERE job_id IN (SELECT jsonb_array_elements_text($1::jsonb))"
+        );
+        calls::with_checkpoints(&self.guarded, &self.readers, rows, sql).await
     }
 }

@@ -137,23 +137,10 @@ impl SqliteArchive {
     /// The schedules of `rows`, each with its job's checkpoint, read in
     /// one statement.
     async fn with_checkpoints(&self, rows: Vec<ScheduleRow>) -> Result<Vec<Schedule>, StoreError> {
-        let job_ids: Vec<&str> = rows.iter().filter_map(|row| row.job_id()).collect();
-        let checkpoints = if job_ids.is_empty() {
-            Vec::new()
-        } else {
-            // Ids are plain text: a JSON array of them cannot fail to encode.
-            let ids = serde_json::to_string(&job_ids).unwrap_or_default();
-            let sql = format!(
-                "SELECT {COLUMNS} FROM job_progress \
-                 WHERE job_id IN (SELECT value FROM json_each(?1))"
-            );
-            let found: Vec<CheckpointRow> =
-                calls::rows(&self.guarded, &self.readers, sql, &ids).await?;
-            found
-                .into_iter()
-                .map(ProgressRecord::try_from)
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        rows::schedules(rows, &checkpoints)
+        let sql = format!(
+            "SELECT {COLUMNS} FROM job_progress \
+             WHERE job_id IN (SELECT value FROM json_each(?1))"
+        );
+        calls::with_checkpoints(&self.guarded, &self.readers, rows, sql).await
     }
 }

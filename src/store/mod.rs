@@ -12,7 +12,9 @@
 //!   (`open.rs`, `checkpoint.rs`, `reads.rs`, `retention.rs`, `sql.rs`);
 //!   what both write alike, the never-backwards condition above all, is
 //!   SQL they share (`archive/sql.rs`), both read rows through
-//!   `archive/rows.rs`, and what they call alike is `archive/calls.rs`.
+//!   `archive/rows.rs`, both are one generic type, [`SqlArchive`]
+//!   (`archive/sql_archive.rs`: its settings and migrations), and what
+//!   they call alike is `archive/calls.rs`.
 //!
 //! Beside them, what both kinds use: `guard.rs` (timeout, error kind and
 //! the circuit breaker of [`breaker`] around every store call), [`keys`]

@@ -2,9 +2,10 @@
 //! [`SqliteArchive`], one folder each with the same files for the same
 //! ideas (`mod.rs` the type and the contract's implementation, `open.rs`,
 //! `checkpoint.rs` the batched upsert, `reads.rs`, `retention.rs`,
-//! `sql.rs` its statements). What they share is written once here: the SQL
-//! (`sql.rs`), the rows and their conversion (`rows.rs`), and the calls
-//! they make alike (`calls.rs`).
+//! `sql.rs` its statements). What they share is written once here: the
+//! type both are ([`SqlArchive`], `sql_archive.rs`), the SQL (`sql.rs`),
+//! the rows and their conversion (`rows.rs`), and the calls they make
+//! alike (`calls.rs`).
 
 mod calls;
 mod postgres;

@@ -35,13 +35,13 @@
 //!   its rank, the progress record and its stored form, schedules,
 //!   [`domain::Source`]).
 //! - [`store`]: the [`store::HotStore`] and [`store::Archive`] interfaces and
-//!   their implementations: Redis (one node or a cluster) and PostgreSQL,
-//!   and, with nothing installed, the in-process store and SQLite, picked
-//!   by `config/stores.rs`; one contract suite (`tests/contract/`) runs
-//!   against each; [`store::keys`] documents
-//!   the Redis key layout; every store call runs through one guard
-//!   (`store/guard.rs`: timeout, error kind, and the circuit breaker of
-//!   [`store::breaker`]).
+//!   their implementations, a room for each kind: `store/hot/` (Redis, one
+//!   node or a cluster, and, with nothing installed, the in-process store)
+//!   and `store/archive/` (PostgreSQL and SQLite, the same files in each),
+//!   picked by `config/stores.rs`; one contract suite (`tests/contract/`)
+//!   runs against each; [`store::keys`] documents the Redis key layout;
+//!   every store call runs through one guard (`store/guard.rs`: timeout,
+//!   error kind, and the circuit breaker of [`store::breaker`]).
 //! - [`cli`]: `job-progress watch` and `ls`, terminal clients of the read
 //!   path (the event stream, with polling as fallback).
 //! - [`demo`]: `job-progress demo`, the server on the embedded stores with

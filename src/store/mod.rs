@@ -1,15 +1,25 @@
-//! The two stores behind small interfaces.
+//! The two stores behind small interfaces, each kind in a room of its own.
 //!
-//! - [`HotStore`]: where live progress is written and read first. Fast,
-//!   forgetful (every value has a TTL). Implemented by [`RedisStore`], on
-//!   one Redis or a Redis Cluster, and, with nothing installed,
-//!   [`MemoryStore`] (this process only).
-//! - [`Archive`]: the durable checkpoint of every job and the schedules.
-//!   Implemented by [`PgArchive`] and, for running with nothing installed,
-//!   [`SqliteArchive`] (one file). What both write alike, the
-//!   never-backwards condition above all, is SQL they share (`sql.rs`),
-//!   and both read rows through `rows.rs`; [`Retention`] deletes old
-//!   finished checkpoints from either.
+//! - `hot/` — [`HotStore`]: where live progress is written and read
+//!   first. Fast, forgetful (every value has a TTL). Implemented by
+//!   [`RedisStore`] (`hot/redis/`), on one Redis or a Redis Cluster, and,
+//!   with nothing installed, [`MemoryStore`] (`hot/memory.rs`, this
+//!   process only).
+//! - `archive/` — [`Archive`]: the durable checkpoint of every job and the
+//!   schedules. Implemented by [`PgArchive`] (`archive/postgres/`) and, for
+//!   running with nothing installed, [`SqliteArchive`] (`archive/sqlite/`,
+//!   one file). Both folders hold the same files for the same ideas
+//!   (`open.rs`, `checkpoint.rs`, `reads.rs`, `retention.rs`, `sql.rs`);
+//!   what both write alike, the never-backwards condition above all, is
+//!   SQL they share (`archive/sql.rs`), both read rows through
+//!   `archive/rows.rs`, both are one generic type, [`SqlArchive`]
+//!   (`archive/sql_archive.rs`: its settings and migrations), and what
+//!   they call alike is `archive/calls.rs`.
+//!
+//! Beside them, what both kinds use: `guard.rs` (timeout, error kind and
+//! the circuit breaker of [`breaker`] around every store call), [`keys`]
+//! (the Redis key layout), `retention.rs` ([`Retention`]: old finished
+//! checkpoints deleted from either archive) and `any.rs`.
 //!
 //! The handlers and the writer only see these traits; which pair a process
 //! uses is picked in [`crate::config`] ([`AnyArchive`] is the archive it
@@ -17,28 +27,20 @@
 //! implementation, so they behave alike.
 
 mod any;
+mod archive;
 pub mod breaker;
 mod guard;
+mod hot;
 pub mod keys;
-mod memory;
-mod postgres;
-mod redis;
 mod retention;
-mod rows;
-mod sql;
-mod sqlite;
 
 use std::{collections::HashSet, time::Duration};
 
-use async_trait::async_trait;
-
-use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
+use crate::domain::ProgressRecord;
 
 pub use self::any::AnyArchive;
-pub use self::memory::MemoryStore;
-pub use self::postgres::PgArchive;
-pub use self::redis::{RedisStore, Ttls};
-pub use self::sqlite::SqliteArchive;
+pub use self::archive::{Archive, PgArchive, SqlArchive, SqliteArchive};
+pub use self::hot::{Held, HotStore, HotWrite, MemoryStore, RedisStore, Replaced, Ttls};
 pub use breaker::BreakerConfig;
 pub use keys::Keys;
 pub use retention::Retention;
@@ -68,53 +70,6 @@ impl WriteOutcome {
             })
             .collect()
     }
-}
-
-/// What became of a hot-store write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HotWrite {
-    /// The record was stored as this version.
-    Written {
-        /// The version the store gave it (see [`ProgressRecord::version`]).
-        version: u64,
-    },
-    /// The store already holds a later state of the job; nothing changed.
-    Stale,
-}
-
-impl HotWrite {
-    /// The outcome without the version.
-    pub fn outcome(self) -> WriteOutcome {
-        match self {
-            HotWrite::Written { .. } => WriteOutcome::Written,
-            HotWrite::Stale => WriteOutcome::Stale,
-        }
-    }
-}
-
-/// What became of a [`HotStore::replace`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replaced {
-    /// The record and its state were stored as this version.
-    Written {
-        /// The version the store gave the record.
-        version: u64,
-    },
-    /// The store holds a later state of the job; nothing changed.
-    Stale,
-    /// The job's stored version is no longer the expected one (another
-    /// update came first); nothing changed: load it again and redo.
-    Moved,
-}
-
-/// A job's record and the state its writer keeps beside it (jobs written
-/// over HTTP keep their estimator there; see [`crate::write::ingest`]).
-#[derive(Debug, Clone)]
-pub struct Held {
-    /// The record as stored, with its version.
-    pub record: ProgressRecord,
-    /// The writer's state, if the job has one.
-    pub state: Option<Vec<u8>>,
 }
 
 /// A store could not do what was asked. The caller decides whether to fall
@@ -178,6 +133,18 @@ impl StoreError {
         )
     }
 
+    /// The value under `key` could not be read, or a value could not be
+    /// encoded to be stored there.
+    pub(crate) fn corrupt(
+        key: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Corrupt {
+            key: key.into(),
+            source: Box::new(source),
+        }
+    }
+
     pub(crate) fn refused(
         store: &'static str,
         source: impl std::error::Error + Send + Sync + 'static,
@@ -197,121 +164,4 @@ impl StoreError {
             source: Box::new(source),
         }
     }
-}
-
-/// The live store. Every method is bounded by the store's own timeout.
-#[async_trait]
-pub trait HotStore: Send + Sync + 'static {
-    /// Stores the record with its status's TTL and a new version, updates
-    /// the active indexes and publishes the change to live streams (when
-    /// the store is the bus), in one atomic step, unless the store holds a
-    /// later state of the job.
-    async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError>;
-
-    /// Like [`write`](Self::write), and stores `state` beside the record
-    /// (same TTL), but only if the job's stored version is still
-    /// `expected` (0: the job has no value), so concurrent updates of one
-    /// job from several instances never overwrite each other.
-    async fn replace(
-        &self,
-        record: &ProgressRecord,
-        state: &[u8],
-        expected: u64,
-    ) -> Result<Replaced, StoreError>;
-
-    /// The job's record, or `None` when it is unknown or expired.
-    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
-
-    /// The job's record with the state stored beside it, in one round
-    /// trip; `None` when the job is unknown or expired.
-    async fn load(&self, id: &JobId) -> Result<Option<Held>, StoreError>;
-
-    /// The records of several jobs, in the order asked; an unknown, expired
-    /// or unreadable one is `None` (unreadable ones are logged).
-    async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError>;
-
-    /// One page of the `preparing` or `in_progress` jobs, oldest start
-    /// first (jobs without a start last, ties by id), and how many there are
-    /// in all. Index entries whose value has expired are pruned on the way.
-    async fn active(
-        &self,
-        limit: u32,
-        offset: u64,
-    ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;
-
-    /// Answers when the store can serve.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// What it is (`redis`, `in-process`), for `/readyz` and the logs.
-    fn name(&self) -> &'static str;
-}
-
-/// The durable store: one checkpoint per job, and the scheduled sends.
-#[async_trait]
-pub trait Archive: Send + Sync + 'static {
-    /// Upserts the job's checkpoint (and its schedule's start and end),
-    /// unless the archive holds a later state of the job.
-    async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError>;
-
-    /// Upserts several jobs' checkpoints (each job at most once), like
-    /// [`checkpoint`](Self::checkpoint) for each, and says what became of
-    /// each, in order. The whole batch succeeds or fails together. The
-    /// default writes them one by one; PostgreSQL sends one statement,
-    /// SQLite one transaction.
-    async fn checkpoint_many(
-        &self,
-        records: &[ProgressRecord],
-    ) -> Result<Vec<WriteOutcome>, StoreError> {
-        let mut outcomes = Vec::with_capacity(records.len());
-        for record in records {
-            outcomes.push(self.checkpoint(record).await?);
-        }
-        Ok(outcomes)
-    }
-
-    /// [`checkpoint_many`](Self::checkpoint_many) for a batch that holds a
-    /// status change someone is waiting to acknowledge: once it returns
-    /// `Ok`, the batch must survive a power cut, not only a crash of this
-    /// process. PostgreSQL's commits already do (`synchronous_commit` on,
-    /// its default), so the default is `checkpoint_many`; SQLite writes
-    /// the batch with `synchronous=FULL`.
-    async fn checkpoint_many_synced(
-        &self,
-        records: &[ProgressRecord],
-    ) -> Result<Vec<WriteOutcome>, StoreError> {
-        self.checkpoint_many(records).await
-    }
-
-    /// The job's last checkpoint.
-    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
-
-    /// `preparing` or `in_progress` checkpoints updated within the
-    /// in-progress TTL, oldest start first, and how many there are in all.
-    async fn active(
-        &self,
-        limit: u32,
-        offset: u64,
-    ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;
-
-    /// One page of completed and/or failed checkpoints, the most recent
-    /// final record first, from `query.after` on (keyset pagination).
-    async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError>;
-
-    /// Deletes at most `batch` checkpoints of finished (completed or
-    /// failed) jobs last written more than `keep` ago by the archive's own
-    /// clock, in one statement; returns how many it deleted. Active jobs
-    /// are never deleted. [`Retention`] runs it batch after batch.
-    async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError>;
-
-    /// Schedules that have started and not ended, oldest start first.
-    async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError>;
-
-    /// One schedule.
-    async fn schedule(&self, id: &ScheduleId) -> Result<Option<Schedule>, StoreError>;
-
-    /// Answers when the store can serve.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// What it is (`postgres`, `sqlite`), for `/readyz` and the logs.
-    fn name(&self) -> &'static str;
 }

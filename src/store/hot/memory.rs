@@ -43,7 +43,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::broadcast;
 
-use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls};
+use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode};
 use crate::domain::{JobId, JobStatus, ProgressRecord};
 
 /// Where a job sorts in the active list: jobs with a start first, by
@@ -202,10 +202,7 @@ impl MemoryStore {
         stored.version = version;
         let json: Arc<str> = stored
             .to_stored_json()
-            .map_err(|err| StoreError::Corrupt {
-                key: record.job_id.to_string(),
-                source: Box::new(err),
-            })?
+            .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?
             .into();
         let kept_state = match (expecting, jobs.remove(&record.job_id)) {
             (Some(expecting), _) => Some(Arc::from(expecting.state)),
@@ -252,14 +249,6 @@ fn moves_back(old: &Entry, new: &ProgressRecord) -> bool {
     new.status.rank() < old.status.rank()
         || (old.status.is_terminal() && old.status != new.status)
         || new.current_sent_count < old.sent
-}
-
-/// Parses a stored value, as the Redis store does.
-fn decode(id: &JobId, json: &str) -> Result<ProgressRecord, StoreError> {
-    ProgressRecord::from_stored_json(json.as_bytes()).map_err(|err| StoreError::Corrupt {
-        key: id.to_string(),
-        source: Box::new(err),
-    })
 }
 
 #[async_trait]

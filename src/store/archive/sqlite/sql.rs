@@ -1,10 +1,10 @@
 //! The SQLite statements that carry a rule, built around the SQL both
-//! archives share (`store/sql.rs`): the checkpoint upsert and the schedule
+//! archives share (`archive/sql.rs`): the checkpoint upsert and the schedule
 //! upsert that follows it in the same transaction.
 
 use std::sync::LazyLock;
 
-use crate::store::{
+use crate::store::archive::{
     rows::COLUMNS,
     sql::{CHECKPOINT_ASSIGNMENTS, NEVER_BACKWARDS, SCHEDULE_ASSIGNMENTS, SCHEDULE_FROM_JOB},
 };

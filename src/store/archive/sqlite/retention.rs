@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{SqliteArchive, sql::NOW_MICROS};
 use crate::{
     domain::JobStatus,
-    store::{StoreError, sql::statuses_sql},
+    store::{StoreError, archive::sql::statuses_sql},
 };
 
 /// Deletes at most `?2` finished checkpoints written more than `?1`

@@ -1,15 +1,15 @@
 //! The checkpoint upsert on PostgreSQL, around the never-backwards
-//! condition and the assignments both archives share (`store/sql.rs`).
+//! condition and the assignments both archives share (`archive/sql.rs`).
 
 use std::sync::LazyLock;
 
-use crate::store::sql::{
+use crate::store::archive::sql::{
     CHECKPOINT_ASSIGNMENTS, NEVER_BACKWARDS, SCHEDULE_ASSIGNMENTS, SCHEDULE_FROM_JOB,
 };
 
 /// The checkpoint upsert of any number of jobs in one statement. The
 /// records arrive as one array per column (`$1` the job ids, `$2` the
-/// statuses, ..., in the order of `COLUMNS` in `store/rows.rs`),
+/// statuses, ..., in the order of `COLUMNS` in `archive/rows.rs`),
 /// unnested into rows: one round trip and one statement however many jobs
 /// it carries, where a `VALUES` list would make a different statement (and
 /// a different plan to cache) for each batch size. Each job may appear only

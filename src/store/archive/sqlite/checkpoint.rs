@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     domain::{JobId, ProgressRecord, ScheduleId},
-    store::{StoreError, WriteOutcome, rows::bigint},
+    store::{StoreError, WriteOutcome, archive::rows::bigint},
 };
 
 /// A batch named one job twice. PostgreSQL refuses such a batch (an upsert

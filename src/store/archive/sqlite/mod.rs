@@ -56,14 +56,9 @@ mod tests;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::FutureExt as _;
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool};
 
-use super::{
-    Archive, StoreError, WriteOutcome,
-    breaker::BreakerConfig,
-    guard::{ErrorKind, Guarded},
-};
+use super::{Archive, SqlArchive, StoreError, WriteOutcome, calls, guard::ErrorKind};
 use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
 
 const STORE: &str = "sqlite";
@@ -73,27 +68,11 @@ const STORE: &str = "sqlite";
 /// on a machine that may have two cores.
 const READERS: u32 = 4;
 
-/// The in-progress TTL of the hot store's default
-/// ([`Ttls`](crate::store::Ttls)).
-const DEFAULT_ACTIVE_TTL: Duration = Duration::from_secs(24 * 3600);
-
 /// The migrations in `migrations/sqlite/`, embedded in the binary.
 pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// SQLite as the archive. Cloning shares the pools.
-#[derive(Debug, Clone)]
-pub struct SqliteArchive {
-    /// Every write: one connection.
-    writer: SqlitePool,
-    /// Every read.
-    readers: SqlitePool,
-    /// Timeout (bounding one whole call, the wait for a connection
-    /// included) and breaker.
-    guarded: Guarded<sqlx::Error>,
-    /// An active checkpoint not updated for this long is left out of the
-    /// active list (see [`Self::with_active_ttl`]).
-    active_ttl: Duration,
-}
+/// SQLite as the archive.
+pub type SqliteArchive = SqlArchive<Sqlite>;
 
 /// SQLite's primary result codes this module tells apart
 /// (<https://www.sqlite.org/rescode.html>); an extended code carries its
@@ -142,61 +121,18 @@ impl SqliteArchive {
 
     /// Wraps the two pools, guarded by `timeout`.
     fn from_pools(writer: SqlitePool, readers: SqlitePool, timeout: Duration) -> Self {
-        let ping_pool = readers.clone();
-        let ping = move || {
-            let pool = ping_pool.clone();
-            async move { sqlx::query("SELECT 1").execute(&pool).await.map(drop) }.boxed()
-        };
-        Self {
-            writer,
-            readers,
-            guarded: Guarded::new(STORE, timeout, classify, ping),
-            active_ttl: DEFAULT_ACTIVE_TTL,
-        }
-    }
-
-    /// Leaves out of the active list the `preparing` and `in_progress`
-    /// checkpoints not updated for longer than `ttl`, as the hot store drops
-    /// an active job whose record outlived its in-progress TTL
-    /// (`PROGRESS_TTL_SECS`). Its checkpoint is still served by id. Default
-    /// 24 h.
-    pub fn with_active_ttl(mut self, ttl: Duration) -> Self {
-        self.active_ttl = ttl;
-        self
-    }
-
-    /// Replaces the default circuit breaker (3 failures, 250 ms cool-off).
-    pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
-        self.guarded.set_breaker(config);
-        self
-    }
-
-    /// The pool every write goes through (one connection), for migrations
-    /// and tests.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.writer
-    }
-
-    /// Applies the embedded migrations.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        use anyhow::Context as _;
-        SQLITE_MIGRATOR
-            .run(&self.writer)
-            .await
-            .context("cannot apply the SQLite migrations")
+        Self::new(
+            STORE,
+            classify,
+            &SQLITE_MIGRATOR,
+            (writer, readers),
+            timeout,
+        )
     }
 }
 
 #[async_trait]
 impl Archive for SqliteArchive {
-    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
-    async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
-        let outcomes = self
-            .upsert(std::slice::from_ref(record), Synchronous::Normal)
-            .await?;
-        Ok(outcomes.first().copied().unwrap_or(WriteOutcome::Stale))
-    }
-
     #[tracing::instrument(level = "debug", skip_all, fields(jobs = records.len()))]
     async fn checkpoint_many(
         &self,
@@ -248,11 +184,7 @@ impl Archive for SqliteArchive {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let _: i32 = self
-            .guarded
-            .call(sqlx::query_scalar("SELECT 1").fetch_one(&self.readers))
-            .await?;
-        Ok(())
+        calls::ping(&self.guarded, &self.readers).await
     }
 
     fn name(&self) -> &'static str {

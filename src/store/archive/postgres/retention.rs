@@ -14,7 +14,7 @@ use chrono::Utc;
 use super::PgArchive;
 use crate::{
     domain::JobStatus,
-    store::{StoreError, sql::statuses_sql},
+    store::{StoreError, archive::sql::statuses_sql},
 };
 
 impl PgArchive {
@@ -43,7 +43,7 @@ impl PgArchive {
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(cutoff)
                     .bind(i64::from(batch))
-                    .execute(&self.pool),
+                    .execute(&self.writer),
             )
             .await?;
         Ok(done.rows_affected())

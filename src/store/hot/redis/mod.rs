@@ -31,6 +31,7 @@ use self::conn::Conn;
 use super::{
     Held, HotStore, HotWrite, Keys, Replaced, StoreError,
     breaker::BreakerConfig,
+    decode,
     guard::{ErrorKind, Guarded},
     keys::Bucket,
 };
@@ -262,14 +263,6 @@ impl RedisStore {
     }
 }
 
-/// Parses a stored value; `key` names it in the error.
-fn decode(key: &str, raw: &str) -> Result<ProgressRecord, StoreError> {
-    ProgressRecord::from_stored_json(raw.as_bytes()).map_err(|err| StoreError::Corrupt {
-        key: key.to_owned(),
-        source: Box::new(err),
-    })
-}
-
 #[async_trait]
 impl HotStore for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
@@ -342,7 +335,7 @@ impl HotStore for RedisStore {
             .iter()
             .zip(values)
             .map(|(id, raw)| {
-                raw.and_then(|raw| match decode(&self.keys.progress(id), &raw) {
+                raw.and_then(|raw| match decode(self.keys.progress(id), &raw) {
                     Ok(record) => Some(record),
                     Err(err) => {
                         tracing::warn!(error = %err, "skipping an unreadable record");

@@ -87,16 +87,6 @@ pub(super) struct ScheduleRow<T> {
     job_id: Option<String>,
 }
 
-pub(super) fn corrupt(
-    key: String,
-    why: impl std::error::Error + Send + Sync + 'static,
-) -> StoreError {
-    StoreError::Corrupt {
-        key,
-        source: Box::new(why),
-    }
-}
-
 /// Counts are stored as BIGINT; the table's CHECKs keep them non-negative.
 pub(super) fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
@@ -117,7 +107,7 @@ fn time<T: StoredTime>(
         .map(|value| {
             value
                 .to_utc()
-                .ok_or_else(|| corrupt(key.to_owned(), TimeOutOfRange(column)))
+                .ok_or_else(|| StoreError::corrupt(key, TimeOutOfRange(column)))
         })
         .transpose()
 }
@@ -126,13 +116,14 @@ impl<T: StoredTime> TryFrom<CheckpointRow<T>> for ProgressRecord {
     type Error = StoreError;
     fn try_from(row: CheckpointRow<T>) -> Result<Self, StoreError> {
         let key = format!("job_progress[{}]", row.job_id);
-        let job_id = JobId::parse(row.job_id).map_err(|err| corrupt(key.clone(), err))?;
-        let status = JobStatus::from_str(&row.status).map_err(|err| corrupt(key.clone(), err))?;
+        let job_id = JobId::parse(row.job_id).map_err(|err| StoreError::corrupt(&key, err))?;
+        let status =
+            JobStatus::from_str(&row.status).map_err(|err| StoreError::corrupt(&key, err))?;
         let schedule_id = row
             .schedule_id
             .map(ScheduleId::parse)
             .transpose()
-            .map_err(|err| corrupt(key.clone(), err))?;
+            .map_err(|err| StoreError::corrupt(&key, err))?;
         let earliest = time(row.estimated_end_earliest, "estimated_end_earliest", &key)?;
         let latest = time(row.estimated_end_latest, "estimated_end_latest", &key)?;
         let record = ProgressRecord {
@@ -221,7 +212,7 @@ pub(super) fn schedules<T: StoredTime>(
                 .job_id
                 .map(JobId::parse)
                 .transpose()
-                .map_err(|err| corrupt(key.clone(), err))?;
+                .map_err(|err| StoreError::corrupt(&key, err))?;
             let checkpoint = job_id
                 .as_ref()
                 .and_then(|id| checkpoints.iter().find(|c| &c.job_id == id).cloned());
@@ -229,7 +220,7 @@ pub(super) fn schedules<T: StoredTime>(
                 scheduled_at: time(row.scheduled_at, "scheduled_at", &key)?,
                 actual_start_at: time(row.actual_start_at, "actual_start_at", &key)?,
                 actual_end_at: time(row.actual_end_at, "actual_end_at", &key)?,
-                id: ScheduleId::parse(row.id).map_err(|err| corrupt(key, err))?,
+                id: ScheduleId::parse(row.id).map_err(|err| StoreError::corrupt(key, err))?,
                 name: row.name,
                 total_target_count: row.total_target_count.map(count),
                 job_id,

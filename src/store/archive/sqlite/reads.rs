@@ -4,8 +4,6 @@
 //! `job_progress_finished_idx` from the cursor on, so page 500 costs what
 //! page 1 does).
 
-use sqlx::sqlite::SqliteRow;
-
 use super::{SqliteArchive, checkpoint::micros, sql::NOW_MICROS};
 use crate::{
     domain::{
@@ -14,8 +12,11 @@ use crate::{
     },
     store::{
         StoreError,
-        rows::{self, COLUMNS, SCHEDULE_COLUMNS, bigint, count},
-        sql::{statuses_sql, statuses_sql_of},
+        archive::{
+            calls,
+            rows::{self, COLUMNS, SCHEDULE_COLUMNS, bigint},
+            sql::{statuses_sql, statuses_sql_of},
+        },
     },
 };
 
@@ -66,23 +67,10 @@ type CheckpointRow = rows::CheckpointRow<i64>;
 type ScheduleRow = rows::ScheduleRow<i64>;
 
 impl SqliteArchive {
-    /// The rows `sql` selects with `arg` bound to `?1`.
-    async fn rows<R>(&self, sql: String, arg: &str) -> Result<Vec<R>, StoreError>
-    where
-        R: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
-    {
-        self.guarded
-            .call(
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(arg)
-                    .fetch_all(&self.readers),
-            )
-            .await
-    }
-
     pub(super) async fn read_one(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM job_progress WHERE job_id = ?1");
-        let rows: Vec<CheckpointRow> = self.rows(sql, id.as_str()).await?;
+        let rows: Vec<CheckpointRow> =
+            calls::rows(&self.guarded, &self.readers, sql, id.as_str()).await?;
         rows.into_iter()
             .next()
             .map(ProgressRecord::try_from)
@@ -96,26 +84,15 @@ impl SqliteArchive {
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
         let ttl = i64::try_from(self.active_ttl.as_micros()).unwrap_or(i64::MAX);
-        let (sql, count_sql) = active_sql();
-        let rows: Vec<CheckpointRow> = self
-            .guarded
-            .call(
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(ttl)
-                    .bind(i64::from(limit))
-                    .bind(bigint(offset))
-                    .fetch_all(&self.readers),
-            )
-            .await?;
-        let total: i64 = self
-            .guarded
-            .call(
-                sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-                    .bind(ttl)
-                    .fetch_one(&self.readers),
-            )
-            .await?;
-        Ok((rows::readable(rows), count(total)))
+        calls::active::<_, i64>(
+            &self.guarded,
+            &self.readers,
+            active_sql(),
+            ttl,
+            limit,
+            offset,
+        )
+        .await
     }
 
     /// See [`crate::store::Archive::finished`].
@@ -142,15 +119,7 @@ impl SqliteArchive {
 
     /// See [`crate::store::Archive::active_schedules`].
     pub(super) async fn running_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
-        let sql = format!(
-            "SELECT {SCHEDULE_COLUMNS} FROM schedules \
-             WHERE actual_start_at IS NOT NULL AND actual_end_at IS NULL \
-             ORDER BY actual_start_at, id"
-        );
-        let rows: Vec<ScheduleRow> = self
-            .guarded
-            .call(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.readers))
-            .await?;
+        let rows = calls::running_schedules(&self.guarded, &self.readers).await?;
         self.with_checkpoints(rows).await
     }
 
@@ -160,29 +129,18 @@ impl SqliteArchive {
         id: &ScheduleId,
     ) -> Result<Option<Schedule>, StoreError> {
         let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = ?1");
-        let rows: Vec<ScheduleRow> = self.rows(sql, id.as_str()).await?;
+        let rows: Vec<ScheduleRow> =
+            calls::rows(&self.guarded, &self.readers, sql, id.as_str()).await?;
         Ok(self.with_checkpoints(rows).await?.pop())
     }
 
     /// The schedules of `rows`, each with its job's checkpoint, read in
     /// one statement.
     async fn with_checkpoints(&self, rows: Vec<ScheduleRow>) -> Result<Vec<Schedule>, StoreError> {
-        let job_ids: Vec<&str> = rows.iter().filter_map(|row| row.job_id()).collect();
-        let checkpoints = if job_ids.is_empty() {
-            Vec::new()
-        } else {
-            // Ids are plain text: a JSON array of them cannot fail to encode.
-            let ids = serde_json::to_string(&job_ids).unwrap_or_default();
-            let sql = format!(
-                "SELECT {COLUMNS} FROM job_progress \
-                 WHERE job_id IN (SELECT value FROM json_each(?1))"
-            );
-            let found: Vec<CheckpointRow> = self.rows(sql, &ids).await?;
-            found
-                .into_iter()
-                .map(ProgressRecord::try_from)
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        rows::schedules(rows, &checkpoints)
+        let sql = format!(
+            "SELECT {COLUMNS} FROM job_progress \
+             WHERE job_id IN (SELECT value FROM json_each(?1))"
+        );
+        calls::with_checkpoints(&self.guarded, &self.readers, rows, sql).await
     }
 }

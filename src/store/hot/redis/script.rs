@@ -104,10 +104,9 @@ impl RedisStore {
     ) -> Result<i64, StoreError> {
         let key = self.keys.progress(&record.job_id);
         let bucket = self.keys.bucket(&record.job_id);
-        let json = record.to_stored_json().map_err(|err| StoreError::Corrupt {
-            key: key.clone(),
-            source: Box::new(err),
-        })?;
+        let json = record
+            .to_stored_json()
+            .map_err(|err| StoreError::corrupt(key.clone(), err))?;
         let score = record
             .updated_at
             .unwrap_or_else(Utc::now)

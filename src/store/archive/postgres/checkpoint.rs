@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::{PgArchive, sql::CHECKPOINT_SQL};
 use crate::{
     domain::{ProgressRecord, ScheduleId},
-    store::{StoreError, WriteOutcome, rows::bigint},
+    store::{StoreError, WriteOutcome, archive::rows::bigint},
 };
 
 /// The records, one vector per column of the upsert, in its order.
@@ -109,7 +109,7 @@ impl PgArchive {
                     .bind(c.refresh_interval_ms)
                     .bind(c.estimated_end_earliest)
                     .bind(c.estimated_end_latest)
-                    .fetch_all(&self.pool),
+                    .fetch_all(&self.writer),
             )
             .await?;
         let written: HashSet<String> = written.into_iter().collect();

@@ -1,0 +1,101 @@
+//! The archives: the [`Archive`] contract, and [`PgArchive`] and
+//! [`SqliteArchive`], one folder each with the same files for the same
+//! ideas (`mod.rs` the type and the contract's implementation, `open.rs`,
+//! `checkpoint.rs` the batched upsert, `reads.rs`, `retention.rs`,
+//! `sql.rs` its statements). What they share is written once here: the
+//! type both are ([`SqlArchive`], `sql_archive.rs`), the SQL (`sql.rs`),
+//! the rows and their conversion (`rows.rs`), and the calls they make
+//! alike (`calls.rs`).
+
+mod calls;
+mod postgres;
+mod rows;
+mod sql;
+mod sql_archive;
+mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+// `guard`: a store-wide name the archives below take from `super::`.
+use super::{StoreError, WriteOutcome, guard};
+use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
+
+pub use self::postgres::PgArchive;
+pub use self::sql_archive::SqlArchive;
+pub use self::sqlite::SqliteArchive;
+
+/// How long an active checkpoint stays in the active list without an
+/// update, unless the archive is told otherwise: the in-progress TTL of
+/// the hot store's default ([`Ttls`](crate::store::Ttls)).
+const DEFAULT_ACTIVE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The durable store: one checkpoint per job, and the scheduled sends.
+#[async_trait]
+pub trait Archive: Send + Sync + 'static {
+    /// Upserts the job's checkpoint (and its schedule's start and end),
+    /// unless the archive holds a later state of the job: a batch of one
+    /// ([`checkpoint_many`](Self::checkpoint_many)), so one upsert and one
+    /// never-backwards rule serve both.
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
+    async fn checkpoint(&self, record: &ProgressRecord) -> Result<WriteOutcome, StoreError> {
+        let outcomes = self.checkpoint_many(std::slice::from_ref(record)).await?;
+        Ok(outcomes.first().copied().unwrap_or(WriteOutcome::Stale))
+    }
+
+    /// Upserts several jobs' checkpoints (each job at most once), like
+    /// [`checkpoint`](Self::checkpoint) for each, and says what became of
+    /// each, in order. The whole batch succeeds or fails together:
+    /// PostgreSQL sends one statement, SQLite one transaction.
+    async fn checkpoint_many(
+        &self,
+        records: &[ProgressRecord],
+    ) -> Result<Vec<WriteOutcome>, StoreError>;
+
+    /// [`checkpoint_many`](Self::checkpoint_many) for a batch that holds a
+    /// status change someone is waiting to acknowledge: once it returns
+    /// `Ok`, the batch must survive a power cut, not only a crash of this
+    /// process. PostgreSQL's commits already do (`synchronous_commit` on,
+    /// its default), so the default is `checkpoint_many`; SQLite writes
+    /// the batch with `synchronous=FULL`.
+    async fn checkpoint_many_synced(
+        &self,
+        records: &[ProgressRecord],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.checkpoint_many(records).await
+    }
+
+    /// The job's last checkpoint.
+    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
+
+    /// `preparing` or `in_progress` checkpoints updated within the
+    /// in-progress TTL, oldest start first, and how many there are in all.
+    async fn active(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;
+
+    /// One page of completed and/or failed checkpoints, the most recent
+    /// final record first, from `query.after` on (keyset pagination).
+    async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError>;
+
+    /// Deletes at most `batch` checkpoints of finished (completed or
+    /// failed) jobs last written more than `keep` ago by the archive's own
+    /// clock, in one statement; returns how many it deleted. Active jobs
+    /// are never deleted. [`Retention`](super::Retention) runs it batch after batch.
+    async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError>;
+
+    /// Schedules that have started and not ended, oldest start first.
+    async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError>;
+
+    /// One schedule.
+    async fn schedule(&self, id: &ScheduleId) -> Result<Option<Schedule>, StoreError>;
+
+    /// Answers when the store can serve.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// What it is (`postgres`, `sqlite`), for `/readyz` and the logs.
+    fn name(&self) -> &'static str;
+}

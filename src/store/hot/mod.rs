@@ -1,0 +1,118 @@
+//! The hot stores: the [`HotStore`] contract and its types, and its two
+//! implementations, [`MemoryStore`] (`memory.rs`, in this process) and
+//! [`RedisStore`] (`redis/`, on one Redis or a Redis Cluster), which keep
+//! the same stored JSON and read it through one `decode`.
+
+mod memory;
+mod redis;
+
+use async_trait::async_trait;
+
+// `Keys`, `breaker`, `guard` and `keys`: the store-wide names the stores
+// below take from `super::`.
+use super::{Keys, StoreError, WriteOutcome, breaker, guard, keys};
+use crate::domain::{JobId, ProgressRecord};
+
+pub use self::memory::MemoryStore;
+pub use self::redis::{RedisStore, Ttls};
+
+/// Reads a value as both hot stores store it
+/// ([`ProgressRecord::from_stored_json`]); `key` names it in the error.
+fn decode(key: impl std::fmt::Display, raw: &str) -> Result<ProgressRecord, StoreError> {
+    ProgressRecord::from_stored_json(raw.as_bytes())
+        .map_err(|err| StoreError::corrupt(key.to_string(), err))
+}
+
+/// What became of a hot-store write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HotWrite {
+    /// The record was stored as this version.
+    Written {
+        /// The version the store gave it (see [`ProgressRecord::version`]).
+        version: u64,
+    },
+    /// The store already holds a later state of the job; nothing changed.
+    Stale,
+}
+
+impl HotWrite {
+    /// The outcome without the version.
+    pub fn outcome(self) -> WriteOutcome {
+        match self {
+            HotWrite::Written { .. } => WriteOutcome::Written,
+            HotWrite::Stale => WriteOutcome::Stale,
+        }
+    }
+}
+
+/// What became of a [`HotStore::replace`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replaced {
+    /// The record and its state were stored as this version.
+    Written {
+        /// The version the store gave the record.
+        version: u64,
+    },
+    /// The store holds a later state of the job; nothing changed.
+    Stale,
+    /// The job's stored version is no longer the expected one (another
+    /// update came first); nothing changed: load it again and redo.
+    Moved,
+}
+
+/// A job's record and the state its writer keeps beside it (jobs written
+/// over HTTP keep their estimator there; see [`crate::write::ingest`]).
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The record as stored, with its version.
+    pub record: ProgressRecord,
+    /// The writer's state, if the job has one.
+    pub state: Option<Vec<u8>>,
+}
+
+/// The live store. Every method is bounded by the store's own timeout.
+#[async_trait]
+pub trait HotStore: Send + Sync + 'static {
+    /// Stores the record with its status's TTL and a new version, updates
+    /// the active indexes and publishes the change to live streams (when
+    /// the store is the bus), in one atomic step, unless the store holds a
+    /// later state of the job.
+    async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError>;
+
+    /// Like [`write`](Self::write), and stores `state` beside the record
+    /// (same TTL), but only if the job's stored version is still
+    /// `expected` (0: the job has no value), so concurrent updates of one
+    /// job from several instances never overwrite each other.
+    async fn replace(
+        &self,
+        record: &ProgressRecord,
+        state: &[u8],
+        expected: u64,
+    ) -> Result<Replaced, StoreError>;
+
+    /// The job's record, or `None` when it is unknown or expired.
+    async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
+
+    /// The job's record with the state stored beside it, in one round
+    /// trip; `None` when the job is unknown or expired.
+    async fn load(&self, id: &JobId) -> Result<Option<Held>, StoreError>;
+
+    /// The records of several jobs, in the order asked; an unknown, expired
+    /// or unreadable one is `None` (unreadable ones are logged).
+    async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError>;
+
+    /// One page of the `preparing` or `in_progress` jobs, oldest start
+    /// first (jobs without a start last, ties by id), and how many there are
+    /// in all. Index entries whose value has expired are pruned on the way.
+    async fn active(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;
+
+    /// Answers when the store can serve.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// What it is (`redis`, `in-process`), for `/readyz` and the logs.
+    fn name(&self) -> &'static str;
+}

@@ -44,6 +44,7 @@
 //! - *Debugging*: `curl -N .../events` shows the stream as plain text.
 
 pub mod bus;
+pub mod change;
 pub mod hub;
 mod resubscribe;
 mod sharded;

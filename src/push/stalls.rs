@@ -17,9 +17,9 @@ use std::{
     sync::Arc,
 };
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
-use super::hub::Change;
+use super::change::Change;
 use crate::domain::{JobId, StallPolicy};
 
 /// The deadlines, earliest first, and each job's latest change.
@@ -72,15 +72,6 @@ impl Stalls {
         }
         due
     }
-}
-
-/// A deadline just past the limit: a record is stalled once its silence
-/// is longer than the limit, not equal to it.
-pub(super) fn deadline(updated_at: DateTime<Utc>, limit: std::time::Duration) -> DateTime<Utc> {
-    let limit = TimeDelta::from_std(limit).unwrap_or(TimeDelta::MAX);
-    updated_at
-        .checked_add_signed(limit + TimeDelta::milliseconds(1))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 #[cfg(test)]

@@ -19,7 +19,10 @@ use actix_web_lab::sse::{Data, Event};
 use bytestring::ByteString;
 use tokio::sync::{broadcast, mpsc};
 
-use super::hub::{Change, Hub, JobWatch};
+use super::{
+    change::Change,
+    hub::{Hub, JobWatch},
+};
 use crate::{
     domain::{JobId, ProgressRecord},
     read::{Page, ProgressReader},

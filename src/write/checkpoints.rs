@@ -9,7 +9,7 @@
 //! a few milliseconds (up to [`CheckpointBatching::max_rows`]) into one
 //! [`Archive::checkpoint_many`] call: for PostgreSQL one `INSERT ... SELECT
 //! FROM UNNEST(...) ON CONFLICT` with the same never-backwards rule
-//! (`store/postgres/sql.rs`). Measured in BENCHMARKS.md, scenario 11.
+//! (`store/archive/postgres/sql.rs`). Measured in BENCHMARKS.md, scenario 11.
 //!
 //! It lives on the write path, not in the store, because it is about how
 //! writers talk to the archive, not about PostgreSQL: any [`Archive`] can

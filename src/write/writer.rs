@@ -287,7 +287,7 @@ impl JobHandle {
     /// let folder = tempfile::tempdir()?;
     /// let archive = SqliteArchive::open(&folder.path().join("jobs.db"), Duration::from_secs(2))?;
     /// archive.migrate().await?;
-    /// let hot = MemoryStore::new(Ttls::default());
+    /// let hot = MemoryStore::new(Ttls::default(), job_progress::push::FEED_CAPACITY);
     /// let writer = ProgressWriter::new(Arc::new(hot), Arc::new(archive.clone()), WriterConfig::default());
     ///
     /// let job = writer.start(JobId::parse("nightly-export")?, JobSpec::new(10));

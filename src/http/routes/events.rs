@@ -17,7 +17,7 @@ use crate::{
     domain::JobId,
     http::{ApiError, AppState, RequestId, client, error::RETRY_AFTER_SECS, respond::respond},
     push::{
-        hub::Change,
+        change::Change,
         slots::{Refused, StreamSlot},
         stream::{self, Context, EventId, Selection},
     },

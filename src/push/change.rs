@@ -1,0 +1,134 @@
+//! [`Change`]: one stored change of a job as every stream sends it, decoded
+//! and rendered once. Its own file so that the hub, which fans changes out,
+//! and the stall watch, which makes the `stalled` ones, both depend on it
+//! and not on each other.
+
+use actix_web::web::Bytes;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::{
+    domain::{JobId, ProgressRecord, StallPolicy},
+    read::envelope::Rendered,
+};
+
+/// One stored change of a job, decoded and rendered once for every stream.
+#[derive(Debug)]
+pub struct Change {
+    /// The job.
+    pub job_id: JobId,
+    /// Its version (the event id); 0 when unknown (read from the archive).
+    pub version: u64,
+    /// `completed` or `failed`: the job's last change.
+    pub terminal: bool,
+    /// The record says the job is stalled (its writer went silent).
+    pub stalled: bool,
+    /// Still `preparing` or `in_progress`: it can stall.
+    active: bool,
+    /// When the record was last written, and how often its writer said it
+    /// would: when it will stall.
+    updated_at: Option<DateTime<Utc>>,
+    refresh_interval_ms: Option<u64>,
+    /// How far the job has got: status rank, then processed count.
+    progress: (u8, u64),
+    /// The record as the polling endpoint's `data` serves it.
+    pub data: Bytes,
+}
+
+impl Change {
+    /// The change `record` is, with `data` its rendering.
+    fn new(record: &ProgressRecord, data: Bytes) -> Self {
+        Self {
+            job_id: record.job_id.clone(),
+            version: record.version,
+            terminal: record.status.is_terminal(),
+            stalled: record.stalled,
+            active: record.status.is_active(),
+            updated_at: record.updated_at,
+            refresh_interval_ms: record.refresh_interval_ms,
+            progress: (record.status.rank(), record.current_sent_count),
+            data,
+        }
+    }
+
+    /// The change that `record` is; `None` if it cannot be rendered (it is
+    /// plain data, so only a bug could make it fail).
+    pub fn of(record: &ProgressRecord) -> Option<Self> {
+        let data = serde_json::to_vec(record).ok()?;
+        Some(Self::new(record, Bytes::from(data)))
+    }
+
+    /// A change from a published payload (the stored JSON).
+    pub fn decode(payload: &[u8]) -> Result<Self, serde_json::Error> {
+        let record = ProgressRecord::from_stored_json(payload)?;
+        let data = serde_json::to_vec(&record)?;
+        Ok(Self::new(&record, Bytes::from(data)))
+    }
+
+    /// The change a successful single-job answer of the read path holds;
+    /// `None` for an error answer.
+    pub fn from_rendered(rendered: &Rendered) -> Option<Self> {
+        let data = rendered.data()?;
+        let record: ProgressRecord = serde_json::from_slice(&data).ok()?;
+        Some(Self::new(&record, data))
+    }
+
+    /// The event id: the version, with `s` appended when the record says
+    /// the job is stalled (the same version is sent twice when a job
+    /// stalls, and a client reconnecting must say which it saw); `None`
+    /// when the version is unknown.
+    pub fn event_id(&self) -> Option<String> {
+        match (self.version, self.stalled) {
+            (0, _) => None,
+            (version, false) => Some(version.to_string()),
+            (version, true) => Some(format!("{version}s")),
+        }
+    }
+
+    /// When this record will count as stalled, unless a newer one comes;
+    /// `None` when it cannot stall (finished, already stalled, never
+    /// updated).
+    pub fn stall_deadline(&self, policy: &StallPolicy) -> Option<DateTime<Utc>> {
+        if !self.active || self.stalled {
+            return None;
+        }
+        let updated_at = self.updated_at?;
+        Some(deadline(updated_at, policy.limit(self.refresh_interval_ms)))
+    }
+
+    /// This record with `stalled` set, if it is stalled as of `now`.
+    pub fn stalled_at(&self, now: DateTime<Utc>, policy: &StallPolicy) -> Option<Self> {
+        let record: ProgressRecord = serde_json::from_slice(&self.data).ok()?;
+        let record = record.with_stall_check(now, policy);
+        if record.stalled {
+            Self::of(&record)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a client that has `than` should get this. Versions decide
+    /// where both are known (and of one version, the record that says the
+    /// job stalled is the newer); a record from the archive (no version)
+    /// only counts when the job has got further, so a stale checkpoint
+    /// never replaces a live record.
+    pub fn is_newer_than(&self, than: &Change) -> bool {
+        match (self.version, than.version) {
+            (0, 0) => {
+                self.progress > than.progress
+                    || (self.progress == than.progress && self.data != than.data)
+            }
+            (0, _) => self.progress > than.progress,
+            (_, 0) => self.progress >= than.progress,
+            (ours, theirs) => ours > theirs || (ours == theirs && self.stalled && !than.stalled),
+        }
+    }
+}
+
+/// A deadline just past the limit: a record is stalled once its silence
+/// is longer than the limit, not equal to it.
+fn deadline(updated_at: DateTime<Utc>, limit: std::time::Duration) -> DateTime<Utc> {
+    let limit = TimeDelta::from_std(limit).unwrap_or(TimeDelta::MAX);
+    updated_at
+        .checked_add_signed(limit + TimeDelta::milliseconds(1))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}

@@ -49,6 +49,8 @@
 //! - [`outbound`]: the one HTTP client for calls to other servers (the
 //!   terminal commands now): rustls with `ring`, the system's roots plus
 //!   an optional CA bundle.
+//! - [`backoff`]: the one retry policy (a first wait doubling to a cap)
+//!   of the flusher, the ingest's checkpoints, the bus and `watch`.
 //! - [`config`] (command line and environment), [`telemetry`] (logs),
 //!   [`metrics`] (Prometheus: every metric's name in `metrics/names.rs`,
 //!   a server's own series, the store and writer series of the process),
@@ -58,6 +60,7 @@
 //! store) and the *archive* (PostgreSQL, or SQLite); `redis` and
 //! `database` are only their names on the wire.
 
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::client::Failure;
+use crate::backoff::{Backoff, Delays};
 
 /// The first wait after a failure; it doubles up to [`MAX_WAIT`]. Half a
 /// second rides out a restart's gap without hammering a server that is
@@ -11,6 +12,8 @@ const FIRST_WAIT: Duration = Duration::from_millis(500);
 /// The longest wait between tries: a watcher notices a recovered server
 /// within ten seconds.
 const MAX_WAIT: Duration = Duration::from_secs(10);
+/// The wait when the server names none (`Retry-After`).
+const WAITS: Backoff = Backoff::new(FIRST_WAIT, MAX_WAIT);
 
 /// Consecutive failures and the backoff they call for.
 #[derive(Debug)]
@@ -19,7 +22,7 @@ pub struct Retry {
     give_up_after: Option<Duration>,
     /// When the current run of failures began.
     failing_since: Option<Instant>,
-    next_wait: Duration,
+    waits: Delays,
 }
 
 impl Retry {
@@ -28,14 +31,14 @@ impl Retry {
         Self {
             give_up_after,
             failing_since: None,
-            next_wait: FIRST_WAIT,
+            waits: WAITS.delays(),
         }
     }
 
     /// An answer came: the next failure starts afresh. `true` if it ends
     /// a run of failures.
     pub fn succeeded(&mut self) -> bool {
-        self.next_wait = FIRST_WAIT;
+        self.waits.reset();
         self.failing_since.take().is_some()
     }
 
@@ -58,9 +61,10 @@ impl Retry {
         {
             return None;
         }
-        let wait = failure.retry_after().unwrap_or(self.next_wait);
-        self.next_wait = (self.next_wait * 2).min(MAX_WAIT);
-        Some(wait)
+        // A `Retry-After` still counts as a failure: the wait after it
+        // is the one that would have followed.
+        let fallback = self.waits.next_delay();
+        Some(failure.retry_after().unwrap_or(fallback))
     }
 }
 

@@ -15,11 +15,7 @@ use futures_util::{
 };
 use tokio::sync::broadcast;
 
-use super::{
-    hub::Hub,
-    resubscribe::{FIRST_RESUBSCRIBE_DELAY, MAX_RESUBSCRIBE_DELAY},
-    sharded,
-};
+use super::{hub::Hub, resubscribe::RESUBSCRIBE, sharded};
 use crate::{domain::ProgressRecord, error::error_chain};
 
 /// Which bus carries changes.
@@ -100,7 +96,7 @@ enum Lost {
 }
 
 async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>) {
-    let mut delay = FIRST_RESUBSCRIBE_DELAY;
+    let mut delays = RESUBSCRIBE.delays();
     loop {
         let subscribed = async {
             let mut pubsub = client.get_async_pubsub().await?;
@@ -112,7 +108,7 @@ async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>)
             Ok(Ok(pubsub)) => {
                 tracing::info!(channel, "subscribed to the events channel");
                 hub.bus_up();
-                delay = FIRST_RESUBSCRIBE_DELAY;
+                delays.reset();
                 let lost = follow(pubsub, &hub).await;
                 hub.bus_down();
                 let why = match lost {
@@ -134,8 +130,7 @@ async fn redis_subscriber(client: redis::Client, channel: String, hub: Arc<Hub>)
                 tracing::debug!("Redis did not answer the subscription in time");
             }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
+        tokio::time::sleep(delays.next_delay()).await;
     }
 }
 

@@ -20,10 +20,7 @@ use std::{sync::Arc, time::Duration};
 
 use redis::{ProtocolVersion, PushInfo, PushKind, Value, cluster::ClusterClientBuilder};
 
-use super::{
-    hub::Hub,
-    resubscribe::{FIRST_RESUBSCRIBE_DELAY, MAX_RESUBSCRIBE_DELAY},
-};
+use super::{hub::Hub, resubscribe::RESUBSCRIBE};
 use crate::error::error_chain;
 
 /// Subscribes to `channels` of the cluster the node at `url` belongs to,
@@ -48,22 +45,21 @@ pub(super) async fn subscriber(
             return;
         }
     };
-    let mut delay = FIRST_RESUBSCRIBE_DELAY;
+    let mut delays = RESUBSCRIBE.delays();
     let mut conn = loop {
         match client.get_async_connection().await {
             Ok(conn) => break conn,
             Err(err) => {
                 hub.bus_down();
                 tracing::debug!(error = %error_chain(&err), "cannot reach the Redis Cluster to subscribe");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
+                tokio::time::sleep(delays.next_delay()).await;
             }
         }
     };
 
     let mut missing: Vec<&str> = channels.iter().map(String::as_str).collect();
     let mut retry_at = tokio::time::Instant::now();
-    let mut delay = FIRST_RESUBSCRIBE_DELAY;
+    let mut delays = RESUBSCRIBE.delays();
     loop {
         tokio::select! {
             push = pushes.recv() => {
@@ -101,10 +97,9 @@ pub(super) async fn subscriber(
                 if missing.is_empty() {
                     tracing::info!(channels = channels.len(), "subscribed to the shard channels");
                     hub.bus_up();
-                    delay = FIRST_RESUBSCRIBE_DELAY;
+                    delays.reset();
                 } else {
-                    retry_at = tokio::time::Instant::now() + delay;
-                    delay = (delay * 2).min(MAX_RESUBSCRIBE_DELAY);
+                    retry_at = tokio::time::Instant::now() + delays.next_delay();
                 }
             }
         }

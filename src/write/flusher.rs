@@ -15,7 +15,7 @@
 //!   statement; a status change goes in a synced batch (on SQLite,
 //!   `synchronous=FULL`), since `complete()` and `fail()` answer on its
 //!   commit;
-//! - after a failure, retries back off from 100 ms to `max_retry_delay`, and
+//! - after a failure, retries back off from 200 ms to `max_retry_delay`, and
 //!   always write the latest state, never a backlog;
 //! - when the bus is not the hot store itself (NATS), each stored record
 //!   is published to it after the write, with the version the store gave;
@@ -35,6 +35,7 @@ use super::{
     link::{Delivered, JobLink},
 };
 use crate::{
+    backoff::Backoff,
     domain::JobStatus,
     error::error_chain,
     metrics::process,
@@ -91,9 +92,11 @@ impl Store {
     }
 }
 
-/// The first retry delay after a store fails; doubled on each further
-/// failure up to `max_retry_delay`. Short, so a store that blinked (a
-/// restart, a failover) gets the latest state within a fraction of a second.
+/// The first step of the retry delays after a store fails, doubled on
+/// each further failure up to `max_retry_delay`. Short, so a store that
+/// blinked (a restart, a failover) gets the latest state within a fraction
+/// of a second. `Sink::due` counts steps from the first failure, so the
+/// first retry waits twice this: 200 ms.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// What one store has received of the job, and when to write next.
@@ -104,7 +107,8 @@ struct Sink {
     interval: Duration,
     /// Longest spacing of writes while nothing moves (heartbeat).
     refresh: Duration,
-    max_retry_delay: Duration,
+    /// The delays between retries while the store fails.
+    retry: Backoff,
     /// The latest version the store holds.
     stored: u64,
     /// The latest version tried (stored or not).
@@ -132,7 +136,7 @@ impl Sink {
             store,
             interval,
             refresh: refresh.max(interval),
-            max_retry_delay: config.max_retry_delay,
+            retry: Backoff::new(FIRST_RETRY_DELAY, config.max_retry_delay),
             stored: 0,
             tried: 0,
             status: None,
@@ -148,10 +152,7 @@ impl Sink {
             return Instant::now();
         };
         if self.failures > 0 {
-            let backoff = FIRST_RETRY_DELAY
-                .saturating_mul(1 << self.failures.min(16))
-                .min(self.max_retry_delay);
-            return last + backoff;
+            return last + self.retry.delay(self.failures);
         }
         if pending.version <= self.stored {
             return last + self.refresh;
@@ -322,5 +323,35 @@ pub(crate) async fn run(
             _ = epoch.changed() => {}
             () = tokio::time::sleep_until(at.into()) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_of_a_failing_store_double_from_200_ms_up_to_the_cap() {
+        let config = WriterConfig::default();
+        let mut sink = Sink::new(
+            Store::Hot,
+            config.flush_interval,
+            config.heartbeat_interval,
+            &config,
+        );
+        let last = Instant::now();
+        sink.last_attempt = Some(last);
+        let pending = Pending {
+            version: 1,
+            status: JobStatus::InProgress,
+            urgent: true,
+        };
+        let waits: Vec<u128> = [1, 2, 3, 4, 5, 6, 40, u32::MAX]
+            .map(|failures| {
+                sink.failures = failures;
+                (sink.due(pending) - last).as_millis()
+            })
+            .into();
+        assert_eq!(waits, [200, 400, 800, 1600, 2000, 2000, 2000, 2000]);
     }
 }

@@ -12,15 +12,19 @@ use tokio::sync::oneshot;
 
 use super::{Ingest, IngestError, MAX_ATTEMPTS, stored::Stored};
 use crate::{
+    backoff::Backoff,
     domain::{JobId, JobStatus, ProgressRecord},
     error::error_chain,
     store::Replaced,
     write::checkpoints::COMMIT_WAIT,
 };
 
-/// How long a failed checkpoint is retried (doubling from 100 ms up to
-/// 2 s) before it is left to the job's next one.
+/// How long a failed checkpoint is retried (by [`CHECKPOINT_RETRY`])
+/// before it is left to the job's next one.
 const CHECKPOINT_PATIENCE: Duration = Duration::from_secs(60);
+/// The pauses between tries of a failed checkpoint: doubling from 100 ms
+/// up to 2 s.
+const CHECKPOINT_RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
 
 impl Ingest {
     /// Waits (at most [`COMMIT_WAIT`]) for the archive to commit the
@@ -84,7 +88,7 @@ impl Ingest {
         let (committed, heard) = oneshot::channel();
         let task = async move {
             let started = tokio::time::Instant::now();
-            let mut delay = Duration::from_millis(100);
+            let mut delays = CHECKPOINT_RETRY.delays();
             loop {
                 let submitted = if synced {
                     batcher.submit_synced(record.clone()).await
@@ -96,14 +100,14 @@ impl Ingest {
                         let _ = committed.send(());
                         return;
                     }
-                    Err(err) if started.elapsed() + delay > CHECKPOINT_PATIENCE => {
-                        tracing::warn!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; the job's next one will carry its state");
-                        return;
-                    }
                     Err(err) => {
+                        let delay = delays.next_delay();
+                        if started.elapsed() + delay > CHECKPOINT_PATIENCE {
+                            tracing::warn!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; the job's next one will carry its state");
+                            return;
+                        }
                         tracing::debug!(job_id = %record.job_id, error = %error_chain(&err), "checkpoint failed; retrying");
                         tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(2));
                     }
                 }
             }

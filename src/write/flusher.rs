@@ -15,7 +15,7 @@
 //!   statement; a status change goes in a synced batch (on SQLite,
 //!   `synchronous=FULL`), since `complete()` and `fail()` answer on its
 //!   commit;
-//! - after a failure, retries back off from 200 ms to `max_retry_delay`, and
+//! - after a failure, retries back off from 100 ms to `max_retry_delay`, and
 //!   always write the latest state, never a backlog;
 //! - when the bus is not the hot store itself (NATS), each stored record
 //!   is published to it after the write, with the version the store gave;
@@ -95,8 +95,7 @@ impl Store {
 /// The first step of the retry delays after a store fails, doubled on
 /// each further failure up to `max_retry_delay`. Short, so a store that
 /// blinked (a restart, a failover) gets the latest state within a fraction
-/// of a second. `Sink::due` counts steps from the first failure, so the
-/// first retry waits twice this: 200 ms.
+/// of a second: the first retry waits this long.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// What one store has received of the job, and when to write next.
@@ -152,7 +151,8 @@ impl Sink {
             return Instant::now();
         };
         if self.failures > 0 {
-            return last + self.retry.delay(self.failures);
+            // The first failure waits the first step (attempt 0).
+            return last + self.retry.delay(self.failures - 1);
         }
         if pending.version <= self.stored {
             return last + self.refresh;
@@ -331,7 +331,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retries_of_a_failing_store_double_from_200_ms_up_to_the_cap() {
+    fn retries_of_a_failing_store_double_from_100_ms_up_to_the_cap() {
         let config = WriterConfig::default();
         let mut sink = Sink::new(
             Store::Hot,
@@ -352,6 +352,6 @@ mod tests {
                 (sink.due(pending) - last).as_millis()
             })
             .into();
-        assert_eq!(waits, [200, 400, 800, 1600, 2000, 2000, 2000, 2000]);
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 2000, 2000, 2000]);
     }
 }

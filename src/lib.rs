@@ -16,7 +16,8 @@
 //!   same `JobState`, keeping it in the hot store between updates.
 //! - **Read path** — HTTP ([`http`]: routes, `http/edge.rs` for request ids
 //!   and logs, `http/auth.rs` + `http/tokens.rs` for bearer tokens and
-//!   scopes, `http/limit.rs` for the per-client rate limit,
+//!   scopes, `http/client.rs` for who a client is (behind
+//!   `TRUSTED_PROXIES` too), `http/limit.rs` for the per-client rate limit,
 //!   `http/respond.rs` for ETags) -> [`read::ProgressReader`]
 //!   (`read/reader.rs`) -> response cache ([`read::cache`]) -> hot store ->
 //!   archive fallback -> envelope ([`read::envelope`]); what cannot be
@@ -26,8 +27,10 @@
 //!
 //! - **Live push** — [`push`]: the write script publishes each stored
 //!   record (by sharded pub/sub on a Redis Cluster, `push/sharded.rs`);
-//!   every API instance's subscription feeds its hub, which feeds the
-//!   event streams (`http/routes/events.rs`).
+//!   every API instance's subscription (health-checked) feeds its hub,
+//!   which feeds the event streams (`http/routes/events.rs`); a stream's
+//!   slot lives in its response body (`push/slots.rs`), and one deadline
+//!   set per instance announces jobs that go silent (`push/stalls.rs`).
 //!
 //! Shared below both:
 //!
@@ -41,13 +44,14 @@
 //!   picked by `config/stores.rs`; one contract suite (`tests/contract/`)
 //!   runs against each; [`store::keys`] documents the Redis key layout;
 //!   every store call runs through one guard (`store/guard.rs`: timeout,
-//!   error kind, and the circuit breaker of [`store::breaker`]).
+//!   error kind, and the circuit breaker of [`store::breaker`], one per
+//!   master on a Redis Cluster).
 //! - [`cli`]: `job-progress watch` and `ls`, terminal clients of the read
 //!   path (the event stream, with polling as fallback).
 //! - [`demo`]: `job-progress demo`, the server on the embedded stores with
 //!   simulated campaigns written through the `ProgressWriter`.
 //! - [`outbound`]: the one HTTP client for calls to other servers (the
-//!   terminal commands now): rustls with `ring`, the system's roots plus
+//!   terminal commands): rustls with `ring`, the system's roots plus
 //!   an optional CA bundle.
 //! - [`backoff`]: the one retry policy (a first wait doubling to a cap)
 //!   of the flusher, the ingest's checkpoints, the bus and `watch`.

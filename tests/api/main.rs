@@ -1,12 +1,11 @@
 //! Integration tests: the real app, real Redis, real PostgreSQL.
 
-mod auth;
-mod browser;
-mod chaos;
-mod helpers;
-mod redis_cluster;
-mod sse;
+//!
+//! What the tests share (spawning the app, HTTP and token helpers, local
+//! servers to break, the cluster harness, the SSE and WebDriver clients)
+//! is the `support` crate, `tests/support/`.
 
+mod auth;
 mod cache;
 mod checkpoints;
 mod cli;

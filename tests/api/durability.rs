@@ -18,9 +18,7 @@ use job_progress::{
 };
 use serde_json::json;
 
-use support::{Tokens, counts, database_url_for, job, redis_url};
-
-use crate::embedded::Embedded;
+use support::{Tokens, counts, database_url_for, job, redis_url, server_process::ServerProcess};
 
 /// Concurrent completions per round, and rounds.
 const JOBS: usize = 50;
@@ -64,7 +62,7 @@ impl Drop for BusyCores {
 /// Declares `ids`, then completes them all at once with
 /// their own counts, and returns the moment the last answer is in: the
 /// ids whose completion was acknowledged (200).
-async fn complete_all(server: &Embedded, ids: &[String]) -> Vec<(String, u64)> {
+async fn complete_all(server: &ServerProcess, ids: &[String]) -> Vec<(String, u64)> {
     let declarations = ids
         .iter()
         .map(|id| async move { server.declare(id, json!({"total": 100})).await });
@@ -81,7 +79,7 @@ async fn complete_all(server: &Embedded, ids: &[String]) -> Vec<(String, u64)> {
 
 /// Which of `acknowledged` the server does not serve as completed with
 /// its counts.
-async fn lost(server: &Embedded, acknowledged: &[(String, u64)]) -> Vec<String> {
+async fn lost(server: &ServerProcess, acknowledged: &[(String, u64)]) -> Vec<String> {
     let mut lost = Vec::new();
     for (id, succeeded) in acknowledged {
         let (status, _, body) = server.get(&format!("/api/v1/jobs/{id}/progress")).await;
@@ -103,14 +101,15 @@ async fn completions_acknowledged_just_before_a_sigkill_survive_it() {
     let mut lost_in_all = Vec::new();
     let mut previous: Vec<(String, u64)> = Vec::new();
     for round in 0..ROUNDS {
-        let server = Embedded::start(data.path(), &tokens).await;
+        let server =
+            ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
         lost_in_all.extend(lost(&server, &previous).await);
         let ids: Vec<String> = (0..JOBS).map(|n| format!("r{round}-{n}")).collect();
         previous = complete_all(&server, &ids).await;
         server.kill().await;
         acknowledged.extend(previous.iter().cloned());
     }
-    let server = Embedded::start(data.path(), &tokens).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     lost_in_all.extend(lost(&server, &previous).await);
     server.stop().await;
 
@@ -132,7 +131,7 @@ async fn completions_acknowledged_just_before_a_sigkill_survive_it() {
 async fn a_declaration_acknowledged_just_before_a_sigkill_survives_it() {
     let data = tempfile::tempdir().unwrap();
     let tokens = Tokens::new();
-    let server = Embedded::start(data.path(), &tokens).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     let ids: Vec<String> = (0..10).map(|n| format!("declared-{n}")).collect();
     let declarations = ids.iter().map(|id| {
         let server = &server;
@@ -145,7 +144,7 @@ async fn a_declaration_acknowledged_just_before_a_sigkill_survives_it() {
     server.kill().await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
 
-    let server = Embedded::start(data.path(), &tokens).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     for id in &ids {
         let (status, _, body) = server.get(&format!("/api/v1/jobs/{id}/progress")).await;
         assert_eq!(status, 200, "{id} is not lost: {body}");
@@ -176,7 +175,9 @@ async fn on_redis_and_postgres_completions_acknowledged_before_a_sigkill_are_in_
     let mut acknowledged = Vec::new();
     let mut lost = Vec::new();
     for round in 0..3 {
-        let server = Embedded::start_with(data.path(), &tokens, &env).await;
+        let server =
+            ServerProcess::start_with(crate::SERVER_BINARY.as_ref(), data.path(), &tokens, &env)
+                .await;
         let ids: Vec<String> = (0..JOBS).map(|n| format!("pg{round}-{n}")).collect();
         let done = complete_all(&server, &ids).await;
         server.kill().await;
@@ -226,7 +227,7 @@ impl WriteLock {
 async fn a_status_change_the_archive_cannot_commit_is_a_503_and_its_retry_is_idempotent() {
     let data = tempfile::tempdir().unwrap();
     let tokens = Tokens::new();
-    let server = Embedded::start(data.path(), &tokens).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     for (id, status) in [
         ("ending", "in_progress"),
         ("starting", "preparing"),
@@ -285,7 +286,7 @@ async fn a_status_change_the_archive_cannot_commit_is_a_503_and_its_retry_is_ide
     );
     server.kill().await;
 
-    let server = Embedded::start(data.path(), &tokens).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     let (_, source, body) = server.get("/api/v1/jobs/ending/progress").await;
     assert_eq!(source, "database");
     let data = &body["data"];

@@ -3,7 +3,6 @@
 //! `job-progress demo`.
 
 use std::{
-    path::Path,
     process::Stdio,
     time::{Duration, Instant},
 };
@@ -11,122 +10,19 @@ use std::{
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
-    process::{Child, Command},
+    process::Command,
 };
 
-use support::{Tokens, Worker, counts, eventually, local_server::free_port};
+use support::{Tokens, counts, eventually, server_process::ServerProcess};
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// `job-progress serve` as a process of its own: on the embedded stores
-/// with its data in `data`, unless `env` names other stores. Derefs to
-/// a [`Worker`] with the write token.
-pub struct Embedded {
-    child: Child,
-    pub address: String,
-    worker: Worker,
-}
-
-impl std::ops::Deref for Embedded {
-    type Target = Worker;
-
-    fn deref(&self) -> &Worker {
-        &self.worker
-    }
-}
-
-impl Embedded {
-    /// The server reading `tokens`, its worker holding the write token.
-    pub async fn start(data: &Path, tokens: &Tokens) -> Self {
-        Self::start_with(data, tokens, &[]).await
-    }
-
-    /// The same, with `env` set on top (e.g. `REDIS_URL`, `DATABASE_URL`,
-    /// `KEY_PREFIX` for a server on the real stores).
-    pub async fn start_with(data: &Path, tokens: &Tokens, env: &[(&str, String)]) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_job-progress"))
-            .arg("serve")
-            .env_remove("REDIS_URL")
-            .env_remove("DATABASE_URL")
-            .env_remove("BUS_URL")
-            .envs(env.iter().map(|(key, value)| (key, value)))
-            .env("DATA_DIR", data)
-            .env("TOKENS_FILE", &tokens.path)
-            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("RATE_LIMIT_PER_SECOND", "0")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the server starts");
-        let address = format!("http://127.0.0.1:{port}");
-        let worker = Worker::new(&address, support::http_client(), &tokens.write);
-        let server = Self {
-            child,
-            address,
-            worker,
-        };
-        let ready = format!("{}/readyz", server.address);
-        eventually(LIMIT, "the embedded server answers", || async {
-            support::http_get(&ready)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        server
-    }
-
-    /// GET `path`: status, `X-Progress-Source` and the envelope.
-    pub async fn get(&self, path: &str) -> (u16, String, Value) {
-        let response = support::http_get(format!("{}{path}", self.address))
-            .await
-            .expect("answered");
-        let source = response
-            .headers()
-            .get("x-progress-source")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (
-            response.status().as_u16(),
-            source,
-            response.json().await.expect("an envelope"),
-        )
-    }
-
-    /// SIGKILL, at once: no drain, no shutdown hook.
-    pub async fn kill(mut self) {
-        self.child.start_kill().expect("the server is running");
-        tokio::time::timeout(LIMIT, self.child.wait())
-            .await
-            .expect("a killed server exits")
-            .unwrap();
-    }
-
-    /// SIGTERM, and a clean exit.
-    pub async fn stop(mut self) {
-        let pid = self.child.id().expect("running").to_string();
-        let term = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(term.success());
-        let status = tokio::time::timeout(LIMIT, self.child.wait())
-            .await
-            .expect("the server stops")
-            .unwrap();
-        assert!(status.success(), "a clean exit: {status}");
-    }
-}
 
 #[tokio::test]
 async fn restarting_the_embedded_server_loses_no_checkpointed_job() {
     let data = tempfile::tempdir().unwrap();
     let tokens = Tokens::new();
 
-    let server = Embedded::start(data.path(), &tokens).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     let (_, _, ready) = server.get("/readyz").await;
     assert_eq!(ready["data"]["hot"]["store"], "in-process");
     assert_eq!(ready["data"]["archive"]["store"], "sqlite");
@@ -140,7 +36,7 @@ async fn restarting_the_embedded_server_loses_no_checkpointed_job() {
     assert_eq!(server.report("running", counts(40, 0)).await.0, 200);
     server.stop().await;
 
-    let server = Embedded::start(data.path(), &tokens).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     let (status, source, body) = server.get("/api/v1/jobs/sent/progress").await;
     assert_eq!((status, source.as_str()), (200, "database"), "{body}");
     assert_eq!(body["data"]["status"], "completed");
@@ -276,7 +172,7 @@ async fn a_stop_right_after_a_burst_of_completions_loses_none_of_them() {
     let data = tempfile::tempdir().unwrap();
     let tokens = Tokens::new();
 
-    let server = Embedded::start(data.path(), &tokens).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     for n in 0..JOBS {
         let id = format!("burst-{n}");
         assert_eq!(server.declare(&id, json!({"total": 10})).await.0, 201);
@@ -285,7 +181,7 @@ async fn a_stop_right_after_a_burst_of_completions_loses_none_of_them() {
     }
     server.stop().await;
 
-    let server = Embedded::start(data.path(), &tokens).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     let mut unfinished = Vec::new();
     for n in 0..JOBS {
         let (_, _, body) = server

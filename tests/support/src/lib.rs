@@ -13,8 +13,9 @@
 //! - Tools for faults and harnesses: [`local_server`] (a `redis-server` or
 //!   `nats-server` of the test's own), [`tcp_proxy`] (a proxy that cuts
 //!   connections), [`cluster_harness`] (a local Redis Cluster),
-//!   [`sse_client`] (reads a stream as EventSource would) and [`browser`]
-//!   (headless Chromium over WebDriver).
+//!   [`sse_client`] (reads a stream as EventSource would), [`browser`]
+//!   (headless Chromium over WebDriver) and [`server_process`] (the real
+//!   binary, killed and restarted over its data).
 //!
 //! The common names are re-exported here, so a test imports them from the
 //! crate root; the tools keep their module's name (`sse_client::SseStream`).
@@ -28,6 +29,7 @@ pub mod http;
 pub mod local_server;
 pub mod postgres;
 pub mod raw_redis;
+pub mod server_process;
 pub mod spawn;
 pub mod sse_client;
 pub mod tcp_proxy;

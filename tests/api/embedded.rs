@@ -13,7 +13,7 @@ use tokio::{
     process::Command,
 };
 
-use support::{Tokens, counts, eventually, server_process::ServerProcess};
+use support::{Tokens, Worker, counts, eventually, server_process::ServerProcess};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -109,17 +109,11 @@ async fn the_demo_serves_moving_campaigns_and_stops_cleanly_on_ctrl_c() {
 
     let page = support::http_get(format!("{url}/")).await.unwrap();
     assert_eq!(page.status(), 200, "the dashboard is served");
-    let mine = support::http_client()
-        .put(format!("{url}/api/v1/jobs/my-job"))
-        .bearer_auth(&token)
-        .json(&json!({"total": 1000}))
-        .send()
-        .await
-        .unwrap();
+    let worker = Worker::new(&url, support::http_client(), &token);
+    let (status, body) = worker.declare("my-job", json!({"total": 1000})).await;
     assert_eq!(
-        mine.status(),
-        201,
-        "a worker reports with the printed token"
+        status, 201,
+        "a worker reports with the printed token: {body}"
     );
     let active = |url: String| async move {
         let body: Value = support::http_get(format!("{url}/api/v1/jobs/active"))

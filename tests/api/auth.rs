@@ -1,7 +1,7 @@
 //! Tokens: `REQUIRE_READ_TOKEN`, the scopes, `?access_token=` on streams,
 //! the tokens file and `job-progress token new`.
 
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
 use actix_web::{App, HttpResponse, middleware::from_fn, test as actix_test, web};
 use job_progress::{
@@ -12,30 +12,9 @@ use job_progress::{
     write::JobSpec,
 };
 
-use crate::helpers::{TestApp, eager, envelope, job, spawn_app_with, tokens_file};
+use support::{TestApp, Tokens, eager, envelope, job, spawn_app_with, tokens_file};
 
-/// A tokens file in its own temporary directory (kept alive by the
-/// returned guard), with a read and a write token; returns their tokens.
-struct TokenFile {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-    read: String,
-    write: String,
-}
-
-fn token_file() -> TokenFile {
-    let read = new_token(Scope::Read, "dashboard").unwrap();
-    let write = new_token(Scope::Write, "billing-worker").unwrap();
-    let (dir, path) = tokens_file(&[&read.line, &write.line]);
-    TokenFile {
-        _dir: dir,
-        path,
-        read: read.token,
-        write: write.token,
-    }
-}
-
-async fn app_requiring_read_tokens(pool: sqlx::PgPool, tokens: &TokenFile) -> TestApp {
+async fn app_requiring_read_tokens(pool: sqlx::PgPool, tokens: &Tokens) -> TestApp {
     let path = tokens.path.clone();
     spawn_app_with(pool, |o| {
         o.settings.access.tokens_file = Some(path);
@@ -55,7 +34,7 @@ fn challenge(response: &reqwest::Response) -> String {
 async fn with_read_tokens_required_reads_need_a_known_token_and_health_stays_open(
     pool: sqlx::PgPool,
 ) {
-    let tokens = token_file();
+    let tokens = Tokens::new();
     let app = app_requiring_read_tokens(pool, &tokens).await;
 
     let none = app.get_active("").await;
@@ -97,7 +76,7 @@ async fn with_read_tokens_required_reads_need_a_known_token_and_health_stays_ope
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn by_default_reads_are_open_whatever_the_request_carries(pool: sqlx::PgPool) {
-    let tokens = token_file();
+    let tokens = Tokens::new();
     let path = tokens.path.clone();
     let app = spawn_app_with(pool, |o| o.settings.access.tokens_file = Some(path)).await;
     assert_eq!(app.get_active("").await.status(), 200);
@@ -107,7 +86,7 @@ async fn by_default_reads_are_open_whatever_the_request_carries(pool: sqlx::PgPo
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn streams_take_the_token_from_the_query_and_polling_does_not(pool: sqlx::PgPool) {
-    let tokens = token_file();
+    let tokens = Tokens::new();
     let app = app_requiring_read_tokens(pool, &tokens).await;
     let writer = app.writer(eager());
     writer
@@ -160,7 +139,7 @@ async fn streams_take_the_token_from_the_query_and_polling_does_not(pool: sqlx::
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn a_route_needing_write_refuses_a_read_token_with_403(pool: sqlx::PgPool) {
-    let tokens = token_file();
+    let tokens = Tokens::new();
     let path = tokens.path.clone();
     // The API has no write route yet: this one exists only in this test,
     // over the app's own configured state and the real middleware.

@@ -5,8 +5,7 @@ use std::{sync::Arc, time::Duration};
 use futures_util::future::join_all;
 use job_progress::write::JobSpec;
 
-use crate::helpers::Stores;
-use crate::helpers::{Gate, eager, envelope, eventually, job, spawn_app_with};
+use support::{Gate, Stores, eager, envelope, eventually, job, spawn_app_with};
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn concurrent_requests_for_one_job_cause_one_redis_read(pool: sqlx::PgPool) {
@@ -104,7 +103,7 @@ async fn a_client_that_gives_up_does_not_cancel_the_load_for_others(pool: sqlx::
     // inside the store; the client then hangs up.
     let impatient = tokio::spawn({
         let url = format!("{}/api/v1/jobs/shared-load/progress", app.address);
-        async move { crate::helpers::http_get(url).await }
+        async move { support::http_get(url).await }
     });
     gate.entered.notified().await;
     impatient.abort();
@@ -123,4 +122,4 @@ async fn a_client_that_gives_up_does_not_cancel_the_load_for_others(pool: sqlx::
     );
 }
 
-crate::on_both_stores!(a_matching_etag_gets_304_and_a_change_gets_200,);
+support::on_both_stores!(a_matching_etag_gets_304_and_a_change_gets_200,);

@@ -13,10 +13,7 @@ use job_progress::{
 };
 use sqlx::PgPool;
 
-use crate::{
-    chaos::TcpProxy,
-    helpers::{eager, eventually, job, pool_via, postgres_addr, spawn_app},
-};
+use support::{eager, eventually, job, pool_via, postgres_addr, spawn_app, tcp_proxy::TcpProxy};
 
 /// Logs every statement that inserts into `job_progress` (an upsert is an
 /// insert, whatever it ends up doing), from inside PostgreSQL: a

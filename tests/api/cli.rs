@@ -20,7 +20,7 @@ use tokio::{
 
 use job_progress::store::PgArchive;
 
-use crate::helpers::{
+use support::{
     DEAD_POSTGRES, DEAD_REDIS, TestApp, eager, job, spawn_app, spawn_app_with, tokens_file,
 };
 

@@ -3,19 +3,16 @@
 
 use std::process::Command;
 
-use job_progress::http::tokens::{Scope, new_token};
-
-use crate::helpers::{envelope, spawn_app_with, tokens_file};
+use support::{app_with_tokens, envelope};
 
 /// Runs `program args... job_id` with the app's address and a write token;
 /// then checks the job's final record.
 async fn runs_to_completion(pool: sqlx::PgPool, program: &str, script: &str, job_id: &str) {
-    let write = new_token(Scope::Write, "billing-worker").unwrap();
-    let (_dir, path) = tokens_file(&[&write.line]);
-    let app = spawn_app_with(pool, |o| o.settings.access.tokens_file = Some(path)).await;
+    let w = app_with_tokens(pool, |_| {}).await;
+    let app = &w.app;
 
     let address = app.address.clone();
-    let token = write.token.clone();
+    let token = w.tokens.write.clone();
     let (program, file, id) = (program.to_owned(), script.to_owned(), job_id.to_owned());
     let output = tokio::task::spawn_blocking(move || {
         Command::new(&program)
@@ -59,28 +56,13 @@ async fn the_node_worker_reports_a_job_to_completion(pool: sqlx::PgPool) {
 /// completed already: the worker's declaration meets a 409 with `reason:
 /// finished`, and it stops cleanly rather than failing or reporting.
 async fn stops_on_a_finished_job(pool: sqlx::PgPool, program: &str, script: &str) {
-    let write = new_token(Scope::Write, "billing-worker").unwrap();
-    let (_dir, path) = tokens_file(&[&write.line]);
-    let app = spawn_app_with(pool, |o| o.settings.access.tokens_file = Some(path)).await;
-    for (method, path, body) in [
-        (
-            "PUT",
-            "/api/v1/jobs/done",
-            serde_json::json!({ "total": 5 }),
-        ),
-        ("POST", "/api/v1/jobs/done/complete", serde_json::json!({})),
-    ] {
-        let response = app
-            .client
-            .request(method.parse().unwrap(), format!("{}{path}", app.address))
-            .bearer_auth(&write.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
-    }
-    let (address, token) = (app.address.clone(), write.token.clone());
+    let w = app_with_tokens(pool, |_| {}).await;
+    let app = &w.app;
+    let (status, body) = w.declare("done", serde_json::json!({ "total": 5 })).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = w.complete("done", serde_json::json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (address, token) = (app.address.clone(), w.tokens.write.clone());
     let (program, file) = (program.to_owned(), script.to_owned());
     let output = tokio::task::spawn_blocking(move || {
         Command::new(&program)

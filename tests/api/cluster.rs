@@ -8,28 +8,30 @@ use std::{collections::BTreeSet, num::NonZeroU16, time::Duration};
 use chrono::Utc;
 use job_progress::{
     domain::{JobId, JobStatus, ProgressRecord},
-    http::tokens::{Scope, new_token},
     store::{HotStore as _, Keys},
     write::JobSpec,
 };
 use serde_json::json;
 
-use crate::{
-    helpers::{
-        Options, TestApp, eager, envelope, eventually, job, job_ids, spawn_app_with, tokens_file,
-    },
-    redis_cluster::{RedisCluster, shared},
-    sse::{SseEvent, SseStream},
+use support::{
+    AppWithTokens, Options, TestApp, app_with_tokens,
+    cluster_harness::{RedisCluster, shared},
+    counts, eager, envelope, eventually, job, job_ids,
+    sse_client::{SseEvent, SseStream},
 };
 
 const LIMIT: Duration = Duration::from_secs(10);
 const BUCKETS: NonZeroU16 = NonZeroU16::new(16).unwrap();
 
-/// An app in cluster mode on `cluster`, with a write token.
-struct ClusterApp {
-    app: TestApp,
-    write: String,
-    _tokens: tempfile::TempDir,
+/// An app in cluster mode on `cluster`, with its tokens.
+struct ClusterApp(AppWithTokens);
+
+impl std::ops::Deref for ClusterApp {
+    type Target = AppWithTokens;
+
+    fn deref(&self) -> &AppWithTokens {
+        &self.0
+    }
 }
 
 /// The app on `cluster` (its first master as `REDIS_URL`), 16 buckets,
@@ -47,47 +49,21 @@ async fn cluster_app(
         for bucket in keys.buckets() {
             masters.insert(cluster.master_of(&keys.active_index(bucket)).await);
         }
-        if masters.len() == cluster.len() {
+        if masters.len() == cluster.masters() {
             break keys;
         }
     };
-    let write = new_token(Scope::Write, "cluster-worker").unwrap();
-    let (dir, path) = tokens_file(&[&write.line]);
-    let app = spawn_app_with(pool, |o| {
+    let w = app_with_tokens(pool, |o| {
         o.redis_url = cluster.url();
         o.cluster_buckets = Some(BUCKETS);
         o.keys = Some(Keys::new(keys.prefix()));
-        o.settings.access.tokens_file = Some(path);
         tune(o);
     })
     .await;
-    ClusterApp {
-        app,
-        write: write.token,
-        _tokens: dir,
-    }
+    ClusterApp(w)
 }
 
 impl ClusterApp {
-    /// `method path` with `body` and the write token; the status.
-    async fn send(&self, method: &str, path: &str, body: serde_json::Value) -> u16 {
-        let response = self
-            .app
-            .client
-            .request(
-                method.parse().unwrap(),
-                format!("{}{path}", self.app.address),
-            )
-            .bearer_auth(&self.write)
-            .json(&body)
-            .send()
-            .await
-            .expect("answered");
-        let status = response.status().as_u16();
-        envelope(response).await;
-        status
-    }
-
     /// Job ids `<stem>-<n>`, `per_master` of them on each master (by the
     /// master of their bucket's slot), in the order of n.
     async fn ids_on_every_master(
@@ -96,7 +72,7 @@ impl ClusterApp {
         stem: &str,
         per_master: usize,
     ) -> Vec<(JobId, usize)> {
-        let mut counts = vec![0; cluster.len()];
+        let mut counts = vec![0; cluster.masters()];
         let mut chosen = Vec::new();
         for n in 0.. {
             if counts.iter().all(|&count| count == per_master) {
@@ -126,21 +102,9 @@ async fn jobs_written_and_read_through_the_api_spread_over_the_three_masters(poo
     // Over HTTP: the write script stores the value, the writer's state and
     // both index entries on one slot.
     for (n, (id, _)) in jobs.iter().enumerate() {
-        let declared = c
-            .send(
-                "PUT",
-                &format!("/api/v1/jobs/{id}"),
-                json!({ "total": 100 }),
-            )
-            .await;
+        let (declared, _) = c.declare(id.as_str(), json!({ "total": 100 })).await;
         assert_eq!(declared, 201);
-        let reported = c
-            .send(
-                "POST",
-                &format!("/api/v1/jobs/{id}/progress"),
-                json!({ "successCount": n, "failureCount": 1 }),
-            )
-            .await;
+        let (reported, _) = c.report(id.as_str(), counts(n as u64, 1)).await;
         assert_eq!(reported, 200);
     }
 
@@ -155,7 +119,7 @@ async fn jobs_written_and_read_through_the_api_spread_over_the_three_masters(poo
     // Each master holds exactly its jobs' keys (value and state) and its
     // buckets' indexes.
     let keys = &c.app.keys;
-    let mut expected = vec![BTreeSet::new(); cluster.len()];
+    let mut expected = vec![BTreeSet::new(); cluster.masters()];
     for (id, master) in &jobs {
         let bucket = keys.bucket(id);
         expected[*master].extend([
@@ -406,7 +370,7 @@ async fn with_one_master_killed_jobs_on_the_others_are_still_read_from_redis(poo
     // A scrape installs the process's recorder, so the gauges below are
     // recorded.
     assert_eq!(c.app.get("/metrics").await.status(), 200);
-    let nodes: Vec<String> = (0..cluster.len())
+    let nodes: Vec<String> = (0..cluster.masters())
         .map(|at| cluster.node_url(at).replace("redis://", ""))
         .collect();
 
@@ -453,7 +417,7 @@ async fn with_one_master_killed_jobs_on_the_others_are_still_read_from_redis(poo
     assert_eq!(envelope(response).await["data"]["currentSentCount"], 4);
 
     assert_eq!(node_breaker(&c.app, &nodes[victim]).await, Some(1.0));
-    for at in (0..cluster.len()).filter(|&at| at != victim) {
+    for at in (0..cluster.masters()).filter(|&at| at != victim) {
         assert_eq!(node_breaker(&c.app, &nodes[at]).await, Some(0.0), "{at}");
     }
 

@@ -91,9 +91,7 @@ async fn the_demo_listens_on_listen_addr_like_serve() {
         .expect("a line");
     let url = format!("http://127.0.0.1:{port}/");
     assert!(first.contains(&url), "{url} in {first:?}");
-    let health = crate::helpers::http_get(format!("{url}healthz"))
-        .await
-        .unwrap();
+    let health = support::http_get(format!("{url}healthz")).await.unwrap();
     assert_eq!(health.status(), 200, "the demo answers on LISTEN_ADDR");
     demo.kill().await.unwrap();
 }

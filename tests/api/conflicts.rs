@@ -3,19 +3,14 @@
 
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::Stores,
-    ingest::{counts, declaration, writable},
-};
+use support::{Stores, app_with_tokens, counts, declaration};
 
 async fn every_conflict_names_its_reason_and_changes_nothing(stores: Stores) {
-    let w = writable(stores, |_| {}).await;
+    let w = app_with_tokens(stores, |_| {}).await;
     // 100 targets in 10 chunks of 10.
-    let (status, _) = w.send("PUT", "/api/v1/jobs/c", declaration(100)).await;
+    let (status, _) = w.declare("c", declaration(100)).await;
     assert_eq!(status, 201);
-    let (status, _) = w
-        .send("POST", "/api/v1/jobs/c/progress", counts(40, 2))
-        .await;
+    let (status, _) = w.report("c", counts(40, 2)).await;
     assert_eq!(status, 200);
     let stored = w.record("c").await;
     let same = |record: &Value| {
@@ -85,7 +80,7 @@ async fn every_conflict_names_its_reason_and_changes_nothing(stores: Stores) {
     }
     assert!(same(&w.record("c").await), "nothing changed");
 
-    let (status, _) = w.send("POST", "/api/v1/jobs/c/complete", json!({})).await;
+    let (status, _) = w.complete("c", json!({})).await;
     assert_eq!(status, 200);
     for (method, path, body) in [
         ("POST", "/api/v1/jobs/c/progress", counts(50, 2)),
@@ -102,4 +97,4 @@ async fn every_conflict_names_its_reason_and_changes_nothing(stores: Stores) {
     }
 }
 
-crate::on_both_stores!(every_conflict_names_its_reason_and_changes_nothing);
+support::on_both_stores!(every_conflict_names_its_reason_and_changes_nothing);

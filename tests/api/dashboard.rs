@@ -11,13 +11,9 @@ use std::{
 use job_progress::{domain::ScheduleId, http::tokens::Scope, write::JobSpec};
 use serde_json::{Value, json};
 
-use crate::helpers::Stores;
-use crate::{
-    browser::Browser,
-    helpers::{
-        TestApp, database_url_for, eager, example_binary, job, redis_url, spawn_app,
-        spawn_app_with, tokens_file,
-    },
+use support::{
+    Stores, TestApp, browser::Browser, database_url_for, eager, example_binary, job, redis_url,
+    spawn_app, spawn_app_with, tokens_file,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -354,7 +350,7 @@ async fn the_page_and_its_assets_are_served_whole_with_a_strict_policy(pool: sql
 
     let missing = app.get("/assets/nothing.js").await;
     assert_eq!(missing.status(), 404);
-    assert_eq!(crate::helpers::envelope(missing).await["statusCode"], 404);
+    assert_eq!(support::envelope(missing).await["statusCode"], 404);
 }
 
-crate::on_both_stores!(a_running_job_advances_live_and_moves_to_finished_without_a_reload,);
+support::on_both_stores!(a_running_job_advances_live_and_moves_to_finished_without_a_reload,);

@@ -13,16 +13,12 @@ use std::{
 
 use futures_util::future::join_all;
 use job_progress::{
-    http::tokens::{Scope, new_token},
     store::{Archive, MemoryStore, PgArchive, SqliteArchive, Ttls},
     write::{COMMIT_WAIT, FinishError, JobSpec, ProgressWriter, WriterConfig},
 };
 use serde_json::json;
 
-use crate::{
-    embedded::Embedded,
-    helpers::{database_url_for, job, redis_url, tokens_file},
-};
+use support::{Tokens, counts, database_url_for, job, redis_url, server_process::ServerProcess};
 
 /// Concurrent completions per round, and rounds.
 const JOBS: usize = 50;
@@ -66,20 +62,16 @@ impl Drop for BusyCores {
 /// Declares `ids`, then completes them all at once with
 /// their own counts, and returns the moment the last answer is in: the
 /// ids whose completion was acknowledged (200).
-async fn complete_all(server: &Embedded, ids: &[String]) -> Vec<(String, u64)> {
-    let declarations = ids.iter().map(|id| async move {
-        let path = format!("/api/v1/jobs/{id}");
-        server.send("PUT", &path, json!({"total": 100})).await
-    });
+async fn complete_all(server: &ServerProcess, ids: &[String]) -> Vec<(String, u64)> {
+    let declarations = ids
+        .iter()
+        .map(|id| async move { server.declare(id, json!({"total": 100})).await });
     for (status, body) in join_all(declarations).await {
         assert_eq!(status, 201, "{body}");
     }
     let completions = ids.iter().enumerate().map(|(n, id)| async move {
         let succeeded = 50 + n as u64;
-        let counts = json!({"successCount": succeeded, "failureCount": 0});
-        let (status, _) = server
-            .send("POST", &format!("/api/v1/jobs/{id}/complete"), counts)
-            .await;
+        let (status, _) = server.complete(id, counts(succeeded, 0)).await;
         (status == 200).then(|| (id.clone(), succeeded))
     });
     join_all(completions).await.into_iter().flatten().collect()
@@ -87,7 +79,7 @@ async fn complete_all(server: &Embedded, ids: &[String]) -> Vec<(String, u64)> {
 
 /// Which of `acknowledged` the server does not serve as completed with
 /// its counts.
-async fn lost(server: &Embedded, acknowledged: &[(String, u64)]) -> Vec<String> {
+async fn lost(server: &ServerProcess, acknowledged: &[(String, u64)]) -> Vec<String> {
     let mut lost = Vec::new();
     for (id, succeeded) in acknowledged {
         let (status, _, body) = server.get(&format!("/api/v1/jobs/{id}/progress")).await;
@@ -102,22 +94,22 @@ async fn lost(server: &Embedded, acknowledged: &[(String, u64)]) -> Vec<String> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completions_acknowledged_just_before_a_sigkill_survive_it() {
     let data = tempfile::tempdir().unwrap();
-    let write = new_token(Scope::Write, "worker").unwrap();
-    let (_dir, tokens) = tokens_file(&[&write.line]);
+    let tokens = Tokens::new();
     let _busy = BusyCores::start(2);
 
     let mut acknowledged = Vec::new();
     let mut lost_in_all = Vec::new();
     let mut previous: Vec<(String, u64)> = Vec::new();
     for round in 0..ROUNDS {
-        let server = Embedded::start(data.path(), &tokens, &write.token).await;
+        let server =
+            ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
         lost_in_all.extend(lost(&server, &previous).await);
         let ids: Vec<String> = (0..JOBS).map(|n| format!("r{round}-{n}")).collect();
         previous = complete_all(&server, &ids).await;
         server.kill().await;
         acknowledged.extend(previous.iter().cloned());
     }
-    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     lost_in_all.extend(lost(&server, &previous).await);
     server.stop().await;
 
@@ -138,25 +130,21 @@ async fn completions_acknowledged_just_before_a_sigkill_survive_it() {
 #[tokio::test]
 async fn a_declaration_acknowledged_just_before_a_sigkill_survives_it() {
     let data = tempfile::tempdir().unwrap();
-    let write = new_token(Scope::Write, "worker").unwrap();
-    let (_dir, tokens) = tokens_file(&[&write.line]);
-    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let tokens = Tokens::new();
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     let ids: Vec<String> = (0..10).map(|n| format!("declared-{n}")).collect();
     let declarations = ids.iter().map(|id| {
         let server = &server;
         async move {
             let body = json!({"total": 40, "status": "preparing"});
-            server
-                .send("PUT", &format!("/api/v1/jobs/{id}"), body)
-                .await
-                .0
+            server.declare(id, body).await.0
         }
     });
     let statuses = join_all(declarations).await;
     server.kill().await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
 
-    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     for id in &ids {
         let (status, _, body) = server.get(&format!("/api/v1/jobs/{id}/progress")).await;
         assert_eq!(status, 200, "{id} is not lost: {body}");
@@ -174,8 +162,7 @@ async fn on_redis_and_postgres_completions_acknowledged_before_a_sigkill_are_in_
     pool: sqlx::PgPool,
 ) {
     let data = tempfile::tempdir().unwrap();
-    let write = new_token(Scope::Write, "worker").unwrap();
-    let (_dir, tokens) = tokens_file(&[&write.line]);
+    let tokens = Tokens::new();
     let env = [
         ("REDIS_URL", redis_url()),
         ("DATABASE_URL", database_url_for(&pool)),
@@ -188,7 +175,9 @@ async fn on_redis_and_postgres_completions_acknowledged_before_a_sigkill_are_in_
     let mut acknowledged = Vec::new();
     let mut lost = Vec::new();
     for round in 0..3 {
-        let server = Embedded::start_with(data.path(), &tokens, &write.token, &env).await;
+        let server =
+            ServerProcess::start_with(crate::SERVER_BINARY.as_ref(), data.path(), &tokens, &env)
+                .await;
         let ids: Vec<String> = (0..JOBS).map(|n| format!("pg{round}-{n}")).collect();
         let done = complete_all(&server, &ids).await;
         server.kill().await;
@@ -237,28 +226,25 @@ impl WriteLock {
 #[tokio::test]
 async fn a_status_change_the_archive_cannot_commit_is_a_503_and_its_retry_is_idempotent() {
     let data = tempfile::tempdir().unwrap();
-    let write = new_token(Scope::Write, "worker").unwrap();
-    let (_dir, tokens) = tokens_file(&[&write.line]);
-    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let tokens = Tokens::new();
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     for (id, status) in [
         ("ending", "in_progress"),
         ("starting", "preparing"),
         ("running", "in_progress"),
     ] {
         let body = json!({"total": 10, "status": status});
-        let (code, body) = server
-            .send("PUT", &format!("/api/v1/jobs/{id}"), body)
-            .await;
+        let (code, body) = server.declare(id, body).await;
         assert_eq!(code, 201, "{body}");
     }
-    let counts = json!({"successCount": 9, "failureCount": 1});
+    let ending = counts(9, 1);
     let moving = json!({"updates": [{"jobId": "starting", "successCount": 2, "failureCount": 0}]});
-    let plain = json!({"successCount": 3, "failureCount": 0});
+    let plain = counts(3, 0);
 
     let lock = WriteLock::take(&data.path().join("job-progress.db")).await;
     let started = Instant::now();
     let refused = server
-        .request("POST", "/api/v1/jobs/ending/complete", counts.clone())
+        .request("POST", "/api/v1/jobs/ending/complete", ending.clone())
         .await;
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().contains_key("retry-after"));
@@ -268,7 +254,7 @@ async fn a_status_change_the_archive_cannot_commit_is_a_503_and_its_retry_is_ide
     let (_, _, held) = server.get("/api/v1/jobs/ending/progress").await;
     assert_eq!(held["data"]["status"], "completed", "{held}");
     let again = server
-        .request("POST", "/api/v1/jobs/ending/complete", counts.clone())
+        .request("POST", "/api/v1/jobs/ending/complete", ending.clone())
         .await;
     assert_eq!(again.status(), 503);
     // A batch item that moves a job to `in_progress` waits as well ...
@@ -279,24 +265,18 @@ async fn a_status_change_the_archive_cannot_commit_is_a_503_and_its_retry_is_ide
     assert_eq!(batch["data"][0]["statusCode"], 503, "{batch}");
     // ... and a plain report does not.
     let started = Instant::now();
-    let (code, body) = server
-        .send("POST", "/api/v1/jobs/running/progress", plain)
-        .await;
+    let (code, body) = server.report("running", plain).await;
     assert_eq!(code, 200, "{body}");
     assert!(started.elapsed() < COMMIT_WAIT, "{:?}", started.elapsed());
 
     lock.release().await;
     for _ in 0..2 {
-        let (code, body) = server
-            .send("POST", "/api/v1/jobs/ending/complete", counts.clone())
-            .await;
+        let (code, body) = server.complete("ending", ending.clone()).await;
         assert_eq!(code, 200, "a retried completion is idempotent: {body}");
         assert_eq!(body["data"]["successCount"], 9);
     }
-    let other = json!({"successCount": 10, "failureCount": 0});
-    let (code, _) = server
-        .send("POST", "/api/v1/jobs/ending/complete", other)
-        .await;
+    let other = counts(10, 0);
+    let (code, _) = server.complete("ending", other).await;
     assert_eq!(code, 409, "a different ending is still refused");
     let (code, batch) = server.send("POST", "/api/v1/progress", moving).await;
     assert_eq!(
@@ -306,7 +286,7 @@ async fn a_status_change_the_archive_cannot_commit_is_a_503_and_its_retry_is_ide
     );
     server.kill().await;
 
-    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     let (_, source, body) = server.get("/api/v1/jobs/ending/progress").await;
     assert_eq!(source, "database");
     let data = &body["data"];

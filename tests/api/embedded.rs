@@ -3,191 +3,40 @@
 //! `job-progress demo`.
 
 use std::{
-    path::Path,
     process::Stdio,
     time::{Duration, Instant},
 };
 
-use job_progress::http::tokens::{Scope, new_token};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
-    process::{Child, Command},
+    process::Command,
 };
 
-use crate::helpers::{eventually, tokens_file};
+use support::{Tokens, Worker, counts, eventually, server_process::ServerProcess};
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `job-progress serve` as a process of its own: on the embedded stores
-/// with its data in `data`, unless `env` names other stores.
-pub struct Embedded {
-    child: Child,
-    pub address: String,
-    pub client: reqwest::Client,
-    token: String,
-}
-
-impl Embedded {
-    pub async fn start(data: &Path, tokens: &Path, token: &str) -> Self {
-        Self::start_with(data, tokens, token, &[]).await
-    }
-
-    /// The same, with `env` set on top (e.g. `REDIS_URL`, `DATABASE_URL`,
-    /// `KEY_PREFIX` for a server on the real stores).
-    pub async fn start_with(
-        data: &Path,
-        tokens: &Path,
-        token: &str,
-        env: &[(&str, String)],
-    ) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_job-progress"))
-            .arg("serve")
-            .env_remove("REDIS_URL")
-            .env_remove("DATABASE_URL")
-            .env_remove("BUS_URL")
-            .envs(env.iter().map(|(key, value)| (key, value)))
-            .env("DATA_DIR", data)
-            .env("TOKENS_FILE", tokens)
-            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("RATE_LIMIT_PER_SECOND", "0")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the server starts");
-        let server = Self {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-            client: crate::helpers::http_client(),
-            token: token.to_owned(),
-        };
-        let ready = format!("{}/readyz", server.address);
-        eventually(LIMIT, "the embedded server answers", || async {
-            crate::helpers::http_get(&ready)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        server
-    }
-
-    /// `method` `path` with the write token and `body`: the response.
-    pub async fn request(&self, method: &str, path: &str, body: Value) -> reqwest::Response {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        self.client
-            .request(method, format!("{}{path}", self.address))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .expect("answered")
-    }
-
-    pub async fn send(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
-        let response = self.request(method, path, body).await;
-        (
-            response.status().as_u16(),
-            response.json().await.expect("an envelope"),
-        )
-    }
-
-    /// GET `path`: status, `X-Progress-Source` and the envelope.
-    pub async fn get(&self, path: &str) -> (u16, String, Value) {
-        let response = crate::helpers::http_get(format!("{}{path}", self.address))
-            .await
-            .expect("answered");
-        let source = response
-            .headers()
-            .get("x-progress-source")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (
-            response.status().as_u16(),
-            source,
-            response.json().await.expect("an envelope"),
-        )
-    }
-
-    /// SIGKILL, at once: no drain, no shutdown hook.
-    pub async fn kill(mut self) {
-        self.child.start_kill().expect("the server is running");
-        tokio::time::timeout(LIMIT, self.child.wait())
-            .await
-            .expect("a killed server exits")
-            .unwrap();
-    }
-
-    /// SIGTERM, and a clean exit.
-    pub async fn stop(mut self) {
-        let pid = self.child.id().expect("running").to_string();
-        let term = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(term.success());
-        let status = tokio::time::timeout(LIMIT, self.child.wait())
-            .await
-            .expect("the server stops")
-            .unwrap();
-        assert!(status.success(), "a clean exit: {status}");
-    }
-}
 
 #[tokio::test]
 async fn restarting_the_embedded_server_loses_no_checkpointed_job() {
     let data = tempfile::tempdir().unwrap();
-    let write = new_token(Scope::Write, "worker").unwrap();
-    let (_dir, tokens) = tokens_file(&[&write.line]);
+    let tokens = Tokens::new();
 
-    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     let (_, _, ready) = server.get("/readyz").await;
     assert_eq!(ready["data"]["hot"]["store"], "in-process");
     assert_eq!(ready["data"]["archive"]["store"], "sqlite");
     for id in ["sent", "broken", "running"] {
-        let (status, body) = server
-            .send("PUT", &format!("/api/v1/jobs/{id}"), json!({"total": 100}))
-            .await;
+        let (status, body) = server.declare(id, json!({"total": 100})).await;
         assert_eq!(status, 201, "{body}");
     }
-    let counts = json!({"successCount": 95, "failureCount": 5});
-    assert_eq!(
-        server
-            .send("POST", "/api/v1/jobs/sent/complete", counts)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(server.complete("sent", counts(95, 5)).await.0, 200);
     let failure = json!({"errorMessage": "the provider said no", "successCount": 30});
-    assert_eq!(
-        server
-            .send("POST", "/api/v1/jobs/broken/fail", failure)
-            .await
-            .0,
-        200
-    );
-    let progress = json!({"successCount": 40, "failureCount": 0});
-    assert_eq!(
-        server
-            .send("POST", "/api/v1/jobs/running/progress", progress)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(server.fail("broken", failure).await.0, 200);
+    assert_eq!(server.report("running", counts(40, 0)).await.0, 200);
     server.stop().await;
 
-    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     let (status, source, body) = server.get("/api/v1/jobs/sent/progress").await;
     assert_eq!((status, source.as_str()), (200, "database"), "{body}");
     assert_eq!(body["data"]["status"], "completed");
@@ -202,13 +51,7 @@ async fn restarting_the_embedded_server_loses_no_checkpointed_job() {
     let (status, _, body) = server.get("/api/v1/jobs/running/progress").await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["status"], "in_progress");
-    let (status, body) = server
-        .send(
-            "POST",
-            "/api/v1/jobs/running/progress",
-            json!({"successCount": 60, "failureCount": 0}),
-        )
-        .await;
+    let (status, body) = server.report("running", counts(60, 0)).await;
     assert_eq!(status, 200, "{body}");
     let (_, _, finished) = server.get("/api/v1/jobs").await;
     let listed: Vec<&str> = finished["data"]["jobs"]
@@ -264,22 +107,16 @@ async fn the_demo_serves_moving_campaigns_and_stops_cleanly_on_ctrl_c() {
     }
     let token = token.unwrap();
 
-    let page = crate::helpers::http_get(format!("{url}/")).await.unwrap();
+    let page = support::http_get(format!("{url}/")).await.unwrap();
     assert_eq!(page.status(), 200, "the dashboard is served");
-    let mine = crate::helpers::http_client()
-        .put(format!("{url}/api/v1/jobs/my-job"))
-        .bearer_auth(&token)
-        .json(&json!({"total": 1000}))
-        .send()
-        .await
-        .unwrap();
+    let worker = Worker::new(&url, support::http_client(), &token);
+    let (status, body) = worker.declare("my-job", json!({"total": 1000})).await;
     assert_eq!(
-        mine.status(),
-        201,
-        "a worker reports with the printed token"
+        status, 201,
+        "a worker reports with the printed token: {body}"
     );
     let active = |url: String| async move {
-        let body: Value = crate::helpers::http_get(format!("{url}/api/v1/jobs/active"))
+        let body: Value = support::http_get(format!("{url}/api/v1/jobs/active"))
             .await
             .unwrap()
             .json()
@@ -327,22 +164,18 @@ async fn the_demo_serves_moving_campaigns_and_stops_cleanly_on_ctrl_c() {
 async fn a_stop_right_after_a_burst_of_completions_loses_none_of_them() {
     const JOBS: usize = 300;
     let data = tempfile::tempdir().unwrap();
-    let write = new_token(Scope::Write, "worker").unwrap();
-    let (_dir, tokens) = tokens_file(&[&write.line]);
+    let tokens = Tokens::new();
 
-    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     for n in 0..JOBS {
-        let path = format!("/api/v1/jobs/burst-{n}");
-        assert_eq!(server.send("PUT", &path, json!({"total": 10})).await.0, 201);
-        let counts = json!({"successCount": 10, "failureCount": 0});
-        let (status, body) = server
-            .send("POST", &format!("{path}/complete"), counts)
-            .await;
+        let id = format!("burst-{n}");
+        assert_eq!(server.declare(&id, json!({"total": 10})).await.0, 201);
+        let (status, body) = server.complete(&id, counts(10, 0)).await;
         assert_eq!(status, 200, "{body}");
     }
     server.stop().await;
 
-    let server = Embedded::start(data.path(), &tokens, &write.token).await;
+    let server = ServerProcess::start(crate::SERVER_BINARY.as_ref(), data.path(), &tokens).await;
     let mut unfinished = Vec::new();
     for n in 0..JOBS {
         let (_, _, body) = server

@@ -1,6 +1,6 @@
 //! Bad input gets a clear 4xx envelope and changes nothing.
 
-use crate::helpers::{envelope, spawn_app};
+use support::{envelope, spawn_app};
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn invalid_job_ids_are_refused_with_400(pool: sqlx::PgPool) {

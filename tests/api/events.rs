@@ -9,14 +9,11 @@ use job_progress::{
     write::{JobSpec, ProgressWriter},
 };
 
-use crate::helpers::Stores;
-use crate::{
-    chaos::{NatsServer, RedisServer},
-    helpers::{
-        database_url_for, eager, envelope, eventually, example_binary, job, redis_url, spawn_app,
-        spawn_app_with,
-    },
-    sse::{SseEvent, SseStream},
+use support::{
+    Stores, database_url_for, eager, envelope, eventually, example_binary, job,
+    local_server::{NatsServer, RedisServer},
+    redis_url, spawn_app, spawn_app_with,
+    sse_client::{SseEvent, SseStream},
 };
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -417,7 +414,7 @@ async fn on_sigterm_streams_end_at_once_and_the_server_exits(pool: sqlx::PgPool)
         .unwrap();
     let address = format!("http://127.0.0.1:{port}");
     eventually(LIMIT, "the server answers", || async {
-        crate::helpers::http_get(format!("{address}/healthz"))
+        support::http_get(format!("{address}/healthz"))
             .await
             .is_ok()
     })
@@ -441,7 +438,7 @@ async fn on_sigterm_streams_end_at_once_and_the_server_exits(pool: sqlx::PgPool)
     );
 }
 
-crate::on_both_stores!(
+support::on_both_stores!(
     a_reconnect_with_the_latest_id_gets_nothing_until_a_change_and_an_old_id_the_snapshot,
     the_active_stream_sees_a_job_appear_progress_and_leave,
     a_stream_of_chosen_jobs_sends_only_theirs,

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use job_progress::{store::PgArchive, write::JobSpec};
 
-use crate::helpers::{
+use support::{
     DEAD_POSTGRES, DEAD_REDIS, eager, envelope, job, job_ids, spawn_app, spawn_app_with,
 };
 

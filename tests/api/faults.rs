@@ -12,12 +12,10 @@ use job_progress::{
     write::{COMMIT_WAIT, FinishError, JobSpec, ProgressWriter, WriterConfig},
 };
 
-use crate::{
-    chaos::{RedisServer, TcpProxy},
-    helpers::{
-        TestApp, database_url_for, eager, envelope, eventually, example_binary, job, pool_via,
-        postgres_addr, spawn_app, spawn_app_with,
-    },
+use support::{
+    TestApp, database_url_for, eager, envelope, eventually, example_binary, job,
+    local_server::RedisServer, pool_via, postgres_addr, spawn_app, spawn_app_with,
+    tcp_proxy::TcpProxy,
 };
 
 async fn source_of(app: &TestApp, id: &str) -> String {
@@ -194,7 +192,7 @@ async fn a_worker_killed_mid_job_shows_as_stalled_in_redis_and_in_the_checkpoint
             "100",
         ])
         .args(["--pause-ms", "20", "--work-ms", "20", "--failure-rate", "0"])
-        .env("REDIS_URL", crate::helpers::redis_url())
+        .env("REDIS_URL", support::redis_url())
         .env("KEY_PREFIX", app.keys.prefix())
         .env("DATABASE_URL", database_url_for(&pool))
         .env("FLUSH_INTERVAL_MS", "100")
@@ -253,7 +251,7 @@ async fn a_second_writer_with_stale_counts_cannot_move_a_job_back(pool: sqlx::Pg
     let old = ProgressWriter::new(
         Arc::new(
             RedisStore::new(
-                &crate::helpers::redis_url(),
+                &support::redis_url(),
                 Keys::new(app.keys.prefix()),
                 Ttls::default(),
                 Duration::from_millis(200),

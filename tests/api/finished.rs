@@ -10,8 +10,7 @@ use job_progress::{
 };
 use serde_json::Value;
 
-use crate::helpers::Stores;
-use crate::helpers::{TestApp, eager, envelope, job, spawn_app};
+use support::{Stores, TestApp, eager, envelope, job, spawn_app};
 
 /// A finished checkpoint whose final record was written at `at`.
 async fn finished(app: &TestApp, id: &str, status: JobStatus, at: DateTime<Utc>) {
@@ -209,7 +208,7 @@ async fn the_index_serves_a_page_from_the_cursor_on(pool: sqlx::PgPool) {
     assert!(!plan.contains("Sort"), "the index gives the order: {plan}");
 }
 
-crate::on_both_stores!(
+support::on_both_stores!(
     pages_follow_the_cursor_newest_first_without_gaps_or_repeats,
     since_leaves_out_what_finished_before_it,
     a_job_finished_by_a_writer_is_listed_with_its_final_counts,

@@ -1,8 +1,8 @@
 //! Liveness, readiness and the OpenAPI document.
 
-use crate::helpers::{DEAD_POSTGRES, DEAD_REDIS, envelope, spawn_app, spawn_app_with};
 use job_progress::store::PgArchive;
 use std::time::Duration;
+use support::{DEAD_POSTGRES, DEAD_REDIS, envelope, spawn_app, spawn_app_with};
 
 fn dead_archive() -> PgArchive {
     PgArchive::connect_lazy(

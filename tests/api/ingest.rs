@@ -2,115 +2,29 @@
 
 use std::time::Duration;
 
-use job_progress::{
-    domain::JobStatus,
-    http::tokens::{Scope, new_token},
-};
+use job_progress::domain::JobStatus;
 use serde_json::{Value, json};
 
-use crate::helpers::{Stores, TestApp, envelope, eventually, job, spawn_app_with, tokens_file};
-
-/// An app taking writes, and its tokens (shared with the other write
-/// tests).
-pub(crate) struct Writable {
-    pub(crate) app: TestApp,
-    pub(crate) write: String,
-    pub(crate) read: String,
-    _dir: tempfile::TempDir,
-}
-
-pub(crate) async fn writable(
-    stores: impl Into<Stores>,
-    tune: impl FnOnce(&mut crate::helpers::Options),
-) -> Writable {
-    let read = new_token(Scope::Read, "dashboard").unwrap();
-    let write = new_token(Scope::Write, "billing-worker").unwrap();
-    let (dir, path) = tokens_file(&[&read.line, &write.line]);
-    let app = stores
-        .into()
-        .spawn_with(|o| {
-            o.settings.access.tokens_file = Some(path);
-            tune(o);
-        })
-        .await;
-    Writable {
-        app,
-        write: write.token,
-        read: read.token,
-        _dir: dir,
-    }
-}
-
-impl Writable {
-    /// `method path` with `body` and the write token; the status and the
-    /// envelope.
-    pub(crate) async fn send(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
-        self.send_as(Some(&self.write), method, path, body).await
-    }
-
-    pub(crate) async fn send_as(
-        &self,
-        token: Option<&str>,
-        method: &str,
-        path: &str,
-        body: Value,
-    ) -> (u16, Value) {
-        send(&self.app, token, method, path, body).await
-    }
-
-    pub(crate) async fn record(&self, id: &str) -> Value {
-        envelope(self.app.get_progress(id).await).await["data"].clone()
-    }
-}
-
-async fn send(
-    app: &TestApp,
-    token: Option<&str>,
-    method: &str,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    let mut request = app
-        .client
-        .request(method.parse().unwrap(), format!("{}{path}", app.address))
-        .json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("answered");
-    let status = response.status().as_u16();
-    (status, envelope(response).await)
-}
-
-pub(crate) fn declaration(total: u64) -> Value {
-    json!({ "total": total, "chunkSize": 10, "pauseMs": 0, "refreshIntervalMs": 5000 })
-}
-
-pub(crate) fn counts(succeeded: u64, failed: u64) -> Value {
-    json!({ "successCount": succeeded, "failureCount": failed })
-}
+use support::{
+    Stores, Worker, app_with_tokens, counts, declaration, envelope, eventually, job, spawn_app_with,
+};
 
 async fn a_job_declared_reported_and_completed_over_http_reads_back_and_is_checkpointed(
     stores: Stores,
 ) {
-    let w = writable(stores, |_| {}).await;
+    let w = app_with_tokens(stores, |_| {}).await;
 
-    let (status, body) = w
-        .send("PUT", "/api/v1/jobs/import-1", declaration(100))
-        .await;
+    let (status, body) = w.declare("import-1", declaration(100)).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["data"]["status"], "in_progress");
     assert_eq!(body["data"]["totalChunks"], 10);
     assert_eq!(body["data"]["refreshIntervalMs"], 5000);
-    let (status, _) = w
-        .send("PUT", "/api/v1/jobs/import-1", declaration(100))
-        .await;
+    let (status, _) = w.declare("import-1", declaration(100)).await;
     assert_eq!(status, 200, "a repeated declaration is harmless");
 
     let (status, body) = w
-        .send(
-            "POST",
-            "/api/v1/jobs/import-1/progress",
+        .report(
+            "import-1",
             json!({ "successCount": 28, "failureCount": 2, "currentChunk": 3 }),
         )
         .await;
@@ -123,19 +37,13 @@ async fn a_job_declared_reported_and_completed_over_http_reads_back_and_is_check
     assert_eq!(read["successCount"], 28);
     assert_eq!(read["currentChunk"], 3);
 
-    let (status, body) = w
-        .send("POST", "/api/v1/jobs/import-1/complete", counts(97, 3))
-        .await;
+    let (status, body) = w.complete("import-1", counts(97, 3)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["status"], "completed");
     assert_eq!(body["data"]["estimatedRemainingSeconds"], 0);
-    let (status, _) = w
-        .send("POST", "/api/v1/jobs/import-1/complete", counts(97, 3))
-        .await;
+    let (status, _) = w.complete("import-1", counts(97, 3)).await;
     assert_eq!(status, 200, "a retried completion is harmless");
-    let (status, body) = w
-        .send("POST", "/api/v1/jobs/import-1/progress", counts(98, 2))
-        .await;
+    let (status, body) = w.report("import-1", counts(98, 2)).await;
     assert_eq!(status, 409, "a finished job never reopens: {body}");
 
     let archive = w.app.archive.clone();
@@ -159,13 +67,18 @@ async fn a_job_declared_reported_and_completed_over_http_reads_back_and_is_check
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn writes_without_a_write_token_are_refused_and_change_nothing(pool: sqlx::PgPool) {
-    let w = writable(pool, |_| {}).await;
+    let w = app_with_tokens(pool, |_| {}).await;
     let (status, body) = w
         .send_as(None, "PUT", "/api/v1/jobs/j", declaration(10))
         .await;
     assert_eq!(status, 401, "{body}");
     let (status, body) = w
-        .send_as(Some(&w.read), "PUT", "/api/v1/jobs/j", declaration(10))
+        .send_as(
+            Some(&w.tokens.read),
+            "PUT",
+            "/api/v1/jobs/j",
+            declaration(10),
+        )
         .await;
     assert_eq!(status, 403, "{body}");
     let (status, _) = w
@@ -180,12 +93,11 @@ async fn writes_without_a_write_token_are_refused_and_change_nothing(pool: sqlx:
     assert_eq!(w.app.get_progress("j").await.status(), 404, "nothing made");
     // (Another job from here: the 404 above is cached for a second.)
 
-    w.send("PUT", "/api/v1/jobs/k", declaration(10)).await;
-    w.send("POST", "/api/v1/jobs/k/progress", counts(1, 0))
-        .await;
+    w.declare("k", declaration(10)).await;
+    w.report("k", counts(1, 0)).await;
     let (status, _) = w
         .send_as(
-            Some(&w.read),
+            Some(&w.tokens.read),
             "POST",
             "/api/v1/jobs/k/progress",
             counts(5, 0),
@@ -207,18 +119,14 @@ async fn writes_without_a_write_token_are_refused_and_change_nothing(pool: sqlx:
 }
 
 async fn a_retried_update_is_harmless_and_a_stale_one_is_refused(stores: Stores) {
-    let w = writable(stores, |_| {}).await;
-    w.send("PUT", "/api/v1/jobs/r", declaration(100)).await;
+    let w = app_with_tokens(stores, |_| {}).await;
+    w.declare("r", declaration(100)).await;
     for _ in 0..2 {
-        let (status, body) = w
-            .send("POST", "/api/v1/jobs/r/progress", counts(10, 1))
-            .await;
+        let (status, body) = w.report("r", counts(10, 1)).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["data"]["currentSentCount"], 11);
     }
-    let (status, body) = w
-        .send("POST", "/api/v1/jobs/r/progress", counts(5, 1))
-        .await;
+    let (status, body) = w.report("r", counts(5, 1)).await;
     assert_eq!(status, 409);
     assert!(
         body["message"]
@@ -230,13 +138,9 @@ async fn a_retried_update_is_harmless_and_a_stale_one_is_refused(stores: Stores)
     assert_eq!(body["data"], json!({ "reason": "counts_decreased" }));
     assert_eq!(w.record("r").await["successCount"], 10, "nothing changed");
 
-    let (status, body) = w
-        .send("POST", "/api/v1/jobs/r/progress", counts(100, 1))
-        .await;
+    let (status, body) = w.report("r", counts(100, 1)).await;
     assert_eq!(status, 409, "more processed than the total: {body}");
-    let (status, _) = w
-        .send("POST", "/api/v1/jobs/nope/progress", counts(1, 0))
-        .await;
+    let (status, _) = w.report("nope", counts(1, 0)).await;
     assert_eq!(status, 404, "an undeclared job");
 }
 
@@ -244,29 +148,23 @@ async fn a_retried_update_is_harmless_and_a_stale_one_is_refused(stores: Stores)
 async fn interleaved_updates_over_two_instances_end_with_the_right_counts_and_an_eta(
     pool: sqlx::PgPool,
 ) {
-    let a = writable(pool.clone(), |_| {}).await;
-    let keys = a.app.keys.clone();
+    let a = app_with_tokens(pool.clone(), |_| {}).await;
+    let (keys, path) = (a.app.keys.clone(), a.tokens.path.clone());
     let b_app = spawn_app_with(pool, |o| {
         o.keys = Some(keys);
-        o.settings.access.tokens_file = a_tokens_path(&a);
+        o.settings.access.tokens_file = Some(path);
     })
     .await;
-    let (status, _) = a.send("PUT", "/api/v1/jobs/two", declaration(200)).await;
+    let b = Worker::new(&b_app.address, b_app.client.clone(), &a.tokens.write);
+    let (status, _) = a.declare("two", declaration(200)).await;
     assert_eq!(status, 201);
 
     // One after another, alternating instances: each answer is a later
     // version with higher counts than the one before.
     let mut last_version = 0;
     for step in 1..=20u64 {
-        let app = if step % 2 == 0 { &a.app } else { &b_app };
-        let (status, body) = send(
-            app,
-            Some(&a.write),
-            "POST",
-            "/api/v1/jobs/two/progress",
-            counts(step * 5, 0),
-        )
-        .await;
+        let worker = if step % 2 == 0 { &a.worker } else { &b };
+        let (status, body) = worker.report("two", counts(step * 5, 0)).await;
         assert_eq!(status, 200, "{body}");
         let version = body["data"]["version"].as_u64().unwrap();
         assert!(version > last_version, "versions only grow");
@@ -282,21 +180,17 @@ async fn interleaved_updates_over_two_instances_end_with_the_right_counts_and_an
     assert!(read["ratePerSecond"].as_f64().unwrap() > 0.0);
 }
 
-/// The tokens file of `w`'s app, for a second instance.
-fn a_tokens_path(w: &Writable) -> Option<std::path::PathBuf> {
-    Some(w._dir.path().join("tokens"))
-}
-
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn concurrent_updates_of_one_job_on_two_instances_lose_nothing(pool: sqlx::PgPool) {
-    let a = writable(pool.clone(), |_| {}).await;
-    let keys = a.app.keys.clone();
+    let a = app_with_tokens(pool.clone(), |_| {}).await;
+    let (keys, path) = (a.app.keys.clone(), a.tokens.path.clone());
     let b_app = spawn_app_with(pool, |o| {
         o.keys = Some(keys);
-        o.settings.access.tokens_file = a_tokens_path(&a);
+        o.settings.access.tokens_file = Some(path);
     })
     .await;
-    a.send("PUT", "/api/v1/jobs/race", declaration(1000)).await;
+    let b = Worker::new(&b_app.address, b_app.client.clone(), &a.tokens.write);
+    a.declare("race", declaration(1000)).await;
 
     // Twenty reports at once, half through each instance. Each is either
     // stored or refused as stale (a higher count got in first); the
@@ -304,25 +198,19 @@ async fn concurrent_updates_of_one_job_on_two_instances_lose_nothing(pool: sqlx:
     // A 503 says the job was contended past the instance's retries (more
     // likely on a loaded machine): the report is retried, as the docs tell
     // a worker to, a bounded number of times.
-    let (a_ref, b_ref) = (&a, &b_app);
-    let reports = (1..=20u64).map(|step| async move {
-        let app = if step % 2 == 0 { &a_ref.app } else { b_ref };
-        let body = json!({ "successCount": step * 10, "failureCount": step });
-        let mut answer = (0, Value::Null);
-        for _ in 0..10 {
-            answer = send(
-                app,
-                Some(&a_ref.write),
-                "POST",
-                "/api/v1/jobs/race/progress",
-                body.clone(),
-            )
-            .await;
-            if answer.0 != 503 {
-                break;
+    let reports = (1..=20u64).map(|step| {
+        let worker = if step % 2 == 0 { &a.worker } else { &b };
+        async move {
+            let body = json!({ "successCount": step * 10, "failureCount": step });
+            let mut answer = worker.report("race", body.clone()).await;
+            for _ in 0..10 {
+                if answer.0 != 503 {
+                    break;
+                }
+                answer = worker.report("race", body.clone()).await;
             }
+            answer
         }
-        answer
     });
     let answers = futures_util::future::join_all(reports).await;
     let mut stored: Vec<(u64, u64)> = Vec::new();
@@ -357,13 +245,12 @@ async fn concurrent_updates_of_one_job_on_two_instances_lose_nothing(pool: sqlx:
 }
 
 async fn a_batch_with_bad_items_applies_the_good_ones(stores: Stores) {
-    let w = writable(stores, |_| {}).await;
+    let w = app_with_tokens(stores, |_| {}).await;
     for id in ["b1", "b2", "b3"] {
         w.send("PUT", &format!("/api/v1/jobs/{id}"), declaration(100))
             .await;
     }
-    w.send("POST", "/api/v1/jobs/b3/progress", counts(50, 0))
-        .await;
+    w.report("b3", counts(50, 0)).await;
     let (status, body) = w
         .send(
             "POST",
@@ -407,7 +294,7 @@ async fn a_batch_with_bad_items_applies_the_good_ones(stores: Stores) {
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn bad_bodies_get_clear_errors_naming_the_field(pool: sqlx::PgPool) {
-    let w = writable(pool, |_| {}).await;
+    let w = app_with_tokens(pool, |_| {}).await;
     let cases = [
         ("PUT", "/api/v1/jobs/x", json!({}), 400, "total"),
         (
@@ -459,28 +346,22 @@ async fn bad_bodies_get_clear_errors_naming_the_field(pool: sqlx::PgPool) {
         let message = answer["message"].as_str().unwrap();
         assert!(message.contains(says), "{message} names {says}");
     }
-    w.send("PUT", "/api/v1/jobs/x", declaration(10)).await;
-    let (status, body) = w.send("POST", "/api/v1/jobs/x/fail", json!({})).await;
+    w.declare("x", declaration(10)).await;
+    let (status, body) = w.fail("x", json!({})).await;
     assert_eq!(status, 400);
     assert!(body["message"].as_str().unwrap().contains("errorMessage"));
     let long = "e".repeat(2049);
-    let (status, _) = w
-        .send(
-            "POST",
-            "/api/v1/jobs/x/fail",
-            json!({ "errorMessage": long }),
-        )
-        .await;
+    let (status, _) = w.fail("x", json!({ "errorMessage": long })).await;
     assert_eq!(status, 400);
 
     let big = json!({ "total": 5, "pad": "x".repeat(70 * 1024) });
-    let (status, body) = w.send("PUT", "/api/v1/jobs/x", big).await;
+    let (status, body) = w.declare("x", big).await;
     assert_eq!(status, 413, "{body}");
     let response = w
         .app
         .client
         .post(format!("{}/api/v1/jobs/x/progress", w.app.address))
-        .bearer_auth(&w.write)
+        .bearer_auth(&w.tokens.write)
         .header("content-type", "text/plain")
         .body("successCount=1")
         .send()
@@ -503,10 +384,7 @@ async fn bad_bodies_get_clear_errors_naming_the_field(pool: sqlx::PgPool) {
     );
 
     let (status, body) = w
-        .send(
-            "POST",
-            "/api/v1/jobs/x/fail",
-            json!({ "errorMessage": "the provider refused the batch", "successCount": 3, "failureCount": 7 }),
+        .fail("x", json!({ "errorMessage": "the provider refused the batch", "successCount": 3, "failureCount": 7 }),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -518,16 +396,10 @@ async fn bad_bodies_get_clear_errors_naming_the_field(pool: sqlx::PgPool) {
 }
 
 async fn a_job_whose_worker_stops_reporting_shows_stalled_by_its_declared_interval(stores: Stores) {
-    let w = writable(stores, |o| o.settings.stall_floor_secs = 1).await;
-    w.send(
-        "PUT",
-        "/api/v1/jobs/quiet",
-        json!({ "total": 10, "refreshIntervalMs": 100 }),
-    )
-    .await;
-    let (_, body) = w
-        .send("POST", "/api/v1/jobs/quiet/progress", counts(1, 0))
+    let w = app_with_tokens(stores, |o| o.settings.stall_floor_secs = 1).await;
+    w.declare("quiet", json!({ "total": 10, "refreshIntervalMs": 100 }))
         .await;
+    let (_, body) = w.report("quiet", counts(1, 0)).await;
     assert_eq!(body["data"]["stalled"], false);
     let updated = body["data"]["updatedAt"].clone();
     let app = &w.app;
@@ -548,8 +420,8 @@ async fn a_job_whose_worker_stops_reporting_shows_stalled_by_its_declared_interv
 async fn checkpoints_follow_the_writer_rule_and_a_lost_job_goes_on_from_its_checkpoint(
     pool: sqlx::PgPool,
 ) {
-    let w = writable(pool, |_| {}).await;
-    w.send("PUT", "/api/v1/jobs/cp", declaration(100)).await;
+    let w = app_with_tokens(pool, |_| {}).await;
+    w.declare("cp", declaration(100)).await;
     let archive = w.app.archive.clone();
     let checkpoint = || {
         let archive = archive.clone();
@@ -562,11 +434,8 @@ async fn checkpoints_follow_the_writer_rule_and_a_lost_job_goes_on_from_its_chec
     )
     .await;
     // Counts moving within the checkpoint interval (30 s) are not sent...
-    w.send("POST", "/api/v1/jobs/cp/progress", counts(10, 0))
-        .await;
-    let (_, body) = w
-        .send("POST", "/api/v1/jobs/cp/progress", counts(20, 0))
-        .await;
+    w.report("cp", counts(10, 0)).await;
+    let (_, body) = w.report("cp", counts(20, 0)).await;
     assert_eq!(body["data"]["successCount"], 20);
     // ...but the status change to in progress was, once (the declaration
     // was in progress already, so the archive still holds its counts).
@@ -575,14 +444,12 @@ async fn checkpoints_follow_the_writer_rule_and_a_lost_job_goes_on_from_its_chec
     // The hot store loses the job: the next update goes on from the
     // checkpoint instead of refusing an unknown job.
     w.app.delete_key("cp").await;
-    let (status, body) = w
-        .send("POST", "/api/v1/jobs/cp/progress", counts(30, 0))
-        .await;
+    let (status, body) = w.report("cp", counts(30, 0)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["successCount"], 30);
 
     // A finished job known only to the archive does not reopen.
-    w.send("POST", "/api/v1/jobs/cp/complete", json!({})).await;
+    w.complete("cp", json!({})).await;
     eventually(
         Duration::from_secs(5),
         "the completion is checkpointed",
@@ -594,13 +461,13 @@ async fn checkpoints_follow_the_writer_rule_and_a_lost_job_goes_on_from_its_chec
     )
     .await;
     w.app.delete_key("cp").await;
-    let (status, body) = w.send("PUT", "/api/v1/jobs/cp", declaration(100)).await;
+    let (status, body) = w.declare("cp", declaration(100)).await;
     assert_eq!(status, 409, "{body}");
-    let (status, _) = w.send("POST", "/api/v1/jobs/cp/complete", json!({})).await;
+    let (status, _) = w.complete("cp", json!({})).await;
     assert_eq!(status, 200, "repeating the ending is still harmless");
 }
 
-crate::on_both_stores!(
+support::on_both_stores!(
     a_job_declared_reported_and_completed_over_http_reads_back_and_is_checkpointed,
     a_retried_update_is_harmless_and_a_stale_one_is_refused,
     a_batch_with_bad_items_applies_the_good_ones,

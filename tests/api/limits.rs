@@ -6,7 +6,7 @@ use reqwest::{Method, header::HeaderMap};
 
 use job_progress::http::tokens::{Scope, new_token};
 
-use crate::helpers::{TestApp, envelope, eventually, spawn_app_with, tokens_file};
+use support::{TestApp, envelope, eventually, spawn_app_with, tokens_file};
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn past_its_burst_a_client_gets_429_with_retry_after_and_later_gets_through(
@@ -168,7 +168,7 @@ async fn without_allowed_origins_no_cors_header_appears(pool: sqlx::PgPool) {
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn missing_or_invalid_credentials_are_401_whatever_the_bucket_holds(pool: sqlx::PgPool) {
-    let w = crate::ingest::writable(pool, |o| {
+    let w = support::app_with_tokens(pool, |o| {
         o.settings.access.rate_limit_per_second = 1;
         o.settings.access.rate_limit_burst = 1;
     })
@@ -177,7 +177,7 @@ async fn missing_or_invalid_credentials_are_401_whatever_the_bucket_holds(pool: 
     assert_eq!(w.app.get_active("").await.status(), 200);
     assert_eq!(w.app.get_active("").await.status(), 429);
     // ...and a write without a usable token is still told why.
-    let report = crate::ingest::counts(1, 0);
+    let report = support::counts(1, 0);
     for token in [None, Some("guess")] {
         for _ in 0..3 {
             let (status, body) = w
@@ -188,7 +188,7 @@ async fn missing_or_invalid_credentials_are_401_whatever_the_bucket_holds(pool: 
     }
     let (status, _) = w
         .send_as(
-            Some(&w.read),
+            Some(&w.tokens.read),
             "POST",
             "/api/v1/jobs/x/progress",
             report.clone(),
@@ -196,11 +196,9 @@ async fn missing_or_invalid_credentials_are_401_whatever_the_bucket_holds(pool: 
         .await;
     assert_eq!(status, 403, "a scope refusal comes first too");
     // A valid token is limited in its own bucket.
-    let (status, _) = w
-        .send("POST", "/api/v1/jobs/x/progress", report.clone())
-        .await;
+    let (status, _) = w.report("x", report.clone()).await;
     assert_eq!(status, 404, "an undeclared job, within the limit");
-    let (status, _) = w.send("POST", "/api/v1/jobs/x/progress", report).await;
+    let (status, _) = w.report("x", report).await;
     assert_eq!(status, 429);
 }
 

@@ -1,12 +1,14 @@
 //! Integration tests: the real app, real Redis, real PostgreSQL.
+//!
+//! What the tests share (spawning the app, HTTP and token helpers, local
+//! servers to break, the cluster harness, the SSE and WebDriver clients)
+//! is the `support` crate, `tests/support/`.
+
+/// The server binary cargo built for these tests (the support crate's
+/// `ServerProcess` runs it).
+const SERVER_BINARY: &str = env!("CARGO_BIN_EXE_job-progress");
 
 mod auth;
-mod browser;
-mod chaos;
-mod helpers;
-mod redis_cluster;
-mod sse;
-
 mod cache;
 mod checkpoints;
 mod cli;

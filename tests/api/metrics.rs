@@ -10,7 +10,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use job_progress::{http::tokens::MetricsToken, write::JobSpec};
 
-use crate::helpers::{TestApp, eager, envelope, eventually, job, spawn_app_with};
+use support::{TestApp, eager, envelope, eventually, job, spawn_app, spawn_app_with};
 
 const PROGRESS_ROUTE: &str = "/api/v1/jobs/{job_id}/progress";
 
@@ -70,18 +70,17 @@ impl Scrape {
     }
 }
 
-impl TestApp {
-    async fn scrape(&self) -> Scrape {
-        let response = self.get("/metrics").await;
-        assert_eq!(response.status(), 200);
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/plain; version=0.0.4"),
-        );
-        Scrape::parse(response.text().await.unwrap())
-    }
+/// The app's `/metrics`, parsed.
+async fn scrape(app: &TestApp) -> Scrape {
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+    );
+    Scrape::parse(response.text().await.unwrap())
 }
 
 #[sqlx::test(migrations = "migrations/postgres")]
@@ -103,7 +102,7 @@ async fn requests_are_counted_by_route_pattern_and_reads_by_cache_result_and_sou
     assert_eq!(app.get("/no/such/path-4713").await.status(), 404);
     assert_eq!(app.get_active("").await.status(), 200);
 
-    let scrape = app.scrape().await;
+    let scrape = scrape(&app).await;
     let requests = "job_progress_http_requests_total";
     let route = |status| {
         [
@@ -172,11 +171,11 @@ async fn requests_are_counted_by_route_pattern_and_reads_by_cache_result_and_sou
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn open_streams_are_a_gauge(pool: sqlx::PgPool) {
-    // A heartbeat a second, so the server soon writes to the closed stream
-    // and notices.
-    let app = spawn_app_with(pool, |o| o.settings.push.sse_heartbeat_secs = 1).await;
+    // The default heartbeat: the server notices the close itself
+    // (stream_slots.rs shows how fast), not at its next write.
+    let app = spawn_app(pool).await;
     assert_eq!(
-        app.scrape()
+        scrape(&app)
             .await
             .value("job_progress_sse_streams_open", &[]),
         0.0
@@ -185,7 +184,7 @@ async fn open_streams_are_a_gauge(pool: sqlx::PgPool) {
     let stream = app.get("/api/v1/jobs/active/events").await;
     assert_eq!(stream.status(), 200);
     assert_eq!(
-        app.scrape()
+        scrape(&app)
             .await
             .value("job_progress_sse_streams_open", &[]),
         1.0
@@ -193,7 +192,7 @@ async fn open_streams_are_a_gauge(pool: sqlx::PgPool) {
 
     drop(stream);
     eventually(Duration::from_secs(5), "the stream is closed", || async {
-        app.scrape()
+        scrape(&app)
             .await
             .value("job_progress_sse_streams_open", &[])
             == 0.0

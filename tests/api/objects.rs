@@ -4,14 +4,11 @@
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::{
-    helpers::{Stores, TestApp, envelope},
-    ingest::{declaration, writable},
-};
+use support::{Stores, TestApp, app_with_tokens, declaration, envelope};
 
 async fn a_body_that_is_not_a_json_object_is_refused_and_changes_nothing(stores: Stores) {
-    let w = writable(stores, |_| {}).await;
-    let (status, _) = w.send("PUT", "/api/v1/jobs/arr", declaration(100)).await;
+    let w = app_with_tokens(stores, |_| {}).await;
+    let (status, _) = w.declare("arr", declaration(100)).await;
     assert_eq!(status, 201);
     let before = w.record("arr").await;
     let cases = [
@@ -79,12 +76,12 @@ async fn raw(app: &TestApp, token: &str, method: &str, path: &str, body: &str) -
 }
 
 async fn the_ids_dot_and_dot_dot_are_refused(stores: Stores) {
-    let w = writable(stores, |_| {}).await;
+    let w = app_with_tokens(stores, |_| {}).await;
     let declare = r#"{"total": 10}"#;
     for id in ["%2e", "%2e%2e", "%2E%2e", "."] {
         let (status, answer) = raw(
             &w.app,
-            &w.write,
+            &w.tokens.write,
             "PUT",
             &format!("/api/v1/jobs/{id}"),
             declare,
@@ -94,7 +91,7 @@ async fn the_ids_dot_and_dot_dot_are_refused(stores: Stores) {
         assert!(answer.contains("invalid job id"), "{answer}");
         let (status, answer) = raw(
             &w.app,
-            &w.write,
+            &w.tokens.write,
             "GET",
             &format!("/api/v1/jobs/{id}/progress"),
             "",
@@ -104,7 +101,7 @@ async fn the_ids_dot_and_dot_dot_are_refused(stores: Stores) {
     }
     let (status, _) = raw(
         &w.app,
-        &w.write,
+        &w.tokens.write,
         "GET",
         "/api/v1/schedules/%2e%2e/progress",
         "",
@@ -112,11 +109,7 @@ async fn the_ids_dot_and_dot_dot_are_refused(stores: Stores) {
     .await;
     assert_eq!(status, 400);
     let (status, body) = w
-        .send(
-            "PUT",
-            "/api/v1/jobs/s",
-            json!({ "total": 10, "scheduleId": ".." }),
-        )
+        .declare("s", json!({ "total": 10, "scheduleId": ".." }))
         .await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = w
@@ -130,7 +123,7 @@ async fn the_ids_dot_and_dot_dot_are_refused(stores: Stores) {
     assert_eq!(body["data"][0]["statusCode"], 400, "{body}");
     assert_eq!(w.app.hot.writes(), 0, "nothing was written");
     // Dots inside an id are fine.
-    let (status, _) = w.send("PUT", "/api/v1/jobs/a..b", declaration(10)).await;
+    let (status, _) = w.declare("a..b", declaration(10)).await;
     assert_eq!(status, 201);
     assert_eq!(
         envelope(w.app.get_progress("...").await).await["statusCode"],
@@ -138,7 +131,7 @@ async fn the_ids_dot_and_dot_dot_are_refused(stores: Stores) {
     );
 }
 
-crate::on_both_stores!(
+support::on_both_stores!(
     a_body_that_is_not_a_json_object_is_refused_and_changes_nothing,
     the_ids_dot_and_dot_dot_are_refused,
 );

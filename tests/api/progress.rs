@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use job_progress::{domain::JobStatus, write::JobSpec};
 
-use crate::helpers::{Stores, eager, envelope, job, job_ids, spawn_app, spawn_app_with};
+use support::{Stores, eager, envelope, job, job_ids, spawn_app, spawn_app_with};
 
 async fn a_running_job_is_served_from_the_hot_store_with_its_counts(stores: Stores) {
     let app = stores.spawn().await;
@@ -211,7 +211,7 @@ async fn a_large_index_is_read_in_batches_without_losing_or_repeating_jobs(pool:
     assert_eq!(job_ids(&page), ["bulk-2497", "bulk-2498", "bulk-2499"]);
 }
 
-crate::on_both_stores!(
+support::on_both_stores!(
     a_running_job_is_served_from_the_hot_store_with_its_counts,
     an_unknown_job_is_a_404_that_says_so,
     the_active_list_is_sorted_by_start_and_paged,

@@ -1,7 +1,7 @@
 //! `TRUSTED_PROXIES`: whose forwarding headers name the client, for the
 //! rate limit (and stream caps and logs, through the same address).
 
-use crate::helpers::{TestApp, spawn_app_with};
+use support::{TestApp, spawn_app_with};
 
 /// An app allowing each client one request at once (and one a second).
 async fn one_request_each(pool: sqlx::PgPool, trusted: &[&str]) -> TestApp {

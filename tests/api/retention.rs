@@ -12,9 +12,7 @@ use job_progress::{
 };
 use sqlx::PgPool;
 
-use crate::helpers::{
-    DEAD_REDIS, database_url_for, envelope, eventually, job, job_ids, spawn_app_with,
-};
+use support::{DEAD_REDIS, database_url_for, envelope, eventually, job, job_ids, spawn_app_with};
 
 const DAY: Duration = Duration::from_secs(86_400);
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use job_progress::{domain::ScheduleId, write::JobSpec};
 
-use crate::helpers::{eager, envelope, job, spawn_app_with};
+use support::{eager, envelope, job, spawn_app_with};
 
 async fn add_schedule(pool: &sqlx::PgPool, id: &str, name: &str) {
     sqlx::query("INSERT INTO schedules (id, name, scheduled_at, total_target_count) VALUES ($1, $2, now(), 100)")

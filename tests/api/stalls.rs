@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use job_progress::write::JobSpec;
 
-use crate::{
-    helpers::{Stores, eager, job},
-    sse::{SseEvent, SseStream},
+use support::{
+    Stores, eager, job,
+    sse_client::{SseEvent, SseStream},
 };
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -73,4 +73,4 @@ async fn both_streams_announce_a_stall_and_the_recovery_and_a_reconnect_gets_it(
     assert!(!stalled(&listed));
 }
 
-crate::on_both_stores!(both_streams_announce_a_stall_and_the_recovery_and_a_reconnect_gets_it);
+support::on_both_stores!(both_streams_announce_a_stall_and_the_recovery_and_a_reconnect_gets_it);

@@ -6,34 +6,29 @@ use std::{net::IpAddr, time::Duration};
 
 use job_progress::write::JobSpec;
 
-use crate::{
-    helpers::{Stores, TestApp, eager, eventually, job},
-    sse::SseStream,
-};
+use support::{Stores, TestApp, eager, eventually, job, sse_client::SseStream};
 
 /// The bound on "at once": a close is noticed from the connection's EOF,
 /// not from a heartbeat (15 s by default).
 const AT_ONCE: Duration = Duration::from_secs(1);
 
-impl TestApp {
-    /// The open-streams gauge, as `/metrics` serves it.
-    async fn open_streams_gauge(&self) -> f64 {
-        let text = self.get("/metrics").await.text().await.unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix("job_progress_sse_streams_open "))
-            .expect("the gauge is served")
-            .parse()
-            .unwrap()
-    }
+/// The open-streams gauge, as `/metrics` serves it.
+async fn open_streams_gauge(app: &TestApp) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("job_progress_sse_streams_open "))
+        .expect("the gauge is served")
+        .parse()
+        .unwrap()
+}
 
-    /// Opens a stream and reads its first event, as a browser would
-    /// (a socket closed with unread data is reset, which any server
-    /// notices; a browser that read it closes with a plain FIN).
-    async fn open_stream(&self, path: &str) -> SseStream {
-        let mut stream = SseStream::open(&format!("{}{path}", self.address), None).await;
-        stream.next_within(Duration::from_secs(10)).await.unwrap();
-        stream
-    }
+/// Opens a stream and reads its first event, as a browser would (a socket
+/// closed with unread data is reset, which any server notices; a browser
+/// that read it closes with a plain FIN).
+async fn open_stream(app: &TestApp, path: &str) -> SseStream {
+    let mut stream = SseStream::open(&format!("{}{path}", app.address), None).await;
+    stream.next_within(Duration::from_secs(10)).await.unwrap();
+    stream
 }
 
 /// A client whose connections come from `address` (a loopback address
@@ -80,15 +75,15 @@ async fn a_head_to_a_stream_route_answers_its_headers_and_holds_no_slot(stores: 
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404, "as GET would answer");
-    assert_eq!(app.open_streams_gauge().await, 0.0, "no HEAD holds a slot");
+    assert_eq!(open_streams_gauge(&app).await, 0.0, "no HEAD holds a slot");
 
     // Both slots are still there for streams.
-    let first = app.open_stream("/api/v1/jobs/looked-at/events").await;
-    let second = app.open_stream("/api/v1/jobs/active/events").await;
-    assert_eq!(app.open_streams_gauge().await, 2.0);
+    let first = open_stream(&app, "/api/v1/jobs/looked-at/events").await;
+    let second = open_stream(&app, "/api/v1/jobs/active/events").await;
+    assert_eq!(open_streams_gauge(&app).await, 2.0);
     drop((first, second));
     eventually(AT_ONCE, "the streams' slots are back", || async {
-        app.open_streams_gauge().await == 0.0
+        open_streams_gauge(&app).await == 0.0
     })
     .await;
 }
@@ -101,11 +96,11 @@ async fn a_closed_stream_gives_its_slot_back_within_a_second(stores: Stores) {
     handle.flush().await;
 
     for path in ["/api/v1/jobs/left/events", "/api/v1/jobs/active/events"] {
-        let stream = app.open_stream(path).await;
-        assert_eq!(app.open_streams_gauge().await, 1.0, "{path}");
+        let stream = open_stream(&app, path).await;
+        assert_eq!(open_streams_gauge(&app).await, 1.0, "{path}");
         drop(stream);
         eventually(AT_ONCE, "the closed stream's slot is back", || async {
-            app.open_streams_gauge().await == 0.0
+            open_streams_gauge(&app).await == 0.0
         })
         .await;
     }
@@ -148,7 +143,7 @@ async fn a_client_over_its_cap_gets_a_429_and_another_address_is_not_affected(st
     drop((second, theirs));
 }
 
-crate::on_both_stores!(
+support::on_both_stores!(
     a_head_to_a_stream_route_answers_its_headers_and_holds_no_slot,
     a_closed_stream_gives_its_slot_back_within_a_second,
     a_client_over_its_cap_gets_a_429_and_another_address_is_not_affected,

@@ -12,7 +12,7 @@ use job_progress::{
     write::{JobSpec, ProgressWriter, WriteError, WriterConfig},
 };
 
-use crate::helpers::{DEAD_REDIS, eager, envelope, eventually, job, spawn_app, spawn_app_with};
+use support::{DEAD_REDIS, eager, envelope, eventually, job, spawn_app, spawn_app_with};
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn progress_is_throttled_and_completion_flushes_the_latest_counts(pool: sqlx::PgPool) {

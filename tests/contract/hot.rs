@@ -31,7 +31,7 @@ fn redis(ttls: Ttls) -> BoxFuture<'static, Arc<dyn HotStore>> {
 
 fn cluster(ttls: Ttls) -> BoxFuture<'static, Arc<dyn HotStore>> {
     Box::pin(async move {
-        let url = crate::redis_cluster::shared().await.url();
+        let url = support::cluster_harness::shared().await.url();
         let buckets = NonZeroU16::new(16).unwrap();
         let keys = fresh_keys().bucketed(buckets);
         let store = RedisStore::cluster(&url, keys, ttls, Duration::from_secs(2));

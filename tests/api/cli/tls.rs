@@ -17,7 +17,7 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 
 use super::{LIMIT, Ran, start_with};
-use crate::helpers::{TestApp, eager, job, spawn_app};
+use support::{TestApp, eager, job, spawn_app};
 
 /// A certificate authority, a server certificate it signed for
 /// `127.0.0.1` and `localhost`, and the CA's PEM in a file.

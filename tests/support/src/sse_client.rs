@@ -8,8 +8,11 @@ use futures_util::{StreamExt as _, stream::BoxStream};
 /// One event: its name (`message` when none is given), id and data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SseEvent {
+    /// The event's name.
     pub event: String,
+    /// Its `id:`, if any.
     pub id: Option<String>,
+    /// Its `data:` lines, joined by newlines.
     pub data: String,
 }
 
@@ -22,7 +25,7 @@ impl SseEvent {
 
 /// An open stream.
 pub struct SseStream {
-    body: BoxStream<'static, reqwest::Result<actix_web::web::Bytes>>,
+    body: BoxStream<'static, reqwest::Result<Vec<u8>>>,
     buffer: String,
 }
 
@@ -30,7 +33,7 @@ impl SseStream {
     /// Opens `url` (with `Last-Event-ID` when given); panics unless the
     /// answer is a 200 event stream.
     pub async fn open(url: &str, last_event_id: Option<&str>) -> Self {
-        let mut request = crate::helpers::http_client().get(url);
+        let mut request = crate::http_client().get(url);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
         }
@@ -38,7 +41,10 @@ impl SseStream {
         assert_eq!(response.status(), 200, "{url}");
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Self {
-            body: response.bytes_stream().boxed(),
+            body: response
+                .bytes_stream()
+                .map(|chunk| chunk.map(Vec::from))
+                .boxed(),
             buffer: String::new(),
         }
     }

@@ -19,7 +19,7 @@ use std::{
 use redis::Value;
 use tokio::sync::OnceCell;
 
-use crate::{chaos::free_port, helpers::eventually};
+use crate::{eventually, local_server::free_port};
 
 /// How long a cluster may take to form (`redis-cli --cluster create`
 /// waits for the gossip itself) or to heal after a restart: a master down
@@ -74,7 +74,7 @@ impl RedisCluster {
         require("redis-cli", &["--version"]);
         let temp = tempfile::Builder::new()
             .prefix("redis-cluster-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .tempdir()
             .expect("a directory for the cluster's nodes.conf files");
         let mut cluster = Self {
             dir: temp.path().to_owned(),
@@ -124,7 +124,7 @@ impl RedisCluster {
     }
 
     /// How many masters there are.
-    pub fn len(&self) -> usize {
+    pub fn masters(&self) -> usize {
         self.nodes.len()
     }
 
@@ -161,7 +161,7 @@ impl RedisCluster {
 
     /// Waits until every master says `cluster_state:ok`.
     pub async fn wait_until_ok(&self) {
-        let urls: Vec<String> = (0..self.len()).map(|at| self.node_url(at)).collect();
+        let urls: Vec<String> = (0..self.masters()).map(|at| self.node_url(at)).collect();
         eventually(FORMING, "every node says cluster_state:ok", || {
             let urls = urls.clone();
             async move {

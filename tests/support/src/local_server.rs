@@ -1,17 +1,13 @@
-//! Real things to break: a redis-server of the test's own, and a TCP proxy
-//! in front of PostgreSQL that can cut every connection.
+//! Real servers to break: a `redis-server` or `nats-server` of the test's
+//! own on a free port, paused, killed and restarted at will.
 
 use std::{
-    net::{SocketAddr, TcpListener as StdListener},
+    net::TcpListener as StdListener,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-use tokio::{
-    io::copy_bidirectional,
-    net::{TcpListener, TcpStream},
-    sync::watch,
-};
+use tokio::net::TcpStream;
 
 /// A port nothing listens on now (the OS's pick, released at once).
 pub fn free_port() -> u16 {
@@ -32,6 +28,7 @@ enum Kind {
 /// A `redis-server` or `nats-server` of the test's own on a random port,
 /// killed when dropped.
 pub struct LocalServer {
+    /// The port it listens on (kept across restarts).
     pub port: u16,
     kind: Kind,
     child: Option<Child>,
@@ -63,6 +60,7 @@ impl LocalServer {
         Self::start(Kind::Nats).await
     }
 
+    /// Its URL (`redis://` or `nats://`).
     pub fn url(&self) -> String {
         let scheme = match self.kind {
             Kind::Redis => "redis",
@@ -94,7 +92,7 @@ impl LocalServer {
             .expect("the server is installed (scripts/services.sh installs it)");
         self.child = Some(child);
         let (kind, url) = (self.kind, self.url());
-        crate::helpers::eventually(Duration::from_secs(5), "the server answers", || {
+        crate::eventually(Duration::from_secs(5), "the server answers", || {
             let url = url.clone();
             async move { answers(kind, &url).await }
         })
@@ -170,48 +168,5 @@ fn nats_server_binary() -> &'static str {
         "/usr/sbin/nats-server"
     } else {
         "nats-server"
-    }
-}
-
-/// A TCP proxy that can cut all its connections and refuse new ones.
-pub struct TcpProxy {
-    pub port: u16,
-    up: watch::Sender<bool>,
-}
-
-impl TcpProxy {
-    pub async fn start(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (up, _) = watch::channel(true);
-        let state = up.clone();
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !*state.borrow() {
-                    continue; // dropped: the client sees the connection close
-                }
-                let mut down = state.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = down.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Self { port, up }
-    }
-
-    /// Drops every connection; new ones are closed at once.
-    pub fn cut(&self) {
-        self.up.send_replace(false);
-    }
-
-    /// Forwards again.
-    pub fn restore(&self) {
-        self.up.send_replace(true);
     }
 }

@@ -12,7 +12,6 @@
 //! missing or do not start, the test fails, loudly: it never skips.
 
 use std::{
-    net::TcpListener,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -39,10 +38,7 @@ impl Browser {
     pub async fn start(width: u32, height: u32) -> Self {
         let driver_bin = program("CHROMEDRIVER", "/usr/bin/chromedriver");
         let chrome_bin = program("CHROME_BIN", "/usr/bin/chromium");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::local_server::free_port();
         let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

@@ -10,9 +10,10 @@ use crate::{domain::JobId, outbound::CaBundle};
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// The API's base URL, `http://` or `https://` (certificates checked
-    /// against the system's roots and `--cacert`).
+    /// against the system's roots and `--cacert`). Its value is never shown
+    /// by `--help`: a URL may carry credentials.
     #[arg(long = "api", env = "JOB_PROGRESS_API", default_value = "http://127.0.0.1:8080",
-          value_parser = parse_api)]
+          hide_env_values = true, value_parser = parse_api)]
     pub api: reqwest::Url,
     /// A PEM file of CA certificates to trust besides the system's roots,
     /// for an API whose certificate comes from a private CA.

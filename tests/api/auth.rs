@@ -179,7 +179,7 @@ async fn a_route_needing_write_refuses_a_read_token_with_403(pool: sqlx::PgPool)
 
 /// The server binary, built by cargo for these tests.
 fn job_progress() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_job-progress"))
+    Command::new(crate::SERVER_BINARY)
 }
 
 #[sqlx::test(migrations = "migrations/postgres")]

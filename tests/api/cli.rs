@@ -54,7 +54,7 @@ fn start(api: &str, args: &[&str]) -> Running {
 /// the system roots' overrides (`SSL_CERT_*`) are left out, the given
 /// ones put in.
 fn start_with(api: &str, args: &[&str], env: &[(&str, &str)]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_job-progress"))
+    let mut child = Command::new(crate::SERVER_BINARY)
         .args(args)
         .args(["--api", api])
         .env_remove("JOB_PROGRESS_API")

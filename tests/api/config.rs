@@ -13,7 +13,7 @@ const MARKER: &str = "s3cret-marker";
 
 /// The server binary, built by cargo for these tests.
 fn job_progress() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_job-progress"))
+    Command::new(crate::SERVER_BINARY)
 }
 
 #[tokio::test]
@@ -29,6 +29,10 @@ async fn help_never_prints_a_secret_found_in_the_environment() {
             .env("BUS_URL", format!("nats://user:{MARKER}@127.0.0.1:4222"))
             .env("METRICS_TOKEN", format!("{MARKER}-{MARKER}"))
             .env("JOB_PROGRESS_TOKEN", MARKER)
+            .env(
+                "JOB_PROGRESS_API",
+                format!("https://user:{MARKER}@jobs.example.com"),
+            )
             .output()
             .await
             .unwrap();

@@ -71,7 +71,7 @@ async fn restarting_the_embedded_server_loses_no_checkpointed_job() {
 
 #[tokio::test]
 async fn the_demo_serves_moving_campaigns_and_stops_cleanly_on_ctrl_c() {
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_job-progress"))
+    let mut demo = Command::new(crate::SERVER_BINARY)
         .args(["demo", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

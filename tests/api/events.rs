@@ -403,7 +403,7 @@ async fn on_sigterm_streams_end_at_once_and_the_server_exits(pool: sqlx::PgPool)
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_job-progress"))
+    let mut server = Command::new(crate::SERVER_BINARY)
         .args(["serve", "--listen-addr", &format!("127.0.0.1:{port}")])
         .env("REDIS_URL", redis_url())
         .env("KEY_PREFIX", app.keys.prefix())

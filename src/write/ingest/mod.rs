@@ -294,10 +294,7 @@ impl Ingest {
             }
             stored.job = state.saved();
             let bytes = stored.encode().map_err(|err| {
-                IngestError::Unavailable(StoreError::Corrupt {
-                    key: id.to_string(),
-                    source: Box::new(err),
-                })
+                IngestError::Unavailable(StoreError::corrupt(id.to_string(), err))
             })?;
             match self
                 .hot

@@ -64,7 +64,7 @@ prop_compose! {
     ) -> ProgressRecord {
         let success = total * success_share / 200;
         let failure = total * failure_share / 200;
-        let mut record = ProgressRecord::new(JobId::parse(id).unwrap(), status, total);
+        let mut record = ProgressRecord::new(JobId::parse(id).unwrap(), status, Some(total));
         record.success_count = success;
         record.failure_count = failure;
         record.current_sent_count = success + failure;

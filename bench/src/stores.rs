@@ -99,7 +99,7 @@ impl RecordWriter {
     /// Stores `id` as having processed `count` targets (the count says which
     /// write a client got).
     pub async fn write(&self, id: &JobId, count: u64) -> anyhow::Result<()> {
-        let mut record = ProgressRecord::new(id.clone(), JobStatus::InProgress, 1_000_000_000);
+        let mut record = ProgressRecord::new(id.clone(), JobStatus::InProgress, Some(1_000_000_000));
         record.current_sent_count = count;
         record.success_count = count;
         record.started_at = Some(self.started_at);

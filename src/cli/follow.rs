@@ -86,7 +86,9 @@ impl Follow {
     pub fn verdict(&self) -> Option<Verdict> {
         match self.latest.as_ref()?.status {
             JobStatus::Completed => Some(Verdict::Completed),
-            JobStatus::Failed => Some(Verdict::Failed),
+            // A status this release does not know is final, and not a
+            // success it can vouch for.
+            JobStatus::Failed | JobStatus::Other(_) => Some(Verdict::Failed),
             JobStatus::Preparing | JobStatus::InProgress => self
                 .stalled_for()
                 .filter(|stalled| *stalled >= self.stall_timeout)
@@ -115,7 +117,7 @@ mod tests {
     use crate::domain::JobId;
 
     fn record(version: u64, status: JobStatus, sent: u64) -> ProgressRecord {
-        let mut record = ProgressRecord::new(JobId::parse("j").unwrap(), status, 100);
+        let mut record = ProgressRecord::new(JobId::parse("j").unwrap(), status, Some(100));
         record.version = version;
         record.success_count = sent;
         record

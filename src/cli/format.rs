@@ -83,15 +83,23 @@ pub fn rate(record: &ProgressRecord) -> String {
     }
 }
 
+/// Processed of total, `1500/5000`; a job without a total shows its
+/// processed count alone.
+pub fn counts(record: &ProgressRecord) -> String {
+    match record.total_target_count {
+        Some(total) => format!("{}/{}", record.current_sent_count, total),
+        None => record.current_sent_count.to_string(),
+    }
+}
+
 /// The plain line of one update, as CI logs show it:
 /// `import-42 in_progress 1500/5000 30% failed 25 516/s ETA ...`.
 pub fn line(record: &ProgressRecord, now: DateTime<Utc>) -> String {
     let mut text = format!(
-        "{} {} {}/{} {}% failed {} {}",
+        "{} {} {} {}% failed {} {}",
         record.job_id,
         record.status,
-        record.current_sent_count,
-        record.total_target_count,
+        counts(record),
         record.progress_percentage,
         record.failure_count,
         rate(record),
@@ -127,8 +135,11 @@ mod tests {
     #[test]
     fn a_plain_line_carries_counts_rate_and_the_servers_eta() {
         let now: DateTime<Utc> = "2026-11-24T20:17:29Z".parse().unwrap();
-        let mut record =
-            ProgressRecord::new(JobId::parse("demo-1").unwrap(), JobStatus::InProgress, 5000);
+        let mut record = ProgressRecord::new(
+            JobId::parse("demo-1").unwrap(),
+            JobStatus::InProgress,
+            Some(5000),
+        );
         record.success_count = 1475;
         record.failure_count = 25;
         record.rate_per_second = Some(516.17);
@@ -148,7 +159,8 @@ mod tests {
     #[test]
     fn without_an_estimate_the_eta_says_so_and_an_overdue_end_is_zero_left() {
         let now = Utc::now();
-        let mut record = ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, 9);
+        let mut record =
+            ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, Some(9));
         assert_eq!(eta(&record, Clock::Utc, now), "ETA unknown");
         record.estimated_end_at = Some(now - chrono::Duration::seconds(30));
         assert_eq!(remaining(&record, now), Some(Duration::ZERO));

@@ -203,10 +203,7 @@ fn row(record: &ProgressRecord, now: DateTime<Utc>) -> [String; 9] {
     [
         record.job_id.to_string(),
         status,
-        format!(
-            "{}/{}",
-            record.current_sent_count, record.total_target_count
-        ),
+        format::counts(record),
         record.progress_percentage.to_string(),
         record.failure_count.to_string(),
         format::rate(record),
@@ -227,11 +224,12 @@ mod tests {
         let mut running = ProgressRecord::new(
             JobId::parse("import-42").unwrap(),
             JobStatus::InProgress,
-            5000,
+            Some(5000),
         );
         running.success_count = 1500;
         running.updated_at = Some(now - chrono::Duration::seconds(3));
-        let mut stuck = ProgressRecord::new(JobId::parse("s").unwrap(), JobStatus::InProgress, 10);
+        let mut stuck =
+            ProgressRecord::new(JobId::parse("s").unwrap(), JobStatus::InProgress, Some(10));
         stuck.stalled = true;
         let text = table(&[running.normalized(), stuck], now, false);
         let lines: Vec<&str> = text.lines().collect();

@@ -93,8 +93,18 @@ impl Output {
 
     fn draw(&self, record: &ProgressRecord) {
         let Some(bar) = &self.bar else { return };
-        bar.set_length(record.total_target_count);
-        bar.set_position(record.current_sent_count);
+        // A job without a total moves through its steps: the bar shows
+        // its percentage.
+        match record.total_target_count {
+            Some(total) => {
+                bar.set_length(total);
+                bar.set_position(record.current_sent_count);
+            }
+            None => {
+                bar.set_length(100);
+                bar.set_position(u64::from(record.progress_percentage));
+            }
+        }
         let mut message = format!(
             "{}% {} failed, {}",
             record.progress_percentage,
@@ -148,8 +158,9 @@ fn summary(verdict: Verdict, latest: Option<&ProgressRecord>, detail: &str) -> S
     let counts = latest
         .map(|r| {
             format!(
-                "{}/{} processed, {} failed",
-                r.current_sent_count, r.total_target_count, r.failure_count
+                "{} processed, {} failed",
+                super::format::counts(r),
+                r.failure_count
             )
         })
         .unwrap_or_default();

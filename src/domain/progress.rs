@@ -1,15 +1,23 @@
 //! The progress record: the JSON stored in Redis and served to dashboards.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize, ser::SerializeStruct as _};
+use serde::{Deserialize, Serialize, ser::SerializeMap as _};
 
-use super::{JobId, JobStatus, ScheduleId};
+use super::{
+    JobId, JobStatus, ScheduleId,
+    detail::{JobKind, JobName, Message, Metadata, ResultUrl},
+    steps::{self, Step},
+};
 
 /// One job's progress, exactly as it travels: camelCase JSON, the field
 /// names dashboards written for the original design already read.
 ///
 /// Every field but `jobId` and `status` has a default, so records written by
-/// other programs that lack the newer fields still deserialize.
+/// other programs that lack the newer fields still deserialize; the fields
+/// added since (name, kind, steps, ...) are left out when unset, so such a
+/// record serializes exactly as before. Fields this release does not know
+/// (a later release's, during a rolling upgrade) are kept in
+/// [`Self::extra`] and written back unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProgressRecord {
@@ -23,9 +31,10 @@ pub struct ProgressRecord {
     pub job_id: JobId,
     /// Where the job stands.
     pub status: JobStatus,
-    /// How many targets the job has in all.
-    #[serde(default)]
-    pub total_target_count: u64,
+    /// How many targets the job has in all; `None` for a job that only
+    /// says which of its steps it is in (left out of the JSON, never `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_target_count: Option<u64>,
     /// Targets processed so far: `successCount + failureCount`.
     #[serde(default)]
     pub current_sent_count: u64,
@@ -36,7 +45,9 @@ pub struct ProgressRecord {
     #[serde(default)]
     pub failure_count: u64,
     /// `currentSentCount * 100 / totalTargetCount`, rounded down; 0 when the
-    /// total is 0. Always derived from the counts (see [`Self::normalized`]).
+    /// total is 0. A job without a total but with steps counts its steps
+    /// (ended ones whole, the running one half); with neither, 0. Always
+    /// derived (see [`Self::normalized`]).
     #[serde(default)]
     pub progress_percentage: u8,
     /// How many chunks the job is sent in, when it is chunked.
@@ -84,6 +95,33 @@ pub struct ProgressRecord {
     /// Computed when the record is read; see [`Self::is_stalled`].
     #[serde(default)]
     pub stalled: bool,
+    /// A human title, shown instead of the id where there is room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<JobName>,
+    /// The job's type, for filters and estimates from earlier runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<JobKind>,
+    /// The planned stages and where each stands (see [`steps`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    /// The stage the job is in: the running step's name, or free text for
+    /// a job without steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// The latest sentence the job said about itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
+    /// Where the finished job's result can be opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_url: Option<ResultUrl>,
+    /// Free-form facts, merged key by key as reports arrive.
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    pub metadata: Metadata,
+    /// Fields this release does not know, kept as they came and written
+    /// back unchanged, so an older instance never erases what a later one
+    /// added.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An 80 % range for a job's end.
@@ -149,7 +187,7 @@ pub fn percentage(processed: u64, total: u64) -> u8 {
 
 impl ProgressRecord {
     /// A fresh record for a job that has not processed anything yet.
-    pub fn new(job_id: JobId, status: JobStatus, total_target_count: u64) -> Self {
+    pub fn new(job_id: JobId, status: JobStatus, total_target_count: Option<u64>) -> Self {
         Self {
             version: 0,
             job_id,
@@ -172,7 +210,21 @@ impl ProgressRecord {
             schedule_id: None,
             refresh_interval_ms: None,
             stalled: false,
+            name: None,
+            kind: None,
+            steps: Vec::new(),
+            stage: None,
+            message: None,
+            result_url: None,
+            metadata: Metadata::new(),
+            extra: serde_json::Map::new(),
         }
+    }
+
+    /// The job's total, 0 for a job without one (where only its steps say
+    /// how far it is).
+    pub fn total(&self) -> u64 {
+        self.total_target_count.unwrap_or(0)
     }
 
     /// The JSON kept in the hot store: the wire format less its `null`
@@ -214,7 +266,10 @@ impl ProgressRecord {
         if split > self.current_sent_count {
             self.current_sent_count = split;
         }
-        self.progress_percentage = percentage(self.current_sent_count, self.total_target_count);
+        self.progress_percentage = match self.total_target_count {
+            Some(total) => percentage(self.current_sent_count, total),
+            None => steps::percentage(&self.steps).unwrap_or(0),
+        };
         if self.estimated_remaining_seconds.is_none()
             && let (Some(end), Some(updated)) = (self.estimated_end_at, self.updated_at)
         {
@@ -240,24 +295,25 @@ pub struct StoredRecord<'a>(pub &'a ProgressRecord);
 impl Serialize for StoredRecord<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let mut out = serializer.serialize_struct("ProgressRecord", 19)?;
+        // A map, not a struct: the fields kept from a later release have
+        // names known only at run time.
+        let mut out = serializer.serialize_map(None)?;
         if r.version > 0 {
-            out.serialize_field("version", &r.version)?;
-        } else {
-            out.skip_field("version")?;
+            out.serialize_entry("version", &r.version)?;
         }
-        out.serialize_field("jobId", &r.job_id)?;
-        out.serialize_field("status", &r.status)?;
-        out.serialize_field("totalTargetCount", &r.total_target_count)?;
-        out.serialize_field("currentSentCount", &r.current_sent_count)?;
-        out.serialize_field("successCount", &r.success_count)?;
-        out.serialize_field("failureCount", &r.failure_count)?;
-        out.serialize_field("progressPercentage", &r.progress_percentage)?;
+        out.serialize_entry("jobId", &r.job_id)?;
+        out.serialize_entry("status", &r.status)?;
+        if let Some(total) = r.total_target_count {
+            out.serialize_entry("totalTargetCount", &total)?;
+        }
+        out.serialize_entry("currentSentCount", &r.current_sent_count)?;
+        out.serialize_entry("successCount", &r.success_count)?;
+        out.serialize_entry("failureCount", &r.failure_count)?;
+        out.serialize_entry("progressPercentage", &r.progress_percentage)?;
         macro_rules! some {
             ($($name:literal => $field:expr),* $(,)?) => {$(
-                match &$field {
-                    Some(value) => out.serialize_field($name, value)?,
-                    None => out.skip_field($name)?,
+                if let Some(value) = &$field {
+                    out.serialize_entry($name, value)?;
                 }
             )*};
         }
@@ -273,6 +329,20 @@ impl Serialize for StoredRecord<'_> {
             "errorMessage" => r.error_message,
             "scheduleId" => r.schedule_id,
             "refreshIntervalMs" => r.refresh_interval_ms,
+            "name" => r.name,
+            "kind" => r.kind,
+            "stage" => r.stage,
+            "message" => r.message,
+            "resultUrl" => r.result_url,
+        }
+        if !r.steps.is_empty() {
+            out.serialize_entry("steps", &r.steps)?;
+        }
+        if !r.metadata.is_empty() {
+            out.serialize_entry("metadata", &r.metadata)?;
+        }
+        for (key, value) in &r.extra {
+            out.serialize_entry(key, value)?;
         }
         out.end()
     }
@@ -312,7 +382,8 @@ mod tests {
             default_refresh: std::time::Duration::from_secs(60),
         };
         let now = Utc::now();
-        let mut record = ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, 8);
+        let mut record =
+            ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, Some(8));
         record.refresh_interval_ms = Some(15_000);
         record.updated_at = Some(now - chrono::Duration::seconds(44));
         assert!(!record.is_stalled(now, &policy));
@@ -340,7 +411,8 @@ mod tests {
 
     #[test]
     fn the_stored_form_drops_nulls_and_derived_fields_and_reads_back_the_same() {
-        let mut record = ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, 8);
+        let mut record =
+            ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, Some(8));
         let now = Utc::now();
         record.updated_at = Some(now);
         record.estimated_end_at = Some(now + chrono::Duration::seconds(90));
@@ -363,7 +435,8 @@ mod tests {
     #[test]
     fn the_stored_form_names_every_wire_field_but_the_derived_ones() {
         let now = Utc::now();
-        let mut record = ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::Failed, 8);
+        let mut record =
+            ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::Failed, Some(8));
         record.version = 7;
         record.total_chunks = Some(2);
         record.current_chunk = Some(1);
@@ -380,6 +453,13 @@ mod tests {
         record.error_message = Some("boom".into());
         record.schedule_id = Some(ScheduleId::parse("s").unwrap());
         record.refresh_interval_ms = Some(1000);
+        record.name = Some(JobName::parse("Nightly import").unwrap());
+        record.kind = Some(JobKind::parse("import").unwrap());
+        record.steps = steps::plan(&["fetch".into(), "load".into()]).unwrap();
+        record.stage = Some("fetch".into());
+        record.message = Some(Message::parse("waiting").unwrap());
+        record.result_url = Some(ResultUrl::parse("/r/1").unwrap());
+        record.metadata.insert("rows".into(), 12.into());
         let keys = |json: serde_json::Value| -> Vec<String> {
             let mut keys: Vec<String> = json.as_object().unwrap().keys().cloned().collect();
             keys.sort();
@@ -394,8 +474,52 @@ mod tests {
     }
 
     #[test]
+    fn fields_and_a_status_from_a_later_release_are_kept_and_written_back() {
+        let json = r#"{"version":9,"jobId":"j","status":"paused_by_rule","currentSentCount":1,
+            "successCount":1,"failureCount":0,"progressPercentage":0,
+            "laterField":{"deep":[1,2]},"laterFlag":true}"#;
+        let record = ProgressRecord::from_stored_json(json.as_bytes()).unwrap();
+        assert_eq!(record.status.as_str(), "paused_by_rule");
+        assert_eq!(record.total_target_count, None);
+        let stored: serde_json::Value =
+            serde_json::from_str(&record.to_stored_json().unwrap()).unwrap();
+        assert_eq!(stored["laterField"], serde_json::json!({"deep": [1, 2]}));
+        assert_eq!(stored["laterFlag"], true);
+        assert_eq!(stored["status"], "paused_by_rule");
+        assert!(
+            stored.get("totalTargetCount").is_none(),
+            "no total: left out, never null"
+        );
+        let wire = serde_json::to_value(&record).unwrap();
+        assert_eq!(wire["laterFlag"], true);
+        assert!(wire.get("totalTargetCount").is_none());
+    }
+
+    #[test]
+    fn a_record_without_the_newer_fields_serializes_as_before() {
+        let mut record =
+            ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, Some(8));
+        record.success_count = 2;
+        let wire = serde_json::to_string(&record.normalized()).unwrap();
+        assert_eq!(
+            wire,
+            r#"{"version":0,"jobId":"j","status":"in_progress","totalTargetCount":8,"currentSentCount":2,"successCount":2,"failureCount":0,"progressPercentage":25,"totalChunks":null,"currentChunk":null,"startedAt":null,"updatedAt":null,"completedAt":null,"estimatedEndAt":null,"estimatedEndRange":null,"estimatedRemainingSeconds":null,"ratePerSecond":null,"errorMessage":null,"scheduleId":null,"refreshIntervalMs":null,"stalled":false}"#
+        );
+    }
+
+    #[test]
+    fn a_job_without_a_total_counts_its_steps() {
+        let mut record =
+            ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, None);
+        record.steps = steps::plan(&["a".into(), "b".into()]).unwrap();
+        steps::enter(&mut record.steps, "b", &[], Utc::now()).unwrap();
+        assert_eq!(record.normalized().progress_percentage, 75);
+    }
+
+    #[test]
     fn normalizing_derives_the_percentage_from_the_counts() {
-        let mut record = ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, 8);
+        let mut record =
+            ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, Some(8));
         record.success_count = 3;
         record.failure_count = 1;
         record.progress_percentage = 99;

@@ -1,13 +1,17 @@
 //! The life cycle of a job.
 
-use std::{fmt, str::FromStr};
+use std::{
+    collections::HashSet,
+    fmt,
+    str::FromStr,
+    sync::{Mutex, OnceLock},
+};
 
 use serde::{Deserialize, Serialize};
 
 /// Where a job stands. Moves forward only:
 /// `preparing` -> `in_progress` -> `completed` | `failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobStatus {
     /// Created; targets are being gathered, nothing sent yet.
     Preparing,
@@ -17,6 +21,45 @@ pub enum JobStatus {
     Completed,
     /// Stopped by an error before the end.
     Failed,
+    /// A status this release does not know, read from a record a later
+    /// release wrote (during a rolling upgrade), kept by name and served
+    /// as it is. This release treats it as final: it is not listed among
+    /// the active jobs and this release never writes over it, since it
+    /// cannot know whether any move out of it is allowed. Never parsed from
+    /// a request ([`FromStr`] knows only the four above).
+    Other(&'static str),
+}
+
+/// The most distinct unknown statuses kept by name; past it (a record
+/// store written by something else entirely) they read as `unknown`.
+const MAX_OTHER: usize = 32;
+/// The longest unknown status kept by name.
+const MAX_OTHER_LEN: usize = 32;
+
+/// The name of an unknown status as a `&'static str`, so the status stays
+/// `Copy`: the few names a later release adds are kept once for the life
+/// of the process ([`MAX_OTHER`] of them at most, so this cannot grow).
+fn intern(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let valid = !name.is_empty()
+        && name.len() <= MAX_OTHER_LEN
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if !valid {
+        return "unknown";
+    }
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = names.get(name) {
+        return known;
+    }
+    if names.len() >= MAX_OTHER {
+        return "unknown";
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    leaked
 }
 
 /// The text is not one of the four statuses.
@@ -40,7 +83,15 @@ impl JobStatus {
             JobStatus::InProgress => "in_progress",
             JobStatus::Completed => "completed",
             JobStatus::Failed => "failed",
+            JobStatus::Other(name) => name,
         }
+    }
+
+    /// The status a stored record names: one of [`Self::ALL`], or
+    /// [`Self::Other`] for a name this release does not know.
+    pub fn from_stored(name: &str) -> Self {
+        name.parse()
+            .unwrap_or_else(|_| JobStatus::Other(intern(name)))
     }
 
     /// `preparing` or `in_progress`: listed among the active jobs.
@@ -48,9 +99,13 @@ impl JobStatus {
         !self.is_terminal()
     }
 
-    /// `completed` or `failed`: nothing will change any more.
+    /// `completed` or `failed` (or a status this release does not know):
+    /// nothing will change any more.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Completed | JobStatus::Failed)
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Other(_)
+        )
     }
 
     /// Position in the life cycle; a write may never lower it.
@@ -58,8 +113,34 @@ impl JobStatus {
         match self {
             JobStatus::Preparing => 0,
             JobStatus::InProgress => 1,
-            JobStatus::Completed | JobStatus::Failed => 2,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Other(_) => 2,
         }
+    }
+}
+
+impl Serialize for JobStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Reads any name ([`JobStatus::from_stored`]): records are read from
+/// stores a later release may have written. Requests never reach this:
+/// their bodies name the statuses they accept in their own types.
+impl<'de> Deserialize<'de> for JobStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A visitor rather than a `String`: no allocation per record read.
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = JobStatus;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a status name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<JobStatus, E> {
+                Ok(JobStatus::from_stored(name))
+            }
+        }
+        deserializer.deserialize_str(Name)
     }
 }
 
@@ -91,5 +172,22 @@ mod tests {
             assert_eq!(status.as_str().parse::<JobStatus>(), Ok(status));
         }
         assert!("done".parse::<JobStatus>().is_err());
+    }
+
+    #[test]
+    fn an_unknown_stored_status_is_kept_by_name_and_final() {
+        let status: JobStatus = serde_json::from_str("\"paused_by_rule\"").unwrap();
+        assert_eq!(status, JobStatus::Other("paused_by_rule"));
+        assert_eq!(
+            serde_json::to_string(&status).unwrap(),
+            "\"paused_by_rule\""
+        );
+        assert!(status.is_terminal() && !status.is_active());
+        assert!(
+            "paused_by_rule".parse::<JobStatus>().is_err(),
+            "never from a request"
+        );
+        let odd: JobStatus = serde_json::from_str("\"<b>x</b>\"").unwrap();
+        assert_eq!(odd.as_str(), "unknown");
     }
 }

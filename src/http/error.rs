@@ -12,7 +12,7 @@ use crate::{
     domain::IdError,
     error::error_chain,
     read::envelope::serialize,
-    write::{ConflictReason, ingest::IngestError},
+    write::{ConflictReason, WriteError, ingest::IngestError},
 };
 
 /// The `Retry-After` of a refused stream: a few seconds, so that streams
@@ -110,6 +110,7 @@ impl From<IngestError> for ApiError {
         };
         match err {
             IngestError::UnknownJob(_) => ApiError::NotFound(message),
+            IngestError::Refused(WriteError::Invalid(_)) => ApiError::BadRequest(message),
             IngestError::Refused(refused) => conflict(refused.reason()),
             IngestError::Redeclared { .. } => conflict(ConflictReason::Redeclared),
             IngestError::Stale(_) => conflict(ConflictReason::Stale),

@@ -244,7 +244,7 @@ mod tests {
     use crate::domain::{JobStatus, ProgressRecord};
 
     fn change(id: &str, version: u64, status: JobStatus) -> Change {
-        let mut record = ProgressRecord::new(JobId::parse(id).unwrap(), status, 10);
+        let mut record = ProgressRecord::new(JobId::parse(id).unwrap(), status, Some(10));
         record.version = version;
         Change::of(&record).unwrap()
     }
@@ -269,7 +269,7 @@ mod tests {
     fn versions_decide_and_a_checkpoint_never_goes_back() {
         let live = |version, processed| {
             let mut record =
-                ProgressRecord::new(JobId::parse("a").unwrap(), JobStatus::InProgress, 10);
+                ProgressRecord::new(JobId::parse("a").unwrap(), JobStatus::InProgress, Some(10));
             record.version = version;
             record.current_sent_count = processed;
             Change::of(&record).unwrap()

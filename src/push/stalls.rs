@@ -80,7 +80,7 @@ mod tests {
     use crate::domain::{JobStatus, ProgressRecord};
 
     fn change(id: &str, version: u64, status: JobStatus, updated_ms: i64) -> Arc<Change> {
-        let mut record = ProgressRecord::new(JobId::parse(id).unwrap(), status, 10);
+        let mut record = ProgressRecord::new(JobId::parse(id).unwrap(), status, Some(10));
         record.version = version;
         record.updated_at = DateTime::from_timestamp_millis(updated_ms);
         Arc::new(Change::of(&record).unwrap())

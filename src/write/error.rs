@@ -1,7 +1,7 @@
 //! [`WriteError`]: input the writer refuses, and [`ConflictReason`]: the
 //! name a client branches on when an update conflicts with a job's state.
 
-use crate::domain::{JobId, JobStatus};
+use crate::domain::{DetailError, JobId, JobStatus};
 
 /// Input the writer refuses. Nothing is changed when one is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +49,26 @@ pub enum WriteError {
         /// The status asked for.
         to: JobStatus,
     },
+    /// A stage that is none of the steps the job declared.
+    #[error("stage {stage:?} is not one of the job's steps ({})", steps.join(", "))]
+    UnknownStage {
+        /// The stage asked for.
+        stage: String,
+        /// The job's steps.
+        steps: Vec<String>,
+    },
+    /// A stage the job has already passed.
+    #[error("the job is past stage {stage:?} (it is at {current:?}); steps never go back")]
+    StageBackwards {
+        /// The stage asked for.
+        stage: String,
+        /// The step the job is at.
+        current: String,
+    },
+    /// A value over its limit once combined with the job's (metadata
+    /// merged past its size): a bad request, named by its field.
+    #[error("invalid body: {0}")]
+    Invalid(#[from] DetailError),
 }
 
 impl WriteError {
@@ -63,6 +83,12 @@ impl WriteError {
             // A status that would go back comes from an update older than
             // the stored state: as stale as one the store refused.
             WriteError::Backwards { .. } => ConflictReason::Stale,
+            WriteError::UnknownStage { .. } => ConflictReason::UnknownStage,
+            // A step that would go back, like a status, comes from an
+            // update older than the stored state.
+            WriteError::StageBackwards { .. } => ConflictReason::Stale,
+            // Answered 400, not 409, by the HTTP API: never a conflict.
+            WriteError::Invalid(_) => ConflictReason::Invalid,
         }
     }
 }
@@ -85,8 +111,13 @@ pub enum ConflictReason {
     /// A chunk number past the job's chunk count.
     ChunkOutOfRange,
     /// A repeated declaration differs in what cannot change (chunking,
-    /// pause, schedule).
+    /// pause, schedule, kind, steps).
     Redeclared,
+    /// A stage that is none of the steps the job declared.
+    UnknownStage,
+    /// Not a conflict: input refused once combined with the job's (the
+    /// HTTP API answers it 400 and never shows this name).
+    Invalid,
 }
 
 impl ConflictReason {
@@ -99,6 +130,8 @@ impl ConflictReason {
             ConflictReason::ExceedsTotal => "exceeds_total",
             ConflictReason::ChunkOutOfRange => "chunk_out_of_range",
             ConflictReason::Redeclared => "redeclared",
+            ConflictReason::UnknownStage => "unknown_stage",
+            ConflictReason::Invalid => "invalid",
         }
     }
 }

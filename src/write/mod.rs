@@ -30,10 +30,12 @@
 //! | `checkpoints.rs` | [`Checkpoints`]: the writer's queue of archive checkpoints, sent many to a statement |
 //! | `link.rs`     | the protocol between a handle and its flusher (versions, flush requests, delivery) |
 //! | `state.rs`    | one job's counts, status and ETA, changed in memory |
+//! | `detail.rs`   | [`Detail`]: a job's name, stage, message and metadata, taken by its state |
 //! | `eta/`        | [`eta`]: the estimator behind the ETA |
 //! | `error.rs`    | [`WriteError`]: input the writer refuses |
 
 mod checkpoints;
+mod detail;
 mod error;
 pub mod eta;
 mod flusher;
@@ -43,6 +45,7 @@ pub(crate) mod state;
 mod writer;
 
 pub use checkpoints::{BatchStats, COMMIT_WAIT, CheckpointBatching, Checkpoints};
+pub use detail::Detail;
 pub use error::{ConflictReason, WriteError};
 pub use flusher::WriterConfig;
 pub use link::Flushed;

@@ -10,7 +10,7 @@ use super::{
     error::WriteError,
     eta::{Estimator, JobShape},
 };
-use crate::domain::{EndRange, JobStatus, ProgressRecord, percentage};
+use crate::domain::{EndRange, JobStatus, ProgressRecord, ResultUrl, percentage, steps};
 
 /// The current time at millisecond precision: what JavaScript dashboards
 /// parse, and what PostgreSQL and Redis both hold exactly, so a record reads
@@ -142,7 +142,7 @@ impl JobState {
         }
     }
 
-    fn ensure_open(&self) -> Result<(), WriteError> {
+    pub(super) fn ensure_open(&self) -> Result<(), WriteError> {
         if self.record.status.is_terminal() {
             return Err(WriteError::Finished {
                 job_id: self.record.job_id.clone(),
@@ -166,13 +166,12 @@ impl JobState {
             .checked_add(failed)
             .ok_or(WriteError::ExceedsTotal {
                 processed: u64::MAX,
-                total: record.total_target_count,
+                total: record.total(),
             })?;
-        if processed > record.total_target_count {
-            return Err(WriteError::ExceedsTotal {
-                processed,
-                total: record.total_target_count,
-            });
+        if let Some(total) = record.total_target_count
+            && processed > total
+        {
+            return Err(WriteError::ExceedsTotal { processed, total });
         }
         if self.record.status == JobStatus::Preparing && processed > 0 {
             self.record.status = JobStatus::InProgress;
@@ -188,7 +187,7 @@ impl JobState {
     pub(crate) fn add(&mut self, succeeded: u64, failed: u64) -> Result<(), WriteError> {
         let overflow = || WriteError::ExceedsTotal {
             processed: u64::MAX,
-            total: self.record.total_target_count,
+            total: self.record.total(),
         };
         let s = self
             .record
@@ -222,7 +221,7 @@ impl JobState {
                 total,
             });
         }
-        self.record.total_target_count = total;
+        self.record.total_target_count = Some(total);
         self.estimator.set_total(total);
         Ok(())
     }
@@ -235,22 +234,31 @@ impl JobState {
                 to: status,
             });
         }
-        if status == JobStatus::Completed
-            && self.record.current_sent_count < self.record.total_target_count
-        {
+        if status == JobStatus::Completed && self.record.current_sent_count < self.record.total() {
             // A job may complete early (targets vanished); the record then
             // says so by its counts, and the percentage stays honest.
             tracing::debug!(job_id = %self.record.job_id, "completed before processing every target");
         }
         self.record.status = status;
         if status.is_terminal() {
-            self.record.completed_at = Some(now());
+            let at = now();
+            self.record.completed_at = Some(at);
+            match status {
+                JobStatus::Completed => steps::complete(&mut self.record.steps, at),
+                JobStatus::Failed => steps::fail(&mut self.record.steps, at),
+                _ => {}
+            }
         }
         Ok(())
     }
 
     pub(crate) fn set_error(&mut self, message: String) {
         self.record.error_message = Some(message);
+    }
+
+    /// Where the job's result can be opened (set as it completes).
+    pub(crate) fn set_result(&mut self, url: ResultUrl) {
+        self.record.result_url = Some(url);
     }
 
     fn observe(&mut self) {
@@ -270,8 +278,10 @@ impl JobState {
         let mut record = self.record.clone();
         let now = now();
         record.updated_at = Some(now);
-        record.progress_percentage =
-            percentage(record.current_sent_count, record.total_target_count);
+        record.progress_percentage = match record.total_target_count {
+            Some(total) => percentage(record.current_sent_count, total),
+            None => steps::percentage(&record.steps).unwrap_or(0),
+        };
         if record.status.is_terminal() {
             record.estimated_end_at = record.completed_at;
             record.estimated_end_range = record.completed_at.map(|at| EndRange {
@@ -279,6 +289,25 @@ impl JobState {
                 latest: at,
             });
             record.estimated_remaining_seconds = Some(0);
+            return record;
+        }
+        if record.total_target_count.is_none() {
+            // No total to count towards: the steps' own durations say how
+            // long the rest will take.
+            if let Some(left) = steps::remaining(&record.steps, now) {
+                let end_after = |left: std::time::Duration| {
+                    now.checked_add_signed(
+                        chrono::Duration::from_std(left).unwrap_or(chrono::Duration::MAX),
+                    )
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                };
+                record.estimated_end_at = Some(end_after(left.remaining));
+                record.estimated_end_range = Some(EndRange {
+                    earliest: end_after(left.earliest),
+                    latest: end_after(left.latest),
+                });
+                record.estimated_remaining_seconds = Some(left.remaining.as_secs());
+            }
             return record;
         }
         if let (Some(estimate), Some(observed_at)) = (self.estimator.estimate(), self.last_observed)
@@ -321,7 +350,11 @@ mod tests {
 
     /// A job of `total` targets in chunks of ten, started `ago`.
     fn running_since(total: u64, ago: Duration) -> JobState {
-        let record = ProgressRecord::new(JobId::parse("t").unwrap(), JobStatus::InProgress, total);
+        let record = ProgressRecord::new(
+            JobId::parse("t").unwrap(),
+            JobStatus::InProgress,
+            Some(total),
+        );
         let shape = JobShape {
             total,
             chunk_size: Some(10),
@@ -409,7 +442,8 @@ mod tests {
 
     #[test]
     fn the_first_progress_moves_a_preparing_job_on() {
-        let record = ProgressRecord::new(JobId::parse("p").unwrap(), JobStatus::Preparing, 10);
+        let record =
+            ProgressRecord::new(JobId::parse("p").unwrap(), JobStatus::Preparing, Some(10));
         let mut state = JobState::new(
             record,
             JobShape {

@@ -7,6 +7,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{
     checkpoints::{COMMIT_WAIT, Checkpoints},
+    detail::Detail,
     error::WriteError,
     eta::JobShape,
     flusher::{self, WriterConfig},
@@ -14,7 +15,10 @@ use super::{
     state::JobState,
 };
 use crate::{
-    domain::{JobId, JobStatus, ProgressRecord, ScheduleId},
+    domain::{
+        DetailError, JobId, JobKind, JobName, JobStatus, Message, Metadata, ProgressRecord,
+        ResultUrl, ScheduleId, Step, steps,
+    },
     push::Publisher,
     store::{Archive, HotStore},
 };
@@ -22,8 +26,9 @@ use crate::{
 /// What a worker knows about a job when it starts it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JobSpec {
-    /// How many targets the job has.
-    pub total: u64,
+    /// How many targets the job has; `None` for a job that only says which
+    /// of its [`steps`](Self::steps) it is in.
+    pub total: Option<u64>,
     /// How many chunks it is sent in, if chunked.
     pub total_chunks: Option<u64>,
     /// Targets per chunk, if chunked (helps the ETA).
@@ -32,15 +37,47 @@ pub struct JobSpec {
     pub pause: Option<Duration>,
     /// The scheduled send this job carries out.
     pub schedule_id: Option<ScheduleId>,
+    /// A human title, shown instead of the id where there is room.
+    pub name: Option<JobName>,
+    /// The job's type, for filters and estimates from earlier runs.
+    pub kind: Option<JobKind>,
+    /// The planned stages, all pending (see [`JobSpec::with_steps`]).
+    pub steps: Vec<Step>,
 }
 
 impl JobSpec {
     /// A job of `total` targets, not chunked.
     pub fn new(total: u64) -> Self {
         Self {
-            total,
+            total: Some(total),
             ..Self::default()
         }
+    }
+
+    /// A job without a total: its steps say how far it is (see
+    /// [`with_steps`](Self::with_steps)).
+    pub fn staged() -> Self {
+        Self::default()
+    }
+
+    /// Titles the job.
+    pub fn named(mut self, name: JobName) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Gives the job its type.
+    pub fn kind(mut self, kind: JobKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// Plans the job's stages, in order (at most 50 distinct names of at
+    /// most 100 characters); [`JobHandle::stage`] moves through them.
+    pub fn with_steps<S: AsRef<str>>(mut self, names: &[S]) -> Result<Self, DetailError> {
+        let names: Vec<String> = names.iter().map(|name| name.as_ref().to_owned()).collect();
+        self.steps = steps::plan(&names)?;
+        Ok(self)
     }
 
     /// Sent in chunks of `size` with `pause` between them; also sets
@@ -48,7 +85,7 @@ impl JobSpec {
     pub fn chunked(mut self, size: u64, pause: Duration) -> Self {
         let size = size.max(1);
         self.chunk_size = Some(size);
-        self.total_chunks = Some(self.total.div_ceil(size));
+        self.total_chunks = self.total.map(|total| total.div_ceil(size));
         self.pause = Some(pause);
         self
     }
@@ -154,9 +191,12 @@ impl ProgressWriter {
         let mut record = ProgressRecord::new(id, status, spec.total);
         record.total_chunks = spec.total_chunks;
         record.schedule_id = spec.schedule_id;
+        record.name = spec.name;
+        record.kind = spec.kind;
+        record.steps = spec.steps;
         record.started_at = Some(super::state::now());
         let shape = JobShape {
-            total: spec.total,
+            total: spec.total.unwrap_or(0),
             chunk_size: spec.chunk_size,
             pause: spec.pause,
         };
@@ -253,6 +293,42 @@ impl JobHandle {
         self.link.change(|state| state.set_total(total))
     }
 
+    /// Enters the stage `stage`: one of the job's steps (the earlier ones
+    /// become `done`), or free text for a job without steps. Refused for a
+    /// step the job has passed or does not have.
+    pub fn stage(&self, stage: impl Into<String>) -> Result<(), WriteError> {
+        let stage = stage.into();
+        steps::check_step_name("stage", &stage)?;
+        self.describe(Detail {
+            stage: Some(stage),
+            ..Detail::default()
+        })
+    }
+
+    /// Sets the job's latest sentence ("waiting for the rate limit");
+    /// empty clears it.
+    pub fn message(&self, message: impl Into<String>) -> Result<(), WriteError> {
+        let message = Message::parse(message)?;
+        self.describe(Detail {
+            message: Some(message),
+            ..Detail::default()
+        })
+    }
+
+    /// Merges `patch` into the job's metadata key by key (`null` removes a
+    /// key); refused if the result would pass 4 KB of JSON.
+    pub fn metadata(&self, patch: Metadata) -> Result<(), WriteError> {
+        self.describe(Detail {
+            metadata: Some(patch),
+            ..Detail::default()
+        })
+    }
+
+    /// Takes everything `detail` says at once, or none of it.
+    pub fn describe(&self, detail: Detail) -> Result<(), WriteError> {
+        self.link.change(|state| state.describe(&detail))
+    }
+
     /// Moves a `preparing` job to `in_progress`.
     pub fn begin(&self) -> Result<(), WriteError> {
         self.link
@@ -309,6 +385,17 @@ impl JobHandle {
     pub async fn complete(self) -> Result<Flushed, FinishError> {
         self.link
             .change(|state| state.set_status(JobStatus::Completed))?;
+        self.durable().await
+    }
+
+    /// Like [`complete`](Self::complete), and says where the result can be
+    /// opened; dashboards show it as a link.
+    pub async fn complete_with_result(self, url: ResultUrl) -> Result<Flushed, FinishError> {
+        self.link.change(|state| {
+            state.set_status(JobStatus::Completed)?;
+            state.set_result(url);
+            Ok(())
+        })?;
         self.durable().await
     }
 

@@ -47,7 +47,7 @@ async fn rows(pool: &PgPool) -> i64 {
 }
 
 fn record(id: &str, status: JobStatus, sent: u64) -> ProgressRecord {
-    let mut record = ProgressRecord::new(job(id), status, 100);
+    let mut record = ProgressRecord::new(job(id), status, Some(100));
     record.current_sent_count = sent;
     record.success_count = sent;
     record.updated_at = Some(chrono::Utc::now());

@@ -207,7 +207,7 @@ async fn watch_exits_2_for_an_unknown_job(pool: sqlx::PgPool) {
 async fn watch_exits_2_once_the_job_has_been_stalled_past_the_timeout(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     // A worker that died two hours ago: its last record, never refreshed.
-    let mut record = ProgressRecord::new(job("orphan"), JobStatus::InProgress, 50);
+    let mut record = ProgressRecord::new(job("orphan"), JobStatus::InProgress, Some(50));
     record.success_count = 5;
     record.started_at = Some(chrono::Utc::now() - chrono::Duration::hours(3));
     record.updated_at = Some(chrono::Utc::now() - chrono::Duration::hours(2));

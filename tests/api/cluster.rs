@@ -151,7 +151,7 @@ async fn the_active_list_merges_every_bucket_by_start_with_paging_and_totals(poo
     let base = now - chrono::Duration::minutes(10);
     let mut expected: Vec<(Option<i64>, String)> = Vec::new();
     for (k, (id, _)) in jobs.iter().enumerate() {
-        let mut record = ProgressRecord::new(id.clone(), JobStatus::InProgress, 10);
+        let mut record = ProgressRecord::new(id.clone(), JobStatus::InProgress, Some(10));
         let second = (k < jobs.len() - 4).then_some(((k * 7) % 11) as i64);
         record.started_at = second.map(|s| base + chrono::Duration::seconds(s));
         record.updated_at = Some(now);

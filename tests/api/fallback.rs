@@ -160,7 +160,7 @@ async fn the_eta_and_its_range_read_the_same_from_either_store(pool: sqlx::PgPoo
     let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T10:00:00.123Z")
         .unwrap()
         .to_utc();
-    let mut record = ProgressRecord::new(job("ranged"), JobStatus::InProgress, 100);
+    let mut record = ProgressRecord::new(job("ranged"), JobStatus::InProgress, Some(100));
     record.current_sent_count = 40;
     record.success_count = 40;
     record.updated_at = Some(now);

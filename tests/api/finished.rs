@@ -14,7 +14,7 @@ use support::{Stores, TestApp, eager, envelope, job, spawn_app};
 
 /// A finished checkpoint whose final record was written at `at`.
 async fn finished(app: &TestApp, id: &str, status: JobStatus, at: DateTime<Utc>) {
-    let mut record = ProgressRecord::new(job(id), status, 10);
+    let mut record = ProgressRecord::new(job(id), status, Some(10));
     record.success_count = 9;
     record.failure_count = 1;
     record.current_sent_count = 10;

@@ -183,8 +183,11 @@ async fn a_large_index_is_read_in_batches_without_losing_or_repeating_jobs(pool:
     let updated = chrono::Utc::now();
     let started = updated - chrono::Duration::minutes(5);
     let writes = (0..2500).map(|i| {
-        let mut record =
-            ProgressRecord::new(job(&format!("bulk-{i:04}")), JobStatus::InProgress, 10);
+        let mut record = ProgressRecord::new(
+            job(&format!("bulk-{i:04}")),
+            JobStatus::InProgress,
+            Some(10),
+        );
         record.started_at = Some(started + chrono::Duration::milliseconds(i));
         record.updated_at = Some(updated);
         let redis = app.redis().clone();

@@ -17,7 +17,7 @@ use support::{DEAD_REDIS, database_url_for, envelope, eventually, job, job_ids, 
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn checkpoint(id: &str, status: JobStatus) -> ProgressRecord {
-    let mut record = ProgressRecord::new(job(id), status, 10);
+    let mut record = ProgressRecord::new(job(id), status, Some(10));
     record.updated_at = Some(chrono::Utc::now());
     if status.is_terminal() {
         record.completed_at = record.updated_at;

@@ -187,7 +187,7 @@ async fn impossible_input_is_refused_and_changes_nothing(pool: sqlx::PgPool) {
 }
 
 fn record(id: &str, status: JobStatus, sent: u64) -> ProgressRecord {
-    let mut record = ProgressRecord::new(job(id), status, 100);
+    let mut record = ProgressRecord::new(job(id), status, Some(100));
     record.current_sent_count = sent;
     record.success_count = sent;
     record.updated_at = Some(chrono::Utc::now());

@@ -208,7 +208,7 @@ pub fn minutes_ago(minutes: i64) -> DateTime<Utc> {
 /// A checkpoint of `id`: `status`, `sent` of 100 processed (all
 /// successes), updated now; finished ones completed now.
 pub fn record(id: &str, status: JobStatus, sent: u64) -> ProgressRecord {
-    let mut record = ProgressRecord::new(job(id), status, 100);
+    let mut record = ProgressRecord::new(job(id), status, Some(100));
     record.current_sent_count = sent;
     record.success_count = sent;
     record.updated_at = Some(now());

@@ -56,7 +56,7 @@ fn at(ms: i64) -> DateTime<Utc> {
 /// A running job at `sent` of 1,000, started at `started` ms (none if 0),
 /// last updated now.
 fn running(job: &str, sent: u64, started: i64) -> ProgressRecord {
-    let mut record = ProgressRecord::new(id(job), JobStatus::InProgress, 1_000);
+    let mut record = ProgressRecord::new(id(job), JobStatus::InProgress, Some(1_000));
     record.current_sent_count = sent;
     record.success_count = sent;
     record.started_at = (started > 0).then(|| at(started));

@@ -92,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
             let mut record = ProgressRecord::new(
                 JobId::parse(format!("load-{i}")).unwrap(),
                 JobStatus::InProgress,
-                u64::MAX / 2,
+                Some(u64::MAX / 2),
             );
             let mut ticks = tokio::time::interval_at(first, interval);
             loop {

@@ -170,7 +170,7 @@ fn record(id: &str, sent: u64) -> ProgressRecord {
     let mut record = ProgressRecord::new(
         JobId::parse(id).expect("a valid id"),
         JobStatus::InProgress,
-        1_000_000_000,
+        Some(1_000_000_000),
     );
     let now = chrono::Utc::now();
     record.started_at = Some(now);

@@ -48,7 +48,7 @@ struct Args {
 
 fn record(i: usize, status: JobStatus) -> ProgressRecord {
     let id = JobId::parse(format!("job-{i:07}")).expect("a valid id");
-    let mut record = ProgressRecord::new(id, status, 1_000);
+    let mut record = ProgressRecord::new(id, status, Some(1_000));
     if status == JobStatus::Completed {
         record.success_count = 990;
         record.failure_count = 10;

@@ -59,7 +59,7 @@ fn job(i: u64, fraction: f64, base: DateTime<Utc>) -> ProgressRecord {
     let mut record = ProgressRecord::new(
         JobId::parse(format!("campaign-20261124-{i:06}")).unwrap(),
         status,
-        total,
+        Some(total),
     );
     record.current_sent_count = sent;
     record.success_count = sent - failures;

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{
-        EndRange, FinishedCursor, FinishedPage, JobId, JobStatus, ProgressRecord, Schedule,
-        ScheduleId,
+        EndRange, FinishedCursor, FinishedPage, JobId, JobKind, JobName, JobStatus, Message,
+        Metadata, ProgressRecord, ResultUrl, Schedule, ScheduleId, Step,
     },
     store::StoreError,
 };
@@ -22,7 +22,7 @@ use crate::{
 pub(super) const COLUMNS: &str = "job_id, status, total_target_count, current_sent_count, success_count, \
      failure_count, total_chunks, current_chunk, started_at, updated_at, completed_at, \
      estimated_end_at, estimated_remaining_seconds, rate_per_second, error_message, schedule_id, \
-     refresh_interval_ms, estimated_end_earliest, estimated_end_latest";
+     refresh_interval_ms, estimated_end_earliest, estimated_end_latest, name, kind, detail";
 
 /// The columns of `schedules`, in the order the queries select them.
 pub(super) const SCHEDULE_COLUMNS: &str =
@@ -57,7 +57,7 @@ struct TimeOutOfRange(&'static str);
 pub(super) struct CheckpointRow<T> {
     job_id: String,
     status: String,
-    total_target_count: i64,
+    total_target_count: Option<i64>,
     current_sent_count: i64,
     success_count: i64,
     failure_count: i64,
@@ -74,6 +74,44 @@ pub(super) struct CheckpointRow<T> {
     error_message: Option<String>,
     schedule_id: Option<String>,
     refresh_interval_ms: Option<i64>,
+    name: Option<String>,
+    kind: Option<String>,
+    detail: Option<String>,
+}
+
+/// The `detail` column: what a job says about itself that no query looks
+/// into, as one JSON object (absent parts left out; NULL when all are).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Detail {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    steps: Vec<Step>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result_url: Option<ResultUrl>,
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    metadata: Metadata,
+}
+
+/// `record`'s `detail` column (see [`Detail`]), NULL when it has none.
+pub(super) fn detail_json(record: &ProgressRecord) -> Option<String> {
+    let detail = Detail {
+        steps: record.steps.clone(),
+        stage: record.stage.clone(),
+        message: record.message.clone(),
+        result_url: record.result_url.clone(),
+        metadata: record.metadata.clone(),
+    };
+    let empty = detail.steps.is_empty()
+        && detail.stage.is_none()
+        && detail.message.is_none()
+        && detail.result_url.is_none()
+        && detail.metadata.is_empty();
+    // Plain data: it cannot fail to encode.
+    (!empty).then(|| serde_json::to_string(&detail).unwrap_or_default())
 }
 
 #[derive(sqlx::FromRow)]
@@ -124,6 +162,18 @@ impl<T: StoredTime> TryFrom<CheckpointRow<T>> for ProgressRecord {
             .map(ScheduleId::parse)
             .transpose()
             .map_err(|err| StoreError::corrupt(&key, err))?;
+        let kind = row
+            .kind
+            .map(JobKind::parse)
+            .transpose()
+            .map_err(|err| StoreError::corrupt(&key, err))?;
+        let detail: Detail = row
+            .detail
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|err| StoreError::corrupt(&key, err))?
+            .unwrap_or_default();
         let earliest = time(row.estimated_end_earliest, "estimated_end_earliest", &key)?;
         let latest = time(row.estimated_end_latest, "estimated_end_latest", &key)?;
         let record = ProgressRecord {
@@ -132,7 +182,7 @@ impl<T: StoredTime> TryFrom<CheckpointRow<T>> for ProgressRecord {
             version: 0,
             job_id,
             status,
-            total_target_count: count(row.total_target_count),
+            total_target_count: row.total_target_count.map(count),
             current_sent_count: count(row.current_sent_count),
             success_count: count(row.success_count),
             failure_count: count(row.failure_count),
@@ -152,6 +202,19 @@ impl<T: StoredTime> TryFrom<CheckpointRow<T>> for ProgressRecord {
             schedule_id,
             refresh_interval_ms: row.refresh_interval_ms.map(count),
             stalled: false,
+            // Stored by this program, within its limit: read as it is.
+            name: row
+                .name
+                .map(JobName::parse)
+                .transpose()
+                .map_err(|err| StoreError::corrupt(&key, err))?,
+            kind,
+            steps: detail.steps,
+            stage: detail.stage,
+            message: detail.message,
+            result_url: detail.result_url,
+            metadata: detail.metadata,
+            extra: serde_json::Map::new(),
         };
         Ok(record.normalized())
     }

@@ -75,6 +75,9 @@ pub(super) const CHECKPOINT_ASSIGNMENTS: &str = "
         refresh_interval_ms = EXCLUDED.refresh_interval_ms,
         estimated_end_earliest = EXCLUDED.estimated_end_earliest,
         estimated_end_latest = EXCLUDED.estimated_end_latest,
+        name = EXCLUDED.name,
+        kind = EXCLUDED.kind,
+        detail = EXCLUDED.detail,
         checkpointed_at = EXCLUDED.checkpointed_at";
 
 /// A schedule's row, upserted from the job that names it: its job, and its

@@ -53,7 +53,7 @@ impl Current {
                 let Change::Declare(declaration) = change else {
                     return Err(IngestError::UnknownJob(id.clone()));
                 };
-                return Ok(declare_new(id, declaration));
+                return declare_new(id, declaration);
             }
             Current::Recovered(record) | Current::Held(record, None) => {
                 let shape = shape_of(&record_shape(&record));
@@ -99,6 +99,7 @@ impl Current {
                 if let Some(chunk) = report.chunk {
                     state.set_chunk(chunk).map_err(IngestError::from)?;
                 }
+                state.describe(&report.detail).map_err(IngestError::from)?;
             }
             Change::Finish(finish) => {
                 if finish.succeeded.is_some() || finish.failed.is_some() {
@@ -109,8 +110,15 @@ impl Current {
                         .set_counts(succeeded, failed)
                         .map_err(IngestError::from)?;
                 }
+                state.describe(&finish.detail).map_err(IngestError::from)?;
                 match &finish.outcome {
-                    Outcome::Completed => state.set_status(JobStatus::Completed),
+                    Outcome::Completed(result) => {
+                        state.set_status(JobStatus::Completed).map(|()| {
+                            if let Some(url) = result {
+                                state.set_result(url.clone());
+                            }
+                        })
+                    }
                     Outcome::Failed(message) => state.set_status(JobStatus::Failed).map(|()| {
                         state.set_error(message.clone());
                     }),
@@ -127,7 +135,7 @@ impl Finish {
     /// request), with the same final counts if it names them.
     fn repeats(&self, record: &ProgressRecord) -> bool {
         let status = match self.outcome {
-            Outcome::Completed => JobStatus::Completed,
+            Outcome::Completed(_) => JobStatus::Completed,
             Outcome::Failed(_) => JobStatus::Failed,
         };
         record.status == status
@@ -139,15 +147,21 @@ impl Finish {
 /// What the estimator can know of a job from its record alone (the
 /// chunking was declared to a state that is gone).
 fn record_shape(record: &ProgressRecord) -> JobSpec {
-    JobSpec::new(record.total_target_count)
+    JobSpec {
+        total: record.total_target_count,
+        ..JobSpec::default()
+    }
 }
 
 /// A job declared for the first time.
-fn declare_new(id: &JobId, declaration: &Declaration) -> Applied {
+fn declare_new(id: &JobId, declaration: &Declaration) -> Result<Applied, IngestError> {
     let spec = &declaration.spec;
     let mut record = ProgressRecord::new(id.clone(), declaration.status, spec.total);
     record.total_chunks = spec.total_chunks;
     record.schedule_id = spec.schedule_id.clone();
+    record.name = spec.name.clone();
+    record.kind = spec.kind.clone();
+    record.steps = spec.steps.clone();
     record.refresh_interval_ms = declaration
         .refresh_interval
         .map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX));
@@ -157,19 +171,22 @@ fn declare_new(id: &JobId, declaration: &Declaration) -> Applied {
             .pause
             .map(|pause| u64::try_from(pause.as_millis()).unwrap_or(u64::MAX)),
     };
-    let state = JobState::on_wall_clock(record, shape_of(spec));
+    let mut state = JobState::on_wall_clock(record, shape_of(spec));
+    state
+        .describe(&declaration.detail)
+        .map_err(IngestError::from)?;
     let stored = Stored {
         job: state.saved(),
         declared,
         checkpointed: None,
     };
-    Applied::Changed(state, stored)
+    Ok(Applied::Changed(state, stored))
 }
 
 /// The estimator's view of a declared job.
 fn shape_of(spec: &JobSpec) -> JobShape {
     JobShape {
-        total: spec.total,
+        total: spec.total.unwrap_or(0),
         chunk_size: spec.chunk_size,
         pause: spec.pause,
     }
@@ -203,6 +220,19 @@ fn redeclare(
     if pause_ms != declared.pause_ms {
         return Err(differs("pauseMs", shown(declared.pause_ms)));
     }
+    if spec.kind.is_some() && spec.kind != record.kind {
+        let declared = record
+            .kind
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), ToString::to_string);
+        return Err(differs("kind", declared));
+    }
+    let names = |steps: &[crate::domain::Step]| -> Vec<String> {
+        steps.iter().map(|step| step.name.clone()).collect()
+    };
+    if !spec.steps.is_empty() && names(&spec.steps) != names(&record.steps) {
+        return Err(differs("steps", format!("{:?}", names(&record.steps))));
+    }
     if spec.schedule_id != record.schedule_id {
         let declared = record
             .schedule_id
@@ -214,9 +244,22 @@ fn redeclare(
         .refresh_interval
         .map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX));
     let mut changed = false;
-    if spec.total != record.total_target_count {
-        state.set_total(spec.total).map_err(IngestError::from)?;
+    if let Some(total) = spec.total
+        && Some(total) != record.total_target_count
+    {
+        state.set_total(total).map_err(IngestError::from)?;
         changed = true;
+    }
+    if spec.name.is_some() && spec.name != state.record.name {
+        state.record.name.clone_from(&spec.name);
+        changed = true;
+    }
+    if !declaration.detail.is_empty() {
+        let before = state.record.clone();
+        state
+            .describe(&declaration.detail)
+            .map_err(IngestError::from)?;
+        changed |= state.record != before;
     }
     // A declaration repeated after the job began does not send it back.
     if declaration.status.rank() > state.record.status.rank() {

@@ -45,9 +45,9 @@ use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 
 use self::apply::{Applied, Current};
-use super::{JobSpec, WriteError, WriterConfig, checkpoints::Checkpoints, state::now};
+use super::{Detail, JobSpec, WriteError, WriterConfig, checkpoints::Checkpoints, state::now};
 use crate::{
-    domain::{JobId, JobStatus, ProgressRecord},
+    domain::{JobId, JobStatus, ProgressRecord, ResultUrl},
     error::error_chain,
     push::Publisher,
     store::{Archive, HotStore, Replaced, StoreError},
@@ -65,8 +65,10 @@ const BATCH_CONCURRENCY: usize = 16;
 /// A job declared by its worker (`PUT /api/v1/jobs/{jobId}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Declaration {
-    /// Its total, chunking and scheduled send.
+    /// Its total, chunking, scheduled send, name, kind and steps.
     pub spec: JobSpec,
+    /// A first stage, message or metadata.
+    pub detail: Detail,
     /// `preparing` or `in_progress`.
     pub status: JobStatus,
     /// How often the worker promises to report; stall detection uses it.
@@ -75,7 +77,7 @@ pub struct Declaration {
 
 /// One progress report (`POST /api/v1/jobs/{jobId}/progress`): absolute
 /// counts, so a retried report is harmless and a stale one is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// Targets processed successfully so far.
     pub succeeded: u64,
@@ -85,10 +87,12 @@ pub struct Report {
     pub chunk: Option<u64>,
     /// A revised total.
     pub total: Option<u64>,
+    /// A new name, stage, message or metadata.
+    pub detail: Detail,
 }
 
 /// How a job ends (`POST .../complete`, `POST .../fail`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Finish {
     /// `completed`, or `failed` with its message.
     pub outcome: Outcome,
@@ -97,13 +101,16 @@ pub struct Finish {
     pub succeeded: Option<u64>,
     /// The final failures, likewise.
     pub failed: Option<u64>,
+    /// A last message or metadata.
+    pub detail: Detail,
 }
 
 /// The end of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Every target was processed (or the rest vanished).
-    Completed,
+    /// Every target was processed (or the rest vanished), and where the
+    /// result can be opened, if anywhere.
+    Completed(Option<ResultUrl>),
     /// The job gave up, and why.
     Failed(String),
 }

@@ -29,7 +29,7 @@ fn with_nanos(time: DateTime<Utc>) -> DateTime<Utc> {
 async fn a_full_record_reads_back_as_postgresql_gives_it(db: &Db) {
     let started = minutes_ago(10);
     let updated = minutes_ago(1);
-    let mut full = ProgressRecord::new(job("full-1"), JobStatus::InProgress, 5_000);
+    let mut full = ProgressRecord::new(job("full-1"), JobStatus::InProgress, Some(5_000));
     full.version = 1_795_865_165_794;
     full.current_sent_count = 1_500;
     full.success_count = 1_475;

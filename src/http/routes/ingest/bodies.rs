@@ -8,10 +8,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{JobId, JobStatus, ProgressRecord, ScheduleId},
+    domain::{
+        DetailError, JobId, JobKind, JobName, JobStatus, Message, Metadata, ProgressRecord,
+        ResultUrl, ScheduleId, check_metadata, steps,
+    },
     http::ApiError,
     write::{
-        JobSpec,
+        Detail, JobSpec,
         ingest::{Declaration, Finish, Outcome, Report},
     },
 };
@@ -29,7 +32,8 @@ pub const MAX_BATCH: usize = 1000;
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct DeclareBody {
-    pub(super) total: u64,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) total: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     pub(super) total_chunks: Option<u64>,
     #[serde(default, deserialize_with = "present")]
@@ -42,6 +46,18 @@ pub(super) struct DeclareBody {
     pub(super) status: DeclaredStatus,
     #[serde(default, deserialize_with = "present")]
     pub(super) refresh_interval_ms: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) kind: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) steps: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) stage: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) message: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) metadata: Option<Metadata>,
 }
 
 /// The statuses a job may be declared with.
@@ -64,6 +80,16 @@ pub(super) struct ProgressBody {
     pub(super) current_chunk: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     pub(super) total: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) stage: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) skipped: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) message: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) metadata: Option<Metadata>,
 }
 
 /// One item of a batch: a job and its counts (serde cannot refuse unknown
@@ -78,6 +104,35 @@ pub(super) struct BatchItem {
     pub(super) current_chunk: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     pub(super) total: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) stage: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) skipped: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) message: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) metadata: Option<Metadata>,
+}
+
+impl BatchItem {
+    /// The item as a job and its report; `at` names it in errors.
+    pub(super) fn parse(self, at: &str) -> Result<(JobId, Report), ApiError> {
+        let report = ProgressBody {
+            success_count: self.success_count,
+            failure_count: self.failure_count,
+            current_chunk: self.current_chunk,
+            total: self.total,
+            name: self.name,
+            stage: self.stage,
+            skipped: self.skipped,
+            message: self.message,
+            metadata: self.metadata,
+        }
+        .parse(at)?;
+        Ok((self.job_id, report))
+    }
 }
 
 /// `POST .../complete` (and `.../fail`, with its message).
@@ -90,6 +145,12 @@ pub(super) struct FinishBody {
     pub(super) failure_count: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     pub(super) error_message: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) result_url: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) message: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) metadata: Option<Metadata>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,10 +203,74 @@ pub(super) fn within(field: &str, value: u64, max: u64) -> Result<u64, ApiError>
     Ok(value)
 }
 
+/// A 400 for a field over its limit; `at` places it in a batch.
+fn invalid(at: &str, err: DetailError) -> ApiError {
+    ApiError::BadRequest(format!("invalid body: {at}{err}"))
+}
+
+/// What an update says besides its counts, each part checked against its
+/// limit; `at` places the fields in a batch (`updates[3].`).
+fn detail(
+    at: &str,
+    name: Option<String>,
+    stage: Option<String>,
+    skipped: Option<Vec<String>>,
+    message: Option<String>,
+    metadata: Option<Metadata>,
+) -> Result<Detail, ApiError> {
+    let bad = |err| invalid(at, err);
+    if let Some(stage) = &stage {
+        steps::check_step_name("stage", stage).map_err(bad)?;
+    }
+    let skipped = skipped.unwrap_or_default();
+    if skipped.len() > steps::MAX_STEPS {
+        return Err(bad(DetailError {
+            field: "skipped",
+            reason: format!("at most {} names", steps::MAX_STEPS),
+        }));
+    }
+    for name in &skipped {
+        steps::check_step_name("skipped", name).map_err(bad)?;
+    }
+    if !skipped.is_empty() && stage.is_none() {
+        return Err(bad(DetailError {
+            field: "skipped",
+            reason: "names the steps passed over on the way to `stage`, which is missing".into(),
+        }));
+    }
+    if let Some(metadata) = &metadata {
+        check_metadata(metadata).map_err(bad)?;
+    }
+    Ok(Detail {
+        name: name.map(JobName::parse).transpose().map_err(bad)?,
+        stage,
+        skipped,
+        message: message.map(Message::parse).transpose().map_err(bad)?,
+        metadata,
+    })
+}
+
 impl DeclareBody {
     pub(super) fn parse(self) -> Result<Declaration, ApiError> {
-        let total = within("total", self.total, MAX_COUNT)?;
-        let mut spec = JobSpec::new(total);
+        let mut spec = JobSpec::staged();
+        spec.total = self
+            .total
+            .map(|total| within("total", total, MAX_COUNT))
+            .transpose()?;
+        let steps = self.steps.unwrap_or_default();
+        if spec.total.is_none() && steps.is_empty() {
+            return Err(ApiError::BadRequest(
+                "invalid body: total: required unless the job declares steps".into(),
+            ));
+        }
+        spec.steps = steps::plan(&steps).map_err(|err| invalid("", err))?;
+        spec.kind = self
+            .kind
+            .map(JobKind::parse)
+            .transpose()
+            .map_err(|err| invalid("", err))?;
+        let detail = detail("", self.name, self.stage, None, self.message, self.metadata)?;
+        spec.name.clone_from(&detail.name);
         if let Some(size) = self.chunk_size {
             if size == 0 {
                 return Err(ApiError::BadRequest(
@@ -153,7 +278,7 @@ impl DeclareBody {
                 ));
             }
             spec.chunk_size = Some(within("chunkSize", size, MAX_COUNT)?);
-            spec.total_chunks = Some(total.div_ceil(size));
+            spec.total_chunks = spec.total.map(|total| total.div_ceil(size));
         }
         if let Some(chunks) = self.total_chunks {
             spec.total_chunks = Some(within("totalChunks", chunks, MAX_COUNT)?);
@@ -174,6 +299,10 @@ impl DeclareBody {
             .transpose()?;
         Ok(Declaration {
             spec,
+            detail: Detail {
+                name: None,
+                ..detail
+            },
             status: match self.status {
                 DeclaredStatus::Preparing => JobStatus::Preparing,
                 DeclaredStatus::InProgress => JobStatus::InProgress,
@@ -197,24 +326,43 @@ impl ProgressBody {
                 .total
                 .map(|total| within(&field("total"), total, MAX_COUNT))
                 .transpose()?,
+            detail: detail(
+                at,
+                self.name,
+                self.stage,
+                self.skipped,
+                self.message,
+                self.metadata,
+            )?,
         })
     }
 }
 
 impl FinishBody {
     /// `/complete`'s body: optional final counts, and no message.
-    pub(super) fn completion(self) -> Result<Finish, ApiError> {
+    pub(super) fn completion(mut self) -> Result<Finish, ApiError> {
         if self.error_message.is_some() {
             return Err(ApiError::BadRequest(
                 "invalid body: errorMessage: a completed job has none; use /fail".into(),
             ));
         }
-        self.parse(Outcome::Completed)
+        let result = self
+            .result_url
+            .take()
+            .map(ResultUrl::parse)
+            .transpose()
+            .map_err(|err| invalid("", err))?;
+        self.parse(Outcome::Completed(result))
     }
 
     /// `/fail`'s body: a message that says why (not blank, at most
     /// [`MAX_ERROR_MESSAGE`] characters), and optional final counts.
     pub(super) fn failure(mut self) -> Result<Finish, ApiError> {
+        if self.result_url.is_some() {
+            return Err(ApiError::BadRequest(
+                "invalid body: resultUrl: a failed job has no result; use /complete".into(),
+            ));
+        }
         let message = match self.error_message.take() {
             Some(message) if message.chars().all(is_blank) => {
                 return Err(ApiError::BadRequest(
@@ -248,6 +396,7 @@ impl FinishBody {
                 .failure_count
                 .map(|n| within("failureCount", n, MAX_COUNT))
                 .transpose()?,
+            detail: detail("", None, None, None, self.message, self.metadata)?,
         })
     }
 }

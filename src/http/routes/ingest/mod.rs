@@ -203,16 +203,7 @@ pub async fn batch(
                         err.inner()
                     ))
                 })
-                .and_then(|item| {
-                    let update = ProgressBody {
-                        success_count: item.success_count,
-                        failure_count: item.failure_count,
-                        current_chunk: item.current_chunk,
-                        total: item.total,
-                    };
-                    let report = update.parse(&format!("updates[{index}]."))?;
-                    Ok((item.job_id, report))
-                });
+                .and_then(|item| item.parse(&format!("updates[{index}].")));
         match parsed {
             Ok(report) => {
                 reports.push((index, report));

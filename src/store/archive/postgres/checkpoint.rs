@@ -12,8 +12,11 @@ use chrono::{DateTime, Utc};
 
 use super::{PgArchive, sql::CHECKPOINT_SQL};
 use crate::{
-    domain::{ProgressRecord, ScheduleId},
-    store::{StoreError, WriteOutcome, archive::rows::bigint},
+    domain::{JobKind, JobName, ProgressRecord, ScheduleId},
+    store::{
+        StoreError, WriteOutcome,
+        archive::rows::{bigint, detail_json},
+    },
 };
 
 /// The records, one vector per column of the upsert, in its order.
@@ -21,7 +24,7 @@ use crate::{
 struct Columns<'a> {
     job_id: Vec<&'a str>,
     status: Vec<&'static str>,
-    total_target_count: Vec<i64>,
+    total_target_count: Vec<Option<i64>>,
     current_sent_count: Vec<i64>,
     success_count: Vec<i64>,
     failure_count: Vec<i64>,
@@ -38,6 +41,9 @@ struct Columns<'a> {
     refresh_interval_ms: Vec<Option<i64>>,
     estimated_end_earliest: Vec<Option<DateTime<Utc>>>,
     estimated_end_latest: Vec<Option<DateTime<Utc>>>,
+    name: Vec<Option<&'a str>>,
+    kind: Vec<Option<&'a str>>,
+    detail: Vec<Option<String>>,
 }
 
 impl<'a> Columns<'a> {
@@ -47,7 +53,7 @@ impl<'a> Columns<'a> {
         for r in records {
             c.job_id.push(r.job_id.as_str());
             c.status.push(r.status.as_str());
-            c.total_target_count.push(bigint(r.total_target_count));
+            c.total_target_count.push(r.total_target_count.map(bigint));
             c.current_sent_count.push(bigint(r.current_sent_count));
             c.success_count.push(bigint(r.success_count));
             c.failure_count.push(bigint(r.failure_count));
@@ -69,6 +75,9 @@ impl<'a> Columns<'a> {
                 .push(r.estimated_end_range.map(|range| range.earliest));
             c.estimated_end_latest
                 .push(r.estimated_end_range.map(|range| range.latest));
+            c.name.push(r.name.as_ref().map(JobName::as_str));
+            c.kind.push(r.kind.as_ref().map(JobKind::as_str));
+            c.detail.push(detail_json(r));
         }
         c
     }
@@ -109,6 +118,9 @@ impl PgArchive {
                     .bind(c.refresh_interval_ms)
                     .bind(c.estimated_end_earliest)
                     .bind(c.estimated_end_latest)
+                    .bind(c.name)
+                    .bind(c.kind)
+                    .bind(c.detail)
                     .fetch_all(&self.writer),
             )
             .await?;

@@ -35,17 +35,19 @@ WITH incoming AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
         $6::bigint[], $7::bigint[], $8::bigint[], $9::timestamptz[], $10::timestamptz[],
         $11::timestamptz[], $12::timestamptz[], $13::bigint[], $14::float8[], $15::text[],
-        $16::text[], $17::bigint[], $18::timestamptz[], $19::timestamptz[])
+        $16::text[], $17::bigint[], $18::timestamptz[], $19::timestamptz[], $20::text[],
+        $21::text[], $22::text[])
     AS t (job_id, status, total_target_count, current_sent_count, success_count,
         failure_count, total_chunks, current_chunk, started_at, updated_at, completed_at,
         estimated_end_at, estimated_remaining_seconds, rate_per_second, error_message,
-        schedule_id, refresh_interval_ms, estimated_end_earliest, estimated_end_latest)
+        schedule_id, refresh_interval_ms, estimated_end_earliest, estimated_end_latest,
+        name, kind, detail)
 ), upsert AS (
     INSERT INTO job_progress (job_id, status, total_target_count, current_sent_count,
         success_count, failure_count, total_chunks, current_chunk, started_at, updated_at,
         completed_at, estimated_end_at, estimated_remaining_seconds, rate_per_second,
         error_message, schedule_id, refresh_interval_ms, estimated_end_earliest,
-        estimated_end_latest, checkpointed_at)
+        estimated_end_latest, name, kind, detail, checkpointed_at)
     SELECT incoming.*, now() FROM incoming ORDER BY job_id
     ON CONFLICT (job_id) DO UPDATE SET ASSIGNMENTS
     WHERE NEVER_BACKWARDS

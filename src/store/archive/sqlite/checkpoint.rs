@@ -18,8 +18,11 @@ use super::{
     sql::{ROWS_PER_STATEMENT, SCHEDULES_SQL, checkpoint_sql},
 };
 use crate::{
-    domain::{JobId, ProgressRecord, ScheduleId},
-    store::{StoreError, WriteOutcome, archive::rows::bigint},
+    domain::{JobId, JobKind, JobName, ProgressRecord, ScheduleId},
+    store::{
+        StoreError, WriteOutcome,
+        archive::rows::{bigint, detail_json},
+    },
 };
 
 /// A batch named one job twice. PostgreSQL refuses such a batch (an upsert
@@ -93,7 +96,7 @@ fn bind<'q>(query: Upsert<'q>, r: &'q ProgressRecord, now: DateTime<Utc>) -> Ups
     query
         .bind(r.job_id.as_str())
         .bind(r.status.as_str())
-        .bind(bigint(r.total_target_count))
+        .bind(r.total_target_count.map(bigint))
         .bind(bigint(r.current_sent_count))
         .bind(bigint(r.success_count))
         .bind(bigint(r.failure_count))
@@ -110,6 +113,9 @@ fn bind<'q>(query: Upsert<'q>, r: &'q ProgressRecord, now: DateTime<Utc>) -> Ups
         .bind(r.refresh_interval_ms.map(bigint))
         .bind(r.estimated_end_range.map(|range| micros(range.earliest)))
         .bind(r.estimated_end_range.map(|range| micros(range.latest)))
+        .bind(r.name.as_ref().map(JobName::as_str))
+        .bind(r.kind.as_ref().map(JobKind::as_str))
+        .bind(detail_json(r))
 }
 
 async fn write(

@@ -74,7 +74,11 @@ async fn a_lock_held_elsewhere_past_the_timeout_is_a_timeout_and_reads_go_on() {
     let (archive, folder) = migrated(Duration::from_millis(300)).await;
     let options = SqliteConnectOptions::new().filename(folder.path().join("archive.db"));
     let mut other = SqliteConnection::connect_with(&options).await.unwrap();
-    let mut record = ProgressRecord::new(JobId::parse("locked").unwrap(), JobStatus::Preparing, 1);
+    let mut record = ProgressRecord::new(
+        JobId::parse("locked").unwrap(),
+        JobStatus::Preparing,
+        Some(1),
+    );
     record.updated_at = Some(chrono::Utc::now());
     archive.checkpoint(&record).await.unwrap();
     // Another process takes the write lock and keeps it.

@@ -11,7 +11,8 @@ use crate::{
 
 /// Writes the value, its TTL and the index entries in one atomic step, and
 /// refuses a write that would move the job backwards: a lower status rank,
-/// a finished job turned into anything else, or a lower processed count.
+/// a finished job turned into anything else, a status this release does
+/// not know written over, or a lower processed count.
 /// The ranks come from [`JobStatus::rank`], the one source of the rule
 /// (the PostgreSQL upsert renders its own from the same place).
 ///
@@ -51,6 +52,9 @@ if current then
   if ok and type(old) == 'table' then
     local ranks = { RANKS }
     local old_rank = ranks[old.status]
+    -- A status this release does not know (a later release wrote it):
+    -- never written over, as JobStatus::Other is final.
+    if type(old.status) == 'string' and not old_rank then return 0 end
     if old_rank then
       if tonumber(ARGV[6]) < old_rank then return 0 end
       if old_rank == FINISHED and old.status ~= ARGV[8] then return 0 end

@@ -1,0 +1,10 @@
+-- What a job says about itself besides its counts. A job may declare steps
+-- instead of a total, so the total may be NULL. name and kind are columns of
+-- their own (lists filter and search on them); the rest (steps, stage,
+-- message, result link, metadata) is one JSON text column, read back whole
+-- with the row and never queried into.
+ALTER TABLE job_progress ALTER COLUMN total_target_count DROP NOT NULL;
+ALTER TABLE job_progress
+    ADD COLUMN name   TEXT,
+    ADD COLUMN kind   TEXT,
+    ADD COLUMN detail TEXT;

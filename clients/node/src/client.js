@@ -79,15 +79,30 @@ export class Client {
     try {
       record = await this._callOptional("PUT", "", body, id);
     } catch (err) {
-      // A server that predates optional totals: declare 0 and let reports carry the total.
-      if (total == null && err instanceof Refused && err.status === 400 && err.serverMessage.includes("total")) {
-        record = await this._callOptional("PUT", "", { ...body, total: 0 }, id);
-      } else throw err;
+      if (!(total == null && err instanceof Refused && err.status === 400 && err.serverMessage.includes("total"))) throw err;
+      record = await this.#declareWithStoredTotal(id, body);
     }
     const handle = new Job(this, id, record ?? {}, total, onCancel);
     this.#jobs.set(id, handle);
     this.#start();
     return handle;
+  }
+
+  // Declares on a server that predates optional totals: with the total a
+  // handle of this client knows (a job retried at once), else 0 for a new
+  // job, else (409: the job exists and has counts) the stored one. Reports
+  // carry the real total later.
+  async #declareWithStoredTotal(id, body) {
+    const known = this.#jobs.get(id);
+    const local = known?.total ?? known?.record?.totalTargetCount;
+    if (local != null) return this._callOptional("PUT", "", { ...body, total: local }, id);
+    try {
+      return await this._callOptional("PUT", "", { ...body, total: 0 }, id);
+    } catch (err) {
+      if (!(err instanceof Refused) || err.reason !== "exceeds_total") throw err;
+    }
+    const record = await this.#transport.call("GET", `/api/v1/jobs/${quote(id)}/progress`, undefined, { retryForMs: this.retryFor, jobId: id });
+    return this._callOptional("PUT", "", { ...body, total: record?.totalTargetCount ?? 0 }, id);
   }
 
   async _callOptional(method, suffix, body, jobId) {

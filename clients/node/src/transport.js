@@ -47,7 +47,7 @@ export class Transport {
       response = await fetch(this.base + path, {
         method,
         headers: this.#headers,
-        body: JSON.stringify(body ?? {}),
+        body: method === "GET" ? undefined : JSON.stringify(body ?? {}),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {

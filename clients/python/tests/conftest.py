@@ -125,24 +125,19 @@ class Server:
     def close(self) -> None:
         self.kill()
         self.log.close()
+        prefix = self.env.get("KEY_PREFIX")
+        if prefix and self.env.get("REDIS_URL"):
+            import redis  # installed with celery[redis]
+
+            store = redis.Redis.from_url(self.env["REDIS_URL"])
+            for key in store.scan_iter(match=f"{prefix}*"):
+                store.delete(key)
 
 
 @pytest.fixture
 def server(tmp_path: Path):
     """A server on the embedded stores (in-process hot store, SQLite)."""
     s = Server(tmp_path, {})
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def server_pg(tmp_path: Path):
-    """A server on Redis + PostgreSQL with a key prefix of its own."""
-    s = Server(tmp_path, {
-        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"),
-        "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres"),
-        "KEY_PREFIX": f"jpclient-{secrets.token_hex(4)}:",
-    })
     yield s
     s.close()
 

@@ -82,7 +82,7 @@ class Transport:
     def once(self, method: str, path: str, body: Any = None, job_id: str | None = None) -> tuple[int, Any]:
         """One attempt: ``(status, data)`` for a 2xx; raises ``Refused`` for a 4xx
         and ``Transient`` for what may pass."""
-        payload = json.dumps(body if body is not None else {}, separators=(",", ":")).encode()
+        payload = None if method == "GET" else json.dumps(body if body is not None else {}, separators=(",", ":")).encode()
         for reused in (True, False):
             conn = self._connection()
             try:

@@ -93,16 +93,33 @@ class Client:
         try:
             record = self._call_optional("PUT", "", body, job_id, retry_for=None)
         except Refused as err:
-            # A server that predates optional totals: declare 0 and let reports carry the total.
-            if total is None and err.status == 400 and "total" in err.message:
-                record = self._call_optional("PUT", "", {**body, "total": 0}, job_id, retry_for=None)
-            else:
+            if not (total is None and err.status == 400 and "total" in err.message):
                 raise
+            record = self._declare_with_stored_total(job_id, body)
         handle = Job(self, job_id, record if isinstance(record, dict) else {}, total, on_cancel)
         with self._jobs_lock:
             self._jobs[job_id] = handle
         self._start()
         return handle
+
+    def _declare_with_stored_total(self, job_id: str, body: dict[str, Any]) -> Any:
+        """Declares on a server that predates optional totals: with the total
+        a handle of this client knows (a task retried at once), else 0 for a
+        new job, else (409: the job exists and has counts) the stored one.
+        Reports carry the real total later."""
+        known = self._jobs.get(job_id)
+        if known is not None and (known._total is not None or "totalTargetCount" in known.record):
+            total = known._total if known._total is not None else known.record["totalTargetCount"]
+            return self._call_optional("PUT", "", {**body, "total": total}, job_id, retry_for=None)
+        try:
+            return self._call_optional("PUT", "", {**body, "total": 0}, job_id, retry_for=None)
+        except Refused as err:
+            if err.reason != "exceeds_total":
+                raise
+        record = self._transport.call("GET", f"/api/v1/jobs/{quote_id(job_id)}/progress", None,
+                                      retry_for=self.retry_for, job_id=job_id)
+        total = int(record.get("totalTargetCount") or 0) if isinstance(record, dict) else 0
+        return self._call_optional("PUT", "", {**body, "total": total}, job_id, retry_for=None)
 
     def _call_optional(self, method: str, suffix: str, body: dict[str, Any], job_id: str,
                        retry_for: float | None) -> Any:

@@ -21,13 +21,16 @@ app.conf.update(
 
 
 @app.task(base=ProgressTask, bind=True, name="jp_test.import_rows")
-def import_rows(self, total=2000, pause=0.0, fail_at=None):
-    """``total`` items, one in fifty failing; the stage changes halfway."""
+def import_rows(self, total=2000, pause=0.0, fail_at=None, retry_at=None):
+    """``total`` items, one in fifty failing; the stage changes halfway.
+    ``fail_at`` raises at that item; ``retry_at`` retries there once."""
     self.job.stage("load")
     failed = 0
     for i in range(1, total + 1):
         if i == fail_at:
             raise RuntimeError(f"row {i} broke the import")
+        if i == retry_at and self.request.retries == 0:
+            raise self.retry(exc=RuntimeError(f"row {i} timed out"), countdown=0)
         if i % 50 == 0:
             failed += 1
         if i == total // 2:

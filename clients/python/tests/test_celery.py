@@ -69,6 +69,15 @@ def test_a_failing_celery_task_fails_its_job_with_the_exception(celery_env):
     assert record["errorMessage"] == "row 1500 broke the import"
 
 
+def test_a_retried_celery_task_keeps_its_job_running_and_completes_it(celery_env):
+    server, app = celery_env
+    task_id = f"celery-retry-{secrets.token_hex(4)}"
+    app.import_rows.apply_async(kwargs={"total": 200, "retry_at": 100}, task_id=task_id)
+    record = eventually(lambda: (r := server.get(task_id)) and r["status"] == "completed" and r, 60,
+                        "the retried task's job completing")
+    assert (record["successCount"], record["failureCount"]) == (196, 4)
+
+
 def test_a_server_restarted_mid_task_loses_no_final_report(celery_env):
     server, app = celery_env
     task_id = f"celery-restart-{secrets.token_hex(4)}"

@@ -13,12 +13,15 @@ cd "$(dirname "$0")/.."
 
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
-export JOB_PROGRESS_BIN="${JOB_PROGRESS_BIN:-$PWD/target/debug/job-progress}"
 which="${1:-all}"
 
 say() { printf '[test-clients] %s\n' "$*" >&2; }
 
-cargo build --quiet --bin job-progress
+# The server under test: JOB_PROGRESS_BIN, else this checkout's debug build.
+if [ -z "${JOB_PROGRESS_BIN:-}" ]; then
+  cargo build --quiet --bin job-progress
+  export JOB_PROGRESS_BIN="$PWD/target/debug/job-progress"
+fi
 
 if [ "$which" = all ] || [ "$which" = python ]; then
   if ! python3 -m venv --help >/dev/null 2>&1; then

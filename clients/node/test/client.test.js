@@ -7,7 +7,7 @@ import { after, before, test } from "node:test";
 import { inspect } from "node:util";
 
 import { Client, Finished, JobCancelled, Refused, Unauthorized, watchJob } from "job-progress";
-import { Server, eventually, unique } from "./support.js";
+import { Server, TinyEventSource, eventually, unique } from "./support.js";
 
 let server;
 before(async () => { server = await Server.start(); });
@@ -170,6 +170,35 @@ test("watchJob follows a job to its end by polling where there is no EventSource
   assert.equal(last.status, "completed");
   assert.equal(last.successCount, 3);
   await client.close();
+});
+
+test("watchJob follows a job over its event stream, the token in the stream's URL", async () => {
+  const client = quiet({ interval: 50 });
+  const id = unique("streamed");
+  const job = await client.job(id, { total: 3 });
+  const seen = [];
+  const ended = new Promise((resolve) => {
+    watchJob(server.api, id, { token: server.readToken, pollIntervalMs: 60_000, EventSource: TinyEventSource,
+      onUpdate: (record) => seen.push(record.successCount), onEnd: resolve });
+  });
+  await eventually(() => seen.length > 0, { what: "the stream's first record" });
+  job.advance(2);
+  await eventually(() => seen.includes(2), { what: "the update of two" });
+  job.advance(1);
+  await job.complete();
+  const last = await ended; // polling every minute could not have seen it yet
+  assert.equal(last.status, "completed");
+  assert.equal(last.successCount, 3);
+  assert.ok(TinyEventSource.urls.includes(`${server.api}/api/v1/jobs/${id}/events?access_token=${encodeURIComponent(server.readToken)}`));
+  await client.close();
+});
+
+test("watchJob falls back to polling when the stream cannot be opened", async () => {
+  const errors = [];
+  const watch = watchJob(server.api, unique("unknown"), { pollIntervalMs: 50, EventSource: TinyEventSource,
+    onError: (err) => errors.push(err.message) });
+  await eventually(() => errors.some((m) => m.includes("/progress: 404")), { what: "the poll's 404" });
+  watch.close();
 });
 
 test("a cancel request aborts the job's signal and ends it cancelled", { skip: process.env.JOB_PROGRESS_TEST_CANCEL !== "1" && "cancellation needs a server that records cancel requests (JOB_PROGRESS_TEST_CANCEL=1)" }, async () => {

@@ -126,3 +126,46 @@ export class Server {
     return sum;
   }
 }
+
+/** Enough of the browser's EventSource for watchJob (Node 20 has none): one connection, no reconnects. */
+export class TinyEventSource extends EventTarget {
+  static urls = [];
+  constructor(url) {
+    super();
+    TinyEventSource.urls.push(url);
+    this.readyState = 0;
+    this.aborter = new AbortController();
+    this.#run(url).catch(() => this.#fail());
+  }
+
+  async #run(url) {
+    const response = await fetch(url, { signal: this.aborter.signal });
+    if (!response.ok || !response.headers.get("content-type")?.startsWith("text/event-stream")) return this.#fail();
+    this.readyState = 1;
+    this.dispatchEvent(new Event("open"));
+    let buffer = "";
+    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const type = /^event: ?(.*)$/m.exec(block)?.[1] ?? "message";
+        const data = [...block.matchAll(/^data: ?(.*)$/gm)].map((m) => m[1]).join("\n");
+        if (data || type !== "message") this.dispatchEvent(Object.assign(new Event(type), { data }));
+      }
+    }
+    this.#fail();
+  }
+
+  #fail() {
+    if (this.readyState === 2) return;
+    this.readyState = 2;
+    this.dispatchEvent(new Event("error"));
+  }
+
+  close() {
+    this.readyState = 2;
+    this.aborter.abort();
+  }
+}

@@ -215,8 +215,8 @@ class Job:
             with self._lock:  # sent again next time, with what came meanwhile on top
                 metadata.update(self._metadata)
                 self._metadata = metadata
-            if status == 0 or status >= 500:
-                self._report_failure(None if status == 0 else Refused(status, str(result.get("message", "")), None, self.id))
+            if result is not None and status >= 500:
+                self._report_failure(Refused(status, str(result.get("message", "")), None, self.id))
             return True
         with self._lock:
             self._sent_version = max(self._sent_version, version)

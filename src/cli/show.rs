@@ -177,5 +177,12 @@ fn summary(verdict: Verdict, latest: Option<&ProgressRecord>, detail: &str) -> S
             format!("stalled for {detail}: its worker has most likely died ({counts})")
         }
         Verdict::NoAnswer => format!("gave up: {detail}"),
+        Verdict::Cancelled => {
+            let by = latest
+                .and_then(|r| r.cancel_requested.as_ref())
+                .map(|cancel| format!(" by {}", cancel.by))
+                .unwrap_or_default();
+            format!("cancelled{by} ({counts})")
+        }
     }
 }

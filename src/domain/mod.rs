@@ -1,6 +1,7 @@
 //! Domain types shared by the write path and the read path. Each one can
 //! only hold valid values: raw input is parsed into them once, at the edge.
 
+mod control;
 mod detail;
 mod finished;
 mod id;
@@ -10,6 +11,7 @@ mod source;
 mod status;
 pub mod steps;
 
+pub use control::{AttemptSummary, CancelRequest, MAX_ATTEMPTS_KEPT, MAX_CANCEL_REASON};
 pub use detail::{
     DetailError, JobKind, JobName, MAX_KIND, MAX_MESSAGE, MAX_METADATA_BYTES, MAX_NAME,
     MAX_RESULT_URL, Message, Metadata, ResultUrl, check_metadata, merge_metadata,

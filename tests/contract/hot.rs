@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use job_progress::{
-    domain::{EndRange, JobId, JobStatus, ProgressRecord, ScheduleId},
+    domain::{CancelRequest, EndRange, JobId, JobStatus, ProgressRecord, ScheduleId},
     store::{HotStore, HotWrite, Keys, MemoryStore, RedisStore, Replaced, Ttls},
 };
 
@@ -71,7 +71,7 @@ fn with_status(mut record: ProgressRecord, status: JobStatus) -> ProgressRecord 
 
 fn version(written: HotWrite) -> u64 {
     match written {
-        HotWrite::Written { version } => version,
+        HotWrite::Written { version, .. } => version,
         HotWrite::Stale => panic!("the write was refused as stale"),
     }
 }
@@ -275,6 +275,86 @@ async fn expired_records_leave(make: Make) {
     assert!(again >= u64::try_from(Utc::now().timestamp_millis()).unwrap() - 10_000);
 }
 
+/// A request to stop stored by one writer survives a write of the same
+/// attempt that does not carry it, and is told to that writer; a later
+/// attempt starts without it.
+async fn a_request_to_stop_is_kept_and_told_to_the_writer(make: Make) {
+    let store = make(Ttls::default()).await;
+    let mut asked = running("stop-1", 10, 1_000);
+    let cancel = CancelRequest {
+        at: at(2_000),
+        by: "ops".into(),
+        reason: Some("wrong audience".into()),
+    };
+    store.write(&running("stop-1", 5, 1_000)).await.unwrap();
+    asked.cancel_requested = Some(cancel.clone());
+    store.write(&asked).await.unwrap();
+
+    let written = store.write(&running("stop-1", 20, 1_000)).await.unwrap();
+    assert!(
+        matches!(&written, HotWrite::Written { cancel: Some(told), .. } if *told == cancel),
+        "{written:?}"
+    );
+    let read = store.read(&id("stop-1")).await.unwrap().unwrap();
+    assert_eq!(read.cancel_requested, Some(cancel.clone()));
+    assert_eq!(read.success_count, 20, "the write itself was taken");
+
+    let mut again = running("stop-1", 0, 3_000);
+    again.attempt = Some(2);
+    let written = store.write(&again).await.unwrap();
+    assert!(
+        matches!(written, HotWrite::Written { cancel: None, .. }),
+        "{written:?}"
+    );
+    assert_eq!(
+        store
+            .read(&id("stop-1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .cancel_requested,
+        None
+    );
+}
+
+/// A later attempt replaces whatever the earlier left (a failed job, higher
+/// counts) and keeps its summary; an earlier attempt never comes back.
+async fn a_later_attempt_starts_over_and_keeps_the_earlier_ones_summary(make: Make) {
+    let store = make(Ttls::default()).await;
+    let mut failed = with_status(running("retry-1", 700, 1_000), JobStatus::Failed);
+    failed.error_message = Some("provider down".into());
+    failed.completed_at = Some(at(5_000));
+    store.write(&failed).await.unwrap();
+
+    let mut second = running("retry-1", 3, 6_000);
+    second.attempt = Some(2);
+    version(store.write(&second).await.unwrap());
+    let read = store.read(&id("retry-1")).await.unwrap().unwrap();
+    assert_eq!(
+        (read.attempt(), read.status, read.success_count),
+        (2, JobStatus::InProgress, 3)
+    );
+    assert_eq!(read.attempts.len(), 1, "{read:?}");
+    let first = &read.attempts[0];
+    assert_eq!((first.attempt, first.status), (1, JobStatus::Failed));
+    assert_eq!(first.error_message.as_deref(), Some("provider down"));
+    assert_eq!(
+        (first.success_count, first.ended_at),
+        (700, Some(at(5_000)))
+    );
+
+    let late = running("retry-1", 900, 1_000);
+    assert_eq!(
+        store.write(&late).await.unwrap(),
+        HotWrite::Stale,
+        "attempt 1 is over"
+    );
+    assert_eq!(
+        store.read(&id("retry-1")).await.unwrap().unwrap().attempt(),
+        2
+    );
+}
+
 /// Runs each promise against each store, as `#[tokio::test]`s named
 /// `<store>::<promise>`.
 macro_rules! contract {
@@ -298,4 +378,6 @@ contract!(
     read_many_answers_in_order,
     the_active_list_is_in_start_order_and_paged,
     expired_records_leave,
+    a_request_to_stop_is_kept_and_told_to_the_writer,
+    a_later_attempt_starts_over_and_keeps_the_earlier_ones_summary,
 );

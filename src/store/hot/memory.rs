@@ -44,7 +44,7 @@ use chrono::Utc;
 use tokio::sync::broadcast;
 
 use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode};
-use crate::domain::{JobId, JobStatus, ProgressRecord};
+use crate::domain::{CancelRequest, JobId, JobStatus, MAX_ATTEMPTS_KEPT, ProgressRecord};
 
 /// Where a job sorts in the active list: jobs with a start first, by
 /// start; then those without; ties by id (Redis orders equal scores by
@@ -61,6 +61,10 @@ struct Entry {
     version: u64,
     status: JobStatus,
     sent: u64,
+    /// The attempt it is of, and a request to stop it, which a write of
+    /// the same attempt that lacks one keeps (as the script does).
+    attempt: u32,
+    cancel: Option<CancelRequest>,
     expires_at: Instant,
     /// Its place in the active index, while it is active.
     start: Option<StartKey>,
@@ -114,7 +118,8 @@ struct Expecting<'a> {
 
 /// What a write did.
 enum Outcome {
-    Written(u64),
+    /// Stored as this version; the request to stop kept from the old value.
+    Written(u64, Option<CancelRequest>),
     Stale,
     Moved,
 }
@@ -200,6 +205,24 @@ impl MemoryStore {
         let version = (old_version + 1).max(u64::try_from(score).unwrap_or(0));
         let mut stored = record.clone();
         stored.version = version;
+        let mut kept_cancel = None;
+        if let Some(old) = old {
+            if old.attempt == record.attempt() && record.cancel_requested.is_none() {
+                kept_cancel.clone_from(&old.cancel);
+                stored.cancel_requested.clone_from(&old.cancel);
+            }
+            if record.attempt() > old.attempt && record.attempts.is_empty() {
+                // A new attempt from a writer that does not carry the
+                // earlier ones: the old value says what they were.
+                if let Ok(previous) = decode(&record.job_id, &old.json) {
+                    let mut attempts = previous.attempts.clone();
+                    attempts.push(previous.attempt_summary());
+                    let excess = attempts.len().saturating_sub(MAX_ATTEMPTS_KEPT);
+                    attempts.drain(..excess);
+                    stored.attempts = attempts;
+                }
+            }
+        }
         let json: Arc<str> = stored
             .to_stored_json()
             .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?
@@ -231,6 +254,8 @@ impl MemoryStore {
                 version,
                 status: record.status,
                 sent: record.current_sent_count,
+                attempt: record.attempt(),
+                cancel: stored.cancel_requested.clone(),
                 expires_at,
                 start,
             },
@@ -238,14 +263,18 @@ impl MemoryStore {
         drop(jobs);
         // No subscriber (no stream open) is not an error.
         let _ = self.events.send(Bytes::from(json.as_bytes().to_vec()));
-        Ok(Outcome::Written(version))
+        Ok(Outcome::Written(version, kept_cancel))
     }
 }
 
 /// The never-backwards rule, as the Redis write script and the PostgreSQL
-/// upsert state it: a lower status rank, a finished job turned into
+/// upsert state it: an earlier attempt (a later one always goes in), or
+/// within one attempt a lower status rank, a finished job turned into
 /// anything else, or a lower processed count.
 fn moves_back(old: &Entry, new: &ProgressRecord) -> bool {
+    if new.attempt() != old.attempt {
+        return new.attempt() < old.attempt;
+    }
     new.status.rank() < old.status.rank()
         || (old.status.is_terminal() && old.status != new.status)
         || new.current_sent_count < old.sent
@@ -255,7 +284,7 @@ fn moves_back(old: &Entry, new: &ProgressRecord) -> bool {
 impl HotStore for MemoryStore {
     async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
         Ok(match self.store(record, None)? {
-            Outcome::Written(version) => HotWrite::Written { version },
+            Outcome::Written(version, cancel) => HotWrite::Written { version, cancel },
             Outcome::Stale | Outcome::Moved => HotWrite::Stale,
         })
     }
@@ -271,7 +300,7 @@ impl HotStore for MemoryStore {
             state,
         };
         Ok(match self.store(record, Some(expecting))? {
-            Outcome::Written(version) => Replaced::Written { version },
+            Outcome::Written(version, _) => Replaced::Written { version },
             Outcome::Stale => Replaced::Stale,
             Outcome::Moved => Replaced::Moved,
         })

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 // `Keys`, `breaker`, `guard` and `keys`: the store-wide names the stores
 // below take from `super::`.
 use super::{Keys, StoreError, WriteOutcome, breaker, guard, keys};
-use crate::domain::{JobId, ProgressRecord};
+use crate::domain::{CancelRequest, JobId, ProgressRecord};
 
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisStore, Ttls};
@@ -24,12 +24,16 @@ fn decode(key: impl std::fmt::Display, raw: &str) -> Result<ProgressRecord, Stor
 }
 
 /// What became of a hot-store write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HotWrite {
     /// The record was stored as this version.
     Written {
         /// The version the store gave it (see [`ProgressRecord::version`]).
         version: u64,
+        /// A request to stop the job that the store holds and the record
+        /// did not carry: kept in the stored record, and news for the
+        /// writer (see [`HotStore::write`]).
+        cancel: Option<CancelRequest>,
     },
     /// The store already holds a later state of the job; nothing changed.
     Stale,
@@ -37,7 +41,7 @@ pub enum HotWrite {
 
 impl HotWrite {
     /// The outcome without the version.
-    pub fn outcome(self) -> WriteOutcome {
+    pub fn outcome(&self) -> WriteOutcome {
         match self {
             HotWrite::Written { .. } => WriteOutcome::Written,
             HotWrite::Stale => WriteOutcome::Stale,
@@ -76,7 +80,9 @@ pub trait HotStore: Send + Sync + 'static {
     /// Stores the record with its status's TTL and a new version, updates
     /// the active indexes and publishes the change to live streams (when
     /// the store is the bus), in one atomic step, unless the store holds a
-    /// later state of the job.
+    /// later state of the job. A later attempt of the job always replaces
+    /// an earlier one; a request to stop that the stored record holds and
+    /// this one lacks (of the same attempt) is kept, and returned.
     async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError>;
 
     /// Like [`write`](Self::write), and stores `state` beside the record

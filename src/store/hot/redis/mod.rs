@@ -268,8 +268,9 @@ impl HotStore for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
     async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
         Ok(match self.run_write(record, None).await? {
-            version @ 1.. => HotWrite::Written {
+            (version @ 1.., cancel) => HotWrite::Written {
                 version: version.unsigned_abs(),
+                cancel,
             },
             _ => HotWrite::Stale,
         })
@@ -283,7 +284,7 @@ impl HotStore for RedisStore {
         expected: u64,
     ) -> Result<Replaced, StoreError> {
         Ok(
-            match self.run_write(record, Some((expected, state))).await? {
+            match self.run_write(record, Some((expected, state))).await?.0 {
                 version @ 1.. => Replaced::Written {
                     version: version.unsigned_abs(),
                 },

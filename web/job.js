@@ -1,6 +1,7 @@
 // One job's page: every field, its error, and a chart of processed over
 // time drawn from the updates this page has seen, with the estimated end.
 
+import { kindBadge, metadataTable, processed, resultLink, stepStrip, stepSummary, title } from "./detail.js";
 import { DASH, duration, el, fromNow, n, perSecond, ran, status, time } from "./format.js";
 import { Feed, showState } from "./live.js";
 
@@ -52,7 +53,9 @@ function fields(record) {
   const range = record.estimatedEndRange;
   return [
     ["Status", `${status(record.status)}${record.stalled ? " (stalled: no recent update)" : ""}`],
-    ["Processed", `${n(record.currentSentCount)} of ${n(record.totalTargetCount)} (${record.progressPercentage} %)`],
+    ["Processed", `${processed(record)} (${record.progressPercentage} %)`],
+    ["Stage", stepSummary(record) || DASH],
+    ["Kind", record.kind || DASH],
     ["Successes", n(record.successCount)],
     ["Failures", n(record.failureCount)],
     ["Rate", perSecond(record.ratePerSecond)],
@@ -93,6 +96,14 @@ export class JobPage {
 
   start() {
     $("job-title").textContent = this.id;
+    $("job-id").textContent = "";
+    $("job-kind").replaceChildren();
+    $("job-steps").replaceChildren();
+    $("job-message").textContent = "";
+    $("job-result").replaceChildren();
+    $("job-result").hidden = true;
+    $("job-metadata").replaceChildren();
+    $("job-metadata-box").hidden = true;
     $("job-missing").hidden = true;
     $("job-body").hidden = false;
     $("chart").replaceChildren();
@@ -133,7 +144,21 @@ export class JobPage {
     const record = this.record;
     $("job-bar").value = record.progressPercentage;
     $("job-bar").setAttribute("aria-valuetext", `${record.progressPercentage} %, ${n(record.currentSentCount)} of ${n(record.totalTargetCount)}`);
-    $("job-pct").textContent = `${record.progressPercentage} % · ${n(record.currentSentCount)} of ${n(record.totalTargetCount)}`;
+    $("job-pct").textContent = `${record.progressPercentage} % · ${processed(record)}`;
+    $("job-title").textContent = title(record);
+    document.title = `${title(record)} · job-progress`;
+    $("job-id").textContent = record.name ? record.jobId : "";
+    const kind = kindBadge(record);
+    $("job-kind").replaceChildren(...(kind ? [kind] : []));
+    const strip = stepStrip(record);
+    $("job-steps").replaceChildren(...(strip ? [strip] : []));
+    $("job-message").textContent = record.message || "";
+    const result = record.status === "completed" ? resultLink(record) : null;
+    $("job-result").replaceChildren(...(result ? [result] : []));
+    $("job-result").hidden = !result;
+    const table = metadataTable(record.metadata);
+    $("job-metadata").replaceChildren(...(table ? [table] : []));
+    $("job-metadata-box").hidden = !table;
     $("job-error").hidden = !record.errorMessage;
     $("job-error").textContent = record.errorMessage || "";
     const list = $("job-fields");

@@ -2,7 +2,10 @@
 //! and the message beside the counts, the result link at the end, and
 //! the job's name in the list.
 
+use std::time::Duration;
+
 use job_progress::{
+    demo::pipeline,
     domain::{JobKind, JobName, ResultUrl},
     write::JobSpec,
 };
@@ -71,4 +74,41 @@ async fn ls_shows_a_jobs_name_beside_its_id(pool: sqlx::PgPool) {
         "{ran:?}"
     );
     assert!(row("campaign-1").contains("  -  "), "{ran:?}");
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn the_demos_pipeline_moves_through_its_four_steps_to_its_result(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let handle = pipeline::start(&writer, job("ai-pipeline-1"), 1).unwrap();
+    handle.flush().await;
+    let mut watch = start(&app.address, &["watch", "ai-pipeline-1"]);
+    watch.line_with("ai-pipeline-1 in_progress").await;
+    let ran = tokio::spawn(pipeline::run(
+        handle,
+        Duration::from_millis(300),
+        "https://example.com/summaries/",
+    ));
+    for step in ["[2/4 transcribe]", "[3/4 summarise]", "[4/4 publish]"] {
+        watch.line_with(step).await;
+    }
+    ran.await.unwrap().unwrap();
+    let ran = watch.finish().await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("result: https://example.com/summaries/ai-pipeline-1"),
+        "{ran:?}"
+    );
+    let record = support::envelope(app.get_progress("ai-pipeline-1").await).await;
+    assert_eq!(record["data"]["kind"], pipeline::KIND);
+    assert_eq!(record["data"]["metadata"]["model"], "whisper-large-v3");
+    assert!(
+        record["data"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|step| step["state"] == "done"),
+        "{record}"
+    );
 }

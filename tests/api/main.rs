@@ -18,6 +18,7 @@ mod config;
 mod conflicts;
 mod dashboard;
 mod dashboard_fields;
+mod dashboard_logs;
 mod durability;
 mod embedded;
 mod errors;

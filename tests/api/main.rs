@@ -19,6 +19,7 @@ mod conflicts;
 mod dashboard;
 mod dashboard_fields;
 mod dashboard_logs;
+mod details;
 mod durability;
 mod embedded;
 mod errors;

@@ -88,7 +88,7 @@ pub async fn work(job: &JobHandle, pace: Duration) -> anyhow::Result<()> {
             )?;
         }
         log(
-            &job,
+            job,
             Level::Info,
             &format!("transcribed chunk {chunk} of {CHUNKS}"),
         )?;

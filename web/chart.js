@@ -55,12 +55,13 @@ export function draw(points, record) {
   rates.replaceChildren();
   if (points.length === 0) return;
   const ended = record.status === "completed" || record.status === "failed";
-  const total = Math.max(record.totalTargetCount || 0, ...points.map((p) => p.v), 1);
+  const staged = record.totalTargetCount == null; // then the points are percentages
+  const total = staged ? 100 : Math.max(record.totalTargetCount, ...points.map((p) => p.v), 1);
   const end = record.estimatedEndAt && !ended ? Date.parse(record.estimatedEndAt) : null;
   const range = ended ? null : record.estimatedEndRange;
   const t0 = points[0].t;
   const t1 = Math.max(points[points.length - 1].t, range ? Date.parse(range.latest) : end || 0, t0 + 1000);
-  const { x, y } = frame(chart, 220, t0, t1, total, n(total));
+  const { x, y } = frame(chart, 220, t0, t1, total, staged ? "100 %" : n(total));
   if (range) {
     const a = x(Date.parse(range.earliest)), b = x(Date.parse(range.latest));
     chart.append(svg("rect", { class: "range", x: a, y: PAD.t, width: Math.max(1, b - a), height: 220 - PAD.t - PAD.b }));
@@ -76,7 +77,7 @@ export function draw(points, record) {
     const dt = (points[i].t - points[i - 1].t) / 1000;
     if (dt > 0) steps.push({ a: points[i - 1].t, b: points[i].t, r: Math.max(0, (points[i].v - points[i - 1].v) / dt) });
   }
-  if (steps.length === 0) return;
+  if (steps.length === 0 || staged) return;
   const top = Math.max(...steps.map((s) => s.r), 1);
   const r = frame(rates, 120, t0, t1, top, perSecond(top));
   const line = steps.flatMap((s) => [`${r.x(s.a).toFixed(1)},${r.y(s.r).toFixed(1)}`, `${r.x(s.b).toFixed(1)},${r.y(s.r).toFixed(1)}`]);

@@ -73,6 +73,7 @@ export class JobPage {
     $("job-fields").replaceChildren();
     $("job-error").hidden = true;
     this.points = [];
+    this.history = null;
     this.logs = new LogPanel($("logs"), this.id);
     this.feed.start();
     this.loadHistory();
@@ -88,12 +89,22 @@ export class JobPage {
   /** The run from its start: the history's samples under the points seen. */
   async loadHistory() {
     const path = `/api/v1/jobs/${encodeURIComponent(this.id)}/history`;
-    let samples;
-    try { samples = (await getJson(path)).data.samples; } catch { return; } // the points seen will do
+    try { this.history = fromHistory((await getJson(path)).data.samples); } catch { return; } // the points seen will do
+    if (this.mergeHistory()) this.render();
+  }
+
+  /** Puts the history under the points seen, once both are here; a job
+   * without a total is drawn by its steps' percentage, which counts do not
+   * give. True if it did. */
+  mergeHistory() {
+    if (!this.history || !this.record) return false;
+    const history = this.history;
+    this.history = null;
+    if (this.record.totalTargetCount == null) return false;
     const seen = this.points;
-    this.points = fromHistory(samples);
+    this.points = history;
     for (const point of seen) extend(this.points, point);
-    if (this.record) this.render();
+    return true;
   }
 
   missing(message) {
@@ -109,7 +120,9 @@ export class JobPage {
     if (this.record && record.version && record.version < this.record.version) return;
     this.record = record;
     const t = record.updatedAt ? Date.parse(record.updatedAt) : Date.now();
-    extend(this.points, { t, v: record.currentSentCount });
+    // A job without a total moves through its steps: its percentage is drawn.
+    extend(this.points, { t, v: record.totalTargetCount == null ? record.progressPercentage : record.currentSentCount });
+    this.mergeHistory();
     if (record.status === "completed" || record.status === "failed") {
       this.feed.stop();
       showState("done");

@@ -17,6 +17,8 @@ mod cluster;
 mod config;
 mod conflicts;
 mod dashboard;
+mod dashboard_fields;
+mod dashboard_logs;
 mod details;
 mod durability;
 mod embedded;

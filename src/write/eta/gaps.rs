@@ -104,6 +104,12 @@ impl Gaps {
         (expected, sd)
     }
 
+    /// Interruptions seen, and the time they cost beyond their items'
+    /// normal work, ms.
+    pub(super) fn totals(&self) -> (u64, f64) {
+        (self.count, self.excess_ms)
+    }
+
     /// Median per-item work time of the recent intervals, once there are
     /// enough of them.
     fn reference_per_item(&self) -> Option<f64> {

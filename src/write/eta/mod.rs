@@ -173,7 +173,7 @@ mod window;
 
 use std::time::Duration;
 
-pub use gaps::{GAP_FACTOR, GAP_REF_LEN, GAP_REF_MIN};
+pub use gaps::{GAP_FACTOR, GAP_REF_LEN, GAP_REF_MIN, GAP_REGULARITY_PRIOR};
 pub use history::{HISTORY_LEN, KindHistory, PROFILE_MARKS, RunSummary, StagedEstimate, StepTime};
 pub use hysteresis::{BAND_CAP, BAND_SIGMAS};
 pub use prior::{DROP_SIGMAS, PRIOR_RUNS, PRIOR_SPREAD, Prior};

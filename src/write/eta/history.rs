@@ -60,6 +60,13 @@ pub struct RunSummary {
     /// Elapsed time at which the run reached each of [`PROFILE_MARKS`]
     /// of its total, ms (non-decreasing, at most `duration_ms`).
     pub marks_ms: Vec<u64>,
+    /// The end the estimator predicted from the run's own evidence (no
+    /// prior) when it reached each mark, ms since the start; shorter than
+    /// `marks_ms` when a mark was passed before the first estimate or at
+    /// the end. How far off it was, run after run, is what a prior
+    /// corrects early on.
+    #[serde(default)]
+    pub estimated_ends_ms: Vec<u64>,
     /// Time in each declared step, in the order they ran (empty for a
     /// job without steps).
     pub steps: Vec<StepTime>,
@@ -178,11 +185,12 @@ impl KindHistory {
 const STAGED_FEW: f64 = 10.0;
 
 /// What the estimator records during a run for its [`RunSummary`]: the
-/// profile marks reached so far and sums over its chunks' per-item work
-/// times. About 50 bytes stored.
+/// profile marks reached so far, its own estimate at each, and sums over
+/// its chunks' per-item work times. About 80 bytes stored.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Recorder {
     marks_ms: Vec<u64>,
+    estimated_ends_ms: Vec<u64>,
     /// The count at the first progress (where mark 0 stands).
     first_count: u64,
     samples: u32,
@@ -212,6 +220,19 @@ impl Recorder {
             self.marks_ms
                 .push((at.round() as u64).clamp(prev, to_ms.max(prev)));
         }
+    }
+
+    /// The estimator's own predicted end (ms since the start) as of the
+    /// latest observation: kept for the marks reached since the last one.
+    pub(super) fn estimated_end(&mut self, end_ms: f64) {
+        while self.estimated_ends_ms.len() < self.marks_ms.len() {
+            self.estimated_ends_ms
+                .push(end_ms.clamp(0.0, u64::MAX as f64).round() as u64);
+        }
+    }
+
+    pub(super) fn estimated_ends_ms(&self) -> &[u64] {
+        &self.estimated_ends_ms
     }
 
     /// A chunk's per-item work time, for the run's rate and its spread.

@@ -176,7 +176,7 @@ use std::time::Duration;
 pub use gaps::{GAP_FACTOR, GAP_REF_LEN, GAP_REF_MIN, GAP_REGULARITY_PRIOR};
 pub use history::{HISTORY_LEN, KindHistory, PROFILE_MARKS, RunSummary, StagedEstimate, StepTime};
 pub use hysteresis::{BAND_CAP, BAND_SIGMAS};
-pub use prior::{DROP_SIGMAS, PRIOR_RUNS, PRIOR_SPREAD, Prior};
+pub use prior::{DROP_FROM, DROP_SIGMAS, PRIOR_RUNS, PRIOR_SPREAD, Prior};
 pub use range::{
     AFTER_CHANGE_SAMPLES, CHANGE_FLOOR, CV_PRIOR, CV_PRIOR_SAMPLES, RANGE_Z, UNSEEN_EVENTS,
 };
@@ -320,6 +320,7 @@ impl Estimator {
             interruptions,
             interruption_ms: interruption_ms.max(0.0).round() as u64,
             marks_ms: self.recorder.marks_ms().to_vec(),
+            estimated_ends_ms: self.recorder.estimated_ends_ms().to_vec(),
             steps: Vec::new(),
         })
     }
@@ -466,6 +467,8 @@ impl Estimator {
             gap_ms,
             gap_sd_ms,
         });
+        self.recorder
+            .estimated_end(self.anchor_ms as f64 + own_remaining);
         let leaning = self.prior.is_some_and(|prior| !prior.dropped());
         let from_prior = self.prior.as_mut().and_then(|prior| {
             let first = self.recorder.first_count();

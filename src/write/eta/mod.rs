@@ -84,6 +84,33 @@
 //! * the stretch since the last gap, once that is longer (the process may
 //!   have stopped).
 //!
+//! **A preparing phase.** The job's first sample holds the time before its
+//! first progress. Once three more samples show the working pace, a first
+//! sample beyond [`GAP_FACTOR`] times their median is dropped from the
+//! window: it was preparation (loading, queueing), not work, and kept it
+//! would hold the rate down for the whole job (one huge sample never
+//! passes the change test). Recurring gaps that come on a clock (rate-limit
+//! waits) get the spread of their own spacing rather than a Poisson
+//! count's ([`GAP_REGULARITY_PRIOR`]).
+//!
+//! **Earlier runs of the same kind (a prior).** A finished job leaves a
+//! [`RunSummary`] (`history.rs`): its duration, size, rate, pauses,
+//! interruptions, step times, the elapsed time at each of
+//! [`PROFILE_MARKS`] of its total, and the end its own estimate predicted
+//! there. A [`KindHistory`] keeps the last [`HISTORY_LEN`] and gives a new
+//! job's estimator a [`Prior`] (`prior.rs`, at most about 170 bytes
+//! stored): per mark, the kind's typical share of a run's duration spent
+//! so far, how much of a run's pace so far carries on, how far the
+//! prior's remaining time and the run's own estimate were off on the past
+//! runs. The own estimate is corrected by its mean error there, and the
+//! two are averaged in log space, each weighted by the other's error
+//! variance: the prior leads where the run's own evidence misled before
+//! (early, and in kinds whose pace changes at a known point), and fades
+//! where it did not. A run whose pace lies beyond [`DROP_SIGMAS`] of its
+//! kind's (tested from [`DROP_FROM`] of the total on) drops the prior for
+//! good. Staged jobs get their remaining time from the kind's step times
+//! ([`KindHistory::staged`]).
+//!
 //! **How sure: the 80 % range.** Every estimate carries a
 //! [`RemainingRange`] that should hold the true end about four times in
 //! five, as narrow as the estimator's own uncertainty allows. The work
@@ -144,8 +171,9 @@
 //!   pauses it contains; the pause is then capped at the shortest interval
 //!   per pause seen (a pause cannot outlast its interval).
 //!
-//! Memory is bounded (at most [`WINDOW_CAP`] + [`GAP_REF_LEN`] samples and
-//! [`RUN_HISTORY`] run sums, about 33 KiB) and an observation costs
+//! Memory is bounded (at most [`WINDOW_CAP`] + [`GAP_REF_LEN`] samples,
+//! [`RUN_HISTORY`] run sums and a run's ten profile marks, about 33 KiB)
+//! and an observation costs
 //! `O(WINDOW_CAP)` arithmetic in the worst case (a few microseconds).
 //!
 //! # Layout
@@ -154,8 +182,10 @@
 //! its own file: `chunks.rs` (work time, pauses, one sample per chunk),
 //! `window.rs` (the rate window, its change test and trend), `gaps.rs`
 //! (interruptions), `runs.rs` (the runs between changes, for swinging
-//! load), `range.rs` (the 80 % range) and `hysteresis.rs` (the displayed
-//! end).
+//! load), `range.rs` (the 80 % range), `hysteresis.rs` (the displayed
+//! end), `history.rs` (run summaries and a kind's history) and `prior.rs`
+//! (the prior from that history and its blend with the run's own
+//! estimate).
 
 mod chunks;
 mod compact;

@@ -4,6 +4,7 @@
 mod detail;
 mod finished;
 mod id;
+mod log;
 mod progress;
 mod schedule;
 mod source;
@@ -16,6 +17,10 @@ pub use detail::{
 };
 pub use finished::{BadCursor, Finished, FinishedCursor, FinishedPage, FinishedQuery};
 pub use id::{IdError, JobId, MAX_ID_LEN, ScheduleId};
+pub use log::{
+    ARCHIVED_LINES, KEPT_BYTES, KEPT_LINES, LogLevel, LogLine, LogLineError, LogPage,
+    MAX_LINE_BYTES, MAX_LINES_PER_CALL, NewLogLine, numbered,
+};
 pub use progress::{EndRange, ProgressRecord, StallPolicy, StoredRecord, percentage};
 pub use schedule::{Schedule, ScheduleProgress};
 pub use source::Source;

@@ -6,5 +6,6 @@ pub mod finished;
 pub mod health;
 pub mod ingest;
 pub mod jobs;
+pub mod logs;
 pub mod metrics;
 pub mod schedules;

@@ -16,6 +16,8 @@
 //!   gone for every reader at once and leaves the active index with it;
 //! - the active index in start order (jobs without a start last, ties by
 //!   id), exactly while the value's status is active;
+//! - a job's log, numbered and bounded as the Redis log script keeps it
+//!   (`kept_log.rs`), living and expiring with its record;
 //! - every stored value is published to the streams of this process
 //!   ([`MemoryStore::events`], which the push hub's in-process bus
 //!   subscribes to).
@@ -43,8 +45,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::broadcast;
 
-use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode};
-use crate::domain::{JobId, JobStatus, ProgressRecord};
+use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode, kept_log::KeptLog};
+use crate::domain::{JobId, JobStatus, LogLine, LogPage, NewLogLine, ProgressRecord};
 
 /// Where a job sorts in the active list: jobs with a start first, by
 /// start; then those without; ties by id (Redis orders equal scores by
@@ -64,6 +66,8 @@ struct Entry {
     expires_at: Instant,
     /// Its place in the active index, while it is active.
     start: Option<StartKey>,
+    /// Its log, once a line was written.
+    log: Option<KeptLog>,
 }
 
 #[derive(Default)]
@@ -204,11 +208,14 @@ impl MemoryStore {
             .to_stored_json()
             .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?
             .into();
-        let kept_state = match (expecting, jobs.remove(&record.job_id)) {
-            (Some(expecting), _) => Some(Arc::from(expecting.state)),
+        let (old_state, log) = jobs
+            .remove(&record.job_id)
+            .map_or((None, None), |old| (old.state, old.log));
+        let kept_state = match expecting {
+            Some(expecting) => Some(Arc::from(expecting.state)),
             // A write without state leaves the state as it is, as the
             // script's SET of the value alone does (its TTL is reset).
-            (None, old) => old.and_then(|old| old.state),
+            None => old_state,
         };
         let expires_at = now + self.ttls.for_status(record.status);
         let start = record.status.is_active().then(|| {
@@ -233,6 +240,7 @@ impl MemoryStore {
                 sent: record.current_sent_count,
                 expires_at,
                 start,
+                log,
             },
         );
         drop(jobs);
@@ -340,6 +348,35 @@ impl HotStore for MemoryStore {
             }
         }
         Ok((records, total))
+    }
+
+    async fn append_log(
+        &self,
+        id: &JobId,
+        lines: &[NewLogLine],
+    ) -> Result<Option<u64>, StoreError> {
+        let mut jobs = self.lock();
+        jobs.expire(Instant::now());
+        Ok(jobs
+            .entries
+            .get_mut(id)
+            .map(|entry| entry.log.get_or_insert_default().append(lines)))
+    }
+
+    async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError> {
+        let found = self
+            .lock()
+            .live(id)
+            .and_then(|entry| Some(entry.log.as_ref()?.after(after, limit)));
+        let Some((raw, last)) = found else {
+            return Ok(LogPage::default());
+        };
+        let lines = raw
+            .iter()
+            .map(|line| serde_json::from_str::<LogLine>(line))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| StoreError::corrupt(format!("log of {id}"), err))?;
+        Ok(LogPage::of(lines, last))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -31,7 +31,10 @@ use crate::{
 /// Every key and the channel are of the job's bucket, so on a cluster the
 /// script runs on one slot.
 ///
-/// KEYS: value key, index by update, index by start, state key.
+/// The job's log (its own script, `log.rs`) lives as long as the record:
+/// each write carries the record's TTL to it, when there is one.
+///
+/// KEYS: value key, index by update, index by start, state key, log key.
 /// ARGV: json (no version), ttl seconds, update score (ms), job id, "1" if
 ///       active, status rank, processed count, status, start score (ms or
 ///       "+inf"), events channel or "", expected version or "", state or "".
@@ -69,6 +72,7 @@ redis.call('SET', KEYS[1], json, 'EX', ARGV[2])
 if ARGV[12] ~= '' then
   redis.call('SET', KEYS[4], ARGV[12], 'EX', ARGV[2])
 end
+redis.call('EXPIRE', KEYS[5], ARGV[2])
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[9], ARGV[4])
@@ -127,6 +131,7 @@ impl RedisStore {
             .key(self.keys.active_index(bucket))
             .key(self.keys.by_start_index(bucket))
             .key(self.keys.state(&record.job_id))
+            .key(self.keys.log(&record.job_id))
             .arg(json)
             .arg(ttl)
             .arg(score)

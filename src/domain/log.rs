@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::JobId;
+
 /// The most lines one call may send (`POST .../logs`, one flush).
 pub const MAX_LINES_PER_CALL: usize = 100;
 /// The longest message of one line, in bytes of UTF-8.
@@ -13,6 +15,8 @@ pub const KEPT_LINES: usize = 1000;
 /// ... and at most this many bytes of them (each line counted as its
 /// stored JSON), whichever is reached first: oldest lines go first.
 pub const KEPT_BYTES: usize = 256 * 1024;
+/// The most lines one read of a log answers.
+pub const MAX_LOG_PAGE: u32 = 1000;
 /// The archive keeps this many of a finished job's last lines.
 pub const ARCHIVED_LINES: usize = 100;
 
@@ -112,6 +116,46 @@ pub struct LogPage {
     pub next: Option<u64>,
 }
 
+/// Lines just stored for one job, as they travel on the bus beside the
+/// records: `{"log":"<jobId>","lines":[<line>, ...]}`. A record's payload
+/// starts with `{"version"`, so the two never look alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogBatch {
+    /// The job.
+    #[serde(rename = "log")]
+    pub job_id: JobId,
+    /// Its new lines, oldest first.
+    pub lines: Vec<LogLine>,
+}
+
+impl LogBatch {
+    /// The bus payload of `lines` (each a line's stored JSON, numbered),
+    /// built as the Redis log script builds it.
+    pub fn payload<S: AsRef<str>>(id: &JobId, lines: &[S]) -> String {
+        let mut payload = Self::payload_head(id);
+        for (at, line) in lines.iter().enumerate() {
+            if at > 0 {
+                payload.push(',');
+            }
+            payload.push_str(line.as_ref());
+        }
+        payload.push_str("]}");
+        payload
+    }
+
+    /// What a payload starts with, up to its first line: what the Redis
+    /// log script is given, so both stores send one shape.
+    pub fn payload_head(id: &JobId) -> String {
+        let id = serde_json::to_string(id).unwrap_or_else(|_| "\"\"".to_owned());
+        format!("{{\"log\":{id},\"lines\":[")
+    }
+
+    /// Whether a bus payload is a batch of lines rather than a record.
+    pub fn is_payload(payload: &[u8]) -> bool {
+        payload.starts_with(b"{\"log\":")
+    }
+}
+
 impl LogPage {
     /// The page of `lines` (oldest first) out of a log whose last line is
     /// numbered `last`.
@@ -134,6 +178,25 @@ mod tests {
         assert_eq!(read.level, LogLevel::Warn);
         assert_eq!(read.message, line.message);
         assert_eq!(read.at, line.at);
+    }
+
+    #[test]
+    fn a_batch_payload_reads_back_and_is_told_from_a_record() {
+        let id = JobId::parse("job-1").unwrap();
+        let line = NewLogLine::new(Utc::now(), LogLevel::Info, "hi").unwrap();
+        let lines = [
+            numbered(3, &line.to_unnumbered_json()),
+            numbered(4, &line.to_unnumbered_json()),
+        ];
+        let payload = LogBatch::payload(&id, &lines);
+        assert!(LogBatch::is_payload(payload.as_bytes()));
+        assert!(!LogBatch::is_payload(br#"{"version":1,"jobId":"job-1"}"#));
+        let batch: LogBatch = serde_json::from_str(&payload).unwrap();
+        assert_eq!(batch.job_id, id);
+        assert_eq!(
+            batch.lines.iter().map(|l| l.seq).collect::<Vec<_>>(),
+            [3, 4]
+        );
     }
 
     #[test]

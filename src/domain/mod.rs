@@ -18,8 +18,8 @@ pub use detail::{
 pub use finished::{BadCursor, Finished, FinishedCursor, FinishedPage, FinishedQuery};
 pub use id::{IdError, JobId, MAX_ID_LEN, ScheduleId};
 pub use log::{
-    ARCHIVED_LINES, KEPT_BYTES, KEPT_LINES, LogLevel, LogLine, LogLineError, LogPage,
-    MAX_LINE_BYTES, MAX_LINES_PER_CALL, NewLogLine, numbered,
+    ARCHIVED_LINES, KEPT_BYTES, KEPT_LINES, LogBatch, LogLevel, LogLine, LogLineError, LogPage,
+    MAX_LINE_BYTES, MAX_LINES_PER_CALL, MAX_LOG_PAGE, NewLogLine, numbered,
 };
 pub use progress::{EndRange, ProgressRecord, StallPolicy, StoredRecord, percentage};
 pub use schedule::{Schedule, ScheduleProgress};

@@ -22,6 +22,18 @@ impl ProgressReader {
         }
     }
 
+    /// A page of the job's log for a stream: `None` when the store cannot
+    /// answer now (logged; the stream tries again later).
+    pub async fn log_page(&self, id: &JobId, after: u64, limit: u32) -> Option<LogPage> {
+        match self.hot.read_log(id, after, limit).await {
+            Ok(page) => Some(page),
+            Err(err) => {
+                warn_fallback("hot store log read", &err);
+                None
+            }
+        }
+    }
+
     async fn load_logs(&self, id: JobId, after: u64, limit: u32) -> Result<Rendered, ReadError> {
         let page = match self.hot.read_log(&id, after, limit).await {
             Ok(page) => page,

@@ -27,6 +27,7 @@ mod finished;
 mod health;
 mod ingest;
 mod limits;
+mod log_events;
 mod logs;
 mod metrics;
 mod objects;

@@ -20,7 +20,7 @@ use crate::{
 pub const MAX_LOG_BODY: usize = 1024 * 1024;
 
 /// The largest page of `GET .../logs`.
-pub const MAX_LOG_LIMIT: u32 = 1000;
+pub const MAX_LOG_LIMIT: u32 = crate::domain::MAX_LOG_PAGE;
 
 /// The page size when none is asked for.
 pub const DEFAULT_LOG_LIMIT: u32 = 100;

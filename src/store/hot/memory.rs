@@ -18,7 +18,8 @@
 //!   id), exactly while the value's status is active;
 //! - a job's log, numbered and bounded as the Redis log script keeps it
 //!   (`kept_log.rs`), living and expiring with its record;
-//! - every stored value is published to the streams of this process
+//! - every stored value, and every batch of log lines, is published to
+//!   the streams of this process
 //!   ([`MemoryStore::events`], which the push hub's in-process bus
 //!   subscribes to).
 //!
@@ -46,7 +47,7 @@ use chrono::Utc;
 use tokio::sync::broadcast;
 
 use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode, kept_log::KeptLog};
-use crate::domain::{JobId, JobStatus, LogLine, LogPage, NewLogLine, ProgressRecord};
+use crate::domain::{JobId, JobStatus, LogBatch, LogLine, LogPage, NewLogLine, ProgressRecord};
 
 /// Where a job sorts in the active list: jobs with a start first, by
 /// start; then those without; ties by id (Redis orders equal scores by
@@ -357,10 +358,21 @@ impl HotStore for MemoryStore {
     ) -> Result<Option<u64>, StoreError> {
         let mut jobs = self.lock();
         jobs.expire(Instant::now());
-        Ok(jobs
-            .entries
-            .get_mut(id)
-            .map(|entry| entry.log.get_or_insert_default().append(lines)))
+        let Some(entry) = jobs.entries.get_mut(id) else {
+            return Ok(None);
+        };
+        let log = entry.log.get_or_insert_default();
+        let last = log.append(lines);
+        let (added, _) = log.after(last - lines.len() as u64, u32::MAX);
+        drop(jobs);
+        if !added.is_empty() {
+            // As the Redis log script publishes them; no subscriber is no
+            // error.
+            let _ = self
+                .events
+                .send(Bytes::from(LogBatch::payload(id, &added).into_bytes()));
+        }
+        Ok(Some(last))
     }
 
     async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError> {

@@ -5,8 +5,8 @@ use redis::Script;
 
 use super::RedisStore;
 use crate::{
-    domain::{JobId, KEPT_BYTES, KEPT_LINES, LogLine, LogPage, NewLogLine},
-    store::StoreError,
+    domain::{JobId, KEPT_BYTES, KEPT_LINES, LogBatch, LogLine, LogPage, NewLogLine},
+    store::{StoreError, keys::Keys},
 };
 
 /// Appends lines to a job's log, only while the job has a record, and
@@ -15,9 +15,15 @@ use crate::{
 /// `<seq>`) and the counters (`first`, `last`, `bytes`), so a log is one
 /// bounded structure that expires whole.
 ///
+/// The new lines are published as one [`LogBatch`] on the bucket's events
+/// channel with the layout's command, beside the records (unless ARGV[1]
+/// is empty: another bus carries the events).
+///
 /// KEYS: the record's key, the log's key.
-/// ARGV: most lines kept, most bytes kept, then each line's JSON without
-///       its `seq` (`{"at":..}`; the script puts `"seq":n,` in front).
+/// ARGV: events channel or "", the batch payload's head (up to its first
+///       line), most lines kept, most bytes kept, then each line's JSON
+///       without its `seq` (`{"at":..}`; the script puts `"seq":n,` in
+///       front).
 /// Returns the last line's sequence number, or -1 when the job has no
 /// record.
 const APPEND_SCRIPT: &str = r#"
@@ -26,13 +32,15 @@ if ttl == -2 then return -1 end
 local last = tonumber(redis.call('HGET', KEYS[2], 'last')) or 0
 local first = tonumber(redis.call('HGET', KEYS[2], 'first')) or (last + 1)
 local bytes = tonumber(redis.call('HGET', KEYS[2], 'bytes')) or 0
-for i = 3, #ARGV do
+local added = {}
+for i = 5, #ARGV do
   last = last + 1
   local line = '{"seq":' .. string.format('%d', last) .. ',' .. string.sub(ARGV[i], 2)
   redis.call('HSET', KEYS[2], string.format('%d', last), line)
   bytes = bytes + #line
+  added[#added + 1] = line
 end
-local most_lines, most_bytes = tonumber(ARGV[1]), tonumber(ARGV[2])
+local most_lines, most_bytes = tonumber(ARGV[3]), tonumber(ARGV[4])
 while first <= last and (last - first + 1 > most_lines or bytes > most_bytes) do
   local field = string.format('%d', first)
   local old = redis.call('HGET', KEYS[2], field)
@@ -45,6 +53,9 @@ end
 redis.call('HSET', KEYS[2], 'first', string.format('%d', first),
   'last', string.format('%d', last), 'bytes', string.format('%d', bytes))
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+if ARGV[1] ~= '' and #added > 0 then
+  redis.call('PUBLISH_COMMAND', ARGV[1], ARGV[2] .. table.concat(added, ',') .. ']}')
+end
 return last
 "#;
 
@@ -73,10 +84,11 @@ pub(super) struct LogScripts {
     read: Script,
 }
 
-impl Default for LogScripts {
-    fn default() -> Self {
+impl LogScripts {
+    /// The scripts for `keys`' layout (its publish command).
+    pub(super) fn new(keys: &Keys) -> Self {
         Self {
-            append: Script::new(APPEND_SCRIPT),
+            append: Script::new(&APPEND_SCRIPT.replace("PUBLISH_COMMAND", keys.publish_command())),
             read: Script::new(READ_SCRIPT),
         }
     }
@@ -89,9 +101,16 @@ impl RedisStore {
         id: &JobId,
         lines: &[NewLogLine],
     ) -> Result<Option<u64>, StoreError> {
+        let channel = if self.publishing {
+            self.keys.publish_channel(self.keys.bucket(id))
+        } else {
+            String::new()
+        };
         let mut invocation = self.log_scripts.append.key(self.keys.progress(id));
         invocation
             .key(self.keys.log(id))
+            .arg(channel)
+            .arg(LogBatch::payload_head(id))
             .arg(KEPT_LINES)
             .arg(KEPT_BYTES);
         for line in lines {

@@ -184,7 +184,7 @@ impl RedisStore {
             conn,
             write_script: script::write_script(&keys),
             prune_script: active::prune_script(),
-            log_scripts: log::LogScripts::default(),
+            log_scripts: log::LogScripts::new(&keys),
             keys,
             ttls,
             publishing: true,

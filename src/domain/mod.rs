@@ -3,6 +3,7 @@
 
 mod detail;
 mod finished;
+mod history;
 mod id;
 mod log;
 mod progress;
@@ -16,6 +17,9 @@ pub use detail::{
     MAX_RESULT_URL, Message, Metadata, ResultUrl, check_metadata, merge_metadata,
 };
 pub use finished::{BadCursor, Finished, FinishedCursor, FinishedPage, FinishedQuery};
+pub use history::{
+    ARCHIVED_SAMPLES, HISTORY_SAMPLES, HISTORY_SPACING_MS, History, Sample, downsample, thin,
+};
 pub use id::{IdError, JobId, MAX_ID_LEN, ScheduleId};
 pub use log::{
     ARCHIVED_LINES, KEPT_BYTES, KEPT_LINES, LogBatch, LogLevel, LogLine, LogLineError, LogPage,

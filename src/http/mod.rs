@@ -13,6 +13,7 @@
 //! | POST   | `/api/v1/progress`                   | [`routes::ingest::batch`]    |
 //! | GET    | `/api/v1/jobs/{jobId}/logs?after=&limit=` | [`routes::logs::page`]  |
 //! | POST   | `/api/v1/jobs/{jobId}/logs`          | [`routes::logs::append`]     |
+//! | GET    | `/api/v1/jobs/{jobId}/history`       | [`routes::history::history`] |
 //! | GET    | `/api/v1/schedules/active`           | [`routes::schedules::active`]|
 //! | GET    | `/api/v1/schedules/{id}/progress`    | [`routes::schedules::progress`] |
 //! | GET    | `/healthz`, `/readyz`                | [`routes::health`]           |
@@ -175,6 +176,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(needs(Write, web::post().to(routes::logs::append)))
                     .default_service(not_allowed("GET, HEAD, POST")),
             )
+            .service(resource(
+                Read,
+                "/jobs/{job_id}/history",
+                routes::history::history,
+            ))
             .service(resource(Read, "/jobs", routes::finished::list))
             .service(resource(Read, "/jobs/active", routes::jobs::active))
             // Before `{job_id}/events`, which would take `active` for an id.

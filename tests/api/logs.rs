@@ -137,7 +137,38 @@ async fn writing_needs_a_write_token_and_reading_is_like_progress(stores: Stores
     assert_eq!(logs, progress);
 }
 
+async fn a_jobs_history_is_served_and_an_unknown_one_is_404(stores: Stores) {
+    let w = declared(stores).await;
+    let (status, _) = w
+        .report("logged", json!({ "successCount": 10, "failureCount": 1 }))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = w
+        .complete("logged", json!({ "successCount": 97, "failureCount": 3 }))
+        .await;
+    assert_eq!(status, 200);
+    let response = w.app.get("/api/v1/jobs/logged/history").await;
+    assert_eq!(response.status(), 200);
+    let body = support::envelope(response).await;
+    let samples = body["data"]["samples"].as_array().unwrap();
+    let counts: Vec<(u64, u64)> = samples
+        .iter()
+        .map(|s| {
+            (
+                s["processed"].as_u64().unwrap(),
+                s["failed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // Within 5 s of the first sample only the final state is added.
+    assert_eq!(counts, [(0, 0), (100, 3)], "{body}");
+    assert!(samples[0]["at"].is_string());
+    let response = w.app.get("/api/v1/jobs/nobody/history").await;
+    assert_eq!(response.status(), 404);
+}
+
 on_both_stores!(
+    a_jobs_history_is_served_and_an_unknown_one_is_404,
     lines_written_read_back_in_pages,
     an_unknown_job_has_no_log,
     bad_lines_are_refused_naming_the_field_and_change_nothing,

@@ -11,8 +11,8 @@ use futures_util::future::BoxFuture;
 use chrono::{DateTime, TimeZone as _, Utc};
 use job_progress::{
     domain::{
-        EndRange, JobId, JobStatus, KEPT_BYTES, KEPT_LINES, LogLevel, MAX_LINE_BYTES,
-        MAX_LINES_PER_CALL, NewLogLine, ProgressRecord, ScheduleId,
+        EndRange, HISTORY_SAMPLES, JobId, JobStatus, KEPT_BYTES, KEPT_LINES, LogLevel,
+        MAX_LINE_BYTES, MAX_LINES_PER_CALL, NewLogLine, ProgressRecord, ScheduleId,
     },
     store::{HotStore, HotWrite, Keys, MemoryStore, RedisStore, Replaced, Ttls},
 };
@@ -426,6 +426,51 @@ async fn a_log_expires_with_its_record(make: Make) {
     assert_eq!(last, Some(1));
 }
 
+/// Every write appends a sample at most once per 5 s (a final state
+/// always), and a full history is thinned evenly, the newest kept.
+async fn the_history_is_sampled_and_thinned(make: Make) {
+    let store = make(Ttls::default()).await;
+    assert!(store.history(&id("sampled")).await.unwrap().is_empty());
+    let start = Utc::now().timestamp_millis() - 10_000_000;
+    let write = |n: i64, status: JobStatus| {
+        let mut record = running("sampled", n as u64, 1);
+        record.updated_at = Some(at(start + n * 2_500));
+        with_status(record, status)
+    };
+    for n in 0..4 {
+        store.write(&write(n, JobStatus::InProgress)).await.unwrap();
+    }
+    let samples = store.history(&id("sampled")).await.unwrap();
+    let processed: Vec<u64> = samples.iter().map(|s| s.processed).collect();
+    assert_eq!(processed, [0, 2], "one per 5 s");
+    assert_eq!(samples[1].at, at(start + 5_000));
+
+    for n in 4..=(2 * HISTORY_SAMPLES as i64 + 2) {
+        store.write(&write(n, JobStatus::InProgress)).await.unwrap();
+    }
+    let samples = store.history(&id("sampled")).await.unwrap();
+    assert!(samples.len() <= HISTORY_SAMPLES, "{}", samples.len());
+    assert!(samples.len() > HISTORY_SAMPLES / 2, "{}", samples.len());
+    assert!(samples.windows(2).all(|w| w[0].at < w[1].at));
+    let last = 2 * HISTORY_SAMPLES as u64 + 2;
+    let newest = samples.last().unwrap().processed;
+    assert!(
+        last - newest < 4,
+        "within one doubled spacing (4 writes): {newest}"
+    );
+
+    store
+        .write(&write(last as i64 + 1, JobStatus::Completed))
+        .await
+        .unwrap();
+    let samples = store.history(&id("sampled")).await.unwrap();
+    assert_eq!(
+        samples.last().unwrap().processed,
+        last + 1,
+        "a final state is kept"
+    );
+}
+
 /// Runs each promise against each store, as `#[tokio::test]`s named
 /// `<store>::<promise>`.
 macro_rules! contract {
@@ -452,4 +497,5 @@ contract!(
     a_log_is_numbered_and_paged,
     a_log_flood_keeps_its_bound,
     a_log_expires_with_its_record,
+    the_history_is_sampled_and_thinned,
 );

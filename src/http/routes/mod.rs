@@ -4,6 +4,7 @@ pub mod dashboard;
 pub mod events;
 pub mod finished;
 pub mod health;
+pub mod history;
 pub mod ingest;
 pub mod jobs;
 pub mod logs;

@@ -16,6 +16,8 @@
 //!   gone for every reader at once and leaves the active index with it;
 //! - the active index in start order (jobs without a start last, ties by
 //!   id), exactly while the value's status is active;
+//! - a job's progress history, sampled and thinned by the rules the
+//!   write script keeps ([`History`]);
 //! - a job's log, numbered and bounded as the Redis log script keeps it
 //!   (`kept_log.rs`), living and expiring with its record;
 //! - every stored value, and every batch of log lines, is published to
@@ -47,7 +49,9 @@ use chrono::Utc;
 use tokio::sync::broadcast;
 
 use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode, kept_log::KeptLog};
-use crate::domain::{JobId, JobStatus, LogBatch, LogLine, LogPage, NewLogLine, ProgressRecord};
+use crate::domain::{
+    History, JobId, JobStatus, LogBatch, LogLine, LogPage, NewLogLine, ProgressRecord, Sample,
+};
 
 /// Where a job sorts in the active list: jobs with a start first, by
 /// start; then those without; ties by id (Redis orders equal scores by
@@ -69,6 +73,8 @@ struct Entry {
     start: Option<StartKey>,
     /// Its log, once a line was written.
     log: Option<KeptLog>,
+    /// Its progress samples.
+    history: History,
 }
 
 #[derive(Default)]
@@ -209,9 +215,12 @@ impl MemoryStore {
             .to_stored_json()
             .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?
             .into();
-        let (old_state, log) = jobs
+        let (old_state, log, mut history) = jobs
             .remove(&record.job_id)
-            .map_or((None, None), |old| (old.state, old.log));
+            .map_or((None, None, History::default()), |old| {
+                (old.state, old.log, old.history)
+            });
+        history.record(record.sample(), record.status.is_terminal());
         let kept_state = match expecting {
             Some(expecting) => Some(Arc::from(expecting.state)),
             // A write without state leaves the state as it is, as the
@@ -242,6 +251,7 @@ impl MemoryStore {
                 expires_at,
                 start,
                 log,
+                history,
             },
         );
         drop(jobs);
@@ -389,6 +399,14 @@ impl HotStore for MemoryStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|err| StoreError::corrupt(format!("log of {id}"), err))?;
         Ok(LogPage::of(lines, last))
+    }
+
+    async fn history(&self, id: &JobId) -> Result<Vec<Sample>, StoreError> {
+        Ok(self
+            .lock()
+            .live(id)
+            .map(|entry| entry.history.samples().to_vec())
+            .unwrap_or_default())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

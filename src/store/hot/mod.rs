@@ -12,7 +12,7 @@ use async_trait::async_trait;
 // `Keys`, `breaker`, `guard` and `keys`: the store-wide names the stores
 // below take from `super::`.
 use super::{Keys, StoreError, WriteOutcome, breaker, guard, keys};
-use crate::domain::{JobId, LogPage, NewLogLine, ProgressRecord};
+use crate::domain::{JobId, LogPage, NewLogLine, ProgressRecord, Sample};
 
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisStore, Ttls};
@@ -126,6 +126,11 @@ pub trait HotStore: Send + Sync + 'static {
     /// At most `limit` kept lines of the job's log numbered after `after`,
     /// oldest first; an empty page when there are none (or no such job).
     async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError>;
+
+    /// The job's progress samples, oldest first (see
+    /// [`History`](crate::domain::History)): appended by every write of
+    /// the record, living as long as it; empty for an unknown job.
+    async fn history(&self, id: &JobId) -> Result<Vec<Sample>, StoreError>;
 
     /// Answers when the store can serve.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -37,7 +37,7 @@ use super::{
     guard::{ErrorKind, Guarded},
     keys::Bucket,
 };
-use crate::domain::{JobId, JobStatus, LogPage, NewLogLine, ProgressRecord};
+use crate::domain::{JobId, JobStatus, LogPage, NewLogLine, ProgressRecord, Sample};
 
 /// How many values one MGET asks for: a page of 1,000 takes four round
 /// trips, and no single command keeps Redis busy for long (500 values, about
@@ -371,6 +371,26 @@ impl HotStore for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
     async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError> {
         self.run_read_log(id, after, limit).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
+    async fn history(&self, id: &JobId) -> Result<Vec<Sample>, StoreError> {
+        let key = self.keys.history(id);
+        let mut conn = self.conn.clone();
+        let stored: Vec<String> = self
+            .call(
+                self.keys.bucket(id),
+                redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(1)
+                    .arg(-1)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(stored
+            .iter()
+            .filter_map(|raw| Sample::from_stored(raw))
+            .collect())
     }
 
     /// On a cluster, every master must answer: a cluster missing a master

@@ -5,7 +5,7 @@ use redis::Script;
 
 use super::RedisStore;
 use crate::{
-    domain::{JobStatus, ProgressRecord},
+    domain::{HISTORY_SAMPLES, HISTORY_SPACING_MS, JobStatus, ProgressRecord},
     store::{StoreError, keys::Keys},
 };
 
@@ -34,10 +34,18 @@ use crate::{
 /// The job's log (its own script, `log.rs`) lives as long as the record:
 /// each write carries the record's TTL to it, when there is one.
 ///
-/// KEYS: value key, index by update, index by start, state key, log key.
+/// A written record also appends a progress sample (ARGV[13]) to the
+/// job's history when the spacing (the list's first element) has passed
+/// since the last one, or the record is final (ARGV[14] is "1"); past
+/// HISTORY_SAMPLES, every other sample is dropped (the newest kept) and
+/// the spacing doubles: the one rewrite, once per doubling.
+///
+/// KEYS: value key, index by update, index by start, state key, log key,
+///       history key.
 /// ARGV: json (no version), ttl seconds, update score (ms), job id, "1" if
 ///       active, status rank, processed count, status, start score (ms or
-///       "+inf"), events channel or "", expected version or "", state or "".
+///       "+inf"), events channel or "", expected version or "", state or "",
+///       sample (`<ms>:<processed>:<failed>`), "1" if final.
 /// Returns the new version, 0 when refused as stale, -1 when the stored
 /// version is not the expected one.
 const WRITE_SCRIPT_TEMPLATE: &str = r#"
@@ -73,6 +81,27 @@ if ARGV[12] ~= '' then
   redis.call('SET', KEYS[4], ARGV[12], 'EX', ARGV[2])
 end
 redis.call('EXPIRE', KEYS[5], ARGV[2])
+local spacing = tonumber(redis.call('LINDEX', KEYS[6], 0)) or HISTORY_SPACING
+local previous = redis.call('LINDEX', KEYS[6], -1)
+local due = true
+if previous and redis.call('LLEN', KEYS[6]) > 1 and ARGV[14] ~= '1' then
+  local previous_ms = tonumber(string.match(previous, '^(-?%d+):'))
+  local ms = tonumber(string.match(ARGV[13], '^(-?%d+):'))
+  due = (not previous_ms) or (not ms) or ms - previous_ms >= spacing
+end
+if due then
+  if redis.call('LLEN', KEYS[6]) == 0 then redis.call('RPUSH', KEYS[6], HISTORY_SPACING) end
+  if redis.call('RPUSH', KEYS[6], ARGV[13]) - 1 > HISTORY_SAMPLES then
+    local samples = redis.call('LRANGE', KEYS[6], 1, -1)
+    local kept = {}
+    for i = 1, #samples do
+      if (#samples - i) % 2 == 0 then kept[#kept + 1] = samples[i] end
+    end
+    redis.call('DEL', KEYS[6])
+    redis.call('RPUSH', KEYS[6], string.format('%d', spacing * 2), unpack(kept))
+  end
+end
+redis.call('EXPIRE', KEYS[6], ARGV[2])
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[9], ARGV[4])
@@ -97,6 +126,8 @@ pub(super) fn write_script(keys: &Keys) -> Script {
         &WRITE_SCRIPT_TEMPLATE
             .replace("RANKS", &ranks.join(", "))
             .replace("FINISHED", &finished.to_string())
+            .replace("HISTORY_SPACING", &HISTORY_SPACING_MS.to_string())
+            .replace("HISTORY_SAMPLES", &HISTORY_SAMPLES.to_string())
             .replace("PUBLISH_COMMAND", keys.publish_command()),
     )
 }
@@ -132,6 +163,7 @@ impl RedisStore {
             .key(self.keys.by_start_index(bucket))
             .key(self.keys.state(&record.job_id))
             .key(self.keys.log(&record.job_id))
+            .key(self.keys.history(&record.job_id))
             .arg(json)
             .arg(ttl)
             .arg(score)
@@ -150,6 +182,13 @@ impl RedisStore {
             Some((expected, state)) => invocation.arg(expected).arg(state),
             None => invocation.arg("").arg(""),
         };
+        invocation
+            .arg(record.sample().to_stored())
+            .arg(if record.status.is_terminal() {
+                "1"
+            } else {
+                "0"
+            });
         self.call(bucket, invocation.invoke_async(&mut conn)).await
     }
 }

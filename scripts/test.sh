@@ -13,6 +13,8 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432
 
 scripts/services.sh
 cargo test --all-features "$@"
+# The Python and Node client packages, with Celery and BullMQ, against the server.
+scripts/test-clients.sh
 scripts/check-image-context.sh
 # The live API against its OpenAPI document.
 scripts/schemathesis.sh

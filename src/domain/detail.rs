@@ -167,13 +167,18 @@ impl ResultUrl {
                 "must not hold spaces or control characters",
             ));
         }
-        let path = value.starts_with('/') && !value.starts_with("//") && !value.contains('\\');
-        let absolute = || {
-            url::Url::parse(&value).is_ok_and(|url| {
-                matches!(url.scheme(), "http" | "https") && url.host_str().is_some()
-            })
-        };
-        if !path && !absolute() {
+        // The form alone decides, exactly as openapi.yaml's pattern says:
+        // an `http://` or `https://` prefix and a host (anything else after
+        // it is the browser's to read), or a path on this site.
+        let has_host = |rest: &str| !rest.is_empty() && !rest.starts_with(['/', '?', '#']);
+        let absolute = value
+            .strip_prefix("https://")
+            .or_else(|| value.strip_prefix("http://"))
+            .is_some_and(has_host);
+        let path = value
+            .strip_prefix('/')
+            .is_some_and(|rest| !rest.starts_with(['/', '\\']));
+        if !absolute && !path {
             return Err(DetailError::new(
                 field,
                 "an absolute http(s) URL or a path starting with a single /",
@@ -255,6 +260,8 @@ mod tests {
             "reports/42",
             "ftp://h/x",
             "https://",
+            "https:///x",
+            "HTTPS://upper.example",
             "/a b",
             "",
         ] {

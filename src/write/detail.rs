@@ -17,7 +17,8 @@ pub struct Detail {
     /// The stage the job is in now: one of its steps, or free text when it
     /// declared none (checked with [`steps::check_step_name`]).
     pub stage: Option<String>,
-    /// Steps passed over on the way to `stage`: marked `skipped`, not `done`.
+    /// Steps passed over on the way to `stage`: marked `skipped`, not
+    /// `done`. Without a `stage`, or for a job without steps, ignored.
     pub skipped: Vec<String>,
     /// The latest sentence (empty clears it).
     pub message: Option<Message>,

@@ -17,6 +17,7 @@ mod cluster;
 mod config;
 mod conflicts;
 mod dashboard;
+mod details;
 mod durability;
 mod embedded;
 mod errors;

@@ -232,12 +232,6 @@ fn detail(
     for name in &skipped {
         steps::check_step_name("skipped", name).map_err(bad)?;
     }
-    if !skipped.is_empty() && stage.is_none() {
-        return Err(bad(DetailError {
-            field: "skipped",
-            reason: "names the steps passed over on the way to `stage`, which is missing".into(),
-        }));
-    }
     if let Some(metadata) = &metadata {
         check_metadata(metadata).map_err(bad)?;
     }

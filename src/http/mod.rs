@@ -11,6 +11,9 @@
 //! | POST   | `/api/v1/jobs/{jobId}/progress`      | [`routes::ingest::progress`] |
 //! | POST   | `/api/v1/jobs/{jobId}/complete`, `/fail` | [`routes::ingest::complete`], [`routes::ingest::fail`] |
 //! | POST   | `/api/v1/progress`                   | [`routes::ingest::batch`]    |
+//! | GET    | `/api/v1/jobs/{jobId}/logs?after=&limit=` | [`routes::logs::page`]  |
+//! | POST   | `/api/v1/jobs/{jobId}/logs`          | [`routes::logs::append`]     |
+//! | GET    | `/api/v1/jobs/{jobId}/history`       | [`routes::history::history`] |
 //! | GET    | `/api/v1/schedules/active`           | [`routes::schedules::active`]|
 //! | GET    | `/api/v1/schedules/{id}/progress`    | [`routes::schedules::progress`] |
 //! | GET    | `/healthz`, `/readyz`                | [`routes::health`]           |
@@ -167,6 +170,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(needs(Write, web::post().to(routes::ingest::progress)))
                     .default_service(not_allowed("GET, HEAD, POST")),
             )
+            .service(
+                web::resource("/jobs/{job_id}/logs")
+                    .route(needs(Read, get(routes::logs::page)))
+                    .route(needs(Write, web::post().to(routes::logs::append)))
+                    .default_service(not_allowed("GET, HEAD, POST")),
+            )
+            .service(resource(
+                Read,
+                "/jobs/{job_id}/history",
+                routes::history::history,
+            ))
             .service(resource(Read, "/jobs", routes::finished::list))
             .service(resource(Read, "/jobs/active", routes::jobs::active))
             // Before `{job_id}/events`, which would take `active` for an id.

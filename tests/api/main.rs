@@ -30,6 +30,8 @@ mod finished;
 mod health;
 mod ingest;
 mod limits;
+mod log_events;
+mod logs;
 mod metrics;
 mod objects;
 mod progress;

@@ -16,7 +16,12 @@
 //!   gone for every reader at once and leaves the active index with it;
 //! - the active index in start order (jobs without a start last, ties by
 //!   id), exactly while the value's status is active;
-//! - every stored value is published to the streams of this process
+//! - a job's progress history, sampled and thinned by the rules the
+//!   write script keeps ([`History`]);
+//! - a job's log, numbered and bounded as the Redis log script keeps it
+//!   (`kept_log.rs`), living and expiring with its record;
+//! - every stored value, and every batch of log lines, is published to
+//!   the streams of this process
 //!   ([`MemoryStore::events`], which the push hub's in-process bus
 //!   subscribes to).
 //!
@@ -43,8 +48,11 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::broadcast;
 
-use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode};
-use crate::domain::{CancelRequest, JobId, JobStatus, MAX_ATTEMPTS_KEPT, ProgressRecord};
+use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode, kept_log::KeptLog};
+use crate::domain::{
+    CancelRequest, History, JobId, JobStatus, LogBatch, LogLine, LogPage, MAX_ATTEMPTS_KEPT,
+    NewLogLine, ProgressRecord, Sample,
+};
 
 /// Where a job sorts in the active list: jobs with a start first, by
 /// start; then those without; ties by id (Redis orders equal scores by
@@ -68,6 +76,10 @@ struct Entry {
     expires_at: Instant,
     /// Its place in the active index, while it is active.
     start: Option<StartKey>,
+    /// Its log, once a line was written.
+    log: Option<KeptLog>,
+    /// Its progress samples.
+    history: History,
 }
 
 #[derive(Default)]
@@ -227,11 +239,17 @@ impl MemoryStore {
             .to_stored_json()
             .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?
             .into();
-        let kept_state = match (expecting, jobs.remove(&record.job_id)) {
-            (Some(expecting), _) => Some(Arc::from(expecting.state)),
+        let (old_state, log, mut history) = jobs
+            .remove(&record.job_id)
+            .map_or((None, None, History::default()), |old| {
+                (old.state, old.log, old.history)
+            });
+        history.record(record.sample(), record.status.is_terminal());
+        let kept_state = match expecting {
+            Some(expecting) => Some(Arc::from(expecting.state)),
             // A write without state leaves the state as it is, as the
             // script's SET of the value alone does (its TTL is reset).
-            (None, old) => old.and_then(|old| old.state),
+            None => old_state,
         };
         let expires_at = now + self.ttls.for_status(record.status);
         let start = record.status.is_active().then(|| {
@@ -258,6 +276,8 @@ impl MemoryStore {
                 cancel: stored.cancel_requested.clone(),
                 expires_at,
                 start,
+                log,
+                history,
             },
         );
         drop(jobs);
@@ -369,6 +389,54 @@ impl HotStore for MemoryStore {
             }
         }
         Ok((records, total))
+    }
+
+    async fn append_log(
+        &self,
+        id: &JobId,
+        lines: &[NewLogLine],
+    ) -> Result<Option<u64>, StoreError> {
+        let mut jobs = self.lock();
+        jobs.expire(Instant::now());
+        let Some(entry) = jobs.entries.get_mut(id) else {
+            return Ok(None);
+        };
+        let log = entry.log.get_or_insert_default();
+        let last = log.append(lines);
+        let (added, _) = log.after(last - lines.len() as u64, u32::MAX);
+        drop(jobs);
+        if !added.is_empty() {
+            // As the Redis log script publishes them; no subscriber is no
+            // error.
+            let _ = self
+                .events
+                .send(Bytes::from(LogBatch::payload(id, &added).into_bytes()));
+        }
+        Ok(Some(last))
+    }
+
+    async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError> {
+        let found = self
+            .lock()
+            .live(id)
+            .and_then(|entry| Some(entry.log.as_ref()?.after(after, limit)));
+        let Some((raw, last)) = found else {
+            return Ok(LogPage::default());
+        };
+        let lines = raw
+            .iter()
+            .map(|line| serde_json::from_str::<LogLine>(line))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| StoreError::corrupt(format!("log of {id}"), err))?;
+        Ok(LogPage::of(lines, last))
+    }
+
+    async fn history(&self, id: &JobId) -> Result<Vec<Sample>, StoreError> {
+        Ok(self
+            .lock()
+            .live(id)
+            .map(|entry| entry.history.samples().to_vec())
+            .unwrap_or_default())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -5,7 +5,10 @@ use redis::Script;
 
 use super::RedisStore;
 use crate::{
-    domain::{CancelRequest, JobStatus, MAX_ATTEMPTS_KEPT, ProgressRecord},
+    domain::{
+        CancelRequest, HISTORY_SAMPLES, HISTORY_SPACING_MS, JobStatus, MAX_ATTEMPTS_KEPT,
+        ProgressRecord,
+    },
     store::{StoreError, keys::Keys},
 };
 
@@ -39,12 +42,23 @@ use crate::{
 /// writer that has not heard of it writes the same attempt, and returned,
 /// so the writer learns of it with its next write.
 ///
-/// KEYS: value key, index by update, index by start, state key.
+/// The job's log (its own script, `log.rs`) lives as long as the record:
+/// each write carries the record's TTL to it, when there is one.
+///
+/// A written record also appends a progress sample (ARGV[13]) to the
+/// job's history when the spacing (the list's first element) has passed
+/// since the last one, or the record is final (ARGV[14] is "1"); past
+/// HISTORY_SAMPLES, every other sample is dropped (the newest kept) and
+/// the spacing doubles: the one rewrite, once per doubling.
+///
+/// KEYS: value key, index by update, index by start, state key, log key,
+///       history key.
 /// ARGV: json (no version), ttl seconds, update score (ms), job id, "1" if
 ///       active, status rank, processed count, status, start score (ms or
 ///       "+inf"), events channel or "", expected version or "", state or "",
-///       attempt, "1" if the json carries cancelRequested else "", "1" if
-///       it carries attempts else "".
+///       sample (`<ms>:<processed>:<failed>`), "1" if final, attempt, "1"
+///       if the json carries cancelRequested else "", "1" if it carries
+///       attempts else "".
 /// Returns {the new version (0 when refused as stale, -1 when the stored
 /// version is not the expected one), the kept cancelRequested as JSON or
 /// ""}.
@@ -83,7 +97,7 @@ if current then
   end
 end
 if ARGV[11] ~= '' and version ~= tonumber(ARGV[11]) then return {-1, ''} end
-local attempt = tonumber(ARGV[13])
+local attempt = tonumber(ARGV[15])
 local old_attempt = ok and (tonumber(old.attempt) or 1) or attempt
 if ok then
   if attempt < old_attempt then return {0, ''} end
@@ -105,12 +119,12 @@ version = math.max(version + 1, tonumber(ARGV[3]))
 -- The record less its opening brace, so fields can be added at its end.
 local body = string.sub(ARGV[1], 2)
 local cancel = ''
-if ok and attempt == old_attempt and ARGV[14] == '' and type(old.cancelRequested) == 'table' then
+if ok and attempt == old_attempt and ARGV[16] == '' and type(old.cancelRequested) == 'table' then
   -- A request to stop made since the writer last heard: kept, and told.
   cancel = cjson.encode(old.cancelRequested)
   body = string.sub(body, 1, -2) .. ',"cancelRequested":' .. cancel .. '}'
 end
-if ok and attempt > old_attempt and ARGV[15] == '' then
+if ok and attempt > old_attempt and ARGV[17] == '' then
   -- A new attempt from a writer that does not carry the earlier ones.
   local kept = {}
   if type(old.attempts) == 'table' then
@@ -126,6 +140,28 @@ redis.call('SET', KEYS[1], json, 'EX', ARGV[2])
 if ARGV[12] ~= '' then
   redis.call('SET', KEYS[4], ARGV[12], 'EX', ARGV[2])
 end
+redis.call('EXPIRE', KEYS[5], ARGV[2])
+local spacing = tonumber(redis.call('LINDEX', KEYS[6], 0)) or HISTORY_SPACING
+local previous = redis.call('LINDEX', KEYS[6], -1)
+local due = true
+if previous and redis.call('LLEN', KEYS[6]) > 1 and ARGV[14] ~= '1' then
+  local previous_ms = tonumber(string.match(previous, '^(-?%d+):'))
+  local ms = tonumber(string.match(ARGV[13], '^(-?%d+):'))
+  due = (not previous_ms) or (not ms) or ms - previous_ms >= spacing
+end
+if due then
+  if redis.call('LLEN', KEYS[6]) == 0 then redis.call('RPUSH', KEYS[6], HISTORY_SPACING) end
+  if redis.call('RPUSH', KEYS[6], ARGV[13]) - 1 > HISTORY_SAMPLES then
+    local samples = redis.call('LRANGE', KEYS[6], 1, -1)
+    local kept = {}
+    for i = 1, #samples do
+      if (#samples - i) % 2 == 0 then kept[#kept + 1] = samples[i] end
+    end
+    redis.call('DEL', KEYS[6])
+    redis.call('RPUSH', KEYS[6], string.format('%d', spacing * 2), unpack(kept))
+  end
+end
+redis.call('EXPIRE', KEYS[6], ARGV[2])
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[9], ARGV[4])
@@ -151,6 +187,8 @@ pub(super) fn write_script(keys: &Keys) -> Script {
             .replace("RANKS", &ranks.join(", "))
             .replace("FINISHED", &finished.to_string())
             .replace("MAX_KEPT", &MAX_ATTEMPTS_KEPT.to_string())
+            .replace("HISTORY_SPACING", &HISTORY_SPACING_MS.to_string())
+            .replace("HISTORY_SAMPLES", &HISTORY_SAMPLES.to_string())
             .replace("PUBLISH_COMMAND", keys.publish_command()),
     )
 }
@@ -186,6 +224,8 @@ impl RedisStore {
             .key(self.keys.active_index(bucket))
             .key(self.keys.by_start_index(bucket))
             .key(self.keys.state(&record.job_id))
+            .key(self.keys.log(&record.job_id))
+            .key(self.keys.history(&record.job_id))
             .arg(json)
             .arg(ttl)
             .arg(score)
@@ -205,6 +245,12 @@ impl RedisStore {
             None => invocation.arg("").arg(""),
         };
         invocation
+            .arg(record.sample().to_stored())
+            .arg(if record.status.is_terminal() {
+                "1"
+            } else {
+                "0"
+            })
             .arg(record.attempt())
             .arg(if record.cancel_requested.is_some() {
                 "1"

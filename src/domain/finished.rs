@@ -6,7 +6,7 @@ use std::{fmt, str::FromStr};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{JobId, JobStatus, ProgressRecord};
+use super::{JobFilter, JobId, JobStatus, ProgressRecord};
 
 /// Which finished jobs to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +42,8 @@ pub struct FinishedQuery {
     pub limit: u32,
     /// Continue after this job (the previous page's `nextCursor`).
     pub after: Option<FinishedCursor>,
+    /// Only the jobs it admits.
+    pub filter: JobFilter,
 }
 
 /// A page of finished jobs and where the next one starts.

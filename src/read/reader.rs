@@ -12,8 +12,8 @@ use super::{
 };
 use crate::{
     domain::{
-        FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId, ScheduleProgress, Source,
-        StallPolicy,
+        FinishedQuery, JobFilter, JobId, ProgressRecord, Schedule, ScheduleId, ScheduleProgress,
+        Source, StallPolicy,
     },
     error::error_chain,
     metrics::ServerMetrics,
@@ -186,7 +186,7 @@ impl ProgressReader {
                     warn_fallback("hot store active list", &err);
                     let (records, total) = stores
                         .archive
-                        .active(page.limit, page.offset)
+                        .active(&JobFilter::default(), page.limit, page.offset)
                         .await
                         .map_err(|err| ReadError::unavailable("archive active list", &err))?;
                     (records, total, Source::Archive)

@@ -1,4 +1,4 @@
-//! `GET /api/v1/jobs?status=completed|failed&since=&limit=&cursor=`:
+//! `GET /api/v1/jobs?status=completed|failed&since=&limit=&cursor=&kind=&q=`:
 //! recently finished jobs, newest first, one keyset page at a time.
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -6,7 +6,7 @@ use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use serde::Deserialize;
 
 use crate::{
-    domain::{Finished, FinishedCursor, FinishedQuery},
+    domain::{Finished, FinishedCursor, FinishedQuery, JobFilter},
     http::{ApiError, AppState, RequestId, respond::respond},
 };
 
@@ -24,6 +24,8 @@ pub struct FinishedParams {
     since: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    kind: Option<String>,
+    q: Option<String>,
 }
 
 impl FinishedParams {
@@ -77,11 +79,14 @@ impl FinishedParams {
                 })
             })
             .transpose()?;
+        let filter = JobFilter::parse(self.kind.as_deref(), self.q.as_deref())
+            .map_err(|err| ApiError::BadRequest(err.to_string()))?;
         Ok(FinishedQuery {
             which,
             since,
             limit,
             after,
+            filter,
         })
     }
 }
@@ -110,6 +115,7 @@ mod tests {
             since: some(since),
             limit: some(limit),
             cursor: some(cursor),
+            ..FinishedParams::default()
         }
     }
 
@@ -135,6 +141,20 @@ mod tests {
             (params("", "", "0", ""), "limit"),
             (params("", "", "1001", ""), "limit"),
             (params("", "", "", "nope"), "cursor"),
+            (
+                FinishedParams {
+                    kind: Some("no spaces".into()),
+                    ..FinishedParams::default()
+                },
+                "kind",
+            ),
+            (
+                FinishedParams {
+                    q: Some("x".repeat(201)),
+                    ..FinishedParams::default()
+                },
+                "q",
+            ),
         ] {
             match bad.parse(now) {
                 Err(ApiError::BadRequest(message)) => {

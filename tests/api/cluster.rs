@@ -117,7 +117,7 @@ async fn jobs_written_and_read_through_the_api_spread_over_the_three_masters(poo
         assert_eq!(body["data"]["currentSentCount"], n + 1);
     }
     // Each master holds exactly its jobs' keys (value and state) and its
-    // buckets' indexes.
+    // buckets' indexes and names hashes (these jobs have no kind).
     let keys = &c.app.keys;
     let mut expected = vec![BTreeSet::new(); cluster.masters()];
     for (id, master) in &jobs {
@@ -127,6 +127,7 @@ async fn jobs_written_and_read_through_the_api_spread_over_the_three_masters(poo
             keys.state(id),
             keys.active_index(bucket),
             keys.by_start_index(bucket),
+            keys.names(bucket),
         ]);
     }
     for (master, expected) in expected.iter().enumerate() {

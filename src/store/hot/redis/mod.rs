@@ -20,6 +20,7 @@ mod active;
 mod conn;
 mod nodes;
 mod script;
+mod search;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -35,7 +36,7 @@ use super::{
     guard::{ErrorKind, Guarded},
     keys::Bucket,
 };
-use crate::domain::{JobId, JobStatus, ProgressRecord};
+use crate::domain::{JobFilter, JobId, JobStatus, ProgressRecord};
 
 /// How many values one MGET asks for: a page of 1,000 takes four round
 /// trips, and no single command keeps Redis busy for long (500 values, about
@@ -80,6 +81,7 @@ pub struct RedisStore {
     ttls: Ttls,
     write_script: Script,
     prune_script: Script,
+    forget_script: Script,
     /// The write script publishes what it stores; off when another bus
     /// carries the changes.
     publishing: bool,
@@ -181,6 +183,7 @@ impl RedisStore {
             conn,
             write_script: script::write_script(&keys),
             prune_script: active::prune_script(),
+            forget_script: active::forget_script(),
             keys,
             ttls,
             publishing: true,
@@ -349,10 +352,11 @@ impl HotStore for RedisStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn active(
         &self,
+        filter: &JobFilter,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
-        self.active_page(limit, offset).await
+        self.active_page(filter, limit, offset).await
     }
 
     /// On a cluster, every master must answer: a cluster missing a master

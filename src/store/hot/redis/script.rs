@@ -31,10 +31,14 @@ use crate::{
 /// Every key and the channel are of the job's bucket, so on a cluster the
 /// script runs on one slot.
 ///
-/// KEYS: value key, index by update, index by start, state key.
+/// The filters' block keeps the job's kind index and names entry (see
+/// `keys.rs`) in step with the two indexes.
+///
+/// KEYS: value key, index by update, index by start, state key, names hash.
 /// ARGV: json (no version), ttl seconds, update score (ms), job id, "1" if
 ///       active, status rank, processed count, status, start score (ms or
-///       "+inf"), events channel or "", expected version or "", state or "".
+///       "+inf"), events channel or "", expected version or "", state or "",
+///       kind index prefix, kind or "", name or "".
 /// Returns the new version, 0 when refused as stale, -1 when the stored
 /// version is not the expected one.
 const WRITE_SCRIPT_TEMPLATE: &str = r#"
@@ -76,6 +80,20 @@ else
   redis.call('ZREM', KEYS[2], ARGV[4])
   redis.call('ZREM', KEYS[3], ARGV[4])
 end
+-- Filters: the kind index and the names entry ("<kind> <name>"), whose
+-- kind says which kind index an earlier write put the job in.
+local entry = redis.call('HGET', KEYS[5], ARGV[4])
+local old_kind = entry and string.match(entry, '^([^ ]*) ')
+if old_kind and old_kind ~= '' and (ARGV[5] ~= '1' or old_kind ~= ARGV[14]) then
+  redis.call('ZREM', ARGV[13] .. old_kind, ARGV[4])
+end
+if ARGV[5] == '1' then
+  if ARGV[14] ~= '' then redis.call('ZADD', ARGV[13] .. ARGV[14], ARGV[9], ARGV[4]) end
+  redis.call('HSET', KEYS[5], ARGV[4], ARGV[14] .. ' ' .. ARGV[15])
+elseif entry then
+  redis.call('HDEL', KEYS[5], ARGV[4])
+end
+-- End of the filters' block.
 if ARGV[10] ~= '' then
   redis.call('PUBLISH_COMMAND', ARGV[10], json)
 end
@@ -127,6 +145,7 @@ impl RedisStore {
             .key(self.keys.active_index(bucket))
             .key(self.keys.by_start_index(bucket))
             .key(self.keys.state(&record.job_id))
+            .key(self.keys.names(bucket))
             .arg(json)
             .arg(ttl)
             .arg(score)
@@ -145,6 +164,10 @@ impl RedisStore {
             Some((expected, state)) => invocation.arg(expected).arg(state),
             None => invocation.arg("").arg(""),
         };
+        invocation
+            .arg(self.keys.kind_index_prefix(bucket))
+            .arg(record.kind.as_ref().map_or("", |kind| kind.as_str()))
+            .arg(record.name.as_ref().map_or("", |name| name.as_str()));
         self.call(bucket, invocation.invoke_async(&mut conn)).await
     }
 }

@@ -6,7 +6,7 @@ use std::{fmt, str::FromStr};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{JobId, JobStatus, ProgressRecord};
+use super::{JobFilter, JobId, JobStatus, ProgressRecord};
 
 /// Which finished jobs to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -15,7 +15,9 @@ pub enum Finished {
     Completed,
     /// `failed` only.
     Failed,
-    /// Both.
+    /// `cancelled` only.
+    Cancelled,
+    /// Every final status.
     Either,
 }
 
@@ -25,7 +27,12 @@ impl Finished {
         match self {
             Finished::Completed => &[JobStatus::Completed],
             Finished::Failed => &[JobStatus::Failed],
-            Finished::Either => &[JobStatus::Completed, JobStatus::Failed],
+            Finished::Cancelled => &[JobStatus::Cancelled],
+            Finished::Either => &[
+                JobStatus::Completed,
+                JobStatus::Failed,
+                JobStatus::Cancelled,
+            ],
         }
     }
 }
@@ -34,7 +41,7 @@ impl Finished {
 /// written at or after `since`, newest first, after `after` when given.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FinishedQuery {
-    /// Completed, failed or both.
+    /// Completed, failed, cancelled, or all of them.
     pub which: Finished,
     /// Jobs whose final record (`updatedAt`) is older are left out.
     pub since: DateTime<Utc>,
@@ -42,6 +49,8 @@ pub struct FinishedQuery {
     pub limit: u32,
     /// Continue after this job (the previous page's `nextCursor`).
     pub after: Option<FinishedCursor>,
+    /// Only the jobs it admits.
+    pub filter: JobFilter,
 }
 
 /// A page of finished jobs and where the next one starts.

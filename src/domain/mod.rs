@@ -3,6 +3,7 @@
 
 mod control;
 mod detail;
+mod filter;
 mod finished;
 mod history;
 mod id;
@@ -18,6 +19,7 @@ pub use detail::{
     DetailError, JobKind, JobName, MAX_KIND, MAX_MESSAGE, MAX_METADATA_BYTES, MAX_NAME,
     MAX_RESULT_URL, Message, Metadata, ResultUrl, check_metadata, merge_metadata,
 };
+pub use filter::{JobFilter, MAX_SEARCH, Search};
 pub use finished::{BadCursor, Finished, FinishedCursor, FinishedPage, FinishedQuery};
 pub use history::{
     ARCHIVED_SAMPLES, HISTORY_SAMPLES, HISTORY_SPACING_MS, History, Sample, downsample, thin,

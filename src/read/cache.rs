@@ -27,7 +27,7 @@ use tracing::Instrument as _;
 
 use super::envelope::Rendered;
 use crate::{
-    domain::{FinishedQuery, JobId, ScheduleId, Source},
+    domain::{FinishedQuery, JobFilter, JobId, ScheduleId, Source},
     metrics::ServerMetrics,
 };
 
@@ -42,6 +42,8 @@ pub enum CacheKey {
         limit: u32,
         /// Items skipped.
         offset: u64,
+        /// What the list is narrowed to.
+        filter: JobFilter,
     },
     /// Every running schedule.
     ActiveSchedules,
@@ -55,7 +57,7 @@ impl std::fmt::Display for CacheKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CacheKey::Job(id) => write!(f, "job {id}"),
-            CacheKey::Active { limit, offset } => {
+            CacheKey::Active { limit, offset, .. } => {
                 write!(f, "active jobs (limit {limit}, offset {offset})")
             }
             CacheKey::ActiveSchedules => f.write_str("active schedules"),

@@ -12,8 +12,8 @@ use super::{
 };
 use crate::{
     domain::{
-        FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId, ScheduleProgress, Source,
-        StallPolicy,
+        FinishedQuery, JobFilter, JobId, ProgressRecord, Schedule, ScheduleId, ScheduleProgress,
+        Source, StallPolicy,
     },
     error::error_chain,
     metrics::ServerMetrics,
@@ -174,25 +174,37 @@ impl ProgressReader {
     /// The active jobs, oldest start first: from the hot store, or from the
     /// checkpoints when it cannot answer.
     pub async fn active(&self, page: Page, request_id: &str) -> Served {
+        self.active_filtered(page, JobFilter::default(), request_id)
+            .await
+    }
+
+    /// The active jobs `filter` admits, as [`active`](Self::active) lists
+    /// them; the total counts what it admits.
+    pub async fn active_filtered(&self, page: Page, filter: JobFilter, request_id: &str) -> Served {
         let key = CacheKey::Active {
             limit: page.limit,
             offset: page.offset,
+            filter: filter.clone(),
         };
         self.serve(key, request_id, move |stores| async move {
             let now = Utc::now();
-            let (records, total, source) = match stores.hot.active(page.limit, page.offset).await {
+            let listed_hot = stores.hot.active(&filter, page.limit, page.offset).await;
+            let (records, total, source) = match listed_hot {
                 Ok((records, total)) => (records, total, Source::Hot),
                 Err(err) => {
                     warn_fallback("hot store active list", &err);
                     let (records, total) = stores
                         .archive
-                        .active(page.limit, page.offset)
+                        .active(&filter, page.limit, page.offset)
                         .await
                         .map_err(|err| ReadError::unavailable("archive active list", &err))?;
                     (records, total, Source::Archive)
                 }
             };
-            if let Some(metrics) = &stores.metrics {
+            // The gauge counts every active job, not a filtered share.
+            if let Some(metrics) = &stores.metrics
+                && filter.is_empty()
+            {
                 metrics.active_jobs(total);
             }
             let records = mark_stalled(records, now, &stores.stall);

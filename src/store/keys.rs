@@ -15,6 +15,8 @@
 //! | `job:active`             | sorted set | member `<jobId>`, score = `updatedAt` in ms since the epoch | none |
 //! | `job:active:by-start`    | sorted set | member `<jobId>`, score = `startedAt` in ms (`+inf` when unknown) | none |
 //! | `job:events`             | pub/sub channel | every stored record, as stored, published by the write script | - |
+//! | `job:active:kind:<kind>` | sorted set | the active jobs of one kind, scored as `active:by-start`; `kind=` pages read it | none |
+//! | `job:active:names`       | hash       | field `<jobId>`, value `<kind> <name>` (either may be empty; a kind holds no space) of every active job; `q=` reads it, never the records | none |
 //!
 //! # Redis Cluster
 //!
@@ -33,6 +35,8 @@
 //! | `{job:3}history:<jobId>`     | list       | as above, same TTL |
 //! | `{job:3}active`              | sorted set | the bucket's active jobs, by last update, as above |
 //! | `{job:3}active:by-start`     | sorted set | the bucket's active jobs, by start, as above |
+//! | `{job:3}active:kind:<kind>`  | sorted set | the bucket's active jobs of one kind, as above |
+//! | `{job:3}active:names`        | hash       | the bucket's active jobs' kinds and names, as above |
 //! | `{job:3}events`              | shard channel | the bucket's stored records, published with `SPUBLISH` |
 //!
 //! A shard channel is served by the master of its slot alone, so the write
@@ -46,10 +50,13 @@
 //! the larger of the previous version plus one and the write's `updatedAt`
 //! in ms, so it only grows, even across a Redis that lost the key.
 //!
-//! A job is in its bucket's two indexes exactly while its value's status is
-//! `preparing` or `in_progress`: one Lua script writes the value, its TTL
-//! and the index entries together, so a reader never sees one without the
-//! other. One Redis has a single bucket, whose keys carry no tag. A page
+//! A job is in its bucket's two indexes, its kind's index and the names
+//! hash exactly while its value's status is `preparing` or `in_progress`:
+//! one Lua script writes the value, its TTL and the index entries
+//! together, so a reader never sees one without the other (the names
+//! entry holds the kind, so the script and the pruning find the kind
+//! index to leave without the record).
+//! One Redis has a single bucket, whose keys carry no tag. A page
 //! of the active list is read from the `active:by-start` indexes (one
 //! ZRANGE on one Redis; on a cluster, the N indexes merged: oldest start
 //! first, ties by id) and one MGET per bucket of that page's values: never
@@ -62,7 +69,7 @@
 
 use std::num::NonZeroU16;
 
-use crate::domain::JobId;
+use crate::domain::{JobId, JobKind};
 
 /// Builds every key under one prefix, in one of the two layouts. Tests
 /// give each run its own prefix, so parallel tests never see each other's
@@ -175,6 +182,25 @@ impl Keys {
         format!("{}active:by-start", self.head(bucket))
     }
 
+    /// `<head>active:kind:<kind>`: the bucket's active jobs of `kind`, in
+    /// the order of [`by_start_index`](Self::by_start_index).
+    pub fn kind_index(&self, bucket: Bucket, kind: &JobKind) -> String {
+        format!("{}{}", self.kind_index_prefix(bucket), kind)
+    }
+
+    /// `<head>active:kind:`: what the bucket's kind indexes start with;
+    /// the write and prune scripts append a kind they read from the names
+    /// hash.
+    pub fn kind_index_prefix(&self, bucket: Bucket) -> String {
+        format!("{}active:kind:", self.head(bucket))
+    }
+
+    /// `<head>active:names`: `<jobId>` -> `<kind> <name>` of the bucket's
+    /// active jobs, which a search by `q` reads instead of the records.
+    pub fn names(&self, bucket: Bucket) -> String {
+        format!("{}active:names", self.head(bucket))
+    }
+
     /// `<prefix>events`: the channel every write is published on by one
     /// Redis, and the NATS subject of the same name in either layout.
     pub fn events_channel(&self) -> String {
@@ -220,6 +246,9 @@ mod tests {
         assert_eq!(keys.history(&id), "job:history:abc");
         assert_eq!(keys.active_index(only), "job:active");
         assert_eq!(keys.by_start_index(only), "job:active:by-start");
+        let kind = JobKind::parse("import").unwrap();
+        assert_eq!(keys.kind_index(only, &kind), "job:active:kind:import");
+        assert_eq!(keys.names(only), "job:active:names");
         assert_eq!(keys.events_channel(), "job:events");
         assert_eq!(keys.publish_channel(only), "job:events");
         assert_eq!(keys.publish_command(), "PUBLISH");
@@ -244,6 +273,9 @@ mod tests {
         assert_eq!(keys.history(&id), "{job:0}history:abc");
         assert_eq!(keys.active_index(bucket), "{job:0}active");
         assert_eq!(keys.by_start_index(bucket), "{job:0}active:by-start");
+        let kind = JobKind::parse("import").unwrap();
+        assert_eq!(keys.kind_index(bucket, &kind), "{job:0}active:kind:import");
+        assert_eq!(keys.names(bucket), "{job:0}active:names");
         assert_eq!(keys.publish_channel(bucket), "{job:0}events");
         assert_eq!(keys.events_channel(), "job:events", "the NATS subject");
         assert_eq!(keys.publish_command(), "SPUBLISH");

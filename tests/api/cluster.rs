@@ -116,8 +116,8 @@ async fn jobs_written_and_read_through_the_api_spread_over_the_three_masters(poo
         assert_eq!(body["data"]["successCount"], n);
         assert_eq!(body["data"]["currentSentCount"], n + 1);
     }
-    // Each master holds exactly its jobs' keys (value and state) and its
-    // buckets' indexes.
+    // Each master holds exactly its jobs' keys (value, state, history) and
+    // its buckets' indexes and names hashes (these jobs have no kind).
     let keys = &c.app.keys;
     let mut expected = vec![BTreeSet::new(); cluster.masters()];
     for (id, master) in &jobs {
@@ -125,8 +125,10 @@ async fn jobs_written_and_read_through_the_api_spread_over_the_three_masters(poo
         expected[*master].extend([
             keys.progress(id),
             keys.state(id),
+            keys.history(id),
             keys.active_index(bucket),
             keys.by_start_index(bucket),
+            keys.names(bucket),
         ]);
     }
     for (master, expected) in expected.iter().enumerate() {

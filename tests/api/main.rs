@@ -26,6 +26,7 @@ mod errors;
 mod events;
 mod fallback;
 mod faults;
+mod filters;
 mod finished;
 mod health;
 mod ingest;

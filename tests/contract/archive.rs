@@ -41,6 +41,7 @@ macro_rules! contract {
 }
 
 mod checkpoints;
+mod filters;
 mod lists;
 mod retention;
 mod schedules;

@@ -11,8 +11,9 @@ use futures_util::future::BoxFuture;
 use chrono::{DateTime, TimeZone as _, Utc};
 use job_progress::{
     domain::{
-        CancelRequest, EndRange, HISTORY_SAMPLES, JobId, JobStatus, KEPT_BYTES, KEPT_LINES,
-        LogLevel, MAX_LINE_BYTES, MAX_LINES_PER_CALL, NewLogLine, ProgressRecord, ScheduleId,
+        CancelRequest, EndRange, HISTORY_SAMPLES, JobFilter, JobId, JobKind, JobName, JobStatus,
+        KEPT_BYTES, KEPT_LINES, LogLevel, MAX_LINE_BYTES, MAX_LINES_PER_CALL, NewLogLine,
+        ProgressRecord, ScheduleId,
     },
     store::{HotStore, HotWrite, Keys, MemoryStore, RedisStore, Replaced, Ttls},
 };
@@ -236,16 +237,16 @@ async fn the_active_list_is_in_start_order_and_paged(make: Make) {
     let names = |page: &[ProgressRecord]| -> Vec<String> {
         page.iter().map(|r| r.job_id.to_string()).collect()
     };
-    let (all, total) = store.active(100, 0).await.unwrap();
+    let (all, total) = store.active(&JobFilter::default(), 100, 0).await.unwrap();
     assert_eq!(
         names(&all),
         ["early-a", "early-b", "middle", "late", "none"]
     );
     assert_eq!(total, 5);
-    let (page, total) = store.active(2, 2).await.unwrap();
+    let (page, total) = store.active(&JobFilter::default(), 2, 2).await.unwrap();
     assert_eq!(names(&page), ["middle", "late"]);
     assert_eq!(total, 5);
-    let (page, total) = store.active(2, 10).await.unwrap();
+    let (page, total) = store.active(&JobFilter::default(), 2, 10).await.unwrap();
     assert!(page.is_empty());
     assert_eq!(total, 5);
 }
@@ -260,7 +261,10 @@ async fn expired_records_leave(make: Make) {
     })
     .await;
     store.write(&running("brief", 1, 1)).await.unwrap();
-    assert_eq!(store.active(10, 0).await.unwrap().1, 1);
+    assert_eq!(
+        store.active(&JobFilter::default(), 10, 0).await.unwrap().1,
+        1
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while store.read(&id("brief")).await.unwrap().is_some() {
         assert!(
@@ -270,12 +274,162 @@ async fn expired_records_leave(make: Make) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(store.load(&id("brief")).await.unwrap().is_none());
-    let (page, total) = store.active(10, 0).await.unwrap();
+    let (page, total) = store.active(&JobFilter::default(), 10, 0).await.unwrap();
     assert!(page.is_empty());
     assert_eq!(total, 0);
     // After expiry a job starts afresh, with a version that still grows.
     let again = version(store.write(&running("brief", 0, 1)).await.unwrap());
     assert!(again >= u64::try_from(Utc::now().timestamp_millis()).unwrap() - 10_000);
+}
+
+/// A running job of `kind` named `name` (either left out when empty).
+fn described(job: &str, sent: u64, started: i64, kind: &str, name: &str) -> ProgressRecord {
+    let mut record = running(job, sent, started);
+    record.kind = (!kind.is_empty()).then(|| JobKind::parse(kind).unwrap());
+    record.name = (!name.is_empty()).then(|| JobName::parse(name).unwrap());
+    record
+}
+
+/// The ids of the page of `store`'s active list `kind` and `q` ask for,
+/// and its total.
+async fn filtered(
+    store: &Arc<dyn HotStore>,
+    kind: Option<&str>,
+    q: Option<&str>,
+    limit: u32,
+    offset: u64,
+) -> (Vec<String>, u64) {
+    let filter = JobFilter::parse(kind, q).unwrap();
+    let (page, total) = store.active(&filter, limit, offset).await.unwrap();
+    (page.iter().map(|r| r.job_id.to_string()).collect(), total)
+}
+
+/// `kind` reads its own index and `q` finds the text in the id or the
+/// name, ignoring case; both page in list order with their own total, and
+/// follow a job whose kind or name a later write changes.
+async fn the_active_list_filters_by_kind_and_text(make: Make) {
+    let store = make(Ttls::default()).await;
+    for record in [
+        described("job-a", 1, 100, "import", "Orders"),
+        described("job-b", 1, 200, "mail", "Orders digest"),
+        described("job-c", 1, 300, "import", "Customers"),
+        described("job-d", 1, 400, "import", ""),
+        described("job-e", 1, 500, "", "order lines"),
+        described("job-f", 1, 0, "import", "Late orders"),
+    ] {
+        store.write(&record).await.unwrap();
+    }
+    let list = |ids: &[&str], total: u64| (ids.iter().map(|id| id.to_string()).collect(), total);
+
+    let all_imports = list(&["job-a", "job-c", "job-d", "job-f"], 4);
+    assert_eq!(
+        filtered(&store, Some("import"), None, 10, 0).await,
+        all_imports
+    );
+    assert_eq!(
+        filtered(&store, Some("import"), None, 2, 1).await,
+        list(&["job-c", "job-d"], 4)
+    );
+    let orders = list(&["job-a", "job-b", "job-e", "job-f"], 4);
+    assert_eq!(filtered(&store, None, Some("ORDER"), 10, 0).await, orders);
+    assert_eq!(
+        filtered(&store, None, Some("order"), 1, 3).await,
+        list(&["job-f"], 4)
+    );
+    assert_eq!(
+        filtered(&store, None, Some("JOB-D"), 10, 0).await,
+        list(&["job-d"], 1)
+    );
+    assert_eq!(
+        filtered(&store, Some("import"), Some("order"), 10, 0).await,
+        list(&["job-a", "job-f"], 2)
+    );
+    assert_eq!(
+        filtered(&store, Some("none"), None, 10, 0).await,
+        list(&[], 0)
+    );
+
+    // A new name is found, the old one no longer; a new kind moves the job.
+    store
+        .write(&described("job-c", 2, 300, "import", "Big orders"))
+        .await
+        .unwrap();
+    store
+        .write(&described("job-d", 2, 400, "mail", ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        filtered(&store, None, Some("customers"), 10, 0).await,
+        list(&[], 0)
+    );
+    assert_eq!(
+        filtered(&store, None, Some("big ORDERS"), 10, 0).await,
+        list(&["job-c"], 1)
+    );
+    assert_eq!(
+        filtered(&store, Some("import"), None, 10, 0).await,
+        list(&["job-a", "job-c", "job-f"], 3)
+    );
+    assert_eq!(
+        filtered(&store, Some("mail"), None, 10, 0).await,
+        list(&["job-b", "job-d"], 2)
+    );
+}
+
+/// A job that finishes, or whose value expires, leaves its kind's index
+/// and its name entry with the active list.
+async fn a_job_leaving_the_list_leaves_its_filters(make: Make) {
+    let ttl = Duration::from_secs(1);
+    let store = make(Ttls {
+        in_progress: ttl,
+        completed: Duration::from_secs(60),
+    })
+    .await;
+    store
+        .write(&described("ends", 1, 100, "import", "Nightly"))
+        .await
+        .unwrap();
+    store
+        .write(&described("expires", 1, 200, "import", "Nightly too"))
+        .await
+        .unwrap();
+    assert_eq!(filtered(&store, Some("import"), None, 10, 0).await.1, 2);
+    assert_eq!(filtered(&store, None, Some("nightly"), 10, 0).await.1, 2);
+
+    let done = with_status(
+        described("ends", 2, 100, "import", "Nightly"),
+        JobStatus::Completed,
+    );
+    store.write(&done).await.unwrap();
+    let expected = (vec!["expires".to_owned()], 1);
+    assert_eq!(
+        filtered(&store, Some("import"), None, 10, 0).await,
+        expected
+    );
+    assert_eq!(
+        filtered(&store, None, Some("nightly"), 10, 0).await,
+        expected
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.read(&id("expires")).await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still there after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Twice: the first listing may be the one that finds the entries gone.
+    for _ in 0..2 {
+        assert_eq!(
+            filtered(&store, Some("import"), None, 10, 0).await,
+            (vec![], 0)
+        );
+        assert_eq!(
+            filtered(&store, None, Some("nightly"), 10, 0).await,
+            (vec![], 0)
+        );
+    }
 }
 
 /// A request to stop stored by one writer survives a write of the same
@@ -574,6 +728,8 @@ contract!(
     read_many_answers_in_order,
     the_active_list_is_in_start_order_and_paged,
     expired_records_leave,
+    the_active_list_filters_by_kind_and_text,
+    a_job_leaving_the_list_leaves_its_filters,
     a_request_to_stop_is_kept_and_told_to_the_writer,
     a_later_attempt_starts_over_and_keeps_the_earlier_ones_summary,
     a_log_is_numbered_and_paged,

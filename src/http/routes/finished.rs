@@ -1,4 +1,4 @@
-//! `GET /api/v1/jobs?status=completed|failed&since=&limit=&cursor=`:
+//! `GET /api/v1/jobs?status=completed|failed|cancelled&since=&limit=&cursor=&kind=&q=`:
 //! recently finished jobs, newest first, one keyset page at a time.
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -6,7 +6,7 @@ use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use serde::Deserialize;
 
 use crate::{
-    domain::{Finished, FinishedCursor, FinishedQuery},
+    domain::{Finished, FinishedCursor, FinishedQuery, JobFilter},
     http::{ApiError, AppState, RequestId, respond::respond},
 };
 
@@ -24,6 +24,8 @@ pub struct FinishedParams {
     since: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    kind: Option<String>,
+    q: Option<String>,
 }
 
 impl FinishedParams {
@@ -35,9 +37,10 @@ impl FinishedParams {
             None => Finished::Either,
             Some("completed") => Finished::Completed,
             Some("failed") => Finished::Failed,
+            Some("cancelled") => Finished::Cancelled,
             Some(other) => {
                 return Err(ApiError::BadRequest(format!(
-                    "status must be completed or failed (or absent, for both), got '{other}'"
+                    "status must be completed, failed or cancelled (or absent, for all), got '{other}'"
                 )));
             }
         };
@@ -77,16 +80,19 @@ impl FinishedParams {
                 })
             })
             .transpose()?;
+        let filter = JobFilter::parse(self.kind.as_deref(), self.q.as_deref())
+            .map_err(|err| ApiError::BadRequest(err.to_string()))?;
         Ok(FinishedQuery {
             which,
             since,
             limit,
             after,
+            filter,
         })
     }
 }
 
-/// Completed and failed jobs, the most recently finished first.
+/// Completed, failed and cancelled jobs, the most recently finished first.
 #[tracing::instrument(name = "get_finished_jobs", level = "debug", skip_all)]
 pub async fn list(
     request: HttpRequest,
@@ -110,6 +116,7 @@ mod tests {
             since: some(since),
             limit: some(limit),
             cursor: some(cursor),
+            ..FinishedParams::default()
         }
     }
 
@@ -135,6 +142,20 @@ mod tests {
             (params("", "", "0", ""), "limit"),
             (params("", "", "1001", ""), "limit"),
             (params("", "", "", "nope"), "cursor"),
+            (
+                FinishedParams {
+                    kind: Some("no spaces".into()),
+                    ..FinishedParams::default()
+                },
+                "kind",
+            ),
+            (
+                FinishedParams {
+                    q: Some("x".repeat(201)),
+                    ..FinishedParams::default()
+                },
+                "q",
+            ),
         ] {
             match bad.parse(now) {
                 Err(ApiError::BadRequest(message)) => {

@@ -1,10 +1,11 @@
-//! `GET /api/v1/jobs/{jobId}/progress` and `GET /api/v1/jobs/active`.
+//! `GET /api/v1/jobs/{jobId}/progress` and `GET /api/v1/jobs/active`
+//! (`?limit=&offset=&kind=&q=`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::{
-    domain::JobId,
+    domain::{JobFilter, JobId},
     http::{ApiError, AppState, RequestId, respond::respond},
     read::Page,
 };
@@ -31,11 +32,14 @@ pub async fn progress(
     Ok(respond(&request, &served))
 }
 
-/// `?limit=&offset=` as given; parsed by hand for clear messages.
+/// `?limit=&offset=&kind=&q=` as given; parsed by hand for clear
+/// messages.
 #[derive(Debug, Default, Deserialize)]
 pub struct PageQuery {
     limit: Option<String>,
     offset: Option<String>,
+    kind: Option<String>,
+    q: Option<String>,
 }
 
 impl PageQuery {
@@ -67,9 +71,16 @@ impl PageQuery {
         };
         Ok(Page { limit, offset })
     }
+
+    /// What the list is narrowed to, or a 400 naming `kind` or `q`.
+    pub fn filter(&self) -> Result<JobFilter, ApiError> {
+        JobFilter::parse(self.kind.as_deref(), self.q.as_deref())
+            .map_err(|err| ApiError::BadRequest(err.to_string()))
+    }
 }
 
-/// Every `preparing` or `in_progress` job, oldest start first.
+/// Every `preparing` or `in_progress` job (of a kind, holding a text),
+/// oldest start first.
 #[tracing::instrument(name = "get_active_jobs", level = "debug", skip_all)]
 pub async fn active(
     request: HttpRequest,
@@ -78,6 +89,10 @@ pub async fn active(
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.parse()?;
-    let served = state.reader.active(page, request_id.as_str()).await;
+    let filter = query.filter()?;
+    let served = state
+        .reader
+        .active_filtered(page, filter, request_id.as_str())
+        .await;
     Ok(respond(&request, &served))
 }

@@ -104,13 +104,14 @@ where
 }
 
 /// A page of the active list and how many there are in all, under the
-/// guard: `page` selects the page (`ttl`, `limit` and `offset` bound in
-/// that order), `count` counts (`ttl` bound). Unreadable rows are left out
-/// of the page ([`rows::readable`]).
+/// guard: `page` selects the page (`ttl`, `limit`, `offset` and then
+/// `filter` bound in that order), `count` counts (`ttl`, then `filter`
+/// bound). Unreadable rows are left out of the page ([`rows::readable`]).
 pub(super) async fn active<DB, T>(
     guarded: &Guarded<sqlx::Error>,
     pool: &Pool<DB>,
     (page, count_sql): (String, String),
+    filter: &[String],
     ttl: i64,
     limit: u32,
     offset: u64,
@@ -120,27 +121,23 @@ where
     DB::Arguments: IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'r> i64: Decode<'r, DB>,
     (i64,): for<'r> FromRow<'r, DB::Row>,
     T: StoredTime,
     CheckpointRow<T>: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
 {
-    let rows: Vec<CheckpointRow<T>> = guarded
-        .call(
-            sqlx::query_as(sqlx::AssertSqlSafe(page))
-                .bind(ttl)
-                .bind(i64::from(limit))
-                .bind(rows::bigint(offset))
-                .fetch_all(pool),
-        )
-        .await?;
-    let total: i64 = guarded
-        .call(
-            sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-                .bind(ttl)
-                .fetch_one(pool),
-        )
-        .await?;
+    let mut page = sqlx::query_as(sqlx::AssertSqlSafe(page))
+        .bind(ttl)
+        .bind(i64::from(limit))
+        .bind(rows::bigint(offset));
+    let mut count_query = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)).bind(ttl);
+    for value in filter {
+        page = page.bind(value.as_str());
+        count_query = count_query.bind(value.as_str());
+    }
+    let rows: Vec<CheckpointRow<T>> = guarded.call(page.fetch_all(pool)).await?;
+    let total: i64 = guarded.call(count_query.fetch_one(pool)).await?;
     Ok((rows::readable(rows), count(total)))
 }
 

@@ -8,6 +8,7 @@
 //! alike (`calls.rs`).
 
 mod calls;
+mod filter;
 mod postgres;
 mod rows;
 mod sql;
@@ -20,7 +21,9 @@ use async_trait::async_trait;
 
 // `guard`: a store-wide name the archives below take from `super::`.
 use super::{StoreError, WriteOutcome, guard};
-use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
+use crate::domain::{
+    FinishedPage, FinishedQuery, JobFilter, JobId, ProgressRecord, Schedule, ScheduleId,
+};
 
 pub use self::postgres::PgArchive;
 pub use self::sql_archive::SqlArchive;
@@ -70,9 +73,11 @@ pub trait Archive: Send + Sync + 'static {
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
 
     /// `preparing` or `in_progress` checkpoints updated within the
-    /// in-progress TTL, oldest start first, and how many there are in all.
+    /// in-progress TTL that `filter` admits, oldest start first, and how
+    /// many there are in all.
     async fn active(
         &self,
+        filter: &JobFilter,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;

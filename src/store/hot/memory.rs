@@ -15,7 +15,8 @@
 //! - TTL by status ([`Ttls`]), reset on every write; an expired value is
 //!   gone for every reader at once and leaves the active index with it;
 //! - the active index in start order (jobs without a start last, ties by
-//!   id), exactly while the value's status is active;
+//!   id), exactly while the value's status is active, with an index per
+//!   kind beside it and each active job's name kept for `q`;
 //! - a job's progress history, sampled and thinned by the rules the
 //!   write script keeps ([`History`]);
 //! - a job's log, numbered and bounded as the Redis log script keeps it
@@ -50,8 +51,8 @@ use tokio::sync::broadcast;
 
 use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode, kept_log::KeptLog};
 use crate::domain::{
-    CancelRequest, History, JobId, JobStatus, LogBatch, LogLine, LogPage, MAX_ATTEMPTS_KEPT,
-    NewLogLine, ProgressRecord, Sample,
+    CancelRequest, History, JobFilter, JobId, JobKind, JobStatus, LogBatch, LogLine, LogPage,
+    MAX_ATTEMPTS_KEPT, NewLogLine, ProgressRecord, Sample,
 };
 
 /// Where a job sorts in the active list: jobs with a start first, by
@@ -80,6 +81,10 @@ struct Entry {
     log: Option<KeptLog>,
     /// Its progress samples.
     history: History,
+    /// Its kind (it is in that kind's index while active) and name: what
+    /// the active list's filters read.
+    kind: Option<JobKind>,
+    name: Option<String>,
 }
 
 #[derive(Default)]
@@ -87,6 +92,8 @@ struct Jobs {
     entries: HashMap<JobId, Entry>,
     /// The active index: every active, unexpired job, in list order.
     by_start: BTreeSet<StartKey>,
+    /// The same jobs by kind, each kind's in list order.
+    by_kind: HashMap<JobKind, BTreeSet<StartKey>>,
     /// Every value by expiry, so expired ones leave in order, each found
     /// once, without a scan.
     by_expiry: BTreeSet<(Instant, JobId)>,
@@ -110,8 +117,38 @@ impl Jobs {
         self.by_expiry.remove(&(entry.expires_at, id.clone()));
         if let Some(start) = &entry.start {
             self.by_start.remove(start);
+            if let Some(kind) = &entry.kind
+                && let Some(index) = self.by_kind.get_mut(kind)
+            {
+                index.remove(start);
+                if index.is_empty() {
+                    self.by_kind.remove(kind);
+                }
+            }
         }
         Some(entry)
+    }
+
+    /// The active jobs `filter` admits, in list order.
+    fn admitted<'a>(&'a self, filter: &'a JobFilter) -> impl Iterator<Item = &'a JobId> + 'a {
+        let index = match &filter.kind {
+            Some(kind) => self.by_kind.get(kind),
+            None => Some(&self.by_start),
+        };
+        index
+            .into_iter()
+            .flatten()
+            .map(|(_, _, id)| id)
+            .filter(move |id| {
+                filter.q.is_none()
+                    || self.entries.get(*id).is_some_and(|entry| {
+                        filter.admits(
+                            id.as_str(),
+                            entry.kind.as_ref().map(JobKind::as_str),
+                            entry.name.as_deref(),
+                        )
+                    })
+            })
     }
 
     /// The live entry of `id` (expired ones are dropped first).
@@ -262,6 +299,12 @@ impl MemoryStore {
         });
         if let Some(start) = &start {
             jobs.by_start.insert(start.clone());
+            if let Some(kind) = &record.kind {
+                jobs.by_kind
+                    .entry(kind.clone())
+                    .or_default()
+                    .insert(start.clone());
+            }
         }
         jobs.by_expiry.insert((expires_at, record.job_id.clone()));
         jobs.entries.insert(
@@ -278,6 +321,8 @@ impl MemoryStore {
                 start,
                 log,
                 history,
+                kind: record.kind.clone(),
+                name: record.name.as_ref().map(|name| name.as_str().to_owned()),
             },
         );
         drop(jobs);
@@ -362,6 +407,7 @@ impl HotStore for MemoryStore {
 
     async fn active(
         &self,
+        filter: &JobFilter,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
@@ -370,16 +416,24 @@ impl HotStore for MemoryStore {
             jobs.expire(Instant::now());
             let skip = usize::try_from(offset).unwrap_or(usize::MAX);
             let page: Vec<(JobId, Arc<str>)> = jobs
-                .by_start
-                .iter()
+                .admitted(filter)
                 .skip(skip)
                 .take(limit as usize)
-                .filter_map(|(_, _, id)| {
+                .filter_map(|id| {
                     let json = Arc::clone(&jobs.entries.get(id)?.json);
                     Some((id.clone(), json))
                 })
                 .collect();
-            (page, jobs.by_start.len() as u64)
+            let total = if filter.q.is_none() {
+                // An index's own size: no walk.
+                match &filter.kind {
+                    Some(kind) => jobs.by_kind.get(kind).map_or(0, BTreeSet::len),
+                    None => jobs.by_start.len(),
+                }
+            } else {
+                jobs.admitted(filter).count()
+            };
+            (page, total as u64)
         };
         let mut records = Vec::with_capacity(page.len());
         for (id, json) in page {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 // `Keys`, `breaker`, `guard` and `keys`: the store-wide names the stores
 // below take from `super::`.
 use super::{Keys, StoreError, WriteOutcome, breaker, guard, keys};
-use crate::domain::{CancelRequest, JobId, LogPage, NewLogLine, ProgressRecord, Sample};
+use crate::domain::{CancelRequest, JobFilter, JobId, LogPage, NewLogLine, ProgressRecord, Sample};
 
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisStore, Ttls};
@@ -108,11 +108,15 @@ pub trait HotStore: Send + Sync + 'static {
     /// or unreadable one is `None` (unreadable ones are logged).
     async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError>;
 
-    /// One page of the `preparing` or `in_progress` jobs, oldest start
-    /// first (jobs without a start last, ties by id), and how many there are
-    /// in all. Index entries whose value has expired are pruned on the way.
+    /// One page of the `preparing` or `in_progress` jobs that `filter`
+    /// admits, oldest start first (jobs without a start last, ties by id),
+    /// and how many it admits in all. Index entries whose value has expired
+    /// are pruned on the way. A `kind` reads that kind's index; a `q` reads
+    /// each job's id, kind and name kept beside the index, never the
+    /// records.
     async fn active(
         &self,
+        filter: &JobFilter,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;

@@ -2,7 +2,9 @@
 //! (newest first, filters, keyset pages).
 
 use chrono::{DateTime, Utc};
-use job_progress::domain::{Finished, FinishedCursor, FinishedQuery, JobStatus, ProgressRecord};
+use job_progress::domain::{
+    Finished, FinishedCursor, FinishedQuery, JobFilter, JobStatus, ProgressRecord,
+};
 
 use super::{ACTIVE_TTL, Db, ids, minutes_ago, record};
 
@@ -41,7 +43,11 @@ async fn active_lists_live_jobs_oldest_start_first_and_unstarted_ones_last(db: &
     ];
     db.archive.checkpoint_many(&records).await.unwrap();
 
-    let (jobs, total) = db.archive.active(100, 0).await.unwrap();
+    let (jobs, total) = db
+        .archive
+        .active(&JobFilter::default(), 100, 0)
+        .await
+        .unwrap();
 
     assert_eq!(
         ids(&jobs),
@@ -76,7 +82,11 @@ async fn active_pages_come_with_the_total(db: &Db) {
 
     let mut pages = Vec::new();
     for offset in [0, 2, 4, 6] {
-        let (jobs, total) = db.archive.active(2, offset).await.unwrap();
+        let (jobs, total) = db
+            .archive
+            .active(&JobFilter::default(), 2, offset)
+            .await
+            .unwrap();
         assert_eq!(total, 6, "the total of all pages, at offset {offset}");
         pages.push(ids(&jobs));
     }
@@ -107,6 +117,7 @@ fn query(which: Finished, since: DateTime<Utc>, limit: u32) -> FinishedQuery {
         since,
         limit,
         after: None,
+        filter: JobFilter::default(),
     }
 }
 

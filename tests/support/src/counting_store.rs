@@ -9,7 +9,7 @@ use std::sync::{
 
 use async_trait::async_trait;
 use job_progress::{
-    domain::{JobId, LogPage, NewLogLine, ProgressRecord, Sample},
+    domain::{JobFilter, JobId, LogPage, NewLogLine, ProgressRecord, Sample},
     store::{Held, HotStore, HotWrite, Replaced, StoreError},
 };
 use tokio::sync::Notify;
@@ -88,10 +88,11 @@ impl HotStore for CountingStore {
     }
     async fn active(
         &self,
+        filter: &JobFilter,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
-        self.inner.active(limit, offset).await
+        self.inner.active(filter, limit, offset).await
     }
     async fn append_log(
         &self,

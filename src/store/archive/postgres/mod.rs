@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use sqlx::Postgres;
 
 use super::{Archive, SqlArchive, StoreError, WriteOutcome, calls, guard::ErrorKind};
-use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
+use crate::domain::{
+    FinishedPage, FinishedQuery, JobFilter, JobId, ProgressRecord, Schedule, ScheduleId,
+};
 
 const STORE: &str = "postgres";
 
@@ -54,10 +56,11 @@ impl Archive for PgArchive {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn active(
         &self,
+        filter: &JobFilter,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
-        self.active_page(limit, offset).await
+        self.active_page(filter, limit, offset).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -8,11 +8,15 @@ use chrono::{DateTime, Utc};
 
 use super::PgArchive;
 use crate::{
-    domain::{FinishedPage, FinishedQuery, JobId, JobStatus, ProgressRecord, Schedule, ScheduleId},
+    domain::{
+        FinishedPage, FinishedQuery, JobFilter, JobId, JobStatus, ProgressRecord, Schedule,
+        ScheduleId,
+    },
     store::{
         StoreError,
         archive::{
             calls,
+            filter::{Dialect, Lookup, conditions},
             rows::{self, COLUMNS, SCHEDULE_COLUMNS, bigint},
             sql::{statuses_sql, statuses_sql_of},
         },
@@ -39,6 +43,7 @@ impl PgArchive {
     /// See [`crate::store::Archive::active`].
     pub(super) async fn active_page(
         &self,
+        filter: &JobFilter,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
@@ -48,15 +53,24 @@ impl PgArchive {
             statuses_sql(JobStatus::is_active)
         );
         let ttl_ms = i64::try_from(self.active_ttl.as_millis()).unwrap_or(i64::MAX);
+        // The same conditions after the page's three parameters and after
+        // the count's one: the same text bound to other numbers.
+        let in_page = conditions(filter, 4, Dialect::Postgres, Lookup::Scan);
+        let in_count = conditions(filter, 2, Dialect::Postgres, Lookup::Scan);
         let page = format!(
-            "SELECT {COLUMNS} FROM job_progress WHERE {live} \
-             ORDER BY started_at, job_id LIMIT $2 OFFSET $3"
+            "SELECT {COLUMNS} FROM job_progress WHERE {live}{} \
+             ORDER BY started_at, job_id LIMIT $2 OFFSET $3",
+            in_page.sql
         );
-        let count = format!("SELECT count(*) FROM job_progress WHERE {live}");
+        let count = format!(
+            "SELECT count(*) FROM job_progress WHERE {live}{}",
+            in_count.sql
+        );
         calls::active::<_, DateTime<Utc>>(
             &self.guarded,
             &self.readers,
             (page, count),
+            &in_page.binds,
             ttl_ms,
             limit,
             offset,
@@ -77,10 +91,13 @@ impl PgArchive {
         } else {
             ""
         };
+        let first = if query.after.is_some() { 5 } else { 3 };
+        let filter = conditions(&query.filter, first, Dialect::Postgres, Lookup::Indexed);
         let sql = format!(
             "SELECT {COLUMNS} FROM job_progress \
-             WHERE status IN ({statuses}) AND updated_at >= $1 {after} \
-             ORDER BY updated_at DESC, job_id DESC LIMIT $2"
+             WHERE status IN ({statuses}) AND updated_at >= $1 {after}{filter} \
+             ORDER BY updated_at DESC, job_id DESC LIMIT $2",
+            filter = filter.sql
         );
         // One more than asked: whether it exists says if a next page does.
         let mut statement = sqlx::query_as::<_, CheckpointRow>(sqlx::AssertSqlSafe(sql))
@@ -88,6 +105,9 @@ impl PgArchive {
             .bind(bigint(u64::from(query.limit) + 1));
         if let Some(after) = &query.after {
             statement = statement.bind(after.updated_at).bind(after.job_id.as_str());
+        }
+        for value in &filter.binds {
+            statement = statement.bind(value.as_str());
         }
         let rows = self
             .guarded

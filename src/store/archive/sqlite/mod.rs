@@ -59,7 +59,9 @@ use async_trait::async_trait;
 use sqlx::{Sqlite, SqlitePool};
 
 use super::{Archive, SqlArchive, StoreError, WriteOutcome, calls, guard::ErrorKind};
-use crate::domain::{FinishedPage, FinishedQuery, JobId, ProgressRecord, Schedule, ScheduleId};
+use crate::domain::{
+    FinishedPage, FinishedQuery, JobFilter, JobId, ProgressRecord, Schedule, ScheduleId,
+};
 
 const STORE: &str = "sqlite";
 
@@ -157,10 +159,11 @@ impl Archive for SqliteArchive {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn active(
         &self,
+        filter: &JobFilter,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
-        self.active_page(limit, offset).await
+        self.active_page(filter, limit, offset).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -7,13 +7,14 @@
 use super::{SqliteArchive, checkpoint::micros, sql::NOW_MICROS};
 use crate::{
     domain::{
-        Finished, FinishedPage, FinishedQuery, JobId, JobStatus, ProgressRecord, Schedule,
-        ScheduleId,
+        Finished, FinishedPage, FinishedQuery, JobFilter, JobId, JobStatus, ProgressRecord,
+        Schedule, ScheduleId,
     },
     store::{
         StoreError,
         archive::{
             calls,
+            filter::{Dialect, Lookup, conditions},
             rows::{self, COLUMNS, SCHEDULE_COLUMNS, bigint},
             sql::{statuses_sql, statuses_sql_of},
         },
@@ -21,8 +22,9 @@ use crate::{
 };
 
 /// The active list's page (`?1` the TTL in microseconds, `?2` the limit,
-/// `?3` the offset) and its count (`?1`).
-pub(super) fn active_sql() -> (String, String) {
+/// `?3` the offset, then the filter's) and its count (`?1`, then the
+/// filter's), and what the filter's parameters bind.
+pub(super) fn active_sql(filter: &JobFilter) -> ((String, String), Vec<String>) {
     // Live jobs only: active, and updated within the in-progress TTL.
     let live = format!(
         "status IN ({}) AND updated_at > {NOW_MICROS} - ?1",
@@ -30,19 +32,28 @@ pub(super) fn active_sql() -> (String, String) {
     );
     // Jobs without a start last, as PostgreSQL orders NULLs (and as the
     // index is laid out).
+    let in_page = conditions(filter, 4, Dialect::Sqlite, Lookup::Scan);
+    let in_count = conditions(filter, 2, Dialect::Sqlite, Lookup::Scan);
     let page = format!(
-        "SELECT {COLUMNS} FROM job_progress WHERE {live} \
-         ORDER BY started_at IS NULL, started_at, job_id LIMIT ?2 OFFSET ?3"
+        "SELECT {COLUMNS} FROM job_progress WHERE {live}{} \
+         ORDER BY started_at IS NULL, started_at, job_id LIMIT ?2 OFFSET ?3",
+        in_page.sql
     );
-    (
-        page,
-        format!("SELECT count(*) FROM job_progress WHERE {live}"),
-    )
+    let count = format!(
+        "SELECT count(*) FROM job_progress WHERE {live}{}",
+        in_count.sql
+    );
+    ((page, count), in_page.binds)
 }
 
-/// A page of `which` finished jobs: `?1` since, `?2` the limit, and after
-/// the cursor `(?3, ?4)` when `after`.
-pub(super) fn finished_sql(which: Finished, after: bool) -> String {
+/// A page of `which` finished jobs: `?1` since, `?2` the limit, after the
+/// cursor `(?3, ?4)` when `after`, then the filter's parameters; and what
+/// those bind.
+pub(super) fn finished_sql(
+    which: Finished,
+    after: bool,
+    filter: &JobFilter,
+) -> (String, Vec<String>) {
     // The index's own condition is written out, beside the statuses asked
     // for: SQLite uses a partial index only when the query's WHERE names
     // its condition (`status IN ('completed')` alone reads the table).
@@ -53,12 +64,16 @@ pub(super) fn finished_sql(which: Finished, after: bool) -> String {
     } else {
         ""
     };
-    format!(
+    let first = if after.is_empty() { 3 } else { 5 };
+    let filter = conditions(filter, first, Dialect::Sqlite, Lookup::Indexed);
+    let sql = format!(
         "SELECT {COLUMNS} FROM job_progress \
          WHERE status IN ({finished}) AND status IN ({statuses}) \
-         AND updated_at >= ?1 {after} \
-         ORDER BY updated_at DESC, job_id DESC LIMIT ?2"
-    )
+         AND updated_at >= ?1 {after}{} \
+         ORDER BY updated_at DESC, job_id DESC LIMIT ?2",
+        filter.sql
+    );
+    (sql, filter.binds)
 }
 
 /// A `job_progress` row as SQLite gives it (times in microseconds).
@@ -80,14 +95,17 @@ impl SqliteArchive {
     /// See [`crate::store::Archive::active`].
     pub(super) async fn active_page(
         &self,
+        filter: &JobFilter,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
         let ttl = i64::try_from(self.active_ttl.as_micros()).unwrap_or(i64::MAX);
+        let (statements, binds) = active_sql(filter);
         calls::active::<_, i64>(
             &self.guarded,
             &self.readers,
-            active_sql(),
+            statements,
+            &binds,
             ttl,
             limit,
             offset,
@@ -100,7 +118,7 @@ impl SqliteArchive {
         &self,
         query: &FinishedQuery,
     ) -> Result<FinishedPage, StoreError> {
-        let sql = finished_sql(query.which, query.after.is_some());
+        let (sql, binds) = finished_sql(query.which, query.after.is_some(), &query.filter);
         // One more than asked: whether it exists says if a next page does.
         let mut statement = sqlx::query_as::<_, CheckpointRow>(sqlx::AssertSqlSafe(sql))
             .bind(micros(query.since))
@@ -109,6 +127,9 @@ impl SqliteArchive {
             statement = statement
                 .bind(micros(after.updated_at))
                 .bind(after.job_id.as_str());
+        }
+        for value in &binds {
+            statement = statement.bind(value.as_str());
         }
         let rows = self
             .guarded

@@ -8,7 +8,7 @@ use sqlx::{Connection as _, SqliteConnection, sqlite::SqliteConnectOptions};
 
 use super::{SqliteArchive, reads, retention};
 use crate::{
-    domain::{Finished, JobId, JobStatus, ProgressRecord},
+    domain::{Finished, JobFilter, JobId, JobStatus, ProgressRecord},
     store::{Archive as _, StoreError, WriteOutcome},
 };
 
@@ -125,13 +125,30 @@ async fn each_list_reads_its_partial_index() {
         );
     };
 
-    for which in [Finished::Completed, Finished::Failed, Finished::Either] {
+    for which in [
+        Finished::Completed,
+        Finished::Failed,
+        Finished::Cancelled,
+        Finished::Either,
+    ] {
         for after in [false, true] {
-            let finished = plan(&archive, &reads::finished_sql(which, after)).await;
+            let none = JobFilter::default();
+            let finished = plan(&archive, &reads::finished_sql(which, after, &none).0).await;
             uses(&finished, "job_progress_finished_idx");
+            let kind = JobFilter::parse(Some("import"), None).unwrap();
+            let of_kind = plan(&archive, &reads::finished_sql(which, after, &kind).0).await;
+            uses(&of_kind, "job_progress_kind_finished_idx");
+            // q of 3 characters or more: the trigram table finds the
+            // candidates, never a scan of job_progress.
+            let q = JobFilter::parse(None, Some("news")).unwrap();
+            let searched = plan(&archive, &reads::finished_sql(which, after, &q).0).await;
+            assert!(
+                searched.contains("VIRTUAL TABLE INDEX") && !searched.contains("SCAN job_progress"),
+                "{searched}"
+            );
         }
     }
-    let (page, count) = reads::active_sql();
+    let ((page, count), _) = reads::active_sql(&JobFilter::default());
     uses(&plan(&archive, &page).await, "job_progress_active_idx");
     uses(&plan(&archive, &count).await, "job_progress_active_idx");
     let delete = plan(&archive, &retention::delete_sql()).await;

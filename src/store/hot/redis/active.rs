@@ -18,36 +18,68 @@ use redis::Script;
 
 use super::{RedisStore, decode};
 use crate::{
-    domain::{JobId, ProgressRecord},
+    domain::{JobFilter, JobId, ProgressRecord},
     store::{StoreError, keys::Bucket},
 };
 
 /// How many members one ZRANGE reads at most (a page may hold 10,000).
 const PAGE_BATCH: u64 = 1000;
 
-/// Removes from both indexes of a bucket the members of its update index
-/// scored at or below ARGV[1] (not updated for longer than the in-progress
-/// TTL, so their value is gone), at most 1,000 per call so no call holds
-/// Redis for long.
-/// KEYS: index by update, index by start (one bucket). Returns how many it
-/// removed.
-const PRUNE_SCRIPT: &str = r#"
-local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
-if #stale > 0 then
-  redis.call('ZREM', KEYS[1], unpack(stale))
-  redis.call('ZREM', KEYS[2], unpack(stale))
+/// How many members one prune or forget call removes at most, so no call
+/// holds Redis for long (and Lua's `unpack` stays far below its limit).
+const REMOVE_BATCH: usize = 1000;
+
+/// The Lua that removes the members `ids` of a bucket from its two
+/// indexes, their kind index and the names hash, whose entry says the kind.
+/// KEYS: index by update, index by start, names hash (one bucket).
+/// ARGV[1]: the bucket's kind index prefix.
+const FORGET_LUA: &str = r#"
+local function forget(ids)
+  redis.call('ZREM', KEYS[1], unpack(ids))
+  redis.call('ZREM', KEYS[2], unpack(ids))
+  for _, id in ipairs(ids) do
+    local entry = redis.call('HGET', KEYS[3], id)
+    local kind = entry and string.match(entry, '^([^ ]*) ')
+    if kind and kind ~= '' then redis.call('ZREM', ARGV[1] .. kind, id) end
+  end
+  redis.call('HDEL', KEYS[3], unpack(ids))
 end
+"#;
+
+/// Removes the members of a bucket's update index scored at or below
+/// ARGV[2] (not updated for longer than the in-progress TTL, so their
+/// value is gone), at most 1,000 per call, as [`FORGET_LUA`] does.
+/// Returns how many it removed.
+const PRUNE_SCRIPT: &str = r#"
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, 1000)
+if #stale > 0 then forget(stale) end
 return #stale
+"#;
+
+/// Removes the members ARGV[2..] as [`FORGET_LUA`] does.
+const FORGET_SCRIPT: &str = r#"
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+if #ids > 0 then forget(ids) end
+return #ids
 "#;
 
 /// The prune script.
 pub(super) fn prune_script() -> Script {
-    Script::new(PRUNE_SCRIPT)
+    Script::new(&format!("{FORGET_LUA}{PRUNE_SCRIPT}"))
 }
 
-/// One bucket's by-start index, as far as the merge has read it.
+/// The script that removes given members (whose value is gone).
+pub(super) fn forget_script() -> Script {
+    Script::new(&format!("{FORGET_LUA}{FORGET_SCRIPT}"))
+}
+
+/// One bucket's by-start index (or its index of one kind), as far as the
+/// merge has read it.
 struct Cursor {
     bucket: Bucket,
+    /// The index read.
+    index: String,
     /// The rank of the next member to read.
     next: u64,
     /// Read and not merged yet: (score, member), in index order.
@@ -65,13 +97,19 @@ impl Cursor {
 
 impl RedisStore {
     /// See [`HotStore::active`](crate::store::HotStore::active).
+    /// A `kind=` alone reads the kind's indexes the same way; a `q=`
+    /// searches the names hashes (`search.rs`).
     pub(super) async fn active_page(
         &self,
+        filter: &JobFilter,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
         let buckets: Vec<Bucket> = self.keys.buckets().collect();
         try_join_all(buckets.iter().map(|&bucket| self.prune(bucket))).await?;
+        if filter.q.is_some() {
+            return self.search_page(filter, limit, offset).await;
+        }
 
         // One Redis: its one index is the list, so reading starts at the
         // offset. A cluster's indexes are read from their start, a share
@@ -87,6 +125,10 @@ impl RedisStore {
             .iter()
             .map(|&bucket| Cursor {
                 bucket,
+                index: match &filter.kind {
+                    Some(kind) => self.keys.kind_index(bucket, kind),
+                    None => self.keys.by_start_index(bucket),
+                },
                 next: if single { offset } else { 0 },
                 read: VecDeque::new(),
                 exhausted: false,
@@ -94,7 +136,7 @@ impl RedisStore {
             .collect();
         let counts =
             try_join_all(cursors.iter_mut().map(|c| self.read_more(c, batch, true))).await?;
-        let mut total: u64 = counts.into_iter().flatten().sum();
+        let total: u64 = counts.into_iter().flatten().sum();
 
         let mut rank = if single { offset } else { 0 };
         let mut members: Vec<(Bucket, String)> = Vec::new();
@@ -122,6 +164,16 @@ impl RedisStore {
             rank += 1;
         }
 
+        self.page_of(members, total).await
+    }
+
+    /// The records of a page's `members`, and `total` less those found
+    /// gone, which leave the indexes.
+    pub(super) async fn page_of(
+        &self,
+        members: Vec<(Bucket, String)>,
+        mut total: u64,
+    ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
         // A member that is not a valid job id was not written by us: it
         // can never have a value, so it leaves the index like an expired one.
         let mut expired: Vec<(Bucket, String)> = Vec::new();
@@ -157,7 +209,11 @@ impl RedisStore {
             - i64::try_from(self.ttls.in_progress.as_millis()).unwrap_or(i64::MAX);
         let mut conn = self.conn.clone();
         let mut invocation = self.prune_script.key(self.keys.active_index(bucket));
-        invocation.key(self.keys.by_start_index(bucket)).arg(cutoff);
+        invocation
+            .key(self.keys.by_start_index(bucket))
+            .key(self.keys.names(bucket))
+            .arg(self.keys.kind_index_prefix(bucket))
+            .arg(cutoff);
         let _pruned: i64 = self
             .call(bucket, invocation.invoke_async(&mut conn))
             .await?;
@@ -173,14 +229,14 @@ impl RedisStore {
         batch: u64,
         count: bool,
     ) -> Result<Option<u64>, StoreError> {
-        let index = self.keys.by_start_index(cursor.bucket);
+        let index = &cursor.index;
         let first = i64::try_from(cursor.next).unwrap_or(i64::MAX);
         let last = first.saturating_add(i64::try_from(batch).unwrap_or(i64::MAX) - 1);
         let mut pipe = redis::pipe();
         if count {
-            pipe.cmd("ZCARD").arg(&index);
+            pipe.cmd("ZCARD").arg(index);
         }
-        pipe.cmd("ZRANGE").arg(&index).arg(first).arg(last);
+        pipe.cmd("ZRANGE").arg(index).arg(first).arg(last);
         // Scores only matter to a merge: one Redis's single index is
         // taken as it comes.
         let merging = self.keys.is_bucketed();
@@ -213,26 +269,32 @@ impl RedisStore {
         Ok(size)
     }
 
-    /// Removes members whose value is gone from both indexes of their
-    /// bucket. A failure is only logged: the listing is still right, and
-    /// the next one prunes again.
-    async fn forget(&self, expired: Vec<(Bucket, String)>) {
+    /// Removes members whose value is gone from every index of their
+    /// bucket and from its names hash. A failure is only logged: the
+    /// listing is still right, and the next one prunes again.
+    pub(super) async fn forget(&self, expired: Vec<(Bucket, String)>) {
         let mut by_bucket: BTreeMap<Bucket, Vec<String>> = BTreeMap::new();
         for (bucket, member) in expired {
             by_bucket.entry(bucket).or_default().push(member);
         }
-        let removals = by_bucket.into_iter().map(|(bucket, members)| {
+        let batches = by_bucket.into_iter().flat_map(|(bucket, members)| {
+            members
+                .chunks(REMOVE_BATCH)
+                .map(|chunk| (bucket, chunk.to_vec()))
+                .collect::<Vec<_>>()
+        });
+        let removals = batches.map(|(bucket, members)| {
             let mut conn = self.conn.clone();
-            let mut pipe = redis::pipe();
-            pipe.cmd("ZREM")
-                .arg(self.keys.active_index(bucket))
-                .arg(&members)
-                .ignore()
-                .cmd("ZREM")
-                .arg(self.keys.by_start_index(bucket))
-                .arg(&members)
-                .ignore();
-            async move { self.call(bucket, pipe.query_async::<()>(&mut conn)).await }
+            let mut invocation = self.forget_script.key(self.keys.active_index(bucket));
+            invocation
+                .key(self.keys.by_start_index(bucket))
+                .key(self.keys.names(bucket))
+                .arg(self.keys.kind_index_prefix(bucket))
+                .arg(members);
+            async move {
+                self.call(bucket, invocation.invoke_async::<i64>(&mut conn))
+                    .await
+            }
         });
         if let Err(err) = try_join_all(removals).await {
             tracing::warn!(error = %err, "could not prune the active index");

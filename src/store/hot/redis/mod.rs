@@ -22,6 +22,7 @@ mod conn;
 mod log;
 mod nodes;
 mod script;
+mod search;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -37,7 +38,7 @@ use super::{
     guard::{ErrorKind, Guarded},
     keys::Bucket,
 };
-use crate::domain::{JobId, JobStatus, LogPage, NewLogLine, ProgressRecord, Sample};
+use crate::domain::{JobFilter, JobId, JobStatus, LogPage, NewLogLine, ProgressRecord, Sample};
 
 /// How many values one MGET asks for: a page of 1,000 takes four round
 /// trips, and no single command keeps Redis busy for long (500 values, about
@@ -83,6 +84,7 @@ pub struct RedisStore {
     write_script: Script,
     prune_script: Script,
     log_scripts: log::LogScripts,
+    forget_script: Script,
     /// The write script publishes what it stores; off when another bus
     /// carries the changes.
     publishing: bool,
@@ -185,6 +187,7 @@ impl RedisStore {
             write_script: script::write_script(&keys),
             prune_script: active::prune_script(),
             log_scripts: log::LogScripts::new(&keys),
+            forget_script: active::forget_script(),
             keys,
             ttls,
             publishing: true,
@@ -354,10 +357,11 @@ impl HotStore for RedisStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn active(
         &self,
+        filter: &JobFilter,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
-        self.active_page(limit, offset).await
+        self.active_page(filter, limit, offset).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]

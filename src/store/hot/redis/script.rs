@@ -51,14 +51,17 @@ use crate::{
 /// HISTORY_SAMPLES, every other sample is dropped (the newest kept) and
 /// the spacing doubles: the one rewrite, once per doubling.
 ///
+/// The filters' block keeps the job's kind index and names entry (see
+/// `keys.rs`) in step with the two indexes.
+///
 /// KEYS: value key, index by update, index by start, state key, log key,
-///       history key.
+///       history key, names hash.
 /// ARGV: json (no version), ttl seconds, update score (ms), job id, "1" if
 ///       active, status rank, processed count, status, start score (ms or
 ///       "+inf"), events channel or "", expected version or "", state or "",
 ///       sample (`<ms>:<processed>:<failed>`), "1" if final, attempt, "1"
 ///       if the json carries cancelRequested else "", "1" if it carries
-///       attempts else "".
+///       attempts else "", kind index prefix, kind or "", name or "".
 /// Returns {the new version (0 when refused as stale, -1 when the stored
 /// version is not the expected one), the kept cancelRequested as JSON or
 /// ""}.
@@ -169,6 +172,20 @@ else
   redis.call('ZREM', KEYS[2], ARGV[4])
   redis.call('ZREM', KEYS[3], ARGV[4])
 end
+-- Filters: the kind index and the names entry ("<kind> <name>"), whose
+-- kind says which kind index an earlier write put the job in.
+local entry = redis.call('HGET', KEYS[7], ARGV[4])
+local old_kind = entry and string.match(entry, '^([^ ]*) ')
+if old_kind and old_kind ~= '' and (ARGV[5] ~= '1' or old_kind ~= ARGV[19]) then
+  redis.call('ZREM', ARGV[18] .. old_kind, ARGV[4])
+end
+if ARGV[5] == '1' then
+  if ARGV[19] ~= '' then redis.call('ZADD', ARGV[18] .. ARGV[19], ARGV[9], ARGV[4]) end
+  redis.call('HSET', KEYS[7], ARGV[4], ARGV[19] .. ' ' .. ARGV[20])
+elseif entry then
+  redis.call('HDEL', KEYS[7], ARGV[4])
+end
+-- End of the filters' block.
 if ARGV[10] ~= '' then
   redis.call('PUBLISH_COMMAND', ARGV[10], json)
 end
@@ -226,6 +243,7 @@ impl RedisStore {
             .key(self.keys.state(&record.job_id))
             .key(self.keys.log(&record.job_id))
             .key(self.keys.history(&record.job_id))
+            .key(self.keys.names(bucket))
             .arg(json)
             .arg(ttl)
             .arg(score)
@@ -257,7 +275,10 @@ impl RedisStore {
             } else {
                 ""
             })
-            .arg(if record.attempts.is_empty() { "" } else { "1" });
+            .arg(if record.attempts.is_empty() { "" } else { "1" })
+            .arg(self.keys.kind_index_prefix(bucket))
+            .arg(record.kind.as_ref().map_or("", |kind| kind.as_str()))
+            .arg(record.name.as_ref().map_or("", |name| name.as_str()));
         let (code, cancel): (i64, String) = self
             .call(bucket, invocation.invoke_async(&mut conn))
             .await?;

@@ -7,11 +7,11 @@
 //! `?access_token=`). A route without it (health, the OpenAPI document) is
 //! open.
 //!
-//! | route needs | no token | unknown token | `read` token | `write` token |
-//! |---|---|---|---|---|
-//! | `Read`, reads open (default) | 200 | 200 (ignored) | 200 | 200 |
-//! | `Read`, `REQUIRE_READ_TOKEN` | 401 | 401 `invalid_token` | 200 | 200 |
-//! | `Write` | 401 | 401 `invalid_token` | 403 `insufficient_scope` | 200 |
+//! | route needs | no token | unknown token | `read` token | `write` token | `control` token |
+//! |---|---|---|---|---|---|
+//! | `Read`, reads open (default) | 200 | 200 (ignored) | 200 | 200 | 200 |
+//! | `Read`, `REQUIRE_READ_TOKEN` | 401 | 401 `invalid_token` | 200 | 200 | 200 |
+//! | `Write` | 401 | 401 `invalid_token` | 403 `insufficient_scope` | 200 | 403 |
 //!
 //! While reads are open a token is not even looked at: a proxy's Basic
 //! credentials or a dashboard's stale token cannot break public reads.
@@ -73,7 +73,7 @@ impl Access {
 
     /// Whether a route needing `scope` needs a token at all.
     fn needs_token(&self, scope: Scope) -> bool {
-        scope == Scope::Write || self.require_read_token
+        scope != Scope::Read || self.require_read_token
     }
 }
 

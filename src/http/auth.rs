@@ -29,6 +29,7 @@ use serde::Deserialize;
 
 use super::{
     ApiError, AppState, RequestId,
+    job_token::SigningKeys,
     tokens::{MetricsToken, Scope, Token, Tokens},
 };
 
@@ -39,6 +40,7 @@ pub struct Access {
     tokens: Tokens,
     require_read_token: bool,
     metrics_token: Option<MetricsToken>,
+    signing_keys: Option<SigningKeys>,
 }
 
 impl Access {
@@ -48,7 +50,20 @@ impl Access {
             tokens,
             require_read_token,
             metrics_token: None,
+            signing_keys: None,
         }
+    }
+
+    /// The same policy, with read tokens for end users signed and verified
+    /// by `keys` (`None`: none are made or taken).
+    pub fn with_signing_keys(mut self, keys: Option<SigningKeys>) -> Self {
+        self.signing_keys = keys;
+        self
+    }
+
+    /// The keys read tokens are signed with, if any are configured.
+    pub fn signing_keys(&self) -> Option<&SigningKeys> {
+        self.signing_keys.as_ref()
     }
 
     /// The same policy, with `/metrics` closed to all but `token` (`None`:

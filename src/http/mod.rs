@@ -30,6 +30,7 @@ pub mod body;
 pub mod client;
 pub mod edge;
 mod error;
+pub mod job_token;
 pub mod limit;
 pub mod respond;
 pub mod routes;

@@ -7,4 +7,5 @@ pub mod health;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;
+pub mod read_tokens;
 pub mod schedules;

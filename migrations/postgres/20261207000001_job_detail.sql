@@ -8,3 +8,9 @@ ALTER TABLE job_progress
     ADD COLUMN name   TEXT,
     ADD COLUMN kind   TEXT,
     ADD COLUMN detail TEXT;
+
+-- A job may end `cancelled` (stopped on request), as final as completed
+-- and failed.
+ALTER TABLE job_progress DROP CONSTRAINT job_progress_status_check;
+ALTER TABLE job_progress ADD CONSTRAINT job_progress_status_check
+    CHECK (status IN ('preparing', 'in_progress', 'completed', 'failed', 'cancelled'));

@@ -1,11 +1,13 @@
 -- What a job says about itself besides its counts (as on PostgreSQL: name
 -- and kind as columns, the rest as one JSON text column), and a total that
 -- may be NULL for a job that declares steps instead. SQLite cannot drop a
--- NOT NULL in place, so the table is rebuilt, rows and indexes as they were.
+-- NOT NULL in place, so the table is rebuilt, rows and indexes as they were;
+-- the status CHECK admits `cancelled` (a job stopped on request), so the
+-- table need not be rebuilt again for it.
 CREATE TABLE job_progress_next (
     job_id                      TEXT NOT NULL PRIMARY KEY,
     status                      TEXT NOT NULL
-        CHECK (status IN ('preparing', 'in_progress', 'completed', 'failed')),
+        CHECK (status IN ('preparing', 'in_progress', 'completed', 'failed', 'cancelled')),
     total_target_count          INTEGER CHECK (total_target_count >= 0),
     current_sent_count          INTEGER NOT NULL CHECK (current_sent_count >= 0),
     success_count               INTEGER NOT NULL CHECK (success_count >= 0),

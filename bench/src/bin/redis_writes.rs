@@ -51,6 +51,37 @@ struct Args {
     /// short job's estimator is a few hundred; the largest 16.3 KiB).
     #[arg(long, default_value_t = 400)]
     state_bytes: usize,
+    /// Records carry every field a job can say about itself: a name, a
+    /// kind, six steps (three ended), a message and 1 KB of metadata.
+    #[arg(long)]
+    described: bool,
+}
+
+/// Whether records carry every descriptive field (`--described`).
+static DESCRIBED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `record` with a name, a kind, six steps (three ended, one running), a
+/// message and 1 KB of metadata, as a busy pipeline's record holds.
+fn described(mut record: ProgressRecord) -> ProgressRecord {
+    use job_progress::domain::{JobKind, JobName, Message, steps};
+    let now = chrono::Utc::now();
+    record.name = JobName::parse("Transcribe and index the March customer interviews").ok();
+    record.kind = JobKind::parse("ai.pipeline.transcribe").ok();
+    let names: Vec<String> = ["fetch", "transcode", "transcribe", "summarize", "embed", "index"]
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    record.steps = steps::plan(&names).unwrap_or_default();
+    let _ = steps::enter(&mut record.steps, "summarize", &[], now);
+    record.stage = Some("summarize".into());
+    record.message =
+        Message::parse("waiting for the rate limit to reset before the next 50 files").ok();
+    for n in 0..16 {
+        record
+            .metadata
+            .insert(format!("field_{n:02}"), format!("{:0>50}", n).into());
+    }
+    record
 }
 
 /// `REDIS_URL`: this measures Redis, never the in-process store.
@@ -177,6 +208,9 @@ fn record(id: &str, sent: u64) -> ProgressRecord {
     record.updated_at = Some(now);
     record.success_count = sent;
     record.current_sent_count = sent;
+    if DESCRIBED.load(Ordering::Relaxed) {
+        return described(record);
+    }
     record
 }
 
@@ -295,6 +329,11 @@ async fn main() -> anyhow::Result<()> {
     );
     clean(&store, &raw, &args).await?;
 
+    DESCRIBED.store(args.described, Ordering::Relaxed);
+    if args.described {
+        let json = record("mem-00000", 1).to_stored_json()?;
+        println!("RESULT record stored_json_bytes={}", json.len());
+    }
     if args.memory_jobs > 0 {
         let plain = memory_per_job(&store, &masters, args.memory_jobs, None).await?;
         clean(&store, &raw, &args).await?;

@@ -19,7 +19,7 @@
 //! credentials or a dashboard's stale token cannot break public reads.
 //! The token's name (never the token) is what logs and rate limits see.
 //!
-//! A job's read token (`jpt1.…`, [`job_token`](super::job_token)) is made
+//! A job's read token (`jpt1.…`, [`super::job_token`]) is made
 //! for an end user's browser and reads its job only:
 //!
 //! | route | its job (or a child) | another job | expired, tampered, unsigned |

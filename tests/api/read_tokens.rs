@@ -403,3 +403,39 @@ async fn every_token_of_one_job_shares_its_jobs_bucket() {
         "the address's own bucket"
     );
 }
+
+#[tokio::test]
+async fn token_new_makes_a_control_token_that_asks_for_read_tokens() {
+    let output = std::process::Command::new(crate::SERVER_BINARY)
+        .args([
+            "token",
+            "new",
+            "--scope",
+            "control",
+            "--name",
+            "app-backend",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let [token, line] = stdout.lines().collect::<Vec<_>>()[..] else {
+        panic!("two lines: {stdout}");
+    };
+    assert!(line.starts_with("control "), "{line}");
+    let (_dir, path) = tokens_file(&[line]);
+    let app = Stores::Embedded
+        .spawn_with(|o| {
+            o.settings.access.tokens_file = Some(path);
+            signing(KEY)(o);
+        })
+        .await;
+    let backend = Worker::new(&app.address, app.client.clone(), token);
+    // It cannot declare the job (no write scope) ...
+    assert_eq!(backend.declare("j", declaration(1)).await.0, 403);
+    // ... and is told the job must exist before it gets a token for it.
+    let (status, _) = backend
+        .send("POST", "/api/v1/jobs/j/read-tokens", json!({}))
+        .await;
+    assert_eq!(status, 404);
+}

@@ -6,12 +6,19 @@
 //! end (row time + remaining) and the ends of its 80 % range, all in ms
 //! since the job started; `t_ms,` while there is no estimate. Bad input: a
 //! message on stderr and exit status 2.
+//!
+//! With `--history DIR`, the trace CSVs in DIR are earlier runs of the same
+//! kind of job, oldest first by file name: each is replayed, its
+//! [`RunSummary`](job_progress::write::eta::RunSummary) kept in a
+//! [`KindHistory`], and the trace on standard input is replayed with that
+//! history's prior, as the service does for a job with a `kind`.
 
 use std::io::{self, BufRead, BufWriter, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use job_progress::write::eta::{Estimator, JobShape};
+use job_progress::write::eta::{Estimator, JobShape, KindHistory};
 
 fn parse_u64(field: &str, what: &str, line_no: usize) -> Result<u64, String> {
     field
@@ -38,35 +45,78 @@ fn parse_header(line: &str) -> Result<JobShape, String> {
     })
 }
 
-fn run() -> Result<(), String> {
-    let stdin = io::stdin();
-    let mut lines = stdin.lock().lines();
+/// A trace: its shape and its `(t_ms, processed)` rows.
+fn read_trace(input: impl BufRead) -> Result<(JobShape, Vec<(u64, u64)>), String> {
+    let mut lines = input.lines();
     let header = match lines.next() {
-        Some(l) => l.map_err(|e| format!("reading stdin: {e}"))?,
+        Some(l) => l.map_err(|e| format!("reading: {e}"))?,
         None => return Err("empty input: expected a header line".into()),
     };
-    let mut est = Estimator::new(parse_header(&header)?);
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let shape = parse_header(&header)?;
+    let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
         let line_no = i + 2;
-        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        let line = line.map_err(|e| format!("reading: {e}"))?;
         if line.trim().is_empty() {
             continue;
         }
         let mut parts = line.split(',');
-        let (t, p) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(t), Some(p), None) => (
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(t), Some(p), None) => rows.push((
                 parse_u64(t, "t_ms", line_no)?,
                 parse_u64(p, "processed", line_no)?,
-            ),
+            )),
             _ => {
                 return Err(format!(
                     "line {line_no}: expected `t_ms,processed`, got {:?}",
                     line.trim()
                 ));
             }
-        };
+        }
+    }
+    Ok((shape, rows))
+}
+
+/// The history of the runs in `dir`, oldest first by file name.
+fn load_history(dir: &Path) -> Result<KindHistory, String> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("--history {}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    paths.sort();
+    let mut history = KindHistory::new();
+    for path in paths {
+        let file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let (shape, rows) =
+            read_trace(io::BufReader::new(file)).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut est = Estimator::new(shape);
+        for (t, p) in rows {
+            est.observe(t, p);
+        }
+        // A run that never finished has no summary, as in the service.
+        if let Some(summary) = est.run_summary() {
+            history.push(summary);
+        }
+    }
+    Ok(history)
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let history = match args.as_slice() {
+        [] => None,
+        [flag, dir] if flag == "--history" => Some(load_history(Path::new(dir))?),
+        _ => return Err("usage: eta_replay [--history DIR] < trace.csv".into()),
+    };
+    let (shape, rows) = read_trace(io::stdin().lock())?;
+    let mut est = Estimator::new(shape);
+    if let Some(prior) = history.and_then(|h| h.prior()) {
+        est.set_prior(prior);
+    }
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for (t, p) in rows {
         est.observe(t, p);
         let end = |d: Duration| t as f64 + d.as_secs_f64() * 1000.0;
         let res = match est.estimate() {

@@ -25,8 +25,30 @@ Families (one file each, several for the noise levels and swing periods):
                 mean, period P chunks (short, medium, long)
   slow_tail     the last 10-25 % of the chunks are retried, 2-3x slower
   small_*       20-40 chunks, noisy
+  swing_square  the load flips between two rates 1.5-3x apart every 1-5
+                minutes (a neighbour's batch job coming and going)
+  prep_silent   a preparing phase of 0.3-1.5x the work's duration before
+                the first progress, then fast work
+  prep_slow     the first 2-8 % of the items are 10-30x slower (loading,
+                warming caches), then fast work
+  bursts        bursts of 3-30 fast chunks separated by rate-limit waits
+                that fill up a quota window of 10-120 s
 
-usage: eta_synth.py [--seed N] [--out DIR]
+With --families DIR it writes, instead, repeated runs of the same kind of
+job for scoring an estimator that learns from earlier runs
+(`evaluate_history.py`): DIR/<kind>/run_01.csv, run_02.csv, ... Each kind
+is run 8-10 times with day-to-day variation (the job's size +-25 %, its
+speed +-10 % log-normal, its phases +-20 %); one run after the second is
+clearly unlike the rest (2-3x slower or faster, or without its usual
+phase). Kinds:
+  steady        one rate, 10-30 % chunk noise
+  warmup        the first 10-25 % of the items run 2-3x slower, fading
+  prep          a silent preparing phase (10-40 % of the run) first
+  two_phase     the items after 30-60 % are 2-3x heavier
+  bursts        rate-limited bursts, as above
+  swing         the load flips between two rates every few minutes
+
+usage: eta_synth.py [--seed N] [--out DIR] [--families DIR]
 """
 import argparse
 import math
@@ -58,8 +80,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default="synth")
+    ap.add_argument("--families", help="write repeated-run families here instead")
     a = ap.parse_args()
     rng = random.Random(a.seed)
+    if a.families:
+        families(rng, a.families)
+        return
     os.makedirs(a.out, exist_ok=True)
     out = lambda name: os.path.join(a.out, name + ".csv")
 
@@ -132,6 +158,108 @@ def main():
         n, c, d, b = job(20, 40)
         cv = rng.uniform(0.3, 0.5)
         write(out(f"small_{k}"), n * c, c, d, [b * normal_noise(rng, cv) for _ in range(n)])
+
+    # Drawn after the families above, so those stay what they were for a seed.
+    n, c, d, b = job(400, 800)
+    write(out("swing_square"), n * c, c, d, square_swing(rng, n, d, b))
+
+    n, c, d, b = job()
+    cv = rng.uniform(0.1, 0.3)
+    works = [b * normal_noise(rng, cv) for _ in range(n)]
+    extras = [0.0] * n
+    extras[0] = rng.uniform(0.3, 1.5) * (sum(works) + d * (n - 1))
+    write(out("prep_silent"), n * c, c, d, works, extras)
+
+    n, c, d, b = job()
+    cv, prep, f = rng.uniform(0.1, 0.3), rng.uniform(0.02, 0.08), rng.uniform(10, 30)
+    write(out("prep_slow"), n * c, c, d,
+          [b * (f if i < prep * n else 1.0) * normal_noise(rng, cv) for i in range(n)])
+
+    n, c, d, b = job(300, 800)
+    write(out("bursts"), n * c, c, d, *bursts(rng, n, b))
+
+
+def square_swing(rng, n, delay, base, ratio=None, period_ms=None):
+    """Chunk work times of a load flipping between two rates every
+    half-period (in wall time), with 5-20 % noise."""
+    ratio = ratio or rng.uniform(1.5, 3.0)
+    period_ms = period_ms or rng.uniform(60_000, 300_000)
+    cv = rng.uniform(0.05, 0.2)
+    t, offset, works = 0.0, rng.uniform(0, period_ms), []
+    for _ in range(n):
+        slow = ((t + offset) % period_ms) < period_ms / 2
+        w = base * (ratio if slow else 1.0) * normal_noise(rng, cv)
+        works.append(w)
+        t += w + delay
+    return works
+
+
+def bursts(rng, n, base, per_burst=None, window_ms=None):
+    """Work times and waits of rate-limited bursts: `per_burst` chunks as
+    fast as they go, then a wait until the quota window is over."""
+    per_burst = per_burst or rng.randint(3, 30)
+    window_ms = window_ms or max(rng.uniform(10_000, 120_000), 3 * per_burst * base)
+    cv = rng.uniform(0.1, 0.3)
+    works, extras, burst_ms = [], [], 0.0
+    for i in range(n):
+        w = base * normal_noise(rng, cv)
+        works.append(w)
+        burst_ms += w
+        if i % per_burst == per_burst - 1:
+            extras.append(max(0.0, window_ms - burst_ms) * normal_noise(rng, 0.03))
+            burst_ms = 0.0
+        else:
+            extras.append(0.0)
+    return works, extras
+
+
+def families(rng, root):
+    """Repeated runs of six kinds of job (see the module docs)."""
+    for kind in ("steady", "warmup", "prep", "two_phase", "bursts", "swing"):
+        folder = os.path.join(root, kind)
+        os.makedirs(folder, exist_ok=True)
+        runs = rng.randint(8, 10)
+        unlike = rng.randint(2, runs - 1)  # 0-based: never the first two
+        chunk = rng.choice([100, 250, 500])
+        delay = rng.choice([0, 200, 500, 1000])
+        chunks = rng.randint(150, 400)
+        base = rng.uniform(300, 2000)
+        cv = rng.uniform(0.1, 0.3)
+        at = rng.uniform(0.3, 0.6)          # two_phase: where items get heavier
+        heavy = rng.uniform(2.0, 3.0)
+        warm, warm_len = rng.uniform(2.0, 3.0), rng.uniform(0.1, 0.25)
+        prep_share = rng.uniform(0.1, 0.4)
+        per_burst, window_ms = rng.randint(3, 20), rng.uniform(15_000, 60_000)
+        ratio, period_ms = rng.uniform(1.5, 2.5), rng.uniform(60_000, 240_000)
+        for r in range(runs):
+            n = max(20, round(chunks * rng.uniform(0.75, 1.25)))
+            b = base * math.exp(rng.gauss(0.0, 0.1))
+            jitter = lambda: rng.uniform(0.8, 1.2)
+            odd = r == unlike
+            if odd:
+                b *= rng.choice([rng.uniform(2.0, 3.0), 1 / rng.uniform(2.0, 3.0)])
+            extras = None
+            if kind == "steady":
+                works = [b * normal_noise(rng, cv) for _ in range(n)]
+            elif kind == "warmup":
+                w0, lw = warm * jitter(), warm_len * jitter() * n
+                works = [b * (1 + (w0 - 1) * max(0.0, 1 - i / lw)) * normal_noise(rng, cv)
+                         for i in range(n)]
+            elif kind == "prep":
+                works = [b * normal_noise(rng, cv) for _ in range(n)]
+                extras = [0.0] * n
+                share = prep_share * jitter()
+                extras[0] = share / (1 - share) * (sum(works) + delay * (n - 1))
+            elif kind == "two_phase":
+                a = at * jitter()
+                works = [b * (heavy if i >= a * n else 1.0) * normal_noise(rng, cv)
+                         for i in range(n)]
+            elif kind == "bursts":
+                works, extras = bursts(rng, n, b, per_burst, window_ms * jitter())
+            else:
+                works = square_swing(rng, n, delay, b, ratio, period_ms * jitter())
+            write(os.path.join(folder, f"run_{r + 1:02d}.csv"), n * chunk, chunk, delay,
+                  works, extras)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ enum Command {
     /// Follow one job to its end: a bar at a terminal, plain lines in logs,
     /// `--json` lines for programs. Exits 0 when it completes, 1 when it
     /// fails, 2 when it is unknown or stalled past --timeout, 3 when the
-    /// API cannot be asked.
+    /// API cannot be asked, 4 when it is cancelled.
     Watch(WatchArgs),
     /// List the active jobs.
     Ls(LsArgs),

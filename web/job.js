@@ -1,58 +1,20 @@
-// One job's page: every field, its error, and a chart of processed over
-// time drawn from the updates this page has seen, with the estimated end.
+// One job's page: what the job says about itself, every field, its error,
+// the charts of the whole run (from its history, then live) and its log.
 
+import { kindBadge, metadataTable, processed, resultLink, stepStrip, stepSummary, title } from "./detail.js";
 import { DASH, duration, el, fromNow, n, perSecond, ran, status, time } from "./format.js";
-import { Feed, showState } from "./live.js";
+import { draw, extend, fromHistory } from "./chart.js";
+import { Feed, getJson, showState } from "./live.js";
+import { LogPanel } from "./logs.js";
 
 const $ = (id) => document.getElementById(id);
-const SVG = "http://www.w3.org/2000/svg";
-const W = 640, H = 220, PAD = { l: 56, r: 12, t: 12, b: 28 };
-
-function svg(tag, attrs) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  return node;
-}
-
-/** The chart: the points seen, and a dashed line to (end, total). */
-function drawChart(points, record) {
-  const chart = $("chart");
-  chart.replaceChildren();
-  if (points.length === 0) return;
-  const total = Math.max(record.totalTargetCount || 0, ...points.map((p) => p.v), 1);
-  const end = record.estimatedEndAt ? Date.parse(record.estimatedEndAt) : null;
-  const range = record.estimatedEndRange;
-  const latest = range ? Date.parse(range.latest) : end;
-  const t0 = points[0].t;
-  const t1 = Math.max(points[points.length - 1].t, latest || 0, t0 + 1000);
-  const x = (t) => PAD.l + ((t - t0) / (t1 - t0)) * (W - PAD.l - PAD.r);
-  const y = (v) => H - PAD.b - (v / total) * (H - PAD.t - PAD.b);
-  chart.append(
-    svg("line", { class: "axis", x1: PAD.l, y1: H - PAD.b, x2: W - PAD.r, y2: H - PAD.b }),
-    svg("line", { class: "axis", x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: H - PAD.b }),
-  );
-  const label = (text, attrs) => { const t = svg("text", attrs); t.textContent = text; chart.append(t); };
-  label(n(total), { x: PAD.l - 4, y: PAD.t + 10, "text-anchor": "end" });
-  label("0", { x: PAD.l - 4, y: H - PAD.b, "text-anchor": "end" });
-  label(time(new Date(t0).toISOString()), { x: PAD.l, y: H - 8 });
-  label(time(new Date(t1).toISOString()), { x: W - PAD.r, y: H - 8, "text-anchor": "end" });
-  if (range && record.status !== "completed" && record.status !== "failed") {
-    const a = x(Date.parse(range.earliest)), b = x(Date.parse(range.latest));
-    chart.append(svg("rect", { class: "range", x: a, y: PAD.t, width: Math.max(1, b - a), height: H - PAD.t - PAD.b }));
-  }
-  const line = points.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
-  chart.append(svg("polyline", { class: "done", points: line }));
-  if (end && record.status !== "completed" && record.status !== "failed") {
-    const last = points[points.length - 1];
-    chart.append(svg("line", { class: "eta", x1: x(last.t), y1: y(last.v), x2: x(end), y2: y(total) }));
-  }
-}
-
 function fields(record) {
   const range = record.estimatedEndRange;
   return [
     ["Status", `${status(record.status)}${record.stalled ? " (stalled: no recent update)" : ""}`],
-    ["Processed", `${n(record.currentSentCount)} of ${n(record.totalTargetCount)} (${record.progressPercentage} %)`],
+    ["Processed", `${processed(record)} (${record.progressPercentage} %)`],
+    ["Stage", stepSummary(record) || DASH],
+    ["Kind", record.kind || DASH],
     ["Successes", n(record.successCount)],
     ["Failures", n(record.failureCount)],
     ["Rate", perSecond(record.ratePerSecond)],
@@ -83,7 +45,8 @@ export class JobPage {
       pollUrl: `${path}/progress`,
       onSnapshot: () => {},
       onProgress: (record) => this.show(record),
-      onPoll: (body) => this.show(body.data),
+      onPoll: (body) => { this.show(body.data); this.logs.catchUp(); },
+      onLog: (batch) => this.logs.add(batch.lines || []),
       onEnd: () => showState("done"),
       onError: (err) => this.missing(err.message),
       onUnauthorized,
@@ -93,18 +56,55 @@ export class JobPage {
 
   start() {
     $("job-title").textContent = this.id;
+    $("job-id").textContent = "";
+    $("job-kind").replaceChildren();
+    $("job-steps").replaceChildren();
+    $("job-message").textContent = "";
+    $("job-result").replaceChildren();
+    $("job-result").hidden = true;
+    $("job-metadata").replaceChildren();
+    $("job-metadata-box").hidden = true;
     $("job-missing").hidden = true;
     $("job-body").hidden = false;
     $("chart").replaceChildren();
+    $("rate-chart").replaceChildren();
+    $("logs-paused").hidden = true;
+    $("logs-count").textContent = "";
     $("job-fields").replaceChildren();
     $("job-error").hidden = true;
+    this.points = [];
+    this.history = null;
+    this.logs = new LogPanel($("logs"), this.id);
     this.feed.start();
+    this.loadHistory();
+    this.logs.catchUp();
     this.clock = setInterval(() => { if (this.record) this.render(); }, 5000);
   }
 
   stop() {
     this.feed.stop();
     clearInterval(this.clock);
+  }
+
+  /** The run from its start: the history's samples under the points seen. */
+  async loadHistory() {
+    const path = `/api/v1/jobs/${encodeURIComponent(this.id)}/history`;
+    try { this.history = fromHistory((await getJson(path)).data.samples); } catch { return; } // the points seen will do
+    if (this.mergeHistory()) this.render();
+  }
+
+  /** Puts the history under the points seen, once both are here; a job
+   * without a total is drawn by its steps' percentage, which counts do not
+   * give. True if it did. */
+  mergeHistory() {
+    if (!this.history || !this.record) return false;
+    const history = this.history;
+    this.history = null;
+    if (this.record.totalTargetCount == null) return false;
+    const seen = this.points;
+    this.points = history;
+    for (const point of seen) extend(this.points, point);
+    return true;
   }
 
   missing(message) {
@@ -120,11 +120,13 @@ export class JobPage {
     if (this.record && record.version && record.version < this.record.version) return;
     this.record = record;
     const t = record.updatedAt ? Date.parse(record.updatedAt) : Date.now();
-    const last = this.points[this.points.length - 1];
-    if (!last || t > last.t) this.points.push({ t, v: record.currentSentCount });
+    // A job without a total moves through its steps: its percentage is drawn.
+    extend(this.points, { t, v: record.totalTargetCount == null ? record.progressPercentage : record.currentSentCount });
+    this.mergeHistory();
     if (record.status === "completed" || record.status === "failed") {
       this.feed.stop();
       showState("done");
+      this.logs.catchUp(); // what was logged after the last event
     }
     this.render();
   }
@@ -133,13 +135,27 @@ export class JobPage {
     const record = this.record;
     $("job-bar").value = record.progressPercentage;
     $("job-bar").setAttribute("aria-valuetext", `${record.progressPercentage} %, ${n(record.currentSentCount)} of ${n(record.totalTargetCount)}`);
-    $("job-pct").textContent = `${record.progressPercentage} % · ${n(record.currentSentCount)} of ${n(record.totalTargetCount)}`;
+    $("job-pct").textContent = `${record.progressPercentage} % · ${processed(record)}`;
+    $("job-title").textContent = title(record);
+    document.title = `${title(record)} · job-progress`;
+    $("job-id").textContent = record.name ? record.jobId : "";
+    const kind = kindBadge(record);
+    $("job-kind").replaceChildren(...(kind ? [kind] : []));
+    const strip = stepStrip(record);
+    $("job-steps").replaceChildren(...(strip ? [strip] : []));
+    $("job-message").textContent = record.message || "";
+    const result = record.status === "completed" ? resultLink(record) : null;
+    $("job-result").replaceChildren(...(result ? [result] : []));
+    $("job-result").hidden = !result;
+    const table = metadataTable(record.metadata);
+    $("job-metadata").replaceChildren(...(table ? [table] : []));
+    $("job-metadata-box").hidden = !table;
     $("job-error").hidden = !record.errorMessage;
     $("job-error").textContent = record.errorMessage || "";
     const list = $("job-fields");
     list.replaceChildren(...fields(record).flatMap(([name, value]) => [el("dt", name), el("dd", value)]));
     list.dataset.status = record.status;
     list.dataset.stalled = String(!!record.stalled);
-    drawChart(this.points, record);
+    draw(this.points, record);
   }
 }

@@ -76,7 +76,8 @@ export function showState(state) {
 
 /**
  * Follows a stream, or polls. Callbacks: `onSnapshot(array)` and
- * `onProgress(record)` for stream events, `onPoll(envelope)` for a changed
+ * `onProgress(record)` and `onLog({lines})` for stream events,
+ * `onPoll(envelope)` for a changed
  * poll answer, `onEnd()` when a job's stream says it is over,
  * `onUnauthorized()`, `onError(HttpError)` for a 4xx poll answer.
  */
@@ -118,6 +119,7 @@ export class Feed {
     };
     es.addEventListener("snapshot", (e) => this.o.onSnapshot(JSON.parse(e.data)));
     es.addEventListener("progress", (e) => this.o.onProgress(JSON.parse(e.data)));
+    if (this.o.onLog) es.addEventListener("log", (e) => this.o.onLog(JSON.parse(e.data)));
     es.addEventListener("end", () => {
       es.close();
       this.stop();

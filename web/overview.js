@@ -1,6 +1,7 @@
 // The front page: active jobs (live), recently finished jobs, and the
 // scheduled sends in progress.
 
+import { kindBadge, processed, resultLink, searchText, title, underBar } from "./detail.js";
 import { DASH, duration, el, fromNow, n, perSecond, ran, status, time } from "./format.js";
 import { Feed, Poller, Unauthorized } from "./live.js";
 
@@ -16,17 +17,21 @@ export function bar(record) {
     el("progress", null, {
       max: "100",
       value: String(pct),
-      "aria-label": `${record.jobId}: ${pct} % (${n(record.currentSentCount)} of ${n(record.totalTargetCount)})`,
+      "aria-label": `${title(record)}: ${pct} % (${processed(record)})`,
     }),
     el("span", ` ${pct} %`, { class: "pct" }),
   );
   return wrap;
 }
 
-/** The job's id as a link to its page, with a stalled badge when it is. */
+/** The job's name (or id) as a link to its page, the id beneath a name,
+ * its kind, and a stalled badge when it is. */
 export function jobCell(record, label = "Job") {
   const td = el("td", null, { "data-label": label });
-  td.append(el("a", record.jobId, { href: `/jobs/${encodeURIComponent(record.jobId)}` }));
+  td.append(el("a", title(record), { href: `/jobs/${encodeURIComponent(record.jobId)}`, class: "title" }));
+  const kind = kindBadge(record);
+  if (kind) td.append(" ", kind);
+  if (record.name) td.append(el("span", record.jobId, { class: "small id" }));
   const state = el("span", status(record.status), { class: `small status-${record.status}` });
   td.append(state);
   if (record.stalled) {
@@ -51,11 +56,13 @@ function activeRow(record) {
   const tr = el("tr", null, { "data-job-id": record.jobId, "data-stalled": String(!!record.stalled) });
   const progress = el("td", null, { "data-label": "Progress" });
   progress.append(bar(record));
+  const under = underBar(record);
+  if (under) progress.append(under);
   const chunk = record.totalChunks ? `${n(record.currentChunk)} of ${n(record.totalChunks)}` : DASH;
   tr.append(
     jobCell(record),
     progress,
-    el("td", `${n(record.currentSentCount)} of ${n(record.totalTargetCount)}`, { class: "num processed", "data-label": "Processed" }),
+    el("td", processed(record), { class: "num processed", "data-label": "Processed" }),
     el("td", `${n(record.successCount)} / ${n(record.failureCount)}`, { class: "num", "data-label": "OK / failed" }),
     el("td", perSecond(record.ratePerSecond), { class: "num", "data-label": "Rate" }),
     etaCell(record),
@@ -75,10 +82,13 @@ function scheduleCell(id) {
 
 function finishedRow(record) {
   const tr = el("tr", null, { "data-job-id": record.jobId });
+  const state = el("td", status(record.status), { class: `status-${record.status}`, "data-label": "Status" });
+  const result = resultLink(record, "result");
+  if (result) state.append(" ", result);
   tr.append(
     jobCell(record),
-    el("td", status(record.status), { class: `status-${record.status}`, "data-label": "Status" }),
-    el("td", `${n(record.currentSentCount)} of ${n(record.totalTargetCount)}`, { class: "num", "data-label": "Processed" }),
+    state,
+    el("td", processed(record), { class: "num", "data-label": "Processed" }),
     el("td", `${n(record.successCount)} / ${n(record.failureCount)}`, { class: "num", "data-label": "OK / failed" }),
     el("td", duration(ran(record)), { class: "num", "data-label": "Duration" }),
     el("td", time(record.completedAt || record.updatedAt), { "data-label": "Finished" }),
@@ -128,6 +138,8 @@ export class Overview {
     this.jobs = new Map();
     this.page = 0;
     this.filter = "";
+    this.kind = "";
+    this.kinds = new Set(); // every kind seen, for the kind filter
     this.cursors = [null]; // the finished list's pages seen: their cursors
     this.justFinished = new Map(); // ended on the stream, maybe not yet in the archive
     this.lastFinished = null;
@@ -148,10 +160,18 @@ export class Overview {
   }
 
   bind() {
-    $("filter").addEventListener("input", (e) => { this.filter = e.target.value.trim().toLowerCase(); this.page = 0; this.render(); });
+    const restart = () => { this.cursors = [null]; this.finished.refresh(); };
+    // The active list is held whole here, so it filters as one types; the
+    // finished list is paged by the server, so it asks again (q=, kind=).
+    let typing = null;
+    $("filter").addEventListener("input", (e) => {
+      this.filter = e.target.value.trim().toLowerCase(); this.page = 0; this.render();
+      clearTimeout(typing);
+      typing = setTimeout(restart, 300);
+    });
+    $("kind").addEventListener("change", (e) => { this.kind = e.target.value; this.page = 0; this.render(); restart(); });
     $("active-prev").addEventListener("click", () => { this.page = Math.max(0, this.page - 1); this.render(); });
     $("active-next").addEventListener("click", () => { this.page += 1; this.render(); });
-    const restart = () => { this.cursors = [null]; this.finished.refresh(); };
     $("finished-status").addEventListener("change", restart);
     $("finished-since").addEventListener("change", restart);
     $("finished-first").addEventListener("click", restart);
@@ -183,6 +203,9 @@ export class Overview {
     const params = new URLSearchParams({ since, limit: String(PAGE) });
     const which = $("finished-status").value;
     if (which) params.set("status", which);
+    if (this.kind) params.set("kind", this.kind);
+    const q = $("filter").value.trim();
+    if (q) params.set("q", q);
     const cursor = this.cursors[this.cursors.length - 1];
     if (cursor) params.set("cursor", cursor);
     return `/api/v1/jobs?${params}`;
@@ -228,10 +251,9 @@ export class Overview {
 
   render() {
     let list = [...this.jobs.values()];
-    if (this.filter) {
-      list = list.filter((r) => [r.jobId, status(r.status), r.status, r.scheduleId || "", r.stalled ? "stalled" : ""]
-        .some((text) => text.toLowerCase().includes(this.filter)));
-    }
+    this.learnKinds(list);
+    if (this.kind) list = list.filter((r) => r.kind === this.kind);
+    if (this.filter) list = list.filter((r) => searchText(r).includes(this.filter));
     list.sort(byStart);
     const pages = Math.max(1, Math.ceil(list.length / PAGE));
     this.page = Math.min(this.page, pages - 1);
@@ -245,15 +267,28 @@ export class Overview {
     $("active-next").disabled = this.page >= pages - 1;
   }
 
+  /** Adds the kinds of `records` to the kind filter's choices. */
+  learnKinds(records) {
+    const before = this.kinds.size;
+    for (const record of records) if (record.kind) this.kinds.add(record.kind);
+    if (this.kinds.size === before) return;
+    const select = $("kind");
+    const all = el("option", "all kinds", { value: "" });
+    select.replaceChildren(all, ...[...this.kinds].sort().map((kind) => el("option", kind, { value: kind })));
+    select.value = this.kind;
+  }
+
   showFinished(page) {
     this.lastFinished = page;
+    this.learnKinds(page.jobs);
     this.next = page.nextCursor;
     const listed = new Set(page.jobs.map((record) => record.jobId));
     const which = $("finished-status").value;
     const extra = [];
     for (const [id, { record, at }] of this.justFinished) {
       if (listed.has(id) || Date.now() - at > 60000) this.justFinished.delete(id);
-      else if (this.cursors.length === 1 && (!which || which === record.status)) extra.push(record);
+      else if (this.cursors.length === 1 && (!which || which === record.status)
+        && (!this.kind || this.kind === record.kind)) extra.push(record);
     }
     const jobs = [...extra.reverse(), ...page.jobs];
     replaceRows($("finished-rows"), jobs.map(finishedRow));

@@ -2,8 +2,10 @@
 -- and kind as columns, the rest as one JSON text column), and a total that
 -- may be NULL for a job that declares steps instead. SQLite cannot drop a
 -- NOT NULL in place, so the table is rebuilt, rows and indexes as they were;
--- the status CHECK admits `cancelled` (a job stopped on request), so the
--- table need not be rebuilt again for it.
+-- the status CHECK admits `cancelled` (a job stopped on request), and the
+-- attempt, a pending request to stop and the parent of a child job get
+-- their columns (see the PostgreSQL migration), so the table need not be
+-- rebuilt again for them.
 CREATE TABLE job_progress_next (
     job_id                      TEXT NOT NULL PRIMARY KEY,
     status                      TEXT NOT NULL
@@ -29,7 +31,10 @@ CREATE TABLE job_progress_next (
     estimated_end_latest        INTEGER,
     name                        TEXT,
     kind                        TEXT,
-    detail                      TEXT
+    detail                      TEXT,
+    attempt                     INTEGER NOT NULL DEFAULT 1 CHECK (attempt >= 1),
+    cancel_requested            TEXT,
+    parent_job_id               TEXT
 ) STRICT, WITHOUT ROWID;
 
 INSERT INTO job_progress_next (job_id, status, total_target_count, current_sent_count,
@@ -53,8 +58,12 @@ CREATE INDEX job_progress_active_idx
 
 CREATE INDEX job_progress_finished_idx
     ON job_progress (updated_at DESC, job_id DESC)
-    WHERE status IN ('completed', 'failed');
+    WHERE status IN ('completed', 'failed', 'cancelled');
 
 CREATE INDEX job_progress_retention_idx
     ON job_progress (checkpointed_at)
-    WHERE status IN ('completed', 'failed');
+    WHERE status IN ('completed', 'failed', 'cancelled');
+
+CREATE INDEX job_progress_parent_idx
+    ON job_progress (parent_job_id, job_id)
+    WHERE parent_job_id IS NOT NULL;

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::{domain::JobId, outbound::CaBundle};
+use crate::{
+    domain::{JobId, JobKind},
+    outbound::CaBundle,
+};
 
 /// Where the API is and how to reach it; shared by `watch` and `ls`.
 #[derive(Debug, Clone, Args)]
@@ -45,6 +48,10 @@ pub struct WatchArgs {
     /// One JSON line per record on standard output, nothing else.
     #[arg(long)]
     pub json: bool,
+    /// Also print the job's log lines as they arrive (on standard error),
+    /// starting with those logged before the watch began.
+    #[arg(long)]
+    pub logs: bool,
 }
 
 impl WatchArgs {
@@ -66,6 +73,9 @@ pub struct LsArgs {
     /// Seconds between refreshes with `--watch`.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
+    /// Only jobs of this kind (as the workers set it).
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: Option<JobKind>,
     /// Most jobs to list (default: all).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
@@ -78,6 +88,11 @@ pub struct LsArgs {
 /// rather than a request.
 fn parse_job_id(raw: &str) -> Result<JobId, String> {
     JobId::parse(raw).map_err(|err| err.to_string())
+}
+
+/// A job kind, checked as the server checks it.
+fn parse_kind(raw: &str) -> Result<JobKind, String> {
+    JobKind::parse(raw).map_err(|err| err.to_string())
 }
 
 /// An `http://` or `https://` URL.

@@ -1,4 +1,4 @@
-//! The API as the terminal commands see it: three requests, and every way
+//! The API as the terminal commands see it: four requests, and every way
 //! they can fail sorted into what a watcher does next (retry, wait, stop).
 
 use std::time::Duration;
@@ -7,9 +7,9 @@ use eventsource_stream::{Event, EventStreamError, Eventsource as _};
 use futures_util::{StreamExt as _, stream::BoxStream};
 use reqwest::{StatusCode, Url, header};
 
-use super::args::ApiArgs;
+use super::{args::ApiArgs, logs::LogPage};
 use crate::{
-    domain::{JobId, ProgressRecord},
+    domain::{JobId, JobKind, ProgressRecord},
     outbound,
 };
 
@@ -173,12 +173,20 @@ impl Api {
         Ok(Polled::Record(Box::new(record), etag))
     }
 
-    /// `GET /api/v1/jobs/active?limit=&offset=`.
-    pub async fn active(&self, limit: u32, offset: u64) -> Result<ActivePage, Failure> {
+    /// `GET /api/v1/jobs/active?limit=&offset=`, with `kind=` when given.
+    pub async fn active(
+        &self,
+        limit: u32,
+        offset: u64,
+        kind: Option<&JobKind>,
+    ) -> Result<ActivePage, Failure> {
         let mut url = self.url(&["active"]);
         url.query_pairs_mut()
             .append_pair("limit", &limit.to_string())
             .append_pair("offset", &offset.to_string());
+        if let Some(kind) = kind {
+            url.query_pairs_mut().append_pair("kind", kind.as_str());
+        }
         let response = self.send(self.get(url).timeout(REQUEST_TIMEOUT)).await?;
         let total = response
             .headers()
@@ -187,6 +195,16 @@ impl Api {
             .and_then(|value| value.parse().ok());
         let records = envelope_data(response).await?;
         Ok(ActivePage { records, total })
+    }
+
+    /// `GET /api/v1/jobs/{id}/logs?after=`: the job's log lines after the
+    /// sequence number `after`, a page at a time.
+    pub async fn logs(&self, id: &JobId, after: u64) -> Result<LogPage, Failure> {
+        let mut url = self.url(&[id.as_str(), "logs"]);
+        url.query_pairs_mut()
+            .append_pair("after", &after.to_string());
+        let response = self.send(self.get(url).timeout(REQUEST_TIMEOUT)).await?;
+        envelope_data(response).await
     }
 
     /// Opens `GET /api/v1/jobs/{id}/events`, with `Last-Event-ID` when
@@ -304,7 +322,7 @@ async fn envelope_data<T: serde::de::DeserializeOwned>(
         .map_err(|err| Failure::Unexpected(cause_chain(&err)))?;
     serde_json::from_slice::<Envelope<T>>(&bytes)
         .map(|envelope| envelope.data)
-        .map_err(|err| Failure::Unexpected(format!("not a progress envelope: {err}")))
+        .map_err(|err| Failure::Unexpected(format!("not the envelope expected: {err}")))
 }
 
 /// What went wrong with a request, in a few words: the URL is already in

@@ -19,6 +19,8 @@ pub enum Verdict {
     /// The API could not be asked: unreachable for too long, a refused
     /// token, an answer that makes no sense (exit 3).
     NoAnswer,
+    /// The job was cancelled on request (exit 4).
+    Cancelled,
 }
 
 impl Verdict {
@@ -29,6 +31,7 @@ impl Verdict {
             Verdict::Failed => 1,
             Verdict::Unknown | Verdict::Stalled => 2,
             Verdict::NoAnswer => 3,
+            Verdict::Cancelled => 4,
         }
     }
 }
@@ -89,6 +92,7 @@ impl Follow {
             // A status this release does not know is final, and not a
             // success it can vouch for.
             JobStatus::Failed | JobStatus::Other(_) => Some(Verdict::Failed),
+            JobStatus::Cancelled => Some(Verdict::Cancelled),
             JobStatus::Preparing | JobStatus::InProgress => self
                 .stalled_for()
                 .filter(|stalled| *stalled >= self.stall_timeout)

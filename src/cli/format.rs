@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Local, Utc};
 
-use crate::domain::ProgressRecord;
+use crate::domain::{ProgressRecord, StepState};
 
 /// `45s`, `3m 12s`, `2h 05m`, `3d 04h`.
 pub fn duration(d: Duration) -> String {
@@ -92,6 +92,31 @@ pub fn counts(record: &ProgressRecord) -> String {
     }
 }
 
+/// What the job is doing, in words: `[2/4 transcribe] chunk 3 of 9`, or
+/// `[uploading]` for a stage outside any steps; `None` when the record
+/// says neither. Shown beside the bar and at the end of a plain line.
+pub fn doing(record: &ProgressRecord) -> Option<String> {
+    let running = record
+        .steps
+        .iter()
+        .position(|step| step.state == StepState::Running);
+    let stage = match (running, &record.stage) {
+        (Some(at), _) => Some(format!(
+            "[{}/{} {}]",
+            at + 1,
+            record.steps.len(),
+            record.steps[at].name
+        )),
+        (None, Some(stage)) => Some(format!("[{stage}]")),
+        (None, None) => None,
+    };
+    let message = record.message.as_ref().map(|m| m.as_str().to_owned());
+    match (stage, message) {
+        (Some(stage), Some(message)) => Some(format!("{stage} {message}")),
+        (one, other) => one.or(other),
+    }
+}
+
 /// The plain line of one update, as CI logs show it:
 /// `import-42 in_progress 1500/5000 30% failed 25 516/s ETA ...`.
 pub fn line(record: &ProgressRecord, now: DateTime<Utc>) -> String {
@@ -110,6 +135,13 @@ pub fn line(record: &ProgressRecord, now: DateTime<Utc>) -> String {
     }
     if record.stalled {
         text.push_str(" STALLED");
+    }
+    if let Some(doing) = doing(record) {
+        text.push(' ');
+        text.push_str(&doing);
+    }
+    if let Some(url) = &record.result_url {
+        text.push_str(&format!(" result: {}", url.as_str()));
     }
     if let Some(message) = &record.error_message {
         text.push_str(&format!(" error: {message}"));
@@ -154,6 +186,23 @@ mod tests {
             "demo-1 in_progress 1500/5000 30% failed 25 516/s ETA 2026-11-24T20:17:34Z \
              (80%: 2026-11-24T20:17:33Z-2026-11-24T20:17:37Z), 5s left"
         );
+    }
+
+    #[test]
+    fn a_plain_line_says_the_running_step_and_the_message() {
+        let now = Utc::now();
+        let mut record =
+            ProgressRecord::new(JobId::parse("p").unwrap(), JobStatus::InProgress, None);
+        record.steps = crate::domain::steps::plan(&["fetch".into(), "transcribe".into()]).unwrap();
+        record.steps[0].state = StepState::Done;
+        record.steps[1].state = StepState::Running;
+        record.message = Some(crate::domain::Message::parse("chunk 3 of 9").unwrap());
+        let line = line(&record, now);
+        assert!(line.ends_with("[2/2 transcribe] chunk 3 of 9"), "{line}");
+        record.steps.clear();
+        record.stage = Some("uploading".into());
+        record.message = None;
+        assert_eq!(doing(&record).as_deref(), Some("[uploading]"));
     }
 
     #[test]

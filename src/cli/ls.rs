@@ -14,7 +14,7 @@ use super::{
     format::{self, Clock},
     retry::Retry,
 };
-use crate::domain::ProgressRecord;
+use crate::domain::{JobKind, ProgressRecord};
 
 /// Records asked for per request: the server's default page, one Redis
 /// MGET of a thousand values.
@@ -40,7 +40,7 @@ pub async fn run(args: LsArgs) -> u8 {
     let tty = std::io::stdout().is_terminal();
     let mut retry = Retry::new(None);
     loop {
-        let wait = match list(&api, args.limit).await {
+        let wait = match list(&api, args.limit, args.kind.as_ref()).await {
             Ok(listing) => {
                 retry.succeeded();
                 print(&listing, &args, tty);
@@ -72,8 +72,13 @@ fn gave_up(failure: &Failure) -> u8 {
     3
 }
 
-/// Every active job (or the first `limit`), page by page.
-pub async fn list(api: &Api, limit: Option<u64>) -> Result<Listing, Failure> {
+/// Every active job (or the first `limit`; only those of `kind` when
+/// given), page by page.
+pub async fn list(
+    api: &Api,
+    limit: Option<u64>,
+    kind: Option<&JobKind>,
+) -> Result<Listing, Failure> {
     let mut records = Vec::new();
     let mut total = None;
     loop {
@@ -82,6 +87,7 @@ pub async fn list(api: &Api, limit: Option<u64>) -> Result<Listing, Failure> {
             .active(
                 PAGE.min(u32::try_from(want).unwrap_or(PAGE)),
                 records.len() as u64,
+                kind,
             )
             .await?;
         let total = *total.get_or_insert(page.total);
@@ -123,7 +129,8 @@ fn print(listing: &Listing, args: &LsArgs, tty: bool) {
                 args.interval
             ));
         }
-        text.push_str(&table(&listing.records, now, tty));
+        let width = tty.then(|| usize::from(console::Term::stdout().size().1));
+        text.push_str(&table(&listing.records, now, tty, width));
         if (listing.records.len() as u64) < listing.total {
             text.push_str(&format!(
                 "({} of {} active jobs shown)\n",
@@ -142,32 +149,65 @@ fn print(listing: &Listing, args: &LsArgs, tty: bool) {
         .and_then(|()| stdout.flush());
 }
 
+/// The columns, in order; `NAME` is the one that gives way.
+const HEADER: [&str; 10] = [
+    "JOB", "NAME", "STATUS", "DONE", "%", "FAILED", "RATE", "ETA", "LEFT", "UPDATED",
+];
+/// The `NAME` column's index.
+const NAME: usize = 1;
+/// A name narrower than this is not worth showing: the column goes.
+const NARROWEST_NAME: usize = 8;
+
 /// The table: a header and one row per job; `no active jobs` when empty.
-/// `colour` marks stalled jobs for a person's terminal.
-pub fn table(records: &[ProgressRecord], now: DateTime<Utc>, colour: bool) -> String {
+/// `colour` marks stalled jobs for a person's terminal. The `NAME` column
+/// shows only when a job has a name, and within `width` (a terminal's)
+/// only where there is room: names are cut to fit, or the column left
+/// out when even a short one would not.
+pub fn table(
+    records: &[ProgressRecord],
+    now: DateTime<Utc>,
+    colour: bool,
+    width: Option<usize>,
+) -> String {
     if records.is_empty() {
         return "no active jobs\n".into();
     }
-    let header = [
-        "JOB", "STATUS", "DONE", "%", "FAILED", "RATE", "ETA", "LEFT", "UPDATED",
-    ];
-    let rows: Vec<[String; 9]> = records.iter().map(|record| row(record, now)).collect();
-    let mut widths = header.map(str::len);
+    let mut rows: Vec<[String; 10]> = records.iter().map(|record| row(record, now)).collect();
+    let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 9], stalled: bool| {
+    // Two spaces between columns.
+    let others: usize = widths
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != NAME)
+        .map(|(_, w)| w + 2)
+        .sum();
+    let room = width.map_or(usize::MAX, |width| width.saturating_sub(others + 2));
+    let named = records.iter().any(|record| record.name.is_some());
+    let show_name = named && room >= NARROWEST_NAME;
+    if show_name && widths[NAME] > room {
+        widths[NAME] = room;
+        for row in &mut rows {
+            row[NAME] = cut(&row[NAME], room);
+        }
+    }
+    let line = |cells: [&str; 10], stalled: bool| {
         let mut text = String::new();
         for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i == NAME && !show_name {
+                continue;
+            }
             // Counts right-aligned, words left-aligned.
-            let padded = if matches!(i, 2..=5) {
+            let padded = if matches!(i, 3..=6) {
                 format!("{cell:>width$}")
             } else {
                 format!("{cell:<width$}")
             };
-            if i == 1 && stalled && colour {
+            if i == 2 && stalled && colour {
                 text.push_str(&console::style(padded).yellow().bold().to_string());
             } else {
                 text.push_str(&padded);
@@ -177,14 +217,24 @@ pub fn table(records: &[ProgressRecord], now: DateTime<Utc>, colour: bool) -> St
         text.truncate(text.trim_end().len());
         text + "\n"
     };
-    let mut text = line(header, false);
+    let mut text = line(HEADER, false);
     for (record, row) in records.iter().zip(&rows) {
         text.push_str(&line(row.each_ref().map(String::as_str), record.stalled));
     }
     text
 }
 
-fn row(record: &ProgressRecord, now: DateTime<Utc>) -> [String; 9] {
+/// `text` cut to `width` characters, with `…` when cut.
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+fn row(record: &ProgressRecord, now: DateTime<Utc>) -> [String; 10] {
     let status = if record.stalled {
         "stalled".to_owned()
     } else {
@@ -202,6 +252,10 @@ fn row(record: &ProgressRecord, now: DateTime<Utc>) -> [String; 9] {
     });
     [
         record.job_id.to_string(),
+        record
+            .name
+            .as_ref()
+            .map_or("-".into(), |name| name.as_str().to_owned()),
         status,
         format::counts(record),
         record.progress_percentage.to_string(),
@@ -216,7 +270,7 @@ fn row(record: &ProgressRecord, now: DateTime<Utc>) -> [String; 9] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{JobId, JobStatus};
+    use crate::domain::{JobId, JobName, JobStatus};
 
     #[test]
     fn the_table_lines_up_and_names_stalled_jobs() {
@@ -231,13 +285,44 @@ mod tests {
         let mut stuck =
             ProgressRecord::new(JobId::parse("s").unwrap(), JobStatus::InProgress, Some(10));
         stuck.stalled = true;
-        let text = table(&[running.normalized(), stuck], now, false);
+        let text = table(&[running.normalized(), stuck], now, false, None);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].starts_with("JOB        STATUS"), "{text}");
         assert!(lines[1].contains("in_progress  1500/5000  30"), "{text}");
         assert!(lines[1].ends_with("3s ago"), "{text}");
         assert!(lines[2].starts_with("s          stalled"), "{text}");
-        assert_eq!(table(&[], now, false), "no active jobs\n");
+        assert_eq!(table(&[], now, false, None), "no active jobs\n");
+    }
+
+    #[test]
+    fn names_show_where_there_is_room() {
+        let now = Utc::now();
+        let mut named = ProgressRecord::new(
+            JobId::parse("podcast-7").unwrap(),
+            JobStatus::InProgress,
+            None,
+        );
+        named.name = Some(JobName::parse("Nightly podcast summary").unwrap());
+        let records = [named];
+        let wide = table(&records, now, false, None);
+        assert!(wide.starts_with("JOB        NAME"), "{wide}");
+        assert!(
+            wide.contains("podcast-7  Nightly podcast summary  in_progress"),
+            "{wide}"
+        );
+        let header_width = wide.lines().next().unwrap().len();
+        let fits = table(&records, now, false, Some(header_width - 10));
+        assert!(fits.contains("  Nightly po…  in_progress"), "{fits}");
+        assert!(
+            fits.lines()
+                .all(|line| line.chars().count() <= header_width - 10),
+            "{fits}"
+        );
+        let narrow = table(&records, now, false, Some(40));
+        assert!(
+            !narrow.contains("NAME") && !narrow.contains("Nightly"),
+            "{narrow}"
+        );
     }
 }

@@ -14,12 +14,13 @@
 //! | 2    | unknown job, stalled past `--timeout`, or a usage error | a usage error |
 //! | 3    | the API could not be asked (unreachable for `--retry-for`, token refused, certificate not trusted) | the API could not be asked |
 //!
-//! - `client.rs`: the three requests and how each failure is sorted
+//! - `client.rs`: the four requests and how each failure is sorted
 //!   (retry, wait for `Retry-After`, stop), over the HTTP client of
 //!   [`crate::outbound`] (https with the system's roots plus `--cacert`);
 //! - `retry.rs`: the backoff;
 //! - `follow.rs`: which record is the latest, and the [`Verdict`];
 //! - `watch.rs`: the event stream, the polling fallback, the stall check;
+//! - `logs.rs`: `watch --logs`, each log line once, in order;
 //! - `show.rs` and `format.rs`: the bar, the plain lines, JSON;
 //! - `ls.rs`: paging and the table.
 
@@ -27,6 +28,7 @@ pub mod args;
 pub mod client;
 pub mod follow;
 pub mod format;
+pub mod logs;
 pub mod ls;
 pub mod retry;
 pub mod show;

@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{
     follow::Verdict,
     format::{self, Clock},
+    logs::LogLine,
 };
 use crate::domain::ProgressRecord;
 
@@ -115,6 +116,9 @@ impl Output {
             message.push_str(", ");
             message.push_str(&format::eta(record, Clock::Local, Utc::now()));
         }
+        if let Some(doing) = format::doing(record) {
+            message = format!("{doing} · {message}");
+        }
         if record.stalled {
             message = format!(
                 "{} {message}",
@@ -125,6 +129,31 @@ impl Output {
             );
         }
         bar.set_message(message);
+    }
+
+    /// One of the job's log lines (`--logs`), on standard error in every
+    /// mode: standard output stays the records' with `--json`.
+    pub fn log(&self, line: &LogLine) {
+        let clock = if self.bar.is_some() {
+            Clock::Local
+        } else {
+            Clock::Utc
+        };
+        let level = format!("{:<5}", line.level.to_uppercase());
+        let level = match (&self.bar, line.level.as_str()) {
+            (Some(_), "error") => console::style(level).for_stderr().red().to_string(),
+            (Some(_), "warn") => console::style(level).for_stderr().yellow().to_string(),
+            _ => level,
+        };
+        let text = format!(
+            "{} {level} {}",
+            clock.time(line.at, Utc::now()),
+            line.message
+        );
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
     }
 
     /// Something the person should know that is not an update (the stream
@@ -165,7 +194,10 @@ fn summary(verdict: Verdict, latest: Option<&ProgressRecord>, detail: &str) -> S
         })
         .unwrap_or_default();
     match verdict {
-        Verdict::Completed => format!("completed: {counts}"),
+        Verdict::Completed => match latest.and_then(|r| r.result_url.as_ref()) {
+            Some(url) => format!("completed: {counts}; result: {}", url.as_str()),
+            None => format!("completed: {counts}"),
+        },
         Verdict::Failed => {
             let why = latest
                 .and_then(|r| r.error_message.as_deref())
@@ -177,5 +209,12 @@ fn summary(verdict: Verdict, latest: Option<&ProgressRecord>, detail: &str) -> S
             format!("stalled for {detail}: its worker has most likely died ({counts})")
         }
         Verdict::NoAnswer => format!("gave up: {detail}"),
+        Verdict::Cancelled => {
+            let by = latest
+                .and_then(|r| r.cancel_requested.as_ref())
+                .map(|cancel| format!(" by {}", cancel.by))
+                .unwrap_or_default();
+            format!("cancelled{by} ({counts})")
+        }
     }
 }

@@ -7,6 +7,10 @@
 //! stream cannot be opened or breaks, the watcher polls
 //! `GET .../progress` with `If-None-Match` instead, and tries the stream
 //! again every [`STREAM_RETRY`].
+//!
+//! With `--logs` it also prints the job's log lines (`logs.rs`): what was
+//! logged before, the stream's `log` events, `GET .../logs?after=` on each
+//! poll, and once more at the end.
 
 use std::time::Duration;
 
@@ -18,6 +22,7 @@ use super::{
     client::{Api, Events, Failure, Polled},
     follow::{Follow, Verdict},
     format,
+    logs::{LogCursor, LogPage},
     retry::Retry,
     show::{Mode, Output},
 };
@@ -53,8 +58,13 @@ pub async fn run(args: WatchArgs) -> u8 {
         retry_for: Duration::from_secs(args.retry_for),
         etag: None,
         said_no_stream: false,
+        logs: args.logs.then(LogCursor::default),
+        said_no_logs: false,
     };
+    watcher.catch_up_logs().await;
     let (verdict, detail) = watcher.watch().await;
+    // What was logged after the last event or poll.
+    watcher.catch_up_logs().await;
     watcher
         .output
         .finish(verdict, watcher.follow.latest(), &detail);
@@ -81,6 +91,10 @@ struct Watcher {
     etag: Option<String>,
     /// "No event stream" was noted since the last stream opened.
     said_no_stream: bool,
+    /// With `--logs`: the last log line printed.
+    logs: Option<LogCursor>,
+    /// "Cannot read the log" was noted since the last page came.
+    said_no_logs: bool,
 }
 
 impl Watcher {
@@ -145,6 +159,40 @@ impl Watcher {
         }
     }
 
+    /// Prints the log lines of `page` not printed yet.
+    fn print_logs(&mut self, page: LogPage) {
+        let Some(cursor) = &mut self.logs else { return };
+        for line in cursor.fresh(page.lines) {
+            self.output.log(&line);
+        }
+    }
+
+    /// With `--logs`, reads and prints the lines logged since the last one
+    /// printed, page by page. A failure is noted (once) and the watch goes
+    /// on: the log is an extra, the verdict is not.
+    async fn catch_up_logs(&mut self) {
+        while let Some(after) = self.logs.map(|cursor| cursor.after()) {
+            match self.api.logs(&self.job, after).await {
+                Ok(page) => {
+                    self.said_no_logs = false;
+                    let more = page.next.is_some() && !page.lines.is_empty();
+                    self.print_logs(page);
+                    if !more {
+                        return;
+                    }
+                }
+                Err(failure) => {
+                    if !self.said_no_logs {
+                        self.output
+                            .note(&format!("cannot read the job's log: {failure}"));
+                        self.said_no_logs = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
     /// One conditional poll.
     async fn check(&mut self) -> Result<Option<Step>, Failure> {
         match self.api.progress(&self.job, self.etag.as_deref()).await? {
@@ -162,11 +210,18 @@ impl Watcher {
 
     /// Opens the stream and follows it until it ends or breaks.
     async fn stream(&mut self) -> Step {
+        // `<version>-<lastSeq>` when following the log, so a reopened
+        // stream resumes both.
         let last_event_id = self
             .follow
             .latest()
             .filter(|record| record.version > 0)
-            .map(|record| record.version.to_string());
+            .map(|record| match self.logs {
+                Some(cursor) if cursor.after() > 0 => {
+                    format!("{}-{}", record.version, cursor.after())
+                }
+                _ => record.version.to_string(),
+            });
         let events = match self.api.events(&self.job, last_event_id.as_deref()).await {
             Ok(events) => events,
             Err(Failure::NotFound(message)) => return Step::Done(Verdict::Unknown, message),
@@ -211,6 +266,12 @@ impl Watcher {
                                 }
                             }
                             Err(err) => self.output.note(&format!("skipped an event that is not a record: {err}")),
+                        }
+                    }
+                    Some(Ok(event)) if event.event == "log" => {
+                        match serde_json::from_str::<LogPage>(&event.data) {
+                            Ok(page) => self.print_logs(page),
+                            Err(err) => self.output.note(&format!("skipped a log event that is not a batch of lines: {err}")),
                         }
                     }
                     // After `end` the server closes the stream; the record
@@ -258,7 +319,11 @@ impl Watcher {
     async fn poll_for(&mut self, how_long: Duration) -> Step {
         let until = Instant::now() + how_long;
         loop {
-            let wait = match self.check().await {
+            let checked = self.check().await;
+            if !matches!(checked, Err(_) | Ok(Some(_))) {
+                self.catch_up_logs().await;
+            }
+            let wait = match checked {
                 Ok(Some(step)) => return step,
                 Ok(None) => POLL_INTERVAL,
                 Err(failure) => match self.failed(&failure) {

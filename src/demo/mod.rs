@@ -1,7 +1,8 @@
 //! `job-progress demo`: the server on the embedded stores, with simulated
-//! campaigns of four shapes written through the same [`ProgressWriter`] a
-//! worker uses, so the dashboard moves the moment it opens. Needs nothing
-//! installed; Ctrl-C stops it.
+//! campaigns of four shapes and a staged "AI pipeline" (`pipeline.rs`)
+//! written through the same [`ProgressWriter`] a worker uses, so the
+//! dashboard moves the moment it opens. Needs nothing installed; Ctrl-C
+//! stops it.
 //!
 //! The campaigns run in this process, beside the server, over the very
 //! stores the server reads: the in-process hot store (streams hear of each
@@ -9,6 +10,7 @@
 //! `--data-dir` names one).
 
 mod campaigns;
+pub mod pipeline;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -97,16 +99,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             ..WriterConfig::default()
         },
     );
-    let campaigns: Vec<_> = CAMPAIGNS
+    let mut campaigns: Vec<_> = CAMPAIGNS
         .iter()
         .map(|campaign| tokio::spawn(campaign.repeat(writer.clone())))
         .collect();
+    campaigns.push(tokio::spawn(pipeline::repeat(writer.clone())));
 
     let url = format!("http://{}:{}/", settings.listen_addr.ip(), app.port());
     println!("job-progress demo: the dashboard is at {url}");
     println!(
-        "  {} simulated campaigns (steady, slowing down, failing part-way, stalling); \
-         the API is at {url}api/v1/jobs/active. Ctrl-C stops.",
+        "  {} simulated campaigns (steady, slowing down, failing part-way, stalling) and \
+         a staged AI pipeline; the API is at {url}api/v1/jobs/active. Ctrl-C stops.",
         CAMPAIGNS.len()
     );
     println!(

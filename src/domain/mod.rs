@@ -1,21 +1,32 @@
 //! Domain types shared by the write path and the read path. Each one can
 //! only hold valid values: raw input is parsed into them once, at the edge.
 
+mod control;
 mod detail;
 mod finished;
+mod history;
 mod id;
+mod log;
 mod progress;
 mod schedule;
 mod source;
 mod status;
 pub mod steps;
 
+pub use control::{AttemptSummary, CancelRequest, MAX_ATTEMPTS_KEPT, MAX_CANCEL_REASON};
 pub use detail::{
     DetailError, JobKind, JobName, MAX_KIND, MAX_MESSAGE, MAX_METADATA_BYTES, MAX_NAME,
     MAX_RESULT_URL, Message, Metadata, ResultUrl, check_metadata, merge_metadata,
 };
 pub use finished::{BadCursor, Finished, FinishedCursor, FinishedPage, FinishedQuery};
+pub use history::{
+    ARCHIVED_SAMPLES, HISTORY_SAMPLES, HISTORY_SPACING_MS, History, Sample, downsample, thin,
+};
 pub use id::{IdError, JobId, MAX_ID_LEN, ScheduleId};
+pub use log::{
+    ARCHIVED_LINES, KEPT_BYTES, KEPT_LINES, LogBatch, LogLevel, LogLine, LogLineError, LogPage,
+    MAX_LINE_BYTES, MAX_LINES_PER_CALL, MAX_LOG_PAGE, NewLogLine, numbered,
+};
 pub use progress::{EndRange, ProgressRecord, StallPolicy, StoredRecord, percentage};
 pub use schedule::{Schedule, ScheduleProgress};
 pub use source::Source;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, ser::SerializeMap as _};
 
 use super::{
-    JobId, JobStatus, ScheduleId,
+    AttemptSummary, CancelRequest, JobId, JobStatus, ScheduleId,
     detail::{JobKind, JobName, Message, Metadata, ResultUrl},
     steps::{self, Step},
 };
@@ -117,6 +117,19 @@ pub struct ProgressRecord {
     /// Free-form facts, merged key by key as reports arrive.
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
+    /// Which run of the job this is: 1 for the first (left out until a
+    /// job is declared with an attempt), higher once it ran again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// What is kept of the earlier attempts, oldest first (the last 20).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptSummary>,
+    /// Someone asked the job to stop; its worker should, and acknowledge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested: Option<CancelRequest>,
+    /// The job this one is a part of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_job_id: Option<JobId>,
     /// Fields this release does not know, kept as they came and written
     /// back unchanged, so an older instance never erases what a later one
     /// added.
@@ -217,7 +230,29 @@ impl ProgressRecord {
             message: None,
             result_url: None,
             metadata: Metadata::new(),
+            attempt: None,
+            attempts: Vec::new(),
+            cancel_requested: None,
+            parent_job_id: None,
             extra: serde_json::Map::new(),
+        }
+    }
+
+    /// Which run of the job this is (1 unless it ran again).
+    pub fn attempt(&self) -> u32 {
+        self.attempt.unwrap_or(1)
+    }
+
+    /// What is kept of this attempt once another begins.
+    pub fn attempt_summary(&self) -> AttemptSummary {
+        AttemptSummary {
+            attempt: self.attempt(),
+            status: self.status,
+            started_at: self.started_at,
+            ended_at: self.completed_at.or(self.updated_at),
+            error_message: self.error_message.clone(),
+            success_count: self.success_count,
+            failure_count: self.failure_count,
         }
     }
 
@@ -334,6 +369,12 @@ impl Serialize for StoredRecord<'_> {
             "stage" => r.stage,
             "message" => r.message,
             "resultUrl" => r.result_url,
+            "attempt" => r.attempt,
+            "cancelRequested" => r.cancel_requested,
+            "parentJobId" => r.parent_job_id,
+        }
+        if !r.attempts.is_empty() {
+            out.serialize_entry("attempts", &r.attempts)?;
         }
         if !r.steps.is_empty() {
             out.serialize_entry("steps", &r.steps)?;
@@ -460,6 +501,14 @@ mod tests {
         record.message = Some(Message::parse("waiting").unwrap());
         record.result_url = Some(ResultUrl::parse("/r/1").unwrap());
         record.metadata.insert("rows".into(), 12.into());
+        record.attempt = Some(2);
+        record.attempts = vec![record.attempt_summary()];
+        record.cancel_requested = Some(CancelRequest {
+            at: now,
+            by: "ops".into(),
+            reason: Some("wrong list".into()),
+        });
+        record.parent_job_id = Some(JobId::parse("parent").unwrap());
         let keys = |json: serde_json::Value| -> Vec<String> {
             let mut keys: Vec<String> = json.as_object().unwrap().keys().cloned().collect();
             keys.sort();

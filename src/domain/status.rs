@@ -10,7 +10,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 /// Where a job stands. Moves forward only:
-/// `preparing` -> `in_progress` -> `completed` | `failed`.
+/// `preparing` -> `in_progress` -> `completed` | `failed` | `cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobStatus {
     /// Created; targets are being gathered, nothing sent yet.
@@ -21,6 +21,9 @@ pub enum JobStatus {
     Completed,
     /// Stopped by an error before the end.
     Failed,
+    /// Stopped on request: someone asked for it to be cancelled and its
+    /// worker stopped.
+    Cancelled,
     /// A status this release does not know, read from a record a later
     /// release wrote (during a rolling upgrade), kept by name and served
     /// as it is. This release treats it as final: it is not listed among
@@ -64,16 +67,17 @@ fn intern(name: &str) -> &'static str {
 
 /// The text is not one of the four statuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown status {0:?}: expected preparing, in_progress, completed or failed")]
+#[error("unknown status {0:?}: expected preparing, in_progress, completed, failed or cancelled")]
 pub struct UnknownStatus(pub String);
 
 impl JobStatus {
     /// Every status, in life-cycle order.
-    pub const ALL: [JobStatus; 4] = [
+    pub const ALL: [JobStatus; 5] = [
         JobStatus::Preparing,
         JobStatus::InProgress,
         JobStatus::Completed,
         JobStatus::Failed,
+        JobStatus::Cancelled,
     ];
 
     /// The wire name (`in_progress`, ...).
@@ -83,6 +87,7 @@ impl JobStatus {
             JobStatus::InProgress => "in_progress",
             JobStatus::Completed => "completed",
             JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
             JobStatus::Other(name) => name,
         }
     }
@@ -99,12 +104,12 @@ impl JobStatus {
         !self.is_terminal()
     }
 
-    /// `completed` or `failed` (or a status this release does not know):
-    /// nothing will change any more.
+    /// `completed`, `failed` or `cancelled` (or a status this release
+    /// does not know): nothing will change any more.
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Other(_)
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled | JobStatus::Other(_)
         )
     }
 
@@ -113,7 +118,10 @@ impl JobStatus {
         match self {
             JobStatus::Preparing => 0,
             JobStatus::InProgress => 1,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Other(_) => 2,
+            JobStatus::Completed
+            | JobStatus::Failed
+            | JobStatus::Cancelled
+            | JobStatus::Other(_) => 2,
         }
     }
 }

@@ -174,6 +174,16 @@ pub fn fail(steps: &mut [Step], now: DateTime<Utc>) {
     }
 }
 
+/// The job was cancelled: the running step is `skipped` (it did not end);
+/// the rest stay as they are.
+pub fn stop(steps: &mut [Step]) {
+    for step in steps {
+        if step.state == StepState::Running {
+            step.state = StepState::Skipped;
+        }
+    }
+}
+
 /// How far through its steps a job is, in percent (rounded down): ended
 /// steps (done, skipped, failed) count whole, the running one half.
 /// `None` without steps.

@@ -12,6 +12,9 @@
 //! | POST   | `/api/v1/jobs/{jobId}/complete`, `/fail` | [`routes::ingest::complete`], [`routes::ingest::fail`] |
 //! | POST   | `/api/v1/progress`                   | [`routes::ingest::batch`]    |
 //! | POST   | `/api/v1/jobs/{jobId}/read-tokens`   | [`routes::read_tokens::issue`] |
+//! | GET    | `/api/v1/jobs/{jobId}/logs?after=&limit=` | [`routes::logs::page`]  |
+//! | POST   | `/api/v1/jobs/{jobId}/logs`          | [`routes::logs::append`]     |
+//! | GET    | `/api/v1/jobs/{jobId}/history`       | [`routes::history::history`] |
 //! | GET    | `/api/v1/schedules/active`           | [`routes::schedules::active`]|
 //! | GET    | `/api/v1/schedules/{id}/progress`    | [`routes::schedules::progress`] |
 //! | GET    | `/healthz`, `/readyz`                | [`routes::health`]           |
@@ -170,6 +173,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(needs(Write, web::post().to(routes::ingest::progress)))
                     .default_service(not_allowed("GET, HEAD, POST")),
             )
+            .service(
+                web::resource("/jobs/{job_id}/logs")
+                    .route(needs(JobRead, get(routes::logs::page)))
+                    .route(needs(Write, web::post().to(routes::logs::append)))
+                    .default_service(not_allowed("GET, HEAD, POST")),
+            )
+            .service(resource(
+                JobRead,
+                "/jobs/{job_id}/history",
+                routes::history::history,
+            ))
             .service(resource(Read, "/jobs", routes::finished::list))
             .service(resource(Read, "/jobs/active", routes::jobs::active))
             // Before `{job_id}/events`, which would take `active` for an id.

@@ -249,6 +249,21 @@ impl Publisher {
         Ok(Self { client, subject })
     }
 
+    /// Publishes a batch of log lines just stored ([`LogBatch::payload`]),
+    /// as the Redis log script does. A failure is logged, not retried: the
+    /// lines are in the hot store, and a stream catches up from there.
+    ///
+    /// [`LogBatch::payload`]: crate::domain::LogBatch::payload
+    pub async fn publish_log(&self, payload: String) {
+        if let Err(err) = self
+            .client
+            .publish(self.subject.clone(), Bytes::from(payload))
+            .await
+        {
+            tracing::warn!(error = %err, "cannot publish to NATS");
+        }
+    }
+
     /// Publishes `record` as stored. A failure is logged, not retried:
     /// streams re-read their jobs when the bus comes back.
     pub async fn publish(&self, record: &ProgressRecord) {

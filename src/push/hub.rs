@@ -10,7 +10,11 @@
 //! - a stream of the active list holds a [`broadcast`] receiver of every
 //!   change; one that falls more than [`FEED_CAPACITY`] changes behind is
 //!   told it lagged and catches up from a snapshot;
-//! - a job's channel is removed in one place, when its last stream ends
+//! - a job's log lines are a log: a stream of one job also holds a
+//!   [`broadcast`] receiver of its job's [`LogBatch`]es; one that falls
+//!   more than [`LOG_BACKLOG`] batches behind is told it lagged and reads
+//!   the lines it missed from the store;
+//! - a job's channels are removed in one place, when its last stream ends
 //!   ([`JobWatch`]'s `Drop`).
 
 use std::{
@@ -28,13 +32,27 @@ use super::{
     slots::{Refused, Slots, StreamSlot},
     stalls::Stalls,
 };
-use crate::domain::{JobId, StallPolicy};
+use crate::domain::{JobId, LogBatch, StallPolicy};
 
 /// Changes a stream of the active list may fall behind before it catches
 /// up from a snapshot instead: about ten seconds of 100 updates a second
 /// (100 jobs each flushing once a second), the most a dashboard shows at
 /// once; beyond that a snapshot is cheaper than the backlog.
 pub const FEED_CAPACITY: usize = 1024;
+
+/// Batches of log lines a stream of one job may fall behind before it
+/// reads what it missed from the store: a batch is one worker's call (up
+/// to 100 lines), so this is a second of a busy job's flushes.
+pub const LOG_BACKLOG: usize = 16;
+
+/// What the hub holds per watched job.
+#[derive(Debug)]
+struct JobChannels {
+    /// The latest change.
+    progress: watch::Sender<Option<Arc<Change>>>,
+    /// Its log lines as they are stored.
+    logs: broadcast::Sender<Arc<LogBatch>>,
+}
 
 /// Whether the bus delivers, and how often it came back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,7 +68,7 @@ pub struct BusState {
 #[derive(Debug)]
 pub struct Hub {
     /// A std mutex: held for a map lookup, never across an await.
-    jobs: Mutex<HashMap<JobId, watch::Sender<Option<Arc<Change>>>>>,
+    jobs: Mutex<HashMap<JobId, JobChannels>>,
     feed: broadcast::Sender<Arc<Change>>,
     bus: watch::Sender<BusState>,
     slots: Arc<Slots>,
@@ -121,7 +139,7 @@ impl Hub {
         });
     }
 
-    fn jobs(&self) -> MutexGuard<'_, HashMap<JobId, watch::Sender<Option<Arc<Change>>>>> {
+    fn jobs(&self) -> MutexGuard<'_, HashMap<JobId, JobChannels>> {
         // Each operation leaves the map whole, so a poisoned lock is usable.
         self.jobs
             .lock()
@@ -133,32 +151,50 @@ impl Hub {
         let change = Arc::new(change);
         self.track(&change);
         if let Some(job) = self.jobs().get(&change.job_id) {
-            job.send_replace(Some(Arc::clone(&change)));
+            job.progress.send_replace(Some(Arc::clone(&change)));
         }
         // No receiver is no error: nobody watches the list right now.
         let _ = self.feed.send(change);
     }
 
-    /// Hands one payload published on the bus (a stored record) to the
-    /// streams; an unreadable one is skipped with a log line.
+    /// Hands a job's new log lines to the streams of that job.
+    pub fn publish_log(&self, batch: LogBatch) {
+        if let Some(job) = self.jobs().get(&batch.job_id) {
+            // No receiver is no error: its last stream is just ending.
+            let _ = job.logs.send(Arc::new(batch));
+        }
+    }
+
+    /// Hands one payload published on the bus to the streams: a stored
+    /// record, or a batch of log lines ([`LogBatch::is_payload`]). The
+    /// one place a payload is decoded, whichever bus carried it; an
+    /// unreadable one is skipped with a log line.
     pub fn deliver(&self, payload: &[u8]) {
-        match Change::decode(payload) {
-            Ok(change) => self.publish(change),
-            Err(err) => tracing::warn!(error = %err, "skipping an unreadable event on the bus"),
+        let delivered = if LogBatch::is_payload(payload) {
+            serde_json::from_slice(payload).map(|batch| self.publish_log(batch))
+        } else {
+            Change::decode(payload).map(|change| self.publish(change))
+        };
+        if let Err(err) = delivered {
+            tracing::warn!(error = %err, "skipping an unreadable event on the bus");
         }
     }
 
     /// Watches one job from now on.
     pub fn watch_job(self: &Arc<Self>, id: JobId) -> JobWatch {
-        let receiver = self
-            .jobs()
-            .entry(id.clone())
-            .or_insert_with(|| watch::Sender::new(None))
-            .subscribe();
+        let mut jobs = self.jobs();
+        let job = jobs.entry(id.clone()).or_insert_with(|| JobChannels {
+            progress: watch::Sender::new(None),
+            logs: broadcast::Sender::new(LOG_BACKLOG),
+        });
+        let receiver = job.progress.subscribe();
+        let logs = job.logs.subscribe();
+        drop(jobs);
         JobWatch {
             hub: Arc::clone(self),
             id,
             receiver,
+            logs,
         }
     }
 
@@ -222,6 +258,8 @@ pub struct JobWatch {
     id: JobId,
     /// The latest change published since the watch began.
     pub receiver: watch::Receiver<Option<Arc<Change>>>,
+    /// The job's log lines published since the watch began.
+    pub logs: broadcast::Receiver<Arc<LogBatch>>,
 }
 
 impl Drop for JobWatch {
@@ -231,7 +269,7 @@ impl Drop for JobWatch {
         // one means this watch is the last.
         if jobs
             .get(&self.id)
-            .is_some_and(|job| job.receiver_count() <= 1)
+            .is_some_and(|job| job.progress.receiver_count() <= 1)
         {
             jobs.remove(&self.id);
         }

@@ -20,7 +20,8 @@
 //!   slot belongs to the response body, so it ends with the connection.
 //! - `push/stalls.rs`: when each active job will stall, so the hub
 //!   announces it (one deadline structure, no timer per stream).
-//! - [`stream`]: what one stream sends: the snapshot, each change, `end`.
+//! - [`stream`]: what one stream sends: the snapshot, each change, `end`;
+//!   [`logs`]: what it sends of the job's log (`event: log`).
 //!
 //! What the polling design feared, and the answer here:
 //!
@@ -46,6 +47,7 @@
 pub mod bus;
 pub mod change;
 pub mod hub;
+pub mod logs;
 mod resubscribe;
 mod sharded;
 pub mod slots;

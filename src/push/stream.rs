@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::{
     change::Change,
     hub::{Hub, JobWatch},
+    logs::{LogCursor, event_id},
 };
 use crate::{
     domain::{JobId, ProgressRecord},
@@ -108,35 +109,49 @@ fn text(data: &Bytes) -> ByteString {
 }
 
 /// `event: progress` with the change's [event id](Change::event_id)
-/// (when its version is known).
-fn progress(change: &Change) -> Event {
+/// (when its version is known), and the last log line sent (`seq`; see
+/// [`event_id`]).
+fn progress(change: &Change, seq: u64) -> Event {
     let data = Data::new(text(&change.data)).event("progress");
-    match change.event_id() {
+    match event_id(change, seq) {
         Some(id) => data.id(id).into(),
         None => data.into(),
     }
 }
 
-/// What a client's `Last-Event-ID` says it has: a version, and whether
-/// the record it saw said the job was stalled (`<version>s`).
+/// What a client's `Last-Event-ID` says it has: a version, whether the
+/// record it saw said the job was stalled (`<version>s`), and the last
+/// log line it got (`<version>[s]-<seq>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventId {
     /// The record's version.
     pub version: u64,
     /// The record said `stalled: true`.
     pub stalled: bool,
+    /// The last log line's sequence number; `None` for an id without one
+    /// (no line was sent yet: the client has none).
+    pub seq: Option<u64>,
 }
 
 impl EventId {
-    /// `<version>` or `<version>s`; `None` for anything else.
+    /// `<version>`, `<version>s`, `<version>-<seq>` or `<version>s-<seq>`;
+    /// `None` for anything else.
     pub fn parse(raw: &str) -> Option<Self> {
         let raw = raw.trim();
-        let (digits, stalled) = match raw.strip_suffix('s') {
+        let (record, seq) = match raw.split_once('-') {
+            Some((record, seq)) => (record, Some(seq.parse().ok()?)),
+            None => (raw, None),
+        };
+        let (digits, stalled) = match record.strip_suffix('s') {
             Some(digits) => (digits, true),
-            None => (raw, false),
+            None => (record, false),
         };
         let version = digits.parse().ok()?;
-        Some(Self { version, stalled })
+        Some(Self {
+            version,
+            stalled,
+            seq,
+        })
     }
 }
 
@@ -174,7 +189,13 @@ pub async fn job(
     if client_has_it && last_event_id.is_some_and(|seen| seen.stalled) {
         snapshot.stalled = true;
     }
-    if !client_has_it && !send(&tx, progress(&snapshot)).await {
+    // Every kept line after the one the client has (all of them for a
+    // new stream), then each line as it comes.
+    let mut log = LogCursor::after(last_event_id.and_then(|seen| seen.seq).unwrap_or(0));
+    if !client_has_it && !send(&tx, progress(&snapshot, log.seq)).await {
+        return;
+    }
+    if !log.catch_up(&ctx, &id, &snapshot, &tx).await {
         return;
     }
     if snapshot.terminal {
@@ -197,17 +218,32 @@ pub async fn job(
                 Ok(()) => watch.receiver.borrow_and_update().clone(),
                 Err(_) => return,
             },
-            () = polling.next() => read_job(&ctx, &id).await.map(Arc::new),
+            received = watch.logs.recv(), if log.is_open() => {
+                if !log.forward(received, &mut watch.logs, &ctx, &id, &last, &tx).await {
+                    return;
+                }
+                continue;
+            }
+            () = polling.next() => {
+                if !log.catch_up(&ctx, &id, &last, &tx).await {
+                    return;
+                }
+                read_job(&ctx, &id).await.map(Arc::new)
+            }
         };
         let Some(change) = next else { continue };
         if !change.is_newer_than(&last) {
             continue;
         }
-        if !send(&tx, progress(&change)).await {
+        if !send(&tx, progress(&change, log.seq)).await {
             return;
         }
         if change.terminal {
-            send(&tx, end()).await;
+            // Lines written before the end may still be on the bus: the
+            // store has them.
+            if log.catch_up(&ctx, &id, &change, &tx).await {
+                send(&tx, end()).await;
+            }
             return;
         }
         last = change;
@@ -320,7 +356,7 @@ pub async fn jobs(
                         }
                     }
                     for change in pending.values() {
-                        if !send(&tx, progress(change)).await {
+                        if !send(&tx, progress(change, 0)).await {
                             return;
                         }
                     }

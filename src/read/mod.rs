@@ -6,10 +6,14 @@
 //! store is asked first; when it does not know the job, fails or times out,
 //! the archive's checkpoint answers. What cannot be answered is a
 //! [`ReadError`], which knows its status.
+//!
+//! A job's log (`logs.rs`) takes the same path without the cache: a
+//! worker's line should show at once, and a page is one store call.
 
 pub mod cache;
 pub mod envelope;
 mod error;
+mod logs;
 mod reader;
 
 pub use error::ReadError;

@@ -52,8 +52,8 @@ impl Readiness {
 /// Serves progress reads.
 #[derive(Clone)]
 pub struct ProgressReader {
-    hot: Arc<dyn HotStore>,
-    archive: Arc<dyn Archive>,
+    pub(super) hot: Arc<dyn HotStore>,
+    pub(super) archive: Arc<dyn Archive>,
     cache: ResponseCache,
     stall: StallPolicy,
     metrics: Option<ServerMetrics>,
@@ -267,7 +267,7 @@ impl ProgressReader {
 }
 
 /// Logs a hot-store failure that the archive answers for.
-fn warn_fallback(what: &str, err: &StoreError) {
+pub(super) fn warn_fallback(what: &str, err: &StoreError) {
     tracing::warn!(error = %error_chain(err), "{what} failed; falling back to the archive");
 }
 

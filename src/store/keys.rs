@@ -10,6 +10,8 @@
 //! |--------------------------|------------|-----------------------------------------|-----|
 //! | `job:progress:<jobId>`   | string     | the [`ProgressRecord`] as JSON          | `completed`: 1 h; any other status: 24 h; reset on every write |
 //! | `job:state:<jobId>`      | string     | the estimator state of a job written over HTTP (postcard; a few hundred bytes, under 17 KiB for the longest job), written with the record by the same script | the record's |
+//! | `job:log:<jobId>`        | hash       | the job's log: field `<seq>` = the line's JSON (`{"seq","at","level","message"}`), and `first`, `last` (the kept lines' sequence numbers), `bytes` (their JSON's total); the last 1,000 lines or 256 KiB, whichever is fewer, written by the log script | the record's (set by the log script, carried by every write of the record) |
+//! | `job:history:<jobId>`    | list       | the job's progress samples: first the spacing in ms (5000, doubled at each thinning), then `<ms>:<processed>:<failed>` per sample, oldest first; appended by the write script at most once per spacing (and for a final state), every other dropped when past 720 | the record's |
 //! | `job:active`             | sorted set | member `<jobId>`, score = `updatedAt` in ms since the epoch | none |
 //! | `job:active:by-start`    | sorted set | member `<jobId>`, score = `startedAt` in ms (`+inf` when unknown) | none |
 //! | `job:events`             | pub/sub channel | every stored record, as stored, published by the write script | - |
@@ -27,6 +29,8 @@
 //! |------------------------------|------------|-------|
 //! | `{job:3}progress:<jobId>`    | string     | as above, same TTL |
 //! | `{job:3}state:<jobId>`       | string     | as above, same TTL |
+//! | `{job:3}log:<jobId>`         | hash       | as above, same TTL |
+//! | `{job:3}history:<jobId>`     | list       | as above, same TTL |
 //! | `{job:3}active`              | sorted set | the bucket's active jobs, by last update, as above |
 //! | `{job:3}active:by-start`     | sorted set | the bucket's active jobs, by start, as above |
 //! | `{job:3}events`              | shard channel | the bucket's stored records, published with `SPUBLISH` |
@@ -149,6 +153,17 @@ impl Keys {
         format!("{}state:{}", self.head(self.bucket(id)), id)
     }
 
+    /// `<head>log:<jobId>`: the job's log, one hash (see the layout).
+    pub fn log(&self, id: &JobId) -> String {
+        format!("{}log:{}", self.head(self.bucket(id)), id)
+    }
+
+    /// `<head>history:<jobId>`: the job's progress samples, one list (see
+    /// the layout).
+    pub fn history(&self, id: &JobId) -> String {
+        format!("{}history:{}", self.head(self.bucket(id)), id)
+    }
+
     /// `<head>active`: the bucket's active jobs, by last update.
     pub fn active_index(&self, bucket: Bucket) -> String {
         format!("{}active", self.head(bucket))
@@ -201,6 +216,8 @@ mod tests {
         assert_eq!(keys.bucket(&id), only);
         assert_eq!(keys.progress(&id), "job:progress:abc");
         assert_eq!(keys.state(&id), "job:state:abc");
+        assert_eq!(keys.log(&id), "job:log:abc");
+        assert_eq!(keys.history(&id), "job:history:abc");
         assert_eq!(keys.active_index(only), "job:active");
         assert_eq!(keys.by_start_index(only), "job:active:by-start");
         assert_eq!(keys.events_channel(), "job:events");
@@ -223,6 +240,8 @@ mod tests {
         );
         assert_eq!(keys.progress(&id), "{job:0}progress:abc");
         assert_eq!(keys.state(&id), "{job:0}state:abc");
+        assert_eq!(keys.log(&id), "{job:0}log:abc");
+        assert_eq!(keys.history(&id), "{job:0}history:abc");
         assert_eq!(keys.active_index(bucket), "{job:0}active");
         assert_eq!(keys.by_start_index(bucket), "{job:0}active:by-start");
         assert_eq!(keys.publish_channel(bucket), "{job:0}events");

@@ -276,14 +276,17 @@ pub(crate) async fn run(
                     Some(u64::try_from(sink.refresh.as_millis()).unwrap_or(u64::MAX));
                 let result = match sink.store {
                     Store::Hot => match hot.write(&record).await {
-                        Ok(HotWrite::Written { version }) => {
+                        Ok(HotWrite::Written { version, cancel }) => {
+                            if let Some(cancel) = cancel {
+                                link.heard_cancel(cancel);
+                            }
                             if let Some(publisher) = &publisher {
                                 record.version = version;
                                 publisher.publish(&record).await;
                             }
                             Ok(WriteOutcome::Written)
                         }
-                        other => other.map(HotWrite::outcome),
+                        other => other.map(|written| written.outcome()),
                     },
                     // A status change goes in a synced batch: its
                     // `complete()` or `fail()` waits for it.

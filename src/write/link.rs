@@ -14,7 +14,7 @@ use std::{
 use tokio::sync::{Notify, futures::Notified, watch};
 
 use super::{error::WriteError, state::JobState};
-use crate::domain::ProgressRecord;
+use crate::domain::{CancelRequest, ProgressRecord};
 
 /// The outcome of a flush: whether the state reached each store (for
 /// [`JobHandle::flush`](super::JobHandle::flush), at the first attempt;
@@ -70,6 +70,8 @@ pub(crate) struct JobLink {
     wake: Notify,
     /// What the flusher has delivered so far; waited on by `flush`.
     delivered: watch::Sender<Delivered>,
+    /// A request to stop the job, once the hot store has told of one.
+    cancel: watch::Sender<Option<CancelRequest>>,
 }
 
 impl JobLink {
@@ -83,6 +85,47 @@ impl JobLink {
             }),
             wake: Notify::new(),
             delivered: watch::Sender::new(Delivered::default()),
+            cancel: watch::Sender::new(None),
+        }
+    }
+
+    // --- a request to stop ---------------------------------------------------
+
+    /// The flusher heard from the hot store that someone asked the job to
+    /// stop: the state carries it from now on (so later writes keep it
+    /// without the store's help), and the handle's waiters wake.
+    pub(crate) fn heard_cancel(&self, cancel: CancelRequest) {
+        self.lock()
+            .state
+            .record
+            .cancel_requested
+            .get_or_insert_with(|| cancel.clone());
+        self.cancel.send_if_modified(|current| {
+            let news = current.is_none();
+            if news {
+                *current = Some(cancel);
+            }
+            news
+        });
+    }
+
+    /// The request to stop, if one has been heard of.
+    pub(crate) fn cancel_requested(&self) -> Option<CancelRequest> {
+        self.cancel.borrow().clone()
+    }
+
+    /// Resolves once a request to stop has been heard of.
+    pub(crate) async fn cancellation(&self) -> CancelRequest {
+        let mut heard = self.cancel.subscribe();
+        loop {
+            if let Some(cancel) = heard.borrow_and_update().clone() {
+                return cancel;
+            }
+            if heard.changed().await.is_err() {
+                // The sender lives as long as this link, which `self`
+                // borrows: never, in practice.
+                return std::future::pending().await;
+            }
         }
     }
 

@@ -246,6 +246,7 @@ impl JobState {
             match status {
                 JobStatus::Completed => steps::complete(&mut self.record.steps, at),
                 JobStatus::Failed => steps::fail(&mut self.record.steps, at),
+                JobStatus::Cancelled => steps::stop(&mut self.record.steps),
                 _ => {}
             }
         }

@@ -16,8 +16,8 @@ use super::{
 };
 use crate::{
     domain::{
-        DetailError, JobId, JobKind, JobName, JobStatus, Message, Metadata, ProgressRecord,
-        ResultUrl, ScheduleId, Step, steps,
+        CancelRequest, DetailError, JobId, JobKind, JobName, JobStatus, Message, Metadata,
+        ProgressRecord, ResultUrl, ScheduleId, Step, steps,
     },
     push::Publisher,
     store::{Archive, HotStore},
@@ -43,6 +43,8 @@ pub struct JobSpec {
     pub kind: Option<JobKind>,
     /// The planned stages, all pending (see [`JobSpec::with_steps`]).
     pub steps: Vec<Step>,
+    /// Which run of the job this is (see [`JobSpec::attempt`]).
+    pub attempt: Option<u32>,
 }
 
 impl JobSpec {
@@ -87,6 +89,14 @@ impl JobSpec {
         self.chunk_size = Some(size);
         self.total_chunks = self.total.map(|total| total.div_ceil(size));
         self.pause = Some(pause);
+        self
+    }
+
+    /// Runs the job again as attempt `attempt` (the first is 1): the
+    /// stores take a later attempt over whatever the earlier one left, and
+    /// keep a summary of it in `attempts`.
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = Some(attempt.max(1));
         self
     }
 
@@ -194,6 +204,7 @@ impl ProgressWriter {
         record.name = spec.name;
         record.kind = spec.kind;
         record.steps = spec.steps;
+        record.attempt = spec.attempt;
         record.started_at = Some(super::state::now());
         let shape = JobShape {
             total: spec.total.unwrap_or(0),
@@ -327,6 +338,29 @@ impl JobHandle {
     /// Takes everything `detail` says at once, or none of it.
     pub fn describe(&self, detail: Detail) -> Result<(), WriteError> {
         self.link.change(|state| state.describe(&detail))
+    }
+
+    /// The request to stop the job, once the writer has heard of one (the
+    /// hot store tells it with the next write after someone asked:
+    /// within a flush interval while the job records progress, a
+    /// heartbeat interval while it does not).
+    pub fn cancel_requested(&self) -> Option<CancelRequest> {
+        self.link.cancel_requested()
+    }
+
+    /// Resolves once someone has asked the job to stop; select on it
+    /// beside the work, then [`confirm_cancelled`](Self::confirm_cancelled).
+    pub async fn cancellation(&self) -> CancelRequest {
+        self.link.cancellation().await
+    }
+
+    /// Ends the job `cancelled` (it stopped on request) and returns like
+    /// [`complete`](Self::complete): once durable, or with
+    /// [`FinishError::NotDurable`] after [`COMMIT_WAIT`].
+    pub async fn confirm_cancelled(self) -> Result<Flushed, FinishError> {
+        self.link
+            .change(|state| state.set_status(JobStatus::Cancelled))?;
+        self.durable().await
     }
 
     /// Moves a `preparing` job to `in_progress`.

@@ -25,6 +25,7 @@ use support::{
 };
 
 mod tls;
+mod views;
 
 /// Longest any command here may take.
 const LIMIT: Duration = Duration::from_secs(30);

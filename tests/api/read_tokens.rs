@@ -97,9 +97,16 @@ async fn a_read_token_reads_its_job_and_its_stream_and_nothing_else(stores: Stor
     assert_eq!(pushed.event, "progress");
     assert_eq!(pushed.json()["currentSentCount"], 4);
 
+    // The job's other reads.
+    for path in ["/api/v1/jobs/mine/logs", "/api/v1/jobs/mine/history"] {
+        assert_eq!(status_of(&app.app, path, &token).await, 200, "{path}");
+    }
+
     // Another job, its stream, the lists: 403, naming the read scope.
     for path in [
         "/api/v1/jobs/theirs/progress",
+        "/api/v1/jobs/theirs/logs",
+        "/api/v1/jobs/theirs/history",
         "/api/v1/jobs",
         "/api/v1/jobs/active",
         "/api/v1/schedules/active",

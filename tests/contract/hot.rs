@@ -10,7 +10,10 @@ use futures_util::future::BoxFuture;
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use job_progress::{
-    domain::{EndRange, JobId, JobStatus, ProgressRecord, ScheduleId},
+    domain::{
+        CancelRequest, EndRange, HISTORY_SAMPLES, JobId, JobStatus, KEPT_BYTES, KEPT_LINES,
+        LogLevel, MAX_LINE_BYTES, MAX_LINES_PER_CALL, NewLogLine, ProgressRecord, ScheduleId,
+    },
     store::{HotStore, HotWrite, Keys, MemoryStore, RedisStore, Replaced, Ttls},
 };
 
@@ -71,7 +74,7 @@ fn with_status(mut record: ProgressRecord, status: JobStatus) -> ProgressRecord 
 
 fn version(written: HotWrite) -> u64 {
     match written {
-        HotWrite::Written { version } => version,
+        HotWrite::Written { version, .. } => version,
         HotWrite::Stale => panic!("the write was refused as stale"),
     }
 }
@@ -275,6 +278,279 @@ async fn expired_records_leave(make: Make) {
     assert!(again >= u64::try_from(Utc::now().timestamp_millis()).unwrap() - 10_000);
 }
 
+/// A request to stop stored by one writer survives a write of the same
+/// attempt that does not carry it, and is told to that writer; a later
+/// attempt starts without it.
+async fn a_request_to_stop_is_kept_and_told_to_the_writer(make: Make) {
+    let store = make(Ttls::default()).await;
+    let mut asked = running("stop-1", 10, 1_000);
+    let cancel = CancelRequest {
+        at: at(2_000),
+        by: "ops".into(),
+        reason: Some("wrong audience".into()),
+    };
+    store.write(&running("stop-1", 5, 1_000)).await.unwrap();
+    asked.cancel_requested = Some(cancel.clone());
+    store.write(&asked).await.unwrap();
+
+    let written = store.write(&running("stop-1", 20, 1_000)).await.unwrap();
+    assert!(
+        matches!(&written, HotWrite::Written { cancel: Some(told), .. } if *told == cancel),
+        "{written:?}"
+    );
+    let read = store.read(&id("stop-1")).await.unwrap().unwrap();
+    assert_eq!(read.cancel_requested, Some(cancel.clone()));
+    assert_eq!(read.success_count, 20, "the write itself was taken");
+
+    let mut again = running("stop-1", 0, 3_000);
+    again.attempt = Some(2);
+    let written = store.write(&again).await.unwrap();
+    assert!(
+        matches!(written, HotWrite::Written { cancel: None, .. }),
+        "{written:?}"
+    );
+    assert_eq!(
+        store
+            .read(&id("stop-1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .cancel_requested,
+        None
+    );
+}
+
+/// A later attempt replaces whatever the earlier left (a failed job, higher
+/// counts) and keeps its summary; an earlier attempt never comes back.
+async fn a_later_attempt_starts_over_and_keeps_the_earlier_ones_summary(make: Make) {
+    let store = make(Ttls::default()).await;
+    let mut failed = with_status(running("retry-1", 700, 1_000), JobStatus::Failed);
+    failed.error_message = Some("provider down".into());
+    failed.completed_at = Some(at(5_000));
+    store.write(&failed).await.unwrap();
+
+    let mut second = running("retry-1", 3, 6_000);
+    second.attempt = Some(2);
+    version(store.write(&second).await.unwrap());
+    let read = store.read(&id("retry-1")).await.unwrap().unwrap();
+    assert_eq!(
+        (read.attempt(), read.status, read.success_count),
+        (2, JobStatus::InProgress, 3)
+    );
+    assert_eq!(read.attempts.len(), 1, "{read:?}");
+    let first = &read.attempts[0];
+    assert_eq!((first.attempt, first.status), (1, JobStatus::Failed));
+    assert_eq!(first.error_message.as_deref(), Some("provider down"));
+    assert_eq!(
+        (first.success_count, first.ended_at),
+        (700, Some(at(5_000)))
+    );
+
+    let late = running("retry-1", 900, 1_000);
+    assert_eq!(
+        store.write(&late).await.unwrap(),
+        HotWrite::Stale,
+        "attempt 1 is over"
+    );
+    assert_eq!(
+        store.read(&id("retry-1")).await.unwrap().unwrap().attempt(),
+        2
+    );
+}
+
+fn line(level: LogLevel, message: impl Into<String>) -> NewLogLine {
+    NewLogLine::new(Utc::now(), level, message).expect("a valid line")
+}
+
+/// A job's log: numbered from 1 in order, paged after a sequence number,
+/// refused (nothing stored) for a job without a record.
+async fn a_log_is_numbered_and_paged(make: Make) {
+    let store = make(Ttls::default()).await;
+    let lines = [
+        line(LogLevel::Info, "one"),
+        line(LogLevel::Warn, "<b>two</b>"),
+    ];
+    assert_eq!(store.append_log(&id("nobody"), &lines).await.unwrap(), None);
+    assert!(
+        store
+            .read_log(&id("nobody"), 0, 10)
+            .await
+            .unwrap()
+            .lines
+            .is_empty()
+    );
+
+    store.write(&running("logged", 1, 1)).await.unwrap();
+    assert_eq!(
+        store.append_log(&id("logged"), &lines).await.unwrap(),
+        Some(2)
+    );
+    let more = [line(LogLevel::Error, "three")];
+    assert_eq!(
+        store.append_log(&id("logged"), &more).await.unwrap(),
+        Some(3)
+    );
+
+    let page = store.read_log(&id("logged"), 0, 2).await.unwrap();
+    let seqs: Vec<u64> = page.lines.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, [1, 2]);
+    assert_eq!(page.lines[1].message, "<b>two</b>", "kept as text");
+    assert_eq!(page.lines[1].level, LogLevel::Warn);
+    assert_eq!(page.lines[0].at, lines[0].at);
+    assert_eq!(page.next, Some(2));
+    let page = store.read_log(&id("logged"), 2, 100).await.unwrap();
+    assert_eq!(page.lines.len(), 1);
+    assert_eq!(page.lines[0].message, "three");
+    assert_eq!(page.next, None);
+    assert!(
+        store
+            .read_log(&id("logged"), 3, 100)
+            .await
+            .unwrap()
+            .lines
+            .is_empty()
+    );
+    // A write of the record leaves the log as it is.
+    store.write(&running("logged", 2, 1)).await.unwrap();
+    assert_eq!(
+        store
+            .read_log(&id("logged"), 0, 100)
+            .await
+            .unwrap()
+            .lines
+            .len(),
+        3
+    );
+}
+
+/// A flood of lines from one job keeps only the last 1,000 lines or
+/// 256 KiB, whichever is fewer; numbering goes on.
+async fn a_log_flood_keeps_its_bound(make: Make) {
+    let store = make(Ttls::default()).await;
+    store.write(&running("flood", 1, 1)).await.unwrap();
+    let short: Vec<NewLogLine> = (0..MAX_LINES_PER_CALL)
+        .map(|n| line(LogLevel::Info, format!("line {n}")))
+        .collect();
+    for _ in 0..1_000 {
+        store.append_log(&id("flood"), &short).await.unwrap();
+    }
+    let page = store.read_log(&id("flood"), 0, 1_000).await.unwrap();
+    assert_eq!(
+        page.lines.len(),
+        KEPT_LINES,
+        "100,000 short lines: the count bounds"
+    );
+    assert_eq!(page.lines[0].seq, 100_000 - KEPT_LINES as u64 + 1);
+    assert_eq!(page.lines.last().unwrap().seq, 100_000);
+    assert_eq!(page.next, None);
+
+    let long: Vec<NewLogLine> = (0..MAX_LINES_PER_CALL)
+        .map(|_| line(LogLevel::Error, "x".repeat(MAX_LINE_BYTES)))
+        .collect();
+    store.append_log(&id("flood"), &long).await.unwrap();
+    store.append_log(&id("flood"), &long).await.unwrap();
+    let page = store.read_log(&id("flood"), 0, 1_000).await.unwrap();
+    let bytes: usize = page
+        .lines
+        .iter()
+        .map(|l| serde_json::to_string(l).unwrap().len())
+        .sum();
+    assert!(bytes <= KEPT_BYTES, "{bytes} bytes kept");
+    let one = bytes / page.lines.len();
+    assert!(
+        bytes + one > KEPT_BYTES,
+        "no more dropped than needed: {bytes}"
+    );
+    assert!(
+        page.lines.len() < 200,
+        "the bytes bound: {}",
+        page.lines.len()
+    );
+    assert_eq!(page.lines.last().unwrap().seq, 100_200);
+}
+
+/// A log lives as long as its record: it expires with it, and a job
+/// written again starts a fresh log.
+async fn a_log_expires_with_its_record(make: Make) {
+    let ttl = Duration::from_secs(1);
+    let store = make(Ttls {
+        in_progress: ttl,
+        completed: ttl,
+    })
+    .await;
+    store.write(&running("brief", 1, 1)).await.unwrap();
+    store
+        .append_log(&id("brief"), &[line(LogLevel::Info, "hello")])
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.read(&id("brief")).await.unwrap().is_some()
+        || !store
+            .read_log(&id("brief"), 0, 10)
+            .await
+            .unwrap()
+            .lines
+            .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still there after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store.write(&running("brief", 0, 1)).await.unwrap();
+    let last = store
+        .append_log(&id("brief"), &[line(LogLevel::Info, "again")])
+        .await
+        .unwrap();
+    assert_eq!(last, Some(1));
+}
+
+/// Every write appends a sample at most once per 5 s (a final state
+/// always), and a full history is thinned evenly, the newest kept.
+async fn the_history_is_sampled_and_thinned(make: Make) {
+    let store = make(Ttls::default()).await;
+    assert!(store.history(&id("sampled")).await.unwrap().is_empty());
+    let start = Utc::now().timestamp_millis() - 10_000_000;
+    let write = |n: i64, status: JobStatus| {
+        let mut record = running("sampled", n as u64, 1);
+        record.updated_at = Some(at(start + n * 2_500));
+        with_status(record, status)
+    };
+    for n in 0..4 {
+        store.write(&write(n, JobStatus::InProgress)).await.unwrap();
+    }
+    let samples = store.history(&id("sampled")).await.unwrap();
+    let processed: Vec<u64> = samples.iter().map(|s| s.processed).collect();
+    assert_eq!(processed, [0, 2], "one per 5 s");
+    assert_eq!(samples[1].at, at(start + 5_000));
+
+    for n in 4..=(2 * HISTORY_SAMPLES as i64 + 2) {
+        store.write(&write(n, JobStatus::InProgress)).await.unwrap();
+    }
+    let samples = store.history(&id("sampled")).await.unwrap();
+    assert!(samples.len() <= HISTORY_SAMPLES, "{}", samples.len());
+    assert!(samples.len() > HISTORY_SAMPLES / 2, "{}", samples.len());
+    assert!(samples.windows(2).all(|w| w[0].at < w[1].at));
+    let last = 2 * HISTORY_SAMPLES as u64 + 2;
+    let newest = samples.last().unwrap().processed;
+    assert!(
+        last - newest < 4,
+        "within one doubled spacing (4 writes): {newest}"
+    );
+
+    store
+        .write(&write(last as i64 + 1, JobStatus::Completed))
+        .await
+        .unwrap();
+    let samples = store.history(&id("sampled")).await.unwrap();
+    assert_eq!(
+        samples.last().unwrap().processed,
+        last + 1,
+        "a final state is kept"
+    );
+}
+
 /// Runs each promise against each store, as `#[tokio::test]`s named
 /// `<store>::<promise>`.
 macro_rules! contract {
@@ -298,4 +574,10 @@ contract!(
     read_many_answers_in_order,
     the_active_list_is_in_start_order_and_paged,
     expired_records_leave,
+    a_request_to_stop_is_kept_and_told_to_the_writer,
+    a_later_attempt_starts_over_and_keeps_the_earlier_ones_summary,
+    a_log_is_numbered_and_paged,
+    a_log_flood_keeps_its_bound,
+    a_log_expires_with_its_record,
+    the_history_is_sampled_and_thinned,
 );

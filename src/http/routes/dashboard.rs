@@ -51,6 +51,9 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         asset!("format.js", "text/javascript; charset=utf-8"),
         asset!("overview.js", "text/javascript; charset=utf-8"),
         asset!("job.js", "text/javascript; charset=utf-8"),
+        asset!("detail.js", "text/javascript; charset=utf-8"),
+        asset!("chart.js", "text/javascript; charset=utf-8"),
+        asset!("logs.js", "text/javascript; charset=utf-8"),
     ]
     .into_iter()
     .map(|(name, content_type, body)| Asset {

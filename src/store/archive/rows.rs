@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{
-        EndRange, FinishedCursor, FinishedPage, JobId, JobKind, JobName, JobStatus, Message,
-        Metadata, ProgressRecord, ResultUrl, Schedule, ScheduleId, Step,
+        AttemptSummary, EndRange, FinishedCursor, FinishedPage, JobId, JobKind, JobName, JobStatus,
+        Message, Metadata, ProgressRecord, ResultUrl, Schedule, ScheduleId, Step,
     },
     store::StoreError,
 };
@@ -22,7 +22,8 @@ use crate::{
 pub(super) const COLUMNS: &str = "job_id, status, total_target_count, current_sent_count, success_count, \
      failure_count, total_chunks, current_chunk, started_at, updated_at, completed_at, \
      estimated_end_at, estimated_remaining_seconds, rate_per_second, error_message, schedule_id, \
-     refresh_interval_ms, estimated_end_earliest, estimated_end_latest, name, kind, detail";
+     refresh_interval_ms, estimated_end_earliest, estimated_end_latest, name, kind, detail, \
+     attempt, cancel_requested, parent_job_id";
 
 /// The columns of `schedules`, in the order the queries select them.
 pub(super) const SCHEDULE_COLUMNS: &str =
@@ -77,6 +78,9 @@ pub(super) struct CheckpointRow<T> {
     name: Option<String>,
     kind: Option<String>,
     detail: Option<String>,
+    attempt: i64,
+    cancel_requested: Option<String>,
+    parent_job_id: Option<String>,
 }
 
 /// The `detail` column: what a job says about itself that no query looks
@@ -94,6 +98,18 @@ struct Detail {
     result_url: Option<ResultUrl>,
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     metadata: Metadata,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    attempts: Vec<AttemptSummary>,
+}
+
+/// `record`'s `cancel_requested` column: the request as JSON, NULL when
+/// there is none.
+pub(super) fn cancel_json(record: &ProgressRecord) -> Option<String> {
+    // Plain data: it cannot fail to encode.
+    record
+        .cancel_requested
+        .as_ref()
+        .map(|cancel| serde_json::to_string(cancel).unwrap_or_default())
 }
 
 /// `record`'s `detail` column (see [`Detail`]), NULL when it has none.
@@ -104,8 +120,10 @@ pub(super) fn detail_json(record: &ProgressRecord) -> Option<String> {
         message: record.message.clone(),
         result_url: record.result_url.clone(),
         metadata: record.metadata.clone(),
+        attempts: record.attempts.clone(),
     };
-    let empty = detail.steps.is_empty()
+    let empty = detail.attempts.is_empty()
+        && detail.steps.is_empty()
         && detail.stage.is_none()
         && detail.message.is_none()
         && detail.result_url.is_none()
@@ -214,6 +232,19 @@ impl<T: StoredTime> TryFrom<CheckpointRow<T>> for ProgressRecord {
             message: detail.message,
             result_url: detail.result_url,
             metadata: detail.metadata,
+            attempt: (row.attempt > 1).then(|| u32::try_from(row.attempt).unwrap_or(u32::MAX)),
+            attempts: detail.attempts,
+            cancel_requested: row
+                .cancel_requested
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|err| StoreError::corrupt(&key, err))?,
+            parent_job_id: row
+                .parent_job_id
+                .map(JobId::parse)
+                .transpose()
+                .map_err(|err| StoreError::corrupt(&key, err))?,
             extra: serde_json::Map::new(),
         };
         Ok(record.normalized())

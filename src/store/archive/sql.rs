@@ -40,14 +40,17 @@ pub(super) fn statuses_sql_of(statuses: &[JobStatus]) -> String {
 
 /// The condition under which the checkpoint upsert may replace a stored
 /// row (`job_progress`) by the incoming one (`EXCLUDED`): never backwards,
-/// like the Redis script. A row is left alone when it already holds a
+/// like the Redis script. A later attempt always replaces an earlier one
+/// (a job run again starts over), an earlier one never replaces a later
+/// one; within one attempt, a row is left alone when it already holds a
 /// higher processed count, a higher status rank, or a finished job of
 /// another status (a retried final write, of the same status, is taken).
 pub(super) static NEVER_BACKWARDS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "job_progress.current_sent_count <= EXCLUDED.current_sent_count \
+        "(EXCLUDED.attempt > job_progress.attempt OR (EXCLUDED.attempt = job_progress.attempt \
+         AND job_progress.current_sent_count <= EXCLUDED.current_sent_count \
          AND {old} <= {new} \
-         AND (job_progress.status NOT IN ({finished}) OR job_progress.status = EXCLUDED.status)",
+         AND (job_progress.status NOT IN ({finished}) OR job_progress.status = EXCLUDED.status)))",
         old = rank_sql("job_progress.status"),
         new = rank_sql("EXCLUDED.status"),
         finished = statuses_sql(JobStatus::is_terminal),
@@ -55,7 +58,10 @@ pub(super) static NEVER_BACKWARDS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// What the checkpoint upsert sets on a row it may replace: everything the
-/// incoming record says, but `started_at`, which is kept once set.
+/// incoming record says, but `started_at`, which is kept once set within
+/// an attempt, and a request to stop, which only a later attempt clears (a
+/// worker's checkpoint, made without knowing of the request, must not
+/// erase it).
 pub(super) const CHECKPOINT_ASSIGNMENTS: &str = "
         status = EXCLUDED.status,
         total_target_count = EXCLUDED.total_target_count,
@@ -64,7 +70,8 @@ pub(super) const CHECKPOINT_ASSIGNMENTS: &str = "
         failure_count = EXCLUDED.failure_count,
         total_chunks = EXCLUDED.total_chunks,
         current_chunk = EXCLUDED.current_chunk,
-        started_at = COALESCE(job_progress.started_at, EXCLUDED.started_at),
+        started_at = CASE WHEN EXCLUDED.attempt > job_progress.attempt THEN EXCLUDED.started_at
+            ELSE COALESCE(job_progress.started_at, EXCLUDED.started_at) END,
         updated_at = EXCLUDED.updated_at,
         completed_at = EXCLUDED.completed_at,
         estimated_end_at = EXCLUDED.estimated_end_at,
@@ -78,6 +85,11 @@ pub(super) const CHECKPOINT_ASSIGNMENTS: &str = "
         name = EXCLUDED.name,
         kind = EXCLUDED.kind,
         detail = EXCLUDED.detail,
+        attempt = EXCLUDED.attempt,
+        cancel_requested = CASE WHEN EXCLUDED.attempt > job_progress.attempt
+            THEN EXCLUDED.cancel_requested
+            ELSE COALESCE(EXCLUDED.cancel_requested, job_progress.cancel_requested) END,
+        parent_job_id = EXCLUDED.parent_job_id,
         checkpointed_at = EXCLUDED.checkpointed_at";
 
 /// A schedule's row, upserted from the job that names it: its job, and its

@@ -16,7 +16,12 @@
 //!   gone for every reader at once and leaves the active index with it;
 //! - the active index in start order (jobs without a start last, ties by
 //!   id), exactly while the value's status is active;
-//! - every stored value is published to the streams of this process
+//! - a job's progress history, sampled and thinned by the rules the
+//!   write script keeps ([`History`]);
+//! - a job's log, numbered and bounded as the Redis log script keeps it
+//!   (`kept_log.rs`), living and expiring with its record;
+//! - every stored value, and every batch of log lines, is published to
+//!   the streams of this process
 //!   ([`MemoryStore::events`], which the push hub's in-process bus
 //!   subscribes to).
 //!
@@ -43,8 +48,11 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::broadcast;
 
-use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode};
-use crate::domain::{JobId, JobStatus, ProgressRecord};
+use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode, kept_log::KeptLog};
+use crate::domain::{
+    CancelRequest, History, JobId, JobStatus, LogBatch, LogLine, LogPage, MAX_ATTEMPTS_KEPT,
+    NewLogLine, ProgressRecord, Sample,
+};
 
 /// Where a job sorts in the active list: jobs with a start first, by
 /// start; then those without; ties by id (Redis orders equal scores by
@@ -61,9 +69,17 @@ struct Entry {
     version: u64,
     status: JobStatus,
     sent: u64,
+    /// The attempt it is of, and a request to stop it, which a write of
+    /// the same attempt that lacks one keeps (as the script does).
+    attempt: u32,
+    cancel: Option<CancelRequest>,
     expires_at: Instant,
     /// Its place in the active index, while it is active.
     start: Option<StartKey>,
+    /// Its log, once a line was written.
+    log: Option<KeptLog>,
+    /// Its progress samples.
+    history: History,
 }
 
 #[derive(Default)]
@@ -114,7 +130,8 @@ struct Expecting<'a> {
 
 /// What a write did.
 enum Outcome {
-    Written(u64),
+    /// Stored as this version; the request to stop kept from the old value.
+    Written(u64, Option<CancelRequest>),
     Stale,
     Moved,
 }
@@ -200,15 +217,39 @@ impl MemoryStore {
         let version = (old_version + 1).max(u64::try_from(score).unwrap_or(0));
         let mut stored = record.clone();
         stored.version = version;
+        let mut kept_cancel = None;
+        if let Some(old) = old {
+            if old.attempt == record.attempt() && record.cancel_requested.is_none() {
+                kept_cancel.clone_from(&old.cancel);
+                stored.cancel_requested.clone_from(&old.cancel);
+            }
+            if record.attempt() > old.attempt && record.attempts.is_empty() {
+                // A new attempt from a writer that does not carry the
+                // earlier ones: the old value says what they were.
+                if let Ok(previous) = decode(&record.job_id, &old.json) {
+                    let mut attempts = previous.attempts.clone();
+                    attempts.push(previous.attempt_summary());
+                    let excess = attempts.len().saturating_sub(MAX_ATTEMPTS_KEPT);
+                    attempts.drain(..excess);
+                    stored.attempts = attempts;
+                }
+            }
+        }
         let json: Arc<str> = stored
             .to_stored_json()
             .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?
             .into();
-        let kept_state = match (expecting, jobs.remove(&record.job_id)) {
-            (Some(expecting), _) => Some(Arc::from(expecting.state)),
+        let (old_state, log, mut history) = jobs
+            .remove(&record.job_id)
+            .map_or((None, None, History::default()), |old| {
+                (old.state, old.log, old.history)
+            });
+        history.record(record.sample(), record.status.is_terminal());
+        let kept_state = match expecting {
+            Some(expecting) => Some(Arc::from(expecting.state)),
             // A write without state leaves the state as it is, as the
             // script's SET of the value alone does (its TTL is reset).
-            (None, old) => old.and_then(|old| old.state),
+            None => old_state,
         };
         let expires_at = now + self.ttls.for_status(record.status);
         let start = record.status.is_active().then(|| {
@@ -231,21 +272,29 @@ impl MemoryStore {
                 version,
                 status: record.status,
                 sent: record.current_sent_count,
+                attempt: record.attempt(),
+                cancel: stored.cancel_requested.clone(),
                 expires_at,
                 start,
+                log,
+                history,
             },
         );
         drop(jobs);
         // No subscriber (no stream open) is not an error.
         let _ = self.events.send(Bytes::from(json.as_bytes().to_vec()));
-        Ok(Outcome::Written(version))
+        Ok(Outcome::Written(version, kept_cancel))
     }
 }
 
 /// The never-backwards rule, as the Redis write script and the PostgreSQL
-/// upsert state it: a lower status rank, a finished job turned into
+/// upsert state it: an earlier attempt (a later one always goes in), or
+/// within one attempt a lower status rank, a finished job turned into
 /// anything else, or a lower processed count.
 fn moves_back(old: &Entry, new: &ProgressRecord) -> bool {
+    if new.attempt() != old.attempt {
+        return new.attempt() < old.attempt;
+    }
     new.status.rank() < old.status.rank()
         || (old.status.is_terminal() && old.status != new.status)
         || new.current_sent_count < old.sent
@@ -255,7 +304,7 @@ fn moves_back(old: &Entry, new: &ProgressRecord) -> bool {
 impl HotStore for MemoryStore {
     async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
         Ok(match self.store(record, None)? {
-            Outcome::Written(version) => HotWrite::Written { version },
+            Outcome::Written(version, cancel) => HotWrite::Written { version, cancel },
             Outcome::Stale | Outcome::Moved => HotWrite::Stale,
         })
     }
@@ -271,7 +320,7 @@ impl HotStore for MemoryStore {
             state,
         };
         Ok(match self.store(record, Some(expecting))? {
-            Outcome::Written(version) => Replaced::Written { version },
+            Outcome::Written(version, _) => Replaced::Written { version },
             Outcome::Stale => Replaced::Stale,
             Outcome::Moved => Replaced::Moved,
         })
@@ -340,6 +389,54 @@ impl HotStore for MemoryStore {
             }
         }
         Ok((records, total))
+    }
+
+    async fn append_log(
+        &self,
+        id: &JobId,
+        lines: &[NewLogLine],
+    ) -> Result<Option<u64>, StoreError> {
+        let mut jobs = self.lock();
+        jobs.expire(Instant::now());
+        let Some(entry) = jobs.entries.get_mut(id) else {
+            return Ok(None);
+        };
+        let log = entry.log.get_or_insert_default();
+        let last = log.append(lines);
+        let (added, _) = log.after(last - lines.len() as u64, u32::MAX);
+        drop(jobs);
+        if !added.is_empty() {
+            // As the Redis log script publishes them; no subscriber is no
+            // error.
+            let _ = self
+                .events
+                .send(Bytes::from(LogBatch::payload(id, &added).into_bytes()));
+        }
+        Ok(Some(last))
+    }
+
+    async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError> {
+        let found = self
+            .lock()
+            .live(id)
+            .and_then(|entry| Some(entry.log.as_ref()?.after(after, limit)));
+        let Some((raw, last)) = found else {
+            return Ok(LogPage::default());
+        };
+        let lines = raw
+            .iter()
+            .map(|line| serde_json::from_str::<LogLine>(line))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| StoreError::corrupt(format!("log of {id}"), err))?;
+        Ok(LogPage::of(lines, last))
+    }
+
+    async fn history(&self, id: &JobId) -> Result<Vec<Sample>, StoreError> {
+        Ok(self
+            .lock()
+            .live(id)
+            .map(|entry| entry.history.samples().to_vec())
+            .unwrap_or_default())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -3,6 +3,7 @@
 //! [`RedisStore`] (`redis/`, on one Redis or a Redis Cluster), which keep
 //! the same stored JSON and read it through one `decode`.
 
+mod kept_log;
 mod memory;
 mod redis;
 
@@ -11,7 +12,7 @@ use async_trait::async_trait;
 // `Keys`, `breaker`, `guard` and `keys`: the store-wide names the stores
 // below take from `super::`.
 use super::{Keys, StoreError, WriteOutcome, breaker, guard, keys};
-use crate::domain::{JobId, ProgressRecord};
+use crate::domain::{CancelRequest, JobId, LogPage, NewLogLine, ProgressRecord, Sample};
 
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisStore, Ttls};
@@ -24,12 +25,16 @@ fn decode(key: impl std::fmt::Display, raw: &str) -> Result<ProgressRecord, Stor
 }
 
 /// What became of a hot-store write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HotWrite {
     /// The record was stored as this version.
     Written {
         /// The version the store gave it (see [`ProgressRecord::version`]).
         version: u64,
+        /// A request to stop the job that the store holds and the record
+        /// did not carry: kept in the stored record, and news for the
+        /// writer (see [`HotStore::write`]).
+        cancel: Option<CancelRequest>,
     },
     /// The store already holds a later state of the job; nothing changed.
     Stale,
@@ -37,7 +42,7 @@ pub enum HotWrite {
 
 impl HotWrite {
     /// The outcome without the version.
-    pub fn outcome(self) -> WriteOutcome {
+    pub fn outcome(&self) -> WriteOutcome {
         match self {
             HotWrite::Written { .. } => WriteOutcome::Written,
             HotWrite::Stale => WriteOutcome::Stale,
@@ -76,7 +81,9 @@ pub trait HotStore: Send + Sync + 'static {
     /// Stores the record with its status's TTL and a new version, updates
     /// the active indexes and publishes the change to live streams (when
     /// the store is the bus), in one atomic step, unless the store holds a
-    /// later state of the job.
+    /// later state of the job. A later attempt of the job always replaces
+    /// an earlier one; a request to stop that the stored record holds and
+    /// this one lacks (of the same attempt) is kept, and returned.
     async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError>;
 
     /// Like [`write`](Self::write), and stores `state` beside the record
@@ -109,6 +116,27 @@ pub trait HotStore: Send + Sync + 'static {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;
+
+    /// Appends `lines` to the job's log, numbered on from its last line,
+    /// and keeps only its last [`KEPT_LINES`] lines or [`KEPT_BYTES`],
+    /// whichever is fewer, under the record's TTL (a later write of the
+    /// record carries the log's TTL with it). Returns the last line's
+    /// sequence number; `None`, storing nothing, when the job has no
+    /// record.
+    ///
+    /// [`KEPT_LINES`]: crate::domain::KEPT_LINES
+    /// [`KEPT_BYTES`]: crate::domain::KEPT_BYTES
+    async fn append_log(&self, id: &JobId, lines: &[NewLogLine])
+    -> Result<Option<u64>, StoreError>;
+
+    /// At most `limit` kept lines of the job's log numbered after `after`,
+    /// oldest first; an empty page when there are none (or no such job).
+    async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError>;
+
+    /// The job's progress samples, oldest first (see
+    /// [`History`](crate::domain::History)): appended by every write of
+    /// the record, living as long as it; empty for an unknown job.
+    async fn history(&self, id: &JobId) -> Result<Vec<Sample>, StoreError>;
 
     /// Answers when the store can serve.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -40,7 +40,20 @@ pub(super) struct Gaps {
     last_at: u64,
     /// Time beyond the normal work for the gaps' items, summed.
     excess_ms: f64,
+    /// Σ of the squared excess per gap, and of the squared spacing (in
+    /// items) between consecutive gaps: how regular the gaps are.
+    excess_sq: f64,
+    spacing_sq: f64,
 }
+
+/// Weight, in gaps, of the assumption that interruptions come at random
+/// (a Poisson process: the spacing's coefficient of variation is 1)
+/// before the gaps show their own regularity. Rate-limit waits, cron-like
+/// stalls and retries on a timer come at nearly fixed spacing, and their
+/// count over the rest of the job is then far surer than a Poisson
+/// count's; two gaps' worth of doubt keeps two gaps that happen to be
+/// evenly spaced from looking like a clock.
+pub const GAP_REGULARITY_PRIOR: f64 = 2.0;
 
 impl Gaps {
     /// Record the interval ending at count `to` as a gap if it is one
@@ -50,10 +63,14 @@ impl Gaps {
             Some(reference) if reference > 0.0 && iv.per_item > GAP_FACTOR * reference => {
                 if self.count == 0 {
                     self.first_at = to;
+                } else {
+                    self.spacing_sq += ((to - self.last_at) as f64).powi(2);
                 }
+                let excess = iv.work_ms - iv.items * reference;
                 self.count += 1;
                 self.last_at = to;
-                self.excess_ms += iv.work_ms - iv.items * reference;
+                self.excess_ms += excess;
+                self.excess_sq += excess * excess;
                 self.push_recent(iv.per_item);
                 true
             }
@@ -87,21 +104,41 @@ impl Gaps {
 
     /// Spread of the interruption time over the next `left` items once the
     /// count is at `processed`: `(expected, standard deviation)` in ms.
-    /// Recurring gaps are a Poisson process whose rate is known from
-    /// `count` events, so the number still to come has variance
-    /// `λ + λ²/count` (`λ` expected gaps). A single gap is a one-off here
-    /// as in the estimate. (Allowing for its recurrence at the rate one
-    /// gap in the items so far suggests doubled the range after an early
-    /// restart and bought little coverage on periodic stalls.)
+    /// Recurring gaps are a renewal process whose rate is known from
+    /// `count` events: the number still to come has variance
+    /// `c² (λ + λ²/count)` (`λ` expected gaps, `c` the coefficient of
+    /// variation of their spacing: 1 for gaps at random, a Poisson count,
+    /// near 0 for gaps on a clock, see [`GAP_REGULARITY_PRIOR`]), and each
+    /// adds the variance of one gap's length. A single gap is a one-off
+    /// here as in the estimate. (Allowing for its recurrence at the rate
+    /// one gap in the items so far suggests doubled the range after an
+    /// early restart and bought little coverage on periodic stalls.)
     pub(super) fn spread(&self, processed: u64, left: f64) -> (f64, f64) {
         if self.count < 2 {
             return (0.0, 0.0);
         }
-        let excess = (self.excess_ms / self.count as f64).max(0.0);
+        let n = self.count as f64;
+        let excess = (self.excess_ms / n).max(0.0);
         let expected = self.per_item(processed) * left;
         let lambda = if excess > 0.0 { expected / excess } else { 0.0 };
-        let sd = excess * (lambda + lambda * lambda / self.count as f64).sqrt();
-        (expected, sd)
+        // Spacings: count − 1 of them, their mean from first to last gap.
+        let k = n - 1.0;
+        let mean_spacing = (self.last_at - self.first_at) as f64 / k;
+        let rel_var = if mean_spacing > 0.0 {
+            (self.spacing_sq / k / (mean_spacing * mean_spacing) - 1.0).max(0.0)
+        } else {
+            1.0
+        };
+        let c2 = (rel_var * k + GAP_REGULARITY_PRIOR) / (k + GAP_REGULARITY_PRIOR);
+        let excess_var = (self.excess_sq / n - excess * excess).max(0.0);
+        let var = excess * excess * c2 * (lambda + lambda * lambda / n) + lambda * excess_var;
+        (expected, var.sqrt())
+    }
+
+    /// Interruptions seen, and the time they cost beyond their items'
+    /// normal work, ms.
+    pub(super) fn totals(&self) -> (u64, f64) {
+        (self.count, self.excess_ms)
     }
 
     /// Median per-item work time of the recent intervals, once there are

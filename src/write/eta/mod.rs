@@ -84,6 +84,33 @@
 //! * the stretch since the last gap, once that is longer (the process may
 //!   have stopped).
 //!
+//! **A preparing phase.** The job's first sample holds the time before its
+//! first progress. Once three more samples show the working pace, a first
+//! sample beyond [`GAP_FACTOR`] times their median is dropped from the
+//! window: it was preparation (loading, queueing), not work, and kept it
+//! would hold the rate down for the whole job (one huge sample never
+//! passes the change test). Recurring gaps that come on a clock (rate-limit
+//! waits) get the spread of their own spacing rather than a Poisson
+//! count's ([`GAP_REGULARITY_PRIOR`]).
+//!
+//! **Earlier runs of the same kind (a prior).** A finished job leaves a
+//! [`RunSummary`] (`history.rs`): its duration, size, rate, pauses,
+//! interruptions, step times, the elapsed time at each of
+//! [`PROFILE_MARKS`] of its total, and the end its own estimate predicted
+//! there. A [`KindHistory`] keeps the last [`HISTORY_LEN`] and gives a new
+//! job's estimator a [`Prior`] (`prior.rs`, at most about 170 bytes
+//! stored): per mark, the kind's typical share of a run's duration spent
+//! so far, how much of a run's pace so far carries on, how far the
+//! prior's remaining time and the run's own estimate were off on the past
+//! runs. The own estimate is corrected by its mean error there, and the
+//! two are averaged in log space, each weighted by the other's error
+//! variance: the prior leads where the run's own evidence misled before
+//! (early, and in kinds whose pace changes at a known point), and fades
+//! where it did not. A run whose pace lies beyond [`DROP_SIGMAS`] of its
+//! kind's (tested from [`DROP_FROM`] of the total on) drops the prior for
+//! good. Staged jobs get their remaining time from the kind's step times
+//! ([`KindHistory::staged`]).
+//!
 //! **How sure: the 80 % range.** Every estimate carries a
 //! [`RemainingRange`] that should hold the true end about four times in
 //! five, as narrow as the estimator's own uncertainty allows. The work
@@ -144,8 +171,9 @@
 //!   pauses it contains; the pause is then capped at the shortest interval
 //!   per pause seen (a pause cannot outlast its interval).
 //!
-//! Memory is bounded (at most [`WINDOW_CAP`] + [`GAP_REF_LEN`] samples and
-//! [`RUN_HISTORY`] run sums, about 33 KiB) and an observation costs
+//! Memory is bounded (at most [`WINDOW_CAP`] + [`GAP_REF_LEN`] samples,
+//! [`RUN_HISTORY`] run sums and a run's ten profile marks, about 33 KiB)
+//! and an observation costs
 //! `O(WINDOW_CAP)` arithmetic in the worst case (a few microseconds).
 //!
 //! # Layout
@@ -154,13 +182,17 @@
 //! its own file: `chunks.rs` (work time, pauses, one sample per chunk),
 //! `window.rs` (the rate window, its change test and trend), `gaps.rs`
 //! (interruptions), `runs.rs` (the runs between changes, for swinging
-//! load), `range.rs` (the 80 % range) and `hysteresis.rs` (the displayed
-//! end).
+//! load), `range.rs` (the 80 % range), `hysteresis.rs` (the displayed
+//! end), `history.rs` (run summaries and a kind's history) and `prior.rs`
+//! (the prior from that history and its blend with the run's own
+//! estimate).
 
 mod chunks;
 mod compact;
 mod gaps;
+mod history;
 mod hysteresis;
+mod prior;
 mod range;
 mod runs;
 #[cfg(test)]
@@ -171,8 +203,10 @@ mod window;
 
 use std::time::Duration;
 
-pub use gaps::{GAP_FACTOR, GAP_REF_LEN, GAP_REF_MIN};
+pub use gaps::{GAP_FACTOR, GAP_REF_LEN, GAP_REF_MIN, GAP_REGULARITY_PRIOR};
+pub use history::{HISTORY_LEN, KindHistory, PROFILE_MARKS, RunSummary, StagedEstimate, StepTime};
 pub use hysteresis::{BAND_CAP, BAND_SIGMAS};
+pub use prior::{DROP_FROM, DROP_SIGMAS, PRIOR_RUNS, PRIOR_SPREAD, Prior};
 pub use range::{
     AFTER_CHANGE_SAMPLES, CHANGE_FLOOR, CV_PRIOR, CV_PRIOR_SAMPLES, RANGE_Z, UNSEEN_EVENTS,
 };
@@ -184,6 +218,7 @@ pub use window::{
 
 use chunks::{Chunks, chunk_starts};
 use gaps::Gaps;
+use history::Recorder;
 use hysteresis::Hysteresis;
 use window::RateWindow;
 
@@ -245,6 +280,10 @@ pub struct Estimator {
     /// Model state as of the anchor (None: no estimate possible).
     model: Option<Model>,
     display: Hysteresis,
+    /// What the run's summary needs, recorded as it goes.
+    recorder: Recorder,
+    /// The kind's prior, if it has a history.
+    prior: Option<Prior>,
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
@@ -270,7 +309,50 @@ impl Estimator {
             gaps: Gaps::default(),
             model: None,
             display: Hysteresis::default(),
+            recorder: Recorder::default(),
+            prior: None,
         }
+    }
+
+    /// Lean on the earlier runs of the job's kind (see
+    /// [`KindHistory::prior`]): until the run's own evidence is as good,
+    /// its estimate and range follow its kind's. Best given before the
+    /// first observation; a prior given later counts from then on.
+    pub fn set_prior(&mut self, prior: Prior) {
+        self.prior = Some(prior);
+        self.refresh(true);
+    }
+
+    /// The prior the estimator leans on, if any (see
+    /// [`Prior::dropped`] for whether it still does).
+    pub fn prior(&self) -> Option<&Prior> {
+        self.prior.as_ref()
+    }
+
+    /// The summary of the finished run for its kind's history; `None`
+    /// until the job is done (`processed >= total > 0`).
+    pub fn run_summary(&self) -> Option<RunSummary> {
+        let total = self.shape.total;
+        if total == 0 || self.anchor_processed < total {
+            return None;
+        }
+        let (work_ms_per_item, work_ms_per_item_sd) = self.recorder.rate();
+        let pauses = chunk_starts(&self.shape, 0, total);
+        let pause_ms = pauses as f64 * self.chunks.pause_ms(&self.shape);
+        let (interruptions, interruption_ms) = self.gaps.totals();
+        Some(RunSummary {
+            total,
+            duration_ms: self.anchor_ms,
+            work_ms_per_item,
+            work_ms_per_item_sd,
+            pauses,
+            pause_ms: pause_ms.round() as u64,
+            interruptions,
+            interruption_ms: interruption_ms.max(0.0).round() as u64,
+            marks_ms: self.recorder.marks_ms().to_vec(),
+            estimated_ends_ms: self.recorder.estimated_ends_ms().to_vec(),
+            steps: Vec::new(),
+        })
     }
 
     /// The job's shape as currently known.
@@ -296,6 +378,11 @@ impl Estimator {
         if !self.gaps.absorb(processed, &iv) {
             self.chunks.add(&iv);
         }
+        self.recorder.progress(
+            self.shape.total,
+            (self.anchor_ms, from),
+            (elapsed_ms, processed),
+        );
         self.anchor_ms = elapsed_ms;
         self.anchor_processed = processed;
         self.last_ms = elapsed_ms;
@@ -303,6 +390,7 @@ impl Estimator {
             && let Some(sample) = self.chunks.take_sample(&self.shape)
         {
             self.gaps.push_recent(sample.per_item);
+            self.recorder.sample(sample.per_item);
             self.window.push(sample);
         }
         self.refresh(false);
@@ -376,18 +464,12 @@ impl Estimator {
         let gap_per_item = self.gaps.per_item(p);
 
         let pauses_left = chunk_starts(&self.shape, p, total) as f64 * pause;
-        let raw_remaining = left * (per_item + gap_per_item) + pauses_left;
-        let raw_end = self.anchor_ms as f64 + raw_remaining;
+        let own_remaining = left * (per_item + gap_per_item) + pauses_left;
 
         let next_items = items_per_interval.min(left);
         let next_to = p.saturating_add(next_items.ceil() as u64).min(total);
         let next_pauses = chunk_starts(&self.shape, p, next_to) as f64 * pause;
         let next_interval_ms = next_items * (per_item + gap_per_item) + next_pauses;
-        let rate_per_second = if raw_remaining > 0.0 {
-            left / raw_remaining * 1000.0
-        } else {
-            0.0
-        };
         // Standard deviation of the remaining work time: sd per item ×
         // √(items left × items per interval).
         let var = if w.n >= 2.0 {
@@ -398,11 +480,11 @@ impl Estimator {
         let sd_remaining = var.sqrt() * (left * items_per_interval).sqrt();
         let (gap_ms, gap_sd_ms) = self.gaps.spread(p, left);
         let mean_x = w.x / w.n;
-        let range_ms = range::offsets(&range::Inputs {
+        let own_range = range::offsets(&range::Inputs {
             left,
             total: total as f64,
             work_ms: left * per_item,
-            remaining_ms: raw_remaining,
+            remaining_ms: own_remaining,
             items_per_sample: items_per_interval,
             samples: w.n,
             cv: if mean_x > 0.0 {
@@ -415,6 +497,26 @@ impl Estimator {
             gap_ms,
             gap_sd_ms,
         });
+        self.recorder
+            .estimated_end(self.anchor_ms as f64 + own_remaining);
+        let leaning = self.prior.is_some_and(|prior| !prior.dropped());
+        let from_prior = self.prior.as_mut().and_then(|prior| {
+            let first = self.recorder.first_count();
+            prior.remaining(self.anchor_ms as f64, (first, p, total))
+        });
+        // A prior just dropped: the run is not like its kind, so the
+        // reported end goes straight to the run's own estimate.
+        let reset_display = reset_display || (leaning && from_prior.is_none());
+        let (raw_remaining, range_ms) = match from_prior {
+            Some(prior) => prior::blend(own_remaining, own_range, prior),
+            None => (own_remaining, own_range),
+        };
+        let raw_end = self.anchor_ms as f64 + raw_remaining;
+        let rate_per_second = if raw_remaining > 0.0 {
+            left / raw_remaining * 1000.0
+        } else {
+            0.0
+        };
         self.model = Some(Model {
             next_interval_ms,
             rate_per_second,

@@ -170,33 +170,54 @@ mod tests {
 
     #[test]
     fn the_range_is_narrow_when_steady_and_wide_after_a_change_or_gaps() {
-        // Three 600-chunk jobs compared at the same point (chunk 300, so
-        // the same share of the job is left): a steady one; one whose
-        // chunks turned 2x slower six chunks ago (the change has just been
-        // detected); one with a stall every 50 chunks.
-        let run = |seed: u64, step_at: usize, stall_every: usize| {
+        // 600-chunk jobs compared at the same point (chunk 300, so the
+        // same share of the job is left): a steady one; one whose chunks
+        // turned 2x slower six chunks ago (the change has just been
+        // detected); one with a 30 s stall at random, one chunk in 50 on
+        // average; one with the same stall on a clock, every 50 chunks.
+        #[derive(Clone, Copy)]
+        enum Stalls {
+            None,
+            Random,
+            Clock,
+        }
+        let run = |seed: u64, step_at: usize, stalls: Stalls| {
             let mut rng = fastrand::Rng::with_seed(seed);
+            let mut when = fastrand::Rng::with_seed(seed + 1);
             let mut job = Job::new(300_000, 500, 500);
             for i in 0..300 {
                 let work = if i >= step_at { 2000.0 } else { 1000.0 };
-                let stall = if i % stall_every == stall_every - 1 {
-                    30_000.0
-                } else {
-                    0.0
+                let stall = match stalls {
+                    Stalls::None => false,
+                    Stalls::Random => when.usize(0..50) == 0,
+                    Stalls::Clock => i % 50 == 49,
                 };
-                job.chunk(work * noise(&mut rng, 0.2), stall);
+                job.chunk(
+                    work * noise(&mut rng, 0.2),
+                    if stall { 30_000.0 } else { 0.0 },
+                );
             }
             job.est.estimate().unwrap()
         };
-        let steady = run(1, usize::MAX, usize::MAX);
-        let changed = run(1, 294, usize::MAX);
-        let stalled = run(1, usize::MAX, 50);
-        let (w0, w1, w2) = (rel_width(&steady), rel_width(&changed), rel_width(&stalled));
+        let steady = run(1, usize::MAX, Stalls::None);
+        let changed = run(1, 294, Stalls::None);
+        let random = run(1, usize::MAX, Stalls::Random);
+        let clock = run(1, usize::MAX, Stalls::Clock);
+        let (w0, w1) = (rel_width(&steady), rel_width(&changed));
+        let (w2, w3) = (rel_width(&random), rel_width(&clock));
         // Steady: ±10 % noise on 300 chunks leaves the unseen-change
         // allowance as the main part, about 0.2 of the remaining time.
         assert!(w0 < 0.3, "steady: {w0:.3}");
         assert!(w1 > 1.5 * w0, "after a change {w1:.3} vs steady {w0:.3}");
-        assert!(w2 > 1.5 * w0, "with stalls {w2:.3} vs steady {w0:.3}");
+        assert!(
+            w2 > 1.5 * w0,
+            "with random stalls {w2:.3} vs steady {w0:.3}"
+        );
+        // Stalls on a clock: their count to come is nearly sure.
+        assert!(
+            w3 < 0.8 * w2,
+            "with stalls on a clock {w3:.3} vs at random {w2:.3}"
+        );
     }
 
     #[test]

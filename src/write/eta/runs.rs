@@ -109,6 +109,11 @@ impl Runs {
         }
     }
 
+    /// Whether no change has been detected yet.
+    pub(super) fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
     /// The pooled runs, while the load swings.
     pub(super) fn pool(&self) -> Option<&Summary> {
         (self.pool.n > 0.0).then_some(&self.pool)

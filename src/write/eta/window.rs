@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 
 use super::chunks::Sample;
+use super::gaps::{GAP_FACTOR, GAP_REF_MIN};
 use super::runs::{Runs, Summary};
 
 /// Smallest number of recent intervals the change test compares with the
@@ -94,7 +95,28 @@ impl RateWindow {
         if self.samples.len() > WINDOW_CAP {
             self.samples.pop_front();
         }
+        if self.samples.len() == GAP_REF_MIN + 1 && self.runs.is_empty() {
+            self.drop_startup();
+        }
         self.detect_change();
+    }
+
+    /// The job's first sample holds the time before its first progress.
+    /// When that is an interruption by the gaps' measure (over
+    /// [`GAP_FACTOR`] × the median of the next [`GAP_REF_MIN`] samples), it
+    /// was a preparing phase (loading, queueing, connecting), not work:
+    /// kept, it would hold the rate at a fraction of the real one for the
+    /// whole job, since the change test cannot tell one huge sample from
+    /// noise. Checked once, as soon as there are enough samples to compare
+    /// it with; the gap process never saw it (gap detection needs those
+    /// same samples), so a later interruption is still a first one.
+    fn drop_startup(&mut self) {
+        let mut rest: Vec<f64> = self.samples.iter().skip(1).map(|s| s.per_item).collect();
+        rest.sort_by(f64::total_cmp);
+        let median = rest[rest.len() / 2];
+        if median > 0.0 && self.samples[0].per_item > GAP_FACTOR * median {
+            self.samples.pop_front();
+        }
     }
 
     /// Whether the estimate pools the runs of a swinging load.
@@ -317,6 +339,23 @@ mod tests {
             job.chunk(1000.0 * noise(&mut rng, 0.05), 0.0);
             let err = rel_err(job.remaining_ms(), job.truth_ms(1000.0));
             assert!(err < 0.04, "error {err:.3} after a single spike");
+        }
+    }
+
+    #[test]
+    fn a_preparing_phase_before_the_first_progress_is_not_work() {
+        // Ten minutes of preparation, then 1 s chunks: from the fourth
+        // chunk on the rate is the chunks' own (kept, the first sample
+        // would make the job look 3x slower to its end).
+        let mut rng = fastrand::Rng::with_seed(8);
+        let mut job = Job::new(300_000, 1000, 200);
+        job.chunk(1000.0, 600_000.0);
+        for k in 2..=100 {
+            job.chunk(1000.0 * noise(&mut rng, 0.2), 0.0);
+            if k >= 4 {
+                let err = rel_err(job.remaining_ms(), job.truth_ms(1000.0));
+                assert!(err < 0.15, "chunk {k}: error {err:.3}");
+            }
         }
     }
 

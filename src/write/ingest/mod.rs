@@ -36,6 +36,7 @@
 
 mod apply;
 mod commit;
+mod log;
 mod stored;
 
 use std::{sync::Arc, time::Duration};

@@ -7,8 +7,10 @@ use chrono::{DateTime, Utc};
 
 use crate::{domain::JobStatus, write::state::Saved};
 
-/// The format byte in front of every value.
-const FORMAT: u8 = 1;
+/// The format byte in front of every value. 2: the estimator also records
+/// the run's profile for its kind's history; a value of format 1 decodes
+/// as none, and its job's estimate starts afresh.
+const FORMAT: u8 = 2;
 
 /// The state kept beside a job's record.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

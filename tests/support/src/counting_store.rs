@@ -9,7 +9,7 @@ use std::sync::{
 
 use async_trait::async_trait;
 use job_progress::{
-    domain::{JobId, ProgressRecord},
+    domain::{JobId, LogPage, NewLogLine, ProgressRecord, Sample},
     store::{Held, HotStore, HotWrite, Replaced, StoreError},
 };
 use tokio::sync::Notify;
@@ -92,6 +92,19 @@ impl HotStore for CountingStore {
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
         self.inner.active(limit, offset).await
+    }
+    async fn append_log(
+        &self,
+        id: &JobId,
+        lines: &[NewLogLine],
+    ) -> Result<Option<u64>, StoreError> {
+        self.inner.append_log(id, lines).await
+    }
+    async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError> {
+        self.inner.read_log(id, after, limit).await
+    }
+    async fn history(&self, id: &JobId) -> Result<Vec<Sample>, StoreError> {
+        self.inner.history(id).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await

@@ -7,7 +7,7 @@ use std::{num::NonZeroU16, sync::Arc, time::Duration};
 use job_progress::{
     config::ServeSettings,
     http::AppState,
-    push::Bus,
+    push::{Bus, Publisher},
     startup::Application,
     store::{AnyArchive, Archive, HotStore, Keys, MemoryStore, PgArchive, RedisStore, Ttls},
     telemetry,
@@ -159,18 +159,26 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
         .archive
         .take()
         .unwrap_or_else(|| PgArchive::from_pool(pool.clone(), Duration::from_secs(2)));
-    let bus = match options.nats.take() {
-        None => job_progress::config::redis_bus(&redis),
-        Some(url) => Bus::Nats {
-            url,
-            subject: keys.events_channel(),
-        },
+    // With NATS as the bus, as in production: the store publishes
+    // nothing, and what is written over HTTP is published to NATS.
+    let (redis, bus, publisher) = match options.nats.take() {
+        None => (redis.clone(), job_progress::config::redis_bus(&redis), None),
+        Some(url) => {
+            let publisher = Publisher::nats(&url, keys.events_channel())
+                .await
+                .expect("a NATS publisher");
+            let bus = Bus::Nats {
+                url,
+                subject: keys.events_channel(),
+            };
+            (redis.without_publishing(), bus, Some(publisher))
+        }
     };
     let mut app = launch(
         options,
         Arc::new(redis.clone()),
         Arc::new(archive),
-        bus,
+        (bus, publisher),
         keys,
     );
     app.redis = Some(redis);
@@ -191,7 +199,7 @@ pub async fn spawn_embedded_with(tune: impl FnOnce(&mut Options)) -> TestApp {
     let hot = MemoryStore::new(Ttls::default(), job_progress::push::FEED_CAPACITY);
     let bus = Bus::InProcess(hot.events());
     let keys = Keys::new("embedded:");
-    let mut app = launch(options, Arc::new(hot), archive.shared(), bus, keys);
+    let mut app = launch(options, Arc::new(hot), archive.shared(), (bus, None), keys);
     app._data = Some(data);
     app
 }
@@ -201,7 +209,7 @@ fn launch(
     options: Options,
     hot: Arc<dyn HotStore>,
     archive: Arc<dyn Archive>,
-    bus: Bus,
+    (bus, publisher): (Bus, Option<Publisher>),
     keys: Keys,
 ) -> TestApp {
     let hot = Arc::new(CountingStore::new(hot, options.gate));
@@ -215,7 +223,7 @@ fn launch(
         Arc::clone(&hot) as Arc<dyn HotStore>,
         Arc::clone(&archive),
         Some(bus),
-        None,
+        publisher,
     )
     .expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());

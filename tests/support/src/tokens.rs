@@ -96,4 +96,15 @@ impl AppWithTokens {
     pub async fn record(&self, id: &str) -> serde_json::Value {
         crate::envelope(self.app.get_progress(id).await).await["data"].clone()
     }
+
+    /// `GET /api/v1/jobs/{id}/logs{query}` with the read token: the status
+    /// and the envelope.
+    pub async fn logs(&self, id: &str, query: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .app
+            .get_bearer(&format!("/api/v1/jobs/{id}/logs{query}"), &self.tokens.read)
+            .await;
+        let status = response.status().as_u16();
+        (status, crate::envelope(response).await)
+    }
 }

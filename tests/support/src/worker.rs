@@ -85,6 +85,12 @@ impl Worker {
             .await
     }
 
+    /// `POST /api/v1/jobs/{id}/logs` with `body` (`{"lines":[..]}`).
+    pub async fn log(&self, id: &str, body: Value) -> (u16, Value) {
+        self.send("POST", &format!("/api/v1/jobs/{id}/logs"), body)
+            .await
+    }
+
     /// `POST /api/v1/jobs/{id}/fail` with `body`.
     pub async fn fail(&self, id: &str, body: Value) -> (u16, Value) {
         self.send("POST", &format!("/api/v1/jobs/{id}/fail"), body)

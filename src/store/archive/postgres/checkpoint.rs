@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 
 use super::{PgArchive, sql::CHECKPOINT_SQL};
 use crate::{
-    domain::{JobKind, JobName, ProgressRecord, ScheduleId},
+    domain::{JobId, JobKind, JobName, ProgressRecord, ScheduleId},
     store::{
         StoreError, WriteOutcome,
-        archive::rows::{bigint, detail_json},
+        archive::rows::{bigint, cancel_json, detail_json},
     },
 };
 
@@ -44,6 +44,9 @@ struct Columns<'a> {
     name: Vec<Option<&'a str>>,
     kind: Vec<Option<&'a str>>,
     detail: Vec<Option<String>>,
+    attempt: Vec<i64>,
+    cancel_requested: Vec<Option<String>>,
+    parent_job_id: Vec<Option<&'a str>>,
 }
 
 impl<'a> Columns<'a> {
@@ -78,6 +81,10 @@ impl<'a> Columns<'a> {
             c.name.push(r.name.as_ref().map(JobName::as_str));
             c.kind.push(r.kind.as_ref().map(JobKind::as_str));
             c.detail.push(detail_json(r));
+            c.attempt.push(i64::from(r.attempt()));
+            c.cancel_requested.push(cancel_json(r));
+            c.parent_job_id
+                .push(r.parent_job_id.as_ref().map(JobId::as_str));
         }
         c
     }
@@ -121,6 +128,9 @@ impl PgArchive {
                     .bind(c.name)
                     .bind(c.kind)
                     .bind(c.detail)
+                    .bind(c.attempt)
+                    .bind(c.cancel_requested)
+                    .bind(c.parent_job_id)
                     .fetch_all(&self.writer),
             )
             .await?;

@@ -36,18 +36,19 @@ WITH incoming AS (
         $6::bigint[], $7::bigint[], $8::bigint[], $9::timestamptz[], $10::timestamptz[],
         $11::timestamptz[], $12::timestamptz[], $13::bigint[], $14::float8[], $15::text[],
         $16::text[], $17::bigint[], $18::timestamptz[], $19::timestamptz[], $20::text[],
-        $21::text[], $22::text[])
+        $21::text[], $22::text[], $23::bigint[], $24::text[], $25::text[])
     AS t (job_id, status, total_target_count, current_sent_count, success_count,
         failure_count, total_chunks, current_chunk, started_at, updated_at, completed_at,
         estimated_end_at, estimated_remaining_seconds, rate_per_second, error_message,
         schedule_id, refresh_interval_ms, estimated_end_earliest, estimated_end_latest,
-        name, kind, detail)
+        name, kind, detail, attempt, cancel_requested, parent_job_id)
 ), upsert AS (
     INSERT INTO job_progress (job_id, status, total_target_count, current_sent_count,
         success_count, failure_count, total_chunks, current_chunk, started_at, updated_at,
         completed_at, estimated_end_at, estimated_remaining_seconds, rate_per_second,
         error_message, schedule_id, refresh_interval_ms, estimated_end_earliest,
-        estimated_end_latest, name, kind, detail, checkpointed_at)
+        estimated_end_latest, name, kind, detail, attempt, cancel_requested, parent_job_id,
+        checkpointed_at)
     SELECT incoming.*, now() FROM incoming ORDER BY job_id
     ON CONFLICT (job_id) DO UPDATE SET ASSIGNMENTS
     WHERE NEVER_BACKWARDS

@@ -21,7 +21,7 @@ use crate::{
     domain::{JobId, JobKind, JobName, ProgressRecord, ScheduleId},
     store::{
         StoreError, WriteOutcome,
-        archive::rows::{bigint, detail_json},
+        archive::rows::{bigint, cancel_json, detail_json},
     },
 };
 
@@ -116,6 +116,9 @@ fn bind<'q>(query: Upsert<'q>, r: &'q ProgressRecord, now: DateTime<Utc>) -> Ups
         .bind(r.name.as_ref().map(JobName::as_str))
         .bind(r.kind.as_ref().map(JobKind::as_str))
         .bind(detail_json(r))
+        .bind(i64::from(r.attempt()))
+        .bind(cancel_json(r))
+        .bind(r.parent_job_id.as_ref().map(JobId::as_str))
 }
 
 async fn write(

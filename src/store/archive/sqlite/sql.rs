@@ -17,13 +17,13 @@ pub(super) const NOW_MICROS: &str = "CAST(unixepoch('now', 'subsec') * 1000000 A
 /// Jobs per upsert statement, at most. sqlx runs SQLite on a thread of
 /// its own, and each statement is a round trip to it; a batch of 500 jobs
 /// as 500 statements spent most of its time on those (BENCHMARKS.md,
-/// "SQLite archive"). 64 rows bind 1,408 values, far below SQLite's limit
+/// "SQLite archive"). 64 rows bind 1,600 values, far below SQLite's limit
 /// of 32,766.
 pub(super) const ROWS_PER_STATEMENT: usize = 64;
 
 /// The checkpoint upsert of `rows` jobs (1 to [`ROWS_PER_STATEMENT`]):
-/// the first job's columns are `?1` to `?22`, in the order of
-/// [`COLUMNS`], the next job's `?23` to `?44`, and so on; times as
+/// the first job's columns are `?1` to `?25`, in the order of
+/// [`COLUMNS`], the next job's `?26` to `?50`, and so on; times as
 /// microseconds. Each job may appear only once.
 ///
 /// It refuses to move a job backwards ([`NEVER_BACKWARDS`]) and returns

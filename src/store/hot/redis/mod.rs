@@ -12,12 +12,14 @@
 //! active list, [`HotStore::read_many`]) sends one command per bucket.
 //!
 //! - `script.rs`: the write script and its call;
+//! - `log.rs`: a job's log, appended and read by scripts of its own;
 //! - `active.rs`: the active list, merged across buckets;
 //! - `conn.rs`: the connection to one Redis or to a cluster;
 //! - `nodes.rs`: on a cluster, a circuit breaker per master.
 
 mod active;
 mod conn;
+mod log;
 mod nodes;
 mod script;
 
@@ -35,7 +37,7 @@ use super::{
     guard::{ErrorKind, Guarded},
     keys::Bucket,
 };
-use crate::domain::{JobId, JobStatus, ProgressRecord};
+use crate::domain::{JobId, JobStatus, LogPage, NewLogLine, ProgressRecord, Sample};
 
 /// How many values one MGET asks for: a page of 1,000 takes four round
 /// trips, and no single command keeps Redis busy for long (500 values, about
@@ -80,6 +82,7 @@ pub struct RedisStore {
     ttls: Ttls,
     write_script: Script,
     prune_script: Script,
+    log_scripts: log::LogScripts,
     /// The write script publishes what it stores; off when another bus
     /// carries the changes.
     publishing: bool,
@@ -181,6 +184,7 @@ impl RedisStore {
             conn,
             write_script: script::write_script(&keys),
             prune_script: active::prune_script(),
+            log_scripts: log::LogScripts::new(&keys),
             keys,
             ttls,
             publishing: true,
@@ -268,8 +272,9 @@ impl HotStore for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
     async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
         Ok(match self.run_write(record, None).await? {
-            version @ 1.. => HotWrite::Written {
+            (version @ 1.., cancel) => HotWrite::Written {
                 version: version.unsigned_abs(),
+                cancel,
             },
             _ => HotWrite::Stale,
         })
@@ -283,7 +288,7 @@ impl HotStore for RedisStore {
         expected: u64,
     ) -> Result<Replaced, StoreError> {
         Ok(
-            match self.run_write(record, Some((expected, state))).await? {
+            match self.run_write(record, Some((expected, state))).await?.0 {
                 version @ 1.. => Replaced::Written {
                     version: version.unsigned_abs(),
                 },
@@ -353,6 +358,40 @@ impl HotStore for RedisStore {
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
         self.active_page(limit, offset).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
+    async fn append_log(
+        &self,
+        id: &JobId,
+        lines: &[NewLogLine],
+    ) -> Result<Option<u64>, StoreError> {
+        self.run_append_log(id, lines).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
+    async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError> {
+        self.run_read_log(id, after, limit).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
+    async fn history(&self, id: &JobId) -> Result<Vec<Sample>, StoreError> {
+        let key = self.keys.history(id);
+        let mut conn = self.conn.clone();
+        let stored: Vec<String> = self
+            .call(
+                self.keys.bucket(id),
+                redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(1)
+                    .arg(-1)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(stored
+            .iter()
+            .filter_map(|raw| Sample::from_stored(raw))
+            .collect())
     }
 
     /// On a cluster, every master must answer: a cluster missing a master

@@ -5,7 +5,10 @@ use redis::Script;
 
 use super::RedisStore;
 use crate::{
-    domain::{JobStatus, ProgressRecord},
+    domain::{
+        CancelRequest, HISTORY_SAMPLES, HISTORY_SPACING_MS, JobStatus, MAX_ATTEMPTS_KEPT,
+        ProgressRecord,
+    },
     store::{StoreError, keys::Keys},
 };
 
@@ -31,13 +34,57 @@ use crate::{
 /// Every key and the channel are of the job's bucket, so on a cluster the
 /// script runs on one slot.
 ///
-/// KEYS: value key, index by update, index by start, state key.
+/// Attempts: a write of a later attempt than the stored one is always
+/// taken (a job run again starts over; the stored attempt's summary is
+/// added to the new record's `attempts` unless the writer sent them), one
+/// of an earlier attempt never; the rules above hold within an attempt.
+/// A request to stop (`cancelRequested`) stored by the API is kept when a
+/// writer that has not heard of it writes the same attempt, and returned,
+/// so the writer learns of it with its next write.
+///
+/// The job's log (its own script, `log.rs`) lives as long as the record:
+/// each write carries the record's TTL to it, when there is one.
+///
+/// A written record also appends a progress sample (ARGV[13]) to the
+/// job's history when the spacing (the list's first element) has passed
+/// since the last one, or the record is final (ARGV[14] is "1"); past
+/// HISTORY_SAMPLES, every other sample is dropped (the newest kept) and
+/// the spacing doubles: the one rewrite, once per doubling.
+///
+/// KEYS: value key, index by update, index by start, state key, log key,
+///       history key.
 /// ARGV: json (no version), ttl seconds, update score (ms), job id, "1" if
 ///       active, status rank, processed count, status, start score (ms or
-///       "+inf"), events channel or "", expected version or "", state or "".
-/// Returns the new version, 0 when refused as stale, -1 when the stored
-/// version is not the expected one.
+///       "+inf"), events channel or "", expected version or "", state or "",
+///       sample (`<ms>:<processed>:<failed>`), "1" if final, attempt, "1"
+///       if the json carries cancelRequested else "", "1" if it carries
+///       attempts else "".
+/// Returns {the new version (0 when refused as stale, -1 when the stored
+/// version is not the expected one), the kept cancelRequested as JSON or
+/// ""}.
 const WRITE_SCRIPT_TEMPLATE: &str = r#"
+-- What is kept of an attempt once another begins (AttemptSummary), as
+-- JSON: integers written as integers, strings through cjson.
+local function summary(o)
+  local parts = {
+    '"attempt":' .. string.format('%d', tonumber(o.attempt) or 1),
+    '"status":' .. cjson.encode(tostring(o.status)),
+  }
+  if type(o.startedAt) == 'string' then
+    parts[#parts + 1] = '"startedAt":' .. cjson.encode(o.startedAt)
+  end
+  local ended = o.endedAt or o.completedAt or o.updatedAt
+  if type(ended) == 'string' then
+    parts[#parts + 1] = '"endedAt":' .. cjson.encode(ended)
+  end
+  if type(o.errorMessage) == 'string' then
+    parts[#parts + 1] = '"errorMessage":' .. cjson.encode(o.errorMessage)
+  end
+  parts[#parts + 1] = '"successCount":' .. string.format('%d', tonumber(o.successCount) or 0)
+  parts[#parts + 1] = '"failureCount":' .. string.format('%d', tonumber(o.failureCount) or 0)
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
 local current = redis.call('GET', KEYS[1])
 local version = 0
 local ok, old = false, nil
@@ -45,30 +92,76 @@ if current then
   ok, old = pcall(cjson.decode, current)
   if ok and type(old) == 'table' then
     version = tonumber(old.version) or 0
+  else
+    ok = false
   end
 end
-if ARGV[11] ~= '' and version ~= tonumber(ARGV[11]) then return -1 end
-if current then
-  if ok and type(old) == 'table' then
+if ARGV[11] ~= '' and version ~= tonumber(ARGV[11]) then return {-1, ''} end
+local attempt = tonumber(ARGV[15])
+local old_attempt = ok and (tonumber(old.attempt) or 1) or attempt
+if ok then
+  if attempt < old_attempt then return {0, ''} end
+  if attempt == old_attempt then
     local ranks = { RANKS }
     local old_rank = ranks[old.status]
     -- A status this release does not know (a later release wrote it):
     -- never written over, as JobStatus::Other is final.
-    if type(old.status) == 'string' and not old_rank then return 0 end
+    if type(old.status) == 'string' and not old_rank then return {0, ''} end
     if old_rank then
-      if tonumber(ARGV[6]) < old_rank then return 0 end
-      if old_rank == FINISHED and old.status ~= ARGV[8] then return 0 end
+      if tonumber(ARGV[6]) < old_rank then return {0, ''} end
+      if old_rank == FINISHED and old.status ~= ARGV[8] then return {0, ''} end
     end
     local old_sent = tonumber(old.currentSentCount)
-    if old_sent and tonumber(ARGV[7]) < old_sent then return 0 end
+    if old_sent and tonumber(ARGV[7]) < old_sent then return {0, ''} end
   end
 end
 version = math.max(version + 1, tonumber(ARGV[3]))
-local json = '{"version":' .. string.format('%d', version) .. ',' .. string.sub(ARGV[1], 2)
+-- The record less its opening brace, so fields can be added at its end.
+local body = string.sub(ARGV[1], 2)
+local cancel = ''
+if ok and attempt == old_attempt and ARGV[16] == '' and type(old.cancelRequested) == 'table' then
+  -- A request to stop made since the writer last heard: kept, and told.
+  cancel = cjson.encode(old.cancelRequested)
+  body = string.sub(body, 1, -2) .. ',"cancelRequested":' .. cancel .. '}'
+end
+if ok and attempt > old_attempt and ARGV[17] == '' then
+  -- A new attempt from a writer that does not carry the earlier ones.
+  local kept = {}
+  if type(old.attempts) == 'table' then
+    for i = math.max(1, #old.attempts - MAX_KEPT + 2), #old.attempts do
+      kept[#kept + 1] = summary(old.attempts[i])
+    end
+  end
+  kept[#kept + 1] = summary(old)
+  body = string.sub(body, 1, -2) .. ',"attempts":[' .. table.concat(kept, ',') .. ']}'
+end
+local json = '{"version":' .. string.format('%d', version) .. ',' .. body
 redis.call('SET', KEYS[1], json, 'EX', ARGV[2])
 if ARGV[12] ~= '' then
   redis.call('SET', KEYS[4], ARGV[12], 'EX', ARGV[2])
 end
+redis.call('EXPIRE', KEYS[5], ARGV[2])
+local spacing = tonumber(redis.call('LINDEX', KEYS[6], 0)) or HISTORY_SPACING
+local previous = redis.call('LINDEX', KEYS[6], -1)
+local due = true
+if previous and redis.call('LLEN', KEYS[6]) > 1 and ARGV[14] ~= '1' then
+  local previous_ms = tonumber(string.match(previous, '^(-?%d+):'))
+  local ms = tonumber(string.match(ARGV[13], '^(-?%d+):'))
+  due = (not previous_ms) or (not ms) or ms - previous_ms >= spacing
+end
+if due then
+  if redis.call('LLEN', KEYS[6]) == 0 then redis.call('RPUSH', KEYS[6], HISTORY_SPACING) end
+  if redis.call('RPUSH', KEYS[6], ARGV[13]) - 1 > HISTORY_SAMPLES then
+    local samples = redis.call('LRANGE', KEYS[6], 1, -1)
+    local kept = {}
+    for i = 1, #samples do
+      if (#samples - i) % 2 == 0 then kept[#kept + 1] = samples[i] end
+    end
+    redis.call('DEL', KEYS[6])
+    redis.call('RPUSH', KEYS[6], string.format('%d', spacing * 2), unpack(kept))
+  end
+end
+redis.call('EXPIRE', KEYS[6], ARGV[2])
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[9], ARGV[4])
@@ -79,7 +172,7 @@ end
 if ARGV[10] ~= '' then
   redis.call('PUBLISH_COMMAND', ARGV[10], json)
 end
-return version
+return {version, cancel}
 "#;
 
 /// The write script for `keys`' layout (see [`WRITE_SCRIPT_TEMPLATE`]).
@@ -93,6 +186,9 @@ pub(super) fn write_script(keys: &Keys) -> Script {
         &WRITE_SCRIPT_TEMPLATE
             .replace("RANKS", &ranks.join(", "))
             .replace("FINISHED", &finished.to_string())
+            .replace("MAX_KEPT", &MAX_ATTEMPTS_KEPT.to_string())
+            .replace("HISTORY_SPACING", &HISTORY_SPACING_MS.to_string())
+            .replace("HISTORY_SAMPLES", &HISTORY_SAMPLES.to_string())
             .replace("PUBLISH_COMMAND", keys.publish_command()),
     )
 }
@@ -100,12 +196,13 @@ pub(super) fn write_script(keys: &Keys) -> Script {
 impl RedisStore {
     /// Runs the write script; `held` is the expected version and the
     /// writer's state, for a job written over HTTP. Returns what the script
-    /// returns (see [`WRITE_SCRIPT_TEMPLATE`]).
+    /// returns (see [`WRITE_SCRIPT_TEMPLATE`]): the version (or 0, -1) and
+    /// a request to stop the writer had not heard of.
     pub(super) async fn run_write(
         &self,
         record: &ProgressRecord,
         held: Option<(u64, &[u8])>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<(i64, Option<CancelRequest>), StoreError> {
         let key = self.keys.progress(&record.job_id);
         let bucket = self.keys.bucket(&record.job_id);
         let json = record
@@ -127,6 +224,8 @@ impl RedisStore {
             .key(self.keys.active_index(bucket))
             .key(self.keys.by_start_index(bucket))
             .key(self.keys.state(&record.job_id))
+            .key(self.keys.log(&record.job_id))
+            .key(self.keys.history(&record.job_id))
             .arg(json)
             .arg(ttl)
             .arg(score)
@@ -145,6 +244,29 @@ impl RedisStore {
             Some((expected, state)) => invocation.arg(expected).arg(state),
             None => invocation.arg("").arg(""),
         };
-        self.call(bucket, invocation.invoke_async(&mut conn)).await
+        invocation
+            .arg(record.sample().to_stored())
+            .arg(if record.status.is_terminal() {
+                "1"
+            } else {
+                "0"
+            })
+            .arg(record.attempt())
+            .arg(if record.cancel_requested.is_some() {
+                "1"
+            } else {
+                ""
+            })
+            .arg(if record.attempts.is_empty() { "" } else { "1" });
+        let (code, cancel): (i64, String) = self
+            .call(bucket, invocation.invoke_async(&mut conn))
+            .await?;
+        // Written by this script from a stored record: unreadable only if
+        // something else wrote the key, and then the writer simply does
+        // not learn of it.
+        let cancel = (!cancel.is_empty())
+            .then(|| serde_json::from_str(&cancel).ok())
+            .flatten();
+        Ok((code, cancel))
     }
 }

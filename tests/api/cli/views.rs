@@ -1,0 +1,114 @@
+//! What `watch` and `ls` say about what a job is doing: the running step
+//! and the message beside the counts, the result link at the end, and
+//! the job's name in the list.
+
+use std::time::Duration;
+
+use job_progress::{
+    demo::pipeline,
+    domain::{JobKind, JobName, ResultUrl},
+    write::JobSpec,
+};
+
+use super::{run, start};
+use support::{eager, job, spawn_app};
+
+fn pipeline() -> JobSpec {
+    JobSpec::staged()
+        .named(JobName::parse("Nightly podcast summary").unwrap())
+        .kind(JobKind::parse("ai-pipeline").unwrap())
+        .with_steps(&["fetch", "transcribe", "summarise", "publish"])
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn watch_prints_the_stage_and_message_and_ends_with_the_result(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let handle = writer.start(job("podcast-7"), pipeline());
+    handle.stage("transcribe").unwrap();
+    handle.message("chunk 3 of 9").unwrap();
+    handle.flush().await;
+
+    let mut watch = start(&app.address, &["watch", "podcast-7"]);
+    let line = watch.line_with("in_progress").await;
+    assert!(
+        line.ends_with("[2/4 transcribe] chunk 3 of 9"),
+        "the step and the message: {line}"
+    );
+    handle.stage("publish").unwrap();
+    handle.message("uploading").unwrap();
+    handle.flush().await;
+    let line = watch.line_with("[4/4 publish]").await;
+    assert!(line.ends_with("[4/4 publish] uploading"), "{line}");
+    handle
+        .complete_with_result(ResultUrl::parse("https://reports.example/podcast-7").unwrap())
+        .await
+        .unwrap();
+    let ran = watch.finish().await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("result: https://reports.example/podcast-7"),
+        "{ran:?}"
+    );
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn ls_shows_a_jobs_name_beside_its_id(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let named = writer.start(job("podcast-7"), pipeline());
+    named.stage("fetch").unwrap();
+    named.flush().await;
+    let plain = writer.start(job("campaign-1"), JobSpec::new(10));
+    plain.flush().await;
+
+    let ran = run(&app, &["ls"]).await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert!(lines[0].starts_with("JOB         NAME"), "{ran:?}");
+    let row = |id: &str| *lines.iter().find(|l| l.starts_with(id)).unwrap();
+    assert!(
+        row("podcast-7").contains("  Nightly podcast summary  in_progress"),
+        "{ran:?}"
+    );
+    assert!(row("campaign-1").contains("  -  "), "{ran:?}");
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn the_demos_pipeline_moves_through_its_four_steps_to_its_result(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let handle = pipeline::start(&writer, job("ai-pipeline-1"), 1).unwrap();
+    handle.flush().await;
+    let mut watch = start(&app.address, &["watch", "ai-pipeline-1"]);
+    watch.line_with("ai-pipeline-1 in_progress").await;
+    let ran = tokio::spawn(pipeline::run(
+        handle,
+        Duration::from_millis(300),
+        "https://example.com/summaries/",
+    ));
+    for step in ["[2/4 transcribe]", "[3/4 summarise]", "[4/4 publish]"] {
+        watch.line_with(step).await;
+    }
+    ran.await.unwrap().unwrap();
+    let ran = watch.finish().await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("result: https://example.com/summaries/ai-pipeline-1"),
+        "{ran:?}"
+    );
+    let record = support::envelope(app.get_progress("ai-pipeline-1").await).await;
+    assert_eq!(record["data"]["kind"], pipeline::KIND);
+    assert_eq!(record["data"]["metadata"]["model"], "whisper-large-v3");
+    assert!(
+        record["data"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|step| step["state"] == "done"),
+        "{record}"
+    );
+}

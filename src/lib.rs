@@ -16,7 +16,8 @@
 //!   same `JobState`, keeping it in the hot store between updates.
 //! - **Read path** — HTTP ([`http`]: routes, `http/edge.rs` for request ids
 //!   and logs, `http/auth.rs` + `http/tokens.rs` for bearer tokens and
-//!   scopes, `http/client.rs` for who a client is (behind
+//!   scopes, `http/job_token.rs` for end users' signed one-job read
+//!   tokens, `http/client.rs` for who a client is (behind
 //!   `TRUSTED_PROXIES` too), `http/limit.rs` for the per-client rate limit,
 //!   `http/respond.rs` for ETags) -> [`read::ProgressReader`]
 //!   (`read/reader.rs`) -> response cache ([`read::cache`]) -> hot store ->

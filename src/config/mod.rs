@@ -20,6 +20,7 @@ use crate::{
     http::{
         auth::Access,
         client::{ProxyNetwork, TrustedProxies},
+        job_token::SigningKeys,
         limit::RateLimit,
         routes::events::StreamSettings,
         tokens::{MetricsToken, Tokens},
@@ -156,6 +157,15 @@ pub struct AccessSettings {
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true,
           value_parser = MetricsToken::parse)]
     pub metrics_token: Option<MetricsToken>,
+    /// The keys that sign read tokens for end users
+    /// (`POST /api/v1/jobs/{jobId}/read-tokens`): comma-separated secrets
+    /// of at least 32 characters; the first signs, all verify, so a new key
+    /// goes first and an old one stays until its tokens expire (24 h at
+    /// most). Every instance needs the same list. Unset: no read tokens
+    /// (the endpoint answers 501).
+    #[arg(long, env = "TOKEN_SIGNING_KEY", hide_env_values = true,
+          value_parser = SigningKeys::parse)]
+    pub token_signing_key: Option<SigningKeys>,
 }
 
 /// An origin as browsers send it: `scheme://host[:port]`, no path.
@@ -190,7 +200,8 @@ impl AccessSettings {
             tracing::info!(tokens = tokens.len(), file = %path.display(), "tokens loaded");
         }
         Ok(Access::new(tokens, self.require_read_token)
-            .with_metrics_token(self.metrics_token.clone()))
+            .with_metrics_token(self.metrics_token.clone())
+            .with_signing_keys(self.token_signing_key.clone()))
     }
 
     /// The proxies whose forwarding headers are believed.
@@ -297,6 +308,18 @@ mod tests {
         assert!(!settings.access.require_read_token);
         assert!(settings.access.cors_allowed_origins.is_empty());
         assert!(settings.access.trusted_proxies().is_empty());
+        assert!(settings.access.token_signing_key.is_none());
+    }
+
+    #[test]
+    fn help_never_shows_the_signing_keys() {
+        use clap::CommandFactory as _;
+        let command = OnlyServe::command();
+        let key = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == "token_signing_key")
+            .expect("the setting exists");
+        assert!(key.is_hide_env_values_set());
     }
 
     #[test]

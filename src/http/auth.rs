@@ -3,19 +3,36 @@
 //!
 //! A route declares its need once, where [`configure`](super::configure)
 //! registers it, by wrapping its resource in [`require`]: `require::<Read>`,
-//! `require::<Write>`, or `require::<ReadStream>` (a read that also takes
-//! `?access_token=`). A route without it (health, the OpenAPI document) is
-//! open.
+//! `require::<Write>`, `require::<ReadStream>` (a read that also takes
+//! `?access_token=`), `require::<JobRead>` and `require::<JobReadStream>`
+//! (a read of the one job named by the path's `{job_id}`, which a job's
+//! read token may make), or `require::<WriteOrControl>`. A route without
+//! it (health, the OpenAPI document) is open.
 //!
-//! | route needs | no token | unknown token | `read` token | `write` token |
-//! |---|---|---|---|---|
-//! | `Read`, reads open (default) | 200 | 200 (ignored) | 200 | 200 |
-//! | `Read`, `REQUIRE_READ_TOKEN` | 401 | 401 `invalid_token` | 200 | 200 |
-//! | `Write` | 401 | 401 `invalid_token` | 403 `insufficient_scope` | 200 |
+//! | route needs | no token | unknown token | `read` token | `write` token | `control` token |
+//! |---|---|---|---|---|---|
+//! | `Read`, reads open (default) | 200 | 200 (ignored) | 200 | 200 | 200 |
+//! | `Read`, `REQUIRE_READ_TOKEN` | 401 | 401 `invalid_token` | 200 | 200 | 200 |
+//! | `Write` | 401 | 401 `invalid_token` | 403 `insufficient_scope` | 200 | 403 |
 //!
 //! While reads are open a token is not even looked at: a proxy's Basic
 //! credentials or a dashboard's stale token cannot break public reads.
 //! The token's name (never the token) is what logs and rate limits see.
+//!
+//! A job's read token (`jpt1.…`, [`super::job_token`]) is made
+//! for an end user's browser and reads its job only:
+//!
+//! | route | its job (or a child) | another job | expired, tampered, unsigned |
+//! |---|---|---|---|
+//! | `JobRead`, `JobReadStream` (either mode) | 200 | 403 `insufficient_scope` | 401 `invalid_token` |
+//! | `Read`, reads open (default) | 200 (served as without a token) | | 200 (ignored) |
+//! | `Read`, `REQUIRE_READ_TOKEN` | 403 `insufficient_scope` | | 401 `invalid_token` |
+//! | `Write`, `WriteOrControl`, `/metrics` with `METRICS_TOKEN` | 403 | | 401 |
+//!
+//! On a route of one job it is looked at even while reads are open: a
+//! page that follows the wrong job, or whose token has run out, is told so
+//! at once rather than served by accident of the server's mode. A list on
+//! an open server is served as to anyone: the token adds nothing there.
 
 use actix_web::{
     HttpMessage as _, HttpRequest,
@@ -27,8 +44,11 @@ use actix_web::{
 };
 use serde::Deserialize;
 
+use crate::domain::JobId;
+
 use super::{
     ApiError, AppState, RequestId,
+    job_token::{self, JobGrant, SigningKeys},
     tokens::{MetricsToken, Scope, Token, Tokens},
 };
 
@@ -39,6 +59,7 @@ pub struct Access {
     tokens: Tokens,
     require_read_token: bool,
     metrics_token: Option<MetricsToken>,
+    signing_keys: Option<SigningKeys>,
 }
 
 impl Access {
@@ -48,7 +69,20 @@ impl Access {
             tokens,
             require_read_token,
             metrics_token: None,
+            signing_keys: None,
         }
+    }
+
+    /// The same policy, with read tokens for end users signed and verified
+    /// by `keys` (`None`: none are made or taken).
+    pub fn with_signing_keys(mut self, keys: Option<SigningKeys>) -> Self {
+        self.signing_keys = keys;
+        self
+    }
+
+    /// The keys read tokens are signed with, if any are configured.
+    pub fn signing_keys(&self) -> Option<&SigningKeys> {
+        self.signing_keys.as_ref()
     }
 
     /// The same policy, with `/metrics` closed to all but `token` (`None`:
@@ -67,13 +101,16 @@ impl Access {
         match bearer(request) {
             None => Err(Refusal::Missing),
             Some(presented) if token.matches(presented) => Ok(()),
-            Some(_) => Err(Refusal::Invalid),
+            Some(presented) => match self.job_token(presented) {
+                Presented::Job(_) => Err(Refusal::JobOnly),
+                _ => Err(Refusal::Invalid),
+            },
         }
     }
 
-    /// Whether a route needing `scope` needs a token at all.
-    fn needs_token(&self, scope: Scope) -> bool {
-        scope == Scope::Write || self.require_read_token
+    /// Whether a route needing one of `scopes` needs a token at all.
+    fn needs_token(&self, scopes: &[Scope]) -> bool {
+        scopes.iter().any(|scope| *scope != Scope::Read) || self.require_read_token
     }
 }
 
@@ -86,6 +123,11 @@ pub enum Presented {
     Unknown,
     /// A configured token.
     Known(Token),
+    /// A valid read token for one job.
+    Job(JobGrant),
+    /// A read token (`jpt1.…`) that is not valid: expired, tampered, or
+    /// signed by a key this server does not hold.
+    BadJob,
 }
 
 /// A request's credentials, resolved once per request (the rate limit and
@@ -118,6 +160,7 @@ impl Credentials {
         }
         let lookup = |token: Option<&str>| match token {
             None => Presented::Nothing,
+            Some(token) if token.starts_with(job_token::PREFIX) => access.job_token(token),
             Some(token) => match access.tokens.find(token) {
                 Some(known) => Presented::Known(known.clone()),
                 None => Presented::Unknown,
@@ -131,12 +174,28 @@ impl Credentials {
         credentials
     }
 
-    /// The configured token presented (the header's first), if any: who is
-    /// calling, for the rate limit.
-    pub fn known(&self) -> Option<&Token> {
-        match (&self.header, &self.query) {
-            (Presented::Known(token), _) | (_, Presented::Known(token)) => Some(token),
-            _ => None,
+    /// The valid credential presented (the header's first), if any: who
+    /// is calling, for the rate limit.
+    pub fn valid(&self) -> Option<&Presented> {
+        [&self.header, &self.query]
+            .into_iter()
+            .find(|presented| matches!(presented, Presented::Known(_) | Presented::Job(_)))
+    }
+}
+
+impl Access {
+    /// What a presented read token (`jpt1.…`) is worth here. Why one is
+    /// refused goes to the debug log, never the token.
+    fn job_token(&self, token: &str) -> Presented {
+        let Some(keys) = &self.signing_keys else {
+            return Presented::BadJob;
+        };
+        match keys.verify(token, job_token::unix_now()) {
+            Ok(grant) => Presented::Job(grant),
+            Err(bad) => {
+                tracing::debug!(reason = %bad, "read token refused");
+                Presented::BadJob
+            }
         }
     }
 }
@@ -176,49 +235,86 @@ pub enum Refusal {
     Missing,
     /// 401: the token presented is not configured.
     Invalid,
-    /// 403: the token's scope does not reach this one.
-    InsufficientScope(Scope),
+    /// 403: the token's scope reaches none of these.
+    InsufficientScope(&'static [Scope]),
+    /// 403: a job's read token, used for another job, a list or
+    /// `/metrics`.
+    JobOnly,
+}
+
+/// Who a route let in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Granted {
+    /// Anyone: the route needs no token, and none was looked at.
+    Open,
+    /// A configured token.
+    Token(Token),
+    /// A job's read token, for this job.
+    Job(JobGrant),
 }
 
 impl Access {
-    /// The decision for a route that needs `scope` (and takes the token
-    /// from the query too when `query_allowed`): the token used, if one
-    /// was needed, or why not.
+    /// The decision for a route that needs one of `scopes` (and takes the
+    /// token from the query too when `query_allowed`; reads the one job
+    /// `job` when it is a job's route): who was let in, or why not.
     pub fn authorize(
         &self,
         credentials: &Credentials,
-        scope: Scope,
+        scopes: &'static [Scope],
         query_allowed: bool,
-    ) -> Result<Option<Token>, Refusal> {
-        if !self.needs_token(scope) {
-            return Ok(None);
-        }
+        job: Option<&str>,
+    ) -> Result<Granted, Refusal> {
         let presented = match (&credentials.header, query_allowed) {
             (Presented::Nothing, true) => &credentials.query,
             (header, _) => header,
         };
+        // A job's token on its own kind of route is judged whatever the
+        // mode (see the module doc).
+        if let Some(job) = job {
+            match presented {
+                // Records name no parent yet: `None` until `parentJobId`
+                // lands, when the route's record supplies it.
+                Presented::Job(grant) if grant.admits(job, None) => {
+                    return Ok(Granted::Job(grant.clone()));
+                }
+                Presented::Job(_) => return Err(Refusal::JobOnly),
+                Presented::BadJob => return Err(Refusal::Invalid),
+                _ => {}
+            }
+        }
+        if !self.needs_token(scopes) {
+            return Ok(Granted::Open);
+        }
         match presented {
             Presented::Nothing => Err(Refusal::Missing),
-            Presented::Unknown => Err(Refusal::Invalid),
-            Presented::Known(token) if token.scope.grants(scope) => Ok(Some(token.clone())),
-            Presented::Known(_) => Err(Refusal::InsufficientScope(scope)),
+            Presented::Unknown | Presented::BadJob => Err(Refusal::Invalid),
+            Presented::Known(token) if scopes.iter().any(|scope| token.scope.grants(*scope)) => {
+                Ok(Granted::Token(token.clone()))
+            }
+            Presented::Job(_) if scopes == [Scope::Read] => Err(Refusal::JobOnly),
+            Presented::Known(_) | Presented::Job(_) => Err(Refusal::InsufficientScope(scopes)),
         }
     }
 }
 
-/// What a route needs; see the module table.
+/// What a route needs; see the module tables.
 pub trait Need {
-    /// The scope a token must have (when one is needed).
-    const SCOPE: Scope;
+    /// The scopes a token may have, any one of them (when one is needed);
+    /// a 403 names them all.
+    const SCOPES: &'static [Scope];
     /// Whether `?access_token=` is taken as well as the header.
     const QUERY_TOKEN: bool = false;
+    /// Whether the route reads the one job of its path's `{job_id}`, so
+    /// that job's read token may make it.
+    const ONE_JOB: bool = false;
 }
 
-/// Reads: open unless `REQUIRE_READ_TOKEN`, then a `read` or `write` token.
+/// Reads: open unless `REQUIRE_READ_TOKEN`, then a `read`, `write` or
+/// `control` token.
 #[derive(Debug)]
 pub struct Read;
 impl Need for Read {
-    const SCOPE: Scope = Scope::Read;
+    const SCOPES: &'static [Scope] = &[Scope::Read];
 }
 
 /// A read that also takes `?access_token=`: for event streams, which
@@ -226,15 +322,42 @@ impl Need for Read {
 #[derive(Debug)]
 pub struct ReadStream;
 impl Need for ReadStream {
-    const SCOPE: Scope = Scope::Read;
+    const SCOPES: &'static [Scope] = &[Scope::Read];
     const QUERY_TOKEN: bool = true;
+}
+
+/// A read of one job, `{job_id}` in the path: as [`Read`], and that job's
+/// read token too. Every per-job read route declares it.
+#[derive(Debug)]
+pub struct JobRead;
+impl Need for JobRead {
+    const SCOPES: &'static [Scope] = &[Scope::Read];
+    const ONE_JOB: bool = true;
+}
+
+/// A stream of one job: as [`ReadStream`], and that job's read token too
+/// (in the header or `?access_token=`).
+#[derive(Debug)]
+pub struct JobReadStream;
+impl Need for JobReadStream {
+    const SCOPES: &'static [Scope] = &[Scope::Read];
+    const QUERY_TOKEN: bool = true;
+    const ONE_JOB: bool = true;
 }
 
 /// Writes: always a `write` token.
 #[derive(Debug)]
 pub struct Write;
 impl Need for Write {
-    const SCOPE: Scope = Scope::Write;
+    const SCOPES: &'static [Scope] = &[Scope::Write];
+}
+
+/// Acting for a job's users (making its read tokens): a `write` or a
+/// `control` token.
+#[derive(Debug)]
+pub struct WriteOrControl;
+impl Need for WriteOrControl {
+    const SCOPES: &'static [Scope] = &[Scope::Write, Scope::Control];
 }
 
 /// The middleware by which a route declares what it needs, wrapped
@@ -251,23 +374,42 @@ pub async fn require<N: Need>(
     };
     let credentials = Credentials::of(request.request(), &state.access);
     let request_id = || request.extensions().get::<RequestId>().cloned();
+    let job = N::ONE_JOB
+        .then(|| request.match_info().get("job_id"))
+        .flatten();
     match state
         .access
-        .authorize(&credentials, N::SCOPE, N::QUERY_TOKEN)
+        .authorize(&credentials, N::SCOPES, N::QUERY_TOKEN, job)
     {
-        Ok(token) => {
-            if let Some(token) = &token {
-                let request_id = request_id();
-                let request_id = request_id.as_ref().map_or("-", RequestId::as_str);
-                tracing::debug!(request_id, token = %token.name, scope = %token.scope, "token accepted");
+        Ok(granted) => {
+            let request_id = request_id();
+            let request_id = request_id.as_ref().map_or("-", RequestId::as_str);
+            match &granted {
+                Granted::Open => {}
+                Granted::Token(token) => {
+                    tracing::debug!(request_id, token = %token.name, scope = %token.scope, "token accepted");
+                }
+                Granted::Job(grant) => {
+                    tracing::debug!(request_id, read_token_for = %grant.job, "read token accepted");
+                }
             }
             Ok(next.call(request).await?.map_into_boxed_body())
         }
         Err(refusal) => {
             let request_id = request_id();
             let request_id = request_id.as_ref().map_or("-", RequestId::as_str);
-            let token = credentials.known().map(|token| token.name.clone());
-            tracing::debug!(request_id, token = token.as_deref(), ?refusal, "refused");
+            let (token, read_token_for) = match credentials.valid() {
+                Some(Presented::Known(token)) => (Some(token.name.clone()), None),
+                Some(Presented::Job(grant)) => (None, Some(grant.job.clone())),
+                _ => (None, None),
+            };
+            tracing::debug!(
+                request_id,
+                token = token.as_deref(),
+                read_token_for = read_token_for.as_ref().map(JobId::as_str),
+                ?refusal,
+                "refused"
+            );
             Ok(request.into_response(ApiError::from(refusal).error_response_owned()))
         }
     }
@@ -292,27 +434,33 @@ mod tests {
     fn open_reads_ignore_credentials_and_writes_always_need_a_write_token() {
         let open = Access::default();
         let none = with(Presented::Nothing, Presented::Nothing);
-        assert_eq!(open.authorize(&none, Scope::Read, false), Ok(None));
+        assert_eq!(
+            open.authorize(&none, &[Scope::Read], false, None),
+            Ok(Granted::Open)
+        );
         let unknown = with(Presented::Unknown, Presented::Nothing);
-        assert_eq!(open.authorize(&unknown, Scope::Read, false), Ok(None));
+        assert_eq!(
+            open.authorize(&unknown, &[Scope::Read], false, None),
+            Ok(Granted::Open)
+        );
 
         assert_eq!(
-            open.authorize(&none, Scope::Write, false),
+            open.authorize(&none, &[Scope::Write], false, None),
             Err(Refusal::Missing)
         );
         assert_eq!(
-            open.authorize(&unknown, Scope::Write, false),
+            open.authorize(&unknown, &[Scope::Write], false, None),
             Err(Refusal::Invalid)
         );
         let read = with(token(Scope::Read), Presented::Nothing);
         assert_eq!(
-            open.authorize(&read, Scope::Write, false),
-            Err(Refusal::InsufficientScope(Scope::Write))
+            open.authorize(&read, &[Scope::Write], false, None),
+            Err(Refusal::InsufficientScope(&[Scope::Write]))
         );
         let write = with(token(Scope::Write), Presented::Nothing);
         assert!(matches!(
-            open.authorize(&write, Scope::Write, false),
-            Ok(Some(_))
+            open.authorize(&write, &[Scope::Write], false, None),
+            Ok(Granted::Token(_))
         ));
     }
 
@@ -321,23 +469,87 @@ mod tests {
         let closed = Access::new(Tokens::default(), true);
         let in_query = with(Presented::Nothing, token(Scope::Read));
         assert_eq!(
-            closed.authorize(&in_query, Scope::Read, false),
+            closed.authorize(&in_query, &[Scope::Read], false, None),
             Err(Refusal::Missing)
         );
         assert!(matches!(
-            closed.authorize(&in_query, Scope::Read, true),
-            Ok(Some(_))
+            closed.authorize(&in_query, &[Scope::Read], true, None),
+            Ok(Granted::Token(_))
         ));
         // The header, when there is one, is what counts.
         let both = with(Presented::Unknown, token(Scope::Read));
         assert_eq!(
-            closed.authorize(&both, Scope::Read, true),
+            closed.authorize(&both, &[Scope::Read], true, None),
             Err(Refusal::Invalid)
         );
         let write = with(token(Scope::Write), Presented::Nothing);
         assert!(matches!(
-            closed.authorize(&write, Scope::Read, false),
-            Ok(Some(_))
+            closed.authorize(&write, &[Scope::Read], false, None),
+            Ok(Granted::Token(_))
         ));
+    }
+
+    fn grant(job: &str) -> Presented {
+        Presented::Job(JobGrant {
+            job: JobId::parse(job).unwrap(),
+            expires_at: u64::MAX,
+        })
+    }
+
+    #[test]
+    fn a_job_token_reads_its_job_in_either_mode_and_nothing_else_where_a_token_counts() {
+        for required in [false, true] {
+            let access = Access::new(Tokens::default(), required);
+            let mine = with(grant("j"), Presented::Nothing);
+            assert!(matches!(
+                access.authorize(&mine, &[Scope::Read], false, Some("j")),
+                Ok(Granted::Job(_))
+            ));
+            assert_eq!(
+                access.authorize(&mine, &[Scope::Read], false, Some("k")),
+                Err(Refusal::JobOnly)
+            );
+            let bad = with(Presented::BadJob, Presented::Nothing);
+            assert_eq!(
+                access.authorize(&bad, &[Scope::Read], false, Some("j")),
+                Err(Refusal::Invalid)
+            );
+            assert_eq!(
+                access.authorize(&mine, &[Scope::Write], false, None),
+                Err(Refusal::InsufficientScope(&[Scope::Write]))
+            );
+            // A list: served as to anyone while reads are open.
+            let list = access.authorize(&mine, &[Scope::Read], false, None);
+            if required {
+                assert_eq!(list, Err(Refusal::JobOnly));
+            } else {
+                assert_eq!(list, Ok(Granted::Open));
+            }
+        }
+        // On a stream, in the query.
+        let closed = Access::new(Tokens::default(), true);
+        let in_query = with(Presented::Nothing, grant("j"));
+        assert!(matches!(
+            closed.authorize(&in_query, &[Scope::Read], true, Some("j")),
+            Ok(Granted::Job(_))
+        ));
+    }
+
+    #[test]
+    fn write_or_control_takes_either_and_names_both_when_refusing() {
+        const BOTH: &[Scope] = &[Scope::Write, Scope::Control];
+        let open = Access::default();
+        for scope in [Scope::Write, Scope::Control] {
+            let ok = with(token(scope), Presented::Nothing);
+            assert!(matches!(
+                open.authorize(&ok, BOTH, false, None),
+                Ok(Granted::Token(_))
+            ));
+        }
+        let read = with(token(Scope::Read), Presented::Nothing);
+        assert_eq!(
+            open.authorize(&read, BOTH, false, None),
+            Err(Refusal::InsufficientScope(BOTH))
+        );
     }
 }

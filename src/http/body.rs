@@ -47,6 +47,25 @@ pub async fn json<T: DeserializeOwned>(
     parse(&body)
 }
 
+/// A body that may be left out (complete, fail, read tokens): none, or an
+/// empty one, means `{}`; anything else is [`json`] up to [`MAX_BODY`].
+pub async fn optional<T: DeserializeOwned + Default>(
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<T, ApiError> {
+    let empty = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok())
+        .is_some_and(|length| length.trim() == "0")
+        || (!request.headers().contains_key(header::CONTENT_LENGTH)
+            && !request.headers().contains_key(header::TRANSFER_ENCODING));
+    if empty {
+        return Ok(T::default());
+    }
+    json(request, payload, MAX_BODY).await
+}
+
 /// `bytes` as JSON of type `T`, or a 400 naming the field at fault.
 ///
 /// Every body this API takes is a JSON object, and anything else is

@@ -75,9 +75,24 @@ pub enum ApiError {
     #[error("the token is not valid here: check it, or ask for a new one")]
     InvalidToken,
     /// 403: the token is valid but its scope does not allow this;
-    /// `error="insufficient_scope"`.
-    #[error("this endpoint needs a `{0}` token; this token's scope does not include it")]
-    InsufficientScope(Scope),
+    /// `error="insufficient_scope"`, naming the scopes that would.
+    #[error("this endpoint needs a {} token; this token's scope does not include it", scope_list(.0))]
+    InsufficientScope(&'static [Scope]),
+    /// 403: a job's read token, used for another job, a list or
+    /// `/metrics`; `error="insufficient_scope"`, `scope="read"`.
+    #[error(
+        "this token reads only the job it was made for (and that job's children); \
+         other jobs and lists need a `read` token"
+    )]
+    JobTokenOnly,
+    /// 501: this server makes no read tokens: `TOKEN_SIGNING_KEY` is not
+    /// set. A setting to change, not a condition to wait out, hence not
+    /// a 503.
+    #[error(
+        "this server makes no read tokens: set TOKEN_SIGNING_KEY (comma-separated keys of \
+         at least 32 characters) on every instance"
+    )]
+    ReadTokensOff,
     /// 429: this client (its token, or its address) made more requests than
     /// the rate limit lets through; answered with `Retry-After`.
     #[error("too many requests: retry in {retry_after_secs} s")]
@@ -132,9 +147,16 @@ impl From<Refusal> for ApiError {
         match refusal {
             Refusal::Missing => ApiError::MissingToken,
             Refusal::Invalid => ApiError::InvalidToken,
-            Refusal::InsufficientScope(scope) => ApiError::InsufficientScope(scope),
+            Refusal::InsufficientScope(scopes) => ApiError::InsufficientScope(scopes),
+            Refusal::JobOnly => ApiError::JobTokenOnly,
         }
     }
+}
+
+/// `scopes` for a person: "`write` or `control`".
+fn scope_list(scopes: &[Scope]) -> String {
+    let names: Vec<String> = scopes.iter().map(|scope| format!("`{scope}`")).collect();
+    names.join(" or ")
 }
 
 /// The realm of every `WWW-Authenticate` challenge.
@@ -171,7 +193,8 @@ impl ResponseError for ApiError {
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
-            ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            ApiError::InsufficientScope(_) | ApiError::JobTokenOnly => StatusCode::FORBIDDEN,
+            ApiError::ReadTokensOff => StatusCode::NOT_IMPLEMENTED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -203,11 +226,22 @@ impl ResponseError for ApiError {
                     format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""),
                 ));
             }
-            ApiError::InsufficientScope(scope) => {
+            ApiError::InsufficientScope(scopes) => {
+                // RFC 6750 §3: `scope` is a space-delimited list.
+                let scopes: Vec<&str> = scopes.iter().map(|scope| scope.as_str()).collect();
+                let scopes = scopes.join(" ");
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
                     format!(
-                        "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{scope}\""
+                        "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{scopes}\""
+                    ),
+                ));
+            }
+            ApiError::JobTokenOnly => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"read\""
                     ),
                 ));
             }

@@ -1,5 +1,7 @@
-//! The rate limit of the API routes: per token, or per client address
-//! (`http/client.rs`, after `TRUSTED_PROXIES`) for requests without one.
+//! The rate limit of the API routes: per token, per job for a job's read
+//! tokens (every token of one job shares one bucket), or per client
+//! address (`http/client.rs`, after `TRUSTED_PROXIES`) for requests
+//! without one.
 //! Health endpoints and the OpenAPI document are not limited (they are
 //! outside `/api/v1`), nor is a path or method no route answers (a 404 or
 //! 405 that touches no store).
@@ -53,7 +55,11 @@ use governor::{
 
 #[cfg(doc)]
 use super::auth;
-use super::{ApiError, AppState, auth::Credentials};
+use super::{
+    ApiError, AppState,
+    auth::{Credentials, Presented},
+};
+use crate::domain::JobId;
 
 /// `X-RateLimit-Limit`: the burst, the most requests a client may make at
 /// once.
@@ -73,6 +79,9 @@ const CLEANUP_EVERY: Duration = Duration::from_secs(60);
 enum Client {
     /// A configured token, by its name.
     Token(Arc<str>),
+    /// A job's read tokens, by the job: every token made for one job
+    /// shares its bucket, so minting more buys an end user no more.
+    Job(JobId),
     /// Anyone else, by address.
     Ip(IpAddr),
 }
@@ -142,9 +151,10 @@ pub async fn limit(
     let Some(limit) = state.limits.as_deref() else {
         return Ok(next.call(request).await?.map_into_boxed_body());
     };
-    let client = match Credentials::of(request.request(), &state.access).known() {
-        Some(token) => Client::Token(token.name.clone()),
-        None => Client::Ip(super::client::address(request.request())),
+    let client = match Credentials::of(request.request(), &state.access).valid() {
+        Some(Presented::Known(token)) => Client::Token(token.name.clone()),
+        Some(Presented::Job(grant)) => Client::Job(grant.job.clone()),
+        _ => Client::Ip(super::client::address(request.request())),
     };
     match limit.check(&client) {
         Ok(remaining) => {

@@ -11,6 +11,7 @@
 //! | POST   | `/api/v1/jobs/{jobId}/progress`      | [`routes::ingest::progress`] |
 //! | POST   | `/api/v1/jobs/{jobId}/complete`, `/fail` | [`routes::ingest::complete`], [`routes::ingest::fail`] |
 //! | POST   | `/api/v1/progress`                   | [`routes::ingest::batch`]    |
+//! | POST   | `/api/v1/jobs/{jobId}/read-tokens`   | [`routes::read_tokens::issue`] |
 //! | GET    | `/api/v1/jobs/{jobId}/logs?after=&limit=` | [`routes::logs::page`]  |
 //! | POST   | `/api/v1/jobs/{jobId}/logs`          | [`routes::logs::append`]     |
 //! | GET    | `/api/v1/jobs/{jobId}/history`       | [`routes::history::history`] |
@@ -22,7 +23,8 @@
 //! | GET    | `/`, `/jobs/{jobId}`, `/assets/{name}` | [`routes::dashboard`] (the web page) |
 //!
 //! Every `/api/v1` route declares the token scope it needs where it is
-//! registered below ([`auth`]) and is rate limited ([`limit`]) once its
+//! registered below ([`auth`]; a read of one job declares `JobRead`, so
+//! that job's read token opens it) and is rate limited ([`limit`]) once its
 //! token is accepted; health,
 //! the OpenAPI document and the dashboard's page are open and unlimited;
 //! `/metrics` is unlimited and takes its own token (`METRICS_TOKEN`), if
@@ -33,6 +35,7 @@ pub mod body;
 pub mod client;
 pub mod edge;
 mod error;
+pub mod job_token;
 pub mod limit;
 pub mod respond;
 pub mod routes;
@@ -46,7 +49,7 @@ use actix_web::{
 };
 
 use self::{
-    auth::{Access, Need, Read, ReadStream, Write},
+    auth::{Access, JobRead, JobReadStream, Need, Read, ReadStream, Write, WriteOrControl},
     limit::RateLimit,
     routes::events::StreamSettings,
 };
@@ -166,18 +169,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // path: none of theirs ends in `/progress`.
             .service(
                 web::resource("/jobs/{job_id}/progress")
-                    .route(needs(Read, get(routes::jobs::progress)))
+                    .route(needs(JobRead, get(routes::jobs::progress)))
                     .route(needs(Write, web::post().to(routes::ingest::progress)))
                     .default_service(not_allowed("GET, HEAD, POST")),
             )
             .service(
                 web::resource("/jobs/{job_id}/logs")
-                    .route(needs(Read, get(routes::logs::page)))
+                    .route(needs(JobRead, get(routes::logs::page)))
                     .route(needs(Write, web::post().to(routes::logs::append)))
                     .default_service(not_allowed("GET, HEAD, POST")),
             )
             .service(resource(
-                Read,
+                JobRead,
                 "/jobs/{job_id}/history",
                 routes::history::history,
             ))
@@ -190,7 +193,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 routes::events::active,
             ))
             .service(resource(
-                ReadStream,
+                JobReadStream,
                 "/jobs/{job_id}/events",
                 routes::events::job,
             ))
@@ -214,6 +217,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 (web::post(), "POST"),
                 routes::ingest::batch,
             ))
+            // Read tokens for end users: a block of its own.
+            .service(
+                web::resource("/jobs/{job_id}/read-tokens")
+                    .route(needs(
+                        WriteOrControl,
+                        web::post().to(routes::read_tokens::issue),
+                    ))
+                    .default_service(not_allowed("POST")),
+            )
             .service(resource(
                 Read,
                 "/schedules/active",

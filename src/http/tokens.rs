@@ -7,7 +7,14 @@
 //! # scope  sha256 of the token (hex)                                     name
 //! read     3f1c…(64 hex digits)…                                          dashboard
 //! write    9a0b…(64 hex digits)…                                          billing-worker
+//! control  51d2…(64 hex digits)…                                          app-backend
 //! ```
+//!
+//! The scopes: `read` reads; `write` reads and reports progress; `control`
+//! reads, makes job-scoped read tokens for end users, and acts on jobs
+//! (cancelling, when that lands) without reporting their progress. A
+//! `write` token is a worker's, a `control` token an application
+//! backend's: neither implies the other.
 //!
 //! Blank lines and lines starting with `#` are skipped. The server only
 //! ever holds the hashes: a leaked file (or a leaked config map) gives no
@@ -20,13 +27,17 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use subtle::{ConditionallySelectable as _, ConstantTimeEq as _};
 
-/// What a token may do. `Write` implies `Read`.
+/// What a token may do. `Write` and `Control` each imply `Read`, and
+/// neither implies the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scope {
     /// The read API: progress, lists, streams.
     Read,
     /// Everything `Read` may, and the write API.
     Write,
+    /// Everything `Read` may, and acting on jobs for their users: making
+    /// job-scoped read tokens, and (when they land) cancelling.
+    Control,
 }
 
 impl Scope {
@@ -34,7 +45,7 @@ impl Scope {
     pub fn grants(self, needed: Scope) -> bool {
         match needed {
             Scope::Read => true,
-            Scope::Write => self == Scope::Write,
+            Scope::Write | Scope::Control => self == needed,
         }
     }
 
@@ -43,6 +54,7 @@ impl Scope {
         match self {
             Scope::Read => "read",
             Scope::Write => "write",
+            Scope::Control => "control",
         }
     }
 }
@@ -60,7 +72,8 @@ impl FromStr for Scope {
         match raw {
             "read" => Ok(Scope::Read),
             "write" => Ok(Scope::Write),
-            _ => Err("the scope must be `read` or `write`".into()),
+            "control" => Ok(Scope::Control),
+            _ => Err("the scope must be `read`, `write` or `control`".into()),
         }
     }
 }
@@ -283,5 +296,19 @@ mod tests {
         assert!(Scope::Write.grants(Scope::Write));
         assert!(Scope::Read.grants(Scope::Read));
         assert!(!Scope::Read.grants(Scope::Write));
+    }
+
+    #[test]
+    fn control_implies_read_and_is_neither_implied_by_write_nor_implies_it() {
+        assert!(Scope::Control.grants(Scope::Read));
+        assert!(Scope::Control.grants(Scope::Control));
+        assert!(!Scope::Control.grants(Scope::Write));
+        assert!(!Scope::Write.grants(Scope::Control));
+        assert!(!Scope::Read.grants(Scope::Control));
+
+        let made = new_token(Scope::Control, "app-backend").unwrap();
+        assert!(made.line.starts_with("control "), "{}", made.line);
+        let tokens = Tokens::parse(&made.line).unwrap();
+        assert_eq!(tokens.find(&made.token).unwrap().scope, Scope::Control);
     }
 }

@@ -28,6 +28,7 @@ async fn help_never_prints_a_secret_found_in_the_environment() {
             )
             .env("BUS_URL", format!("nats://user:{MARKER}@127.0.0.1:4222"))
             .env("METRICS_TOKEN", format!("{MARKER}-{MARKER}"))
+            .env("TOKEN_SIGNING_KEY", format!("{MARKER}-{MARKER}-{MARKER}"))
             .env("JOB_PROGRESS_TOKEN", MARKER)
             .env(
                 "JOB_PROGRESS_API",
@@ -44,7 +45,13 @@ async fn help_never_prints_a_secret_found_in_the_environment() {
         );
         if subcommand == "serve" {
             // Still says which variable the setting is read from.
-            for name in ["REDIS_URL", "DATABASE_URL", "BUS_URL", "METRICS_TOKEN"] {
+            for name in [
+                "REDIS_URL",
+                "DATABASE_URL",
+                "BUS_URL",
+                "METRICS_TOKEN",
+                "TOKEN_SIGNING_KEY",
+            ] {
                 assert!(help.contains(&format!("[env: {name}")), "{name}:\n{help}");
             }
         }

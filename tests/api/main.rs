@@ -37,6 +37,7 @@ mod metrics;
 mod objects;
 mod progress;
 mod proxies;
+mod read_tokens;
 mod retention;
 mod schedules;
 mod stalls;

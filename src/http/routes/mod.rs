@@ -9,4 +9,5 @@ pub mod ingest;
 pub mod jobs;
 pub mod logs;
 pub mod metrics;
+pub mod read_tokens;
 pub mod schedules;

@@ -50,24 +50,6 @@ fn job_id(path: web::Path<String>) -> Result<JobId, ApiError> {
     ApiError::parse_id("job", JobId::parse(path.into_inner()))
 }
 
-/// A body that may be left out (complete, fail): empty means `{}`.
-async fn optional_body<T: serde::de::DeserializeOwned + Default>(
-    request: &HttpRequest,
-    payload: web::Payload,
-) -> Result<T, ApiError> {
-    let empty = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|length| length.to_str().ok())
-        .is_some_and(|length| length.trim() == "0")
-        || (!request.headers().contains_key(header::CONTENT_LENGTH)
-            && !request.headers().contains_key(header::TRANSFER_ENCODING));
-    if empty {
-        return Ok(T::default());
-    }
-    body::json(request, payload, MAX_BODY).await
-}
-
 /// Counts the update's outcome (`job_progress_ingest_updates_total`).
 fn count<T>(state: &AppState, result: &Result<T, IngestError>) {
     let outcome = match result {
@@ -155,7 +137,7 @@ pub async fn complete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = job_id(path)?;
-    let body: FinishBody = optional_body(&request, payload).await?;
+    let body: FinishBody = body::optional(&request, payload).await?;
     let finish = body.completion()?;
     let result = state.ingest.finish(id, finish).await;
     answer(&state, result)

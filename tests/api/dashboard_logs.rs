@@ -110,3 +110,80 @@ async fn the_log_panel_keeps_the_last_thousand_lines_as_text_and_pauses_when_scr
         )
         .await;
 }
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn the_job_page_shows_the_jobs_log_from_the_server(pool: sqlx::PgPool) {
+    let app = support::app_with_tokens(pool, |_| {}).await;
+    assert_eq!(app.declare("logged-2", json!({"total": 10})).await.0, 201);
+    let (status, body) = app
+        .send(
+            "POST",
+            "/api/v1/jobs/logged-2/logs",
+            json!({"lines": [
+                {"level": "info", "message": "started <b>bold</b>"},
+                {"level": "error", "message": "row 17 refused"},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let browser = Browser::start(1280, 900).await;
+    browser
+        .goto(&format!("{}/jobs/logged-2", app.app.address))
+        .await;
+    browser
+        .wait_for(
+            WAIT,
+            "the log's lines show, as text, the error marked",
+            "const items = [...document.querySelectorAll('#logs li')]; \
+             return items.length === 2 \
+                 && items[0].querySelector('.text').textContent === 'started <b>bold</b>' \
+                 && !document.querySelector('#logs b') \
+                 && items[1].classList.contains('log-error');",
+            json!([]),
+        )
+        .await;
+    // A line logged later arrives without a reload (stream or poll).
+    app.send(
+        "POST",
+        "/api/v1/jobs/logged-2/logs",
+        json!({"lines": [{"level": "warn", "message": "slow provider"}]}),
+    )
+    .await;
+    app.complete("logged-2", json!({"successCount": 10, "failureCount": 0}))
+        .await;
+    browser
+        .wait_for(
+            WAIT,
+            "the later line shows",
+            "const last = document.querySelector('#logs li:last-child'); \
+             return document.querySelectorAll('#logs li').length === 3 \
+                 && last.classList.contains('log-warn');",
+            json!([]),
+        )
+        .await;
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn the_job_page_draws_the_run_from_its_start(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let handle = writer.start(job("long-run"), JobSpec::new(1_000));
+    // Updates before the page opens: only the history has them.
+    for _ in 0..5 {
+        handle.record(100, 0).unwrap();
+        handle.flush().await;
+    }
+    let browser = Browser::start(1280, 900).await;
+    browser
+        .goto(&format!("{}/jobs/long-run", app.address))
+        .await;
+    browser
+        .wait_for(
+            WAIT,
+            "the chart starts before the page opened",
+            "const line = document.querySelector('#chart polyline.done'); \
+             return !!line && line.getAttribute('points').split(' ').length >= 3;",
+            json!([]),
+        )
+        .await;
+}

@@ -11,6 +11,7 @@ use job_progress::{
 };
 
 use super::{run, start};
+use serde_json::json;
 use support::{eager, job, spawn_app};
 
 fn pipeline() -> JobSpec {
@@ -111,4 +112,65 @@ async fn the_demos_pipeline_moves_through_its_four_steps_to_its_result(pool: sql
             .all(|step| step["state"] == "done"),
         "{record}"
     );
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn watch_logs_prints_each_log_line_once_in_order(pool: sqlx::PgPool) {
+    let app = support::app_with_tokens(pool, |_| {}).await;
+    let line =
+        |level: &str, message: &str| json!({"lines": [{"level": level, "message": message}]});
+    assert_eq!(app.declare("logged-1", json!({"total": 10})).await.0, 201);
+    for message in ["first line", "second line"] {
+        let (status, body) = app
+            .send("POST", "/api/v1/jobs/logged-1/logs", line("info", message))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let mut watch = super::start_with(
+        &app.app.address,
+        &["watch", "logged-1", "--logs"],
+        &[("JOB_PROGRESS_TOKEN", &app.tokens.read)],
+    );
+    let first = watch.line_with("first line").await;
+    assert!(first.contains("INFO"), "{first}");
+    watch.line_with("second line").await;
+    app.send(
+        "POST",
+        "/api/v1/jobs/logged-1/logs",
+        line("warn", "third line"),
+    )
+    .await;
+    app.complete("logged-1", json!({"successCount": 10, "failureCount": 0}))
+        .await;
+    let ran = watch.finish().await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let seen: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.ends_with(" line"))
+        .collect();
+    assert_eq!(seen.len(), 3, "each line once: {ran:?}");
+    assert!(seen[2].contains("WARN  third line"), "{ran:?}");
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn ls_kind_lists_only_jobs_of_that_kind(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let staged = writer.start(job("podcast-7"), pipeline());
+    staged.flush().await;
+    let plain = writer.start(
+        job("campaign-1"),
+        JobSpec::new(10).kind(JobKind::parse("newsletter").unwrap()),
+    );
+    plain.flush().await;
+
+    let ran = run(&app, &["ls", "--kind", "ai-pipeline"]).await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "the header and podcast-7: {ran:?}");
+    assert!(lines[1].starts_with("podcast-7"), "{ran:?}");
+    let bad = run(&app, &["ls", "--kind", "no spaces"]).await;
+    assert_eq!(bad.code, 2, "a usage error: {bad:?}");
 }

@@ -352,6 +352,13 @@ impl Need for Write {
     const SCOPES: &'static [Scope] = &[Scope::Write];
 }
 
+/// Controlling jobs (asking one to stop): a `control` token.
+#[derive(Debug)]
+pub struct Control;
+impl Need for Control {
+    const SCOPES: &'static [Scope] = &[Scope::Control];
+}
+
 /// Acting for a job's users (making its read tokens): a `write` or a
 /// `control` token.
 #[derive(Debug)]

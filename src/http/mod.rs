@@ -10,6 +10,8 @@
 //! | PUT    | `/api/v1/jobs/{jobId}`               | [`routes::ingest::declare`]  |
 //! | POST   | `/api/v1/jobs/{jobId}/progress`      | [`routes::ingest::progress`] |
 //! | POST   | `/api/v1/jobs/{jobId}/complete`, `/fail` | [`routes::ingest::complete`], [`routes::ingest::fail`] |
+//! | POST   | `/api/v1/jobs/{jobId}/cancelled`     | [`routes::ingest::cancelled`] |
+//! | POST   | `/api/v1/jobs/{jobId}/cancel`        | [`routes::ingest::cancel`] (control) |
 //! | POST   | `/api/v1/progress`                   | [`routes::ingest::batch`]    |
 //! | POST   | `/api/v1/jobs/{jobId}/read-tokens`   | [`routes::read_tokens::issue`] |
 //! | GET    | `/api/v1/jobs/{jobId}/logs?after=&limit=` | [`routes::logs::page`]  |
@@ -49,7 +51,7 @@ use actix_web::{
 };
 
 use self::{
-    auth::{Access, JobRead, JobReadStream, Need, Read, ReadStream, Write, WriteOrControl},
+    auth::{Access, Control, JobRead, JobReadStream, Need, Read, ReadStream, Write, WriteOrControl},
     limit::RateLimit,
     routes::events::StreamSettings,
 };
@@ -212,6 +214,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 (web::post(), "POST"),
                 routes::ingest::fail,
             ))
+            .service(write_resource(
+                "/jobs/{job_id}/cancelled",
+                (web::post(), "POST"),
+                routes::ingest::cancelled,
+            ))
+            .service(
+                web::resource("/jobs/{job_id}/cancel")
+                    .route(needs(Control, web::post().to(routes::ingest::cancel)))
+                    .default_service(not_allowed("POST")),
+            )
             .service(write_resource(
                 "/progress",
                 (web::post(), "POST"),

@@ -10,6 +10,7 @@ const SERVER_BINARY: &str = env!("CARGO_BIN_EXE_job-progress");
 
 mod auth;
 mod cache;
+mod cancel;
 mod checkpoints;
 mod cli;
 mod clients;

@@ -9,9 +9,13 @@ use super::{
     stored::{Declared, Stored},
 };
 use crate::{
-    domain::{JobId, JobStatus, ProgressRecord},
+    domain::{CancelRequest, JobId, JobStatus, ProgressRecord},
     store::Held,
-    write::{JobSpec, WriteError, eta::JobShape, state::JobState},
+    write::{
+        JobSpec, WriteError,
+        eta::JobShape,
+        state::{JobState, now},
+    },
 };
 
 /// The job as an update finds it. (One lives for one update, on the
@@ -76,6 +80,12 @@ impl Current {
         {
             return Ok(Applied::Unchanged(Box::new(state.record)));
         }
+        if let Change::Cancel(_) = change
+            && record.cancel_requested.is_some()
+            && !record.status.is_terminal()
+        {
+            return Ok(Applied::Unchanged(Box::new(state.record)));
+        }
         if record.status.is_terminal() {
             return Err(WriteError::Finished {
                 job_id: id.clone(),
@@ -122,8 +132,16 @@ impl Current {
                     Outcome::Failed(message) => state.set_status(JobStatus::Failed).map(|()| {
                         state.set_error(message.clone());
                     }),
+                    Outcome::Cancelled => state.set_status(JobStatus::Cancelled),
                 }
                 .map_err(IngestError::from)?;
+            }
+            Change::Cancel(ask) => {
+                state.record.cancel_requested = Some(CancelRequest {
+                    at: now(),
+                    by: ask.by.clone(),
+                    reason: ask.reason.clone(),
+                });
             }
         }
         Ok(Applied::Changed(state, stored))
@@ -137,6 +155,7 @@ impl Finish {
         let status = match self.outcome {
             Outcome::Completed(_) => JobStatus::Completed,
             Outcome::Failed(_) => JobStatus::Failed,
+            Outcome::Cancelled => JobStatus::Cancelled,
         };
         record.status == status
             && self.succeeded.is_none_or(|n| n == record.success_count)

@@ -106,6 +106,15 @@ pub struct Finish {
     pub detail: Detail,
 }
 
+/// Someone asks a job to stop (`POST .../cancel`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelAsk {
+    /// Who asks: the name of their token.
+    pub by: String,
+    /// Why, if they say.
+    pub reason: Option<String>,
+}
+
 /// The end of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -114,6 +123,8 @@ pub enum Outcome {
     Completed(Option<ResultUrl>),
     /// The job gave up, and why.
     Failed(String),
+    /// The job stopped because it was asked to.
+    Cancelled,
 }
 
 /// An update was taken: the record as stored.
@@ -199,6 +210,7 @@ enum Change {
     Declare(Declaration),
     Report(Report),
     Finish(Finish),
+    Cancel(CancelAsk),
 }
 
 impl Ingest {
@@ -242,6 +254,14 @@ impl Ingest {
     /// Completes or fails a job. Repeating the same ending is harmless.
     pub async fn finish(&self, id: JobId, finish: Finish) -> Result<Accepted, IngestError> {
         self.update(id, &Change::Finish(finish)).await
+    }
+
+    /// Asks the job to stop: its record carries the request (`cancelRequested`)
+    /// from now on, every stream shows it, and its worker learns it from
+    /// its next write's answer. Answered once the archive holds it, like a
+    /// status change; asking again is harmless (the first request stands).
+    pub async fn cancel(&self, id: JobId, ask: CancelAsk) -> Result<Accepted, IngestError> {
+        self.update(id, &Change::Cancel(ask)).await
     }
 
     /// Many reports at once, each with its own result, in the order given.
@@ -295,8 +315,12 @@ impl Ingest {
                 Applied::Changed(state, stored) => (state, stored),
             };
             let mut record = state.snapshot();
-            let status_change = stored.status_change(record.status);
-            let checkpoint = stored.checkpoint_due(record.status, now(), self.checkpoint_interval);
+            // A request to stop is acknowledged like a status change:
+            // only once durable.
+            let status_change =
+                stored.status_change(record.status) || matches!(change, Change::Cancel(_));
+            let checkpoint = status_change
+                || stored.checkpoint_due(record.status, now(), self.checkpoint_interval);
             if checkpoint {
                 stored.checkpointed = Some((now().timestamp_millis(), record.status));
             }

@@ -16,27 +16,32 @@ pub fn tokens_file(lines: &[&str]) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// A read token (`dashboard`) and a write token (`billing-worker`) in a
-/// tokens file of their own, removed when this is dropped.
+/// A read token (`dashboard`), a write token (`billing-worker`) and a
+/// control token (`ops-console`) in a tokens file of their own, removed
+/// when this is dropped.
 pub struct Tokens {
     /// The read token, as a client sends it.
     pub read: String,
     /// The write token, as a worker sends it.
     pub write: String,
+    /// The control token, as an operator's console sends it.
+    pub control: String,
     /// The tokens file (`TOKENS_FILE`), holding both tokens' lines.
     pub path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Tokens {
-    /// Two fresh tokens and their file.
+    /// Three fresh tokens and their file.
     pub fn new() -> Self {
         let read = new_token(Scope::Read, "dashboard").unwrap();
         let write = new_token(Scope::Write, "billing-worker").unwrap();
-        let (dir, path) = tokens_file(&[&read.line, &write.line]);
+        let control = new_token(Scope::Control, "ops-console").unwrap();
+        let (dir, path) = tokens_file(&[&read.line, &write.line, &control.line]);
         Self {
             read: read.token,
             write: write.token,
+            control: control.token,
             path,
             _dir: dir,
         }

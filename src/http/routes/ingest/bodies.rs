@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     domain::{
-        DetailError, JobId, JobKind, JobName, JobStatus, Message, Metadata, ProgressRecord,
+        DetailError, JobId, MAX_CANCEL_REASON, JobKind, JobName, JobStatus, Message, Metadata, ProgressRecord,
         ResultUrl, ScheduleId, check_metadata, steps,
     },
     http::ApiError,
     write::{
         Detail, JobSpec,
-        ingest::{Declaration, Finish, Outcome, Report},
+        ingest::{CancelAsk, Declaration, Finish, Outcome, Report},
     },
 };
 
@@ -151,6 +151,33 @@ pub(super) struct FinishBody {
     pub(super) message: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub(super) metadata: Option<Metadata>,
+}
+
+/// `POST .../cancel`: why, optionally.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct CancelBody {
+    #[serde(default, deserialize_with = "present")]
+    pub(super) reason: Option<String>,
+}
+
+impl CancelBody {
+    /// The request, from `by`; a reason is one line of at most
+    /// [`MAX_CANCEL_REASON`] characters.
+    pub(super) fn ask(self, by: String) -> Result<CancelAsk, ApiError> {
+        if let Some(reason) = &self.reason {
+            let len = reason.chars().count();
+            if len > MAX_CANCEL_REASON || reason.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid body: reason: at most {MAX_CANCEL_REASON} characters of one line, got {len}"
+                )));
+            }
+        }
+        Ok(CancelAsk {
+            by,
+            reason: self.reason,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -347,6 +374,16 @@ impl FinishBody {
             .transpose()
             .map_err(|err| invalid("", err))?;
         self.parse(Outcome::Completed(result))
+    }
+
+    /// `/cancelled`'s body: optional final counts, a message, metadata.
+    pub(super) fn cancellation(self) -> Result<Finish, ApiError> {
+        if self.error_message.is_some() || self.result_url.is_some() {
+            return Err(ApiError::BadRequest(
+                "invalid body: a cancelled job has no errorMessage or resultUrl".into(),
+            ));
+        }
+        self.parse(Outcome::Cancelled)
     }
 
     /// `/fail`'s body: a message that says why (not blank, at most

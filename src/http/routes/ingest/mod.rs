@@ -29,12 +29,13 @@ use actix_web::{
 };
 
 use self::bodies::{
-    BatchBody, BatchItem, DeclareBody, FinishBody, ItemData, ItemResult, ProgressBody,
+    BatchBody, BatchItem, CancelBody, DeclareBody, FinishBody, ItemData, ItemResult, ProgressBody,
 };
 use crate::{
     domain::JobId,
     http::{
         ApiError, AppState,
+        auth::{Credentials, Presented},
         body::{self, MAX_BATCH_BODY, MAX_BODY},
     },
     metrics::IngestOutcome,
@@ -155,6 +156,43 @@ pub async fn fail(
     let body: FinishBody = body::json(&request, payload, MAX_BODY).await?;
     let finish = body.failure()?;
     let result = state.ingest.finish(id, finish).await;
+    answer(&state, result)
+}
+
+/// Ends a job `cancelled`: its worker stopped because it was asked to.
+#[tracing::instrument(name = "cancelled_job", level = "debug", skip_all, fields(job_id = %path.as_str()))]
+pub async fn cancelled(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = job_id(path)?;
+    let body: FinishBody = body::optional(&request, payload).await?;
+    let finish = body.cancellation()?;
+    let result = state.ingest.finish(id, finish).await;
+    answer(&state, result)
+}
+
+/// Asks a job to stop (a `control` token). The request is recorded as
+/// from the token's name.
+#[tracing::instrument(name = "cancel_job", level = "debug", skip_all, fields(job_id = %path.as_str()))]
+pub async fn cancel(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = job_id(path)?;
+    let body: CancelBody = body::optional(&request, payload).await?;
+    let by = match Credentials::of(&request, &state.access).valid() {
+        Some(Presented::Known(token)) => token.name.to_string(),
+        // The route admits control tokens only; should access ever be
+        // open, the request still says it came from nobody known.
+        _ => "anonymous".to_owned(),
+    };
+    let ask = body.ask(by)?;
+    let result = state.ingest.cancel(id, ask).await;
     answer(&state, result)
 }
 

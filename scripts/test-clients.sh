@@ -18,6 +18,15 @@ which="${1:-all}"
 say() { printf '[test-clients] %s\n' "$*" >&2; }
 
 # The server under test: JOB_PROGRESS_BIN, else this checkout's debug build.
+# The queue integrations run a server on Redis + PostgreSQL: a database of
+# this run's own, so no earlier run's schema (or a migration of another
+# branch) is in its way, and nothing is left behind.
+admin_url="$DATABASE_URL"
+db="jp_clients_$$"
+psql "$admin_url" -qc "CREATE DATABASE $db" >/dev/null
+trap 'psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+export DATABASE_URL="${admin_url%/*}/$db"
+
 if [ -z "${JOB_PROGRESS_BIN:-}" ]; then
   cargo build --quiet --bin job-progress
   export JOB_PROGRESS_BIN="$PWD/target/debug/job-progress"

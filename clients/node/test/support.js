@@ -50,7 +50,8 @@ export class Server {
     server.dir = mkdtempSync(join(tmpdir(), "jp-node-"));
     server.writeToken = randomBytes(32).toString("base64url");
     server.readToken = randomBytes(32).toString("base64url");
-    writeFileSync(join(server.dir, "tokens"), `write ${sha(server.writeToken)} test-writer\nread ${sha(server.readToken)} test-reader\n`);
+    server.controlToken = randomBytes(32).toString("base64url");
+    writeFileSync(join(server.dir, "tokens"), `write ${sha(server.writeToken)} test-writer\nread ${sha(server.readToken)} test-reader\ncontrol ${sha(server.controlToken)} test-operator\n`);
     server.port = await freePort();
     server.api = `http://127.0.0.1:${server.port}`;
     const env = { ...process.env, LISTEN_ADDR: `127.0.0.1:${server.port}`, DATA_DIR: join(server.dir, "data"),
@@ -109,10 +110,10 @@ export class Server {
     return (await response.json()).data;
   }
 
-  /** A raw write call: [status, envelope]. */
-  async write(method, path, body) {
+  /** A raw write call (with the write token unless another is given): [status, envelope]. */
+  async write(method, path, body, token = this.writeToken) {
     const response = await fetch(this.api + path, { method, body: JSON.stringify(body),
-      headers: { Authorization: `Bearer ${this.writeToken}`, "Content-Type": "application/json" } });
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" } });
     return [response.status, await response.json()];
   }
 

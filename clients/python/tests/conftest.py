@@ -51,10 +51,12 @@ class Server:
     def __init__(self, tmp: Path, env: dict[str, str]):
         self.write_token = secrets.token_urlsafe(32)
         self.read_token = secrets.token_urlsafe(32)
+        self.control_token = secrets.token_urlsafe(32)
         tokens = tmp / "tokens"
         tokens.write_text(
             f"write {hashlib.sha256(self.write_token.encode()).hexdigest()} test-writer\n"
             f"read {hashlib.sha256(self.read_token.encode()).hexdigest()} test-reader\n"
+            f"control {hashlib.sha256(self.control_token.encode()).hexdigest()} test-operator\n"
         )
         self.port = free_port()
         self.api = f"http://127.0.0.1:{self.port}"
@@ -103,10 +105,10 @@ class Server:
                 return None
             raise
 
-    def write(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        """A raw write call: (status, envelope)."""
+    def write(self, method: str, path: str, body: dict[str, Any], token: str | None = None) -> tuple[int, Any]:
+        """A raw write call (with the write token unless another is given): (status, envelope)."""
         request = urllib.request.Request(f"{self.api}{path}", data=json.dumps(body).encode(), method=method,
-                                         headers={"Authorization": f"Bearer {self.write_token}",
+                                         headers={"Authorization": f"Bearer {token or self.write_token}",
                                                   "Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=10) as response:

@@ -51,7 +51,9 @@ use actix_web::{
 };
 
 use self::{
-    auth::{Access, Control, JobRead, JobReadStream, Need, Read, ReadStream, Write, WriteOrControl},
+    auth::{
+        Access, Control, JobRead, JobReadStream, Need, Read, ReadStream, Write, WriteOrControl,
+    },
     limit::RateLimit,
     routes::events::StreamSettings,
 };

@@ -41,14 +41,29 @@ async fn a_cancel_reaches_the_worker_over_http_and_its_acknowledgement_ends_the_
     assert_eq!(asked["by"], "ops-console", "the control token's name");
     assert_eq!(asked["reason"], "wrong audience");
     assert!(asked["at"].is_string());
-    assert_eq!(body["data"]["status"], "in_progress", "still running until it stops");
+    assert_eq!(
+        body["data"]["status"], "in_progress",
+        "still running until it stops"
+    );
     // Durable before the 200, like a status change.
-    let archived = w.app.archive.read(&job("campaign-9")).await.unwrap().unwrap();
-    assert_eq!(archived.cancel_requested.map(|c| c.by).as_deref(), Some("ops-console"));
+    let archived = w
+        .app
+        .archive
+        .read(&job("campaign-9"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        archived.cancel_requested.map(|c| c.by).as_deref(),
+        Some("ops-console")
+    );
 
     let (status, again) = cancel(&w, "campaign-9", json!({"reason": "again"})).await;
     assert_eq!(status, 200, "asking twice is harmless: {again}");
-    assert_eq!(again["data"]["cancelRequested"]["reason"], "wrong audience", "the first stands");
+    assert_eq!(
+        again["data"]["cancelRequested"]["reason"], "wrong audience",
+        "the first stands"
+    );
 
     // The worker's next report tells it.
     let (status, body) = w.report("campaign-9", counts(50_500, 12)).await;
@@ -56,20 +71,36 @@ async fn a_cancel_reaches_the_worker_over_http_and_its_acknowledgement_ends_the_
     assert_eq!(body["data"]["cancelRequested"]["by"], "ops-console");
 
     let (status, body) = w
-        .send("POST", "/api/v1/jobs/campaign-9/cancelled", json!({"successCount": 50_600}))
+        .send(
+            "POST",
+            "/api/v1/jobs/campaign-9/cancelled",
+            json!({"successCount": 50_600}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["status"], "cancelled");
     assert_eq!(body["data"]["successCount"], 50_600);
-    let archived = w.app.archive.read(&job("campaign-9")).await.unwrap().unwrap();
-    assert_eq!(archived.status, JobStatus::Cancelled, "durable before the 200");
+    let archived = w
+        .app
+        .archive
+        .read(&job("campaign-9"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        archived.status,
+        JobStatus::Cancelled,
+        "durable before the 200"
+    );
 
     let (status, body) = cancel(&w, "campaign-9", json!({})).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["data"]["reason"], "finished");
     let (status, _) = w.report("campaign-9", counts(50_700, 12)).await;
     assert_eq!(status, 409, "a cancelled job never reopens");
-    let (status, body) = w.send("GET", "/api/v1/jobs?status=cancelled", json!(null)).await;
+    let (status, body) = w
+        .send("GET", "/api/v1/jobs?status=cancelled", json!(null))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["jobs"][0]["jobId"], "campaign-9");
 }
@@ -80,13 +111,18 @@ async fn only_a_control_token_cancels_and_bad_input_changes_nothing(stores: Stor
     let path = "/api/v1/jobs/guarded/cancel";
     let (status, _) = w.send("POST", path, json!({})).await;
     assert_eq!(status, 403, "a write token does not control");
-    let (status, _) = w.send_as(Some(&w.tokens.read), "POST", path, json!({})).await;
+    let (status, _) = w
+        .send_as(Some(&w.tokens.read), "POST", path, json!({}))
+        .await;
     assert_eq!(status, 403, "a read token does not control");
     let (status, _) = w.send_as(None, "POST", path, json!({})).await;
     assert_eq!(status, 401);
     let (status, body) = cancel(&w, "guarded", json!({"reason": "r".repeat(501)})).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("reason"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("reason"),
+        "{body}"
+    );
     let (status, _) = cancel(&w, "nobody", json!({})).await;
     assert_eq!(status, 404);
     let (status, _) = w
@@ -134,7 +170,10 @@ async fn a_rust_worker_hears_of_the_cancel_with_its_next_write_and_stops(stores:
     assert_eq!(heard.by, "ops-console");
     assert_eq!(heard.reason.as_deref(), Some("stop it"));
     // Its own writes never erased the request.
-    assert_eq!(w.record("rust-stop").await["cancelRequested"]["by"], "ops-console");
+    assert_eq!(
+        w.record("rust-stop").await["cancelRequested"]["by"],
+        "ops-console"
+    );
 
     handle.confirm_cancelled().await.expect("durable");
     let read = w.record("rust-stop").await;

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     domain::{
-        DetailError, JobId, MAX_CANCEL_REASON, JobKind, JobName, JobStatus, Message, Metadata, ProgressRecord,
-        ResultUrl, ScheduleId, check_metadata, steps,
+        DetailError, JobId, JobKind, JobName, JobStatus, MAX_CANCEL_REASON, Message, Metadata,
+        ProgressRecord, ResultUrl, ScheduleId, check_metadata, steps,
     },
     http::ApiError,
     write::{

@@ -90,3 +90,14 @@ test("a server restarted mid-job loses no final report", async () => {
   const record = await ended(id, "completed");
   assert.deepEqual([record.successCount, record.failureCount], [1960, 40]);
 });
+
+test("a cancelled BullMQ job's processor is aborted before its end and the job ends cancelled", async () => {
+  const bullJob = await queue.add("slow-import", { total: 2000, pauseMs: 250 });
+  const id = idOf(bullJob);
+  await eventually(async () => (await server.get(id))?.successCount > 0, { timeout: 60_000, what: "the first reports" });
+  const [status, body] = await server.write("POST", `/api/v1/jobs/${id}/cancel`, { reason: "wrong file" }, server.controlToken);
+  assert.equal(status, 200, JSON.stringify(body));
+  const record = await ended(id, "cancelled");
+  assert.ok(record.currentSentCount < 2000, "the processor stopped before its end");
+  assert.equal(record.cancelRequested.reason, "wrong file");
+});

@@ -87,3 +87,17 @@ def test_a_server_restarted_mid_task_loses_no_final_report(celery_env):
     record = eventually(lambda: (r := server.get(task_id)) and r["status"] == "completed" and r, 60,
                         "the task's job completing")
     assert (record["successCount"], record["failureCount"]) == (1960, 40)
+
+
+def test_a_cancelled_celery_task_stops_before_its_end_and_its_job_ends_cancelled(celery_env):
+    server, app = celery_env
+    task_id = f"celery-cancel-{secrets.token_hex(4)}"
+    app.import_rows.apply_async(kwargs={"total": 2000, "pause": 0.25}, task_id=task_id)
+    eventually(lambda: (r := server.get(task_id)) and r["successCount"] > 0, 60, "the task under way")
+    status, body = server.write("POST", f"/api/v1/jobs/{task_id}/cancel", {"reason": "wrong file"},
+                                token=server.control_token)
+    assert status == 200, body
+    record = eventually(lambda: (r := server.get(task_id)) and r["status"] == "cancelled" and r, 30,
+                        "the task's job ending cancelled")
+    assert record["currentSentCount"] < 2000, "the task stopped before its end"
+    assert record["cancelRequested"]["reason"] == "wrong file"

@@ -142,7 +142,11 @@ def _on_failure(task_id: str | None = None, exception: BaseException | None = No
     job = _ended(task_id)
     if job is not None:
         try:
-            job.cancelled() if isinstance(exception, JobCancelled) else job.fail(exception or "failed")
+            # Celery may hand the signal a stand-in for the exception (one it
+            # could pickle), so the job's own state says whether it stopped
+            # because it was asked to.
+            stopped = isinstance(exception, JobCancelled) or job.cancel_requested is not None
+            job.cancelled() if stopped else job.fail(exception or "failed")
         except JobProgressError as err:
             job._client.logger.warning("job %s: could not report its failure: %s", job.id, err)
 

@@ -110,16 +110,25 @@ pub struct LogQuery {
     limit: Option<String>,
 }
 
+/// The largest `after`: 2^53 - 1, what JavaScript holds exactly.
+const MAX_SEQ: u64 = (1 << 53) - 1;
+
 impl LogQuery {
     /// `(after, limit)`, or a 400 naming the parameter.
     fn parse(&self) -> Result<(u64, u32), ApiError> {
         let after = match self.after.as_deref() {
             None => 0,
-            Some(raw) => raw.parse::<u64>().map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "after must be a line's sequence number (a whole number from 0), got '{raw}'"
-                ))
-            })?,
+            // Sequence numbers stay within what JavaScript holds exactly,
+            // as every count does.
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|after| *after <= MAX_SEQ)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "after must be a line's sequence number (a whole number from 0 to {MAX_SEQ}), got '{raw}'"
+                    ))
+                })?,
         };
         let limit = match self.limit.as_deref() {
             None => DEFAULT_LOG_LIMIT,

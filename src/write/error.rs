@@ -65,6 +65,24 @@ pub enum WriteError {
         /// The step the job is at.
         current: String,
     },
+    /// An update of an attempt that is over: the job has run again since.
+    #[error("attempt {asked} of this job is over: it is at attempt {current}")]
+    StaleAttempt {
+        /// The attempt the update names.
+        asked: u32,
+        /// The job's attempt.
+        current: u32,
+    },
+    /// A report of an attempt not yet declared.
+    #[error(
+        "attempt {asked} of this job was never declared (it is at attempt {current}): declare it with PUT first"
+    )]
+    UnknownAttempt {
+        /// The attempt the update names.
+        asked: u32,
+        /// The job's attempt.
+        current: u32,
+    },
     /// A value over its limit once combined with the job's (metadata
     /// merged past its size): a bad request, named by its field.
     #[error("invalid body: {0}")]
@@ -84,6 +102,8 @@ impl WriteError {
             // the stored state: as stale as one the store refused.
             WriteError::Backwards { .. } => ConflictReason::Stale,
             WriteError::UnknownStage { .. } => ConflictReason::UnknownStage,
+            WriteError::StaleAttempt { .. } => ConflictReason::StaleAttempt,
+            WriteError::UnknownAttempt { .. } => ConflictReason::UnknownAttempt,
             // A step that would go back, like a status, comes from an
             // update older than the stored state.
             WriteError::StageBackwards { .. } => ConflictReason::Stale,
@@ -115,6 +135,10 @@ pub enum ConflictReason {
     Redeclared,
     /// A stage that is none of the steps the job declared.
     UnknownStage,
+    /// An update of an earlier attempt: the job has run again since.
+    StaleAttempt,
+    /// A report of an attempt not yet declared.
+    UnknownAttempt,
     /// Not a conflict: input refused once combined with the job's (the
     /// HTTP API answers it 400 and never shows this name).
     Invalid,
@@ -131,6 +155,8 @@ impl ConflictReason {
             ConflictReason::ChunkOutOfRange => "chunk_out_of_range",
             ConflictReason::Redeclared => "redeclared",
             ConflictReason::UnknownStage => "unknown_stage",
+            ConflictReason::StaleAttempt => "stale_attempt",
+            ConflictReason::UnknownAttempt => "unknown_attempt",
             ConflictReason::Invalid => "invalid",
         }
     }

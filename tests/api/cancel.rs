@@ -187,3 +187,70 @@ support::on_both_stores!(
     only_a_control_token_cancels_and_bad_input_changes_nothing,
     a_rust_worker_hears_of_the_cancel_with_its_next_write_and_stops,
 );
+
+async fn a_job_runs_again_as_a_later_attempt_and_keeps_the_first_ones_summary(stores: Stores) {
+    let w = uncached(stores).await;
+    w.declare("nightly", declaration(100)).await;
+    w.report("nightly", counts(40, 2)).await;
+    let (status, body) = w
+        .fail("nightly", json!({"errorMessage": "provider down"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut again = declaration(100);
+    again["attempt"] = json!(2);
+    let (status, body) = w.declare("nightly", again).await;
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"];
+    assert_eq!(
+        (data["attempt"].as_u64(), data["status"].as_str()),
+        (Some(2), Some("in_progress"))
+    );
+    assert_eq!(data["successCount"], 0, "a new attempt counts from zero");
+    assert_eq!(data["attempts"][0]["attempt"], 1);
+    assert_eq!(data["attempts"][0]["status"], "failed");
+    assert_eq!(data["attempts"][0]["errorMessage"], "provider down");
+    assert_eq!(data["attempts"][0]["successCount"], 40);
+    let archived = w.app.archive.read(&job("nightly")).await.unwrap().unwrap();
+    assert_eq!(archived.attempt(), 2, "durable before the 200");
+
+    let mut old = counts(50, 2);
+    old["attempt"] = json!(1);
+    let (status, body) = w.report("nightly", old).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["data"]["reason"], "stale_attempt");
+    let mut ahead = counts(5, 0);
+    ahead["attempt"] = json!(3);
+    let (status, body) = w.report("nightly", ahead).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["data"]["reason"], "unknown_attempt");
+    let (status, body) = w.report("nightly", counts(10, 0)).await;
+    assert_eq!(status, 200, "without an attempt, the current one: {body}");
+
+    cancel(&w, "nightly", json!({})).await;
+    w.send("POST", "/api/v1/jobs/nightly/cancelled", json!({}))
+        .await;
+    let mut resumed = declaration(100);
+    resumed["attempt"] = json!(3);
+    resumed["resume"] = json!(true);
+    let (status, body) = w.declare("nightly", resumed).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["successCount"], 10,
+        "resumed from attempt 2's counts"
+    );
+    assert!(
+        body["data"].get("cancelRequested").is_none(),
+        "attempt 2's request is over"
+    );
+    assert_eq!(body["data"]["attempts"][1]["status"], "cancelled");
+
+    w.complete("nightly", json!({})).await;
+    let mut after_success = declaration(100);
+    after_success["attempt"] = json!(4);
+    let (status, body) = w.declare("nightly", after_success).await;
+    assert_eq!(status, 409, "a completed job does not run again: {body}");
+    assert_eq!(body["data"]["reason"], "finished");
+}
+
+support::on_both_stores!(a_job_runs_again_as_a_later_attempt_and_keeps_the_first_ones_summary);

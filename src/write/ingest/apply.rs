@@ -9,7 +9,7 @@ use super::{
     stored::{Declared, Stored},
 };
 use crate::{
-    domain::{CancelRequest, JobId, JobStatus, ProgressRecord},
+    domain::{CancelRequest, JobId, JobStatus, MAX_ATTEMPTS_KEPT, ProgressRecord},
     store::Held,
     write::{
         JobSpec, WriteError,
@@ -73,6 +73,26 @@ impl Current {
                 (JobState::resume(*record, stored.job.clone()), stored)
             }
         };
+        let current = state.record.attempt();
+        match change.attempt() {
+            Some(asked) if asked < current => {
+                return Err(WriteError::StaleAttempt { asked, current }.into());
+            }
+            Some(asked) if asked > current => {
+                let Change::Declare(declaration) = change else {
+                    return Err(WriteError::UnknownAttempt { asked, current }.into());
+                };
+                if state.record.status == JobStatus::Completed {
+                    return Err(WriteError::Finished {
+                        job_id: id.clone(),
+                        status: JobStatus::Completed,
+                    }
+                    .into());
+                }
+                return again(id, state.record, declaration, asked);
+            }
+            _ => {}
+        }
         let record = &state.record;
         if let Change::Finish(finish) = change
             && record.status.is_terminal()
@@ -181,6 +201,7 @@ fn declare_new(id: &JobId, declaration: &Declaration) -> Result<Applied, IngestE
     record.name = spec.name.clone();
     record.kind = spec.kind.clone();
     record.steps = spec.steps.clone();
+    record.attempt = declaration.attempt.filter(|attempt| *attempt > 1);
     record.refresh_interval_ms = declaration
         .refresh_interval
         .map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX));
@@ -199,6 +220,53 @@ fn declare_new(id: &JobId, declaration: &Declaration) -> Result<Applied, IngestE
         declared,
         checkpointed: None,
     };
+    Ok(Applied::Changed(state, stored))
+}
+
+/// A job declared again as a later attempt: a fresh start (counts from
+/// zero, or from the earlier attempt's with `resume`), what it declares
+/// (its name, kind and steps unless it declares others), and the earlier
+/// attempts' summaries with this one's added (the last 20 kept).
+fn again(
+    id: &JobId,
+    previous: ProgressRecord,
+    declaration: &Declaration,
+    attempt: u32,
+) -> Result<Applied, IngestError> {
+    let mut declaration = declaration.clone();
+    let spec = &mut declaration.spec;
+    if spec.name.is_none() {
+        spec.name.clone_from(&previous.name);
+    }
+    if spec.kind.is_none() {
+        spec.kind.clone_from(&previous.kind);
+    }
+    if spec.steps.is_empty() {
+        let names: Vec<String> = previous
+            .steps
+            .iter()
+            .map(|step| step.name.clone())
+            .collect();
+        spec.steps = crate::domain::steps::plan(&names).unwrap_or_default();
+    }
+    if spec.total.is_none() && spec.steps.is_empty() {
+        spec.total = previous.total_target_count;
+    }
+    let Applied::Changed(mut state, stored) = declare_new(id, &declaration)? else {
+        unreachable!("a first declaration always changes the job")
+    };
+    let mut attempts = previous.attempts.clone();
+    attempts.push(previous.attempt_summary());
+    let excess = attempts.len().saturating_sub(MAX_ATTEMPTS_KEPT);
+    attempts.drain(..excess);
+    state.record.attempts = attempts;
+    state.record.attempt = Some(attempt);
+    state.record.parent_job_id = previous.parent_job_id;
+    if declaration.resume {
+        state
+            .set_counts(previous.success_count, previous.failure_count)
+            .map_err(IngestError::from)?;
+    }
     Ok(Applied::Changed(state, stored))
 }
 

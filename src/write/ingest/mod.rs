@@ -74,6 +74,13 @@ pub struct Declaration {
     pub status: JobStatus,
     /// How often the worker promises to report; stall detection uses it.
     pub refresh_interval: Option<Duration>,
+    /// Which run of the job this declares: one past the stored attempt
+    /// starts the job again (after it failed or was cancelled, or while a
+    /// dead worker's attempt still shows running); `None` is the current.
+    pub attempt: Option<u32>,
+    /// A new attempt goes on from the earlier one's counts rather than
+    /// from zero.
+    pub resume: bool,
 }
 
 /// One progress report (`POST /api/v1/jobs/{jobId}/progress`): absolute
@@ -90,6 +97,9 @@ pub struct Report {
     pub total: Option<u64>,
     /// A new name, stage, message or metadata.
     pub detail: Detail,
+    /// The attempt the report is of (`None`: the current one); an earlier
+    /// one is refused as `stale_attempt`.
+    pub attempt: Option<u32>,
 }
 
 /// How a job ends (`POST .../complete`, `POST .../fail`).
@@ -211,6 +221,17 @@ enum Change {
     Report(Report),
     Finish(Finish),
     Cancel(CancelAsk),
+}
+
+impl Change {
+    /// The attempt the change names, if it names one.
+    fn attempt(&self) -> Option<u32> {
+        match self {
+            Change::Declare(declaration) => declaration.attempt,
+            Change::Report(report) => report.attempt,
+            Change::Finish(_) | Change::Cancel(_) => None,
+        }
+    }
 }
 
 impl Ingest {

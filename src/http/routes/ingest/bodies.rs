@@ -58,6 +58,10 @@ pub(super) struct DeclareBody {
     pub(super) message: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub(super) metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) attempt: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) resume: Option<bool>,
 }
 
 /// The statuses a job may be declared with.
@@ -90,6 +94,8 @@ pub(super) struct ProgressBody {
     pub(super) message: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub(super) metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) attempt: Option<u32>,
 }
 
 /// One item of a batch: a job and its counts (serde cannot refuse unknown
@@ -114,6 +120,8 @@ pub(super) struct BatchItem {
     pub(super) message: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub(super) metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) attempt: Option<u32>,
 }
 
 impl BatchItem {
@@ -129,6 +137,7 @@ impl BatchItem {
             skipped: self.skipped,
             message: self.message,
             metadata: self.metadata,
+            attempt: self.attempt,
         }
         .parse(at)?;
         Ok((self.job_id, report))
@@ -230,6 +239,16 @@ pub(super) fn within(field: &str, value: u64, max: u64) -> Result<u64, ApiError>
     Ok(value)
 }
 
+/// An attempt number: 1 for a job's first run.
+fn attempt_of(field: &str, attempt: u32) -> Result<u32, ApiError> {
+    if attempt == 0 {
+        return Err(ApiError::BadRequest(format!(
+            "invalid body: {field}: at least 1 (the first run is 1)"
+        )));
+    }
+    Ok(attempt)
+}
+
 /// A 400 for a field over its limit; `at` places it in a batch.
 fn invalid(at: &str, err: DetailError) -> ApiError {
     ApiError::BadRequest(format!("invalid body: {at}{err}"))
@@ -318,7 +337,10 @@ impl DeclareBody {
                 ms => within("refreshIntervalMs", ms, MAX_INTERVAL_MS).map(Duration::from_millis),
             })
             .transpose()?;
+        let attempt = self.attempt.map(|n| attempt_of("attempt", n)).transpose()?;
         Ok(Declaration {
+            attempt,
+            resume: self.resume.unwrap_or(false),
             spec,
             detail: Detail {
                 name: None,
@@ -337,6 +359,10 @@ impl ProgressBody {
     pub(super) fn parse(self, at: &str) -> Result<Report, ApiError> {
         let field = |name: &str| format!("{at}{name}");
         Ok(Report {
+            attempt: self
+                .attempt
+                .map(|n| attempt_of(&field("attempt"), n))
+                .transpose()?,
             succeeded: within(&field("successCount"), self.success_count, MAX_COUNT)?,
             failed: within(&field("failureCount"), self.failure_count, MAX_COUNT)?,
             chunk: self

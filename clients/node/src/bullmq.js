@@ -6,6 +6,7 @@
 //
 // - The job is declared as `<queue>:<BullMQ job id>`, with the BullMQ
 //   job's name as `name`, the queue as `kind`, and `attempt`.
+// - A processor's result `{ resultUrl }` becomes the job's result link.
 // - `job.updateProgress(number | object)` and `job.log(row)` are mirrored
 //   (a number is a percentage; an object is `{current, total, failed,
 //   stage, message}`), then passed on to BullMQ as usual.
@@ -84,7 +85,9 @@ export function withProgress(client) {
           await job.flush();
         }
         try {
-          await job.complete();
+          // A processor that returns `{ resultUrl }` says where the result opens.
+          const resultUrl = typeof result?.resultUrl === "string" ? result.resultUrl : undefined;
+          await job.complete({ resultUrl });
           running.delete(id);
         } catch (err) {
           // The work is done: a report that failed must not make BullMQ run it again.

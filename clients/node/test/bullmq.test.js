@@ -31,7 +31,7 @@ async function importRows(job) {
     if (pauseMs && i % 100 === 0) await new Promise((r) => setTimeout(r, pauseMs));
   }
   await job.log("all rows written");
-  return failed;
+  return { failed, resultUrl: `/imports/${job.id}` };
 }
 
 before(async () => {
@@ -66,7 +66,10 @@ test("a BullMQ job reports its items, failures and stage, and completes", async 
   const bullJob = await queue.add("nightly-import", { total: 2000 });
   const record = await ended(idOf(bullJob), "completed");
   assert.deepEqual([record.totalTargetCount, record.successCount, record.failureCount], [2000, 1960, 40]);
-  if ("stage" in record) assert.equal(record.stage, "write");
+  assert.equal(record.stage, "write");
+  assert.equal(record.resultUrl, `/imports/${bullJob.id}`);
+  const logs = await server.logs(idOf(bullJob));
+  assert.ok(logs.some((line) => line.message === "all rows written"), JSON.stringify(logs));
   if ("name" in record) assert.deepEqual([record.name, record.kind], ["nightly-import", queueName]);
 });
 

@@ -110,6 +110,12 @@ export class Server {
     return (await response.json()).data;
   }
 
+  /** The job's kept log lines. */
+  async logs(jobId) {
+    const response = await fetch(`${this.api}/api/v1/jobs/${jobId}/logs?limit=1000`, { headers: { Authorization: `Bearer ${this.readToken}` } });
+    return (await response.json()).data.lines;
+  }
+
   /** A raw write call (with the write token unless another is given): [status, envelope]. */
   async write(method, path, body, token = this.writeToken) {
     const response = await fetch(this.api + path, { method, body: JSON.stringify(body),

@@ -38,4 +38,5 @@ def import_rows(self, total=2000, pause=0.0, fail_at=None, retry_at=None):
         self.update_state(state="PROGRESS", meta={"current": i, "total": total, "failed": failed})
         if pause and i % 100 == 0:
             time.sleep(pause)
-    return failed
+    self.job.log("info", f"{total} rows imported, {failed} refused")
+    return {"failed": failed, "result_url": f"/imports/{self.request.id}"}

@@ -105,6 +105,13 @@ class Server:
                 return None
             raise
 
+    def logs(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's kept log lines."""
+        request = urllib.request.Request(f"{self.api}/api/v1/jobs/{job_id}/logs?limit=1000",
+                                         headers={"Authorization": f"Bearer {self.read_token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)["data"]["lines"]
+
     def write(self, method: str, path: str, body: dict[str, Any], token: str | None = None) -> tuple[int, Any]:
         """A raw write call (with the write token unless another is given): (status, envelope)."""
         request = urllib.request.Request(f"{self.api}{path}", data=json.dumps(body).encode(), method=method,

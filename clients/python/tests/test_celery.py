@@ -56,8 +56,10 @@ def test_a_celery_task_reports_its_items_failures_and_stage_and_completes(celery
     record = eventually(lambda: (r := server.get(task_id)) and r["status"] == "completed" and r, 60,
                         "the task's job completing")
     assert (record["totalTargetCount"], record["successCount"], record["failureCount"]) == (2000, 1960, 40)
-    if "stage" in record:  # servers that know stages
-        assert record["stage"] == "write"
+    assert record["stage"] == "write"
+    assert record["resultUrl"] == f"/imports/{task_id}"
+    lines = server.logs(task_id)
+    assert any(line["message"] == "2000 rows imported, 40 refused" for line in lines), lines
 
 
 def test_a_failing_celery_task_fails_its_job_with_the_exception(celery_env):

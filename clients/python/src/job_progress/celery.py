@@ -20,6 +20,8 @@
   running); pending reports are flushed at the end of every task and when
   the worker process shuts down (prefork children leave through
   ``os._exit``: ``atexit`` never runs there).
+- A task that returns a dict with ``result_url`` gives its job that result
+  link.
 - A cancellation requested on the server raises ``JobCancelled`` from the
   task's next ``update_state`` (or ``self.job.raise_if_cancelled()``); the
   job then ends ``cancelled``.
@@ -128,11 +130,13 @@ def _ended(task_id: str | None) -> Job | None:
 
 
 @signals.task_success.connect(weak=False)
-def _on_success(sender: Any = None, **_: Any) -> None:
+def _on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
     job = _ended(getattr(getattr(sender, "request", None), "id", None))
     if job is not None:
+        # A task that returns {"result_url": ...} says where its result opens.
+        url = result.get("result_url") if isinstance(result, dict) else None
         try:
-            job.complete()
+            job.complete(result_url=url if isinstance(url, str) else None)
         except JobProgressError as err:
             job._client.logger.warning("job %s: could not report its completion: %s", job.id, err)
 

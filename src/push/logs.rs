@@ -18,7 +18,7 @@ use actix_web_lab::sse::{Data, Event};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
-use super::{change::Change, stream::Context};
+use super::{change::Change, context::Context};
 use crate::domain::{JobId, LogBatch, LogLine, MAX_LOG_PAGE};
 
 /// The id of an event sent after `change` (the record the client has)

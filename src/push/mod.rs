@@ -21,7 +21,8 @@
 //! - `push/stalls.rs`: when each active job will stall, so the hub
 //!   announces it (one deadline structure, no timer per stream).
 //! - [`stream`]: what one stream sends: the snapshot, each change, `end`;
-//!   [`logs`]: what it sends of the job's log (`event: log`).
+//!   [`logs`]: what it sends of the job's log (`event: log`);
+//!   `push/context.rs`: what both need ([`stream::Context`]).
 //!
 //! What the polling design feared, and the answer here:
 //!
@@ -46,6 +47,7 @@
 
 pub mod bus;
 pub mod change;
+mod context;
 pub mod hub;
 pub mod logs;
 mod resubscribe;

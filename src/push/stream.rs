@@ -19,6 +19,7 @@ use actix_web_lab::sse::{Data, Event};
 use bytestring::ByteString;
 use tokio::sync::{broadcast, mpsc};
 
+pub use super::context::Context;
 use super::{
     change::Change,
     hub::{Hub, JobWatch},
@@ -26,24 +27,13 @@ use super::{
 };
 use crate::{
     domain::{JobId, ProgressRecord},
-    read::{Page, ProgressReader},
+    read::Page,
 };
 
 /// How often a stream re-reads its jobs while the bus is down: the
 /// response cache's period, so a watcher sees polling latency at worst and
 /// the stores see no more reads than from pollers.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// What every stream task needs.
-#[derive(Debug, Clone)]
-pub struct Context {
-    /// The instance's hub.
-    pub hub: Arc<Hub>,
-    /// The read path, for snapshots.
-    pub reader: ProgressReader,
-    /// Names the request in the log lines of the reads a stream makes.
-    pub request_id: String,
-}
 
 /// When a stream reads through the cache instead of waiting for the bus.
 struct Polling {

@@ -20,7 +20,8 @@ pub struct Search {
 
 impl Search {
     /// Parses `value`; `None` when it is empty (an empty `q=` narrows
-    /// nothing), an error when it is longer than [`MAX_SEARCH`].
+    /// nothing), an error when it is longer than [`MAX_SEARCH`] or holds
+    /// control characters.
     pub fn parse(value: &str) -> Result<Option<Self>, DetailError> {
         let len = value.chars().count();
         if len > MAX_SEARCH {
@@ -28,6 +29,11 @@ impl Search {
                 "q",
                 format!("at most {MAX_SEARCH} characters, got {len}"),
             ));
+        }
+        // Names hold none (tab aside), and PostgreSQL refuses a NUL in a
+        // query's text: a 400, never a failed query.
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(DetailError::new("q", "must not hold control characters"));
         }
         Ok((!value.is_empty()).then(|| Self {
             text: value.to_owned(),

@@ -115,6 +115,7 @@ async fn bad_filters_are_refused_naming_the_parameter(stores: Stores) {
             ("kind=no%20spaces".to_owned(), "kind"),
             (format!("kind={}", "k".repeat(65)), "kind"),
             (format!("q={long}"), "q"),
+            ("q=news%00letter".to_owned(), "q"),
         ] {
             let response = app.app.get(&format!("{path}?{query}")).await;
             assert_eq!(response.status(), 400, "{path}?{query}");

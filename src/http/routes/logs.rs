@@ -37,13 +37,8 @@ struct LineBody {
     message: String,
     /// Left out: when received. `null` is refused, as the document says
     /// the field is a time.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::body::present")]
     at: Option<String>,
-}
-
-/// An optional field that, when given, must hold a value.
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    String::deserialize(deserializer).map(Some)
 }
 
 impl LogsBody {

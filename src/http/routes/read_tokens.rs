@@ -33,7 +33,7 @@ pub const DEFAULT_TTL_SECS: u64 = 60 * 60;
 struct IssueBody {
     /// Left out: the default. `null` is refused, as the document says
     /// the field is a number.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::body::present")]
     ttl: Option<u64>,
 }
 
@@ -86,9 +86,4 @@ pub async fn issue(
             "OK",
             Some(&Issued { token, expires_at }),
         )))
-}
-
-/// An optional field that, when given, must hold a value.
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    <u64 as serde::Deserialize>::deserialize(deserializer).map(Some)
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::http::body::present;
+
 use crate::{
     domain::{
         DetailError, JobId, JobKind, JobName, JobStatus, MAX_CANCEL_REASON, Message, Metadata,
@@ -217,17 +219,6 @@ pub(super) struct ItemResult {
 pub(super) enum ItemData {
     Record(ProgressRecord),
     Conflict(crate::http::Conflict),
-}
-
-/// An optional field that, when given, must hold a value: `null` is
-/// refused (the document says the field is a number or a string), and
-/// only leaving the field out means "none".
-pub(super) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
 }
 
 pub(super) fn within(field: &str, value: u64, max: u64) -> Result<u64, ApiError> {

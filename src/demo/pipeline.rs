@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::{
-    domain::{JobId, JobKind, JobName, ResultUrl},
+    domain::{JobId, JobKind, JobName, LogLevel, ResultUrl},
     write::{JobHandle, JobSpec, ProgressWriter},
 };
 
@@ -21,26 +21,10 @@ pub const KIND: &str = "ai-pipeline";
 /// Audio chunks transcribed per run.
 const CHUNKS: u64 = 6;
 
-/// How loud a log line is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Routine progress.
-    Info,
-    /// Something a reader may want to look at.
-    Warn,
-}
-
-/// Records one log line of the job.
-///
-/// The one place the pipeline logs: until the writer takes log lines
-/// itself, each line is the job's latest `message` (which the dashboard
-/// and `watch` show) and a `tracing` event; switch this body to
-/// `job.log(level, text)` once `JobHandle::log` exists.
-fn log(job: &JobHandle, level: Level, text: &str) -> anyhow::Result<()> {
-    match level {
-        Level::Info => tracing::info!(job_id = %job.progress().job_id, "{text}"),
-        Level::Warn => tracing::warn!(job_id = %job.progress().job_id, "{text}"),
-    }
+/// Records one log line of the job, and makes it the job's latest
+/// `message` (which the list rows and `watch`'s bar show).
+fn log(job: &JobHandle, level: LogLevel, text: &str) -> anyhow::Result<()> {
+    job.log(level, text)?;
     job.message(text)?;
     Ok(())
 }
@@ -69,12 +53,12 @@ pub async fn work(job: &JobHandle, pace: Duration) -> anyhow::Result<()> {
     let metadata = |value: serde_json::Value| value.as_object().cloned().unwrap_or_default();
 
     job.stage("fetch")?;
-    log(job, Level::Info, "downloading the episode's audio")?;
+    log(job, LogLevel::Info, "downloading the episode's audio")?;
     tokio::time::sleep(pace * 2).await;
     job.metadata(metadata(
         json!({"source": "feed.example/podcast.xml", "audioMinutes": 42}),
     ))?;
-    log(job, Level::Info, "audio fetched: 42 minutes")?;
+    log(job, LogLevel::Info, "audio fetched: 42 minutes")?;
 
     job.stage("transcribe")?;
     job.metadata(metadata(json!({"model": "whisper-large-v3"})))?;
@@ -83,24 +67,24 @@ pub async fn work(job: &JobHandle, pace: Duration) -> anyhow::Result<()> {
         if chunk == CHUNKS / 2 {
             log(
                 job,
-                Level::Warn,
+                LogLevel::Warn,
                 "chunk 3: low confidence, retried with a larger beam",
             )?;
         }
         log(
             job,
-            Level::Info,
+            LogLevel::Info,
             &format!("transcribed chunk {chunk} of {CHUNKS}"),
         )?;
     }
 
     job.stage("summarise")?;
     job.metadata(metadata(json!({"summaryModel": "a small local model"})))?;
-    log(job, Level::Info, "summarising the transcript")?;
+    log(job, LogLevel::Info, "summarising the transcript")?;
     tokio::time::sleep(pace * 3).await;
 
     job.stage("publish")?;
-    log(job, Level::Info, "publishing the summary")?;
+    log(job, LogLevel::Info, "publishing the summary")?;
     tokio::time::sleep(pace).await;
     Ok(())
 }

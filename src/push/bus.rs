@@ -16,7 +16,10 @@ use futures_util::{
 use tokio::sync::broadcast;
 
 use super::{hub::Hub, resubscribe::RESUBSCRIBE, sharded};
-use crate::{domain::ProgressRecord, error::error_chain};
+use crate::{
+    domain::{JobId, LogBatch, NewLogLine, ProgressRecord, numbered},
+    error::error_chain,
+};
 
 /// Which bus carries changes.
 #[derive(Debug, Clone)]
@@ -262,6 +265,22 @@ impl Publisher {
         {
             tracing::warn!(error = %err, "cannot publish to NATS");
         }
+    }
+
+    /// Publishes `lines`, just stored as the job's lines up to `last`,
+    /// as one batch ([`publish_log`](Self::publish_log)).
+    pub async fn publish_lines(&self, id: &JobId, last: u64, lines: &[NewLogLine]) {
+        if lines.is_empty() {
+            return;
+        }
+        // At most 100 lines of 2 KiB: all of them are still kept, so they
+        // are numbered up to `last`.
+        let first = (last + 1).saturating_sub(lines.len() as u64);
+        let numbered: Vec<String> = (first..)
+            .zip(lines)
+            .map(|(seq, line)| numbered(seq, &line.to_unnumbered_json()))
+            .collect();
+        self.publish_log(LogBatch::payload(id, &numbered)).await;
     }
 
     /// Publishes `record` as stored. A failure is logged, not retried:

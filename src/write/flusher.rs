@@ -21,7 +21,9 @@
 //!   is published to it after the write, with the version the store gave;
 //! - when any job's hot-store write succeeds after failures (the store is
 //!   back), the writer's epoch moves and every job rewrites its state at
-//!   once.
+//!   once;
+//! - log lines queued by `JobHandle::log` follow the record, at most once
+//!   per flush interval ([`LogShipper`], `write/logs.rs`).
 
 use std::{
     sync::Arc,
@@ -33,6 +35,7 @@ use tokio::sync::watch;
 use super::{
     checkpoints::{CheckpointBatching, Checkpoints},
     link::{Delivered, JobLink},
+    logs::LogShipper,
 };
 use crate::{
     backoff::Backoff,
@@ -97,6 +100,10 @@ impl Store {
 /// blinked (a restart, a failover) gets the latest state within a fraction
 /// of a second: the first retry waits this long.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// How many failed rounds a finished job's last log lines get before its
+/// flusher stops anyway: with the retries' 100 ms doubling, about 0.7 s.
+const LOG_TRIES_AT_END: u32 = 3;
 
 /// What one store has received of the job, and when to write next.
 #[derive(Debug)]
@@ -244,6 +251,10 @@ pub(crate) async fn run(
         config.checkpoint_interval.max(config.heartbeat_interval),
         &config,
     );
+    let mut logs = LogShipper::new(
+        config.flush_interval,
+        Backoff::new(FIRST_RETRY_DELAY, config.max_retry_delay),
+    );
     let mut epoch = hot_epoch.subscribe();
     hot_sink.epoch = *epoch.borrow_and_update();
     loop {
@@ -311,13 +322,28 @@ pub(crate) async fn run(
             next = Some(next.map_or(due, |n| n.min(due)));
         }
 
+        // Log lines follow the record: the store takes them only for a job
+        // it holds.
+        if hot_sink.stored > 0 {
+            let id = &snapshot.record.job_id;
+            logs.ship(&link, id, hot.as_ref(), publisher.as_ref()).await;
+            if link.has_logs() {
+                let due = logs.due();
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+
         link.report(Delivered {
             hot_tried: hot_sink.tried,
             hot_stored: hot_sink.stored,
             archive_tried: archive_sink.tried,
             archive_stored: archive_sink.stored,
         });
-        if finishing && hot_sink.stored >= version && archive_sink.stored >= version {
+        // A finished job's last lines get a few tries; they are not worth
+        // keeping the task alive for as long as its counts are.
+        let logs_settled = !link.has_logs() || logs.failures() >= LOG_TRIES_AT_END;
+        if finishing && hot_sink.stored >= version && archive_sink.stored >= version && logs_settled
+        {
             return;
         }
         let at = next.unwrap_or_else(|| Instant::now() + config.heartbeat_interval);

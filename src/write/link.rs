@@ -7,6 +7,7 @@
 //! urgent mark, abandonment, delivery) lives in this file only.
 
 use std::{
+    collections::VecDeque,
     sync::{Mutex, MutexGuard},
     time::Duration,
 };
@@ -14,7 +15,7 @@ use std::{
 use tokio::sync::{Notify, futures::Notified, watch};
 
 use super::{error::WriteError, state::JobState};
-use crate::domain::{CancelRequest, ProgressRecord};
+use crate::domain::{CancelRequest, KEPT_LINES, NewLogLine, ProgressRecord};
 
 /// The outcome of a flush: whether the state reached each store (for
 /// [`JobHandle::flush`](super::JobHandle::flush), at the first attempt;
@@ -59,6 +60,10 @@ struct Inner {
     version: u64,
     urgent: u64,
     abandoned: bool,
+    /// Log lines waiting for the flusher, oldest first: at most
+    /// [`KEPT_LINES`] (the hot store would drop older ones anyway), so a
+    /// job that logs faster than the store takes lines never grows memory.
+    logs: VecDeque<NewLogLine>,
 }
 
 /// Shared by one job's handle and its flusher.
@@ -82,6 +87,7 @@ impl JobLink {
                 version: 1,
                 urgent: 0,
                 abandoned: false,
+                logs: VecDeque::new(),
             }),
             wake: Notify::new(),
             delivered: watch::Sender::new(Delivered::default()),
@@ -171,6 +177,23 @@ impl JobLink {
         version
     }
 
+    /// Queues a log line for the flusher's next round (no new version:
+    /// the record does not change). Wakes the flusher only when the queue
+    /// was empty, so a burst of lines costs one wake.
+    pub(crate) fn log(&self, line: NewLogLine) {
+        let first = {
+            let mut inner = self.lock();
+            inner.logs.push_back(line);
+            if inner.logs.len() > KEPT_LINES {
+                inner.logs.pop_front();
+            }
+            inner.logs.len() == 1
+        };
+        if first {
+            self.wake.notify_one();
+        }
+    }
+
     /// The handle is gone without finishing the job: the flusher writes the
     /// last state and stops.
     pub(crate) fn abandon(&self) {
@@ -246,6 +269,30 @@ impl JobLink {
             version: inner.version,
             urgent: inner.urgent,
             abandoned: inner.abandoned,
+        }
+    }
+
+    /// Whether log lines are waiting.
+    pub(crate) fn has_logs(&self) -> bool {
+        !self.lock().logs.is_empty()
+    }
+
+    /// Takes at most `most` waiting log lines, oldest first.
+    pub(crate) fn take_logs(&self, most: usize) -> Vec<NewLogLine> {
+        let mut inner = self.lock();
+        let n = most.min(inner.logs.len());
+        inner.logs.drain(..n).collect()
+    }
+
+    /// Puts back lines the hot store did not take, ahead of any logged
+    /// since (still bounded, oldest dropped first).
+    pub(crate) fn return_logs(&self, lines: Vec<NewLogLine>) {
+        let mut inner = self.lock();
+        for line in lines.into_iter().rev() {
+            inner.logs.push_front(line);
+        }
+        while inner.logs.len() > KEPT_LINES {
+            inner.logs.pop_front();
         }
     }
 

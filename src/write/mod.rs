@@ -41,6 +41,7 @@ pub mod eta;
 mod flusher;
 pub mod ingest;
 mod link;
+mod logs;
 pub(crate) mod state;
 mod writer;
 

@@ -2,6 +2,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use chrono::Utc;
+
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
@@ -16,8 +18,8 @@ use super::{
 };
 use crate::{
     domain::{
-        CancelRequest, DetailError, JobId, JobKind, JobName, JobStatus, Message, Metadata,
-        ProgressRecord, ResultUrl, ScheduleId, Step, steps,
+        CancelRequest, DetailError, JobId, JobKind, JobName, JobStatus, LogLevel, LogLineError,
+        Message, Metadata, NewLogLine, ProgressRecord, ResultUrl, ScheduleId, Step, steps,
     },
     push::Publisher,
     store::{Archive, HotStore},
@@ -333,6 +335,23 @@ impl JobHandle {
             metadata: Some(patch),
             ..Detail::default()
         })
+    }
+
+    /// Adds a line to the job's log, stamped now. It is queued, never
+    /// waited on: the flusher sends queued lines after the job's next
+    /// write, at most once per flush interval; a queue that outgrows what
+    /// the hot store keeps (1,000 lines) drops its oldest. Refused (and
+    /// nothing queued) for a message over 2 KiB.
+    ///
+    /// ```no_run
+    /// # fn example(handle: &job_progress::write::JobHandle) -> Result<(), job_progress::domain::LogLineError> {
+    /// use job_progress::domain::LogLevel;
+    /// handle.log(LogLevel::Warn, "rate limited; waiting 2 s")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn log(&self, level: LogLevel, message: impl Into<String>) -> Result<(), LogLineError> {
+        self.link.log(NewLogLine::new(Utc::now(), level, message)?);
+        Ok(())
     }
 
     /// Takes everything `detail` says at once, or none of it.

@@ -258,3 +258,58 @@ async fn stale_writes_never_move_a_job_backwards(pool: sqlx::PgPool) {
         .unwrap();
     assert_eq!(row.status, JobStatus::Completed);
 }
+
+/// The job's log lines as `GET .../logs` serves them (up to 1,000).
+async fn logged(app: &support::TestApp, id: &str) -> Vec<String> {
+    let body = envelope(app.get(&format!("/api/v1/jobs/{id}/logs?limit=1000")).await).await;
+    body["data"]["lines"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|line| line["message"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn log_lines_follow_the_next_flush_and_a_flood_keeps_the_newest(pool: sqlx::PgPool) {
+    use job_progress::domain::LogLevel;
+
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let handle = writer.start(job("chatty"), JobSpec::new(10));
+    handle.log(LogLevel::Info, "first").unwrap();
+    handle.log(LogLevel::Warn, "second").unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the lines reach the store",
+        || async { logged(&app, "chatty").await == ["first", "second"] },
+    )
+    .await;
+
+    let too_long = "x".repeat(2049);
+    assert!(handle.log(LogLevel::Error, too_long).is_err());
+
+    // Far more than the store keeps, faster than any flush: the queue
+    // never holds more than 1,000, and the newest are the ones kept.
+    for i in 0..5_000 {
+        handle.log(LogLevel::Info, format!("line {i}")).unwrap();
+    }
+    handle.complete().await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the flood's tail is stored",
+        || async { logged(&app, "chatty").await.last().map(String::as_str) == Some("line 4999") },
+    )
+    .await;
+    let kept = logged(&app, "chatty").await;
+    assert!(kept.len() <= 1_000, "{} lines kept", kept.len());
+    let numbers: Vec<u32> = kept
+        .iter()
+        .filter_map(|m| m.strip_prefix("line ")?.parse().ok())
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "in order");
+    assert!(!kept.iter().any(|m| m.len() > 2048));
+}

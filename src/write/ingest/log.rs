@@ -2,7 +2,7 @@
 //! in the hot store beside the job's record, numbered there.
 
 use super::{Ingest, IngestError};
-use crate::domain::{JobId, LogBatch, NewLogLine, numbered};
+use crate::domain::{JobId, NewLogLine};
 
 impl Ingest {
     /// Appends `lines` to the job's log; returns the last line's sequence
@@ -15,19 +15,8 @@ impl Ingest {
             Ok(None) => return Err(IngestError::UnknownJob(id)),
             Err(err) => return Err(IngestError::Unavailable(err)),
         };
-        if let Some(publisher) = &self.publisher
-            && !lines.is_empty()
-        {
-            // At most 100 lines of 2 KiB: all of them are still kept, so
-            // they are numbered up to `last`.
-            let first = last + 1 - lines.len() as u64;
-            let numbered: Vec<String> = (first..)
-                .zip(lines)
-                .map(|(seq, line)| numbered(seq, &line.to_unnumbered_json()))
-                .collect();
-            publisher
-                .publish_log(LogBatch::payload(&id, &numbered))
-                .await;
+        if let Some(publisher) = &self.publisher {
+            publisher.publish_lines(&id, last, lines).await;
         }
         Ok(last)
     }

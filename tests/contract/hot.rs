@@ -703,6 +703,16 @@ async fn the_history_is_sampled_and_thinned(make: Make) {
         last + 1,
         "a final state is kept"
     );
+
+    // Run again: the new attempt's chart starts from its own start.
+    let mut again = write(last as i64 + 10, JobStatus::InProgress);
+    again.success_count = 1;
+    again.current_sent_count = 1;
+    again.attempt = Some(2);
+    store.write(&again).await.unwrap();
+    let samples = store.history(&id("sampled")).await.unwrap();
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    assert_eq!(samples[0].processed, 1);
 }
 
 /// Runs each promise against each store, as `#[tokio::test]`s named

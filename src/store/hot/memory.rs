@@ -276,11 +276,17 @@ impl MemoryStore {
             .to_stored_json()
             .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?
             .into();
-        let (old_state, log, mut history) = jobs
-            .remove(&record.job_id)
-            .map_or((None, None, History::default()), |old| {
-                (old.state, old.log, old.history)
-            });
+        let (old_state, log, mut history) =
+            jobs.remove(&record.job_id)
+                .map_or((None, None, History::default()), |old| {
+                    // A new attempt's chart starts from its own start.
+                    let history = if record.attempt() > old.attempt {
+                        History::default()
+                    } else {
+                        old.history
+                    };
+                    (old.state, old.log, history)
+                });
         history.record(record.sample(), record.status.is_terminal());
         let kept_state = match expecting {
             Some(expecting) => Some(Arc::from(expecting.state)),

@@ -144,6 +144,8 @@ if ARGV[12] ~= '' then
   redis.call('SET', KEYS[4], ARGV[12], 'EX', ARGV[2])
 end
 redis.call('EXPIRE', KEYS[5], ARGV[2])
+-- A new attempt's chart starts from its own start.
+if ok and attempt > old_attempt then redis.call('DEL', KEYS[6]) end
 local spacing = tonumber(redis.call('LINDEX', KEYS[6], 0)) or HISTORY_SPACING
 local previous = redis.call('LINDEX', KEYS[6], -1)
 local due = true

@@ -1,13 +1,16 @@
 //! A job's log and its progress history on the read path: what the hot
-//! store keeps, and 404 for a job neither store knows. Not cached: each is
-//! one store call, and a line a worker just wrote should show at once.
+//! store keeps, else what the archive kept of a finished job (its last
+//! 100 lines, its history downsampled), and 404 for a job neither store
+//! knows. Not cached: each is one store call (two or three for a job
+//! only the archive holds), and a line a worker just wrote should show at
+//! once.
 
 use std::sync::Arc;
 
 use super::{
     ReadError, cache::Served, envelope::Rendered, reader::ProgressReader, reader::warn_fallback,
 };
-use crate::domain::{JobId, LogPage, Sample, Source};
+use crate::domain::{JobId, JobTail, LogPage, Sample, Source};
 
 impl ProgressReader {
     /// At most `limit` lines of the job's log numbered after `after`.
@@ -55,12 +58,29 @@ impl ProgressReader {
                 Vec::new()
             }
         };
-        let source = if samples.is_empty() {
-            self.known(&id).await?
-        } else {
-            Source::Hot
+        if !samples.is_empty() {
+            return Ok(Rendered::ok(&Samples { samples }, Source::Hot));
+        }
+        // As for the log: a finished job's downsampled copy, once the hot
+        // store has let go of it.
+        let source = self.known(&id).await?;
+        let samples = match source {
+            Source::Archive => self.archived_tail(&id).await.samples,
+            _ => samples,
         };
         Ok(Rendered::ok(&Samples { samples }, source))
+    }
+
+    /// What the archive kept of a finished job's log and history; nothing
+    /// when it kept none or cannot answer now (logged).
+    async fn archived_tail(&self, id: &JobId) -> JobTail {
+        match self.archive.tail(id).await {
+            Ok(tail) => tail.unwrap_or_default(),
+            Err(err) => {
+                warn_fallback("archive tail read", &err);
+                JobTail::default()
+            }
+        }
     }
 
     /// Where the job is known (it has nothing to show, but exists), or
@@ -84,12 +104,17 @@ impl ProgressReader {
                 LogPage::default()
             }
         };
-        // No line: say whether the job exists at all.
-        let source = if page.lines.is_empty() {
-            self.known(&id).await?
-        } else {
-            Source::Hot
-        };
-        Ok(Rendered::ok(&page, source))
+        if !page.lines.is_empty() {
+            return Ok(Rendered::ok(&page, Source::Hot));
+        }
+        // No line: the hot store may have let go of a finished job whose
+        // last lines the archive kept; else say whether the job exists.
+        match self.known(&id).await? {
+            Source::Archive => {
+                let tail = self.archived_tail(&id).await;
+                Ok(Rendered::ok(&tail.page(after, limit), Source::Archive))
+            }
+            source => Ok(Rendered::ok(&page, source)),
+        }
     }
 }

@@ -161,6 +161,11 @@ impl std::fmt::Debug for Checkpoints {
 }
 
 impl Checkpoints {
+    /// The archive the checkpoints go to.
+    pub(crate) fn archive(&self) -> &dyn Archive {
+        self.inner.archive.as_ref()
+    }
+
     /// A queue in front of `archive`.
     pub fn new(archive: Arc<dyn Archive>, config: CheckpointBatching) -> Self {
         Self {

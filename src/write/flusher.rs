@@ -36,6 +36,7 @@ use super::{
     checkpoints::{CheckpointBatching, Checkpoints},
     link::{Delivered, JobLink},
     logs::LogShipper,
+    tail,
 };
 use crate::{
     backoff::Backoff,
@@ -344,6 +345,9 @@ pub(crate) async fn run(
         let logs_settled = !link.has_logs() || logs.failures() >= LOG_TRIES_AT_END;
         if finishing && hot_sink.stored >= version && archive_sink.stored >= version && logs_settled
         {
+            if status.is_terminal() {
+                tail::keep(hot.as_ref(), checkpoints.archive(), &snapshot.record.job_id).await;
+            }
             return;
         }
         let at = next.unwrap_or_else(|| Instant::now() + config.heartbeat_interval);

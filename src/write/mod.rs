@@ -43,6 +43,7 @@ pub mod ingest;
 mod link;
 mod logs;
 pub(crate) mod state;
+mod tail;
 mod writer;
 
 pub use checkpoints::{BatchStats, COMMIT_WAIT, CheckpointBatching, Checkpoints};

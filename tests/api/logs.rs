@@ -1,6 +1,8 @@
 //! A job's log over HTTP: lines written with a write token, read back in
 //! pages with a read token; bad input refused with the field named.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use support::{AppWithTokens, Stores, app_with_tokens, declaration, on_both_stores};
@@ -167,7 +169,57 @@ async fn a_jobs_history_is_served_and_an_unknown_one_is_404(stores: Stores) {
     assert_eq!(response.status(), 404);
 }
 
+/// Once the hot store has let go of a finished job, its last 100 lines
+/// and its history come from the archive.
+async fn a_finished_jobs_last_lines_and_history_outlive_the_hot_store(stores: Stores) {
+    let w = app_with_tokens(stores, |o| o.ttls.completed = Duration::from_secs(1)).await;
+    let (status, body) = w.declare("kept", declaration(100)).await;
+    assert_eq!(status, 201, "{body}");
+    for chunk in 0..3 {
+        let batch: Vec<String> = (0..50)
+            .map(|i| format!("line {}", chunk * 50 + i + 1))
+            .collect();
+        let batch: Vec<&str> = batch.iter().map(String::as_str).collect();
+        let (status, body) = w.log("kept", lines(&batch)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _) = w
+        .report("kept", json!({ "successCount": 10, "failureCount": 0 }))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = w
+        .complete("kept", json!({ "successCount": 100, "failureCount": 0 }))
+        .await;
+    assert_eq!(status, 200);
+
+    support::eventually(Duration::from_secs(15), "the archive answers", || async {
+        let response = w.app.get("/api/v1/jobs/kept/logs?limit=1000").await;
+        response.headers()["x-progress-source"] == "database"
+    })
+    .await;
+    let (status, body) = w.logs("kept", "?limit=1000").await;
+    assert_eq!(status, 200, "{body}");
+    let kept = messages(&body);
+    assert_eq!(kept.len(), 100, "{body}");
+    assert_eq!(kept[0], "line 51");
+    assert_eq!(kept[99], "line 150");
+    assert_eq!(body["data"]["lines"][0]["seq"], 51, "numbered as they were");
+    let (_, body) = w.logs("kept", "?after=140&limit=5").await;
+    assert_eq!(
+        messages(&body),
+        ["line 141", "line 142", "line 143", "line 144", "line 145"]
+    );
+    assert_eq!(body["data"]["next"], 145);
+
+    let response = w.app.get("/api/v1/jobs/kept/history").await;
+    assert_eq!(response.headers()["x-progress-source"], "database");
+    let body = support::envelope(response).await;
+    let samples = body["data"]["samples"].as_array().unwrap();
+    assert_eq!(samples.last().unwrap()["processed"], 100, "{body}");
+}
+
 on_both_stores!(
+    a_finished_jobs_last_lines_and_history_outlive_the_hot_store,
     a_jobs_history_is_served_and_an_unknown_one_is_404,
     lines_written_read_back_in_pages,
     an_unknown_job_has_no_log,

@@ -45,6 +45,7 @@ mod filters;
 mod lists;
 mod retention;
 mod schedules;
+mod tails;
 
 /// Every call's limit: far above what a healthy database needs.
 const TIMEOUT: Duration = Duration::from_secs(10);

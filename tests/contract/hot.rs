@@ -552,6 +552,11 @@ async fn a_log_is_numbered_and_paged(make: Make) {
     assert_eq!(page.lines[1].level, LogLevel::Warn);
     assert_eq!(page.lines[0].at, lines[0].at);
     assert_eq!(page.next, Some(2));
+    let tail = store.log_tail(&id("logged"), 2).await.unwrap();
+    let seqs: Vec<u64> = tail.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, [2, 3], "the last two");
+    assert_eq!(store.log_tail(&id("logged"), 10).await.unwrap().len(), 3);
+    assert!(store.log_tail(&id("nobody"), 10).await.unwrap().is_empty());
     let page = store.read_log(&id("logged"), 2, 100).await.unwrap();
     assert_eq!(page.lines.len(), 1);
     assert_eq!(page.lines[0].message, "three");

@@ -14,6 +14,7 @@ mod rows;
 mod sql;
 mod sql_archive;
 mod sqlite;
+mod tails;
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use async_trait::async_trait;
 // `guard`: a store-wide name the archives below take from `super::`.
 use super::{StoreError, WriteOutcome, guard};
 use crate::domain::{
-    FinishedPage, FinishedQuery, JobFilter, JobId, ProgressRecord, Schedule, ScheduleId,
+    FinishedPage, FinishedQuery, JobFilter, JobId, JobTail, ProgressRecord, Schedule, ScheduleId,
 };
 
 pub use self::postgres::PgArchive;
@@ -91,6 +92,14 @@ pub trait Archive: Send + Sync + 'static {
     /// clock, in one statement; returns how many it deleted. Active jobs
     /// are never deleted. [`Retention`](super::Retention) runs it batch after batch.
     async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError>;
+
+    /// Keeps `tail` (a finished job's last log lines and downsampled
+    /// history) beside the job's checkpoint, which must exist, replacing
+    /// what was kept before; it goes when retention deletes the job.
+    async fn keep_tail(&self, id: &JobId, tail: &JobTail) -> Result<(), StoreError>;
+
+    /// What [`keep_tail`](Self::keep_tail) kept of the job, if anything.
+    async fn tail(&self, id: &JobId) -> Result<Option<JobTail>, StoreError>;
 
     /// Schedules that have started and not ended, oldest start first.
     async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError>;

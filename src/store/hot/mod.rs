@@ -3,7 +3,6 @@
 //! [`RedisStore`] (`redis/`, on one Redis or a Redis Cluster), which keep
 //! the same stored JSON and read it through one `decode`.
 
-mod kept_log;
 mod memory;
 mod redis;
 
@@ -12,7 +11,9 @@ use async_trait::async_trait;
 // `Keys`, `breaker`, `guard` and `keys`: the store-wide names the stores
 // below take from `super::`.
 use super::{Keys, StoreError, WriteOutcome, breaker, guard, keys};
-use crate::domain::{CancelRequest, JobFilter, JobId, LogPage, NewLogLine, ProgressRecord, Sample};
+use crate::domain::{
+    CancelRequest, JobFilter, JobId, LogLine, LogPage, NewLogLine, ProgressRecord, Sample,
+};
 
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisStore, Ttls};
@@ -136,6 +137,10 @@ pub trait HotStore: Send + Sync + 'static {
     /// At most `limit` kept lines of the job's log numbered after `after`,
     /// oldest first; an empty page when there are none (or no such job).
     async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError>;
+
+    /// The last `most` kept lines of the job's log, oldest first (what the
+    /// archive keeps of a finished job).
+    async fn log_tail(&self, id: &JobId, most: u32) -> Result<Vec<LogLine>, StoreError>;
 
     /// The job's progress samples, oldest first (see
     /// [`History`](crate::domain::History)): appended by every write of

@@ -16,7 +16,7 @@ use crate::{
     domain::{JobId, JobStatus, ProgressRecord},
     error::error_chain,
     store::Replaced,
-    write::checkpoints::COMMIT_WAIT,
+    write::{checkpoints::COMMIT_WAIT, tail},
 };
 
 /// How long a failed checkpoint is retried (by [`CHECKPOINT_RETRY`])
@@ -85,6 +85,7 @@ impl Ingest {
     /// once it is committed (and is dropped unheard if it never is).
     pub(super) fn checkpoint(&self, record: ProgressRecord, synced: bool) -> oneshot::Receiver<()> {
         let batcher = self.batcher.clone();
+        let (hot, archive) = (self.hot.clone(), self.archive.clone());
         let (committed, heard) = oneshot::channel();
         let task = async move {
             let started = tokio::time::Instant::now();
@@ -98,6 +99,9 @@ impl Ingest {
                 match submitted {
                     Ok(_) => {
                         let _ = committed.send(());
+                        if record.status.is_terminal() {
+                            tail::keep(hot.as_ref(), archive.as_ref(), &record.job_id).await;
+                        }
                         return;
                     }
                     Err(err) => {

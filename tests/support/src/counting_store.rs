@@ -9,7 +9,7 @@ use std::sync::{
 
 use async_trait::async_trait;
 use job_progress::{
-    domain::{JobFilter, JobId, LogPage, NewLogLine, ProgressRecord, Sample},
+    domain::{JobFilter, JobId, LogLine, LogPage, NewLogLine, ProgressRecord, Sample},
     store::{Held, HotStore, HotWrite, Replaced, StoreError},
 };
 use tokio::sync::Notify;
@@ -103,6 +103,9 @@ impl HotStore for CountingStore {
     }
     async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError> {
         self.inner.read_log(id, after, limit).await
+    }
+    async fn log_tail(&self, id: &JobId, most: u32) -> Result<Vec<LogLine>, StoreError> {
+        self.inner.log_tail(id, most).await
     }
     async fn history(&self, id: &JobId) -> Result<Vec<Sample>, StoreError> {
         self.inner.history(id).await

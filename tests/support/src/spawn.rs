@@ -38,6 +38,8 @@ pub struct Options {
     pub nats: Option<String>,
     /// `redis_url` is a node of a Redis Cluster: keys in this many buckets.
     pub cluster_buckets: Option<NonZeroU16>,
+    /// How long the hot store keeps records (default: the server's).
+    pub ttls: Ttls,
 }
 
 /// The stores a test runs on: Redis and a fresh PostgreSQL database, or
@@ -127,6 +129,7 @@ fn test_options() -> Options {
         keys: None,
         nats: None,
         cluster_buckets: None,
+        ttls: Ttls::default(),
     }
 }
 
@@ -151,7 +154,7 @@ pub async fn spawn_app_with(pool: PgPool, tune: impl FnOnce(&mut Options)) -> Te
     let redis = connect(
         &options.redis_url,
         keys.clone(),
-        Ttls::default(),
+        options.ttls,
         Duration::from_millis(200),
     )
     .expect("redis store");
@@ -196,7 +199,7 @@ pub async fn spawn_embedded_with(tune: impl FnOnce(&mut Options)) -> TestApp {
         AnyArchive::sqlite_file(&data.path().join("job-progress.db"), Duration::from_secs(2))
             .expect("a SQLite archive");
     archive.migrate().await.expect("the SQLite migrations");
-    let hot = MemoryStore::new(Ttls::default(), job_progress::push::FEED_CAPACITY);
+    let hot = MemoryStore::new(options.ttls, job_progress::push::FEED_CAPACITY);
     let bus = Bus::InProcess(hot.events());
     let keys = Keys::new("embedded:");
     let mut app = launch(options, Arc::new(hot), archive.shared(), (bus, None), keys);

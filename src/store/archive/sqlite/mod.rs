@@ -58,9 +58,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::{Sqlite, SqlitePool};
 
-use super::{Archive, SqlArchive, StoreError, WriteOutcome, calls, guard::ErrorKind};
+use super::{Archive, SqlArchive, StoreError, WriteOutcome, calls, guard::ErrorKind, tails};
 use crate::domain::{
-    FinishedPage, FinishedQuery, JobFilter, JobId, ProgressRecord, Schedule, ScheduleId,
+    FinishedPage, FinishedQuery, JobFilter, JobId, JobTail, ProgressRecord, Schedule, ScheduleId,
 };
 
 const STORE: &str = "sqlite";
@@ -174,6 +174,16 @@ impl Archive for SqliteArchive {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError> {
         self.delete_old_finished(keep, batch).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
+    async fn keep_tail(&self, id: &JobId, tail: &JobTail) -> Result<(), StoreError> {
+        tails::keep(&self.guarded, &self.writer, |n| format!("?{n}"), id, tail).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
+    async fn tail(&self, id: &JobId) -> Result<Option<JobTail>, StoreError> {
+        tails::read(&self.guarded, &self.readers, |n| format!("?{n}"), id).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -59,15 +59,21 @@ end
 return last
 "#;
 
-/// Reads at most ARGV[2] lines numbered after ARGV[1], in one step so the
-/// counters and the lines agree.
+/// Reads at most ARGV[2] lines numbered after ARGV[1] (or, when ARGV[1]
+/// is `tail`, the last ARGV[2] lines), in one step so the counters and
+/// the lines agree.
 ///
 /// KEYS: the log's key. Returns `{last, line, ...}`; `{}` for no log.
 const READ_SCRIPT: &str = r#"
 local first = tonumber(redis.call('HGET', KEYS[1], 'first'))
 if not first then return {} end
 local last = tonumber(redis.call('HGET', KEYS[1], 'last'))
-local from = math.max(first, tonumber(ARGV[1]) + 1)
+local from
+if ARGV[1] == 'tail' then
+  from = math.max(first, last - tonumber(ARGV[2]) + 1)
+else
+  from = math.max(first, tonumber(ARGV[1]) + 1)
+end
 local to = math.min(last, from + tonumber(ARGV[2]) - 1)
 if from > to then return { string.format('%d', last) } end
 local fields = {}
@@ -124,16 +130,21 @@ impl RedisStore {
         Ok(u64::try_from(last).ok())
     }
 
-    /// Runs the read script (see [`READ_SCRIPT`]) and decodes its lines.
+    /// Runs the read script (see [`READ_SCRIPT`]) and decodes its lines:
+    /// at most `limit` after `after`, or with `None` the last `limit`.
     pub(super) async fn run_read_log(
         &self,
         id: &JobId,
-        after: u64,
+        after: Option<u64>,
         limit: u32,
     ) -> Result<LogPage, StoreError> {
         let key = self.keys.log(id);
         let mut invocation = self.log_scripts.read.key(&key);
-        invocation.arg(after).arg(limit);
+        match after {
+            Some(after) => invocation.arg(after),
+            None => invocation.arg("tail"),
+        };
+        invocation.arg(limit);
         let mut conn = self.conn.clone();
         let answer: Vec<Option<String>> = self
             .call(self.keys.bucket(id), invocation.invoke_async(&mut conn))

@@ -38,7 +38,9 @@ use super::{
     guard::{ErrorKind, Guarded},
     keys::Bucket,
 };
-use crate::domain::{JobFilter, JobId, JobStatus, LogPage, NewLogLine, ProgressRecord, Sample};
+use crate::domain::{
+    JobFilter, JobId, JobStatus, LogLine, LogPage, NewLogLine, ProgressRecord, Sample,
+};
 
 /// How many values one MGET asks for: a page of 1,000 takes four round
 /// trips, and no single command keeps Redis busy for long (500 values, about
@@ -375,7 +377,12 @@ impl HotStore for RedisStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
     async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError> {
-        self.run_read_log(id, after, limit).await
+        self.run_read_log(id, Some(after), limit).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
+    async fn log_tail(&self, id: &JobId, most: u32) -> Result<Vec<LogLine>, StoreError> {
+        Ok(self.run_read_log(id, None, most).await?.lines)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]

@@ -20,7 +20,8 @@
 //! - a job's progress history, sampled and thinned by the rules the
 //!   write script keeps ([`History`]);
 //! - a job's log, numbered and bounded as the Redis log script keeps it
-//!   (`kept_log.rs`), living and expiring with its record;
+//!   (`memory/kept_log.rs`, `memory/log.rs`), living and expiring with
+//!   its record;
 //! - every stored value, and every batch of log lines, is published to
 //!   the streams of this process
 //!   ([`MemoryStore::events`], which the push hub's in-process bus
@@ -49,11 +50,15 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::broadcast;
 
-use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode, kept_log::KeptLog};
+mod kept_log;
+mod log;
+
+use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode};
 use crate::domain::{
-    CancelRequest, History, JobFilter, JobId, JobKind, JobStatus, LogBatch, LogLine, LogPage,
+    CancelRequest, History, JobFilter, JobId, JobKind, JobStatus, LogLine, LogPage,
     MAX_ATTEMPTS_KEPT, NewLogLine, ProgressRecord, Sample,
 };
+use kept_log::KeptLog;
 
 /// Where a job sorts in the active list: jobs with a start first, by
 /// start; then those without; ties by id (Redis orders equal scores by
@@ -456,39 +461,15 @@ impl HotStore for MemoryStore {
         id: &JobId,
         lines: &[NewLogLine],
     ) -> Result<Option<u64>, StoreError> {
-        let mut jobs = self.lock();
-        jobs.expire(Instant::now());
-        let Some(entry) = jobs.entries.get_mut(id) else {
-            return Ok(None);
-        };
-        let log = entry.log.get_or_insert_default();
-        let last = log.append(lines);
-        let (added, _) = log.after(last - lines.len() as u64, u32::MAX);
-        drop(jobs);
-        if !added.is_empty() {
-            // As the Redis log script publishes them; no subscriber is no
-            // error.
-            let _ = self
-                .events
-                .send(Bytes::from(LogBatch::payload(id, &added).into_bytes()));
-        }
-        Ok(Some(last))
+        Ok(self.append_lines(id, lines))
     }
 
     async fn read_log(&self, id: &JobId, after: u64, limit: u32) -> Result<LogPage, StoreError> {
-        let found = self
-            .lock()
-            .live(id)
-            .and_then(|entry| Some(entry.log.as_ref()?.after(after, limit)));
-        let Some((raw, last)) = found else {
-            return Ok(LogPage::default());
-        };
-        let lines = raw
-            .iter()
-            .map(|line| serde_json::from_str::<LogLine>(line))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|err| StoreError::corrupt(format!("log of {id}"), err))?;
-        Ok(LogPage::of(lines, last))
+        self.log_page(id, Some(after), limit)
+    }
+
+    async fn log_tail(&self, id: &JobId, most: u32) -> Result<Vec<LogLine>, StoreError> {
+        Ok(self.log_page(id, None, most)?.lines)
     }
 
     async fn history(&self, id: &JobId) -> Result<Vec<Sample>, StoreError> {

@@ -35,6 +35,11 @@ impl KeptLog {
         self.last
     }
 
+    /// The last line's sequence number (0: none yet).
+    pub(super) fn last(&self) -> u64 {
+        self.last
+    }
+
     /// At most `limit` lines numbered after `after`, as stored, and the
     /// last line's number.
     pub(super) fn after(&self, after: u64, limit: u32) -> (Vec<Arc<str>>, u64) {

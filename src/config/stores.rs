@@ -23,6 +23,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::{
+    domain::LogCap,
     push::{Bus, FEED_CAPACITY, Publisher},
     store::{
         AnyArchive, BreakerConfig, HotStore, Keys, MemoryStore, PgArchive, RedisStore,
@@ -53,6 +54,13 @@ pub struct RedisSettings {
     #[arg(long, env = "COMPLETED_TTL_SECS", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub completed_ttl_secs: u64,
+    /// All jobs' logs together in the hot store, in MiB: past it, whole
+    /// logs of finished jobs go, the longest finished first (the archive
+    /// keeps their last 100 lines). On a cluster, each bucket holds its
+    /// share.
+    #[arg(long, env = "LOG_MAX_TOTAL_MB", default_value_t = LogCap::DEFAULT_MB,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_max_total_mb: u64,
     /// Consecutive Redis failures after which Redis is skipped for a
     /// cool-off (0: never skip).
     #[arg(long, env = "REDIS_BREAKER_FAILURES", default_value_t = 3)]
@@ -131,6 +139,11 @@ impl RedisSettings {
         }
     }
 
+    /// The cap on all logs together.
+    pub fn log_cap(&self) -> LogCap {
+        LogCap::megabytes(self.log_max_total_mb)
+    }
+
     /// The hot store these settings pick (Redis connects lazily), with its
     /// bus.
     pub fn open(&self) -> anyhow::Result<OpenedHot> {
@@ -140,7 +153,7 @@ impl RedisSettings {
                 "BUS_URL needs REDIS_URL: the in-process store serves one process, \
                  which needs no bus"
             );
-            let store = MemoryStore::new(self.ttls(), FEED_CAPACITY);
+            let store = MemoryStore::new(self.ttls(), FEED_CAPACITY).with_log_cap(self.log_cap());
             let bus = Bus::InProcess(store.events());
             return Ok(OpenedHot {
                 store: Arc::new(store),
@@ -178,10 +191,12 @@ impl RedisSettings {
         } else {
             RedisStore::new(url, keys, self.ttls(), timeout)?
         };
-        let store = store.with_breaker(BreakerConfig {
-            failures: self.redis_breaker_failures,
-            cool_off: Duration::from_millis(self.redis_breaker_cool_off_ms),
-        });
+        let store = store
+            .with_breaker(BreakerConfig {
+                failures: self.redis_breaker_failures,
+                cool_off: Duration::from_millis(self.redis_breaker_cool_off_ms),
+            })
+            .with_log_cap(self.log_cap());
         // With another bus, the writer publishes, not the script.
         Ok(if self.bus_url.is_some() {
             store.without_publishing()

@@ -74,7 +74,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", tokens_file.display()))?;
     settings.access.tokens_file = Some(tokens_file);
 
-    let hot = MemoryStore::new(settings.redis.ttls(), FEED_CAPACITY);
+    let hot = MemoryStore::new(settings.redis.ttls(), FEED_CAPACITY)
+        .with_log_cap(settings.redis.log_cap());
     let archive = AnyArchive::sqlite_file(
         &data_dir.join(SqliteArchive::FILE_NAME),
         Duration::from_secs(2),

@@ -20,6 +20,44 @@ pub const MAX_LOG_PAGE: u32 = 1000;
 /// The archive keeps this many of a finished job's last lines.
 pub const ARCHIVED_LINES: usize = 100;
 
+/// The most bytes all jobs' logs together take in one hot store
+/// (`LOG_MAX_TOTAL_MB`): past it, whole logs of finished jobs go, the
+/// longest finished first (the archive keeps their last lines). Active
+/// jobs' logs are never cut for it: each is bounded by [`KEPT_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogCap {
+    bytes: u64,
+}
+
+impl LogCap {
+    /// The default: 256 MiB.
+    pub const DEFAULT_MB: u64 = 256;
+
+    /// A cap of `mb` MiB.
+    pub fn megabytes(mb: u64) -> Self {
+        Self {
+            bytes: mb.saturating_mul(1024 * 1024),
+        }
+    }
+
+    /// The cap in bytes.
+    pub fn bytes(self) -> u64 {
+        self.bytes
+    }
+
+    /// Each bucket's share when the logs are spread over `buckets` (one
+    /// Redis: 1; a cluster: its buckets, each counted on its own slot).
+    pub fn per_bucket(self, buckets: usize) -> u64 {
+        self.bytes / u64::try_from(buckets.max(1)).unwrap_or(1)
+    }
+}
+
+impl Default for LogCap {
+    fn default() -> Self {
+        Self::megabytes(Self::DEFAULT_MB)
+    }
+}
+
 /// How serious a line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

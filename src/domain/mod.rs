@@ -27,8 +27,8 @@ pub use history::{
 };
 pub use id::{IdError, JobId, MAX_ID_LEN, ScheduleId};
 pub use log::{
-    ARCHIVED_LINES, KEPT_BYTES, KEPT_LINES, LogBatch, LogLevel, LogLine, LogLineError, LogPage,
-    MAX_LINE_BYTES, MAX_LINES_PER_CALL, MAX_LOG_PAGE, NewLogLine, numbered,
+    ARCHIVED_LINES, KEPT_BYTES, KEPT_LINES, LogBatch, LogCap, LogLevel, LogLine, LogLineError,
+    LogPage, MAX_LINE_BYTES, MAX_LINES_PER_CALL, MAX_LOG_PAGE, NewLogLine, numbered,
 };
 pub use progress::{EndRange, ProgressRecord, StallPolicy, StoredRecord, percentage};
 pub use schedule::{Schedule, ScheduleProgress};

@@ -17,6 +17,9 @@
 //! | `job:events`             | pub/sub channel | every stored record, as stored, published by the write script | - |
 //! | `job:active:kind:<kind>` | sorted set | the active jobs of one kind, scored as `active:by-start`; `kind=` pages read it | none |
 //! | `job:active:names`       | hash       | field `<jobId>`, value `<kind> <name>` (either may be empty; a kind holds no space) of every active job; `q=` reads it, never the records | none |
+//! | `job:logs:bytes`         | string     | the bytes of every job's log together, as the log script counted them (see `LOG_MAX_TOTAL_MB`) | none |
+//! | `job:logs:sizes`         | hash       | field `<jobId>`, value the bytes of that job's log | none |
+//! | `job:logs:finished`      | sorted set | member `<jobId>` of a finished job with a log, score = when it finished, in ms: past the cap, the log script deletes these logs first, oldest first | none |
 //!
 //! # Redis Cluster
 //!
@@ -37,6 +40,7 @@
 //! | `{job:3}active:by-start`     | sorted set | the bucket's active jobs, by start, as above |
 //! | `{job:3}active:kind:<kind>`  | sorted set | the bucket's active jobs of one kind, as above |
 //! | `{job:3}active:names`        | hash       | the bucket's active jobs' kinds and names, as above |
+//! | `{job:3}logs:bytes`, `{job:3}logs:sizes`, `{job:3}logs:finished` | string, hash, sorted set | the bucket's logs' bytes, as above; the cap is shared evenly by the buckets |
 //! | `{job:3}events`              | shard channel | the bucket's stored records, published with `SPUBLISH` |
 //!
 //! A shard channel is served by the master of its slot alone, so the write
@@ -162,7 +166,30 @@ impl Keys {
 
     /// `<head>log:<jobId>`: the job's log, one hash (see the layout).
     pub fn log(&self, id: &JobId) -> String {
-        format!("{}log:{}", self.head(self.bucket(id)), id)
+        format!("{}{}", self.log_prefix(self.bucket(id)), id)
+    }
+
+    /// `<head>log:`: what the bucket's log keys start with; the log
+    /// script appends the id of a finished job whose log it evicts.
+    pub fn log_prefix(&self, bucket: Bucket) -> String {
+        format!("{}log:", self.head(bucket))
+    }
+
+    /// `<head>logs:bytes`: the bytes of all the bucket's logs, as the
+    /// scripts counted them.
+    pub fn log_bytes(&self, bucket: Bucket) -> String {
+        format!("{}logs:bytes", self.head(bucket))
+    }
+
+    /// `<head>logs:sizes`: `<jobId>` -> the bytes of that job's log.
+    pub fn log_sizes(&self, bucket: Bucket) -> String {
+        format!("{}logs:sizes", self.head(bucket))
+    }
+
+    /// `<head>logs:finished`: the bucket's finished jobs that have a log,
+    /// by when they finished: whose logs go first past the cap.
+    pub fn finished_logs(&self, bucket: Bucket) -> String {
+        format!("{}logs:finished", self.head(bucket))
     }
 
     /// `<head>history:<jobId>`: the job's progress samples, one list (see

@@ -314,10 +314,14 @@ async fn log_lines_follow_the_next_flush_and_a_flood_keeps_the_newest(pool: sqlx
     assert!(!kept.iter().any(|m| m.len() > 2048));
 
     // The finished job's last lines are kept in the archive too.
-    eventually(Duration::from_secs(10), "the archive keeps the tail", || async {
-        let tail = app.archive.tail(&job("chatty")).await.unwrap();
-        tail.and_then(|t| t.lines.last().map(|l| l.message.clone()))
-            == Some("line 4999".to_owned())
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the archive keeps the tail",
+        || async {
+            let tail = app.archive.tail(&job("chatty")).await.unwrap();
+            tail.and_then(|t| t.lines.last().map(|l| l.message.clone()))
+                == Some("line 4999".to_owned())
+        },
+    )
     .await;
 }

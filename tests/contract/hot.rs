@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use job_progress::{
     domain::{
         CancelRequest, EndRange, HISTORY_SAMPLES, JobFilter, JobId, JobKind, JobName, JobStatus,
-        KEPT_BYTES, KEPT_LINES, LogLevel, MAX_LINE_BYTES, MAX_LINES_PER_CALL, NewLogLine,
+        KEPT_BYTES, KEPT_LINES, LogCap, LogLevel, MAX_LINE_BYTES, MAX_LINES_PER_CALL, NewLogLine,
         ProgressRecord, ScheduleId,
     },
     store::{HotStore, HotWrite, Keys, MemoryStore, RedisStore, Replaced, Ttls},
@@ -718,6 +718,92 @@ async fn the_history_is_sampled_and_thinned(make: Make) {
     let samples = store.history(&id("sampled")).await.unwrap();
     assert_eq!(samples.len(), 1, "{samples:?}");
     assert_eq!(samples[0].processed, 1);
+}
+
+/// The stores with all logs together capped at 1 MiB. One Redis and the
+/// in-process store: on a cluster each bucket holds its share, by the
+/// same script.
+type MakeCapped = fn() -> BoxFuture<'static, Arc<dyn HotStore>>;
+
+fn redis_capped() -> BoxFuture<'static, Arc<dyn HotStore>> {
+    Box::pin(async move {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let store = RedisStore::new(&url, fresh_keys(), Ttls::default(), Duration::from_secs(2))
+            .expect("a Redis store")
+            .with_log_cap(LogCap::megabytes(1));
+        Arc::new(store) as Arc<dyn HotStore>
+    })
+}
+
+fn memory_capped() -> BoxFuture<'static, Arc<dyn HotStore>> {
+    Box::pin(async move {
+        let store = MemoryStore::new(Ttls::default(), job_progress::push::FEED_CAPACITY)
+            .with_log_cap(LogCap::megabytes(1));
+        Arc::new(store) as Arc<dyn HotStore>
+    })
+}
+
+/// Past the cap on all logs together, whole logs of finished jobs go, the
+/// longest finished first; an active job's log is never cut for it, and
+/// the newest finished jobs keep theirs.
+async fn past_the_cap_the_oldest_finished_jobs_logs_go_first(make: MakeCapped) {
+    let store = make().await;
+    let message = "x".repeat(1_000);
+    let log = |job: &'static str, lines: usize| {
+        let store = Arc::clone(&store);
+        let message = message.clone();
+        async move {
+            let batch: Vec<NewLogLine> = (0..100)
+                .map(|_| line(LogLevel::Info, message.clone()))
+                .collect();
+            for _ in 0..lines / 100 {
+                store.append_log(&id(job), &batch).await.unwrap();
+            }
+        }
+    };
+    let kept = |job: &'static str| {
+        let store = Arc::clone(&store);
+        async move { store.read_log(&id(job), 0, 1_000).await.unwrap().lines.len() }
+    };
+    store.write(&running("live", 1, 1)).await.unwrap();
+    log("live", 100).await;
+    // Eight jobs of about 210 KiB of log each, finishing one after another:
+    // about 1.7 MiB in all against a 1 MiB cap.
+    const DONE: [&str; 8] = ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7"];
+    for job in DONE {
+        store.write(&running(job, 1, 1)).await.unwrap();
+        log(job, 200).await;
+        store
+            .write(&with_status(running(job, 2, 1), JobStatus::Completed))
+            .await
+            .unwrap();
+    }
+    assert_eq!(kept("live").await, 100, "an active job's log is never cut");
+    let kept_by_job: Vec<usize> = futures_util::future::join_all(DONE.map(kept)).await;
+    assert_eq!(
+        kept_by_job,
+        [0, 0, 0, 0, 200, 200, 200, 200],
+        "the longest finished went first"
+    );
+    // A finished job that runs again is no finished job: its log stays.
+    let mut again = running("d4", 1, 1);
+    again.attempt = Some(2);
+    store.write(&again).await.unwrap();
+    store.write(&running("d8", 1, 1)).await.unwrap();
+    log("d8", 200).await;
+    assert_eq!(kept("d4").await, 200, "running again");
+    assert_eq!(kept("d5").await, 0, "the longest finished of the rest");
+}
+
+mod capped {
+    #[tokio::test]
+    async fn on_redis() {
+        super::past_the_cap_the_oldest_finished_jobs_logs_go_first(super::redis_capped).await
+    }
+    #[tokio::test]
+    async fn on_memory() {
+        super::past_the_cap_the_oldest_finished_jobs_logs_go_first(super::memory_capped).await
+    }
 }
 
 /// Runs each promise against each store, as `#[tokio::test]`s named

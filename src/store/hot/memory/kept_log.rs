@@ -35,6 +35,11 @@ impl KeptLog {
         self.last
     }
 
+    /// The kept lines' JSON, in bytes.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// The last line's sequence number (0: none yet).
     pub(super) fn last(&self) -> u64 {
         self.last

@@ -55,7 +55,7 @@ mod log;
 
 use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode};
 use crate::domain::{
-    CancelRequest, History, JobFilter, JobId, JobKind, JobStatus, LogLine, LogPage,
+    CancelRequest, History, JobFilter, JobId, JobKind, JobStatus, LogCap, LogLine, LogPage,
     MAX_ATTEMPTS_KEPT, NewLogLine, ProgressRecord, Sample,
 };
 use kept_log::KeptLog;
@@ -84,6 +84,9 @@ struct Entry {
     start: Option<StartKey>,
     /// Its log, once a line was written.
     log: Option<KeptLog>,
+    /// When it finished, if it has a log: its place among the logs that go
+    /// first past the cap.
+    log_finished: Option<i64>,
     /// Its progress samples.
     history: History,
     /// Its kind (it is in that kind's index while active) and name: what
@@ -102,6 +105,11 @@ struct Jobs {
     /// Every value by expiry, so expired ones leave in order, each found
     /// once, without a scan.
     by_expiry: BTreeSet<(Instant, JobId)>,
+    /// The bytes of every kept log together (see `log.rs`).
+    log_bytes: usize,
+    /// Finished jobs with a log, by when they finished: whose logs go
+    /// first past the cap.
+    finished_logs: BTreeSet<(i64, JobId)>,
 }
 
 impl Jobs {
@@ -111,8 +119,10 @@ impl Jobs {
             if *at > now {
                 break;
             }
-            if let Some((_, id)) = self.by_expiry.pop_first() {
-                self.remove(&id);
+            if let Some((_, id)) = self.by_expiry.pop_first()
+                && let Some(gone) = self.remove(&id)
+            {
+                self.forget_log(&id, &gone);
             }
         }
     }
@@ -183,6 +193,7 @@ enum Outcome {
 pub struct MemoryStore {
     jobs: Arc<Mutex<Jobs>>,
     ttls: Ttls,
+    log_cap: LogCap,
     events: broadcast::Sender<Bytes>,
 }
 
@@ -203,8 +214,15 @@ impl MemoryStore {
         Self {
             jobs: Arc::default(),
             ttls,
+            log_cap: LogCap::default(),
             events: broadcast::channel(events_capacity).0,
         }
+    }
+
+    /// Caps all logs together at `cap` (default 256 MiB).
+    pub fn with_log_cap(mut self, cap: LogCap) -> Self {
+        self.log_cap = cap;
+        self
     }
 
     /// Every stored value, as stored, as it is written: what the Redis
@@ -281,17 +299,26 @@ impl MemoryStore {
             .to_stored_json()
             .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?
             .into();
-        let (old_state, log, mut history) =
-            jobs.remove(&record.job_id)
-                .map_or((None, None, History::default()), |old| {
-                    // A new attempt's chart starts from its own start.
-                    let history = if record.attempt() > old.attempt {
-                        History::default()
-                    } else {
-                        old.history
-                    };
-                    (old.state, old.log, history)
-                });
+        let (old_state, log, mut history, old_finished, restarted) = jobs
+            .remove(&record.job_id)
+            .map_or((None, None, History::default(), None, false), |old| {
+                // A new attempt's chart starts from its own start.
+                let restarted = record.attempt() > old.attempt;
+                let history = if restarted {
+                    History::default()
+                } else {
+                    old.history
+                };
+                (old.state, old.log, history, old.log_finished, restarted)
+            });
+        // A finished job's log joins the first to go past the cap, at its
+        // first final write; a job that runs again leaves them.
+        let log_finished = match old_finished {
+            Some(at) if !restarted => Some(at),
+            _ if record.status.is_terminal() && log.is_some() => Some(score),
+            _ => None,
+        };
+        jobs.move_finished_log(&record.job_id, old_finished, log_finished);
         history.record(record.sample(), record.status.is_terminal());
         let kept_state = match expecting {
             Some(expecting) => Some(Arc::from(expecting.state)),
@@ -331,6 +358,7 @@ impl MemoryStore {
                 expires_at,
                 start,
                 log,
+                log_finished,
                 history,
                 kind: record.kind.clone(),
                 name: record.name.as_ref().map(|name| name.as_str().to_owned()),

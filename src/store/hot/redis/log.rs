@@ -10,20 +10,30 @@ use crate::{
 };
 
 /// Appends lines to a job's log, only while the job has a record, and
-/// trims the oldest until at most ARGV[1] lines and ARGV[2] bytes are
+/// trims the oldest until at most ARGV[3] lines and ARGV[4] bytes are
 /// kept; the hash gets the record's TTL. One hash holds the lines (field
 /// `<seq>`) and the counters (`first`, `last`, `bytes`), so a log is one
 /// bounded structure that expires whole.
+///
+/// Then the bucket's cap (`LOG_MAX_TOTAL_MB`): the job's log size goes into
+/// the bucket's sizes hash and total; while the total passes ARGV[5],
+/// whole logs of the bucket's finished jobs are deleted, the longest
+/// finished first (at most [`EVICTIONS_PER_CALL`] a call). Counts of logs
+/// that expired with their records stay in the total until found: when
+/// no finished log is left to delete, a few random entries are checked
+/// and those whose log is gone are dropped.
 ///
 /// The new lines are published as one [`LogBatch`] on the bucket's events
 /// channel with the layout's command, beside the records (unless ARGV[1]
 /// is empty: another bus carries the events).
 ///
-/// KEYS: the record's key, the log's key.
+/// KEYS: the record's key, the log's key, the bucket's log bytes, sizes
+///       and finished logs.
 /// ARGV: events channel or "", the batch payload's head (up to its first
-///       line), most lines kept, most bytes kept, then each line's JSON
-///       without its `seq` (`{"at":..}`; the script puts `"seq":n,` in
-///       front).
+///       line), most lines kept, most bytes kept, the bucket's cap in
+///       bytes, the bucket's log key prefix, the job's id, then each
+///       line's JSON without its `seq` (`{"at":..}`; the script puts
+///       `"seq":n,` in front).
 /// Returns the last line's sequence number, or -1 when the job has no
 /// record.
 const APPEND_SCRIPT: &str = r#"
@@ -33,7 +43,7 @@ local last = tonumber(redis.call('HGET', KEYS[2], 'last')) or 0
 local first = tonumber(redis.call('HGET', KEYS[2], 'first')) or (last + 1)
 local bytes = tonumber(redis.call('HGET', KEYS[2], 'bytes')) or 0
 local added = {}
-for i = 5, #ARGV do
+for i = 8, #ARGV do
   last = last + 1
   local line = '{"seq":' .. string.format('%d', last) .. ',' .. string.sub(ARGV[i], 2)
   redis.call('HSET', KEYS[2], string.format('%d', last), line)
@@ -53,11 +63,45 @@ end
 redis.call('HSET', KEYS[2], 'first', string.format('%d', first),
   'last', string.format('%d', last), 'bytes', string.format('%d', bytes))
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+local job = ARGV[7]
+local was = tonumber(redis.call('HGET', KEYS[4], job)) or 0
+redis.call('HSET', KEYS[4], job, string.format('%d', bytes))
+local total = redis.call('INCRBY', KEYS[3], bytes - was)
+local cap = tonumber(ARGV[5])
+local evictions = 0
+while total > cap and evictions < EVICTIONS_PER_CALL do
+  evictions = evictions + 1
+  local victim = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
+  local candidates = {}
+  if victim then
+    redis.call('ZREM', KEYS[5], victim)
+    candidates[1] = victim
+  else
+    -- No finished log left: drop the counts of logs that expired.
+    for _, other in ipairs(redis.call('HRANDFIELD', KEYS[4], 8)) do
+      if other ~= job and redis.call('EXISTS', ARGV[6] .. other) == 0 then
+        candidates[#candidates + 1] = other
+      end
+    end
+    if #candidates == 0 then break end
+  end
+  for _, other in ipairs(candidates) do
+    local size = tonumber(redis.call('HGET', KEYS[4], other)) or 0
+    redis.call('HDEL', KEYS[4], other)
+    redis.call('DEL', ARGV[6] .. other)
+    total = redis.call('DECRBY', KEYS[3], size)
+  end
+end
 if ARGV[1] ~= '' and #added > 0 then
   redis.call('PUBLISH_COMMAND', ARGV[1], ARGV[2] .. table.concat(added, ',') .. ']}')
 end
 return last
 "#;
+
+/// The most logs one append deletes to get its bucket under the cap: a
+/// flood of small jobs cannot make one call slow, and the next appends
+/// go on where it stopped.
+const EVICTIONS_PER_CALL: u32 = 16;
 
 /// Reads at most ARGV[2] lines numbered after ARGV[1] (or, when ARGV[1]
 /// is `tail`, the last ARGV[2] lines), in one step so the counters and
@@ -94,7 +138,11 @@ impl LogScripts {
     /// The scripts for `keys`' layout (its publish command).
     pub(super) fn new(keys: &Keys) -> Self {
         Self {
-            append: Script::new(&APPEND_SCRIPT.replace("PUBLISH_COMMAND", keys.publish_command())),
+            append: Script::new(
+                &APPEND_SCRIPT
+                    .replace("PUBLISH_COMMAND", keys.publish_command())
+                    .replace("EVICTIONS_PER_CALL", &EVICTIONS_PER_CALL.to_string()),
+            ),
             read: Script::new(READ_SCRIPT),
         }
     }
@@ -112,13 +160,20 @@ impl RedisStore {
         } else {
             String::new()
         };
+        let bucket = self.keys.bucket(id);
         let mut invocation = self.log_scripts.append.key(self.keys.progress(id));
         invocation
             .key(self.keys.log(id))
+            .key(self.keys.log_bytes(bucket))
+            .key(self.keys.log_sizes(bucket))
+            .key(self.keys.finished_logs(bucket))
             .arg(channel)
             .arg(LogBatch::payload_head(id))
             .arg(KEPT_LINES)
-            .arg(KEPT_BYTES);
+            .arg(KEPT_BYTES)
+            .arg(self.log_cap.per_bucket(self.keys.buckets().len()))
+            .arg(self.keys.log_prefix(bucket))
+            .arg(id.as_str());
         for line in lines {
             invocation.arg(line.to_unnumbered_json());
         }

@@ -39,7 +39,7 @@ use super::{
     keys::Bucket,
 };
 use crate::domain::{
-    JobFilter, JobId, JobStatus, LogLine, LogPage, NewLogLine, ProgressRecord, Sample,
+    JobFilter, JobId, JobStatus, LogCap, LogLine, LogPage, NewLogLine, ProgressRecord, Sample,
 };
 
 /// How many values one MGET asks for: a page of 1,000 takes four round
@@ -86,6 +86,8 @@ pub struct RedisStore {
     write_script: Script,
     prune_script: Script,
     log_scripts: log::LogScripts,
+    /// All logs together, shared by the buckets.
+    log_cap: LogCap,
     forget_script: Script,
     /// The write script publishes what it stores; off when another bus
     /// carries the changes.
@@ -192,6 +194,7 @@ impl RedisStore {
             forget_script: active::forget_script(),
             keys,
             ttls,
+            log_cap: LogCap::default(),
             publishing: true,
             timeout,
             guarded: Guarded::new(STORE, timeout, classify, ping),
@@ -203,6 +206,12 @@ impl RedisStore {
     pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
         self.guarded.set_breaker(config);
         self.nodes = Self::nodes_of(&self.conn, &self.keys, config, self.timeout);
+        self
+    }
+
+    /// Caps all logs together at `cap` (default 256 MiB).
+    pub fn with_log_cap(mut self, cap: LogCap) -> Self {
+        self.log_cap = cap;
         self
     }
 

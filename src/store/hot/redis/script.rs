@@ -54,8 +54,13 @@ use crate::{
 /// The filters' block keeps the job's kind index and names entry (see
 /// `keys.rs`) in step with the two indexes.
 ///
+/// A job that finishes with a log joins its bucket's finished logs (first
+/// to go past `LOG_MAX_TOTAL_MB`, `log.rs`), at the time of its first
+/// final write; a job that runs again leaves them.
+///
 /// KEYS: value key, index by update, index by start, state key, log key,
-///       history key, names hash.
+///       history key, names hash, the bucket's log sizes, its finished
+///       logs.
 /// ARGV: json (no version), ttl seconds, update score (ms), job id, "1" if
 ///       active, status rank, processed count, status, start score (ms or
 ///       "+inf"), events channel or "", expected version or "", state or "",
@@ -144,8 +149,15 @@ if ARGV[12] ~= '' then
   redis.call('SET', KEYS[4], ARGV[12], 'EX', ARGV[2])
 end
 redis.call('EXPIRE', KEYS[5], ARGV[2])
--- A new attempt's chart starts from its own start.
-if ok and attempt > old_attempt then redis.call('DEL', KEYS[6]) end
+-- A new attempt's chart starts from its own start, and its log is no
+-- finished job's.
+if ok and attempt > old_attempt then
+  redis.call('DEL', KEYS[6])
+  redis.call('ZREM', KEYS[9], ARGV[4])
+end
+if ARGV[14] == '1' and redis.call('HEXISTS', KEYS[8], ARGV[4]) == 1 then
+  redis.call('ZADD', KEYS[9], 'NX', ARGV[3], ARGV[4])
+end
 local spacing = tonumber(redis.call('LINDEX', KEYS[6], 0)) or HISTORY_SPACING
 local previous = redis.call('LINDEX', KEYS[6], -1)
 local due = true
@@ -246,6 +258,8 @@ impl RedisStore {
             .key(self.keys.log(&record.job_id))
             .key(self.keys.history(&record.job_id))
             .key(self.keys.names(bucket))
+            .key(self.keys.log_sizes(bucket))
+            .key(self.keys.finished_logs(bucket))
             .arg(json)
             .arg(ttl)
             .arg(score)

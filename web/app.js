@@ -2,7 +2,7 @@
 // without reloading), the token prompt, and the pause button.
 
 import { JobPage } from "./job.js";
-import { auth, getJson, showState, Unauthorized } from "./live.js";
+import { auth, showState, Unauthorized, whoAmI } from "./live.js";
 import { Overview } from "./overview.js";
 
 const $ = (id) => document.getElementById(id);
@@ -10,14 +10,33 @@ let overview = null;
 let current = null;
 let paused = false;
 
-function askForToken() {
+/** The token prompt: `needed` when the server refused the page's reads. */
+function askForToken(needed = true) {
   if (current) current.stop();
   current = null;
   showState("offline");
+  $("token-title").textContent = needed === true ? "This server needs a token" : "Use a token";
   $("overview").hidden = true;
   $("job").hidden = true;
   $("token-form").hidden = false;
   $("token").focus();
+}
+
+/** The header's token button: who the token in use is, or an offer. */
+function showCaller(caller) {
+  const button = $("sign-in");
+  button.textContent = caller && caller.name ? `${caller.name} (${caller.scope}) · forget` : "Use a token";
+  button.dataset.scope = (caller && caller.scope) || "";
+}
+
+function signInOrOut() {
+  if (auth.token) {
+    auth.token = "";
+    whoAmI().then(showCaller);
+    route();
+  } else {
+    askForToken(false);
+  }
 }
 
 async function useToken(event) {
@@ -25,7 +44,9 @@ async function useToken(event) {
   const token = $("token").value.trim();
   auth.token = token;
   try {
-    await getJson("/api/v1/jobs/active?limit=1");
+    const caller = await whoAmI();
+    if (!caller || !caller.name) throw new Unauthorized();
+    showCaller(caller);
     $("token-error").textContent = "";
     $("token-form").hidden = true;
     $("token").value = "";
@@ -88,4 +109,6 @@ document.addEventListener("click", follow);
 window.addEventListener("popstate", route);
 $("token-form").addEventListener("submit", useToken);
 $("pause").addEventListener("click", togglePause);
-route();
+$("sign-in").addEventListener("click", signInOrOut);
+// Who the token is decides what the pages offer (the Cancel button).
+whoAmI().then(showCaller).finally(route);

@@ -6,6 +6,7 @@ import { DASH, duration, el, fromNow, n, perSecond, ran, status, time } from "./
 import { draw, extend, fromHistory } from "./chart.js";
 import { Feed, getJson, showState } from "./live.js";
 import { LogPanel } from "./logs.js";
+import { CancelControl } from "./control.js";
 
 const $ = (id) => document.getElementById(id);
 function fields(record) {
@@ -15,6 +16,7 @@ function fields(record) {
     ["Processed", `${processed(record)} (${record.progressPercentage} %)`],
     ["Stage", stepSummary(record) || DASH],
     ["Kind", record.kind || DASH],
+    ["Attempt", attempts(record)],
     ["Successes", n(record.successCount)],
     ["Failures", n(record.failureCount)],
     ["Rate", perSecond(record.ratePerSecond)],
@@ -31,6 +33,14 @@ function fields(record) {
     ["Version", record.version ? String(record.version) : DASH],
     ["Error", record.errorMessage || DASH],
   ];
+}
+
+/** "2 (1 earlier: failed)": the attempt and how the earlier ones ended. */
+function attempts(record) {
+  const earlier = record.attempts || [];
+  const now = String(record.attempt || 1);
+  if (earlier.length === 0) return now;
+  return `${now} (${earlier.length} earlier: ${earlier.map((a) => a.status).join(", ")})`;
 }
 
 /** The page of the job `id`. */
@@ -75,6 +85,8 @@ export class JobPage {
     this.points = [];
     this.history = null;
     this.logs = new LogPanel($("logs"), this.id);
+    this.control = new CancelControl(this.id);
+    $("cancel-status").hidden = true;
     this.feed.start();
     this.loadHistory();
     this.logs.catchUp();
@@ -123,7 +135,7 @@ export class JobPage {
     // A job without a total moves through its steps: its percentage is drawn.
     extend(this.points, { t, v: record.totalTargetCount == null ? record.progressPercentage : record.currentSentCount });
     this.mergeHistory();
-    if (record.status === "completed" || record.status === "failed") {
+    if (record.status === "completed" || record.status === "failed" || record.status === "cancelled") {
       this.feed.stop();
       showState("done");
       this.logs.catchUp(); // what was logged after the last event
@@ -152,6 +164,7 @@ export class JobPage {
     $("job-metadata-box").hidden = !table;
     $("job-error").hidden = !record.errorMessage;
     $("job-error").textContent = record.errorMessage || "";
+    this.control.show(record);
     const list = $("job-fields");
     list.replaceChildren(...fields(record).flatMap(([name, value]) => [el("dt", name), el("dd", value)]));
     list.dataset.status = record.status;

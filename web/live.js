@@ -17,6 +17,33 @@ export const auth = {
   },
 };
 
+/**
+ * Who the token in use is (`GET /api/v1/token`): `{name, scope}`, both
+ * null without a token; null until asked. The Cancel button reads it.
+ */
+let caller = null;
+
+/** Asks the server who the token in use is; null when it cannot say. */
+export async function whoAmI() {
+  try { caller = (await getJson("/api/v1/token")).data; } catch { caller = null; }
+  return caller;
+}
+
+/** What `whoAmI` last learnt. */
+export function currentCaller() { return caller; }
+
+/** POSTs `body` as JSON to `url` with the token; resolves to the envelope. */
+export async function postJson(url, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (auth.token) headers.Authorization = `Bearer ${auth.token}`;
+  const response = await fetch(url, { method: "POST", headers, body: JSON.stringify(body), cache: "no-store" });
+  let answer = null;
+  try { answer = await response.json(); } catch { /* not an envelope */ }
+  if (response.status === 401 || response.status === 403) throw new Unauthorized();
+  if (!response.ok) throw new HttpError(response.status, (answer && answer.message) || `HTTP ${response.status}`);
+  return answer;
+}
+
 /** The server wants a (better) token: 401 or 403. */
 export class Unauthorized extends Error {
   constructor() { super("unauthorized"); this.name = "Unauthorized"; }

@@ -249,7 +249,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 Read,
                 "/schedules/{schedule_id}/progress",
                 routes::schedules::progress,
-            )),
+            ))
+            .service(resource(Read, "/token", routes::token::describe)),
     )
     // The dashboard: outside `/api/v1`, so loading the page costs none of
     // the client's rate limit, and open, since it holds no data.

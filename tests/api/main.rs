@@ -18,6 +18,7 @@ mod cluster;
 mod config;
 mod conflicts;
 mod dashboard;
+mod dashboard_cancel;
 mod dashboard_fields;
 mod dashboard_logs;
 mod details;

@@ -763,7 +763,14 @@ async fn past_the_cap_the_oldest_finished_jobs_logs_go_first(make: MakeCapped) {
     };
     let kept = |job: &'static str| {
         let store = Arc::clone(&store);
-        async move { store.read_log(&id(job), 0, 1_000).await.unwrap().lines.len() }
+        async move {
+            store
+                .read_log(&id(job), 0, 1_000)
+                .await
+                .unwrap()
+                .lines
+                .len()
+        }
     };
     store.write(&running("live", 1, 1)).await.unwrap();
     log("live", 100).await;

@@ -54,6 +54,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         asset!("detail.js", "text/javascript; charset=utf-8"),
         asset!("chart.js", "text/javascript; charset=utf-8"),
         asset!("logs.js", "text/javascript; charset=utf-8"),
+        asset!("control.js", "text/javascript; charset=utf-8"),
     ]
     .into_iter()
     .map(|(name, content_type, body)| Asset {

@@ -93,9 +93,26 @@ pub fn counts(record: &ProgressRecord) -> String {
 }
 
 /// What the job is doing, in words: `[2/4 transcribe] chunk 3 of 9`, or
-/// `[uploading]` for a stage outside any steps; `None` when the record
-/// says neither. Shown beside the bar and at the end of a plain line.
+/// `[uploading]` for a stage outside any steps, led by `attempt 2` for a
+/// job run again and followed by `(cancel requested by ops)` while a
+/// request to stop waits for its worker; `None` when the record says
+/// none of it. Shown beside the bar and at the end of a plain line.
 pub fn doing(record: &ProgressRecord) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    if record.attempt() > 1 {
+        parts.push(format!("attempt {}", record.attempt()));
+    }
+    parts.extend(activity(record));
+    if let Some(cancel) = &record.cancel_requested
+        && record.status.is_active()
+    {
+        parts.push(format!("(cancel requested by {})", cancel.by));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// The stage and the message.
+fn activity(record: &ProgressRecord) -> Option<String> {
     let running = record
         .steps
         .iter()
@@ -203,6 +220,19 @@ mod tests {
         record.stage = Some("uploading".into());
         record.message = None;
         assert_eq!(doing(&record).as_deref(), Some("[uploading]"));
+
+        record.attempt = Some(2);
+        record.cancel_requested = Some(crate::domain::CancelRequest {
+            at: now,
+            by: "ops-console".into(),
+            reason: None,
+        });
+        assert_eq!(
+            doing(&record).as_deref(),
+            Some("attempt 2 [uploading] (cancel requested by ops-console)")
+        );
+        record.status = JobStatus::Cancelled;
+        assert_eq!(doing(&record).as_deref(), Some("attempt 2 [uploading]"));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! It "sends" `--total` notifications in chunks of `--chunk-size`, spending
 //! `--work-ms` on each chunk and pausing `--pause-ms` between chunks, with
 //! `--failure-rate` of the targets failing. Progress goes to Redis and
-//! PostgreSQL exactly as a real worker's would.
+//! PostgreSQL exactly as a real worker's would; a request to stop it
+//! (`POST /api/v1/jobs/{jobId}/cancel`) ends it `cancelled` at its next
+//! write.
 //!
 //! ```text
 //! cargo run --example send_campaign -- --job-id demo-1 --total 5000 \
@@ -125,6 +127,14 @@ async fn main() -> anyhow::Result<()> {
             sent?;
             let flushed = job.complete().await?;
             println!("job {job_id}: completed (redis written: {}, postgres written: {})", flushed.hot, flushed.archive);
+        }
+        // Someone pressed Cancel (POST .../cancel): the writer hears of it
+        // with its next write; stop sending and say so.
+        asked = job.cancellation() => {
+            let why = asked.reason.as_deref().unwrap_or("no reason given");
+            println!("job {job_id}: cancel requested by {} ({why}); stopping", asked.by);
+            job.confirm_cancelled().await?;
+            println!("job {job_id}: cancelled");
         }
         _ = tokio::signal::ctrl_c() => {
             job.fail("interrupted").await?;

@@ -254,3 +254,43 @@ async fn a_job_runs_again_as_a_later_attempt_and_keeps_the_first_ones_summary(st
 }
 
 support::on_both_stores!(a_job_runs_again_as_a_later_attempt_and_keeps_the_first_ones_summary);
+
+/// The example worker, a process of its own on Redis and PostgreSQL,
+/// stops within one write of a cancel and its job ends `cancelled`.
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn the_example_worker_process_stops_on_a_cancel(pool: sqlx::PgPool) {
+    use std::process::{Command, Stdio};
+
+    let w = app_with_tokens(pool.clone(), |o| o.cache_ttl = Duration::ZERO).await;
+    let mut worker = Command::new(support::example_binary("send_campaign"))
+        .args(["--job-id", "example-stop", "--total", "1000000"])
+        .args(["--chunk-size", "100", "--pause-ms", "20", "--work-ms", "20"])
+        .env("REDIS_URL", support::redis_url())
+        .env("KEY_PREFIX", w.app.keys.prefix())
+        .env("DATABASE_URL", support::database_url_for(&pool))
+        .env("FLUSH_INTERVAL_MS", "100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the example worker starts");
+    support::eventually(Duration::from_secs(20), "the worker reports", || async {
+        w.record("example-stop").await["currentSentCount"]
+            .as_u64()
+            .is_some_and(|sent| sent > 0)
+    })
+    .await;
+
+    let (status, body) = cancel(&w, "example-stop", json!({"reason": "wrong audience"})).await;
+    assert_eq!(status, 200, "{body}");
+    let exited = tokio::task::spawn_blocking(move || worker.wait())
+        .await
+        .unwrap()
+        .expect("the worker exits");
+    assert!(exited.success(), "{exited:?}");
+
+    let read = w.record("example-stop").await;
+    assert_eq!(read["status"], "cancelled", "{read}");
+    assert_eq!(read["cancelRequested"]["reason"], "wrong audience");
+    let sent = read["currentSentCount"].as_u64().unwrap();
+    assert!(sent < 1_000_000, "stopped early: {sent}");
+}

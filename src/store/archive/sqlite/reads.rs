@@ -48,11 +48,14 @@ pub(super) fn active_sql(filter: &JobFilter) -> ((String, String), Vec<String>) 
 
 /// A page of `which` finished jobs: `?1` since, `?2` the limit, after the
 /// cursor `(?3, ?4)` when `after`, then the filter's parameters; and what
-/// those bind.
+/// those bind. With a `window`, `q` is matched with `LIKE` over only the
+/// newest `window` rows the other conditions leave (see
+/// [`SqliteArchive::finished_page`]); without one, through FTS5.
 pub(super) fn finished_sql(
     which: Finished,
     after: bool,
     filter: &JobFilter,
+    window: Option<u32>,
 ) -> (String, Vec<String>) {
     // The index's own condition is written out, beside the statuses asked
     // for: SQLite uses a partial index only when the query's WHERE names
@@ -65,15 +68,41 @@ pub(super) fn finished_sql(
         ""
     };
     let first = if after.is_empty() { 3 } else { 5 };
-    let filter = conditions(filter, first, Dialect::Sqlite, Lookup::Indexed);
-    let sql = format!(
-        "SELECT {COLUMNS} FROM job_progress \
-         WHERE status IN ({finished}) AND status IN ({statuses}) \
-         AND updated_at >= ?1 {after}{} \
-         ORDER BY updated_at DESC, job_id DESC LIMIT ?2",
-        filter.sql
-    );
+    let lookup = if window.is_some() {
+        Lookup::Scan
+    } else {
+        Lookup::Indexed
+    };
+    let filter = conditions(filter, first, Dialect::Sqlite, lookup);
+    let sql = match window {
+        None => format!(
+            "SELECT {COLUMNS} FROM job_progress \
+             WHERE status IN ({finished}) AND status IN ({statuses}) \
+             AND updated_at >= ?1 {after}{} \
+             ORDER BY updated_at DESC, job_id DESC LIMIT ?2",
+            filter.sql
+        ),
+        Some(window) => format!(
+            "SELECT {COLUMNS} FROM (SELECT * FROM job_progress \
+             WHERE status IN ({finished}) AND status IN ({statuses}) \
+             AND updated_at >= ?1 {after} \
+             ORDER BY updated_at DESC, job_id DESC LIMIT {window}) \
+             WHERE 1 = 1{} ORDER BY updated_at DESC, job_id DESC LIMIT ?2",
+            filter.sql
+        ),
+    };
     (sql, filter.binds)
+}
+
+/// How many of the newest rows a `q` is first matched against with
+/// `LIKE` (through the list's index, in list order), for a page of
+/// `limit`: eight pages' worth, at least 2,000 and at most 20,000 rows
+/// (a few milliseconds of `LIKE`).
+fn q_window(limit: u32) -> u32 {
+    limit
+        .saturating_add(1)
+        .saturating_mul(8)
+        .clamp(2_000, 20_000)
 }
 
 /// A `job_progress` row as SQLite gives it (times in microseconds).
@@ -114,11 +143,38 @@ impl SqliteArchive {
     }
 
     /// See [`crate::store::Archive::finished`].
+    ///
+    /// A `q` that FTS5 serves is first looked for among the newest rows
+    /// through the list's index: FTS5 hands back every matching row, and
+    /// a common text (a quarter of a million rows) then costs a sort of
+    /// them all, while the newest few thousand rows hold a full page of
+    /// it. When they do, that page is the answer (a match outside them is
+    /// older than every row in them); when they do not, FTS5 finds the
+    /// rare text.
     pub(super) async fn finished_page(
         &self,
         query: &FinishedQuery,
     ) -> Result<FinishedPage, StoreError> {
-        let (sql, binds) = finished_sql(query.which, query.after.is_some(), &query.filter);
+        let uses_fts = query.filter.q.as_ref().is_some_and(|q| q.chars() >= 3);
+        if uses_fts {
+            let window = q_window(query.limit);
+            let rows = self.finished_rows(query, Some(window)).await?;
+            if rows.len() > query.limit as usize {
+                return rows::finished_page(rows, query.limit);
+            }
+        }
+        let rows = self.finished_rows(query, None).await?;
+        rows::finished_page(rows, query.limit)
+    }
+
+    /// The rows of a finished page, one more than asked (whether it exists
+    /// says if a next page does).
+    async fn finished_rows(
+        &self,
+        query: &FinishedQuery,
+        window: Option<u32>,
+    ) -> Result<Vec<CheckpointRow>, StoreError> {
+        let (sql, binds) = finished_sql(query.which, query.after.is_some(), &query.filter, window);
         // One more than asked: whether it exists says if a next page does.
         let mut statement = sqlx::query_as::<_, CheckpointRow>(sqlx::AssertSqlSafe(sql))
             .bind(micros(query.since))
@@ -131,11 +187,7 @@ impl SqliteArchive {
         for value in &binds {
             statement = statement.bind(value.as_str());
         }
-        let rows = self
-            .guarded
-            .call(statement.fetch_all(&self.readers))
-            .await?;
-        rows::finished_page(rows, query.limit)
+        self.guarded.call(statement.fetch_all(&self.readers)).await
     }
 
     /// See [`crate::store::Archive::active_schedules`].

@@ -133,18 +133,29 @@ async fn each_list_reads_its_partial_index() {
     ] {
         for after in [false, true] {
             let none = JobFilter::default();
-            let finished = plan(&archive, &reads::finished_sql(which, after, &none).0).await;
+            let finished = plan(&archive, &reads::finished_sql(which, after, &none, None).0).await;
             uses(&finished, "job_progress_finished_idx");
             let kind = JobFilter::parse(Some("import"), None).unwrap();
-            let of_kind = plan(&archive, &reads::finished_sql(which, after, &kind).0).await;
+            let of_kind = plan(&archive, &reads::finished_sql(which, after, &kind, None).0).await;
             uses(&of_kind, "job_progress_kind_finished_idx");
             // q of 3 characters or more: the trigram table finds the
             // candidates, never a scan of job_progress.
             let q = JobFilter::parse(None, Some("news")).unwrap();
-            let searched = plan(&archive, &reads::finished_sql(which, after, &q).0).await;
+            let searched = plan(&archive, &reads::finished_sql(which, after, &q, None).0).await;
             assert!(
                 searched.contains("VIRTUAL TABLE INDEX") && !searched.contains("SCAN job_progress"),
                 "{searched}"
+            );
+            // Its first try: the newest rows through the list's index.
+            let newest = plan(
+                &archive,
+                &reads::finished_sql(which, after, &q, Some(2_000)).0,
+            )
+            .await;
+            assert!(
+                newest.contains("USING INDEX job_progress_finished_idx")
+                    && !newest.contains("SCAN job_progress"),
+                "{newest}"
             );
         }
     }

@@ -116,3 +116,41 @@ async fn the_cancel_button_asks_for_a_reason_and_the_job_hears_it(pool: sqlx::Pg
     assert_eq!(record["cancelRequested"]["by"], "ops-console", "{record}");
     assert_eq!(record["cancelRequested"]["reason"], "wrong audience");
 }
+
+/// A request to stop that its worker does not answer: once the job
+/// stalls, the page says the worker is not answering.
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn an_unanswered_cancel_says_the_worker_is_not_answering(pool: sqlx::PgPool) {
+    let w = app_with_tokens(pool, |o| o.settings.stall_floor_secs = 1).await;
+    let body = json!({ "total": 100, "refreshIntervalMs": 200 });
+    let (status, answer) = w.declare("silent", body).await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer) = w.report("silent", counts(40, 0)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = w
+        .send_as(
+            Some(&w.tokens.control),
+            "POST",
+            "/api/v1/jobs/silent/cancel",
+            json!({ "reason": "wrong audience" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+
+    // The worker never writes again.
+    let browser = Browser::start(1280, 900).await;
+    browser
+        .goto(&format!("{}/jobs/silent", w.app.address))
+        .await;
+    browser
+        .wait_for(
+            Duration::from_secs(30),
+            "the page says the worker is not answering",
+            "const line = document.getElementById('cancel-status'); \
+             return !line.hidden && line.dataset.waiting === 'true' \
+                 && line.textContent.includes('worker not answering') \
+                 && line.textContent.includes('ops-console');",
+            json!([]),
+        )
+        .await;
+}

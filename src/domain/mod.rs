@@ -13,6 +13,7 @@ mod schedule;
 mod source;
 mod status;
 pub mod steps;
+mod webhook;
 
 pub use control::{AttemptSummary, CancelRequest, MAX_ATTEMPTS_KEPT, MAX_CANCEL_REASON};
 pub use detail::{
@@ -34,3 +35,4 @@ pub use schedule::{Schedule, ScheduleProgress};
 pub use source::Source;
 pub use status::{JobStatus, UnknownStatus};
 pub use steps::{Step, StepState};
+pub use webhook::{EventSet, EventType, UnknownEvent, WantedEvents};

@@ -11,3 +11,4 @@ pub mod logs;
 pub mod metrics;
 pub mod read_tokens;
 pub mod schedules;
+pub mod webhooks;

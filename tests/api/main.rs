@@ -43,4 +43,5 @@ mod retention;
 mod schedules;
 mod stalls;
 mod stream_slots;
+mod webhooks;
 mod writer;

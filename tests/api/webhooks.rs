@@ -408,3 +408,91 @@ fn a_bad_subscriptions_file_stops_the_start_naming_the_table_and_key_never_the_s
     assert!(said.contains("webhook[0] (ops): secret"), "{said}");
     assert!(!said.contains("Sekret"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_delivery_is_sent_again_on_request_and_a_410_disables_the_subscription() {
+    let receiver = Receiver::start().await;
+    receiver.answer(400);
+    let (data, tokens) = (tempfile::tempdir().unwrap(), Tokens::new());
+    let file = webhooks_file(
+        data.path(),
+        &[(
+            "ops",
+            &receiver.url(),
+            "\"job.completed\", \"job.failed\"",
+            "",
+        )],
+    );
+    let server = ServerProcess::start_with(
+        crate::SERVER_BINARY.as_ref(),
+        data.path(),
+        &tokens,
+        &env(&file),
+    )
+    .await;
+    assert_eq!(server.declare("job-1", json!({"total": 1})).await.0, 201);
+    assert_eq!(server.complete("job-1", counts(1, 0)).await.0, 200);
+
+    // A 400 is tried twice more, then given up.
+    eventually(ARRIVAL, "a dead letter", || async {
+        let (_, body) = control_get(&server, &tokens, "/api/v1/webhooks").await;
+        body["data"]["webhooks"][0]["deadLetters"] == 1
+    })
+    .await;
+    assert_eq!(receiver.received().len(), 3, "three attempts");
+    let message_id = receiver.received()[0].header("webhook-id").to_owned();
+    assert!(
+        receiver
+            .received()
+            .iter()
+            .all(|r| r.header("webhook-id") == message_id)
+    );
+
+    receiver.answer(204);
+    let retry = format!("/api/v1/webhooks/ops/deliveries/{message_id}/retry");
+    let (status, body) = server
+        .send_as(Some(&tokens.control), "POST", &retry, Value::Null)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    eventually(ARRIVAL, "the retried delivery arrives", || async {
+        receiver.received().len() == 4
+    })
+    .await;
+    let (status, _) = server
+        .send_as(Some(&tokens.control), "POST", &retry, Value::Null)
+        .await;
+    assert_eq!(status, 404, "no longer dead");
+
+    // Bad input names its field; unknown names are 404s.
+    for (path, expected) in [
+        ("/api/v1/webhooks/ops/deliveries?cursor=0", 400),
+        ("/api/v1/webhooks/ops/deliveries?cursor=x", 400),
+        ("/api/v1/webhooks/no%20such/deliveries", 400),
+        ("/api/v1/webhooks/other/deliveries", 404),
+    ] {
+        assert_eq!(
+            control_get(&server, &tokens, path).await.0,
+            expected,
+            "{path}"
+        );
+    }
+    let bad_id = "/api/v1/webhooks/ops/deliveries/msg_XYZ/retry";
+    let (status, _) = server
+        .send_as(Some(&tokens.control), "POST", bad_id, Value::Null)
+        .await;
+    assert_eq!(status, 400);
+
+    // Gone: the subscription is disabled and gets nothing more.
+    receiver.answer(410);
+    assert_eq!(server.declare("job-2", json!({"total": 1})).await.0, 201);
+    assert_eq!(
+        server.fail("job-2", json!({"errorMessage": "x"})).await.0,
+        200
+    );
+    eventually(ARRIVAL, "the subscription is disabled", || async {
+        let (_, body) = control_get(&server, &tokens, "/api/v1/webhooks").await;
+        body["data"]["webhooks"][0]["disabled"] == true
+    })
+    .await;
+    assert_eq!(receiver.received().len(), 5, "one attempt, answered 410");
+}

@@ -106,6 +106,15 @@ fn ok<T: Serialize>(data: &T) -> HttpResponse {
 /// The server's webhooks when they hold a subscription `name`, or the 404
 /// that names it.
 fn holding<'a>(state: &'a AppState, name: &str) -> Result<&'a Webhooks, ApiError> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !valid {
+        return Err(ApiError::BadRequest(
+            "invalid path: name: 1 to 64 of A-Z a-z 0-9 . _ -".into(),
+        ));
+    }
     state
         .webhooks
         .as_deref()
@@ -168,7 +177,13 @@ pub async fn deliveries(
             cursor
                 .parse::<i64>()
                 .ok()
-                .filter(|c| *c > 0 && cursor.bytes().all(|b| b.is_ascii_digit()))
+                // As the document says: 1 to 18 digits, no leading zero.
+                .filter(|c| {
+                    *c > 0
+                        && cursor.len() <= 18
+                        && !cursor.starts_with('0')
+                        && cursor.bytes().all(|b| b.is_ascii_digit())
+                })
                 .ok_or_else(|| {
                     ApiError::BadRequest(
                         "invalid query string: cursor: must be the nextCursor of a page".into(),

@@ -1,21 +1,25 @@
-// The dashboard: which page is shown (`/` or `/jobs/{id}`, switched
+// The dashboard: which page is shown (`/`, `/jobs/{id}` or `/webhooks`, switched
 // without reloading), the token prompt, and the pause button.
 
 import { JobPage } from "./job.js";
 import { auth, getJson, showState, Unauthorized } from "./live.js";
 import { Overview } from "./overview.js";
+import { WebhooksPage } from "./webhooks.js";
 
 const $ = (id) => document.getElementById(id);
 let overview = null;
 let current = null;
 let paused = false;
 
-function askForToken() {
+/** Asks for a token of `scope` (`read`; the Webhooks page needs `control`). */
+function askForToken(scope = "read") {
   if (current) current.stop();
   current = null;
   showState("offline");
+  $("token-scope").textContent = typeof scope === "string" ? scope : "read";
   $("overview").hidden = true;
   $("job").hidden = true;
+  $("webhooks").hidden = true;
   $("token-form").hidden = false;
   $("token").focus();
 }
@@ -25,7 +29,7 @@ async function useToken(event) {
   const token = $("token").value.trim();
   auth.token = token;
   try {
-    await getJson("/api/v1/jobs/active?limit=1");
+    await getJson(location.pathname === "/webhooks" ? "/api/v1/webhooks" : "/api/v1/jobs/active?limit=1");
     $("token-error").textContent = "";
     $("token-form").hidden = true;
     $("token").value = "";
@@ -43,7 +47,14 @@ function route() {
   current = null;
   const match = location.pathname.match(/^\/jobs\/([^/]+)\/?$/);
   $("token-form").hidden = true;
-  if (match) {
+  $("webhooks").hidden = true;
+  if (location.pathname === "/webhooks") {
+    $("overview").hidden = true;
+    $("job").hidden = true;
+    $("webhooks").hidden = false;
+    document.title = "Webhooks · job-progress";
+    current = new WebhooksPage(askForToken);
+  } else if (match) {
     $("overview").hidden = true;
     $("job").hidden = false;
     const id = decodeURIComponent(match[1]);

@@ -52,6 +52,18 @@ export async function getJson(url, etags) {
   return body;
 }
 
+/** POSTs to `url` with no body; resolves to the envelope. */
+export async function postJson(url) {
+  const headers = {};
+  if (auth.token) headers.Authorization = `Bearer ${auth.token}`;
+  const response = await fetch(url, { method: "POST", headers });
+  if (response.status === 401 || response.status === 403) throw new Unauthorized();
+  let body = null;
+  try { body = await response.json(); } catch { /* not an envelope */ }
+  if (!response.ok) throw new HttpError(response.status, (body && body.message) || `HTTP ${response.status}`);
+  return body;
+}
+
 // --- the indicator --------------------------------------------------------
 const indicator = () => document.getElementById("conn");
 let offlineSince = null;
@@ -167,6 +179,8 @@ export class Poller {
   }
   start() { this.running = true; this.refresh(); }
   stop() { this.running = false; clearTimeout(this.timer); }
+  /** One GET with the same token, outside the schedule. */
+  fetch(url) { return getJson(url); }
   async refresh() {
     clearTimeout(this.timer);
     if (!this.running) return;

@@ -272,6 +272,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // the client's rate limit, and open, since it holds no data.
     .service(open_resource("/", routes::dashboard::page))
     .service(open_resource("/jobs/{job_id}", routes::dashboard::page))
+    .service(open_resource("/webhooks", routes::dashboard::page))
     .service(open_resource("/assets/{name}", routes::dashboard::asset))
     .service(open_resource("/healthz", routes::health::healthz))
     .service(open_resource("/readyz", routes::health::readyz))

@@ -20,6 +20,7 @@ mod conflicts;
 mod dashboard;
 mod dashboard_fields;
 mod dashboard_logs;
+mod dashboard_webhooks;
 mod details;
 mod durability;
 mod embedded;

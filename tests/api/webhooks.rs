@@ -19,11 +19,11 @@ use support::{
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// How long a delivery may take to arrive in these tests.
-const ARRIVAL: Duration = Duration::from_secs(30);
+pub(crate) const ARRIVAL: Duration = Duration::from_secs(30);
 
 /// A subscriptions file in `dir`: one `[[webhook]]` per `(name, url,
 /// events, extra lines)`.
-fn webhooks_file(dir: &Path, subscriptions: &[(&str, &str, &str, &str)]) -> String {
+pub(crate) fn webhooks_file(dir: &Path, subscriptions: &[(&str, &str, &str, &str)]) -> String {
     let text: String = subscriptions
         .iter()
         .map(|(name, url, events, extra)| {
@@ -41,7 +41,7 @@ fn webhooks_file(dir: &Path, subscriptions: &[(&str, &str, &str, &str)]) -> Stri
 /// The environment of a server delivering from `file`: private addresses
 /// allowed (the receiver is on 127.0.0.1), retries compressed, stalls
 /// after a second.
-fn env(file: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn env(file: &str) -> Vec<(&'static str, String)> {
     vec![
         ("WEBHOOKS_FILE", file.to_owned()),
         ("WEBHOOKS_ALLOW_PRIVATE", "true".to_owned()),

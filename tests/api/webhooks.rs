@@ -496,3 +496,65 @@ async fn a_dead_delivery_is_sent_again_on_request_and_a_410_disables_the_subscri
     .await;
     assert_eq!(receiver.received().len(), 5, "one attempt, answered 410");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_rereads_the_subscriptions_and_survives_a_bad_file() {
+    let receiver = Receiver::start().await;
+    let (data, tokens) = (tempfile::tempdir().unwrap(), Tokens::new());
+    let file = webhooks_file(
+        data.path(),
+        &[("first", &receiver.url(), "\"job.completed\"", "")],
+    );
+    let server = ServerProcess::start_with(
+        crate::SERVER_BINARY.as_ref(),
+        data.path(),
+        &tokens,
+        &env(&file),
+    )
+    .await;
+    let names = || async {
+        let (_, body) = control_get(&server, &tokens, "/api/v1/webhooks").await;
+        body["data"]["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names().await, ["first"]);
+
+    webhooks_file(
+        data.path(),
+        &[("second", &receiver.url(), "\"job.failed\"", "")],
+    );
+    server.signal("HUP").await;
+    eventually(ARRIVAL, "the new subscriptions", || async {
+        names().await == ["second"]
+    })
+    .await;
+    // The new subscription's event is written and delivered.
+    assert_eq!(server.declare("job-1", json!({"total": 1})).await.0, 201);
+    assert_eq!(
+        server.fail("job-1", json!({"errorMessage": "x"})).await.0,
+        200
+    );
+    await_events(&receiver, &[("job.failed", "job-1")]).await;
+
+    std::fs::write(&file, "[[webhook]]\nname = \"third\"\n").unwrap();
+    server.signal("HUP").await;
+    // A reload that would succeed after this one shows the bad one was read.
+    webhooks_file(
+        data.path(),
+        &[("fourth", &receiver.url(), "\"job.failed\"", "")],
+    );
+    assert_eq!(
+        names().await,
+        ["second"],
+        "the refused file changed nothing"
+    );
+    server.signal("HUP").await;
+    eventually(ARRIVAL, "the good file after it", || async {
+        names().await == ["fourth"]
+    })
+    .await;
+}

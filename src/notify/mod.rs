@@ -24,6 +24,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
+use chrono::{DateTime, Utc};
 use reqwest::Url;
 use tokio::sync::mpsc;
 
@@ -57,6 +58,15 @@ impl Shared {
     }
 }
 
+/// A reload that kept the old subscriptions: when, and why.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// When the file was read.
+    pub at: DateTime<Utc>,
+    /// Why it was refused (names the table and key; never a value).
+    pub error: String,
+}
+
 /// How deliveries behave (from `serve`'s settings).
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -73,6 +83,8 @@ pub struct Options {
 pub struct Webhooks {
     file: PathBuf,
     subscriptions: Shared,
+    /// The last reload's refusal, until a reload succeeds.
+    refused: Arc<RwLock<Option<Refusal>>>,
     wanted: WantedEvents,
     options: Options,
     outbox: Arc<dyn Outbox>,
@@ -105,6 +117,7 @@ impl Webhooks {
         Ok(Self {
             file: file.to_owned(),
             subscriptions: shared,
+            refused: Arc::default(),
             wanted,
             options,
             outbox,
@@ -120,6 +133,14 @@ impl Webhooks {
     /// The subscriptions now.
     pub fn subscriptions(&self) -> Arc<Subscriptions> {
         self.subscriptions.current()
+    }
+
+    /// Why the last reload was refused, unless a later one succeeded.
+    pub fn refused(&self) -> Option<Refusal> {
+        self.refused
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The outbox deliveries are kept in.
@@ -157,10 +178,11 @@ impl Webhooks {
     fn spawn_reload(&self) -> anyhow::Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut hangups = signal(SignalKind::hangup())?;
-        let (file, shared, wanted) = (
+        let (file, shared, wanted, refused) = (
             self.file.clone(),
             self.subscriptions.clone(),
             self.wanted.clone(),
+            Arc::clone(&self.refused),
         );
         tokio::spawn(async move {
             while hangups.recv().await.is_some() {
@@ -176,11 +198,19 @@ impl Webhooks {
                         let events = subscriptions.events();
                         shared.replace(subscriptions);
                         wanted.set(events);
+                        *refused.write().unwrap_or_else(|e| e.into_inner()) = None;
                     }
-                    Err(err) => tracing::error!(
-                        error = %error_chain(err.as_ref()),
-                        "webhooks not reloaded: the file is refused; the old subscriptions stay"
-                    ),
+                    Err(err) => {
+                        let error = error_chain(err.as_ref());
+                        tracing::error!(
+                            error = %error,
+                            "webhooks not reloaded: the file is refused; the old subscriptions stay"
+                        );
+                        *refused.write().unwrap_or_else(|e| e.into_inner()) = Some(Refusal {
+                            at: Utc::now(),
+                            error,
+                        });
+                    }
                 }
             }
         });

@@ -498,7 +498,7 @@ async fn a_dead_delivery_is_sent_again_on_request_and_a_410_disables_the_subscri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_rereads_the_subscriptions_and_survives_a_bad_file() {
+async fn sighup_rereads_the_subscriptions_and_a_refused_file_keeps_the_old_ones() {
     let receiver = Receiver::start().await;
     let (data, tokens) = (tempfile::tempdir().unwrap(), Tokens::new());
     let file = webhooks_file(
@@ -542,19 +542,23 @@ async fn sighup_rereads_the_subscriptions_and_survives_a_bad_file() {
 
     std::fs::write(&file, "[[webhook]]\nname = \"third\"\n").unwrap();
     server.signal("HUP").await;
-    // A reload that would succeed after this one shows the bad one was read.
+    eventually(ARRIVAL, "the refusal is shown", || async {
+        let (_, body) = control_get(&server, &tokens, "/api/v1/webhooks").await;
+        body["data"]["reloadRefused"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("webhook[0] (third): url: missing"))
+    })
+    .await;
+    assert_eq!(names().await, ["second"], "the old subscriptions stay");
     webhooks_file(
         data.path(),
         &[("fourth", &receiver.url(), "\"job.failed\"", "")],
-    );
-    assert_eq!(
-        names().await,
-        ["second"],
-        "the refused file changed nothing"
     );
     server.signal("HUP").await;
     eventually(ARRIVAL, "the good file after it", || async {
         names().await == ["fourth"]
     })
     .await;
+    let (_, body) = control_get(&server, &tokens, "/api/v1/webhooks").await;
+    assert!(body["data"]["reloadRefused"].is_null());
 }

@@ -1,7 +1,8 @@
 //! The webhooks, as operators see them (all under the `control` scope):
 //!
 //! - `GET /api/v1/webhooks`: each subscription, its latest attempt and its
-//!   pending and dead deliveries;
+//!   pending and dead deliveries, and why the last reload (SIGHUP) was
+//!   refused, if it was;
 //! - `GET /api/v1/webhooks/{name}/deliveries?cursor=`: its attempts,
 //!   newest first, a page at a time;
 //! - `POST /api/v1/webhooks/{name}/deliveries/{messageId}/retry`: a dead
@@ -126,7 +127,9 @@ fn holding<'a>(state: &'a AppState, name: &str) -> Result<&'a Webhooks, ApiError
 #[tracing::instrument(name = "list_webhooks", level = "debug", skip_all)]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let Some(webhooks) = state.webhooks.as_deref() else {
-        return Ok(ok(&serde_json::json!({ "webhooks": [] })));
+        return Ok(ok(
+            &serde_json::json!({ "webhooks": [], "reloadRefused": null }),
+        ));
     };
     let subscriptions = webhooks.subscriptions();
     let names: Vec<String> = subscriptions.0.iter().map(|s| s.name.clone()).collect();
@@ -160,7 +163,12 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
             },
         )
         .collect();
-    Ok(ok(&serde_json::json!({ "webhooks": listed })))
+    let refused = webhooks
+        .refused()
+        .map(|r| serde_json::json!({ "at": r.at, "error": r.error }));
+    Ok(ok(
+        &serde_json::json!({ "webhooks": listed, "reloadRefused": refused }),
+    ))
 }
 
 /// `GET /api/v1/webhooks/{name}/deliveries`.

@@ -6,7 +6,7 @@
 //! which events are wanted through [`WantedEvents`]; see
 //! `store/outbox.rs`); a stall, which is no write, by the instance whose
 //! insert wins the event's unique key. Each API instance runs a
-//! [`Dispatcher`](deliver::Dispatcher) (`deliver.rs`) that routes events
+//! dispatcher (`deliver.rs`) that routes events
 //! to subscriptions, claims due deliveries, posts them (`format.rs` the
 //! body, `sign.rs` the Standard Webhooks signature, `safe_dns.rs` where
 //! the connection may go) and retries failures on `schedule.rs`'s table.

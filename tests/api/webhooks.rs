@@ -119,7 +119,7 @@ async fn nothing_pending(server: &ServerProcess, tokens: &Tokens) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn completed_failed_cancelled_and_stalled_jobs_each_deliver_one_signed_event() {
+async fn completed_failed_cancelled_started_and_stalled_jobs_each_deliver_one_signed_event() {
     let receiver = Receiver::start().await;
     let (data, tokens) = (tempfile::tempdir().unwrap(), Tokens::new());
     let file = webhooks_file(
@@ -132,9 +132,9 @@ async fn completed_failed_cancelled_and_stalled_jobs_each_deliver_one_signed_eve
                 "",
             ),
             (
-                "stalls",
+                "slow-ones",
                 &receiver.url(),
-                "\"job.stalled\"",
+                "\"job.started\", \"job.stalled\"",
                 "job_id_prefix = \"slow-\"",
             ),
         ],
@@ -171,6 +171,7 @@ async fn completed_failed_cancelled_and_stalled_jobs_each_deliver_one_signed_eve
             ("job.completed", "done-1"),
             ("job.failed", "broken-1"),
             ("job.cancelled", "stopped-1"),
+            ("job.started", "slow-1"),
             ("job.stalled", "slow-1"),
         ],
     )
@@ -180,7 +181,7 @@ async fn completed_failed_cancelled_and_stalled_jobs_each_deliver_one_signed_eve
     })
     .await;
     let tally = tally(&receiver);
-    assert_eq!(tally.len(), 4, "nothing else arrived: {tally:?}");
+    assert_eq!(tally.len(), 5, "nothing else arrived: {tally:?}");
     assert!(tally.values().all(|n| *n == 1), "each once: {tally:?}");
     let failed = receiver
         .received()
@@ -207,6 +208,18 @@ async fn completed_failed_cancelled_and_stalled_jobs_each_deliver_one_signed_eve
         .send_as(Some(&tokens.read), "GET", "/api/v1/webhooks", Value::Null)
         .await;
     assert_eq!(status, 403);
+
+    let metrics = support::http_get(format!("{}/metrics", server.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("job_progress_webhook_deliveries_total{outcome=\"delivered\"} 5"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("job_progress_webhook_outbox_oldest_seconds "));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

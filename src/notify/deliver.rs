@@ -86,7 +86,7 @@ impl Dispatcher {
 
     /// Runs until the runtime ends.
     pub async fn run(self) {
-        let mut measured = Instant::now() - MEASURE_EVERY;
+        let mut measured: Option<Instant> = None;
         loop {
             let busy = match self.pass().await {
                 Ok(busy) => busy,
@@ -95,8 +95,8 @@ impl Dispatcher {
                     false
                 }
             };
-            if measured.elapsed() >= MEASURE_EVERY {
-                measured = Instant::now();
+            if measured.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
+                measured = Some(Instant::now());
                 self.measure().await;
             }
             if !busy {

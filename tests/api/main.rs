@@ -44,5 +44,6 @@ mod retention;
 mod schedules;
 mod stalls;
 mod stream_slots;
+mod webhook_admin;
 mod webhooks;
 mod writer;

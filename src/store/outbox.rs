@@ -1,5 +1,5 @@
 //! The webhook outbox: the [`Outbox`] interface both archives implement
-//! (`store/archive/outbox.rs`), and the rows it takes and gives.
+//! (`store/archive/outbox/`), and the rows it takes and gives.
 //!
 //! An event is an [`OutboxEvent`] row, written in the transaction that
 //! makes the status change durable (the archive's checkpoint, given the

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The client packages' tests (clients/python, clients/node) against the
 # real server: installs what they need (a venv in clients/.venv with the
-# Python package, pytest and Celery; the Node package's dev dependencies,
+# Python package, pytest, Celery and standardwebhooks, the library a
+# webhook receiver verifies signatures with; the Node package's dev dependencies,
 # BullMQ among them), then runs both suites. Redis (REDIS_URL) is the
 # queues' broker; the server runs on the embedded stores, and on Redis +
 # PostgreSQL (DATABASE_URL) for the queue integrations.
@@ -38,7 +39,8 @@ if [ "$which" = all ] || [ "$which" = python ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
   fi
   [ -x clients/.venv/bin/python ] || python3 -m venv clients/.venv
-  clients/.venv/bin/pip install --quiet --disable-pip-version-check 'pytest>=7,<9' 'celery[redis]>=5.3,<6'
+  clients/.venv/bin/pip install --quiet --disable-pip-version-check 'pytest>=7,<9' 'celery[redis]>=5.3,<6' \
+    'standardwebhooks==1.3.0'
   # Installed from its path as users do (not editable), afresh every run.
   clients/.venv/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./clients/python
   say "python: pytest"

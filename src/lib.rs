@@ -47,6 +47,11 @@
 //!   every store call runs through one guard (`store/guard.rs`: timeout,
 //!   error kind, and the circuit breaker of [`store::breaker`], one per
 //!   master on a Redis Cluster).
+//! - [`notify`]: signed webhooks (Standard Webhooks) on status changes
+//!   and stalls: subscriptions from `WEBHOOKS_FILE`, events written to
+//!   the archive's outbox ([`store::Outbox`]) in the transaction of the
+//!   change, a delivery loop per API instance that retries on a fixed
+//!   schedule and connects only to checked addresses.
 //! - [`cli`]: `job-progress watch` and `ls`, terminal clients of the read
 //!   path (the event stream, with polling as fallback).
 //! - [`demo`]: `job-progress demo`, the server on the embedded stores with
@@ -73,6 +78,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod outbound;
 pub mod push;
 pub mod read;

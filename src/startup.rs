@@ -21,6 +21,7 @@ use crate::{
         respond::{SOURCE_HEADER, TOTAL_HEADER},
     },
     metrics::{ServerMetrics, process as process_metrics},
+    notify::{self, Webhooks},
     push::{Bus, Hub, Publisher},
     read::{ProgressReader, cache::ResponseCache},
     store::{AnyArchive, Archive, HotStore},
@@ -56,24 +57,39 @@ impl Application {
         process_metrics::install();
         let hot = settings.redis.open()?;
         // The active list leaves out what the hot store would have dropped.
-        let archive = settings
+        let mut archive = settings
             .database
             .archive()?
             .with_active_ttl(Duration::from_secs(settings.redis.progress_ttl_secs));
+        // A bad subscriptions file stops the start before anything runs.
+        let webhooks = webhooks(&settings, &archive)?;
+        if let Some(webhooks) = &webhooks {
+            archive = archive.with_webhook_events(webhooks.wanted());
+        }
         let shared = archive.shared();
         announce(hot.store.as_ref(), &archive, shared.as_ref());
         if !settings.skip_migrations {
             migrate(&archive).await?;
         }
         if let Some(retention) = settings.retention() {
-            retention.spawn(Arc::clone(&shared));
+            retention.spawn(Arc::clone(&shared), archive.outbox());
         }
         let publisher = settings
             .redis
             .publisher()
             .await
             .context("cannot reach the bus to publish progress written over HTTP")?;
-        Self::build_with(&settings, hot.store, shared, Some(hot.bus), publisher)
+        let app = Self::build_over(
+            &settings,
+            hot.store,
+            shared,
+            (Some(hot.bus), publisher),
+            webhooks.clone(),
+        )?;
+        if let Some(webhooks) = webhooks {
+            webhooks.spawn(&app.state.hub)?;
+        }
+        Ok(app)
     }
 
     /// Binds a server over the given stores (tests hand in their own),
@@ -86,6 +102,19 @@ impl Application {
         archive: Arc<dyn Archive>,
         bus: Option<Bus>,
         publisher: Option<Publisher>,
+    ) -> anyhow::Result<Self> {
+        Self::build_over(settings, hot, archive, (bus, publisher), None)
+    }
+
+    /// [`Self::build_with`], with the server's webhooks (shown by the
+    /// webhook routes; their loop is started by the caller, which holds
+    /// the outbox).
+    fn build_over(
+        settings: &ServeSettings,
+        hot: Arc<dyn HotStore>,
+        archive: Arc<dyn Archive>,
+        (bus, publisher): (Option<Bus>, Option<Publisher>),
+        webhooks: Option<Arc<Webhooks>>,
     ) -> anyhow::Result<Self> {
         // First: a bad tokens file must stop the start before anything runs.
         let access = Arc::new(settings.access.access()?);
@@ -129,6 +158,7 @@ impl Application {
             access,
             limits,
             metrics,
+            webhooks,
         };
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
@@ -169,6 +199,28 @@ impl Application {
         }
         served
     }
+}
+
+/// The webhooks `WEBHOOKS_FILE` names, delivered from `archive`'s outbox;
+/// `None` when it is unset.
+fn webhooks(
+    settings: &ServeSettings,
+    archive: &AnyArchive,
+) -> anyhow::Result<Option<Arc<Webhooks>>> {
+    let config = &settings.webhooks;
+    let Some(file) = &config.webhooks_file else {
+        return Ok(None);
+    };
+    let options = notify::Options {
+        retry_scale: config.webhooks_retry_scale,
+        allow_private: config.webhooks_allow_private,
+        public_url: config.public_url.clone(),
+    };
+    Ok(Some(Arc::new(Webhooks::load(
+        file,
+        options,
+        archive.outbox(),
+    )?)))
 }
 
 /// SIGINT or SIGTERM, whichever comes first.

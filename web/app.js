@@ -1,23 +1,30 @@
-// The dashboard: which page is shown (`/` or `/jobs/{id}`, switched
+// The dashboard: which page is shown (`/`, `/jobs/{id}` or `/webhooks`, switched
 // without reloading), the token prompt, and the pause button.
 
 import { JobPage } from "./job.js";
-import { auth, showState, Unauthorized, whoAmI } from "./live.js";
+import { auth, getJson, showState, Unauthorized, whoAmI } from "./live.js";
 import { Overview } from "./overview.js";
+import { WebhooksPage } from "./webhooks.js";
 
 const $ = (id) => document.getElementById(id);
 let overview = null;
 let current = null;
 let paused = false;
 
-/** The token prompt: `needed` when the server refused the page's reads. */
-function askForToken(needed = true) {
+/**
+ * The token prompt: for a token of `scope` (`read`; the Webhooks page
+ * needs `control`), `needed` when the server refused the page's reads
+ * (else the header's button asked for it).
+ */
+function askForToken(scope = "read", needed = true) {
   if (current) current.stop();
   current = null;
   showState("offline");
+  $("token-scope").textContent = typeof scope === "string" ? scope : "read";
   $("token-title").textContent = needed === true ? "This server needs a token" : "Use a token";
   $("overview").hidden = true;
   $("job").hidden = true;
+  $("webhooks").hidden = true;
   $("token-form").hidden = false;
   $("token").focus();
 }
@@ -35,7 +42,7 @@ function signInOrOut() {
     whoAmI().then(showCaller);
     route();
   } else {
-    askForToken(false);
+    askForToken("read", false);
   }
 }
 
@@ -46,6 +53,8 @@ async function useToken(event) {
   try {
     const caller = await whoAmI();
     if (!caller || !caller.name) throw new Unauthorized();
+    // The Webhooks page needs a control token: ask the page's own read.
+    if (location.pathname === "/webhooks") await getJson("/api/v1/webhooks");
     showCaller(caller);
     $("token-error").textContent = "";
     $("token-form").hidden = true;
@@ -64,7 +73,14 @@ function route() {
   current = null;
   const match = location.pathname.match(/^\/jobs\/([^/]+)\/?$/);
   $("token-form").hidden = true;
-  if (match) {
+  $("webhooks").hidden = true;
+  if (location.pathname === "/webhooks") {
+    $("overview").hidden = true;
+    $("job").hidden = true;
+    $("webhooks").hidden = false;
+    document.title = "Webhooks · job-progress";
+    current = new WebhooksPage(askForToken);
+  } else if (match) {
     $("overview").hidden = true;
     $("job").hidden = false;
     const id = decodeURIComponent(match[1]);

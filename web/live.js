@@ -32,11 +32,16 @@ export async function whoAmI() {
 /** What `whoAmI` last learnt. */
 export function currentCaller() { return caller; }
 
-/** POSTs `body` as JSON to `url` with the token; resolves to the envelope. */
+/** POSTs `body` (if any) as JSON to `url` with the token; resolves to the envelope. */
 export async function postJson(url, body) {
-  const headers = { "Content-Type": "application/json" };
+  const headers = {};
   if (auth.token) headers.Authorization = `Bearer ${auth.token}`;
-  const response = await fetch(url, { method: "POST", headers, body: JSON.stringify(body), cache: "no-store" });
+  const init = { method: "POST", headers, cache: "no-store" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, init);
   let answer = null;
   try { answer = await response.json(); } catch { /* not an envelope */ }
   if (response.status === 401 || response.status === 403) throw new Unauthorized();
@@ -194,6 +199,8 @@ export class Poller {
   }
   start() { this.running = true; this.refresh(); }
   stop() { this.running = false; clearTimeout(this.timer); }
+  /** One GET with the same token, outside the schedule. */
+  fetch(url) { return getJson(url); }
   async refresh() {
     clearTimeout(this.timer);
     if (!this.running) return;

@@ -10,6 +10,7 @@
 //! value it found in the environment.
 
 mod stores;
+mod webhooks;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -30,6 +31,7 @@ use crate::{
 };
 
 pub use stores::{DatabaseSettings, OpenedHot, RedisSettings, redis_bus};
+pub use webhooks::WebhookSettings;
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,6 +120,9 @@ pub struct ServeSettings {
     /// Tokens, rate limits, CORS.
     #[command(flatten)]
     pub access: AccessSettings,
+    /// Webhook subscriptions and deliveries.
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
 }
 
 /// Who may call the API, how often, and from which web pages.

@@ -14,6 +14,7 @@ mod source;
 mod status;
 pub mod steps;
 mod tail;
+mod webhook;
 
 pub use control::{AttemptSummary, CancelRequest, MAX_ATTEMPTS_KEPT, MAX_CANCEL_REASON};
 pub use detail::{
@@ -36,3 +37,4 @@ pub use source::Source;
 pub use status::{JobStatus, UnknownStatus};
 pub use steps::{Step, StepState};
 pub use tail::JobTail;
+pub use webhook::{EventSet, EventType, UnknownEvent, WantedEvents};

@@ -352,7 +352,8 @@ impl Need for Write {
     const SCOPES: &'static [Scope] = &[Scope::Write];
 }
 
-/// Controlling jobs (asking one to stop): a `control` token.
+/// Controlling jobs (asking one to stop) and watching webhooks: a
+/// `control` token.
 #[derive(Debug)]
 pub struct Control;
 impl Need for Control {

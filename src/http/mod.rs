@@ -61,7 +61,10 @@ pub use self::{
     edge::{RequestId, edge},
     error::{ApiError, Conflict},
 };
-use crate::{metrics::ServerMetrics, push::Hub, read::ProgressReader, write::ingest::Ingest};
+use crate::{
+    metrics::ServerMetrics, notify::Webhooks, push::Hub, read::ProgressReader,
+    write::ingest::Ingest,
+};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -80,6 +83,8 @@ pub struct AppState {
     pub ingest: Ingest,
     /// The server's own metrics.
     pub metrics: ServerMetrics,
+    /// The webhook subscriptions (`None`: `WEBHOOKS_FILE` unset).
+    pub webhooks: Option<Arc<Webhooks>>,
 }
 
 /// GET and HEAD to `handler`.
@@ -250,12 +255,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/schedules/{schedule_id}/progress",
                 routes::schedules::progress,
             ))
-            .service(resource(Read, "/token", routes::token::describe)),
+            .service(resource(Read, "/token", routes::token::describe))
+            // Webhooks: operators' views, under `control`.
+            .service(resource(Control, "/webhooks", routes::webhooks::list))
+            .service(resource(
+                Control,
+                "/webhooks/{name}/deliveries",
+                routes::webhooks::deliveries,
+            ))
+            .service(
+                web::resource("/webhooks/{name}/deliveries/{message_id}/retry")
+                    .route(needs(Control, web::post().to(routes::webhooks::retry)))
+                    .default_service(not_allowed("POST")),
+            ),
     )
     // The dashboard: outside `/api/v1`, so loading the page costs none of
     // the client's rate limit, and open, since it holds no data.
     .service(open_resource("/", routes::dashboard::page))
     .service(open_resource("/jobs/{job_id}", routes::dashboard::page))
+    .service(open_resource("/webhooks", routes::dashboard::page))
     .service(open_resource("/assets/{name}", routes::dashboard::asset))
     .service(open_resource("/healthz", routes::health::healthz))
     .service(open_resource("/readyz", routes::health::readyz))

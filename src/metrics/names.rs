@@ -116,3 +116,18 @@ pub const WRITER_RETRIES: Described = Described {
     name: "job_progress_writer_retries_total",
     help: "Writer writes that retried an earlier failure.",
 };
+
+// ------------------------------------------------------------------ webhooks
+
+/// Counter, label `outcome` (`delivered`, `retry`, `dead`, `disabled`):
+/// one per delivery attempt.
+pub const WEBHOOK_DELIVERIES: Described = Described {
+    name: "job_progress_webhook_deliveries_total",
+    help: "Webhook delivery attempts by outcome: delivered (2xx), retry (to be tried again), dead (given up), disabled (410 Gone).",
+};
+
+/// Gauge, no label: 0 when nothing waits.
+pub const WEBHOOK_OUTBOX_OLDEST: Described = Described {
+    name: "job_progress_webhook_outbox_oldest_seconds",
+    help: "Age of the oldest webhook event not yet delivered (or given up), in seconds.",
+};

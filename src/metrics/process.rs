@@ -63,9 +63,14 @@ fn describe() {
         names::BREAKER_OPEN,
         names::WRITER_WRITES,
         names::WRITER_RETRIES,
+        names::WEBHOOK_DELIVERIES,
     ] {
         ::metrics::describe_counter!(metric.name, metric.help);
     }
+    ::metrics::describe_gauge!(
+        names::WEBHOOK_OUTBOX_OLDEST.name,
+        names::WEBHOOK_OUTBOX_OLDEST.help
+    );
 }
 
 /// How a store call went: the `outcome` label of
@@ -131,4 +136,15 @@ pub(crate) fn writer_write(store: &'static str, outcome: &'static str, retry: bo
     if retry {
         ::metrics::counter!(names::WRITER_RETRIES.name, "store" => store).increment(1);
     }
+}
+
+/// A webhook delivery attempt ended so: `delivered`, `retry`, `dead` or
+/// `disabled`.
+pub(crate) fn webhook_attempt(outcome: &'static str) {
+    ::metrics::counter!(names::WEBHOOK_DELIVERIES.name, "outcome" => outcome).increment(1);
+}
+
+/// The oldest webhook event still waiting is `age` old (zero: none waits).
+pub(crate) fn webhook_oldest(age: Duration) {
+    ::metrics::gauge!(names::WEBHOOK_OUTBOX_OLDEST.name).set(age.as_secs_f64());
 }

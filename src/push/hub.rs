@@ -20,11 +20,11 @@
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, OnceLock},
 };
 
 use chrono::Utc;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -32,7 +32,7 @@ use super::{
     slots::{Refused, Slots, StreamSlot},
     stalls::Stalls,
 };
-use crate::domain::{JobId, LogBatch, StallPolicy};
+use crate::domain::{JobId, LogBatch, ProgressRecord, StallPolicy};
 
 /// Changes a stream of the active list may fall behind before it catches
 /// up from a snapshot instead: about ten seconds of 100 updates a second
@@ -77,6 +77,8 @@ pub struct Hub {
     stall_policy: StallPolicy,
     /// Wakes the stall watch when a deadline earlier than its sleep comes.
     earlier_stall: Notify,
+    /// Told of each stall as the watch finds it (the webhooks' `job.stalled`).
+    stall_listener: OnceLock<mpsc::Sender<ProgressRecord>>,
     shutdown: CancellationToken,
 }
 
@@ -93,6 +95,7 @@ impl Hub {
             stalls: Mutex::default(),
             stall_policy,
             earlier_stall: Notify::new(),
+            stall_listener: OnceLock::new(),
             shutdown: CancellationToken::new(),
         }
     }
@@ -132,11 +135,32 @@ impl Hub {
                 let due = hub.stalls().due(now);
                 for change in due {
                     if let Some(stalled) = change.stalled_at(now, &hub.stall_policy) {
+                        hub.tell_stall(&stalled);
                         hub.publish(stalled);
                     }
                 }
             }
         });
+    }
+
+    /// Sends each stall the watch finds to `listener` (once per hub: a
+    /// second listener is refused). A full channel drops the stall with a
+    /// warning rather than hold up the watch.
+    pub fn on_stall(&self, listener: mpsc::Sender<ProgressRecord>) -> bool {
+        self.stall_listener.set(listener).is_ok()
+    }
+
+    fn tell_stall(&self, stalled: &Change) {
+        let Some(listener) = self.stall_listener.get() else {
+            return;
+        };
+        let Ok(mut record) = serde_json::from_slice::<ProgressRecord>(&stalled.data) else {
+            return; // rendered from a record: only a bug could make it fail
+        };
+        record.version = stalled.version;
+        if listener.try_send(record).is_err() {
+            tracing::warn!(job_id = %stalled.job_id, "stall not announced: its listener is behind");
+        }
     }
 
     fn jobs(&self) -> MutexGuard<'_, HashMap<JobId, JobChannels>> {

@@ -4,7 +4,8 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use super::{Archive, PgArchive, SqliteArchive};
+use super::{Archive, Outbox, PgArchive, SqliteArchive};
+use crate::domain::WantedEvents;
 
 /// The archive a process opened.
 #[derive(Debug, Clone)]
@@ -50,6 +51,20 @@ impl AnyArchive {
         }
     }
 
+    /// Writes the webhook `events` a checkpoint makes happen to the outbox
+    /// (see [`PgArchive::with_webhook_events`]).
+    pub fn with_webhook_events(self, events: WantedEvents) -> Self {
+        match self {
+            AnyArchive::Postgres(archive) => {
+                AnyArchive::Postgres(archive.with_webhook_events(events))
+            }
+            AnyArchive::Sqlite { archive, location } => AnyArchive::Sqlite {
+                archive: archive.with_webhook_events(events),
+                location,
+            },
+        }
+    }
+
     /// Applies the embedded migrations of its database.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
@@ -70,6 +85,14 @@ impl AnyArchive {
     /// share.
     pub fn is_embedded(&self) -> bool {
         matches!(self, AnyArchive::Sqlite { .. })
+    }
+
+    /// The webhook outbox on the same database.
+    pub fn outbox(&self) -> Arc<dyn Outbox> {
+        match self {
+            AnyArchive::Postgres(archive) => Arc::new(archive.clone()),
+            AnyArchive::Sqlite { archive, .. } => Arc::new(archive.clone()),
+        }
     }
 
     /// The archive behind its interface.

@@ -32,6 +32,7 @@ pub mod breaker;
 mod guard;
 mod hot;
 pub mod keys;
+mod outbox;
 mod retention;
 
 use std::{collections::HashSet, time::Duration};
@@ -43,6 +44,7 @@ pub use self::archive::{Archive, PgArchive, SqlArchive, SqliteArchive};
 pub use self::hot::{Held, HotStore, HotWrite, MemoryStore, RedisStore, Replaced, Ttls};
 pub use breaker::BreakerConfig;
 pub use keys::Keys;
+pub use outbox::{Attempt, Claimed, DeliveryStats, Outbox, OutboxEvent, Unrouted, Verdict};
 pub use retention::Retention;
 
 /// What became of a write.

@@ -1,5 +1,6 @@
-//! Retention: the checkpoints of finished jobs are deleted once they are
-//! older than `RETENTION_DAYS`, so the archive stops growing for ever.
+//! Retention: the checkpoints of finished jobs, and webhook attempts and
+//! deliveries, are deleted once they are older than `RETENTION_DAYS`, so
+//! the archive stops growing for ever.
 //!
 //! A pass deletes in small batches ([`Retention::batch`] rows, 1,000 by
 //! default) through [`Archive::delete_finished`], so no statement holds
@@ -11,7 +12,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::{Archive, StoreError};
+use super::{Archive, Outbox, StoreError};
 use crate::error::error_chain;
 
 /// What to delete, and how gently.
@@ -58,10 +59,30 @@ impl Retention {
         }
     }
 
-    /// Prunes `archive` now and then every [`Self::every`], for as long as
-    /// the runtime lives. A failed pass is logged and tried again at the
-    /// next.
-    pub fn spawn(self, archive: Arc<dyn Archive>) -> tokio::task::JoinHandle<()> {
+    /// One pass over the webhook outbox: attempts, finished deliveries and
+    /// routed events older than [`Self::keep`], batch after batch until
+    /// a batch comes back short. Returns how many rows it deleted.
+    pub async fn prune_outbox(&self, outbox: &dyn Outbox) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        loop {
+            let n = outbox.prune(self.keep, self.batch).await?;
+            deleted += n;
+            // Three deletes of at most a batch each: short when all were.
+            if n < u64::from(self.batch) {
+                return Ok(deleted);
+            }
+            tokio::time::sleep(self.pause).await;
+        }
+    }
+
+    /// Prunes `archive` (and the webhook `outbox` on it) now and then
+    /// every [`Self::every`], for as long as the runtime lives. A failed
+    /// pass is logged and tried again at the next.
+    pub fn spawn(
+        self,
+        archive: Arc<dyn Archive>,
+        outbox: Arc<dyn Outbox>,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(self.every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -74,6 +95,15 @@ impl Retention {
                     }
                     Err(err) => {
                         tracing::warn!(error = %error_chain(&err), "retention pass failed; trying again later");
+                    }
+                }
+                match self.prune_outbox(outbox.as_ref()).await {
+                    Ok(0) => {}
+                    Ok(deleted) => {
+                        tracing::info!(deleted, "retention: old webhook attempts deleted")
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %error_chain(&err), "webhook retention pass failed; trying again later");
                     }
                 }
             }

@@ -13,8 +13,8 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use job_progress::{
-    domain::{JobId, JobStatus, ProgressRecord, ScheduleId},
-    store::{Archive, PgArchive, SqliteArchive},
+    domain::{JobId, JobStatus, ProgressRecord, ScheduleId, WantedEvents},
+    store::{Archive, Outbox, PgArchive, SqliteArchive},
 };
 use sqlx::{PgPool, SqlitePool};
 
@@ -43,6 +43,7 @@ macro_rules! contract {
 mod checkpoints;
 mod filters;
 mod lists;
+mod outbox;
 mod retention;
 mod schedules;
 mod tails;
@@ -58,6 +59,11 @@ pub const ACTIVE_TTL: Duration = Duration::from_secs(3600);
 pub struct Db {
     /// The archive, as the server sees it.
     pub archive: Arc<dyn Archive>,
+    /// The webhook outbox on the same database.
+    pub outbox: Arc<dyn Outbox>,
+    /// The webhook events the archive's checkpoints write: none, unless a
+    /// promise says otherwise.
+    pub wanted: WantedEvents,
     database: Database,
 }
 
@@ -73,9 +79,14 @@ enum Database {
 impl Db {
     /// PostgreSQL, on the migrated database `#[sqlx::test]` made.
     pub fn postgres(pool: PgPool) -> Self {
-        let archive = PgArchive::from_pool(pool.clone(), TIMEOUT).with_active_ttl(ACTIVE_TTL);
+        let wanted = WantedEvents::default();
+        let archive = PgArchive::from_pool(pool.clone(), TIMEOUT)
+            .with_active_ttl(ACTIVE_TTL)
+            .with_webhook_events(wanted.clone());
         Self {
+            outbox: Arc::new(archive.clone()),
             archive: Arc::new(archive),
+            wanted,
             database: Database::Postgres(pool),
         }
     }
@@ -85,11 +96,15 @@ impl Db {
         let folder = tempfile::tempdir().expect("a temporary folder");
         // A folder that does not exist yet: `open` creates it.
         let path = folder.path().join("data").join("archive.db");
+        let wanted = WantedEvents::default();
         let archive = SqliteArchive::open(&path, TIMEOUT)
             .expect("the file opens")
-            .with_active_ttl(ACTIVE_TTL);
+            .with_active_ttl(ACTIVE_TTL)
+            .with_webhook_events(wanted.clone());
         archive.migrate().await.expect("the migrations apply");
         Self {
+            outbox: Arc::new(archive.clone()),
+            wanted,
             database: Database::Sqlite {
                 pool: archive.pool().clone(),
                 _folder: folder,

@@ -1,4 +1,4 @@
-//! The dashboard: `GET /` and `GET /jobs/{jobId}` (one page, which shows
+//! The dashboard: `GET /`, `GET /jobs/{jobId}` and `GET /webhooks` (one page, which shows
 //! the view its address names) and `GET /assets/{name}`.
 //!
 //! Plain HTML, CSS and JavaScript modules from `web/`, compiled into the
@@ -55,6 +55,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         asset!("chart.js", "text/javascript; charset=utf-8"),
         asset!("logs.js", "text/javascript; charset=utf-8"),
         asset!("control.js", "text/javascript; charset=utf-8"),
+        asset!("webhooks.js", "text/javascript; charset=utf-8"),
     ]
     .into_iter()
     .map(|(name, content_type, body)| Asset {
@@ -100,7 +101,7 @@ fn find(name: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|asset| asset.name == name)
 }
 
-/// The page, for `/` and `/jobs/{jobId}` alike.
+/// The page, for `/`, `/jobs/{jobId}` and `/webhooks` alike.
 pub async fn page(request: HttpRequest) -> HttpResponse {
     match find("index.html") {
         Some(asset) => serve(&request, asset),

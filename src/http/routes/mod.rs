@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod read_tokens;
 pub mod schedules;
 pub mod token;
+pub mod webhooks;

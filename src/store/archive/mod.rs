@@ -5,10 +5,11 @@
 //! `sql.rs` its statements). What they share is written once here: the
 //! type both are ([`SqlArchive`], `sql_archive.rs`), the SQL (`sql.rs`),
 //! the rows and their conversion (`rows.rs`), and the calls they make
-//! alike (`calls.rs`).
+//! alike (`calls.rs`), and the webhook outbox's statements (`outbox.rs`).
 
 mod calls;
 mod filter;
+mod outbox;
 mod postgres;
 mod rows;
 mod sql;

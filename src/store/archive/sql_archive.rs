@@ -19,7 +19,7 @@ use super::{
     DEFAULT_ACTIVE_TTL, calls,
     guard::{ErrorKind, Guarded},
 };
-use crate::store::BreakerConfig;
+use crate::{domain::WantedEvents, store::BreakerConfig};
 
 /// An archive on the database `DB`. Cloning shares the pools.
 pub struct SqlArchive<DB: Database> {
@@ -35,6 +35,9 @@ pub struct SqlArchive<DB: Database> {
     /// An active checkpoint not updated for this long is left out of the
     /// active list: its worker is long gone (see [`Self::with_active_ttl`]).
     pub(super) active_ttl: Duration,
+    /// The webhook events a checkpoint writes to the outbox (see
+    /// [`Self::with_webhook_events`]); none by default.
+    pub(super) events: WantedEvents,
     /// The database's migrations, embedded in the binary.
     migrator: &'static Migrator,
 }
@@ -59,6 +62,7 @@ impl<DB: Database> SqlArchive<DB> {
             writer,
             readers,
             active_ttl: DEFAULT_ACTIVE_TTL,
+            events: WantedEvents::default(),
             migrator,
         }
     }
@@ -71,6 +75,18 @@ impl<DB: Database> SqlArchive<DB> {
     /// by id. Default 24 h.
     pub fn with_active_ttl(mut self, ttl: Duration) -> Self {
         self.active_ttl = ttl;
+        self
+    }
+
+    /// Writes an outbox row for each event a checkpoint makes happen (a
+    /// job reaching `in_progress`, `completed`, `failed`, `cancelled`) that
+    /// `events` holds at the time, in the checkpoint's own transaction:
+    /// the events some webhook subscription wants. With none (the
+    /// default) a checkpoint is the statement it always was. A writer
+    /// that checkpoints on its own, not knowing the subscriptions, passes
+    /// `WantedEvents::new(EventSet::ALL)`.
+    pub fn with_webhook_events(mut self, events: WantedEvents) -> Self {
+        self.events = events;
         self
     }
 
@@ -102,6 +118,7 @@ impl<DB: Database> Clone for SqlArchive<DB> {
             readers: self.readers.clone(),
             guarded: self.guarded.clone(),
             active_ttl: self.active_ttl,
+            events: self.events.clone(),
             migrator: self.migrator,
         }
     }
@@ -113,6 +130,7 @@ impl<DB: Database> std::fmt::Debug for SqlArchive<DB> {
             .field("database", &DB::NAME)
             .field("guarded", &self.guarded)
             .field("active_ttl", &self.active_ttl)
+            .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }

@@ -14,8 +14,9 @@
 //!   `nats-server` of the test's own), [`tcp_proxy`] (a proxy that cuts
 //!   connections), [`cluster_harness`] (a local Redis Cluster),
 //!   [`sse_client`] (reads a stream as EventSource would), [`browser`]
-//!   (headless Chromium over WebDriver) and [`server_process`] (the real
-//!   binary, killed and restarted over its data).
+//!   (headless Chromium over WebDriver), [`server_process`] (the real
+//!   binary, killed and restarted over its data) and [`receiver`] (a
+//!   webhook receiver to stop and restart).
 //!
 //! The common names are re-exported here, so a test imports them from the
 //! crate root; the tools keep their module's name (`sse_client::SseStream`).
@@ -29,6 +30,7 @@ pub mod http;
 pub mod local_server;
 pub mod postgres;
 pub mod raw_redis;
+pub mod receiver;
 pub mod server_process;
 pub mod spawn;
 pub mod sse_client;

@@ -97,6 +97,17 @@ impl ServerProcess {
         )
     }
 
+    /// Sends the process `signal` (`HUP`, `STOP`, ...) with `kill`.
+    pub async fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success(), "kill -{signal}");
+    }
+
     /// SIGKILL, at once: no drain, no shutdown hook.
     pub async fn kill(mut self) {
         self.child.start_kill().expect("the server is running");

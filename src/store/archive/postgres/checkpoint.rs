@@ -4,18 +4,24 @@
 //! Both [`Archive::checkpoint`](crate::store::Archive::checkpoint) (one
 //! record) and [`Archive::checkpoint_many`](crate::store::Archive::checkpoint_many)
 //! (a batch, from `write/checkpoints.rs`) come here, so there is one upsert
-//! and one never-backwards rule, whatever the batch size.
+//! and one never-backwards rule, whatever the batch size. When some webhook
+//! subscription wants the events a batch makes happen, the same statement
+//! writes them to the outbox (`CHECKPOINT_WITH_OUTBOX_SQL`).
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use super::{PgArchive, sql::CHECKPOINT_SQL};
+use super::{
+    PgArchive,
+    sql::{CHECKPOINT_SQL, CHECKPOINT_WITH_OUTBOX_SQL},
+};
 use crate::{
     domain::{JobId, JobKind, JobName, ProgressRecord, ScheduleId},
     store::{
-        StoreError, WriteOutcome,
+        OutboxEvent, StoreError, WriteOutcome,
         archive::rows::{bigint, cancel_json, detail_json},
+        outbox::micros,
     },
 };
 
@@ -90,6 +96,28 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// The candidate webhook events, one vector per column of the outbox part
+/// of the upsert (`CHECKPOINT_WITH_OUTBOX_SQL`).
+struct EventColumns<'a> {
+    id: Vec<&'a str>,
+    job_id: Vec<&'a str>,
+    attempt: Vec<i64>,
+    event_type: Vec<&'static str>,
+    payload: Vec<&'a str>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn of(events: &'a [OutboxEvent]) -> Self {
+        Self {
+            id: events.iter().map(|e| e.id.as_str()).collect(),
+            job_id: events.iter().map(|e| e.job_id.as_str()).collect(),
+            attempt: events.iter().map(|e| i64::from(e.attempt)).collect(),
+            event_type: events.iter().map(|e| e.event.as_str()).collect(),
+            payload: events.iter().map(|e| e.payload.as_str()).collect(),
+        }
+    }
+}
+
 impl PgArchive {
     /// Upserts `records` (each job at most once) in one statement, under
     /// the guard; says, per record in order, whether it was written or
@@ -102,38 +130,49 @@ impl PgArchive {
             return Ok(Vec::new());
         }
         let c = Columns::of(records);
-        let written: Vec<String> = self
-            .guarded
-            .call(
-                sqlx::query_scalar(sqlx::AssertSqlSafe(CHECKPOINT_SQL.as_str()))
-                    .bind(c.job_id)
-                    .bind(c.status)
-                    .bind(c.total_target_count)
-                    .bind(c.current_sent_count)
-                    .bind(c.success_count)
-                    .bind(c.failure_count)
-                    .bind(c.total_chunks)
-                    .bind(c.current_chunk)
-                    .bind(c.started_at)
-                    .bind(c.updated_at)
-                    .bind(c.completed_at)
-                    .bind(c.estimated_end_at)
-                    .bind(c.estimated_remaining_seconds)
-                    .bind(c.rate_per_second)
-                    .bind(c.error_message)
-                    .bind(c.schedule_id)
-                    .bind(c.refresh_interval_ms)
-                    .bind(c.estimated_end_earliest)
-                    .bind(c.estimated_end_latest)
-                    .bind(c.name)
-                    .bind(c.kind)
-                    .bind(c.detail)
-                    .bind(c.attempt)
-                    .bind(c.cancel_requested)
-                    .bind(c.parent_job_id)
-                    .fetch_all(&self.writer),
-            )
-            .await?;
+        let events = OutboxEvent::of_checkpoints(records, self.events.get());
+        let sql = if events.is_empty() {
+            CHECKPOINT_SQL.as_str()
+        } else {
+            CHECKPOINT_WITH_OUTBOX_SQL.as_str()
+        };
+        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(c.job_id)
+            .bind(c.status)
+            .bind(c.total_target_count)
+            .bind(c.current_sent_count)
+            .bind(c.success_count)
+            .bind(c.failure_count)
+            .bind(c.total_chunks)
+            .bind(c.current_chunk)
+            .bind(c.started_at)
+            .bind(c.updated_at)
+            .bind(c.completed_at)
+            .bind(c.estimated_end_at)
+            .bind(c.estimated_remaining_seconds)
+            .bind(c.rate_per_second)
+            .bind(c.error_message)
+            .bind(c.schedule_id)
+            .bind(c.refresh_interval_ms)
+            .bind(c.estimated_end_earliest)
+            .bind(c.estimated_end_latest)
+            .bind(c.name)
+            .bind(c.kind)
+            .bind(c.detail)
+            .bind(c.attempt)
+            .bind(c.cancel_requested)
+            .bind(c.parent_job_id);
+        if !events.is_empty() {
+            let e = EventColumns::of(&events);
+            query = query
+                .bind(e.id)
+                .bind(e.job_id)
+                .bind(e.attempt)
+                .bind(e.event_type)
+                .bind(e.payload)
+                .bind(micros(Utc::now()));
+        }
+        let written: Vec<String> = self.guarded.call(query.fetch_all(&self.writer)).await?;
         let written: HashSet<String> = written.into_iter().collect();
         Ok(WriteOutcome::of_each(records, &written))
     }

@@ -30,6 +30,32 @@ pub(super) static CHECKPOINT_SQL: LazyLock<String> = LazyLock::new(|| {
         .replace("SCHEDULE_FROM_JOB", &SCHEDULE_FROM_JOB)
 });
 
+/// [`CHECKPOINT_SQL`] that also writes the webhook events of the jobs it
+/// wrote, in the same statement and so the same transaction: `$26` to
+/// `$30` are the candidate events (message ids, job ids, attempts, event
+/// types, payloads; from `OutboxEvent::of_checkpoints`), `$31` the time
+/// (microseconds). An event is written only for a job the upsert wrote
+/// whose attempt or status the write changed: the `prior` row is read
+/// from the statement's snapshot, before the upsert (every part of one
+/// statement sees the same snapshot). The unique key on (job, attempt,
+/// event, episode) leaves out what a concurrent or retried write already
+/// wrote. Used only when some subscription wants an event, so the
+/// checkpoints of a service without webhooks are unchanged.
+pub(super) static CHECKPOINT_WITH_OUTBOX_SQL: LazyLock<String> =
+    LazyLock::new(|| CHECKPOINT_SQL.replace("\nSELECT job_id FROM upsert", OUTBOX_PART));
+
+const OUTBOX_PART: &str = r#", outbox AS (
+    INSERT INTO webhook_outbox (id, job_id, attempt, event_type, payload, created_at)
+    SELECT e.id, e.job_id, e.attempt, e.event_type, e.payload, $31
+    FROM UNNEST($26::text[], $27::text[], $28::bigint[], $29::text[], $30::text[])
+        AS e (id, job_id, attempt, event_type, payload)
+    JOIN upsert ON upsert.job_id = e.job_id
+    LEFT JOIN job_progress prior ON prior.job_id = e.job_id
+    WHERE prior.job_id IS NULL OR prior.attempt <> e.attempt OR prior.status <> upsert.status
+    ON CONFLICT DO NOTHING
+)
+SELECT job_id FROM upsert"#;
+
 const CHECKPOINT_SQL_TEMPLATE: &str = r#"
 WITH incoming AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],

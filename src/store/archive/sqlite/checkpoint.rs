@@ -3,12 +3,15 @@
 //! ([`checkpoint_sql`]) and then one for the schedules they name
 //! ([`SCHEDULES_SQL`]).
 //!
+//! When some webhook subscription wants the events a batch makes happen,
+//! they are written to the outbox in the same transaction.
+//!
 //! Both [`Archive::checkpoint`](crate::store::Archive::checkpoint) and
 //! [`Archive::checkpoint_many`](crate::store::Archive::checkpoint_many)
 //! come here, so there is one upsert and one never-backwards rule, whatever
 //! the batch size.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::{Connection as _, Sqlite, SqlitePool, query::QueryScalar, sqlite::SqliteArguments};
@@ -20,7 +23,7 @@ use super::{
 use crate::{
     domain::{JobId, JobKind, JobName, ProgressRecord, ScheduleId},
     store::{
-        StoreError, WriteOutcome,
+        OutboxEvent, StoreError, WriteOutcome,
         archive::rows::{bigint, cancel_json, detail_json},
     },
 };
@@ -83,7 +86,10 @@ impl SqliteArchive {
         if let Some(twice) = records.iter().find(|r| !seen.insert(&r.job_id)) {
             return Err(StoreError::refused(STORE, NamedTwice(twice.job_id.clone())));
         }
-        self.guarded.call(write(&self.writer, records, sync)).await
+        let events = OutboxEvent::of_checkpoints(records, self.events.get());
+        self.guarded
+            .call(write(&self.writer, records, &events, sync))
+            .await
     }
 }
 
@@ -124,6 +130,7 @@ fn bind<'q>(query: Upsert<'q>, r: &'q ProgressRecord, now: DateTime<Utc>) -> Ups
 async fn write(
     writer: &SqlitePool,
     records: &[ProgressRecord],
+    events: &[OutboxEvent],
     sync: Synchronous,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
     let mut connection = writer.acquire().await?;
@@ -134,6 +141,12 @@ async fn write(
     // this waits for it (the busy timeout) instead of failing midway.
     let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
     let now = Utc::now();
+    // Before the upsert: which jobs' status or attempt the batch changes.
+    let prior = if events.is_empty() {
+        HashMap::new()
+    } else {
+        prior_states(&mut tx, events).await?
+    };
     let mut written = HashSet::with_capacity(records.len());
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
         let mut upsert = sqlx::query_scalar(sqlx::AssertSqlSafe(checkpoint_sql(chunk.len())));
@@ -156,6 +169,55 @@ async fn write(
             .execute(&mut *tx)
             .await?;
     }
+    let statuses: HashMap<&str, &str> = records
+        .iter()
+        .map(|r| (r.job_id.as_str(), r.status.as_str()))
+        .collect();
+    for event in events {
+        let job = event.job_id.as_str();
+        let changed = prior.get(job).is_none_or(|(attempt, status)| {
+            *attempt != i64::from(event.attempt) || statuses.get(job) != Some(&status.as_str())
+        });
+        if changed && written.contains(job) {
+            sqlx::query(OUTBOX_INSERT_SQL)
+                .bind(&event.id)
+                .bind(event.job_id.as_str())
+                .bind(i64::from(event.attempt))
+                .bind(event.event.as_str())
+                .bind(&event.payload)
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
     tx.commit().await?;
     Ok(WriteOutcome::of_each(records, &written))
+}
+
+/// A webhook event, written in the checkpoint's transaction unless its key
+/// is already there (see `CHECKPOINT_WITH_OUTBOX_SQL` on PostgreSQL).
+const OUTBOX_INSERT_SQL: &str = "INSERT INTO webhook_outbox \
+    (id, job_id, attempt, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+    ON CONFLICT DO NOTHING";
+
+/// The attempt and status stored for each job `events` name, before the
+/// batch's upsert: an event is written only when the write changes them.
+async fn prior_states(
+    tx: &mut sqlx::SqliteConnection,
+    events: &[OutboxEvent],
+) -> Result<HashMap<String, (i64, String)>, sqlx::Error> {
+    let ids: Vec<&str> = events.iter().map(|e| e.job_id.as_str()).collect();
+    // Ids are plain text: a JSON array of them cannot fail to encode.
+    let ids = serde_json::to_string(&ids).unwrap_or_default();
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT job_id, attempt, status FROM job_progress \
+         WHERE job_id IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(ids)
+    .fetch_all(tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(job, attempt, status)| (job, (attempt, status)))
+        .collect())
 }

@@ -12,6 +12,7 @@ mod auth;
 mod cache;
 mod cancel;
 mod checkpoints;
+mod children;
 mod cli;
 mod clients;
 mod cluster;

@@ -21,6 +21,9 @@
 //!   write script keeps ([`History`]);
 //! - a job's log, numbered and bounded as the Redis log script keeps it
 //!   (`kept_log.rs`), living and expiring with its record;
+//! - a parent's roll-up of its children, set by each child's write as
+//!   the Redis roll-up script sets it (`kept_rollups.rs`), here under the
+//!   same lock as the child's write;
 //! - every stored value, and every batch of log lines, is published to
 //!   the streams of this process
 //!   ([`MemoryStore::events`], which the push hub's in-process bus
@@ -49,10 +52,13 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::broadcast;
 
-use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode, kept_log::KeptLog};
+use super::{
+    Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode, kept_log::KeptLog,
+    kept_rollups::KeptRollups,
+};
 use crate::domain::{
-    CancelRequest, History, JobFilter, JobId, JobKind, JobStatus, LogBatch, LogLine, LogPage,
-    MAX_ATTEMPTS_KEPT, NewLogLine, ProgressRecord, Sample,
+    CancelRequest, ChildEntry, History, JobFilter, JobId, JobKind, JobStatus, LogBatch, LogLine,
+    LogPage, MAX_ATTEMPTS_KEPT, NewLogLine, ProgressRecord, Rollup, Sample,
 };
 
 /// Where a job sorts in the active list: jobs with a start first, by
@@ -85,6 +91,8 @@ struct Entry {
     /// the active list's filters read.
     kind: Option<JobKind>,
     name: Option<String>,
+    /// It has a parent (it is left out of the top-level index).
+    child: bool,
 }
 
 #[derive(Default)]
@@ -92,11 +100,15 @@ struct Jobs {
     entries: HashMap<JobId, Entry>,
     /// The active index: every active, unexpired job, in list order.
     by_start: BTreeSet<StartKey>,
+    /// The same jobs less those with a parent.
+    top: BTreeSet<StartKey>,
     /// The same jobs by kind, each kind's in list order.
     by_kind: HashMap<JobKind, BTreeSet<StartKey>>,
     /// Every value by expiry, so expired ones leave in order, each found
     /// once, without a scan.
     by_expiry: BTreeSet<(Instant, JobId)>,
+    /// Parents' roll-ups of their children.
+    rollups: KeptRollups,
 }
 
 impl Jobs {
@@ -117,6 +129,7 @@ impl Jobs {
         self.by_expiry.remove(&(entry.expires_at, id.clone()));
         if let Some(start) = &entry.start {
             self.by_start.remove(start);
+            self.top.remove(start);
             if let Some(kind) = &entry.kind
                 && let Some(index) = self.by_kind.get_mut(kind)
             {
@@ -133,12 +146,17 @@ impl Jobs {
     fn admitted<'a>(&'a self, filter: &'a JobFilter) -> impl Iterator<Item = &'a JobId> + 'a {
         let index = match &filter.kind {
             Some(kind) => self.by_kind.get(kind),
+            None if filter.top_level => Some(&self.top),
             None => Some(&self.by_start),
         };
         index
             .into_iter()
             .flatten()
             .map(|(_, _, id)| id)
+            .filter(move |id| {
+                !(filter.top_level && filter.kind.is_some())
+                    || self.entries.get(*id).is_some_and(|entry| !entry.child)
+            })
             .filter(move |id| {
                 filter.q.is_none()
                     || self.entries.get(*id).is_some_and(|entry| {
@@ -297,8 +315,12 @@ impl MemoryStore {
                 record.job_id.clone(),
             )
         });
+        let child = record.parent_job_id.is_some();
         if let Some(start) = &start {
             jobs.by_start.insert(start.clone());
+            if !child {
+                jobs.top.insert(start.clone());
+            }
             if let Some(kind) = &record.kind {
                 jobs.by_kind
                     .entry(kind.clone())
@@ -323,8 +345,14 @@ impl MemoryStore {
                 history,
                 kind: record.kind.clone(),
                 name: record.name.as_ref().map(|name| name.as_str().to_owned()),
+                child,
             },
         );
+        if let Some(parent) = &record.parent_job_id {
+            let entry = ChildEntry::of(record, version);
+            let until = now + self.ttls.in_progress;
+            jobs.rollups.set(parent, &record.job_id, entry, now, until);
+        }
         drop(jobs);
         // No subscriber (no stream open) is not an error.
         let _ = self.events.send(Bytes::from(json.as_bytes().to_vec()));
@@ -372,8 +400,27 @@ impl HotStore for MemoryStore {
     }
 
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
-        let json = self.lock().live(id).map(|entry| Arc::clone(&entry.json));
-        json.map(|json| decode(id, &json)).transpose()
+        let (json, rollup) = {
+            let mut jobs = self.lock();
+            let json = jobs.live(id).map(|entry| Arc::clone(&entry.json));
+            (json, jobs.rollups.rollup(id, Instant::now()))
+        };
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        let mut record = decode(id, &json)?;
+        if let Some(rollup) = rollup {
+            record.roll_up(&rollup, Utc::now());
+        }
+        Ok(Some(record))
+    }
+
+    async fn rollup(&self, parent: &JobId) -> Result<Option<Rollup>, StoreError> {
+        Ok(self.lock().rollups.rollup(parent, Instant::now()))
+    }
+
+    async fn child_entries(&self, parent: &JobId) -> Result<Vec<(JobId, ChildEntry)>, StoreError> {
+        Ok(self.lock().rollups.entries(parent, Instant::now()))
     }
 
     async fn load(&self, id: &JobId) -> Result<Option<Held>, StoreError> {
@@ -424,10 +471,11 @@ impl HotStore for MemoryStore {
                     Some((id.clone(), json))
                 })
                 .collect();
-            let total = if filter.q.is_none() {
+            let total = if filter.q.is_none() && !(filter.top_level && filter.kind.is_some()) {
                 // An index's own size: no walk.
                 match &filter.kind {
                     Some(kind) => jobs.by_kind.get(kind).map_or(0, BTreeSet::len),
+                    None if filter.top_level => jobs.top.len(),
                     None => jobs.by_start.len(),
                 }
             } else {

@@ -312,7 +312,49 @@ async fn a_parents_read_token_reads_its_children_and_no_other_job(stores: Stores
     }
 }
 
+async fn a_parents_stream_carries_its_childrens_changes_at_most_once_a_second(stores: Stores) {
+    let w = uncached(stores).await;
+    w.declare("streamed", parent_of(10, "fail")).await;
+    let url = format!("{}/api/v1/jobs/streamed/events", w.app.address);
+    let mut stream = support::sse_client::SseStream::open(&url, None).await;
+    let snapshot = stream.next_within(Duration::from_secs(10)).await.unwrap();
+    assert!(snapshot.json().get("children").is_none());
+
+    // A hundred child writes in a burst.
+    let started = std::time::Instant::now();
+    declare_children(&w, "streamed", 0, 10).await;
+    for round in 1..=9 {
+        for n in 0..10 {
+            w.report(&format!("streamed-{n}"), counts(round, 0)).await;
+        }
+    }
+    let burst = started.elapsed();
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let Some(event) = stream.next_within(Duration::from_secs(3)).await else {
+            break;
+        };
+        let done = event.json()["currentSentCount"] == 90;
+        events.push(event);
+        if done {
+            break;
+        }
+    }
+    let last = events.last().expect("the children's changes").json();
+    assert_eq!(last["children"]["running"], 10, "{last}");
+    assert_eq!(last["currentSentCount"], 90, "{last}");
+    // One re-read a second at most: far fewer events than writes.
+    let allowed = burst.as_secs() as usize + 3;
+    assert!(
+        events.len() <= allowed,
+        "{} events for 100 child writes in {burst:?}",
+        events.len()
+    );
+}
+
 support::on_both_stores!(
+    a_parents_stream_carries_its_childrens_changes_at_most_once_a_second,
     fifty_children_roll_up_into_the_parents_counts_and_final_status,
     with_failure_policy_continue_a_failed_child_does_not_fail_the_parent,
     cancelling_a_parent_asks_its_running_children_to_stop,
@@ -321,3 +363,38 @@ support::on_both_stores!(
     the_active_list_shows_top_level_jobs_unless_children_are_asked_for,
     a_parents_read_token_reads_its_children_and_no_other_job,
 );
+
+/// On a three-master cluster, a parent and its fifty children spread over
+/// every master: each child's roll-up crosses to its parent's slot, and the
+/// parent ends with the last of them.
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn fifty_children_on_every_master_roll_up_into_their_parent(pool: sqlx::PgPool) {
+    let cluster = support::cluster_harness::shared().await;
+    let c = crate::cluster::cluster_app(pool, cluster, |o| o.cache_ttl = Duration::ZERO).await;
+    let children = c.ids_on_every_master(cluster, "part", 17).await;
+    let (status, body) = c.declare("whole", parent_of(50, "continue")).await;
+    assert_eq!(status, 201, "{body}");
+    for (id, _) in children.iter().take(50) {
+        let (status, body) = c.declare(id.as_str(), child_of("whole", 10)).await;
+        assert_eq!(status, 201, "{body}");
+        c.report(id.as_str(), counts(4, 0)).await;
+    }
+    let parent = c.record("whole").await;
+    assert_eq!(parent["children"]["running"], 50, "{parent}");
+    assert_eq!(parent["currentSentCount"], 200);
+    for (n, (id, _)) in children.iter().take(50).enumerate() {
+        let (status, body) = if n == 7 {
+            c.fail(id.as_str(), json!({"errorMessage": "lost"})).await
+        } else {
+            c.complete(id.as_str(), counts(10, 0)).await
+        };
+        assert_eq!(status, 200, "{body}");
+    }
+    let parent = c.record("whole").await;
+    assert_eq!(parent["status"], "completed", "{parent}");
+    assert_eq!(
+        parent["children"],
+        json!({"total": 50, "running": 0, "completed": 49, "failed": 1, "cancelled": 0})
+    );
+    assert_eq!(parent["currentSentCount"], 494);
+}

@@ -73,18 +73,21 @@ impl PageQuery {
         Ok(Page { limit, offset })
     }
 
+    /// Whether child jobs are listed too (`children=true`), or a 400.
+    pub fn children(&self) -> Result<bool, ApiError> {
+        match self.children.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "children must be true or false, got '{other}'"
+            ))),
+        }
+    }
+
     /// What the list is narrowed to, or a 400 naming `kind`, `q` or
     /// `children`: jobs without a parent unless `children=true`.
     pub fn filter(&self) -> Result<JobFilter, ApiError> {
-        let children = match self.children.as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(ApiError::BadRequest(format!(
-                    "children must be true or false, got '{other}'"
-                )));
-            }
-        };
+        let children = self.children()?;
         JobFilter::parse(self.kind.as_deref(), self.q.as_deref())
             .map(|filter| filter.top_level_unless(children))
             .map_err(|err| ApiError::BadRequest(err.to_string()))

@@ -1,7 +1,9 @@
 //! `job-progress ls`: the active jobs as a table (or JSON lines), once or
-//! refreshed with `--watch`.
+//! refreshed with `--watch`; with `--tree`, child jobs too, each under its
+//! parent.
 
 use std::{
+    collections::{HashMap, HashSet},
     io::{IsTerminal as _, Write as _},
     time::Duration,
 };
@@ -14,7 +16,7 @@ use super::{
     format::{self, Clock},
     retry::Retry,
 };
-use crate::domain::{JobKind, ProgressRecord};
+use crate::domain::{JobId, JobKind, ProgressRecord};
 
 /// Records asked for per request: the server's default page, one Redis
 /// MGET of a thousand values.
@@ -40,8 +42,11 @@ pub async fn run(args: LsArgs) -> u8 {
     let tty = std::io::stdout().is_terminal();
     let mut retry = Retry::new(None);
     loop {
-        let wait = match list(&api, args.limit, args.kind.as_ref()).await {
-            Ok(listing) => {
+        let wait = match list(&api, args.limit, args.kind.as_ref(), args.tree).await {
+            Ok(mut listing) => {
+                if args.tree {
+                    listing.records = tree(listing.records);
+                }
                 retry.succeeded();
                 print(&listing, &args, tty);
                 if !args.watch {
@@ -72,12 +77,13 @@ fn gave_up(failure: &Failure) -> u8 {
     3
 }
 
-/// Every active job (or the first `limit`; only those of `kind` when
-/// given), page by page.
+/// Every active job without a parent, or with `children` every one (or
+/// the first `limit`; only those of `kind` when given), page by page.
 pub async fn list(
     api: &Api,
     limit: Option<u64>,
     kind: Option<&JobKind>,
+    children: bool,
 ) -> Result<Listing, Failure> {
     let mut records = Vec::new();
     let mut total = None;
@@ -88,6 +94,7 @@ pub async fn list(
                 PAGE.min(u32::try_from(want).unwrap_or(PAGE)),
                 records.len() as u64,
                 kind,
+                children,
             )
             .await?;
         let total = *total.get_or_insert(page.total);
@@ -172,7 +179,19 @@ pub fn table(
     if records.is_empty() {
         return "no active jobs\n".into();
     }
-    let mut rows: Vec<[String; 10]> = records.iter().map(|record| row(record, now)).collect();
+    let parents: HashMap<&JobId, Option<&JobId>> = records
+        .iter()
+        .map(|record| (&record.job_id, record.parent_job_id.as_ref()))
+        .collect();
+    let mut rows: Vec<[String; 10]> = records
+        .iter()
+        .map(|record| {
+            let mut row = row(record, now);
+            // A child sits under its parent, two spaces a level.
+            row[0] = format!("{}{}", "  ".repeat(depth(record, &parents)), row[0]);
+            row
+        })
+        .collect();
     let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -222,6 +241,53 @@ pub fn table(
         text.push_str(&line(row.each_ref().map(String::as_str), record.stalled));
     }
     text
+}
+
+/// `records` in tree order: each job followed by its children (and
+/// theirs), depth first, in the list's order; a child whose parent is not
+/// among them stands at the top.
+pub fn tree(records: Vec<ProgressRecord>) -> Vec<ProgressRecord> {
+    let listed: HashSet<JobId> = records.iter().map(|record| record.job_id.clone()).collect();
+    let mut children: HashMap<JobId, Vec<ProgressRecord>> = HashMap::new();
+    let mut roots = Vec::new();
+    for record in records {
+        match &record.parent_job_id {
+            Some(parent) if listed.contains(parent) && *parent != record.job_id => {
+                children.entry(parent.clone()).or_default().push(record);
+            }
+            _ => roots.push(record),
+        }
+    }
+    let mut ordered = Vec::with_capacity(listed.len());
+    // Depth first, without recursion: a stack of jobs still to place.
+    let mut stack: Vec<ProgressRecord> = roots.into_iter().rev().collect();
+    while let Some(record) = stack.pop() {
+        if let Some(kids) = children.remove(&record.job_id) {
+            stack.extend(kids.into_iter().rev());
+        }
+        ordered.push(record);
+    }
+    // A cycle (hand-written records) leaves jobs unplaced: list them last.
+    ordered.extend(children.into_values().flatten());
+    ordered
+}
+
+/// How deep `record` sits under the listed jobs (0: at the top), given
+/// each listed job's parent.
+fn depth(record: &ProgressRecord, parents: &HashMap<&JobId, Option<&JobId>>) -> usize {
+    let mut depth = 0;
+    let mut above = record.parent_job_id.as_ref();
+    while let Some(parent) = above {
+        let Some(next) = parents.get(parent) else {
+            break;
+        };
+        depth += 1;
+        if depth > crate::domain::MAX_DEPTH as usize {
+            break;
+        }
+        above = *next;
+    }
+    depth
 }
 
 /// `text` cut to `width` characters, with `…` when cut.
@@ -324,5 +390,49 @@ mod tests {
             !narrow.contains("NAME") && !narrow.contains("Nightly"),
             "{narrow}"
         );
+    }
+
+    #[test]
+    fn a_tree_puts_each_child_under_its_parent() {
+        let now = Utc::now();
+        let job = |id: &str, parent: Option<&str>| {
+            let mut record =
+                ProgressRecord::new(JobId::parse(id).unwrap(), JobStatus::InProgress, Some(10));
+            record.parent_job_id = parent.map(|p| JobId::parse(p).unwrap());
+            record
+        };
+        // As the active list gives them: by start, children anywhere.
+        let listed = vec![
+            job("child-b", Some("top")),
+            job("top", None),
+            job("orphan", Some("gone")),
+            job("grandchild", Some("child-a")),
+            job("child-a", Some("top")),
+            job("other", None),
+        ];
+        let ordered: Vec<String> = tree(listed)
+            .iter()
+            .map(|record| record.job_id.to_string())
+            .collect();
+        assert_eq!(
+            ordered,
+            ["top", "child-b", "child-a", "grandchild", "orphan", "other"]
+        );
+        let text = table(
+            &tree(vec![
+                job("top", None),
+                job("kid", Some("top")),
+                job("grandkid", Some("kid")),
+            ]),
+            now,
+            false,
+            None,
+        );
+        let jobs: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|line| line.split("  in_progress").next().unwrap().trim_end())
+            .collect();
+        assert_eq!(jobs, ["top", "  kid", "    grandkid"], "{text}");
     }
 }

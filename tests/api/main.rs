@@ -19,6 +19,7 @@ mod cluster;
 mod config;
 mod conflicts;
 mod dashboard;
+mod dashboard_children;
 mod dashboard_fields;
 mod dashboard_logs;
 mod details;

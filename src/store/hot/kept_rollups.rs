@@ -5,7 +5,7 @@
 //! roll-up living a TTL from its last child's write.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     time::Instant,
 };
 
@@ -23,6 +23,9 @@ struct Kept {
 #[derive(Debug, Default)]
 pub(super) struct KeptRollups {
     by_parent: HashMap<JobId, Kept>,
+    /// Every roll-up by expiry, so expired ones leave in order without a
+    /// scan, read again or not.
+    by_expiry: BTreeSet<(Instant, JobId)>,
 }
 
 impl KeptRollups {
@@ -38,7 +41,10 @@ impl KeptRollups {
     ) {
         self.drop_expired(parent, now);
         let kept = self.by_parent.entry(parent.clone()).or_default();
-        kept.expires_at = Some(expires_at);
+        if let Some(old) = kept.expires_at.replace(expires_at) {
+            self.by_expiry.remove(&(old, parent.clone()));
+        }
+        self.by_expiry.insert((expires_at, parent.clone()));
         if let Some(old) = kept.entries.get(child) {
             if old.version > entry.version {
                 return;
@@ -67,14 +73,24 @@ impl KeptRollups {
         })
     }
 
+    /// Drops every roll-up whose TTL ran out.
+    pub(super) fn expire(&mut self, now: Instant) {
+        while let Some((at, _)) = self.by_expiry.first() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, parent)) = self.by_expiry.pop_first() {
+                self.by_parent.remove(&parent);
+            }
+        }
+    }
+
     fn drop_expired(&mut self, parent: &JobId, now: Instant) {
-        if self
-            .by_parent
-            .get(parent)
-            .and_then(|kept| kept.expires_at)
-            .is_some_and(|at| at <= now)
+        if let Some(at) = self.by_parent.get(parent).and_then(|kept| kept.expires_at)
+            && at <= now
         {
             self.by_parent.remove(parent);
+            self.by_expiry.remove(&(at, parent.clone()));
         }
     }
 }

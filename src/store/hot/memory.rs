@@ -112,8 +112,10 @@ struct Jobs {
 }
 
 impl Jobs {
-    /// Drops every value whose TTL ran out, with its index entries.
+    /// Drops every value whose TTL ran out, with its index entries, and
+    /// every parent's roll-up whose TTL ran out.
     fn expire(&mut self, now: Instant) {
+        self.rollups.expire(now);
         while let Some((at, _)) = self.by_expiry.first() {
             if *at > now {
                 break;

@@ -233,6 +233,10 @@ export class Overview {
       this.finished.refresh();
       this.schedules.refresh();
     } else {
+      // A parent's own write is published without its children's roll-up,
+      // which the list's reads carry: keep the last one seen.
+      const known = this.jobs.get(record.jobId);
+      if (!record.children && known && known.children) record.children = known.children;
       this.jobs.set(record.jobId, record);
     }
     this.invalidate();

@@ -7,8 +7,13 @@
 //! a range scan from the cursor on. The hot store, where it still holds a
 //! child, gives its live record. When the archive cannot answer, the
 //! parent's roll-up in the hot store lists the children instead.
+//!
+//! The active list folds the roll-up into the parents on its page that
+//! declared how many children they expect ([`with_rollups`]).
 
-use chrono::Utc;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{
@@ -17,7 +22,10 @@ use super::{
     envelope::Rendered,
     reader::{ProgressReader, mark_stalled, warn_fallback},
 };
-use crate::domain::{JobId, ProgressRecord, Source};
+use crate::{
+    domain::{JobId, ProgressRecord, Source},
+    store::{Archive, HotStore},
+};
 
 /// The largest page of children.
 pub const MAX_CHILDREN_PAGE: u32 = 1_000;
@@ -120,12 +128,34 @@ impl ProgressReader {
     }
 }
 
+/// `records` with their children's roll-up folded into those that
+/// declared children (`expectedChildren`): one hot-store read each, at
+/// once. Other parents show their children on their own read only: a
+/// list does not read a roll-up for every job it holds. A roll-up that
+/// cannot be read leaves its record as it is.
+pub(super) async fn with_rollups(
+    hot: &Arc<dyn HotStore>,
+    mut records: Vec<ProgressRecord>,
+    now: DateTime<Utc>,
+) -> Vec<ProgressRecord> {
+    let parents: Vec<usize> = (0..records.len())
+        .filter(|&at| records[at].expected_children.is_some())
+        .collect();
+    if parents.is_empty() {
+        return records;
+    }
+    let reads = parents.iter().map(|&at| hot.rollup(&records[at].job_id));
+    let rollups = futures_util::future::join_all(reads).await;
+    for (at, rollup) in parents.into_iter().zip(rollups) {
+        if let Ok(Some(rollup)) = rollup {
+            records[at].roll_up(&rollup, now);
+        }
+    }
+    records
+}
+
 /// Whether either store knows the job (a store that fails counts as not
 /// knowing it).
-async fn known(
-    hot: &std::sync::Arc<dyn crate::store::HotStore>,
-    archive: &std::sync::Arc<dyn crate::store::Archive>,
-    id: &JobId,
-) -> bool {
+async fn known(hot: &Arc<dyn HotStore>, archive: &Arc<dyn Archive>, id: &JobId) -> bool {
     matches!(hot.read(id).await, Ok(Some(_))) || matches!(archive.read(id).await, Ok(Some(_)))
 }

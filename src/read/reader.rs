@@ -207,6 +207,11 @@ impl ProgressReader {
             {
                 metrics.active_jobs(total);
             }
+            let records = if source == Source::Hot {
+                super::children::with_rollups(&stores.hot, records, now).await
+            } else {
+                records
+            };
             let records = mark_stalled(records, now, &stores.stall);
             Ok(listed(&records, source, total))
         })

@@ -1,10 +1,10 @@
 //! The dashboard and child jobs, in a real browser: the overview lists the
-//! parent, not its children; the parent's page says how its children
-//! stand and lists them.
+//! parent, not its children, with a line saying how they stand; the
+//! parent's page says so too and lists them.
 
 use std::time::Duration;
 
-use job_progress::write::JobSpec;
+use job_progress::{domain::FailurePolicy, write::JobSpec};
 use serde_json::json;
 
 use support::{browser::Browser, eager, job, spawn_app};
@@ -15,7 +15,10 @@ const WAIT: Duration = Duration::from_secs(20);
 async fn the_overview_lists_the_parent_and_its_page_lists_the_children(pool: sqlx::PgPool) {
     let app = spawn_app(pool).await;
     let writer = app.writer(eager());
-    let parent = writer.start(job("family"), JobSpec::new(100));
+    let parent = writer.start(
+        job("family"),
+        JobSpec::new(100).complete_with_children(2, FailurePolicy::Continue),
+    );
     parent.record(1, 0).unwrap();
     parent.flush().await;
     let mut kids = Vec::new();
@@ -31,8 +34,11 @@ async fn the_overview_lists_the_parent_and_its_page_lists_the_children(pool: sql
     browser
         .wait_for(
             WAIT,
-            "the parent has a row, and no child has one",
-            "return !!document.querySelector('#active-rows tr[data-job-id=\"family\"]') \
+            "the parent's row says how its children stand, and no child has a row",
+            "const row = document.querySelector('#active-rows tr[data-job-id=\"family\"]'); \
+             if (!row) return false; \
+             const line = row.querySelector('.under .children'); \
+             return !!line && line.textContent === '2 children · 2 running' \
                  && document.querySelectorAll('#active-rows tr').length === 1;",
             json!([]),
         )

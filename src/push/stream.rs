@@ -13,9 +13,9 @@
 //! A parent's stream also carries its children's changes: each child's
 //! change moves its parent's `children` channel in the hub, and the
 //! stream reads the parent again (its record with the children's roll-up)
-//! at most once every [`CHILDREN_INTERVAL`], however many children write;
-//! sent when it differs from what the client has, under the same version
-//! when only the roll-up moved.
+//! at most once a second (`CHILDREN_INTERVAL`, `push/coalesce.rs`),
+//! however many children write; sent when it differs from what the client
+//! has, under the same version when only the roll-up moved.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -29,6 +29,7 @@ use tokio::sync::{broadcast, mpsc};
 pub use super::context::Context;
 use super::{
     change::Change,
+    coalesce::Coalesced,
     hub::{Hub, JobWatch},
     logs::{LogCursor, event_id},
 };
@@ -41,43 +42,6 @@ use crate::{
 /// response cache's period, so a watcher sees polling latency at worst and
 /// the stores see no more reads than from pollers.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// A parent's re-reads for its children's changes: at most one a
-/// [`CHILDREN_INTERVAL`], however many children change, the first as soon
-/// as one does after a quiet interval.
-#[derive(Debug, Default)]
-struct Coalesced {
-    /// When the next re-read is due; `None` while no child changed.
-    due_at: Option<Instant>,
-    /// When the last one was.
-    last: Option<Instant>,
-}
-
-/// The least time between two re-reads of a parent for its children.
-pub const CHILDREN_INTERVAL: Duration = Duration::from_secs(1);
-
-impl Coalesced {
-    /// A child changed: re-read once the interval since the last re-read
-    /// has passed (a change already waiting keeps its time).
-    fn due(&mut self) {
-        if self.due_at.is_none() {
-            let earliest = self
-                .last
-                .map_or_else(Instant::now, |last| last + CHILDREN_INTERVAL);
-            self.due_at = Some(earliest.max(Instant::now()));
-        }
-    }
-
-    /// Resolves when a re-read is due (never while none is).
-    async fn wait(&mut self) {
-        match self.due_at {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-        self.due_at = None;
-        self.last = Some(Instant::now());
-    }
-}
 
 /// When a stream reads through the cache instead of waiting for the bus.
 struct Polling {

@@ -1,6 +1,6 @@
 //! The dashboard and child jobs, in a real browser: the overview lists the
-//! parent, not its children, with a line saying how they stand; the
-//! parent's page says so too and lists them.
+//! parent, not its children, with a line saying how they stand, and its
+//! row expands to them; the parent's page says so too and lists them.
 
 use std::time::Duration;
 
@@ -39,7 +39,22 @@ async fn the_overview_lists_the_parent_and_its_page_lists_the_children(pool: sql
              if (!row) return false; \
              const line = row.querySelector('.under .children'); \
              return !!line && line.textContent === '2 children · 2 running' \
-                 && document.querySelectorAll('#active-rows tr').length === 1;",
+                 && document.querySelectorAll('#active-rows tr').length === 1 \
+                 && row.querySelector('button.expand').getAttribute('aria-expanded') === 'false';",
+            json!([]),
+        )
+        .await;
+
+    browser
+        .wait_for(
+            WAIT,
+            "the parent's row expands to its children",
+            "const button = document.querySelector('#active-rows button.expand[data-parent=\"family\"]'); \
+             if (!button) return false; \
+             if (button.getAttribute('aria-expanded') === 'false') { button.click(); return false; } \
+             const kids = [...document.querySelectorAll('#active-rows tr.child[data-parent=\"family\"]')]; \
+             return kids.length === 2 && kids[0].dataset.jobId === 'family-a' \
+                 && kids[1].dataset.jobId === 'family-b';",
             json!([]),
         )
         .await;

@@ -91,11 +91,26 @@ export function metadataTable(metadata) {
   return table;
 }
 
+/** "3 of 12 children running · 8 completed · 1 failed", or null for a job
+ * without children. */
+export function childrenSummary(record) {
+  const c = record.children;
+  if (!c) return null;
+  const parts = [`${n(c.total)} ${c.total === 1 ? "child" : "children"}`];
+  if (c.running) parts.push(`${n(c.running)} running`);
+  if (c.completed) parts.push(`${n(c.completed)} completed`);
+  if (c.failed) parts.push(`${n(c.failed)} failed`);
+  if (c.cancelled) parts.push(`${n(c.cancelled)} cancelled`);
+  return parts.join(" · ");
+}
+
 /** The line under a bar: the stage and the latest message, or nothing. */
 export function underBar(record) {
   const box = el("span", null, { class: "under" });
   const summary = stepSummary(record);
   if (summary) box.append(el("span", summary, { class: "stage" }));
+  const children = childrenSummary(record);
+  if (children) box.append(el("span", children, { class: "children" }));
   if (record.message) box.append(el("span", record.message, { class: "message" }));
   return box.childNodes.length ? box : null;
 }

@@ -1,10 +1,16 @@
 // One job's page: what the job says about itself, every field, its error,
 // the charts of the whole run (from its history, then live) and its log.
 
-import { kindBadge, metadataTable, processed, resultLink, stepStrip, stepSummary, title } from "./detail.js";
+import { childrenSummary, kindBadge, metadataTable, processed, resultLink, stepStrip, stepSummary, title } from "./detail.js";
 import { DASH, duration, el, fromNow, n, perSecond, ran, status, time } from "./format.js";
 import { draw, extend, fromHistory } from "./chart.js";
 import { Feed, getJson, showState } from "./live.js";
+import { bar, etaCell, jobCell } from "./overview.js";
+
+/** Children listed on a parent's page (the first page of /children). */
+const CHILDREN_PAGE = 100;
+/** The children's list is read again at most this often while they move. */
+const CHILDREN_MS = 2000;
 import { LogPanel } from "./logs.js";
 import { CancelControl } from "./control.js";
 
@@ -31,6 +37,8 @@ function fields(record) {
     ["Scheduled send", record.scheduleId || DASH],
     ["Refresh interval", record.refreshIntervalMs == null ? DASH : duration(record.refreshIntervalMs)],
     ["Version", record.version ? String(record.version) : DASH],
+    ["Children", childrenSummary(record) || DASH],
+    ["Parent", record.parentJobId || DASH],
     ["Error", record.errorMessage || DASH],
   ];
 }
@@ -74,6 +82,9 @@ export class JobPage {
     $("job-result").hidden = true;
     $("job-metadata").replaceChildren();
     $("job-metadata-box").hidden = true;
+    $("job-children").replaceChildren();
+    $("job-children-box").hidden = true;
+    this.childrenAt = 0;
     $("job-missing").hidden = true;
     $("job-body").hidden = false;
     $("chart").replaceChildren();
@@ -170,5 +181,34 @@ export class JobPage {
     list.dataset.status = record.status;
     list.dataset.stalled = String(!!record.stalled);
     draw(this.points, record);
+    this.loadChildren();
+  }
+
+  /** The first page of the parent's children, read again at most every
+   * CHILDREN_MS while its record moves. */
+  async loadChildren() {
+    if (!this.record || !this.record.children || Date.now() - this.childrenAt < CHILDREN_MS) return;
+    this.childrenAt = Date.now();
+    const path = `/api/v1/jobs/${encodeURIComponent(this.id)}/children?limit=${CHILDREN_PAGE}`;
+    let page;
+    try { page = (await getJson(path)).data; } catch { return; } // the next render tries again
+    const rows = page.jobs.map((child) => {
+      const tr = el("tr", null, { "data-job-id": child.jobId });
+      const progress = el("td", null, { "data-label": "Progress" });
+      progress.append(bar(child));
+      tr.append(
+        jobCell(child),
+        progress,
+        el("td", processed(child), { class: "num", "data-label": "Processed" }),
+        el("td", `${n(child.successCount)} / ${n(child.failureCount)}`, { class: "num", "data-label": "OK / failed" }),
+        etaCell(child),
+      );
+      return tr;
+    });
+    $("job-children").replaceChildren(...rows);
+    $("job-children-count").textContent = `(${n(this.record.children.total)})`;
+    $("job-children-more").hidden = !page.nextCursor;
+    $("job-children-more").textContent = page.nextCursor ? `The first ${n(rows.length)} shown.` : "";
+    $("job-children-box").hidden = rows.length === 0;
   }
 }

@@ -3,9 +3,10 @@
 
 import { kindBadge, processed, resultLink, searchText, title, underBar } from "./detail.js";
 import { DASH, duration, el, fromNow, n, perSecond, ran, status, time } from "./format.js";
-import { Feed, Poller, Unauthorized } from "./live.js";
+import { Feed, Poller, Unauthorized, getJson } from "./live.js";
 
 const PAGE = 50;
+const CHILDREN_PAGE = 100; // an expanded parent's children shown under it
 const OTHERS_MS = 10000; // finished jobs and schedules: every 10 s, and at once when a job ends
 const $ = (id) => document.getElementById(id);
 
@@ -52,15 +53,28 @@ export function etaCell(record) {
   return td;
 }
 
-function activeRow(record) {
+/** The button that shows or hides a parent's children under its row. */
+function expandButton(record, expanded) {
+  const total = record.children.total;
+  return el("button", `${expanded ? "▾" : "▸"} ${n(total)} ${total === 1 ? "child" : "children"}`, {
+    type: "button",
+    class: "expand small",
+    "data-parent": record.jobId,
+    "aria-expanded": String(expanded),
+  });
+}
+
+function activeRow(record, expanded = null) {
   const tr = el("tr", null, { "data-job-id": record.jobId, "data-stalled": String(!!record.stalled) });
   const progress = el("td", null, { "data-label": "Progress" });
   progress.append(bar(record));
   const under = underBar(record);
   if (under) progress.append(under);
   const chunk = record.totalChunks ? `${n(record.currentChunk)} of ${n(record.totalChunks)}` : DASH;
+  const job = jobCell(record);
+  if (expanded != null && record.children && record.children.total > 0) job.append(" ", expandButton(record, expanded));
   tr.append(
-    jobCell(record),
+    job,
     progress,
     el("td", processed(record), { class: "num processed", "data-label": "Processed" }),
     el("td", `${n(record.successCount)} / ${n(record.failureCount)}`, { class: "num", "data-label": "OK / failed" }),
@@ -140,6 +154,7 @@ export class Overview {
     this.filter = "";
     this.kind = "";
     this.kinds = new Set(); // every kind seen, for the kind filter
+    this.expanded = new Map(); // parent id -> its children's records (null while loading)
     this.cursors = [null]; // the finished list's pages seen: their cursors
     this.justFinished = new Map(); // ended on the stream, maybe not yet in the archive
     this.lastFinished = null;
@@ -170,6 +185,14 @@ export class Overview {
       typing = setTimeout(restart, 300);
     });
     $("kind").addEventListener("change", (e) => { this.kind = e.target.value; this.page = 0; this.render(); restart(); });
+    $("active-rows").addEventListener("click", (e) => {
+      const button = e.target.closest("button.expand");
+      if (!button) return;
+      const id = button.dataset.parent;
+      if (this.expanded.has(id)) this.expanded.delete(id);
+      else { this.expanded.set(id, null); this.loadChildren(id); }
+      this.render();
+    });
     $("active-prev").addEventListener("click", () => { this.page = Math.max(0, this.page - 1); this.render(); });
     $("active-next").addEventListener("click", () => { this.page += 1; this.render(); });
     $("finished-status").addEventListener("change", restart);
@@ -184,8 +207,12 @@ export class Overview {
     this.feed.start();
     this.finished.start();
     this.schedules.start();
-    // Relative times ("in 3 min") move even when no job does.
-    this.clock = setInterval(() => this.invalidate(), 5000);
+    // Relative times ("in 3 min") move even when no job does; expanded
+    // parents' children are read again as often.
+    this.clock = setInterval(() => {
+      for (const id of this.expanded.keys()) this.loadChildren(id);
+      this.invalidate();
+    }, 5000);
   }
 
   stop() {
@@ -211,6 +238,17 @@ export class Overview {
     return `/api/v1/jobs?${params}`;
   }
 
+  /** Reads the first page of a parent's children, shown under its row. */
+  async loadChildren(id) {
+    let page;
+    try {
+      page = (await getJson(`/api/v1/jobs/${encodeURIComponent(id)}/children?limit=${CHILDREN_PAGE}`)).data;
+    } catch { return; } // the next tick tries again
+    if (!this.expanded.has(id)) return; // collapsed meanwhile
+    this.expanded.set(id, page.jobs);
+    this.invalidate();
+  }
+
   /** A whole list (a snapshot or a read); a record the stream already
    * brought in a later version is kept. */
   replace(list) {
@@ -233,6 +271,10 @@ export class Overview {
       this.finished.refresh();
       this.schedules.refresh();
     } else {
+      // A parent's own write is published without its children's roll-up,
+      // which the list's reads carry: keep the last one seen.
+      const known = this.jobs.get(record.jobId);
+      if (!record.children && known && known.children) record.children = known.children;
       this.jobs.set(record.jobId, record);
     }
     this.invalidate();
@@ -258,7 +300,19 @@ export class Overview {
     const pages = Math.max(1, Math.ceil(list.length / PAGE));
     this.page = Math.min(this.page, pages - 1);
     const shown = list.slice(this.page * PAGE, (this.page + 1) * PAGE);
-    replaceRows($("active-rows"), shown.map(activeRow));
+    const rows = shown.flatMap((record) => {
+      const open = this.expanded.has(record.jobId);
+      const row = activeRow(record, open);
+      if (!open) return [row];
+      const children = (this.expanded.get(record.jobId) || []).map((child) => {
+        const tr = activeRow(child);
+        tr.classList.add("child");
+        tr.dataset.parent = record.jobId;
+        return tr;
+      });
+      return [row, ...children];
+    });
+    replaceRows($("active-rows"), rows);
     $("active-count").textContent = `(${n(this.jobs.size)})`;
     $("active-empty").hidden = shown.length > 0;
     $("active-page").textContent = list.length

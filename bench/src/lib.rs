@@ -27,6 +27,7 @@
 //! | `checkpoint_load` | 11 | checkpoints reaching PostgreSQL, batched against one statement each |
 //! | `sqlite_size` | "SQLite archive" | the SQLite file's size per job and its write rates |
 //! | `redis_writes` | "Redis Cluster" | the write script's throughput and memory per job, node against cluster |
+//! | `jp-children` | "Parents and children" | 1,000 children of one parent writing once a second: writes, Redis CPU, the parent's read latency |
 //!
 //! Each takes the flags its scenario needs, with `REDIS_URL`, `DATABASE_URL`
 //! and `KEY_PREFIX` from the environment where it uses a store.

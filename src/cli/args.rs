@@ -82,6 +82,10 @@ pub struct LsArgs {
     /// One JSON line per job on standard output.
     #[arg(long)]
     pub json: bool,
+    /// Child jobs too, each indented under its parent (a child whose
+    /// parent is not listed stands on its own).
+    #[arg(long)]
+    pub tree: bool,
 }
 
 /// A job id, checked as the server checks it, so a typo is a usage error

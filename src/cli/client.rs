@@ -179,11 +179,15 @@ impl Api {
         limit: u32,
         offset: u64,
         kind: Option<&JobKind>,
+        children: bool,
     ) -> Result<ActivePage, Failure> {
         let mut url = self.url(&["active"]);
         url.query_pairs_mut()
             .append_pair("limit", &limit.to_string())
             .append_pair("offset", &offset.to_string());
+        if children {
+            url.query_pairs_mut().append_pair("children", "true");
+        }
         if let Some(kind) = kind {
             url.query_pairs_mut().append_pair("kind", kind.as_str());
         }

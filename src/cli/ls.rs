@@ -1,20 +1,23 @@
 //! `job-progress ls`: the active jobs as a table (or JSON lines), once or
-//! refreshed with `--watch`.
+//! refreshed with `--watch`; with `--tree`, child jobs too, each under its
+//! parent.
 
 use std::{
+    collections::HashMap,
     io::{IsTerminal as _, Write as _},
     time::Duration,
 };
 
 use chrono::{DateTime, Utc};
 
+use super::tree::depth;
 use super::{
     args::LsArgs,
     client::{Api, Failure},
     format::{self, Clock},
     retry::Retry,
 };
-use crate::domain::{JobKind, ProgressRecord};
+use crate::domain::{JobId, JobKind, ProgressRecord};
 
 /// Records asked for per request: the server's default page, one Redis
 /// MGET of a thousand values.
@@ -40,8 +43,11 @@ pub async fn run(args: LsArgs) -> u8 {
     let tty = std::io::stdout().is_terminal();
     let mut retry = Retry::new(None);
     loop {
-        let wait = match list(&api, args.limit, args.kind.as_ref()).await {
-            Ok(listing) => {
+        let wait = match list(&api, args.limit, args.kind.as_ref(), args.tree).await {
+            Ok(mut listing) => {
+                if args.tree {
+                    listing.records = super::tree::tree(listing.records);
+                }
                 retry.succeeded();
                 print(&listing, &args, tty);
                 if !args.watch {
@@ -72,12 +78,13 @@ fn gave_up(failure: &Failure) -> u8 {
     3
 }
 
-/// Every active job (or the first `limit`; only those of `kind` when
-/// given), page by page.
+/// Every active job without a parent, or with `children` every one (or
+/// the first `limit`; only those of `kind` when given), page by page.
 pub async fn list(
     api: &Api,
     limit: Option<u64>,
     kind: Option<&JobKind>,
+    children: bool,
 ) -> Result<Listing, Failure> {
     let mut records = Vec::new();
     let mut total = None;
@@ -88,6 +95,7 @@ pub async fn list(
                 PAGE.min(u32::try_from(want).unwrap_or(PAGE)),
                 records.len() as u64,
                 kind,
+                children,
             )
             .await?;
         let total = *total.get_or_insert(page.total);
@@ -172,7 +180,19 @@ pub fn table(
     if records.is_empty() {
         return "no active jobs\n".into();
     }
-    let mut rows: Vec<[String; 10]> = records.iter().map(|record| row(record, now)).collect();
+    let parents: HashMap<&JobId, Option<&JobId>> = records
+        .iter()
+        .map(|record| (&record.job_id, record.parent_job_id.as_ref()))
+        .collect();
+    let mut rows: Vec<[String; 10]> = records
+        .iter()
+        .map(|record| {
+            let mut row = row(record, now);
+            // A child sits under its parent, two spaces a level.
+            row[0] = format!("{}{}", "  ".repeat(depth(record, &parents)), row[0]);
+            row
+        })
+        .collect();
     let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {

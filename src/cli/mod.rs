@@ -22,7 +22,7 @@
 //! - `watch.rs`: the event stream, the polling fallback, the stall check;
 //! - `logs.rs`: `watch --logs`, each log line once, in order;
 //! - `show.rs` and `format.rs`: the bar, the plain lines, JSON;
-//! - `ls.rs`: paging and the table.
+//! - `ls.rs`: paging and the table; `tree.rs`: the order and indent of `ls --tree`.
 
 pub mod args;
 pub mod client;
@@ -32,6 +32,7 @@ pub mod logs;
 pub mod ls;
 pub mod retry;
 pub mod show;
+pub mod tree;
 pub mod watch;
 
 pub use args::{ApiArgs, LsArgs, WatchArgs};

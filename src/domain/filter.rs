@@ -86,6 +86,9 @@ pub struct JobFilter {
     pub kind: Option<JobKind>,
     /// Only jobs whose id or name holds this text.
     pub q: Option<Search>,
+    /// Only jobs without a parent (the active list's default; its
+    /// `children=true` lists every job).
+    pub top_level: bool,
 }
 
 impl JobFilter {
@@ -97,12 +100,23 @@ impl JobFilter {
             .map(JobKind::parse)
             .transpose()?;
         let q = q.map(Search::parse).transpose()?.flatten();
-        Ok(Self { kind, q })
+        Ok(Self {
+            kind,
+            q,
+            top_level: false,
+        })
+    }
+
+    /// The same filter, narrowed to jobs without a parent unless
+    /// `children` (the active list's `children=true`).
+    pub fn top_level_unless(mut self, children: bool) -> Self {
+        self.top_level = !children;
+        self
     }
 
     /// Whether it narrows nothing.
     pub fn is_empty(&self) -> bool {
-        self.kind.is_none() && self.q.is_none()
+        self.kind.is_none() && self.q.is_none() && !self.top_level
     }
 
     /// Whether a job of this id, kind and name passes.
@@ -120,11 +134,12 @@ impl JobFilter {
 
     /// Whether `record` passes.
     pub fn admits_record(&self, record: &ProgressRecord) -> bool {
-        self.admits(
-            record.job_id.as_str(),
-            record.kind.as_ref().map(JobKind::as_str),
-            record.name.as_ref().map(|name| name.as_str()),
-        )
+        (!self.top_level || record.parent_job_id.is_none())
+            && self.admits(
+                record.job_id.as_str(),
+                record.kind.as_ref().map(JobKind::as_str),
+                record.name.as_ref().map(|name| name.as_str()),
+            )
     }
 }
 

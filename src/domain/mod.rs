@@ -1,6 +1,7 @@
 //! Domain types shared by the write path and the read path. Each one can
 //! only hold valid values: raw input is parsed into them once, at the edge.
 
+mod children;
 mod control;
 mod detail;
 mod filter;
@@ -16,6 +17,7 @@ pub mod steps;
 mod tail;
 mod webhook;
 
+pub use children::{ChildEntry, ChildrenSummary, FailurePolicy, MAX_DEPTH, Rollup};
 pub use control::{AttemptSummary, CancelRequest, MAX_ATTEMPTS_KEPT, MAX_CANCEL_REASON};
 pub use detail::{
     DetailError, JobKind, JobName, MAX_KIND, MAX_MESSAGE, MAX_METADATA_BYTES, MAX_NAME,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize, ser::SerializeMap as _};
 
 use super::{
     AttemptSummary, CancelRequest, JobId, JobStatus, ScheduleId,
+    children::{ChildrenSummary, FailurePolicy},
     detail::{JobKind, JobName, Message, Metadata, ResultUrl},
     steps::{self, Step},
 };
@@ -130,6 +131,23 @@ pub struct ProgressRecord {
     /// The job this one is a part of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_job_id: Option<JobId>,
+    /// A parent's children by where they stand, rolled up from their own
+    /// writes (see [`ChildEntry`](super::ChildEntry)); absent for a job without children.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<ChildrenSummary>,
+    /// The job ends by itself once [`Self::expected_children`] children
+    /// were declared and all of them ended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub complete_with_children: bool,
+    /// How many children the job will have (with
+    /// [`Self::complete_with_children`]: it does not end before that many
+    /// were declared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_children: Option<u64>,
+    /// What a failed child does to a job that completes with its children
+    /// (`fail` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_policy: Option<FailurePolicy>,
     /// Fields this release does not know, kept as they came and written
     /// back unchanged, so an older instance never erases what a later one
     /// added.
@@ -234,6 +252,10 @@ impl ProgressRecord {
             attempts: Vec::new(),
             cancel_requested: None,
             parent_job_id: None,
+            children: None,
+            complete_with_children: false,
+            expected_children: None,
+            failure_policy: None,
             extra: serde_json::Map::new(),
         }
     }
@@ -372,6 +394,12 @@ impl Serialize for StoredRecord<'_> {
             "attempt" => r.attempt,
             "cancelRequested" => r.cancel_requested,
             "parentJobId" => r.parent_job_id,
+            "children" => r.children,
+            "expectedChildren" => r.expected_children,
+            "failurePolicy" => r.failure_policy,
+        }
+        if r.complete_with_children {
+            out.serialize_entry("completeWithChildren", &true)?;
         }
         if !r.attempts.is_empty() {
             out.serialize_entry("attempts", &r.attempts)?;

@@ -142,6 +142,15 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// What a route judges: the header's token, or the query's when the
+    /// route takes one there and the header holds none.
+    pub fn presented(&self, query_allowed: bool) -> &Presented {
+        match (&self.header, query_allowed) {
+            (Presented::Nothing, true) => &self.query,
+            (header, _) => header,
+        }
+    }
+
     /// The credentials of `request` under `access`.
     pub fn of(request: &HttpRequest, access: &Access) -> Credentials {
         // Most requests carry no token at all: answer that without the
@@ -253,6 +262,23 @@ pub enum Granted {
     Job(JobGrant),
 }
 
+/// The one job a route reads, and the parent its record names (looked up
+/// only for a read token of another job: see [`require`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OneJob<'a> {
+    /// The job of the path.
+    pub id: &'a str,
+    /// Its parent, when known.
+    pub parent: Option<&'a str>,
+}
+
+impl<'a> OneJob<'a> {
+    /// The job `id`, its parent not looked up.
+    pub fn of(id: &'a str) -> Self {
+        Self { id, parent: None }
+    }
+}
+
 impl Access {
     /// The decision for a route that needs one of `scopes` (and takes the
     /// token from the query too when `query_allowed`; reads the one job
@@ -262,19 +288,14 @@ impl Access {
         credentials: &Credentials,
         scopes: &'static [Scope],
         query_allowed: bool,
-        job: Option<&str>,
+        job: Option<OneJob<'_>>,
     ) -> Result<Granted, Refusal> {
-        let presented = match (&credentials.header, query_allowed) {
-            (Presented::Nothing, true) => &credentials.query,
-            (header, _) => header,
-        };
+        let presented = credentials.presented(query_allowed);
         // A job's token on its own kind of route is judged whatever the
         // mode (see the module doc).
         if let Some(job) = job {
             match presented {
-                // Records name no parent yet: `None` until `parentJobId`
-                // lands, when the route's record supplies it.
-                Presented::Job(grant) if grant.admits(job, None) => {
+                Presented::Job(grant) if grant.admits(job.id, job.parent) => {
                     return Ok(Granted::Job(grant.clone()));
                 }
                 Presented::Job(_) => return Err(Refusal::JobOnly),
@@ -385,6 +406,22 @@ pub async fn require<N: Need>(
     let job = N::ONE_JOB
         .then(|| request.match_info().get("job_id"))
         .flatten();
+    // A read token of another job reads this one if it is that job's
+    // child: only then is the requested job's parent looked up (the cached
+    // path of every other request reads nothing more).
+    let parent = match (job, credentials.presented(N::QUERY_TOKEN)) {
+        (Some(job), Presented::Job(grant)) if grant.job.as_str() != job => {
+            match JobId::parse(job) {
+                Ok(id) => state.reader.parent_of(&id).await,
+                Err(_) => None,
+            }
+        }
+        _ => None,
+    };
+    let job = job.map(|id| OneJob {
+        id,
+        parent: parent.as_ref().map(JobId::as_str),
+    });
     match state
         .access
         .authorize(&credentials, N::SCOPES, N::QUERY_TOKEN, job)

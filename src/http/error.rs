@@ -126,6 +126,7 @@ impl From<IngestError> for ApiError {
         match err {
             IngestError::UnknownJob(_) => ApiError::NotFound(message),
             IngestError::Refused(WriteError::Invalid(_)) => ApiError::BadRequest(message),
+            IngestError::Parent { .. } => ApiError::BadRequest(message),
             IngestError::Refused(refused) => conflict(refused.reason()),
             IngestError::Redeclared { .. } => conflict(ConflictReason::Redeclared),
             IngestError::Stale(_) => conflict(ConflictReason::Stale),

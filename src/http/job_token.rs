@@ -74,8 +74,8 @@ pub struct JobGrant {
 impl JobGrant {
     /// Whether this grant admits reading `requested`, whose record names
     /// `parent` as its parent job (if it names one): its own job, and the
-    /// children of its job. The one place the parent rule lives; callers
-    /// pass the requested job's parent once records carry `parentJobId`.
+    /// children of its job. The one place the parent rule lives; the auth
+    /// layer passes the requested job's `parentJobId`.
     pub fn admits(&self, requested: &str, parent: Option<&str>) -> bool {
         let own = self.job.as_str();
         requested == own || parent == Some(own)

@@ -17,6 +17,7 @@
 //! | GET    | `/api/v1/jobs/{jobId}/logs?after=&limit=` | [`routes::logs::page`]  |
 //! | POST   | `/api/v1/jobs/{jobId}/logs`          | [`routes::logs::append`]     |
 //! | GET    | `/api/v1/jobs/{jobId}/history`       | [`routes::history::history`] |
+//! | GET    | `/api/v1/jobs/{jobId}/children?limit=&cursor=` | [`routes::children::children`] |
 //! | GET    | `/api/v1/schedules/active`           | [`routes::schedules::active`]|
 //! | GET    | `/api/v1/schedules/{id}/progress`    | [`routes::schedules::progress`] |
 //! | GET    | `/healthz`, `/readyz`                | [`routes::health`]           |
@@ -192,6 +193,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 JobRead,
                 "/jobs/{job_id}/history",
                 routes::history::history,
+            ))
+            .service(resource(
+                JobRead,
+                "/jobs/{job_id}/children",
+                routes::children::children,
             ))
             .service(resource(Read, "/jobs", routes::finished::list))
             .service(resource(Read, "/jobs/active", routes::jobs::active))

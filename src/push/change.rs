@@ -30,6 +30,10 @@ pub struct Change {
     refresh_interval_ms: Option<u64>,
     /// How far the job has got: status rank, then processed count.
     progress: (u8, u64),
+    /// The job this one is a part of: its streams hear of the change.
+    pub parent: Option<JobId>,
+    /// The record carries its children's roll-up (it is a parent).
+    pub rolled_up: bool,
     /// The record as the polling endpoint's `data` serves it.
     pub data: Bytes,
 }
@@ -46,6 +50,8 @@ impl Change {
             updated_at: record.updated_at,
             refresh_interval_ms: record.refresh_interval_ms,
             progress: (record.status.rank(), record.current_sent_count),
+            parent: record.parent_job_id.clone(),
+            rolled_up: record.children.is_some(),
             data,
         }
     }
@@ -112,6 +118,17 @@ impl Change {
     /// only counts when the job has got further, so a stale checkpoint
     /// never replaces a live record.
     pub fn is_newer_than(&self, than: &Change) -> bool {
+        self.supersedes(than, false)
+    }
+
+    /// Whether this change is to be sent after `than`: newer, or, for a
+    /// parent re-read because its children changed (`rolled_up`), the same
+    /// version with other content (its own record did not move; its
+    /// children's roll-up did).
+    pub fn supersedes(&self, than: &Change, rolled_up: bool) -> bool {
+        if rolled_up && self.version > 0 && self.version == than.version {
+            return self.data != than.data;
+        }
         match (self.version, than.version) {
             (0, 0) => {
                 self.progress > than.progress

@@ -52,6 +52,9 @@ struct JobChannels {
     progress: watch::Sender<Option<Arc<Change>>>,
     /// Its log lines as they are stored.
     logs: broadcast::Sender<Arc<LogBatch>>,
+    /// Moves on every change of one of its children: its streams re-read
+    /// it (coalesced, see `stream.rs`) for the children's roll-up.
+    children: watch::Sender<u64>,
 }
 
 /// Whether the bus delivers, and how often it came back.
@@ -174,9 +177,14 @@ impl Hub {
     pub fn publish(&self, change: Change) {
         let change = Arc::new(change);
         self.track(&change);
-        if let Some(job) = self.jobs().get(&change.job_id) {
+        let jobs = self.jobs();
+        if let Some(job) = jobs.get(&change.job_id) {
             job.progress.send_replace(Some(Arc::clone(&change)));
         }
+        if let Some(parent) = change.parent.as_ref().and_then(|id| jobs.get(id)) {
+            parent.children.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        drop(jobs);
         // No receiver is no error: nobody watches the list right now.
         let _ = self.feed.send(change);
     }
@@ -210,15 +218,18 @@ impl Hub {
         let job = jobs.entry(id.clone()).or_insert_with(|| JobChannels {
             progress: watch::Sender::new(None),
             logs: broadcast::Sender::new(LOG_BACKLOG),
+            children: watch::Sender::new(0),
         });
         let receiver = job.progress.subscribe();
         let logs = job.logs.subscribe();
+        let children = job.children.subscribe();
         drop(jobs);
         JobWatch {
             hub: Arc::clone(self),
             id,
             receiver,
             logs,
+            children,
         }
     }
 
@@ -284,6 +295,8 @@ pub struct JobWatch {
     pub receiver: watch::Receiver<Option<Arc<Change>>>,
     /// The job's log lines published since the watch began.
     pub logs: broadcast::Receiver<Arc<LogBatch>>,
+    /// Moves when one of the job's children changes.
+    pub children: watch::Receiver<u64>,
 }
 
 impl Drop for JobWatch {

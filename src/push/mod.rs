@@ -22,7 +22,9 @@
 //!   announces it (one deadline structure, no timer per stream).
 //! - [`stream`]: what one stream sends: the snapshot, each change, `end`;
 //!   [`logs`]: what it sends of the job's log (`event: log`);
-//!   `push/context.rs`: what both need ([`stream::Context`]).
+//!   `push/context.rs`: what both need ([`stream::Context`]);
+//!   `push/coalesce.rs`: a parent's re-reads for its children's changes,
+//!   at most one a second.
 //!
 //! What the polling design feared, and the answer here:
 //!
@@ -47,6 +49,7 @@
 
 pub mod bus;
 pub mod change;
+mod coalesce;
 mod context;
 pub mod hub;
 pub mod logs;

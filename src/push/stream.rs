@@ -9,6 +9,13 @@
 //! cache may still hold an answer from before). The task ends when the
 //! client goes (its channel closes), when the job ends, or when the server
 //! stops.
+//!
+//! A parent's stream also carries its children's changes: each child's
+//! change moves its parent's `children` channel in the hub, and the
+//! stream reads the parent again (its record with the children's roll-up)
+//! at most once a second (`CHILDREN_INTERVAL`, `push/coalesce.rs`),
+//! however many children write; sent when it differs from what the client
+//! has, under the same version when only the roll-up moved.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -22,11 +29,12 @@ use tokio::sync::{broadcast, mpsc};
 pub use super::context::Context;
 use super::{
     change::Change,
+    coalesce::Coalesced,
     hub::{Hub, JobWatch},
     logs::{LogCursor, event_id},
 };
 use crate::{
-    domain::{JobId, ProgressRecord},
+    domain::{JobFilter, JobId, ProgressRecord},
     read::Page,
 };
 
@@ -197,7 +205,9 @@ pub async fn job(
     // deadline yet: its snapshot sets one.
     ctx.hub.track(&last);
     let mut polling = Polling::new(&ctx);
+    let mut children = Coalesced::default();
     loop {
+        let mut rolled_up = false;
         let next = tokio::select! {
             () = tx.closed() => return,
             () = ctx.hub.stopping() => {
@@ -205,9 +215,28 @@ pub async fn job(
                 return;
             }
             changed = watch.receiver.changed() => match changed {
-                Ok(()) => watch.receiver.borrow_and_update().clone(),
+                Ok(()) => {
+                    let change = watch.receiver.borrow_and_update().clone();
+                    // A parent's own write is stored without its
+                    // children's roll-up: read it again for them.
+                    if last.rolled_up {
+                        children.due();
+                    }
+                    change
+                }
                 Err(_) => return,
             },
+            changed = watch.children.changed() => match changed {
+                Ok(()) => {
+                    children.due();
+                    continue;
+                }
+                Err(_) => return,
+            },
+            () = children.wait() => {
+                rolled_up = true;
+                read_job(&ctx, &id).await.map(Arc::new)
+            }
             received = watch.logs.recv(), if log.is_open() => {
                 if !log.forward(received, &mut watch.logs, &ctx, &id, &last, &tx).await {
                     return;
@@ -222,7 +251,7 @@ pub async fn job(
             }
         };
         let Some(change) = next else { continue };
-        if !change.is_newer_than(&last) {
+        if !change.supersedes(&last, rolled_up) {
             continue;
         }
         if !send(&tx, progress(&change, log.seq)).await {
@@ -243,17 +272,23 @@ pub async fn job(
 /// Which jobs a stream of the active list follows.
 #[derive(Debug, Clone)]
 pub enum Selection {
-    /// The active list's page (its snapshot), and every job's changes.
-    Active(Page),
+    /// The active list's page (its snapshot), and every job's changes;
+    /// children's too when `children` (else only jobs without a parent).
+    Active {
+        /// The snapshot's page.
+        page: Page,
+        /// Child jobs are listed too (`children=true`).
+        children: bool,
+    },
     /// These jobs only.
     Jobs(Vec<JobId>),
 }
 
 impl Selection {
-    fn follows(&self, id: &JobId) -> bool {
+    fn follows(&self, change: &Change) -> bool {
         match self {
-            Selection::Active(_) => true,
-            Selection::Jobs(ids) => ids.contains(id),
+            Selection::Active { children, .. } => *children || change.parent.is_none(),
+            Selection::Jobs(ids) => ids.contains(&change.job_id),
         }
     }
 
@@ -261,8 +296,12 @@ impl Selection {
     /// through the response cache; `None` when it cannot be read.
     pub async fn snapshot(&self, ctx: &Context) -> Option<Bytes> {
         match self {
-            Selection::Active(page) => {
-                let served = ctx.reader.active(*page, &ctx.request_id).await;
+            Selection::Active { page, children } => {
+                let filter = JobFilter::default().top_level_unless(*children);
+                let served = ctx
+                    .reader
+                    .active_filtered(*page, filter, &ctx.request_id)
+                    .await;
                 served.response.data()
             }
             Selection::Jobs(ids) => {
@@ -338,7 +377,7 @@ pub async fn jobs(
                         }
                     })) {
                         match change {
-                            Ok(change) if selection.follows(&change.job_id) => {
+                            Ok(change) if selection.follows(&change) => {
                                 pending.insert(change.job_id.clone(), change);
                             }
                             Ok(_) => {}

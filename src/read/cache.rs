@@ -51,6 +51,15 @@ pub enum CacheKey {
     Schedule(ScheduleId),
     /// One page of finished jobs.
     Finished(FinishedQuery),
+    /// One page of a parent's children.
+    Children {
+        /// The parent.
+        parent: JobId,
+        /// The page starts after this child.
+        after: Option<JobId>,
+        /// Page size.
+        limit: u32,
+    },
 }
 
 impl std::fmt::Display for CacheKey {
@@ -63,6 +72,7 @@ impl std::fmt::Display for CacheKey {
             CacheKey::ActiveSchedules => f.write_str("active schedules"),
             CacheKey::Schedule(id) => write!(f, "schedule {id}"),
             CacheKey::Finished(query) => write!(f, "finished jobs since {}", query.since),
+            CacheKey::Children { parent, .. } => write!(f, "children of {parent}"),
         }
     }
 }

@@ -7,14 +7,19 @@
 //! the archive's checkpoint answers. What cannot be answered is a
 //! [`ReadError`], which knows its status.
 //!
+//! A parent's children (`children.rs`) are paged from the archive's
+//! parent index, each with its live record where the hot store has it.
+//!
 //! A job's log (`logs.rs`) takes the same path without the cache: a
 //! worker's line should show at once, and a page is one store call.
 
 pub mod cache;
+mod children;
 pub mod envelope;
 mod error;
 mod logs;
 mod reader;
 
+pub use children::{ChildrenPage, MAX_CHILDREN_PAGE};
 pub use error::ReadError;
 pub use reader::{Page, ProgressReader, Readiness};

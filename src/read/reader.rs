@@ -69,10 +69,10 @@ impl std::fmt::Debug for ProgressReader {
 
 /// What a load needs; cloned only when a load starts, so a cache hit
 /// clones nothing.
-struct Stores {
-    hot: Arc<dyn HotStore>,
-    archive: Arc<dyn Archive>,
-    stall: StallPolicy,
+pub(super) struct Stores {
+    pub(super) hot: Arc<dyn HotStore>,
+    pub(super) archive: Arc<dyn Archive>,
+    pub(super) stall: StallPolicy,
     metrics: Option<ServerMetrics>,
 }
 
@@ -113,7 +113,7 @@ impl ProgressReader {
     /// stores; a [`ReadError`] becomes its error envelope here, and only
     /// here. `request_id` names the request that started the load in its
     /// log lines.
-    async fn serve<L, F>(&self, key: CacheKey, request_id: &str, load: L) -> Served
+    pub(super) async fn serve<L, F>(&self, key: CacheKey, request_id: &str, load: L) -> Served
     where
         L: FnOnce(Stores) -> F,
         F: Future<Output = Result<Rendered, ReadError>> + Send + 'static,
@@ -207,6 +207,11 @@ impl ProgressReader {
             {
                 metrics.active_jobs(total);
             }
+            let records = if source == Source::Hot {
+                super::children::with_rollups(&stores.hot, records, now).await
+            } else {
+                records
+            };
             let records = mark_stalled(records, now, &stores.stall);
             Ok(listed(&records, source, total))
         })
@@ -283,7 +288,7 @@ pub(super) fn warn_fallback(what: &str, err: &StoreError) {
     tracing::warn!(error = %error_chain(err), "{what} failed; falling back to the archive");
 }
 
-fn mark_stalled(
+pub(super) fn mark_stalled(
     records: Vec<ProgressRecord>,
     now: DateTime<Utc>,
     stall: &StallPolicy,

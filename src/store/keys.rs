@@ -20,6 +20,8 @@
 //! | `job:logs:bytes`         | string     | the bytes of every job's log together, as the log script counted them (see `LOG_MAX_TOTAL_MB`) | none |
 //! | `job:logs:sizes`         | hash       | field `<jobId>`, value the bytes of that job's log | none |
 //! | `job:logs:finished`      | sorted set | member `<jobId>` of a finished job with a log, score = when it finished, in ms: past the cap, the log script deletes these logs first, oldest first | none |
+//! | `job:active:top`         | sorted set | the active jobs without a parent, scored as `active:by-start`; the active list's default page reads it | none |
+//! | `job:children:<jobId>`   | hash       | the job's children's roll-up: field `<childId>` = the child's entry `<version>:<state>:<processed>:<failed>:<total or -1>:<rate in thousandths/s>` ([`ChildEntry`]), and the counters `#n` (children), `#r`, `#c`, `#f`, `#x` (running, completed, failed, cancelled), `#p`, `#e` (targets processed, failed), `#t` (targets), `#u` (running children without a total), `#rate`; written by the roll-up script after each write of a child | 24 h (the in-progress TTL), reset by every child's write |
 //!
 //! # Redis Cluster
 //!
@@ -41,6 +43,8 @@
 //! | `{job:3}active:kind:<kind>`  | sorted set | the bucket's active jobs of one kind, as above |
 //! | `{job:3}active:names`        | hash       | the bucket's active jobs' kinds and names, as above |
 //! | `{job:3}logs:bytes`, `{job:3}logs:sizes`, `{job:3}logs:finished` | string, hash, sorted set | the bucket's logs' bytes, as above; the cap is shared evenly by the buckets |
+//! | `{job:3}active:top`          | sorted set | the bucket's active jobs without a parent, as above |
+//! | `{job:3}children:<jobId>`    | hash       | the roll-up of a job of bucket 3, as above: in its parent's bucket, not its children's |
 //! | `{job:3}events`              | shard channel | the bucket's stored records, published with `SPUBLISH` |
 //!
 //! A shard channel is served by the master of its slot alone, so the write
@@ -69,7 +73,16 @@
 //! both indexes as they are found, and members of `active` not updated for
 //! longer than the in-progress TTL are removed from both by score.
 //!
+//! A child's keys are in its own bucket and its parent's roll-up in the
+//! parent's, so on a cluster a child's write is two scripts on two slots:
+//! the write script (atomic, as above), then the roll-up script (atomic
+//! on the parent's slot). Each roll-up sets the child's whole entry, so a
+//! roll-up lost between the two (the process died) is made good by the
+//! child's next write; only a child that never writes again stays as its
+//! last roll-up said. One Redis runs the same two scripts.
+//!
 //! [`ProgressRecord`]: crate::domain::ProgressRecord
+//! [`ChildEntry`]: crate::domain::ChildEntry
 
 use std::num::NonZeroU16;
 
@@ -228,6 +241,18 @@ impl Keys {
         format!("{}active:names", self.head(bucket))
     }
 
+    /// `<head>active:top`: the bucket's active jobs without a parent, in
+    /// the order of [`by_start_index`](Self::by_start_index).
+    pub fn top_index(&self, bucket: Bucket) -> String {
+        format!("{}active:top", self.head(bucket))
+    }
+
+    /// `<head>children:<jobId>`: the roll-up of the job's children, in the
+    /// job's own bucket (see the layout).
+    pub fn children(&self, parent: &JobId) -> String {
+        format!("{}children:{}", self.head(self.bucket(parent)), parent)
+    }
+
     /// `<prefix>events`: the channel every write is published on by one
     /// Redis, and the NATS subject of the same name in either layout.
     pub fn events_channel(&self) -> String {
@@ -276,6 +301,8 @@ mod tests {
         let kind = JobKind::parse("import").unwrap();
         assert_eq!(keys.kind_index(only, &kind), "job:active:kind:import");
         assert_eq!(keys.names(only), "job:active:names");
+        assert_eq!(keys.top_index(only), "job:active:top");
+        assert_eq!(keys.children(&id), "job:children:abc");
         assert_eq!(keys.events_channel(), "job:events");
         assert_eq!(keys.publish_channel(only), "job:events");
         assert_eq!(keys.publish_command(), "PUBLISH");
@@ -303,6 +330,8 @@ mod tests {
         let kind = JobKind::parse("import").unwrap();
         assert_eq!(keys.kind_index(bucket, &kind), "{job:0}active:kind:import");
         assert_eq!(keys.names(bucket), "{job:0}active:names");
+        assert_eq!(keys.top_index(bucket), "{job:0}active:top");
+        assert_eq!(keys.children(&id), "{job:0}children:abc");
         assert_eq!(keys.publish_channel(bucket), "{job:0}events");
         assert_eq!(keys.events_channel(), "job:events", "the NATS subject");
         assert_eq!(keys.publish_command(), "SPUBLISH");

@@ -18,8 +18,9 @@ use super::{
 };
 use crate::{
     domain::{
-        CancelRequest, DetailError, JobId, JobKind, JobName, JobStatus, LogLevel, LogLineError,
-        Message, Metadata, NewLogLine, ProgressRecord, ResultUrl, ScheduleId, Step, steps,
+        CancelRequest, DetailError, FailurePolicy, JobId, JobKind, JobName, JobStatus, LogLevel,
+        LogLineError, Message, Metadata, NewLogLine, ProgressRecord, ResultUrl, ScheduleId, Step,
+        steps,
     },
     push::Publisher,
     store::{Archive, HotStore},
@@ -47,6 +48,15 @@ pub struct JobSpec {
     pub steps: Vec<Step>,
     /// Which run of the job this is (see [`JobSpec::attempt`]).
     pub attempt: Option<u32>,
+    /// The job this one is a part of (see [`JobSpec::parent`]).
+    pub parent: Option<JobId>,
+    /// How many children the job will have.
+    pub expected_children: Option<u64>,
+    /// The job ends by itself once its expected children all ended (see
+    /// [`JobSpec::complete_with_children`]).
+    pub complete_with_children: bool,
+    /// Whether a failed child fails such a job (`None`: it does).
+    pub failure_policy: Option<FailurePolicy>,
 }
 
 impl JobSpec {
@@ -99,6 +109,28 @@ impl JobSpec {
     /// keep a summary of it in `attempts`.
     pub fn attempt(mut self, attempt: u32) -> Self {
         self.attempt = Some(attempt.max(1));
+        self
+    }
+
+    /// Makes the job a part of `parent`: the parent's record counts it in
+    /// its `children`, and cancelling the parent asks this job to stop.
+    /// The writer takes the parent as given; the HTTP API checks that it
+    /// exists and that jobs nest at most two deep
+    /// ([`MAX_DEPTH`](crate::domain::MAX_DEPTH)).
+    pub fn parent(mut self, parent: JobId) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Declares that the job will have `expected` children, and ends it
+    /// once that many were declared and all ended: completed, or failed if
+    /// any failed, unless `policy` is [`FailurePolicy::Continue`]. The job
+    /// is ended by the API instance that stores its last child's end
+    /// (children written over HTTP).
+    pub fn complete_with_children(mut self, expected: u64, policy: FailurePolicy) -> Self {
+        self.expected_children = Some(expected);
+        self.complete_with_children = true;
+        self.failure_policy = Some(policy);
         self
     }
 
@@ -207,6 +239,10 @@ impl ProgressWriter {
         record.kind = spec.kind;
         record.steps = spec.steps;
         record.attempt = spec.attempt;
+        record.parent_job_id = spec.parent;
+        record.expected_children = spec.expected_children;
+        record.complete_with_children = spec.complete_with_children;
+        record.failure_policy = spec.failure_policy;
         record.started_at = Some(super::state::now());
         let shape = JobShape {
             total: spec.total.unwrap_or(0),

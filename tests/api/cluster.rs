@@ -24,7 +24,7 @@ const LIMIT: Duration = Duration::from_secs(10);
 const BUCKETS: NonZeroU16 = NonZeroU16::new(16).unwrap();
 
 /// An app in cluster mode on `cluster`, with its tokens.
-struct ClusterApp(AppWithTokens);
+pub(crate) struct ClusterApp(AppWithTokens);
 
 impl std::ops::Deref for ClusterApp {
     type Target = AppWithTokens;
@@ -38,7 +38,7 @@ impl std::ops::Deref for ClusterApp {
 /// under a key prefix whose buckets fall on all three masters (almost
 /// every prefix's do; the few that do not are skipped, so the tests
 /// below never depend on luck).
-async fn cluster_app(
+pub(crate) async fn cluster_app(
     pool: sqlx::PgPool,
     cluster: &RedisCluster,
     tune: impl FnOnce(&mut Options),
@@ -66,7 +66,7 @@ async fn cluster_app(
 impl ClusterApp {
     /// Job ids `<stem>-<n>`, `per_master` of them on each master (by the
     /// master of their bucket's slot), in the order of n.
-    async fn ids_on_every_master(
+    pub(crate) async fn ids_on_every_master(
         &self,
         cluster: &RedisCluster,
         stem: &str,
@@ -117,7 +117,8 @@ async fn jobs_written_and_read_through_the_api_spread_over_the_three_masters(poo
         assert_eq!(body["data"]["currentSentCount"], n + 1);
     }
     // Each master holds exactly its jobs' keys (value, state, history) and
-    // its buckets' indexes and names hashes (these jobs have no kind).
+    // its buckets' indexes and names hashes (these jobs have no kind and no
+    // parent).
     let keys = &c.app.keys;
     let mut expected = vec![BTreeSet::new(); cluster.masters()];
     for (id, master) in &jobs {
@@ -128,6 +129,7 @@ async fn jobs_written_and_read_through_the_api_spread_over_the_three_masters(poo
             keys.history(id),
             keys.active_index(bucket),
             keys.by_start_index(bucket),
+            keys.top_index(bucket),
             keys.names(bucket),
         ]);
     }

@@ -41,6 +41,7 @@ macro_rules! contract {
 }
 
 mod checkpoints;
+mod children;
 mod filters;
 mod lists;
 mod outbox;

@@ -845,3 +845,6 @@ contract!(
     a_log_expires_with_its_record,
     the_history_is_sampled_and_thinned,
 );
+
+// The parent-and-child promises, run by the same macro.
+mod children;

@@ -117,6 +117,16 @@ fn the_stored_form_names_every_wire_field_but_the_derived_ones() {
         reason: Some("wrong list".into()),
     });
     record.parent_job_id = Some(JobId::parse("parent").unwrap());
+    record.children = Some(crate::domain::ChildrenSummary {
+        total: 3,
+        running: 1,
+        completed: 1,
+        failed: 1,
+        cancelled: 0,
+    });
+    record.complete_with_children = true;
+    record.expected_children = Some(3);
+    record.failure_policy = Some(crate::domain::FailurePolicy::Continue);
     let keys = |json: serde_json::Value| -> Vec<String> {
         let mut keys: Vec<String> = json.as_object().unwrap().keys().cloned().collect();
         keys.sort();

@@ -85,16 +85,16 @@ fn a_job_token_reads_its_job_in_either_mode_and_nothing_else_where_a_token_count
         let access = Access::new(Tokens::default(), required);
         let mine = with(grant("j"), Presented::Nothing);
         assert!(matches!(
-            access.authorize(&mine, &[Scope::Read], false, Some("j")),
+            access.authorize(&mine, &[Scope::Read], false, Some(OneJob::of("j"))),
             Ok(Granted::Job(_))
         ));
         assert_eq!(
-            access.authorize(&mine, &[Scope::Read], false, Some("k")),
+            access.authorize(&mine, &[Scope::Read], false, Some(OneJob::of("k"))),
             Err(Refusal::JobOnly)
         );
         let bad = with(Presented::BadJob, Presented::Nothing);
         assert_eq!(
-            access.authorize(&bad, &[Scope::Read], false, Some("j")),
+            access.authorize(&bad, &[Scope::Read], false, Some(OneJob::of("j"))),
             Err(Refusal::Invalid)
         );
         assert_eq!(
@@ -113,7 +113,7 @@ fn a_job_token_reads_its_job_in_either_mode_and_nothing_else_where_a_token_count
     let closed = Access::new(Tokens::default(), true);
     let in_query = with(Presented::Nothing, grant("j"));
     assert!(matches!(
-        closed.authorize(&in_query, &[Scope::Read], true, Some("j")),
+        closed.authorize(&in_query, &[Scope::Read], true, Some(OneJob::of("j"))),
         Ok(Granted::Job(_))
     ));
 }

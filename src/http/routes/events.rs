@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::jobs::PageQuery;
 use crate::{
-    domain::JobId,
+    domain::{JobFilter, JobId},
     http::{ApiError, AppState, RequestId, client, error::RETRY_AFTER_SECS, respond::respond},
     push::{
         change::Change,
@@ -157,8 +157,12 @@ pub struct ActiveQuery {
 
 impl ActiveQuery {
     fn selection(&self) -> Result<Selection, ApiError> {
+        let children = self.page.children()?;
         let Some(ids) = &self.ids else {
-            return Ok(Selection::Active(self.page.parse()?));
+            return Ok(Selection::Active {
+                page: self.page.parse()?,
+                children,
+            });
         };
         let ids: Vec<&str> = ids.split(',').filter(|id| !id.is_empty()).collect();
         if ids.is_empty() || ids.len() > MAX_IDS {
@@ -188,8 +192,12 @@ pub async fn active(
     if slot.is_none() {
         // HEAD: the status GET would give; only the active list's read can
         // fail (a stream of chosen jobs leaves out what it cannot read).
-        if let Selection::Active(page) = &selection {
-            let served = state.reader.active(*page, request_id.as_str()).await;
+        if let Selection::Active { page, children } = &selection {
+            let filter = JobFilter::default().top_level_unless(*children);
+            let served = state
+                .reader
+                .active_filtered(*page, filter, request_id.as_str())
+                .await;
             if served.response.data().is_none() {
                 return Ok(respond(&request, &served));
             }
@@ -199,8 +207,12 @@ pub async fn active(
     let feed = state.hub.watch_all();
     let ctx = context(&state, &request_id);
     let snapshot = match &selection {
-        Selection::Active(page) => {
-            let served = state.reader.active(*page, request_id.as_str()).await;
+        Selection::Active { page, children } => {
+            let filter = JobFilter::default().top_level_unless(*children);
+            let served = state
+                .reader
+                .active_filtered(*page, filter, request_id.as_str())
+                .await;
             match served.response.data() {
                 Some(data) => data,
                 None => return Ok(respond(&request, &served)),

@@ -1,5 +1,5 @@
 //! `GET /api/v1/jobs/{jobId}/progress` and `GET /api/v1/jobs/active`
-//! (`?limit=&offset=&kind=&q=`).
+//! (`?limit=&offset=&kind=&q=&children=`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -32,14 +32,15 @@ pub async fn progress(
     Ok(respond(&request, &served))
 }
 
-/// `?limit=&offset=&kind=&q=` as given; parsed by hand for clear
-/// messages.
+/// `?limit=&offset=&kind=&q=&children=` as given; parsed by hand for
+/// clear messages.
 #[derive(Debug, Default, Deserialize)]
 pub struct PageQuery {
     limit: Option<String>,
     offset: Option<String>,
     kind: Option<String>,
     q: Option<String>,
+    children: Option<String>,
 }
 
 impl PageQuery {
@@ -72,9 +73,23 @@ impl PageQuery {
         Ok(Page { limit, offset })
     }
 
-    /// What the list is narrowed to, or a 400 naming `kind` or `q`.
+    /// Whether child jobs are listed too (`children=true`), or a 400.
+    pub fn children(&self) -> Result<bool, ApiError> {
+        match self.children.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "children must be true or false, got '{other}'"
+            ))),
+        }
+    }
+
+    /// What the list is narrowed to, or a 400 naming `kind`, `q` or
+    /// `children`: jobs without a parent unless `children=true`.
     pub fn filter(&self) -> Result<JobFilter, ApiError> {
+        let children = self.children()?;
         JobFilter::parse(self.kind.as_deref(), self.q.as_deref())
+            .map(|filter| filter.top_level_unless(children))
             .map_err(|err| ApiError::BadRequest(err.to_string()))
     }
 }

@@ -1,5 +1,6 @@
 //! One file per group of endpoints.
 
+pub mod children;
 pub mod dashboard;
 pub mod events;
 pub mod finished;

@@ -141,6 +141,35 @@ where
     Ok((rows::readable(rows), count(total)))
 }
 
+/// Up to `limit` children of `parent` after the child `after` (from the
+/// first when empty), by id: `sql` binds the parent, `after` and `limit`
+/// in that order (a range scan of the parent index). Unreadable rows are
+/// left out ([`rows::readable`]).
+pub(super) async fn children<DB, T>(
+    guarded: &Guarded<sqlx::Error>,
+    pool: &Pool<DB>,
+    sql: String,
+    parent: &str,
+    after: &str,
+    limit: u32,
+) -> Result<Vec<ProgressRecord>, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    T: StoredTime,
+    CheckpointRow<T>: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+{
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(parent)
+        .bind(after)
+        .bind(i64::from(limit));
+    let rows: Vec<CheckpointRow<T>> = guarded.call(query.fetch_all(pool)).await?;
+    Ok(rows::readable(rows))
+}
+
 /// The schedules that have started and not ended, oldest start first, as
 /// `DB` keeps them, under the guard.
 pub(super) async fn running_schedules<DB, T>(

@@ -58,6 +58,11 @@ pub(super) fn conditions(
     lookup: Lookup,
 ) -> Conditions {
     let mut out = Conditions::default();
+    if filter.top_level {
+        // Served by the partial parent index's complement: few jobs are
+        // children, and the active list reads a few thousand rows at most.
+        out.sql.push_str(" AND parent_job_id IS NULL");
+    }
     if let Some(kind) = &filter.kind {
         let param = dialect.param(first + out.binds.len());
         out.sql.push_str(&format!(" AND kind = {param}"));

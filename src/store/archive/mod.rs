@@ -84,6 +84,15 @@ pub trait Archive: Send + Sync + 'static {
         offset: u64,
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError>;
 
+    /// Up to `limit` checkpoints of `parent`'s children, by id, after the
+    /// child `after` (from the first when `None`).
+    async fn children(
+        &self,
+        parent: &JobId,
+        after: Option<&JobId>,
+        limit: u32,
+    ) -> Result<Vec<ProgressRecord>, StoreError>;
+
     /// One page of completed and/or failed checkpoints, the most recent
     /// final record first, from `query.after` on (keyset pagination).
     async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError>;

@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{
-        AttemptSummary, EndRange, FinishedCursor, FinishedPage, JobId, JobKind, JobName, JobStatus,
-        Message, Metadata, ProgressRecord, ResultUrl, Schedule, ScheduleId, Step,
+        AttemptSummary, ChildrenSummary, EndRange, FailurePolicy, FinishedCursor, FinishedPage,
+        JobId, JobKind, JobName, JobStatus, Message, Metadata, ProgressRecord, ResultUrl, Schedule,
+        ScheduleId, Step,
     },
     store::StoreError,
 };
@@ -100,6 +101,14 @@ struct Detail {
     metadata: Metadata,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     attempts: Vec<AttemptSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    children: Option<ChildrenSummary>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    complete_with_children: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expected_children: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failure_policy: Option<FailurePolicy>,
 }
 
 /// `record`'s `cancel_requested` column: the request as JSON, NULL when
@@ -121,13 +130,21 @@ pub(super) fn detail_json(record: &ProgressRecord) -> Option<String> {
         result_url: record.result_url.clone(),
         metadata: record.metadata.clone(),
         attempts: record.attempts.clone(),
+        children: record.children,
+        complete_with_children: record.complete_with_children,
+        expected_children: record.expected_children,
+        failure_policy: record.failure_policy,
     };
     let empty = detail.attempts.is_empty()
         && detail.steps.is_empty()
         && detail.stage.is_none()
         && detail.message.is_none()
         && detail.result_url.is_none()
-        && detail.metadata.is_empty();
+        && detail.metadata.is_empty()
+        && detail.children.is_none()
+        && !detail.complete_with_children
+        && detail.expected_children.is_none()
+        && detail.failure_policy.is_none();
     // Plain data: it cannot fail to encode.
     (!empty).then(|| serde_json::to_string(&detail).unwrap_or_default())
 }
@@ -245,6 +262,10 @@ impl<T: StoredTime> TryFrom<CheckpointRow<T>> for ProgressRecord {
                 .map(JobId::parse)
                 .transpose()
                 .map_err(|err| StoreError::corrupt(&key, err))?,
+            children: detail.children,
+            complete_with_children: detail.complete_with_children,
+            expected_children: detail.expected_children,
+            failure_policy: detail.failure_policy,
             extra: serde_json::Map::new(),
         };
         Ok(record.normalized())

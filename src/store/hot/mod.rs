@@ -12,7 +12,8 @@ use async_trait::async_trait;
 // below take from `super::`.
 use super::{Keys, StoreError, WriteOutcome, breaker, guard, keys};
 use crate::domain::{
-    CancelRequest, JobFilter, JobId, LogLine, LogPage, NewLogLine, ProgressRecord, Sample,
+    CancelRequest, ChildEntry, JobFilter, JobId, LogLine, LogPage, NewLogLine, ProgressRecord,
+    Rollup, Sample,
 };
 
 pub use self::memory::MemoryStore;
@@ -85,6 +86,11 @@ pub trait HotStore: Send + Sync + 'static {
     /// later state of the job. A later attempt of the job always replaces
     /// an earlier one; a request to stop that the stored record holds and
     /// this one lacks (of the same attempt) is kept, and returned.
+    ///
+    /// A child's write (a record with a `parentJobId`) then sets its entry
+    /// in its parent's roll-up ([`crate::domain::ChildEntry`]): a second
+    /// atomic step, on the parent's slot. A failure of that step is logged
+    /// and mended by the child's next write; the child's write stands.
     async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError>;
 
     /// Like [`write`](Self::write), and stores `state` beside the record
@@ -98,8 +104,17 @@ pub trait HotStore: Send + Sync + 'static {
         expected: u64,
     ) -> Result<Replaced, StoreError>;
 
-    /// The job's record, or `None` when it is unknown or expired.
+    /// The job's record, or `None` when it is unknown or expired; a
+    /// parent's with its children's roll-up folded in
+    /// ([`ProgressRecord::roll_up`]), read in the same round trip.
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
+
+    /// The roll-up of the job's children: `None` when no child of it was
+    /// written (or the last one's write is older than the in-progress TTL).
+    async fn rollup(&self, parent: &JobId) -> Result<Option<Rollup>, StoreError>;
+
+    /// Each child's entry in the job's roll-up, by child id.
+    async fn child_entries(&self, parent: &JobId) -> Result<Vec<(JobId, ChildEntry)>, StoreError>;
 
     /// The job's record with the state stored beside it, in one round
     /// trip; `None` when the job is unknown or expired.

@@ -202,6 +202,10 @@ fn declare_new(id: &JobId, declaration: &Declaration) -> Result<Applied, IngestE
     record.kind = spec.kind.clone();
     record.steps = spec.steps.clone();
     record.attempt = declaration.attempt.filter(|attempt| *attempt > 1);
+    record.parent_job_id = spec.parent.clone();
+    record.expected_children = spec.expected_children;
+    record.complete_with_children = spec.complete_with_children;
+    record.failure_policy = spec.failure_policy;
     record.refresh_interval_ms = declaration
         .refresh_interval
         .map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX));
@@ -261,7 +265,9 @@ fn again(
     attempts.drain(..excess);
     state.record.attempts = attempts;
     state.record.attempt = Some(attempt);
-    state.record.parent_job_id = previous.parent_job_id;
+    if state.record.parent_job_id.is_none() {
+        state.record.parent_job_id = previous.parent_job_id;
+    }
     if declaration.resume {
         state
             .set_counts(previous.success_count, previous.failure_count)
@@ -320,6 +326,13 @@ fn redeclare(
     if !spec.steps.is_empty() && names(&spec.steps) != names(&record.steps) {
         return Err(differs("steps", format!("{:?}", names(&record.steps))));
     }
+    if spec.parent.is_some() && spec.parent != record.parent_job_id {
+        let declared = record
+            .parent_job_id
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), ToString::to_string);
+        return Err(differs("parentJobId", declared));
+    }
     if spec.schedule_id != record.schedule_id {
         let declared = record
             .schedule_id
@@ -353,6 +366,18 @@ fn redeclare(
         state
             .set_status(declaration.status)
             .map_err(IngestError::from)?;
+        changed = true;
+    }
+    if spec.complete_with_children
+        && (!state.record.complete_with_children
+            || spec.expected_children != state.record.expected_children
+            || spec.failure_policy != state.record.failure_policy)
+    {
+        // A parent may learn how many children it will have once it has
+        // listed them.
+        state.record.complete_with_children = true;
+        state.record.expected_children = spec.expected_children;
+        state.record.failure_policy = spec.failure_policy;
         changed = true;
     }
     if refresh_ms.is_some() && refresh_ms != state.record.refresh_interval_ms {

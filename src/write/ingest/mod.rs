@@ -36,6 +36,7 @@
 
 mod apply;
 mod commit;
+mod family;
 mod log;
 mod stored;
 
@@ -168,6 +169,15 @@ pub enum IngestError {
         /// What it was declared with.
         declared: String,
     },
+    /// 400: the declared parent is unknown, is the job itself, or is a
+    /// grandchild already (jobs nest at most two deep).
+    #[error("job {job_id} cannot be a child of the parentJobId given: {reason}")]
+    Parent {
+        /// The job declared.
+        job_id: JobId,
+        /// What is wrong with its parent.
+        reason: String,
+    },
     /// 409: the hot store holds a later state of the job, written past
     /// this API (by a worker's own `ProgressWriter`).
     #[error("the stored state of job {0} is ahead of this update")]
@@ -216,6 +226,9 @@ impl std::fmt::Debug for Ingest {
 }
 
 /// What an update does to a job, and whether the job must exist.
+// One lives for one update, on the stack: the size of its variants does
+// not matter.
+#[allow(clippy::large_enum_variant)]
 enum Change {
     Declare(Declaration),
     Report(Report),
@@ -264,6 +277,9 @@ impl Ingest {
         id: JobId,
         declaration: Declaration,
     ) -> Result<Accepted, IngestError> {
+        if let Some(parent) = &declaration.spec.parent {
+            self.check_parent(&id, parent).await?;
+        }
         self.update(id, &Change::Declare(declaration)).await
     }
 
@@ -281,8 +297,14 @@ impl Ingest {
     /// from now on, every stream shows it, and its worker learns it from
     /// its next write's answer. Answered once the archive holds it, like a
     /// status change; asking again is harmless (the first request stands).
+    /// A parent's running children are asked too (and theirs), each
+    /// durable before the answer; asking again asks those still running.
     pub async fn cancel(&self, id: JobId, ask: CancelAsk) -> Result<Accepted, IngestError> {
-        self.update(id, &Change::Cancel(ask)).await
+        let accepted = self
+            .update(id.clone(), &Change::Cancel(ask.clone()))
+            .await?;
+        self.cascade_cancel(&id, &ask).await?;
+        Ok(accepted)
     }
 
     /// Many reports at once, each with its own result, in the order given.
@@ -328,6 +350,7 @@ impl Ingest {
                         let committed = self.checkpoint(record.as_ref().clone(), true);
                         self.committed(&id, committed, None).await?;
                     }
+                    self.after_update(&record).await;
                     return Ok(Accepted {
                         record: *record,
                         created: false,
@@ -336,6 +359,17 @@ impl Ingest {
                 Applied::Changed(state, stored) => (state, stored),
             };
             let mut record = state.snapshot();
+            if record.status.is_terminal() && stored.status_change(record.status) {
+                // A parent's end keeps its children's roll-up in its
+                // stored record (and so in the archive, past the hot TTL).
+                match self.hot.rollup(&id).await {
+                    Ok(Some(rollup)) => record.roll_up(&rollup, now()),
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::warn!(job_id = %id, error = %error_chain(&err), "ending a job without its children's roll-up");
+                    }
+                }
+            }
             // A request to stop is acknowledged like a status change:
             // only once durable.
             let status_change =
@@ -366,6 +400,7 @@ impl Ingest {
                             self.committed(&id, committed, Some(record.status)).await?;
                         }
                     }
+                    self.after_update(&record).await;
                     return Ok(Accepted { record, created });
                 }
                 // The store holds a later state than this update made

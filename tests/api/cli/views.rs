@@ -174,3 +174,31 @@ async fn ls_kind_lists_only_jobs_of_that_kind(pool: sqlx::PgPool) {
     let bad = run(&app, &["ls", "--kind", "no spaces"]).await;
     assert_eq!(bad.code, 2, "a usage error: {bad:?}");
 }
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn ls_lists_top_level_jobs_and_tree_puts_children_under_their_parent(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let parent = writer.start(job("import"), JobSpec::new(100));
+    parent.flush().await;
+    let child = writer.start(job("import-part"), JobSpec::new(10).parent(job("import")));
+    child.flush().await;
+    let other = writer.start(job("newsletter"), JobSpec::new(10));
+    other.flush().await;
+
+    let ran = run(&app, &["ls"]).await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        !ran.stdout.contains("import-part"),
+        "top-level only: {ran:?}"
+    );
+    let tree = run(&app, &["ls", "--tree"]).await;
+    assert_eq!(tree.code, 0, "{tree:?}");
+    let jobs: Vec<&str> = tree
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|line| line.split("  in_progress").next().unwrap().trim_end())
+        .collect();
+    assert_eq!(jobs, ["import", "  import-part", "newsletter"], "{tree:?}");
+}

@@ -9,7 +9,9 @@ use std::sync::{
 
 use async_trait::async_trait;
 use job_progress::{
-    domain::{JobFilter, JobId, LogLine, LogPage, NewLogLine, ProgressRecord, Sample},
+    domain::{
+        ChildEntry, JobFilter, JobId, LogLine, LogPage, NewLogLine, ProgressRecord, Rollup, Sample,
+    },
     store::{Held, HotStore, HotWrite, Replaced, StoreError},
 };
 use tokio::sync::Notify;
@@ -81,6 +83,12 @@ impl HotStore for CountingStore {
             gate.open.notified().await;
         }
         self.inner.read(id).await
+    }
+    async fn rollup(&self, parent: &JobId) -> Result<Option<Rollup>, StoreError> {
+        self.inner.rollup(parent).await
+    }
+    async fn child_entries(&self, parent: &JobId) -> Result<Vec<(JobId, ChildEntry)>, StoreError> {
+        self.inner.child_entries(parent).await
     }
     async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError> {
         self.reads.fetch_add(1, Ordering::SeqCst);

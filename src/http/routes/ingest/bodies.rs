@@ -11,8 +11,8 @@ use crate::http::body::present;
 
 use crate::{
     domain::{
-        DetailError, JobId, JobKind, JobName, JobStatus, MAX_CANCEL_REASON, Message, Metadata,
-        ProgressRecord, ResultUrl, ScheduleId, check_metadata, steps,
+        DetailError, FailurePolicy, JobId, JobKind, JobName, JobStatus, MAX_CANCEL_REASON, Message,
+        Metadata, ProgressRecord, ResultUrl, ScheduleId, check_metadata, steps,
     },
     http::ApiError,
     write::{
@@ -64,6 +64,14 @@ pub(super) struct DeclareBody {
     pub(super) attempt: Option<u32>,
     #[serde(default, deserialize_with = "present")]
     pub(super) resume: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) parent_job_id: Option<JobId>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) complete_with_children: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) expected_children: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) failure_policy: Option<FailurePolicy>,
 }
 
 /// The statuses a job may be declared with.
@@ -289,9 +297,28 @@ impl DeclareBody {
             .map(|total| within("total", total, MAX_COUNT))
             .transpose()?;
         let steps = self.steps.unwrap_or_default();
-        if spec.total.is_none() && steps.is_empty() {
+        spec.expected_children = self
+            .expected_children
+            .map(|n| match n {
+                0 => Err(ApiError::BadRequest(
+                    "invalid body: expectedChildren: at least 1".into(),
+                )),
+                n => within("expectedChildren", n, MAX_COUNT),
+            })
+            .transpose()?;
+        spec.complete_with_children = self.complete_with_children.unwrap_or(false);
+        if spec.complete_with_children && spec.expected_children.is_none() {
             return Err(ApiError::BadRequest(
-                "invalid body: total: required unless the job declares steps".into(),
+                "invalid body: expectedChildren: required with completeWithChildren".into(),
+            ));
+        }
+        spec.failure_policy = self.failure_policy;
+        spec.parent = self.parent_job_id;
+        // A parent that expects children may leave its total to them.
+        if spec.total.is_none() && steps.is_empty() && spec.expected_children.is_none() {
+            return Err(ApiError::BadRequest(
+                "invalid body: total: required unless the job declares steps or expectedChildren"
+                    .into(),
             ));
         }
         spec.steps = steps::plan(&steps).map_err(|err| invalid("", err))?;

@@ -68,6 +68,16 @@ impl Archive for PgArchive {
         self.finished_page(query).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %parent))]
+    async fn children(
+        &self,
+        parent: &JobId,
+        after: Option<&JobId>,
+        limit: u32,
+    ) -> Result<Vec<ProgressRecord>, StoreError> {
+        self.children_page(parent, after, limit).await
+    }
+
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError> {
         self.delete_old_finished(keep, batch).await

@@ -78,6 +78,29 @@ impl PgArchive {
         .await
     }
 
+    /// See [`crate::store::Archive::children`].
+    pub(super) async fn children_page(
+        &self,
+        parent: &JobId,
+        after: Option<&JobId>,
+        limit: u32,
+    ) -> Result<Vec<ProgressRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM job_progress \
+             WHERE parent_job_id = $1 AND job_id > $2 ORDER BY job_id LIMIT $3"
+        );
+        let after = after.map_or("", JobId::as_str);
+        calls::children::<_, DateTime<Utc>>(
+            &self.guarded,
+            &self.readers,
+            sql,
+            parent.as_str(),
+            after,
+            limit,
+        )
+        .await
+    }
+
     /// One page of `query`; see [`crate::store::Archive::finished`].
     pub(super) async fn finished_page(
         &self,

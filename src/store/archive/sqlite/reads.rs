@@ -142,6 +142,29 @@ impl SqliteArchive {
         .await
     }
 
+    /// See [`crate::store::Archive::children`].
+    pub(super) async fn children_page(
+        &self,
+        parent: &JobId,
+        after: Option<&JobId>,
+        limit: u32,
+    ) -> Result<Vec<ProgressRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM job_progress \
+             WHERE parent_job_id = ?1 AND job_id > ?2 ORDER BY job_id LIMIT ?3"
+        );
+        let after = after.map_or("", JobId::as_str);
+        calls::children::<_, i64>(
+            &self.guarded,
+            &self.readers,
+            sql,
+            parent.as_str(),
+            after,
+            limit,
+        )
+        .await
+    }
+
     /// See [`crate::store::Archive::finished`].
     ///
     /// A `q` that FTS5 serves is first looked for among the newest rows

@@ -22,6 +22,9 @@
 //! - a job's log, numbered and bounded as the Redis log script keeps it
 //!   (`memory/kept_log.rs`, `memory/log.rs`), living and expiring with
 //!   its record;
+//! - a parent's roll-up of its children, set by each child's write as
+//!   the Redis roll-up script sets it (`memory/kept_rollups.rs`), here
+//!   under the same lock as the child's write;
 //! - every stored value, and every batch of log lines, is published to
 //!   the streams of this process
 //!   ([`MemoryStore::events`], which the push hub's in-process bus
@@ -51,14 +54,16 @@ use chrono::Utc;
 use tokio::sync::broadcast;
 
 mod kept_log;
+mod kept_rollups;
 mod log;
 
 use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode};
 use crate::domain::{
-    CancelRequest, History, JobFilter, JobId, JobKind, JobStatus, LogCap, LogLine, LogPage,
-    MAX_ATTEMPTS_KEPT, NewLogLine, ProgressRecord, Sample,
+    CancelRequest, ChildEntry, History, JobFilter, JobId, JobKind, JobStatus, LogCap, LogLine,
+    LogPage, MAX_ATTEMPTS_KEPT, NewLogLine, ProgressRecord, Rollup, Sample,
 };
 use kept_log::KeptLog;
+use kept_rollups::KeptRollups;
 
 /// Where a job sorts in the active list: jobs with a start first, by
 /// start; then those without; ties by id (Redis orders equal scores by
@@ -93,6 +98,8 @@ struct Entry {
     /// the active list's filters read.
     kind: Option<JobKind>,
     name: Option<String>,
+    /// It has a parent (it is left out of the top-level index).
+    child: bool,
 }
 
 #[derive(Default)]
@@ -100,6 +107,8 @@ struct Jobs {
     entries: HashMap<JobId, Entry>,
     /// The active index: every active, unexpired job, in list order.
     by_start: BTreeSet<StartKey>,
+    /// The same jobs less those with a parent.
+    top: BTreeSet<StartKey>,
     /// The same jobs by kind, each kind's in list order.
     by_kind: HashMap<JobKind, BTreeSet<StartKey>>,
     /// Every value by expiry, so expired ones leave in order, each found
@@ -110,11 +119,15 @@ struct Jobs {
     /// Finished jobs with a log, by when they finished: whose logs go
     /// first past the cap.
     finished_logs: BTreeSet<(i64, JobId)>,
+    /// Parents' roll-ups of their children.
+    rollups: KeptRollups,
 }
 
 impl Jobs {
-    /// Drops every value whose TTL ran out, with its index entries.
+    /// Drops every value whose TTL ran out, with its index entries, and
+    /// every parent's roll-up whose TTL ran out.
     fn expire(&mut self, now: Instant) {
+        self.rollups.expire(now);
         while let Some((at, _)) = self.by_expiry.first() {
             if *at > now {
                 break;
@@ -132,6 +145,7 @@ impl Jobs {
         self.by_expiry.remove(&(entry.expires_at, id.clone()));
         if let Some(start) = &entry.start {
             self.by_start.remove(start);
+            self.top.remove(start);
             if let Some(kind) = &entry.kind
                 && let Some(index) = self.by_kind.get_mut(kind)
             {
@@ -148,12 +162,17 @@ impl Jobs {
     fn admitted<'a>(&'a self, filter: &'a JobFilter) -> impl Iterator<Item = &'a JobId> + 'a {
         let index = match &filter.kind {
             Some(kind) => self.by_kind.get(kind),
+            None if filter.top_level => Some(&self.top),
             None => Some(&self.by_start),
         };
         index
             .into_iter()
             .flatten()
             .map(|(_, _, id)| id)
+            .filter(move |id| {
+                !(filter.top_level && filter.kind.is_some())
+                    || self.entries.get(*id).is_some_and(|entry| !entry.child)
+            })
             .filter(move |id| {
                 filter.q.is_none()
                     || self.entries.get(*id).is_some_and(|entry| {
@@ -335,8 +354,12 @@ impl MemoryStore {
                 record.job_id.clone(),
             )
         });
+        let child = record.parent_job_id.is_some();
         if let Some(start) = &start {
             jobs.by_start.insert(start.clone());
+            if !child {
+                jobs.top.insert(start.clone());
+            }
             if let Some(kind) = &record.kind {
                 jobs.by_kind
                     .entry(kind.clone())
@@ -362,8 +385,14 @@ impl MemoryStore {
                 history,
                 kind: record.kind.clone(),
                 name: record.name.as_ref().map(|name| name.as_str().to_owned()),
+                child,
             },
         );
+        if let Some(parent) = &record.parent_job_id {
+            let entry = ChildEntry::of(record, version);
+            let until = now + self.ttls.in_progress;
+            jobs.rollups.set(parent, &record.job_id, entry, now, until);
+        }
         drop(jobs);
         // No subscriber (no stream open) is not an error.
         let _ = self.events.send(Bytes::from(json.as_bytes().to_vec()));
@@ -411,8 +440,27 @@ impl HotStore for MemoryStore {
     }
 
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
-        let json = self.lock().live(id).map(|entry| Arc::clone(&entry.json));
-        json.map(|json| decode(id, &json)).transpose()
+        let (json, rollup) = {
+            let mut jobs = self.lock();
+            let json = jobs.live(id).map(|entry| Arc::clone(&entry.json));
+            (json, jobs.rollups.rollup(id, Instant::now()))
+        };
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        let mut record = decode(id, &json)?;
+        if let Some(rollup) = rollup {
+            record.roll_up(&rollup, Utc::now());
+        }
+        Ok(Some(record))
+    }
+
+    async fn rollup(&self, parent: &JobId) -> Result<Option<Rollup>, StoreError> {
+        Ok(self.lock().rollups.rollup(parent, Instant::now()))
+    }
+
+    async fn child_entries(&self, parent: &JobId) -> Result<Vec<(JobId, ChildEntry)>, StoreError> {
+        Ok(self.lock().rollups.entries(parent, Instant::now()))
     }
 
     async fn load(&self, id: &JobId) -> Result<Option<Held>, StoreError> {
@@ -463,10 +511,11 @@ impl HotStore for MemoryStore {
                     Some((id.clone(), json))
                 })
                 .collect();
-            let total = if filter.q.is_none() {
+            let total = if filter.q.is_none() && !(filter.top_level && filter.kind.is_some()) {
                 // An index's own size: no walk.
                 match &filter.kind {
                     Some(kind) => jobs.by_kind.get(kind).map_or(0, BTreeSet::len),
+                    None if filter.top_level => jobs.top.len(),
                     None => jobs.by_start.len(),
                 }
             } else {

@@ -31,12 +31,14 @@ const REMOVE_BATCH: usize = 1000;
 
 /// The Lua that removes the members `ids` of a bucket from its two
 /// indexes, their kind index and the names hash, whose entry says the kind.
-/// KEYS: index by update, index by start, names hash (one bucket).
+/// KEYS: index by update, index by start, names hash, top-level index (one
+/// bucket).
 /// ARGV[1]: the bucket's kind index prefix.
 const FORGET_LUA: &str = r#"
 local function forget(ids)
   redis.call('ZREM', KEYS[1], unpack(ids))
   redis.call('ZREM', KEYS[2], unpack(ids))
+  redis.call('ZREM', KEYS[4], unpack(ids))
   for _, id in ipairs(ids) do
     local entry = redis.call('HGET', KEYS[3], id)
     local kind = entry and string.match(entry, '^([^ ]*) ')
@@ -107,7 +109,9 @@ impl RedisStore {
     ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
         let buckets: Vec<Bucket> = self.keys.buckets().collect();
         try_join_all(buckets.iter().map(|&bucket| self.prune(bucket))).await?;
-        if filter.q.is_some() {
+        // Top-level jobs of one kind: the names hash has the kinds, the
+        // top-level index the rest (as a search does).
+        if filter.q.is_some() || (filter.top_level && filter.kind.is_some()) {
             return self.search_page(filter, limit, offset).await;
         }
 
@@ -127,6 +131,7 @@ impl RedisStore {
                 bucket,
                 index: match &filter.kind {
                     Some(kind) => self.keys.kind_index(bucket, kind),
+                    None if filter.top_level => self.keys.top_index(bucket),
                     None => self.keys.by_start_index(bucket),
                 },
                 next: if single { offset } else { 0 },
@@ -212,6 +217,7 @@ impl RedisStore {
         invocation
             .key(self.keys.by_start_index(bucket))
             .key(self.keys.names(bucket))
+            .key(self.keys.top_index(bucket))
             .arg(self.keys.kind_index_prefix(bucket))
             .arg(cutoff);
         let _pruned: i64 = self
@@ -289,6 +295,7 @@ impl RedisStore {
             invocation
                 .key(self.keys.by_start_index(bucket))
                 .key(self.keys.names(bucket))
+                .key(self.keys.top_index(bucket))
                 .arg(self.keys.kind_index_prefix(bucket))
                 .arg(members);
             async move {

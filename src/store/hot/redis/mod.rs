@@ -14,10 +14,12 @@
 //! - `script.rs`: the write script and its call;
 //! - `log.rs`: a job's log, appended and read by scripts of its own;
 //! - `active.rs`: the active list, merged across buckets;
+//! - `children.rs`: a parent's roll-up of its children;
 //! - `conn.rs`: the connection to one Redis or to a cluster;
 //! - `nodes.rs`: on a cluster, a circuit breaker per master.
 
 mod active;
+mod children;
 mod conn;
 mod log;
 mod nodes;
@@ -39,7 +41,8 @@ use super::{
     keys::Bucket,
 };
 use crate::domain::{
-    JobFilter, JobId, JobStatus, LogCap, LogLine, LogPage, NewLogLine, ProgressRecord, Sample,
+    ChildEntry, JobFilter, JobId, JobStatus, LogCap, LogLine, LogPage, NewLogLine, ProgressRecord,
+    Rollup, Sample,
 };
 
 /// How many values one MGET asks for: a page of 1,000 takes four round
@@ -89,6 +92,7 @@ pub struct RedisStore {
     /// All logs together, shared by the buckets.
     log_cap: LogCap,
     forget_script: Script,
+    rollup_script: Script,
     /// The write script publishes what it stores; off when another bus
     /// carries the changes.
     publishing: bool,
@@ -192,6 +196,7 @@ impl RedisStore {
             prune_script: active::prune_script(),
             log_scripts: log::LogScripts::new(&keys),
             forget_script: active::forget_script(),
+            rollup_script: children::rollup_script(),
             keys,
             ttls,
             log_cap: LogCap::default(),
@@ -286,10 +291,11 @@ impl HotStore for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %record.job_id))]
     async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
         Ok(match self.run_write(record, None).await? {
-            (version @ 1.., cancel) => HotWrite::Written {
-                version: version.unsigned_abs(),
-                cancel,
-            },
+            (version @ 1.., cancel) => {
+                let version = version.unsigned_abs();
+                self.roll_up(record, version).await;
+                HotWrite::Written { version, cancel }
+            }
             _ => HotWrite::Stale,
         })
     }
@@ -303,9 +309,11 @@ impl HotStore for RedisStore {
     ) -> Result<Replaced, StoreError> {
         Ok(
             match self.run_write(record, Some((expected, state))).await?.0 {
-                version @ 1.. => Replaced::Written {
-                    version: version.unsigned_abs(),
-                },
+                version @ 1.. => {
+                    let version = version.unsigned_abs();
+                    self.roll_up(record, version).await;
+                    Replaced::Written { version }
+                }
                 0 => Replaced::Stale,
                 _ => Replaced::Moved,
             },
@@ -337,15 +345,17 @@ impl HotStore for RedisStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
-        let key = self.keys.progress(id);
-        let mut conn = self.conn.clone();
-        let raw: Option<String> = self
-            .call(
-                self.keys.bucket(id),
-                redis::cmd("GET").arg(&key).query_async(&mut conn),
-            )
-            .await?;
-        raw.map(|raw| decode(&key, &raw)).transpose()
+        self.read_rolled_up(id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %parent))]
+    async fn rollup(&self, parent: &JobId) -> Result<Option<Rollup>, StoreError> {
+        self.read_rollup(parent).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %parent))]
+    async fn child_entries(&self, parent: &JobId) -> Result<Vec<(JobId, ChildEntry)>, StoreError> {
+        self.read_child_entries(parent).await
     }
 
     async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError> {

@@ -54,19 +54,25 @@ use crate::{
 /// The filters' block keeps the job's kind index and names entry (see
 /// `keys.rs`) in step with the two indexes.
 ///
+/// A job without a parent is also in the top-level index (KEYS[8]) while
+/// active, which the active list's default page reads; a child's parent
+/// learns of the write from the roll-up script run after this one
+/// (`children.rs`).
+///
 /// A job that finishes with a log joins its bucket's finished logs (first
 /// to go past `LOG_MAX_TOTAL_MB`, `log.rs`), at the time of its first
 /// final write; a job that runs again leaves them.
 ///
 /// KEYS: value key, index by update, index by start, state key, log key,
-///       history key, names hash, the bucket's log sizes, its finished
-///       logs.
+///       history key, names hash, top-level index, the bucket's log
+///       sizes, its finished logs.
 /// ARGV: json (no version), ttl seconds, update score (ms), job id, "1" if
 ///       active, status rank, processed count, status, start score (ms or
 ///       "+inf"), events channel or "", expected version or "", state or "",
 ///       sample (`<ms>:<processed>:<failed>`), "1" if final, attempt, "1"
 ///       if the json carries cancelRequested else "", "1" if it carries
-///       attempts else "", kind index prefix, kind or "", name or "".
+///       attempts else "", kind index prefix, kind or "", name or "", "1"
+///       if the job has no parent else "".
 /// Returns {the new version (0 when refused as stale, -1 when the stored
 /// version is not the expected one), the kept cancelRequested as JSON or
 /// ""}.
@@ -153,10 +159,10 @@ redis.call('EXPIRE', KEYS[5], ARGV[2])
 -- finished job's.
 if ok and attempt > old_attempt then
   redis.call('DEL', KEYS[6])
-  redis.call('ZREM', KEYS[9], ARGV[4])
+  redis.call('ZREM', KEYS[10], ARGV[4])
 end
-if ARGV[14] == '1' and redis.call('HEXISTS', KEYS[8], ARGV[4]) == 1 then
-  redis.call('ZADD', KEYS[9], 'NX', ARGV[3], ARGV[4])
+if ARGV[14] == '1' and redis.call('HEXISTS', KEYS[9], ARGV[4]) == 1 then
+  redis.call('ZADD', KEYS[10], 'NX', ARGV[3], ARGV[4])
 end
 local spacing = tonumber(redis.call('LINDEX', KEYS[6], 0)) or HISTORY_SPACING
 local previous = redis.call('LINDEX', KEYS[6], -1)
@@ -182,9 +188,15 @@ redis.call('EXPIRE', KEYS[6], ARGV[2])
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[9], ARGV[4])
+  if ARGV[21] == '1' then
+    redis.call('ZADD', KEYS[8], ARGV[9], ARGV[4])
+  else
+    redis.call('ZREM', KEYS[8], ARGV[4])
+  end
 else
   redis.call('ZREM', KEYS[2], ARGV[4])
   redis.call('ZREM', KEYS[3], ARGV[4])
+  redis.call('ZREM', KEYS[8], ARGV[4])
 end
 -- Filters: the kind index and the names entry ("<kind> <name>"), whose
 -- kind says which kind index an earlier write put the job in.
@@ -258,6 +270,7 @@ impl RedisStore {
             .key(self.keys.log(&record.job_id))
             .key(self.keys.history(&record.job_id))
             .key(self.keys.names(bucket))
+            .key(self.keys.top_index(bucket))
             .key(self.keys.log_sizes(bucket))
             .key(self.keys.finished_logs(bucket))
             .arg(json)
@@ -294,7 +307,12 @@ impl RedisStore {
             .arg(if record.attempts.is_empty() { "" } else { "1" })
             .arg(self.keys.kind_index_prefix(bucket))
             .arg(record.kind.as_ref().map_or("", |kind| kind.as_str()))
-            .arg(record.name.as_ref().map_or("", |name| name.as_str()));
+            .arg(record.name.as_ref().map_or("", |name| name.as_str()))
+            .arg(if record.parent_job_id.is_none() {
+                "1"
+            } else {
+                ""
+            });
         let (code, cancel): (i64, String) = self
             .call(bucket, invocation.invoke_async(&mut conn))
             .await?;

@@ -14,8 +14,9 @@ use crate::{
 };
 
 impl RedisStore {
-    /// One page of the active jobs `filter` (with a `q`) admits, in list
-    /// order, and how many it admits in all.
+    /// One page of the active jobs `filter` (with a `q`, or a `kind` of
+    /// top-level jobs) admits, in list order, and how many it admits in
+    /// all.
     pub(super) async fn search_page(
         &self,
         filter: &JobFilter,
@@ -65,7 +66,14 @@ impl RedisStore {
             return Ok(Vec::new());
         }
         let mut scores = redis::cmd("ZMSCORE");
-        scores.arg(self.keys.by_start_index(bucket)).arg(&admitted);
+        // The top-level index holds the jobs without a parent: a child's
+        // missing score leaves it out.
+        let index = if filter.top_level {
+            self.keys.top_index(bucket)
+        } else {
+            self.keys.by_start_index(bucket)
+        };
+        scores.arg(index).arg(&admitted);
         // The store speaks RESP2: each score is a string ("inf" for +inf),
         // or nil for a member the index does not hold.
         let scores: Vec<Option<String>> = self.call(bucket, scores.query_async(&mut conn)).await?;

@@ -44,6 +44,7 @@ mod checkpoints;
 mod filters;
 mod lists;
 mod retention;
+mod runs;
 mod schedules;
 
 /// Every call's limit: far above what a healthy database needs.

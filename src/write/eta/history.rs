@@ -79,6 +79,24 @@ impl RunSummary {
         self
     }
 
+    /// The summary of a staged run (declared steps, no total): its
+    /// duration and the time in each step, nothing of a rate.
+    pub fn staged(duration_ms: u64, steps: Vec<StepTime>) -> Self {
+        RunSummary {
+            total: 0,
+            duration_ms,
+            work_ms_per_item: 0.0,
+            work_ms_per_item_sd: 0.0,
+            pauses: 0,
+            pause_ms: 0,
+            interruptions: 0,
+            interruption_ms: 0,
+            marks_ms: Vec::new(),
+            estimated_ends_ms: Vec::new(),
+            steps,
+        }
+    }
+
     /// Whether the summary can teach anything about its kind's profile:
     /// a size, a duration and every mark, in order.
     pub(super) fn has_profile(&self) -> bool {
@@ -123,6 +141,16 @@ impl KindHistory {
         }
     }
 
+    /// The history of `runs`, oldest first (only the last
+    /// [`HISTORY_LEN`] are kept).
+    pub fn of(runs: impl IntoIterator<Item = RunSummary>) -> Self {
+        let mut history = Self::new();
+        for run in runs {
+            history.push(run);
+        }
+        history
+    }
+
     /// The runs kept, oldest first.
     pub fn runs(&self) -> impl ExactSizeIterator<Item = &RunSummary> {
         self.runs.iter()
@@ -140,23 +168,90 @@ impl KindHistory {
 
     /// The remaining time of a staged job (declared `steps`, no total)
     /// that is `in_step_ms` into step `current`, from the time past runs
-    /// spent in the steps from `current` on. For each past run that
-    /// declared the same steps: what is left of the current step (its time
-    /// in it beyond `in_step_ms`; a run that left the step sooner says
-    /// little, so the current step is then taken to last a quarter longer
-    /// than it has so far) plus its time in every later step. `None` when
-    /// no past run declared these steps.
+    /// that declared the same steps spent in the steps from `current` on
+    /// (see [`StepRuns::staged`]). `None` when no past run declared these
+    /// steps, or `current` is none of them.
     pub fn staged(&self, steps: &[&str], current: &str, in_step_ms: u64) -> Option<StagedEstimate> {
         let at = steps.iter().position(|s| *s == current)?;
+        self.step_runs(steps, usize::MAX)?.staged(at, in_step_ms)
+    }
+
+    /// The step times of the runs that declared exactly `steps`, the
+    /// newest first, as many as fit in `max_bytes` stored (postcard): what
+    /// a staged job of the kind carries with it ([`STEP_RUNS_BYTES`] for a
+    /// job written over HTTP, which keeps it in the hot store). `None`
+    /// when no run declared these steps.
+    pub fn step_runs(&self, steps: &[&str], max_bytes: usize) -> Option<StepRuns> {
+        let mut kept = StepRuns::default();
+        // Stored as an `Option`: its tag, then the number of runs.
+        let mut bytes = 2;
+        let matching = self
+            .runs
+            .iter()
+            .rev()
+            .filter(|r| r.steps.len() == steps.len() && !steps.is_empty())
+            .filter(|r| r.steps.iter().zip(steps).all(|(a, b)| a.name == *b));
+        for run in matching {
+            let times: Vec<u64> = run.steps.iter().map(|s| s.ms).collect();
+            let size = 1 + times.iter().map(|&ms| varint_len(ms)).sum::<usize>();
+            if bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            kept.runs.push(times);
+        }
+        (!kept.runs.is_empty()).then_some(kept)
+    }
+}
+
+/// The bytes postcard takes for `v` (a LEB128 varint: 7 bits a byte).
+fn varint_len(v: u64) -> usize {
+    (64 - v.leading_zeros() as usize).div_ceil(7).max(1)
+}
+
+/// What a staged job stores of its kind's history at most, in bytes: the
+/// same bound as a prior's ([`Prior`](super::Prior), 200 bytes at most),
+/// so a job's stored state grows by no more with either. With five steps
+/// of a few minutes each (3 bytes a time) it holds the last 12 runs.
+pub const STEP_RUNS_BYTES: usize = 200;
+
+/// The time each step took in past runs of a kind that declared the
+/// same steps (newest first): what [`StepRuns::staged`] estimates a
+/// staged job from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepRuns {
+    /// Per run, the time in each step, ms.
+    runs: Vec<Vec<u64>>,
+}
+
+impl StepRuns {
+    /// Number of runs kept.
+    pub fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Whether no run is kept.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// The remaining time of a staged job `in_step_ms` into its step
+    /// number `at` (from 0): for each past run, what is left of the
+    /// current step (its time in it beyond `in_step_ms`; a run that left
+    /// the step sooner says little, so the current step is then taken to
+    /// last a quarter longer than it has so far) plus its time in every
+    /// later step; the median over the runs, and their 10th and 90th
+    /// percentiles as the 80 % range (widened with fewer than ten runs).
+    /// `None` when `at` is past the steps.
+    pub fn staged(&self, at: usize, in_step_ms: u64) -> Option<StagedEstimate> {
         let mut left: Vec<f64> = self
             .runs
             .iter()
-            .filter(|r| r.steps.len() == steps.len())
-            .filter(|r| r.steps.iter().zip(steps).all(|(a, b)| a.name == *b))
+            .filter(|r| at < r.len())
             .map(|r| {
-                let this = r.steps[at].ms as f64;
+                let this = r[at] as f64;
                 let overdue = 0.25 * in_step_ms as f64;
-                let rest: f64 = r.steps[at + 1..].iter().map(|s| s.ms as f64).sum();
+                let rest: f64 = r[at + 1..].iter().map(|&ms| ms as f64).sum();
                 (this - in_step_ms as f64).max(overdue) + rest
             })
             .collect();
@@ -368,5 +463,38 @@ mod tests {
         // Overdue in the last step: it is taken to go on a while, not to be over.
         let e = history.staged(&names, "index", 200_000).unwrap();
         assert_eq!(e.remaining_ms, 50_000);
+    }
+
+    #[test]
+    fn a_staged_job_carries_its_kinds_newest_step_times_within_200_bytes() {
+        let step = |name: &str, ms: u64| StepTime {
+            name: name.to_owned(),
+            ms,
+        };
+        let mut history = KindHistory::new();
+        for k in 0..HISTORY_LEN as u64 {
+            let steps = vec![
+                step("fetch", 90_000 + k),
+                step("load", 600_000),
+                step("index", 30_000),
+            ];
+            history.push(steps_run(k).with_steps(steps));
+        }
+        history.push(steps_run(99).with_steps(vec![step("other", 1)]));
+        let runs = history
+            .step_runs(&["fetch", "load", "index"], super::STEP_RUNS_BYTES)
+            .expect("runs with these steps");
+        let bytes = postcard::to_allocvec(&Some(runs.clone())).unwrap().len();
+        assert!(bytes <= super::STEP_RUNS_BYTES, "{bytes} bytes");
+        assert!(runs.len() >= 15, "{} runs of three times", runs.len());
+        // The newest first: 100 s into fetching, the newest run's 90,049 ms
+        // of it are over (a quarter more is taken), load and index left.
+        let e = runs.staged(0, 100_000).unwrap();
+        assert_eq!(e.remaining_ms, 25_000 + 630_000);
+        assert_eq!(history.step_runs(&["fetch"], 200), None);
+    }
+
+    fn steps_run(seed: u64) -> super::RunSummary {
+        steady_run(seed, 5, 100.0)
     }
 }

@@ -204,7 +204,10 @@ mod window;
 use std::time::Duration;
 
 pub use gaps::{GAP_FACTOR, GAP_REF_LEN, GAP_REF_MIN, GAP_REGULARITY_PRIOR};
-pub use history::{HISTORY_LEN, KindHistory, PROFILE_MARKS, RunSummary, StagedEstimate, StepTime};
+pub use history::{
+    HISTORY_LEN, KindHistory, PROFILE_MARKS, RunSummary, STEP_RUNS_BYTES, StagedEstimate, StepRuns,
+    StepTime,
+};
 pub use hysteresis::{BAND_CAP, BAND_SIGMAS};
 pub use prior::{DROP_FROM, DROP_SIGMAS, PRIOR_RUNS, PRIOR_SPREAD, Prior};
 pub use range::{

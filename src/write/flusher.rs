@@ -21,7 +21,9 @@
 //!   is published to it after the write, with the version the store gave;
 //! - when any job's hot-store write succeeds after failures (the store is
 //!   back), the writer's epoch moves and every job rewrites its state at
-//!   once.
+//!   once;
+//! - once a job of a kind has completed and both stores hold its end, its
+//!   run is added to the kind's history (`kinds.rs`).
 
 use std::{
     sync::Arc,
@@ -32,6 +34,7 @@ use tokio::sync::watch;
 
 use super::{
     checkpoints::{CheckpointBatching, Checkpoints},
+    kinds::Kinds,
     link::{Delivered, JobLink},
 };
 use crate::{
@@ -231,6 +234,7 @@ pub(crate) async fn run(
     config: WriterConfig,
     hot_epoch: watch::Sender<u64>,
     publisher: Option<Publisher>,
+    kinds: Kinds,
 ) {
     let mut hot_sink = Sink::new(
         Store::Hot,
@@ -318,6 +322,10 @@ pub(crate) async fn run(
             archive_stored: archive_sink.stored,
         });
         if finishing && hot_sink.stored >= version && archive_sink.stored >= version {
+            // A completed job of a kind joins the kind's history.
+            if let Some((kind, run)) = link.inspect(|state| state.finished_run()) {
+                kinds.record_or_log(&kind, &run).await;
+            }
             return;
         }
         let at = next.unwrap_or_else(|| Instant::now() + config.heartbeat_interval);

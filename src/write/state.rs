@@ -8,9 +8,14 @@ use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 
 use super::{
     error::WriteError,
-    eta::{Estimator, JobShape},
+    eta::{Estimator, JobShape, KindHistory, RunSummary, STEP_RUNS_BYTES, StepRuns, StepTime},
 };
-use crate::domain::{EndRange, JobStatus, ProgressRecord, ResultUrl, percentage, steps};
+use crate::{
+    domain::{
+        EndRange, JobKind, JobStatus, ProgressRecord, ResultUrl, StepState, percentage, steps,
+    },
+    store::KindRun,
+};
 
 /// The current time at millisecond precision: what JavaScript dashboards
 /// parse, and what PostgreSQL and Redis both hold exactly, so a record reads
@@ -69,6 +74,8 @@ pub(crate) struct JobState {
     clock: Clock,
     /// The wall-clock time of the last observation fed to the estimator.
     last_observed: Option<DateTime<Utc>>,
+    /// For a staged job (steps, no total): its kind's past step times.
+    kind_steps: Option<StepRuns>,
 }
 
 /// What a job written over HTTP keeps between two updates besides its
@@ -81,6 +88,36 @@ pub(crate) struct Saved {
     /// `startedAt`, ms since the epoch: the estimator's time zero.
     started_ms: i64,
     last_observed_ms: Option<i64>,
+    /// A staged job's kind's step times (at most [`STEP_RUNS_BYTES`]).
+    kind_steps: Option<StepRuns>,
+}
+
+/// [`Saved`] as format 2 of the ingest's stored state holds it (before a
+/// staged job carried its kind's step times), still read.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(crate) struct SavedV2 {
+    estimator: Estimator,
+    started_ms: i64,
+    last_observed_ms: Option<i64>,
+}
+
+#[cfg(test)]
+impl Saved {
+    /// The estimator as saved.
+    pub(crate) fn estimator(&self) -> &Estimator {
+        &self.estimator
+    }
+}
+
+impl From<SavedV2> for Saved {
+    fn from(old: SavedV2) -> Self {
+        Saved {
+            estimator: old.estimator,
+            started_ms: old.started_ms,
+            last_observed_ms: old.last_observed_ms,
+            kind_steps: None,
+        }
+    }
 }
 
 impl JobState {
@@ -97,6 +134,7 @@ impl JobState {
             estimator: Estimator::new(shape),
             clock: Clock::Monotonic(started),
             last_observed: None,
+            kind_steps: None,
         }
     }
 
@@ -109,6 +147,7 @@ impl JobState {
             estimator: Estimator::new(shape),
             clock: Clock::Wall(started),
             last_observed: None,
+            kind_steps: None,
         }
     }
 
@@ -120,6 +159,7 @@ impl JobState {
             estimator: saved.estimator,
             clock: Clock::Wall(at(saved.started_ms).unwrap_or_else(now)),
             last_observed: saved.last_observed_ms.and_then(at),
+            kind_steps: saved.kind_steps,
         }
     }
 
@@ -139,7 +179,62 @@ impl JobState {
             estimator: self.estimator.clone(),
             started_ms: started.timestamp_millis(),
             last_observed_ms: self.last_observed.map(|at| at.timestamp_millis()),
+            kind_steps: self.kind_steps.clone(),
         }
+    }
+
+    /// The job's kind, when the job could still use its history: it has a
+    /// kind, has not ended, and has not been given the history yet.
+    pub(crate) fn wants_history(&self) -> Option<&JobKind> {
+        let given = self.estimator.prior().is_some() || self.kind_steps.is_some();
+        let open = !self.record.status.is_terminal();
+        self.record.kind.as_ref().filter(|_| open && !given)
+    }
+
+    /// Leans on the kind's earlier runs: a job with a total gives its
+    /// estimator the kind's prior, a staged job keeps the kind's times for
+    /// its steps (the newest runs, at most [`STEP_RUNS_BYTES`]).
+    pub(crate) fn lean_on(&mut self, history: &KindHistory) {
+        if self.record.total_target_count.is_some() {
+            if let Some(prior) = history.prior() {
+                self.estimator.set_prior(prior);
+            }
+        } else if !self.record.steps.is_empty() {
+            let names: Vec<&str> = self.record.steps.iter().map(|s| s.name.as_str()).collect();
+            self.kind_steps = history.step_runs(&names, STEP_RUNS_BYTES);
+        }
+    }
+
+    /// The run to add to the kind's history: `Some` once a job with a kind
+    /// has completed, with its summary (a job with a total only when it
+    /// processed all of it: one that completed early says nothing of how
+    /// long the whole takes; a staged job when each step has its times).
+    pub(crate) fn finished_run(&self) -> Option<(JobKind, KindRun)> {
+        let record = &self.record;
+        let kind = record.kind.clone()?;
+        if record.status != JobStatus::Completed {
+            return None;
+        }
+        let steps = step_times(&record.steps);
+        let summary = match record.total_target_count {
+            Some(_) => self.estimator.run_summary()?,
+            None => {
+                let steps = steps.clone()?;
+                let duration = record.completed_at? - record.started_at?;
+                RunSummary::staged(u64::try_from(duration.num_milliseconds()).ok()?, steps)
+            }
+        };
+        let summary = summary.with_steps(steps.unwrap_or_default());
+        let run = KindRun {
+            job_id: record.job_id.clone(),
+            attempt: record.attempt(),
+            summary: serde_json::to_string(&summary)
+                .inspect_err(
+                    |err| tracing::warn!(error = %err, "a run summary that cannot be written"),
+                )
+                .ok()?,
+        };
+        Some((kind, run))
     }
 
     pub(super) fn ensure_open(&self) -> Result<(), WriteError> {
@@ -293,9 +388,14 @@ impl JobState {
             return record;
         }
         if record.total_target_count.is_none() {
-            // No total to count towards: the steps' own durations say how
-            // long the rest will take.
-            if let Some(left) = steps::remaining(&record.steps, now) {
+            // No total to count towards: the kind's earlier runs, else
+            // the steps' own durations, say how long the rest will take.
+            let left = self
+                .kind_steps
+                .as_ref()
+                .and_then(|runs| from_kind(runs, &record.steps, record.started_at, now))
+                .or_else(|| steps::remaining(&record.steps, now));
+            if let Some(left) = left {
                 let end_after = |left: std::time::Duration| {
                     now.checked_add_signed(
                         chrono::Duration::from_std(left).unwrap_or(chrono::Duration::MAX),
@@ -340,6 +440,57 @@ impl JobState {
         }
         record
     }
+}
+
+/// The time each step took, from entering it to ending it (a skipped
+/// step none); `None` unless every step ended with both times.
+fn step_times(steps: &[crate::domain::Step]) -> Option<Vec<StepTime>> {
+    if steps.is_empty() {
+        return None;
+    }
+    steps
+        .iter()
+        .map(|step| {
+            let ms = match step.state {
+                StepState::Skipped => 0,
+                StepState::Done => (step.ended_at? - step.started_at?).num_milliseconds(),
+                StepState::Pending | StepState::Running | StepState::Failed => return None,
+            };
+            Some(StepTime {
+                name: step.name.clone(),
+                ms: u64::try_from(ms).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// A staged job's time left from its kind's step times: from the step it
+/// is in (the first, from the job's start, before it enters one) and the
+/// time it has spent there.
+fn from_kind(
+    runs: &StepRuns,
+    steps: &[crate::domain::Step],
+    started_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<steps::StepsRemaining> {
+    let (at, since) = match steps.iter().position(|s| s.state == StepState::Running) {
+        Some(at) => (at, steps[at].started_at),
+        // Not in a step yet (or between steps): the next one to run.
+        None => {
+            let at = steps.iter().rposition(|s| s.state != StepState::Pending);
+            let at = at.map_or(0, |last| last + 1);
+            let since = steps[..at].iter().filter_map(|s| s.ended_at).max();
+            (at, since.or(started_at))
+        }
+    };
+    let in_step = since.map_or(0, |since| (now - since).num_milliseconds().max(0));
+    let left = runs.staged(at, u64::try_from(in_step).unwrap_or(0))?;
+    let ms = std::time::Duration::from_millis;
+    Some(steps::StepsRemaining {
+        remaining: ms(left.remaining_ms),
+        earliest: ms(left.earliest_ms),
+        latest: ms(left.latest_ms),
+    })
 }
 
 #[cfg(test)]
@@ -439,6 +590,100 @@ mod tests {
         assert_eq!(record.estimated_remaining_seconds, Some(0));
         assert_eq!(record.progress_percentage, 100);
         assert!(matches!(state.add(1, 0), Err(WriteError::Finished { .. })));
+    }
+
+    /// A kind whose runs each spent 10 s, 20 s and 30 s in the steps
+    /// `a`, `b` and `c`.
+    fn staged_kind() -> KindHistory {
+        let steps = [("a", 10_000), ("b", 20_000), ("c", 30_000)].map(|(name, ms)| StepTime {
+            name: name.to_owned(),
+            ms,
+        });
+        KindHistory::of((0..10).map(|_| RunSummary::staged(60_000, steps.to_vec())))
+    }
+
+    fn staged_job(kind: Option<&str>) -> JobState {
+        let mut record =
+            ProgressRecord::new(JobId::parse("s").unwrap(), JobStatus::InProgress, None);
+        record.steps = steps::plan(&["a".into(), "b".into(), "c".into()]).unwrap();
+        record.kind = kind.map(|kind| JobKind::parse(kind).unwrap());
+        JobState::on_wall_clock(
+            record,
+            JobShape {
+                total: 0,
+                chunk_size: None,
+                pause: None,
+            },
+        )
+    }
+
+    #[test]
+    fn a_staged_job_of_a_known_kind_is_estimated_from_its_steps() {
+        let stage = |state: &mut JobState, name: &str| {
+            let detail = crate::write::Detail {
+                stage: Some(name.to_owned()),
+                ..Default::default()
+            };
+            state.describe(&detail).unwrap();
+        };
+        let mut alone = staged_job(Some("transcode"));
+        stage(&mut alone, "a");
+        assert_eq!(alone.snapshot().estimated_end_at, None, "no step ended yet");
+        let mut state = staged_job(Some("transcode"));
+        state.lean_on(&staged_kind());
+        stage(&mut state, "a");
+        let left = state.snapshot().estimated_remaining_seconds;
+        assert!(left.is_some_and(|s| (59..=60).contains(&s)), "{left:?} s");
+
+        let mut state = staged_job(Some("transcode"));
+        assert!(state.wants_history().is_some());
+        state.lean_on(&staged_kind());
+        assert!(state.wants_history().is_none(), "given once");
+        stage(&mut state, "b");
+        let record = state.snapshot();
+        // Just in b: its 20 s and c's 30 s are left.
+        let left = record
+            .estimated_remaining_seconds
+            .expect("an estimate from the kind");
+        assert!((49..=50).contains(&left), "{left} s");
+        let range = record.estimated_end_range.unwrap();
+        assert!(range.earliest <= record.estimated_end_at.unwrap());
+        // The stored form carries it to the next update.
+        let back = JobState::resume(state.record.clone(), state.saved());
+        assert_eq!(back.kind_steps, state.kind_steps);
+    }
+
+    #[test]
+    fn only_a_completed_job_of_a_kind_leaves_a_run() {
+        let finish = |kind: Option<&str>, status: JobStatus| {
+            let mut state = running_since(100, Duration::from_secs(5));
+            state.record.kind = kind.map(|kind| JobKind::parse(kind).unwrap());
+            for _ in 0..10 {
+                state.add(10, 0).unwrap();
+            }
+            state.set_status(status).unwrap();
+            state.finished_run()
+        };
+        let (kind, run) = finish(Some("import"), JobStatus::Completed).expect("a run");
+        assert_eq!(
+            (kind.as_str(), run.job_id.as_str(), run.attempt),
+            ("import", "t", 1)
+        );
+        let summary: RunSummary = serde_json::from_str(&run.summary).unwrap();
+        assert_eq!(summary.total, 100);
+        assert!(finish(Some("import"), JobStatus::Failed).is_none());
+        assert!(finish(Some("import"), JobStatus::Cancelled).is_none());
+        assert!(
+            finish(None, JobStatus::Completed).is_none(),
+            "no kind, no history"
+        );
+
+        let mut staged = staged_job(Some("transcode"));
+        staged.set_status(JobStatus::Completed).unwrap();
+        let (_, run) = staged.finished_run().expect("a staged run");
+        let summary: RunSummary = serde_json::from_str(&run.summary).unwrap();
+        let names: Vec<&str> = summary.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
     }
 
     #[test]

@@ -46,7 +46,9 @@ use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 
 use self::apply::{Applied, Current};
-use super::{Detail, JobSpec, WriteError, WriterConfig, checkpoints::Checkpoints, state::now};
+use super::{
+    Detail, JobSpec, WriteError, WriterConfig, checkpoints::Checkpoints, kinds::Kinds, state::now,
+};
 use crate::{
     domain::{JobId, JobStatus, ProgressRecord, ResultUrl},
     error::error_chain,
@@ -200,6 +202,9 @@ pub struct Ingest {
     batcher: Checkpoints,
     /// Checkpoints on their way to the archive.
     checkpoints: TaskTracker,
+    /// Each kind's history of finished runs, read when a job of the kind
+    /// is declared.
+    kinds: Kinds,
     /// Where they run: the runtime `Ingest` was made on (the server's
     /// main one), not the request's, which stops with its HTTP worker
     /// before `shutdown` drains them.
@@ -240,6 +245,7 @@ impl Ingest {
     pub fn new(hot: Arc<dyn HotStore>, archive: Arc<dyn Archive>, config: WriterConfig) -> Self {
         Self {
             batcher: Checkpoints::new(Arc::clone(&archive), config.checkpoint_batching),
+            kinds: Kinds::new(Arc::clone(&archive)),
             hot,
             archive,
             checkpoint_interval: config.checkpoint_interval,
@@ -335,6 +341,14 @@ impl Ingest {
                 }
                 Applied::Changed(state, stored) => (state, stored),
             };
+            // A job declared (or run again) leans on its kind's earlier
+            // runs: read here, once per start, never per report.
+            if matches!(change, Change::Declare(_))
+                && let Some(kind) = state.wants_history().cloned()
+                && let Some(history) = self.kinds.history(&kind).await
+            {
+                state.lean_on(&history);
+            }
             let mut record = state.snapshot();
             // A request to stop is acknowledged like a status change:
             // only once durable.
@@ -359,6 +373,11 @@ impl Ingest {
                     record.version = version;
                     if let Some(publisher) = &self.publisher {
                         publisher.publish(&record).await;
+                    }
+                    if matches!(change, Change::Finish(_))
+                        && let Some((kind, run)) = state.finished_run()
+                    {
+                        self.kinds.record_or_log(&kind, &run).await;
                     }
                     if checkpoint {
                         let committed = self.checkpoint(record.clone(), status_change);

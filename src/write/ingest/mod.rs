@@ -33,6 +33,12 @@
 //!   hot store lost it (it goes on from its checkpoint).
 //! - A stored state that cannot be read (an older format) costs the
 //!   estimate its history, never the update.
+//! - A job declared with a `kind` leans on the kind's earlier runs: the
+//!   declaration reads the kind's history (through the per-kind cache of
+//!   `write/kinds.rs`, waiting at most
+//!   [`HISTORY_WAIT`](crate::write::HISTORY_WAIT)) and the job's stored
+//!   state carries what it takes from it; reports never read it. A
+//!   completion adds the job's run to it.
 
 mod apply;
 mod commit;

@@ -97,16 +97,7 @@ async fn a_kinds_history_brings_an_http_jobs_early_estimate_closer(stores: Store
     for n in 0..3 {
         http_run(&w, &format!("import-{n}"), Some("import")).await;
     }
-    assert_eq!(
-        w.app
-            .archive
-            .kind_history(&kind("import"))
-            .await
-            .unwrap()
-            .len(),
-        3,
-        "each completed run joins its kind's history once answered"
-    );
+    runs_recorded(&w, "import", 3).await;
 
     // The fourth run of the kind, and the first of a kind never seen,
     // side by side.
@@ -165,6 +156,7 @@ async fn a_staged_job_is_estimated_from_its_kinds_step_times(stores: Stores) {
     for n in 1..3 {
         staged_run(&w, &format!("render-{n}"), "render").await;
     }
+    runs_recorded(&w, "render", 3).await;
     let left = staged_run(&w, "render-3", "render")
         .await
         .expect("an estimate from the kind's step times");
@@ -184,8 +176,26 @@ async fn a_kind_keeps_only_its_last_50_runs(stores: Stores) {
         let (status, reply) = w.complete(&id, counts(10, 0)).await;
         assert_eq!(status, 200, "{reply}");
     }
+    // Each run joins the history in the background: never more than 50.
+    runs_recorded(&w, "quick", kept).await;
     let runs = w.app.archive.kind_history(&kind("quick")).await.unwrap();
     assert_eq!(runs.len(), kept);
+}
+
+/// Waits until the archive holds `runs` runs of `name`, which each
+/// completion adds in the background.
+async fn runs_recorded(w: &AppWithTokens, name: &str, runs: usize) {
+    let archive = w.app.archive.clone();
+    eventually(Duration::from_secs(5), "the runs are recorded", || {
+        let archive = archive.clone();
+        async move {
+            archive
+                .kind_history(&kind(name))
+                .await
+                .is_ok_and(|history| history.len() == runs)
+        }
+    })
+    .await;
 }
 
 #[sqlx::test(migrations = "migrations/postgres")]
@@ -219,6 +229,7 @@ async fn only_completed_runs_of_a_kind_are_kept(pool: sqlx::PgPool) {
     );
 
     finish("done", Some("import"), false).await;
+    runs_recorded(&w, "import", 1).await;
     let kinds: Vec<(String, String)> = sqlx::query_as("SELECT kind, job_id FROM kind_runs")
         .fetch_all(w.app.pool())
         .await

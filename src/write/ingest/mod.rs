@@ -38,7 +38,7 @@
 //!   `write/kinds.rs`, waiting at most
 //!   [`HISTORY_WAIT`](crate::write::HISTORY_WAIT)) and the job's stored
 //!   state carries what it takes from it; reports never read it. A
-//!   completion adds the job's run to it.
+//!   completion adds the job's run to it, in the background.
 
 mod apply;
 mod commit;
@@ -383,7 +383,7 @@ impl Ingest {
                     if matches!(change, Change::Finish(_))
                         && let Some((kind, run)) = state.finished_run()
                     {
-                        self.kinds.record_or_log(&kind, &run).await;
+                        self.record_run(kind, run);
                     }
                     if checkpoint {
                         let committed = self.checkpoint(record.clone(), status_change);

@@ -145,3 +145,111 @@ fn parse(kind: &JobKind, summaries: &[String]) -> KindHistory {
             .ok()
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use async_trait::async_trait;
+
+    use super::{HISTORY_WAIT, Kinds};
+    use crate::{
+        domain::{
+            FinishedPage, FinishedQuery, JobFilter, JobId, JobKind, ProgressRecord, Schedule,
+            ScheduleId,
+        },
+        store::{Archive, KindRun, SqliteArchive, StoreError, WriteOutcome},
+        write::eta::{RunSummary, StepTime},
+    };
+
+    /// A SQLite archive whose history reads take `delay` longer.
+    struct Slow {
+        inner: SqliteArchive,
+        delay: Duration,
+    }
+
+    #[async_trait]
+    impl Archive for Slow {
+        async fn checkpoint_many(
+            &self,
+            records: &[ProgressRecord],
+        ) -> Result<Vec<WriteOutcome>, StoreError> {
+            self.inner.checkpoint_many(records).await
+        }
+        async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
+            self.inner.read(id).await
+        }
+        async fn active(
+            &self,
+            filter: &JobFilter,
+            limit: u32,
+            offset: u64,
+        ) -> Result<(Vec<ProgressRecord>, u64), StoreError> {
+            self.inner.active(filter, limit, offset).await
+        }
+        async fn finished(&self, query: &FinishedQuery) -> Result<FinishedPage, StoreError> {
+            self.inner.finished(query).await
+        }
+        async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError> {
+            self.inner.delete_finished(keep, batch).await
+        }
+        async fn record_run(&self, kind: &JobKind, run: &KindRun) -> Result<(), StoreError> {
+            self.inner.record_run(kind, run).await
+        }
+        async fn kind_history(&self, kind: &JobKind) -> Result<Vec<String>, StoreError> {
+            tokio::time::sleep(self.delay).await;
+            self.inner.kind_history(kind).await
+        }
+        async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+            self.inner.active_schedules().await
+        }
+        async fn schedule(&self, id: &ScheduleId) -> Result<Option<Schedule>, StoreError> {
+            self.inner.schedule(id).await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.inner.ping().await
+        }
+        fn name(&self) -> &'static str {
+            "slow"
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_history_holds_no_start_up_and_still_fills_the_cache() {
+        let folder = tempfile::tempdir().unwrap();
+        let inner =
+            SqliteArchive::open(&folder.path().join("a.db"), Duration::from_secs(5)).unwrap();
+        inner.migrate().await.unwrap();
+        let delay = HISTORY_WAIT * 3;
+        let kinds = Kinds::new(Arc::new(Slow { inner, delay }));
+        let kind = JobKind::parse("render").unwrap();
+        let step = StepTime {
+            name: "draw".to_owned(),
+            ms: 1000,
+        };
+        let summary = RunSummary::staged(1000, vec![step]);
+        let run = KindRun {
+            job_id: JobId::parse("r").unwrap(),
+            attempt: 1,
+            summary: serde_json::to_string(&summary).unwrap(),
+        };
+        kinds.record(&kind, &run).await.unwrap();
+
+        let asked = tokio::time::Instant::now();
+        assert!(kinds.history(&kind).await.is_none(), "too slow: none");
+        assert!(
+            asked.elapsed() < delay,
+            "the start waited {:?}",
+            asked.elapsed()
+        );
+        // The load goes on and fills the cache: a later start has it at once.
+        let mut history = None;
+        while history.is_none() && asked.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(HISTORY_WAIT).await;
+            history = kinds.cache.get(&kind).await;
+        }
+        let history = history.expect("the load finished in the background");
+        assert_eq!(history.len(), 1);
+        assert_eq!(kinds.history(&kind).await.map(|h| h.len()), Some(1));
+    }
+}

@@ -9,7 +9,8 @@
 //!   schedules. Implemented by [`PgArchive`] (`archive/postgres/`) and, for
 //!   running with nothing installed, [`SqliteArchive`] (`archive/sqlite/`,
 //!   one file). Both folders hold the same files for the same ideas
-//!   (`open.rs`, `checkpoint.rs`, `reads.rs`, `retention.rs`, `sql.rs`);
+//!   (`open.rs`, `checkpoint.rs`, `reads.rs`, `retention.rs`, `runs.rs`,
+//!   `sql.rs`);
 //!   what both write alike, the never-backwards condition above all, is
 //!   SQL they share (`archive/sql.rs`), both read rows through
 //!   `archive/rows.rs`, both are one generic type, [`SqlArchive`]
@@ -40,7 +41,7 @@ use std::{collections::HashSet, time::Duration};
 use crate::domain::ProgressRecord;
 
 pub use self::any::AnyArchive;
-pub use self::archive::{Archive, PgArchive, SqlArchive, SqliteArchive};
+pub use self::archive::{Archive, KIND_RUNS_KEPT, KindRun, PgArchive, SqlArchive, SqliteArchive};
 pub use self::hot::{Held, HotStore, HotWrite, MemoryStore, RedisStore, Replaced, Ttls};
 pub use breaker::BreakerConfig;
 pub use keys::Keys;

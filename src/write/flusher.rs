@@ -24,6 +24,8 @@
 //!   once;
 //! - log lines queued by `JobHandle::log` follow the record, at most once
 //!   per flush interval ([`LogShipper`], `write/logs.rs`).
+//! - once a job of a kind has completed and both stores hold its end, its
+//!   run is added to the kind's history (`kinds.rs`).
 
 use std::{
     sync::Arc,
@@ -34,6 +36,7 @@ use tokio::sync::watch;
 
 use super::{
     checkpoints::{CheckpointBatching, Checkpoints},
+    kinds::Kinds,
     link::{Delivered, JobLink},
     logs::LogShipper,
     tail,
@@ -239,6 +242,7 @@ pub(crate) async fn run(
     config: WriterConfig,
     hot_epoch: watch::Sender<u64>,
     publisher: Option<Publisher>,
+    kinds: Kinds,
 ) {
     let mut hot_sink = Sink::new(
         Store::Hot,
@@ -347,6 +351,10 @@ pub(crate) async fn run(
         {
             if status.is_terminal() {
                 tail::keep(hot.as_ref(), checkpoints.archive(), &snapshot.record.job_id).await;
+            }
+            // A completed job of a kind joins the kind's history.
+            if let Some((kind, run)) = link.inspect(|state| state.finished_run()) {
+                kinds.record_or_log(&kind, &run).await;
             }
             return;
         }

@@ -28,6 +28,7 @@
 //! | `ingest/`     | [`ingest::Ingest`]: the same for workers reporting over HTTP, one update at a time |
 //! | `flusher.rs`  | the task that copies a job out to the stores, and its [`WriterConfig`] |
 //! | `checkpoints.rs` | [`Checkpoints`]: the writer's queue of archive checkpoints, sent many to a statement |
+//! | `kinds.rs`    | each kind's history of finished runs: read (cached) when a job of the kind starts, added to when one completes |
 //! | `link.rs`     | the protocol between a handle and its flusher (versions, flush requests, delivery) |
 //! | `state.rs`    | one job's counts, status and ETA, changed in memory |
 //! | `detail.rs`   | [`Detail`]: a job's name, stage, message and metadata, taken by its state |
@@ -40,6 +41,7 @@ mod error;
 pub mod eta;
 mod flusher;
 pub mod ingest;
+mod kinds;
 mod link;
 mod logs;
 pub(crate) mod state;
@@ -50,5 +52,6 @@ pub use checkpoints::{BatchStats, COMMIT_WAIT, CheckpointBatching, Checkpoints};
 pub use detail::Detail;
 pub use error::{ConflictReason, WriteError};
 pub use flusher::WriterConfig;
+pub use kinds::{HISTORY_WAIT, KIND_TTL};
 pub use link::Flushed;
 pub use writer::{FinishError, JobHandle, JobSpec, ProgressWriter};

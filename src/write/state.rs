@@ -1,6 +1,7 @@
 //! One job's state as the worker sees it: counts, chunk, status, ETA.
 //! Changing it is a memory operation; the flusher copies it out to the
-//! stores.
+//! stores. What it takes from its kind's earlier runs and leaves to the
+//! next ones is `state/kind.rs`.
 
 use std::time::Instant;
 
@@ -8,9 +9,11 @@ use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 
 use super::{
     error::WriteError,
-    eta::{Estimator, JobShape},
+    eta::{Estimator, JobShape, StepRuns},
 };
 use crate::domain::{EndRange, JobStatus, ProgressRecord, ResultUrl, percentage, steps};
+
+mod kind;
 
 /// The current time at millisecond precision: what JavaScript dashboards
 /// parse, and what PostgreSQL and Redis both hold exactly, so a record reads
@@ -69,6 +72,8 @@ pub(crate) struct JobState {
     clock: Clock,
     /// The wall-clock time of the last observation fed to the estimator.
     last_observed: Option<DateTime<Utc>>,
+    /// For a staged job (steps, no total): its kind's past step times.
+    kind_steps: Option<StepRuns>,
 }
 
 /// What a job written over HTTP keeps between two updates besides its
@@ -81,6 +86,37 @@ pub(crate) struct Saved {
     /// `startedAt`, ms since the epoch: the estimator's time zero.
     started_ms: i64,
     last_observed_ms: Option<i64>,
+    /// A staged job's kind's step times (at most
+    /// [`STEP_RUNS_BYTES`](super::eta::STEP_RUNS_BYTES)).
+    kind_steps: Option<StepRuns>,
+}
+
+/// [`Saved`] as format 2 of the ingest's stored state holds it (before a
+/// staged job carried its kind's step times), still read.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(crate) struct SavedV2 {
+    estimator: Estimator,
+    started_ms: i64,
+    last_observed_ms: Option<i64>,
+}
+
+#[cfg(test)]
+impl Saved {
+    /// The estimator as saved.
+    pub(crate) fn estimator(&self) -> &Estimator {
+        &self.estimator
+    }
+}
+
+impl From<SavedV2> for Saved {
+    fn from(old: SavedV2) -> Self {
+        Saved {
+            estimator: old.estimator,
+            started_ms: old.started_ms,
+            last_observed_ms: old.last_observed_ms,
+            kind_steps: None,
+        }
+    }
 }
 
 impl JobState {
@@ -97,6 +133,7 @@ impl JobState {
             estimator: Estimator::new(shape),
             clock: Clock::Monotonic(started),
             last_observed: None,
+            kind_steps: None,
         }
     }
 
@@ -109,6 +146,7 @@ impl JobState {
             estimator: Estimator::new(shape),
             clock: Clock::Wall(started),
             last_observed: None,
+            kind_steps: None,
         }
     }
 
@@ -120,6 +158,7 @@ impl JobState {
             estimator: saved.estimator,
             clock: Clock::Wall(at(saved.started_ms).unwrap_or_else(now)),
             last_observed: saved.last_observed_ms.and_then(at),
+            kind_steps: saved.kind_steps,
         }
     }
 
@@ -139,6 +178,7 @@ impl JobState {
             estimator: self.estimator.clone(),
             started_ms: started.timestamp_millis(),
             last_observed_ms: self.last_observed.map(|at| at.timestamp_millis()),
+            kind_steps: self.kind_steps.clone(),
         }
     }
 
@@ -293,9 +333,14 @@ impl JobState {
             return record;
         }
         if record.total_target_count.is_none() {
-            // No total to count towards: the steps' own durations say how
-            // long the rest will take.
-            if let Some(left) = steps::remaining(&record.steps, now) {
+            // No total to count towards: the kind's earlier runs, else
+            // the steps' own durations, say how long the rest will take.
+            let left = self
+                .kind_steps
+                .as_ref()
+                .and_then(|runs| kind::from_kind(runs, &record.steps, record.started_at, now))
+                .or_else(|| steps::remaining(&record.steps, now));
+            if let Some(left) = left {
                 let end_after = |left: std::time::Duration| {
                     now.checked_add_signed(
                         chrono::Duration::from_std(left).unwrap_or(chrono::Duration::MAX),
@@ -343,121 +388,4 @@ impl JobState {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::domain::JobId;
-
-    /// A job of `total` targets in chunks of ten, started `ago`.
-    fn running_since(total: u64, ago: Duration) -> JobState {
-        let record = ProgressRecord::new(
-            JobId::parse("t").unwrap(),
-            JobStatus::InProgress,
-            Some(total),
-        );
-        let shape = JobShape {
-            total,
-            chunk_size: Some(10),
-            pause: Some(Duration::ZERO),
-        };
-        JobState::started_at(record, shape, Instant::now() - ago)
-    }
-
-    fn running(total: u64) -> JobState {
-        running_since(total, Duration::ZERO)
-    }
-
-    #[test]
-    fn the_eta_appears_with_progress_and_is_never_before_the_update() {
-        // Started three seconds ago, so the first chunks took time: a rate
-        // exists without the test waiting for one.
-        let mut state = running_since(100, Duration::from_secs(3));
-        assert_eq!(
-            state.snapshot().estimated_end_at,
-            None,
-            "no data, no estimate"
-        );
-        for _ in 0..3 {
-            state.add(10, 0).unwrap();
-        }
-        let record = state.snapshot();
-        let end = record
-            .estimated_end_at
-            .expect("an estimate after three chunks");
-        assert!(end >= record.updated_at.unwrap());
-        let range = record
-            .estimated_end_range
-            .expect("a range with the estimate");
-        assert!(
-            range.earliest <= end && end <= range.latest,
-            "{range:?} holds {end}"
-        );
-        assert!(record.rate_per_second.is_some_and(|rate| rate > 0.0));
-        assert!(record.estimated_remaining_seconds.is_some());
-    }
-
-    #[test]
-    fn a_long_jobs_saved_state_is_compact_and_comes_back_exactly() {
-        // 1,100 chunks of 500 (550,000 targets, more than the window
-        // holds) with a little noise: the largest state a job reaches.
-        let mut state = running(1_000_000);
-        for chunk in 1..=1_100u64 {
-            let elapsed = chunk * 2_150 + (chunk * 7919 % 97);
-            state.estimator.observe(elapsed, chunk * 500);
-        }
-        state.last_observed = Some(now());
-        let bytes = postcard::to_allocvec(&state.saved()).unwrap();
-        assert!(
-            bytes.len() < 17 * 1024,
-            "{} bytes: about 16 a chunk, not 32",
-            bytes.len()
-        );
-        let back: Saved = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(back.estimator.estimate(), state.estimator.estimate());
-        let mut resumed = JobState::resume(state.record.clone(), back);
-        let end = state.snapshot().estimated_end_at;
-        assert!(end.is_some());
-        assert_eq!(resumed.snapshot().estimated_end_at, end);
-    }
-
-    #[test]
-    fn a_finished_job_ends_when_it_completed() {
-        let mut state = running(10);
-        state.add(10, 0).unwrap();
-        state.set_status(JobStatus::Completed).unwrap();
-        let record = state.snapshot();
-        assert_eq!(record.estimated_end_at, record.completed_at);
-        let at = record.completed_at.unwrap();
-        assert_eq!(
-            record.estimated_end_range,
-            Some(EndRange {
-                earliest: at,
-                latest: at
-            })
-        );
-        assert_eq!(record.estimated_remaining_seconds, Some(0));
-        assert_eq!(record.progress_percentage, 100);
-        assert!(matches!(state.add(1, 0), Err(WriteError::Finished { .. })));
-    }
-
-    #[test]
-    fn the_first_progress_moves_a_preparing_job_on() {
-        let record =
-            ProgressRecord::new(JobId::parse("p").unwrap(), JobStatus::Preparing, Some(10));
-        let mut state = JobState::new(
-            record,
-            JobShape {
-                total: 10,
-                chunk_size: None,
-                pause: None,
-            },
-        );
-        state.add(1, 0).unwrap();
-        assert_eq!(state.record.status, JobStatus::InProgress);
-        assert!(matches!(
-            state.set_status(JobStatus::Preparing),
-            Err(WriteError::Backwards { .. })
-        ));
-    }
-}
+mod tests;

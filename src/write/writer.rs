@@ -13,6 +13,7 @@ use super::{
     error::WriteError,
     eta::JobShape,
     flusher::{self, WriterConfig},
+    kinds::Kinds,
     link::{Flushed, JobLink},
     state::JobState,
 };
@@ -178,6 +179,9 @@ pub struct ProgressWriter {
     /// Where stored records are published when the hot store does not
     /// publish them itself.
     publisher: Option<Publisher>,
+    /// Each kind's history of finished runs, read when a job of the kind
+    /// starts.
+    kinds: Kinds,
 }
 
 impl std::fmt::Debug for ProgressWriter {
@@ -194,6 +198,7 @@ impl ProgressWriter {
     pub fn new(hot: Arc<dyn HotStore>, archive: Arc<dyn Archive>, config: WriterConfig) -> Self {
         Self {
             hot,
+            kinds: Kinds::new(Arc::clone(&archive)),
             checkpoints: Checkpoints::new(archive, config.checkpoint_batching),
             config,
             tasks: TaskTracker::new(),
@@ -249,7 +254,24 @@ impl ProgressWriter {
             chunk_size: spec.chunk_size,
             pause: spec.pause,
         };
-        let link = Arc::new(JobLink::new(JobState::new(record, shape)));
+        let state = JobState::new(record, shape);
+        let kind = state.wants_history().cloned();
+        let link = Arc::new(JobLink::new(state));
+        if let Some(kind) = kind {
+            // In the background: the worker never waits for the archive,
+            // and the estimate leans on the kind from then on.
+            let (link, kinds) = (Arc::clone(&link), self.kinds.clone());
+            self.tasks.spawn(async move {
+                if let Some(history) = kinds.history(&kind).await {
+                    // A job that ended meanwhile has no use for it.
+                    let _ = link.change(|state| {
+                        state.ensure_open()?;
+                        state.lean_on(&history);
+                        Ok(())
+                    });
+                }
+            });
+        }
         self.tasks.spawn(flusher::run(
             Arc::clone(&link),
             Arc::clone(&self.hot),
@@ -257,6 +279,7 @@ impl ProgressWriter {
             self.config,
             self.hot_epoch.clone(),
             self.publisher.clone(),
+            self.kinds.clone(),
         ));
         JobHandle { link }
     }

@@ -35,6 +35,7 @@ mod filters;
 mod finished;
 mod health;
 mod ingest;
+mod kinds;
 mod limits;
 mod log_events;
 mod logs;

@@ -46,6 +46,7 @@ mod filters;
 mod lists;
 mod outbox;
 mod retention;
+mod runs;
 mod schedules;
 mod tails;
 

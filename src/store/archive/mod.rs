@@ -2,10 +2,14 @@
 //! [`SqliteArchive`], one folder each with the same files for the same
 //! ideas (`mod.rs` the type and the contract's implementation, `open.rs`,
 //! `checkpoint.rs` the batched upsert, `reads.rs`, `retention.rs`,
-//! `sql.rs` its statements). What they share is written once here: the
-//! type both are ([`SqlArchive`], `sql_archive.rs`), the SQL (`sql.rs`),
-//! the rows and their conversion (`rows.rs`), and the calls they make
-//! alike (`calls.rs`), and the webhook outbox's statements (`outbox.rs`).
+//! `runs.rs` each kind's last finished runs, `sql.rs` its statements).
+//! What they share is written once here: the type both are
+//! ([`SqlArchive`], `sql_archive.rs`), the SQL (`sql.rs`), the rows and
+//! their conversion (`rows.rs`), the calls they make alike (`calls.rs`),
+//! the webhook outbox's statements (`outbox.rs`) and a finished job's
+//! kept log and history (`tails.rs`). Beside the checkpoints, each keeps
+//! the last [`KIND_RUNS_KEPT`] finished runs of every kind of job, from
+//! which the ETA of the kind's next jobs learns.
 
 mod calls;
 mod filter;
@@ -24,7 +28,8 @@ use async_trait::async_trait;
 // `guard`: a store-wide name the archives below take from `super::`.
 use super::{StoreError, WriteOutcome, guard};
 use crate::domain::{
-    FinishedPage, FinishedQuery, JobFilter, JobId, JobTail, ProgressRecord, Schedule, ScheduleId,
+    FinishedPage, FinishedQuery, JobFilter, JobId, JobKind, JobTail, ProgressRecord, Schedule,
+    ScheduleId,
 };
 
 pub use self::postgres::PgArchive;
@@ -35,6 +40,26 @@ pub use self::sqlite::SqliteArchive;
 /// update, unless the archive is told otherwise: the in-progress TTL of
 /// the hot store's default ([`Ttls`](crate::store::Ttls)).
 const DEFAULT_ACTIVE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Finished runs an archive keeps per kind of job (the newest), whatever
+/// the retention of checkpoints says: what the estimator's history of a
+/// kind holds (`write/eta/history.rs`, `HISTORY_LEN`).
+pub const KIND_RUNS_KEPT: u32 = 50;
+
+/// One finished run of a kind of job, as the archive keeps it. The
+/// summary is the estimator's (`RunSummary`, in JSON): the archive stores
+/// it as it comes, as the hot store keeps a job's writer state, without
+/// knowing its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindRun {
+    /// The job that ran.
+    pub job_id: JobId,
+    /// Which run of the job it was (the first is 1): with the kind and the
+    /// job, what makes a run one (recording it again changes nothing).
+    pub attempt: u32,
+    /// The run's summary, a JSON object.
+    pub summary: String,
+}
 
 /// The durable store: one checkpoint per job, and the scheduled sends.
 #[async_trait]
@@ -110,6 +135,16 @@ pub trait Archive: Send + Sync + 'static {
 
     /// What [`keep_tail`](Self::keep_tail) kept of the job, if anything.
     async fn tail(&self, id: &JobId) -> Result<Option<JobTail>, StoreError>;
+
+    /// Adds a finished run to its kind's history and, in the same
+    /// transaction, forgets the kind's runs beyond the newest
+    /// [`KIND_RUNS_KEPT`]. A run already recorded (the same kind, job and
+    /// attempt) is left as it is. Retention never deletes runs.
+    async fn record_run(&self, kind: &JobKind, run: &KindRun) -> Result<(), StoreError>;
+
+    /// The summaries of the kind's last [`KIND_RUNS_KEPT`] runs, oldest
+    /// first; none for a kind never recorded.
+    async fn kind_history(&self, kind: &JobKind) -> Result<Vec<String>, StoreError>;
 
     /// Schedules that have started and not ended, oldest start first.
     async fn active_schedules(&self) -> Result<Vec<Schedule>, StoreError>;

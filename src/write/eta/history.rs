@@ -79,6 +79,24 @@ impl RunSummary {
         self
     }
 
+    /// The summary of a staged run (declared steps, no total): its
+    /// duration and the time in each step, nothing of a rate.
+    pub fn staged(duration_ms: u64, steps: Vec<StepTime>) -> Self {
+        RunSummary {
+            total: 0,
+            duration_ms,
+            work_ms_per_item: 0.0,
+            work_ms_per_item_sd: 0.0,
+            pauses: 0,
+            pause_ms: 0,
+            interruptions: 0,
+            interruption_ms: 0,
+            marks_ms: Vec::new(),
+            estimated_ends_ms: Vec::new(),
+            steps,
+        }
+    }
+
     /// Whether the summary can teach anything about its kind's profile:
     /// a size, a duration and every mark, in order.
     pub(super) fn has_profile(&self) -> bool {
@@ -123,6 +141,16 @@ impl KindHistory {
         }
     }
 
+    /// The history of `runs`, oldest first (only the last
+    /// [`HISTORY_LEN`] are kept).
+    pub fn of(runs: impl IntoIterator<Item = RunSummary>) -> Self {
+        let mut history = Self::new();
+        for run in runs {
+            history.push(run);
+        }
+        history
+    }
+
     /// The runs kept, oldest first.
     pub fn runs(&self) -> impl ExactSizeIterator<Item = &RunSummary> {
         self.runs.iter()
@@ -140,23 +168,90 @@ impl KindHistory {
 
     /// The remaining time of a staged job (declared `steps`, no total)
     /// that is `in_step_ms` into step `current`, from the time past runs
-    /// spent in the steps from `current` on. For each past run that
-    /// declared the same steps: what is left of the current step (its time
-    /// in it beyond `in_step_ms`; a run that left the step sooner says
-    /// little, so the current step is then taken to last a quarter longer
-    /// than it has so far) plus its time in every later step. `None` when
-    /// no past run declared these steps.
+    /// that declared the same steps spent in the steps from `current` on
+    /// (see [`StepRuns::staged`]). `None` when no past run declared these
+    /// steps, or `current` is none of them.
     pub fn staged(&self, steps: &[&str], current: &str, in_step_ms: u64) -> Option<StagedEstimate> {
         let at = steps.iter().position(|s| *s == current)?;
+        self.step_runs(steps, usize::MAX)?.staged(at, in_step_ms)
+    }
+
+    /// The step times of the runs that declared exactly `steps`, the
+    /// newest first, as many as fit in `max_bytes` stored (postcard): what
+    /// a staged job of the kind carries with it ([`STEP_RUNS_BYTES`] for a
+    /// job written over HTTP, which keeps it in the hot store). `None`
+    /// when no run declared these steps.
+    pub fn step_runs(&self, steps: &[&str], max_bytes: usize) -> Option<StepRuns> {
+        let mut kept = StepRuns::default();
+        // Stored as an `Option`: its tag, then the number of runs.
+        let mut bytes = 2;
+        let matching = self
+            .runs
+            .iter()
+            .rev()
+            .filter(|r| r.steps.len() == steps.len() && !steps.is_empty())
+            .filter(|r| r.steps.iter().zip(steps).all(|(a, b)| a.name == *b));
+        for run in matching {
+            let times: Vec<u64> = run.steps.iter().map(|s| s.ms).collect();
+            let size = 1 + times.iter().map(|&ms| varint_len(ms)).sum::<usize>();
+            if bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            kept.runs.push(times);
+        }
+        (!kept.runs.is_empty()).then_some(kept)
+    }
+}
+
+/// The bytes postcard takes for `v` (a LEB128 varint: 7 bits a byte).
+fn varint_len(v: u64) -> usize {
+    (64 - v.leading_zeros() as usize).div_ceil(7).max(1)
+}
+
+/// What a staged job stores of its kind's history at most, in bytes: the
+/// same bound as a prior's ([`Prior`](super::Prior), 200 bytes at most),
+/// so a job's stored state grows by no more with either. With five steps
+/// of a few minutes each (3 bytes a time) it holds the last 12 runs.
+pub const STEP_RUNS_BYTES: usize = 200;
+
+/// The time each step took in past runs of a kind that declared the
+/// same steps (newest first): what [`StepRuns::staged`] estimates a
+/// staged job from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepRuns {
+    /// Per run, the time in each step, ms.
+    runs: Vec<Vec<u64>>,
+}
+
+impl StepRuns {
+    /// Number of runs kept.
+    pub fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Whether no run is kept.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// The remaining time of a staged job `in_step_ms` into its step
+    /// number `at` (from 0): for each past run, what is left of the
+    /// current step (its time in it beyond `in_step_ms`; a run that left
+    /// the step sooner says little, so the current step is then taken to
+    /// last a quarter longer than it has so far) plus its time in every
+    /// later step; the median over the runs, and their 10th and 90th
+    /// percentiles as the 80 % range (widened with fewer than ten runs).
+    /// `None` when `at` is past the steps.
+    pub fn staged(&self, at: usize, in_step_ms: u64) -> Option<StagedEstimate> {
         let mut left: Vec<f64> = self
             .runs
             .iter()
-            .filter(|r| r.steps.len() == steps.len())
-            .filter(|r| r.steps.iter().zip(steps).all(|(a, b)| a.name == *b))
+            .filter(|r| at < r.len())
             .map(|r| {
-                let this = r.steps[at].ms as f64;
+                let this = r[at] as f64;
                 let overdue = 0.25 * in_step_ms as f64;
-                let rest: f64 = r.steps[at + 1..].iter().map(|s| s.ms as f64).sum();
+                let rest: f64 = r[at + 1..].iter().map(|&ms| ms as f64).sum();
                 (this - in_step_ms as f64).max(overdue) + rest
             })
             .collect();
@@ -268,105 +363,4 @@ impl Recorder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{HISTORY_LEN, KindHistory, PROFILE_MARKS, StepTime};
-    use crate::write::eta::testkit::{Job, noise};
-
-    /// A finished steady run: `chunks` chunks of about `work_ms`.
-    fn steady_run(seed: u64, chunks: u64, work_ms: f64) -> super::RunSummary {
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let mut job = Job::new(chunks * 100, 100, 200);
-        for _ in 0..chunks {
-            job.chunk(work_ms * noise(&mut rng, 0.2), 0.0);
-        }
-        job.est.run_summary().expect("a finished run has a summary")
-    }
-
-    #[test]
-    fn a_finished_run_is_summed_up_with_its_profile() {
-        let mut job = Job::new(10_000, 100, 200);
-        for _ in 0..50 {
-            job.chunk(1000.0, 0.0);
-        }
-        assert!(job.est.run_summary().is_none(), "not finished yet");
-        for _ in 0..50 {
-            job.chunk(1000.0, 0.0);
-        }
-        let run = job.est.run_summary().unwrap();
-        assert_eq!((run.total, run.pauses, run.pause_ms), (10_000, 99, 19_800));
-        assert_eq!(run.duration_ms, 100 * 1000 + 99 * 200);
-        assert!((run.work_ms_per_item - 10.0).abs() < 1e-9, "{run:?}");
-        assert_eq!(run.marks_ms.len(), PROFILE_MARKS.len());
-        // A steady run reaches each share of its total at about that
-        // share of its duration (within one chunk).
-        for (&mark, &at) in PROFILE_MARKS.iter().zip(&run.marks_ms) {
-            let want = mark * run.duration_ms as f64;
-            assert!((at as f64 - want).abs() <= 1200.0, "{mark}: {at} vs {want}");
-        }
-        assert!(run.has_profile());
-    }
-
-    #[test]
-    fn the_history_keeps_the_last_runs_and_survives_a_round_trip() {
-        let mut history = KindHistory::new();
-        for k in 0..HISTORY_LEN as u64 + 5 {
-            history.push(steady_run(k, 20 + k, 500.0));
-        }
-        assert_eq!(history.len(), HISTORY_LEN);
-        assert_eq!(
-            history.runs().next().unwrap().total,
-            25 * 100,
-            "oldest dropped"
-        );
-        let json = serde_json::to_string(&history).unwrap();
-        let back: KindHistory = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.len(), history.len());
-        let bytes = postcard::to_allocvec(&history).unwrap();
-        assert_eq!(
-            postcard::from_bytes::<KindHistory>(&bytes).unwrap(),
-            history
-        );
-    }
-
-    #[test]
-    fn a_staged_job_is_estimated_from_its_kinds_step_times() {
-        let steps = |prepare: u64, copy: u64, index: u64| {
-            [("prepare", prepare), ("copy", copy), ("index", index)]
-                .map(|(name, ms)| StepTime {
-                    name: name.to_owned(),
-                    ms,
-                })
-                .to_vec()
-        };
-        let mut history = KindHistory::new();
-        for k in 0..10 {
-            let run = steady_run(k, 10, 100.0).with_steps(steps(
-                60_000 + 1000 * k,
-                300_000 + 5000 * k,
-                120_000,
-            ));
-            history.push(run);
-        }
-        let names = ["prepare", "copy", "index"];
-        assert_eq!(history.staged(&names, "upload", 0), None, "not a step");
-        assert_eq!(
-            history.staged(&["prepare"], "prepare", 0),
-            None,
-            "other steps"
-        );
-        // 100 s into copying: about 225 s of copying and 120 s of indexing left.
-        let e = history.staged(&names, "copy", 100_000).unwrap();
-        assert!((335_000..=355_000).contains(&e.remaining_ms), "{e:?}");
-        assert!(
-            e.earliest_ms < e.remaining_ms && e.remaining_ms < e.latest_ms,
-            "{e:?}"
-        );
-        assert!(
-            e.latest_ms - e.earliest_ms < 60_000,
-            "ten runs that agree: {e:?}"
-        );
-        // Overdue in the last step: it is taken to go on a while, not to be over.
-        let e = history.staged(&names, "index", 200_000).unwrap();
-        assert_eq!(e.remaining_ms, 50_000);
-    }
-}
+mod tests;

@@ -120,10 +120,13 @@
 //! a prior, [`CV_PRIOR`], so a short window — at the start, right after a
 //! detected change — is wide), the chance that a just-detected change goes
 //! on ([`AFTER_CHANGE_SAMPLES`]), rate changes not seen yet
-//! ([`CHANGE_FLOOR`]) and a trend's extrapolation. Recurring gaps add the
-//! spread of a Poisson count known from `k` gaps, and the upper end alone
-//! allows for interruptions not seen yet ([`UNSEEN_EVENTS`]), because
-//! restarts, stalls and retries only ever add time. The range sits around
+//! ([`CHANGE_FLOOR`]) and a trend's extrapolation; a trend not yet
+//! significant widens its own side by its extrapolation, weighted by
+//! `(t / TREND_Z)²` (a warm-up shows as such a slope long before it is
+//! settled, and the range is continuous at the threshold). Recurring gaps
+//! add the spread of a Poisson count known from `k` gaps, and the upper
+//! end alone allows for interruptions not seen yet ([`UNSEEN_EVENTS`]),
+//! because restarts, stalls and retries only ever add time. The range sits around
 //! the reported end, so it always holds it, counts down with it while
 //! waiting, and its ends move about as little as the end itself.
 //! Calibrated on the recorded traces and checked on synthetic ones with
@@ -204,7 +207,10 @@ mod window;
 use std::time::Duration;
 
 pub use gaps::{GAP_FACTOR, GAP_REF_LEN, GAP_REF_MIN, GAP_REGULARITY_PRIOR};
-pub use history::{HISTORY_LEN, KindHistory, PROFILE_MARKS, RunSummary, StagedEstimate, StepTime};
+pub use history::{
+    HISTORY_LEN, KindHistory, PROFILE_MARKS, RunSummary, STEP_RUNS_BYTES, StagedEstimate, StepRuns,
+    StepTime,
+};
 pub use hysteresis::{BAND_CAP, BAND_SIGMAS};
 pub use prior::{DROP_FROM, DROP_SIGMAS, PRIOR_RUNS, PRIOR_SPREAD, Prior};
 pub use range::{
@@ -494,6 +500,7 @@ impl Estimator {
             },
             last_step: self.window.last_step(),
             trend_factor,
+            trend_hint: self.window.trend_hint(left),
             gap_ms,
             gap_sd_ms,
         });

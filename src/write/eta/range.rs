@@ -70,6 +70,8 @@ pub(super) struct Inputs {
     pub(super) last_step: f64,
     /// The trend's factor on the work time (1 without a trend).
     pub(super) trend_factor: f64,
+    /// A trend not significant: its factor and how sure it is (0 to 1).
+    pub(super) trend_hint: (f64, f64),
     /// Expected interruption time over the rest of the job, ms, and its
     /// standard deviation.
     pub(super) gap_ms: f64,
@@ -88,7 +90,9 @@ pub(super) struct Inputs {
 /// * a just-detected change going on, `(step · k / (n + k))²` with
 ///   `k` = [`AFTER_CHANGE_SAMPLES`];
 /// * rate changes not seen yet, [`CHANGE_FLOOR`]² × the share left;
-/// * a trend's extrapolation, as uncertain as the correction it makes.
+/// * a trend's extrapolation, as uncertain as the correction it makes;
+///   a trend not yet significant adds the same, weighted by how sure it
+///   is (`(t / TREND_Z)²`), on its side only.
 ///
 /// Recurring gaps add `RANGE_Z` standard deviations of their Poisson
 /// spread (below at most the expected gap time), and unseen events
@@ -109,9 +113,16 @@ pub(super) fn offsets(i: &Inputs) -> (f64, f64) {
         + CHANGE_FLOOR * CHANGE_FLOOR * share_left
         + (i.trend_factor - 1.0).powi(2)
         + (i.last_step * AFTER_CHANGE_SAMPLES / (n + AFTER_CHANGE_SAMPLES)).powi(2);
-    let sd = var.sqrt();
-    let below_work = i.work_ms * (1.0 - (-RANGE_Z * sd).exp());
-    let above_work = i.work_ms * ((RANGE_Z * sd).exp() - 1.0);
+    // A trend not yet significant widens its own side only.
+    let (hint, sure) = i.trend_hint;
+    let lean = sure * (hint - 1.0).powi(2);
+    let (var_lo, var_hi) = if hint < 1.0 {
+        (var + lean, var)
+    } else {
+        (var, var + lean)
+    };
+    let below_work = i.work_ms * (1.0 - (-RANGE_Z * var_lo.sqrt()).exp());
+    let above_work = i.work_ms * ((RANGE_Z * var_hi.sqrt()).exp() - 1.0);
     let above_unseen = i.remaining_ms * ((RANGE_Z * UNSEEN_EVENTS * share_left).exp() - 1.0);
     // Fewer gaps than expected can at most save the expected gap time.
     let below_gaps = (RANGE_Z * i.gap_sd_ms).min(i.gap_ms);
@@ -217,6 +228,55 @@ mod tests {
         assert!(
             w3 < 0.8 * w2,
             "with stalls on a clock {w3:.3} vs at random {w2:.3}"
+        );
+    }
+
+    #[test]
+    fn a_trend_not_yet_significant_widens_its_own_side() {
+        let inputs = |trend_hint| super::Inputs {
+            left: 50_000.0,
+            total: 100_000.0,
+            work_ms: 100_000.0,
+            remaining_ms: 120_000.0,
+            items_per_sample: 500.0,
+            samples: 30.0,
+            cv: 0.2,
+            last_step: 0.0,
+            trend_factor: 1.0,
+            trend_hint,
+            gap_ms: 0.0,
+            gap_sd_ms: 0.0,
+        };
+        let (below, above) = super::offsets(&inputs((1.0, 0.0)));
+        assert_eq!(
+            super::offsets(&inputs((0.7, 0.0))),
+            (below, above),
+            "no weight"
+        );
+        let (faster_below, faster_above) = super::offsets(&inputs((0.7, 0.5)));
+        assert!(
+            faster_below > 1.2 * below,
+            "{faster_below:.0} vs {below:.0}"
+        );
+        assert_eq!(faster_above, above, "the other side stays");
+        let (slower_below, slower_above) = super::offsets(&inputs((1.3, 0.5)));
+        assert!(slower_above > 1.2 * above && slower_below == below);
+
+        // A warm-up whose chunks speed up from 3x (fading over the first
+        // 60 of 300 chunks) shows as a slope towards faster after 24,
+        // significant or not.
+        let mut rng = fastrand::Rng::with_seed(5);
+        let mut job = Job::new(150_000, 500, 500);
+        for i in 0..24 {
+            let slow = 1.0 + 2.0 * (-(i as f64) / 60.0).exp();
+            job.chunk(1000.0 * slow * noise(&mut rng, 0.2), 0.0);
+        }
+        let left = 150_000.0 - 24.0 * 500.0;
+        let window = &job.est.window;
+        let (hint, sure) = window.trend_hint(left);
+        assert!(
+            window.trend_factor(left) < 1.0 || (hint < 1.0 && sure > 0.0),
+            "{hint:.3} {sure:.3}"
         );
     }
 

@@ -239,10 +239,34 @@ impl RateWindow {
     /// the slope is not significant (see [`TREND_Z`], [`TREND_HORIZON`],
     /// [`TREND_LIMIT`]).
     pub(super) fn trend_factor(&self, left: f64) -> f64 {
+        match self.trend(left) {
+            Some((factor, t)) if t > TREND_Z => factor,
+            _ => 1.0,
+        }
+    }
+
+    /// A trend not (yet) significant: the factor its line would give, and
+    /// how sure it is, `(t / TREND_Z)²` of its slope's `t` value (below 1).
+    /// It does not move the estimate, but widens the range on its side:
+    /// a warm-up or a drift shows as such a slope, flickering in and out of
+    /// significance, long before the change test or the trend's own test
+    /// settles it. At the threshold it widens the range as much as a
+    /// significant trend's extrapolation does (`range.rs`), so the range
+    /// does not jump there. `(1, 0)` without a line.
+    pub(super) fn trend_hint(&self, left: f64) -> (f64, f64) {
+        match self.trend(left) {
+            Some((factor, t)) if t <= TREND_Z => (factor, (t / TREND_Z).powi(2)),
+            _ => (1.0, 0.0),
+        }
+    }
+
+    /// The line's factor (as [`trend_factor`](Self::trend_factor) would
+    /// take it) and its slope's `t` value; `None` without a line.
+    fn trend(&self, left: f64) -> Option<(f64, f64)> {
         let n = self.samples.len() as f64;
         // A swinging load looks like a trend half of the time.
         if n < (2 * MIN_SPLIT) as f64 || left <= 0.0 || self.swinging() {
-            return 1.0;
+            return None;
         }
         let (mut su, mut sy, mut suu, mut suy, mut syy, mut span) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         for s in &self.samples {
@@ -257,20 +281,28 @@ impl RateWindow {
         let (sxx, sxy, syy) = (suu - su * su / n, suy - su * sy / n, syy - sy * sy / n);
         let mean = sy / n;
         if sxx <= 0.0 || mean <= 0.0 {
-            return 1.0;
+            return None;
         }
         let slope = sxy / sxx;
         let se = (((syy - slope * sxy) / (n - 2.0)).max(0.0) / sxx).sqrt();
-        if !slope.is_finite() || slope.abs() <= TREND_Z * se {
-            return 1.0;
+        if !slope.is_finite() {
+            return None;
         }
+        // A line without scatter is as sure as can be.
+        let t = if se > 0.0 {
+            slope.abs() / se
+        } else if slope != 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        };
         // Fitted level at the newest item, then the line over the first
         // `horizon` future items and flat beyond.
         let level = mean + slope * (span - su / n);
         let horizon = TREND_HORIZON * span;
         let m = left.min(horizon);
         let future = level + slope * (m * m / 2.0 + horizon * (left - m)) / left;
-        (future / mean).clamp(1.0 / TREND_LIMIT, TREND_LIMIT)
+        Some(((future / mean).clamp(1.0 / TREND_LIMIT, TREND_LIMIT), t))
     }
 }
 

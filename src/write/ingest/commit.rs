@@ -4,7 +4,9 @@
 //! commit on a oneshot; the update of a status change waits on it for at
 //! most [`COMMIT_WAIT`], never holding a lock, and when the archive does
 //! not commit in time takes back its sent-mark in the hot store, so that
-//! the retried update checkpoints and waits again.
+//! the retried update checkpoints and waits again. A completed job's run
+//! joins its kind's history in the background too: the answer waits for
+//! the job's end to be durable, not for that.
 
 use std::time::Duration;
 
@@ -13,9 +15,9 @@ use tokio::sync::oneshot;
 use super::{Ingest, IngestError, MAX_ATTEMPTS, stored::Stored};
 use crate::{
     backoff::Backoff,
-    domain::{JobId, JobStatus, ProgressRecord},
+    domain::{JobId, JobKind, JobStatus, ProgressRecord},
     error::error_chain,
-    store::Replaced,
+    store::{KindRun, Replaced},
     write::{checkpoints::COMMIT_WAIT, tail},
 };
 
@@ -77,6 +79,18 @@ impl Ingest {
                     return;
                 }
             }
+        }
+    }
+
+    /// Adds a completed run to its kind's history in the background (a
+    /// failure is logged: it costs the kind's next jobs a little of their
+    /// estimate, never this job its answer). `shutdown` waits for it.
+    pub(super) fn record_run(&self, kind: JobKind, run: KindRun) {
+        let kinds = self.kinds.clone();
+        let task = async move { kinds.record_or_log(&kind, &run).await };
+        match &self.runtime {
+            Some(runtime) => drop(self.checkpoints.spawn_on(task, runtime)),
+            None => drop(self.checkpoints.spawn(task)),
         }
     }
 

@@ -33,6 +33,12 @@
 //!   hot store lost it (it goes on from its checkpoint).
 //! - A stored state that cannot be read (an older format) costs the
 //!   estimate its history, never the update.
+//! - A job declared with a `kind` leans on the kind's earlier runs: the
+//!   declaration reads the kind's history (through the per-kind cache of
+//!   `write/kinds.rs`, waiting at most
+//!   [`HISTORY_WAIT`](crate::write::HISTORY_WAIT)) and the job's stored
+//!   state carries what it takes from it; reports never read it. A
+//!   completion adds the job's run to it, in the background.
 
 mod apply;
 mod commit;
@@ -47,7 +53,9 @@ use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 
 use self::apply::{Applied, Current};
-use super::{Detail, JobSpec, WriteError, WriterConfig, checkpoints::Checkpoints, state::now};
+use super::{
+    Detail, JobSpec, WriteError, WriterConfig, checkpoints::Checkpoints, kinds::Kinds, state::now,
+};
 use crate::{
     domain::{JobId, JobStatus, ProgressRecord, ResultUrl},
     error::error_chain,
@@ -210,6 +218,9 @@ pub struct Ingest {
     batcher: Checkpoints,
     /// Checkpoints on their way to the archive.
     checkpoints: TaskTracker,
+    /// Each kind's history of finished runs, read when a job of the kind
+    /// is declared.
+    kinds: Kinds,
     /// Where they run: the runtime `Ingest` was made on (the server's
     /// main one), not the request's, which stops with its HTTP worker
     /// before `shutdown` drains them.
@@ -253,6 +264,7 @@ impl Ingest {
     pub fn new(hot: Arc<dyn HotStore>, archive: Arc<dyn Archive>, config: WriterConfig) -> Self {
         Self {
             batcher: Checkpoints::new(Arc::clone(&archive), config.checkpoint_batching),
+            kinds: Kinds::new(Arc::clone(&archive)),
             hot,
             archive,
             checkpoint_interval: config.checkpoint_interval,
@@ -358,6 +370,14 @@ impl Ingest {
                 }
                 Applied::Changed(state, stored) => (state, stored),
             };
+            // A job declared (or run again) leans on its kind's earlier
+            // runs: read here, once per start, never per report.
+            if matches!(change, Change::Declare(_))
+                && let Some(kind) = state.wants_history().cloned()
+                && let Some(history) = self.kinds.history(&kind).await
+            {
+                state.lean_on(&history);
+            }
             let mut record = state.snapshot();
             if record.status.is_terminal() && stored.status_change(record.status) {
                 // A parent's end keeps its children's roll-up in its
@@ -393,6 +413,11 @@ impl Ingest {
                     record.version = version;
                     if let Some(publisher) = &self.publisher {
                         publisher.publish(&record).await;
+                    }
+                    if matches!(change, Change::Finish(_))
+                        && let Some((kind, run)) = state.finished_run()
+                    {
+                        self.record_run(kind, run);
                     }
                     if checkpoint {
                         let committed = self.checkpoint(record.clone(), status_change);

@@ -1,12 +1,14 @@
 //! [`Archive`] on PostgreSQL: the `job_progress` and `schedules` tables of
 //! `migrations/postgres/`. Checkpoints are written by `checkpoint.rs` (one
 //! upsert for any number of jobs), read by `reads.rs`, deleted by
-//! `retention.rs`; the pool is made in `open.rs`.
+//! `retention.rs`; each kind's last runs are kept by `runs.rs`
+//! (`kind_runs`); the pool is made in `open.rs`.
 
 mod checkpoint;
 mod open;
 mod reads;
 mod retention;
+mod runs;
 mod sql;
 
 use std::time::Duration;
@@ -15,8 +17,12 @@ use async_trait::async_trait;
 use sqlx::Postgres;
 
 use super::{Archive, SqlArchive, StoreError, WriteOutcome, calls, guard::ErrorKind, tails};
-use crate::domain::{
-    FinishedPage, FinishedQuery, JobFilter, JobId, JobTail, ProgressRecord, Schedule, ScheduleId,
+use crate::{
+    domain::{
+        FinishedPage, FinishedQuery, JobFilter, JobId, JobKind, JobTail, ProgressRecord, Schedule,
+        ScheduleId,
+    },
+    store::KindRun,
 };
 
 const STORE: &str = "postgres";
@@ -91,6 +97,16 @@ impl Archive for PgArchive {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
     async fn tail(&self, id: &JobId) -> Result<Option<JobTail>, StoreError> {
         tails::read(&self.guarded, &self.readers, |n| format!("${n}"), id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(kind = %kind, job_id = %run.job_id))]
+    async fn record_run(&self, kind: &JobKind, run: &KindRun) -> Result<(), StoreError> {
+        self.add_run(kind, run).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(kind = %kind))]
+    async fn kind_history(&self, kind: &JobKind) -> Result<Vec<String>, StoreError> {
+        self.runs_of(kind).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -40,8 +40,8 @@
 //!   A file in a temporary folder does what it would.
 //!
 //! Checkpoints are written by `checkpoint.rs` (a batch in one transaction),
-//! read by `reads.rs`, deleted by `retention.rs`; the pools are built in
-//! `open.rs`.
+//! read by `reads.rs`, deleted by `retention.rs`; each kind's last runs
+//! are kept by `runs.rs` (`kind_runs`); the pools are built in `open.rs`.
 
 mod checkpoint;
 mod open;
@@ -49,6 +49,7 @@ mod open;
 use checkpoint::Synchronous;
 mod reads;
 mod retention;
+mod runs;
 mod sql;
 #[cfg(test)]
 mod tests;
@@ -59,8 +60,12 @@ use async_trait::async_trait;
 use sqlx::{Sqlite, SqlitePool};
 
 use super::{Archive, SqlArchive, StoreError, WriteOutcome, calls, guard::ErrorKind, tails};
-use crate::domain::{
-    FinishedPage, FinishedQuery, JobFilter, JobId, JobTail, ProgressRecord, Schedule, ScheduleId,
+use crate::{
+    domain::{
+        FinishedPage, FinishedQuery, JobFilter, JobId, JobKind, JobTail, ProgressRecord, Schedule,
+        ScheduleId,
+    },
+    store::KindRun,
 };
 
 const STORE: &str = "sqlite";
@@ -194,6 +199,16 @@ impl Archive for SqliteArchive {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
     async fn tail(&self, id: &JobId) -> Result<Option<JobTail>, StoreError> {
         tails::read(&self.guarded, &self.readers, |n| format!("?{n}"), id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(kind = %kind, job_id = %run.job_id))]
+    async fn record_run(&self, kind: &JobKind, run: &KindRun) -> Result<(), StoreError> {
+        self.add_run(kind, run).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(kind = %kind))]
+    async fn kind_history(&self, kind: &JobKind) -> Result<Vec<String>, StoreError> {
+        self.runs_of(kind).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

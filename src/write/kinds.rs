@@ -155,8 +155,8 @@ mod tests {
     use super::{HISTORY_WAIT, Kinds};
     use crate::{
         domain::{
-            FinishedPage, FinishedQuery, JobFilter, JobId, JobKind, ProgressRecord, Schedule,
-            ScheduleId,
+            FinishedPage, FinishedQuery, JobFilter, JobId, JobKind, JobTail, ProgressRecord,
+            Schedule, ScheduleId,
         },
         store::{Archive, KindRun, SqliteArchive, StoreError, WriteOutcome},
         write::eta::{RunSummary, StepTime},
@@ -192,6 +192,20 @@ mod tests {
         }
         async fn delete_finished(&self, keep: Duration, batch: u32) -> Result<u64, StoreError> {
             self.inner.delete_finished(keep, batch).await
+        }
+        async fn children(
+            &self,
+            parent: &JobId,
+            after: Option<&JobId>,
+            limit: u32,
+        ) -> Result<Vec<ProgressRecord>, StoreError> {
+            self.inner.children(parent, after, limit).await
+        }
+        async fn keep_tail(&self, id: &JobId, tail: &JobTail) -> Result<(), StoreError> {
+            self.inner.keep_tail(id, tail).await
+        }
+        async fn tail(&self, id: &JobId) -> Result<Option<JobTail>, StoreError> {
+            self.inner.tail(id).await
         }
         async fn record_run(&self, kind: &JobKind, run: &KindRun) -> Result<(), StoreError> {
             self.inner.record_run(kind, run).await

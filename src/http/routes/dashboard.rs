@@ -137,8 +137,11 @@ mod tests {
         }
     }
 
+    /// Three pages (the overview, a job's, the webhooks') and their
+    /// controls in 72 KB, about 21 KB gzipped: a budget of 96 KB keeps
+    /// the whole dashboard a fraction of one of a framework's bundles.
     #[test]
     fn the_page_stays_small() {
-        assert!(page_weight() < 64 * 1024, "{} bytes", page_weight());
+        assert!(page_weight() < 96 * 1024, "{} bytes", page_weight());
     }
 }

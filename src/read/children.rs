@@ -9,11 +9,11 @@
 //! parent's roll-up in the hot store lists the children instead.
 //!
 //! The active list folds the roll-up into the parents on its page that
-//! declared how many children they expect ([`with_rollups`]).
+//! declared how many children they expect (`rollups.rs`).
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 
 use super::{
@@ -126,32 +126,6 @@ impl ProgressReader {
         }
         self.archive.read(id).await.ok().flatten()?.parent_job_id
     }
-}
-
-/// `records` with their children's roll-up folded into those that
-/// declared children (`expectedChildren`): one hot-store read each, at
-/// once. Other parents show their children on their own read only: a
-/// list does not read a roll-up for every job it holds. A roll-up that
-/// cannot be read leaves its record as it is.
-pub(super) async fn with_rollups(
-    hot: &Arc<dyn HotStore>,
-    mut records: Vec<ProgressRecord>,
-    now: DateTime<Utc>,
-) -> Vec<ProgressRecord> {
-    let parents: Vec<usize> = (0..records.len())
-        .filter(|&at| records[at].expected_children.is_some())
-        .collect();
-    if parents.is_empty() {
-        return records;
-    }
-    let reads = parents.iter().map(|&at| hot.rollup(&records[at].job_id));
-    let rollups = futures_util::future::join_all(reads).await;
-    for (at, rollup) in parents.into_iter().zip(rollups) {
-        if let Ok(Some(rollup)) = rollup {
-            records[at].roll_up(&rollup, now);
-        }
-    }
-    records
 }
 
 /// Whether either store knows the job (a store that fails counts as not

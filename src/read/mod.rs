@@ -19,6 +19,7 @@ pub mod envelope;
 mod error;
 mod logs;
 mod reader;
+mod rollups;
 
 pub use children::{ChildrenPage, MAX_CHILDREN_PAGE};
 pub use error::ReadError;

@@ -208,7 +208,7 @@ impl ProgressReader {
                 metrics.active_jobs(total);
             }
             let records = if source == Source::Hot {
-                super::children::with_rollups(&stores.hot, records, now).await
+                super::rollups::with_rollups(&stores.hot, records, now).await
             } else {
                 records
             };

@@ -14,24 +14,28 @@ import os
 import signal
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .client import Client
 
-_clients: weakref.WeakSet[Client] = weakref.WeakSet()
+class Flushable(Protocol):
+    """What is flushed at exit: a ``Client`` (not imported: it imports this)."""
+
+    def flush(self) -> Any: ...
+
+
+_clients: weakref.WeakSet[Flushable] = weakref.WeakSet()
 _previous: dict[int, Any] = {}
 _lock = threading.Lock()
 
 
-def register(client: Client, handle_signals: bool) -> None:
+def register(client: Flushable, handle_signals: bool) -> None:
     """Flushes ``client`` at exit, and on SIGTERM/SIGINT when ``handle_signals``."""
     _clients.add(client)
     if handle_signals:
         _install()
 
 
-def unregister(client: Client) -> None:
+def unregister(client: Flushable) -> None:
     """Forgets a closed client."""
     _clients.discard(client)
 

@@ -11,12 +11,29 @@ from __future__ import annotations
 import collections
 import datetime
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+import logging
+from typing import Any, Callable, Protocol
 
 from .errors import Finished, JobCancelled, JobProgressError, Refused
 
-if TYPE_CHECKING:
-    from .client import Client
+
+
+class Owner(Protocol):
+    """The client as a job sees it (``Client``, which imports this module,
+    so it is described here rather than imported)."""
+
+    strict: bool
+    logger: logging.Logger
+
+    def _call_optional(self, method: str, suffix: str, body: dict[str, Any], job_id: str,
+                       retry_for: float | None) -> Any: ...
+
+    def _learn_unsupported(self, answer: dict[str, Any] | None) -> bool: ...
+
+    def _flush(self, jobs: list[Job], timeout: float | None, final: bool = ...) -> bool: ...
+
+    def _forget(self, job: Job) -> None: ...
+
 
 #: Levels the logs endpoint takes.
 LEVELS = ("info", "warn", "error")
@@ -28,7 +45,7 @@ class Job:
     """One declared job. Made by ``Client.job``; use it as a context manager
     to complete it on success and fail it with the exception's message."""
 
-    def __init__(self, client: Client, job_id: str, record: dict[str, Any], total: int | None,
+    def __init__(self, client: Owner, job_id: str, record: dict[str, Any], total: int | None,
                  on_cancel: Callable[[Job], None] | None):
         self.id = job_id
         #: The record of the server's latest answer.

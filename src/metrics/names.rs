@@ -59,7 +59,7 @@ pub const READ_ANSWERS: Described = Described {
 /// Gauge, no label.
 pub const ACTIVE_JOBS: Described = Described {
     name: "job_progress_active_jobs",
-    help: "Active jobs, as of the last load of the active list from a store.",
+    help: "Active top-level jobs (without a parent), as of the last load of the default active list from a store.",
 };
 
 /// Gauge, no label.

@@ -201,9 +201,14 @@ impl ProgressReader {
                     (records, total, Source::Archive)
                 }
             };
-            // The gauge counts every active job, not a filtered share.
+            // The gauge counts the jobs the default list counts (every
+            // active job without a parent), never a kind's or a search's
+            // share: it moves with the list people look at, and the
+            // unfiltered list (children too) counts another thing.
             if let Some(metrics) = &stores.metrics
-                && filter.is_empty()
+                && filter.kind.is_none()
+                && filter.q.is_none()
+                && filter.top_level
             {
                 metrics.active_jobs(total);
             }

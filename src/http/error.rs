@@ -129,6 +129,7 @@ impl From<IngestError> for ApiError {
             IngestError::Parent { .. } => ApiError::BadRequest(message),
             IngestError::Refused(refused) => conflict(refused.reason()),
             IngestError::Redeclared { .. } => conflict(ConflictReason::Redeclared),
+            IngestError::UnknownParent { .. } => conflict(ConflictReason::UnknownParent),
             IngestError::Stale(_) => conflict(ConflictReason::Stale),
             IngestError::Contended(_) => ApiError::Unavailable(message),
             IngestError::NotDurable(id) => {

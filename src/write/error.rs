@@ -139,6 +139,8 @@ pub enum ConflictReason {
     StaleAttempt,
     /// A report of an attempt not yet declared.
     UnknownAttempt,
+    /// A declaration naming a parent job not declared (yet).
+    UnknownParent,
     /// Not a conflict: input refused once combined with the job's (the
     /// HTTP API answers it 400 and never shows this name).
     Invalid,
@@ -157,6 +159,7 @@ impl ConflictReason {
             ConflictReason::UnknownStage => "unknown_stage",
             ConflictReason::StaleAttempt => "stale_attempt",
             ConflictReason::UnknownAttempt => "unknown_attempt",
+            ConflictReason::UnknownParent => "unknown_parent",
             ConflictReason::Invalid => "invalid",
         }
     }

@@ -179,8 +179,10 @@ async fn jobs_nest_two_deep_and_a_parent_must_exist(stores: Stores) {
         body["message"].as_str().unwrap().contains("parentJobId"),
         "{body}"
     );
+    // An unknown parent depends on what was declared before: a conflict.
     let (status, body) = w.declare("orphan", child_of("nobody", 10)).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["data"]["reason"], "unknown_parent", "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("unknown"),
         "{body}"

@@ -35,7 +35,7 @@ impl Ingest {
     }
 
     /// Refuses a declaration of `id` as a child of `parent` when the
-    /// parent is unknown, is the job itself, or is already a grandchild
+    /// parent is unknown (409), is the job itself, or is already a grandchild
     /// (jobs nest [`MAX_DEPTH`] deep).
     pub(super) async fn check_parent(&self, id: &JobId, parent: &JobId) -> Result<(), IngestError> {
         let refuse = |reason: String| IngestError::Parent {
@@ -46,9 +46,10 @@ impl Ingest {
             return Err(refuse("a job cannot be its own parent".into()));
         }
         let Some(record) = self.find(parent).await? else {
-            return Err(refuse(format!(
-                "parent job {parent} is unknown: declare it first"
-            )));
+            return Err(IngestError::UnknownParent {
+                job_id: id.clone(),
+                parent: parent.clone(),
+            });
         };
         let mut depth = 1;
         let mut above = record.parent_job_id;

@@ -177,14 +177,23 @@ pub enum IngestError {
         /// What it was declared with.
         declared: String,
     },
-    /// 400: the declared parent is unknown, is the job itself, or is a
-    /// grandchild already (jobs nest at most two deep).
+    /// 400: the declared parent is the job itself, or is a grandchild
+    /// already (jobs nest at most two deep).
     #[error("job {job_id} cannot be a child of the parentJobId given: {reason}")]
     Parent {
         /// The job declared.
         job_id: JobId,
         /// What is wrong with its parent.
         reason: String,
+    },
+    /// 409: the declared parent is not known (yet): whether it is depends
+    /// on what was declared before, not on the input alone.
+    #[error("job {job_id} names parent job {parent}, which is unknown: declare the parent first")]
+    UnknownParent {
+        /// The job declared.
+        job_id: JobId,
+        /// The parent it names.
+        parent: JobId,
     },
     /// 409: the hot store holds a later state of the job, written past
     /// this API (by a worker's own `ProgressWriter`).

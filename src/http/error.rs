@@ -129,7 +129,9 @@ impl From<IngestError> for ApiError {
             IngestError::Parent { .. } => ApiError::BadRequest(message),
             IngestError::Refused(refused) => conflict(refused.reason()),
             IngestError::Redeclared { .. } => conflict(ConflictReason::Redeclared),
-            IngestError::UnknownParent { .. } => conflict(ConflictReason::UnknownParent),
+            IngestError::UnknownParent { .. } | IngestError::OwnParent(_) => {
+                conflict(ConflictReason::UnknownParent)
+            }
             IngestError::Stale(_) => conflict(ConflictReason::Stale),
             IngestError::Contended(_) => ApiError::Unavailable(message),
             IngestError::NotDurable(id) => {

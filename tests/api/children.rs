@@ -187,8 +187,9 @@ async fn jobs_nest_two_deep_and_a_parent_must_exist(stores: Stores) {
         body["message"].as_str().unwrap().contains("unknown"),
         "{body}"
     );
-    let (status, _) = w.declare("selfish", child_of("selfish", 10)).await;
-    assert_eq!(status, 400);
+    let (status, body) = w.declare("selfish", child_of("selfish", 10)).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["data"]["reason"], "unknown_parent", "{body}");
     for id in ["too-deep", "orphan", "selfish"] {
         let response = w.app.get_progress(id).await;
         assert_eq!(response.status(), 404, "{id} was not stored");

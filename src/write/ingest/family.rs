@@ -35,7 +35,7 @@ impl Ingest {
     }
 
     /// Refuses a declaration of `id` as a child of `parent` when the
-    /// parent is unknown (409), is the job itself, or is already a grandchild
+    /// parent is unknown or is the job itself (409), or is already a grandchild
     /// (jobs nest [`MAX_DEPTH`] deep).
     pub(super) async fn check_parent(&self, id: &JobId, parent: &JobId) -> Result<(), IngestError> {
         let refuse = |reason: String| IngestError::Parent {
@@ -43,7 +43,7 @@ impl Ingest {
             reason,
         };
         if parent == id {
-            return Err(refuse("a job cannot be its own parent".into()));
+            return Err(IngestError::OwnParent(id.clone()));
         }
         let Some(record) = self.find(parent).await? else {
             return Err(IngestError::UnknownParent {

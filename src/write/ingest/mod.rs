@@ -177,8 +177,8 @@ pub enum IngestError {
         /// What it was declared with.
         declared: String,
     },
-    /// 400: the declared parent is the job itself, or is a grandchild
-    /// already (jobs nest at most two deep).
+    /// 400: the declared parent is a grandchild already (jobs nest at
+    /// most two deep).
     #[error("job {job_id} cannot be a child of the parentJobId given: {reason}")]
     Parent {
         /// The job declared.
@@ -195,6 +195,10 @@ pub enum IngestError {
         /// The parent it names.
         parent: JobId,
     },
+    /// 409 `unknown_parent`: the job names itself as its parent (a parent
+    /// is declared before its children, and no job before itself).
+    #[error("job {0} cannot be its own parent")]
+    OwnParent(JobId),
     /// 409: the hot store holds a later state of the job, written past
     /// this API (by a worker's own `ProgressWriter`).
     #[error("the stored state of job {0} is ahead of this update")]

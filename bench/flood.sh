@@ -32,7 +32,7 @@ trap cleanup EXIT
 
 [[ -x "$BIN" ]] || { echo "no server at $BIN: cargo build --release first" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
-psql "$PG/postgres" -qc "SET client_min_messages = warning; DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+PGOPTIONS="-c client_min_messages=warning" psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 psql "$PG/postgres" -qc "CREATE DATABASE $DB" >/dev/null
 
 cat > "$WORK/flood.lua" <<'LUA'

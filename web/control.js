@@ -9,6 +9,13 @@ import { currentCaller, postJson, Unauthorized } from "./live.js";
 const $ = (id) => document.getElementById(id);
 const ACTIVE = new Set(["preparing", "in_progress"]);
 
+/** Whether this page's token may cancel `record` now: a control token, a
+ * running job, no request yet. */
+function mayCancel(record) {
+  const caller = currentCaller();
+  return !!caller && caller.scope === "control" && ACTIVE.has(record.status) && !record.cancelRequested;
+}
+
 /** The cancel controls of the job `id`'s page. */
 export class CancelControl {
   constructor(id) {
@@ -36,8 +43,7 @@ export class CancelControl {
       delete line.dataset.waiting;
     }
     line.hidden = !asked;
-    const caller = currentCaller();
-    const may = !!caller && caller.scope === "control" && ACTIVE.has(record.status) && !asked;
+    const may = mayCancel(record);
     $("cancel-open").hidden = !may || !$("cancel-form").hidden;
     // What this page decided, for the reader's tools and the tests.
     $("job-control").dataset.mayCancel = String(may);
@@ -53,7 +59,7 @@ export class CancelControl {
   close() {
     $("cancel-form").hidden = true;
     $("cancel-reason").value = "";
-    if (this.record) $("cancel-open").hidden = !(currentCaller() && currentCaller().scope === "control" && ACTIVE.has(this.record.status) && !this.record.cancelRequested);
+    if (this.record) $("cancel-open").hidden = !mayCancel(this.record);
   }
 
   async send() {

@@ -7,16 +7,22 @@
 //! the archive's checkpoint answers. What cannot be answered is a
 //! [`ReadError`], which knows its status.
 //!
+//! A job's load is batched with the other jobs' loads of the moment
+//! (`loads.rs`, `batch.rs`): one hot-store round trip and at most one
+//! archive query for all of them.
+//!
 //! A parent's children (`children.rs`) are paged from the archive's
 //! parent index, each with its live record where the hot store has it.
 //!
 //! A job's log (`logs.rs`) takes the same path without the cache: a
 //! worker's line should show at once, and a page is one store call.
 
+mod batch;
 pub mod cache;
 mod children;
 pub mod envelope;
 mod error;
+mod loads;
 mod logs;
 mod reader;
 mod rollups;

@@ -9,6 +9,7 @@ use super::{
     ReadError,
     cache::{CacheKey, ResponseCache, Served},
     envelope::Rendered,
+    loads::JobLoads,
 };
 use crate::{
     domain::{
@@ -55,6 +56,7 @@ pub struct ProgressReader {
     pub(super) hot: Arc<dyn HotStore>,
     pub(super) archive: Arc<dyn Archive>,
     cache: ResponseCache,
+    loads: JobLoads,
     stall: StallPolicy,
     metrics: Option<ServerMetrics>,
 }
@@ -72,6 +74,7 @@ impl std::fmt::Debug for ProgressReader {
 pub(super) struct Stores {
     pub(super) hot: Arc<dyn HotStore>,
     pub(super) archive: Arc<dyn Archive>,
+    loads: JobLoads,
     pub(super) stall: StallPolicy,
     metrics: Option<ServerMetrics>,
 }
@@ -93,6 +96,7 @@ impl ProgressReader {
         stall: StallPolicy,
     ) -> Self {
         Self {
+            loads: JobLoads::new(Arc::clone(&hot), Arc::clone(&archive)),
             hot,
             archive,
             cache,
@@ -124,6 +128,7 @@ impl ProgressReader {
                 let load = load(Stores {
                     hot: Arc::clone(&self.hot),
                     archive: Arc::clone(&self.archive),
+                    loads: self.loads.clone(),
                     stall: self.stall,
                     metrics: self.metrics.clone(),
                 });
@@ -141,32 +146,15 @@ impl ProgressReader {
         self.cache.period()
     }
 
-    /// One job's progress: the hot store, else the checkpoint, else 404.
+    /// One job's progress: the hot store, else the checkpoint, else 404;
+    /// read with the other jobs' loads of the moment (`loads.rs`).
     pub async fn job(&self, id: JobId, request_id: &str) -> Served {
         self.serve(CacheKey::Job(id.clone()), request_id, |stores| async move {
-            let now = Utc::now();
-            let (live, unreadable) = match stores.hot.read(&id).await {
-                Ok(live) => (live, false),
-                Err(err) => {
-                    warn_fallback("hot store read", &err);
-                    (None, matches!(err, StoreError::Corrupt { .. }))
-                }
-            };
-            if let Some(record) = live {
-                return Ok(Rendered::ok(
-                    &record.with_stall_check(now, &stores.stall),
-                    Source::Hot,
-                ));
-            }
-            match stores.archive.read(&id).await {
-                Ok(Some(record)) => Ok(Rendered::ok(
-                    &record.with_stall_check(now, &stores.stall),
-                    Source::Archive,
-                )),
-                Ok(None) if unreadable => Err(ReadError::Unreadable(id)),
-                Ok(None) => Err(ReadError::JobNotFound(id)),
-                Err(err) => Err(ReadError::unavailable("archive read", &err)),
-            }
+            let (record, source) = stores.loads.job(id).await?;
+            Ok(Rendered::ok(
+                &record.with_stall_check(Utc::now(), &stores.stall),
+                source,
+            ))
         })
         .await
     }

@@ -122,4 +122,73 @@ async fn a_client_that_gives_up_does_not_cancel_the_load_for_others(pool: sqlx::
     );
 }
 
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn misses_of_many_jobs_that_wait_together_share_one_redis_read(pool: sqlx::PgPool) {
+    let gate = Arc::new(Gate::default());
+    let gated = Arc::clone(&gate);
+    let app = spawn_app_with(pool, move |o| {
+        o.cache_ttl = Duration::from_secs(30);
+        o.gate = Some(gated);
+    })
+    .await;
+    let writer = app.writer(eager());
+    let mut handles = Vec::new();
+    for n in 0..100 {
+        let handle = writer.start(job(&format!("batched-{n}")), JobSpec::new(100 + n));
+        handle.flush().await;
+        handles.push(handle);
+    }
+
+    // The first miss's read waits at the gate; 99 misses of other jobs
+    // arrive meanwhile.
+    let get = |n: u64| {
+        let url = format!("{}/api/v1/jobs/batched-{n}/progress", app.address);
+        tokio::spawn(async move { support::http_get(url).await.expect("an answer") })
+    };
+    let first = get(0);
+    gate.entered.notified().await;
+    let rest: Vec<_> = (1..100).map(get).collect();
+    eventually(Duration::from_secs(10), "99 more misses", || async {
+        cache_misses(&app).await >= 100
+    })
+    .await;
+    // Open the gate for each read that comes to it until all are answered.
+    let answers = async {
+        let mut all = vec![first.await.unwrap()];
+        for request in rest {
+            all.push(request.await.unwrap());
+        }
+        all
+    };
+    let opener = async {
+        loop {
+            gate.open.notify_one();
+            gate.entered.notified().await;
+        }
+    };
+    let answers = tokio::select! {
+        answers = answers => answers,
+        _ = opener => unreachable!("the opener never ends"),
+    };
+
+    for (n, response) in answers.into_iter().enumerate() {
+        assert_eq!(response.status(), 200);
+        let body = envelope(response).await;
+        assert_eq!(body["data"]["totalTargetCount"], 100 + n as u64);
+    }
+    // One read for the first, one for the 99 that waited behind it (a
+    // third at most, for a miss still on its way when the gate opened).
+    let reads = app.hot.reads();
+    assert!(reads <= 3, "100 misses cost {reads} Redis reads");
+}
+
+/// The cache misses the app counted, from its `/metrics`.
+async fn cache_misses(app: &support::TestApp) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find(|line| line.starts_with("job_progress_read_cache_lookups_total{result=\"miss\"}"))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 support::on_both_stores!(a_matching_etag_gets_304_and_a_change_gets_200,);

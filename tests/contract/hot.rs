@@ -212,6 +212,36 @@ async fn read_many_answers_in_order(make: Make) {
     assert_eq!(sent, [Some(3), None, Some(1)]);
 }
 
+/// Several jobs in one call as `read` gives each (a parent's with its
+/// children's roll-up), in the order asked; unknown ones are `None`.
+async fn read_each_answers_as_read_does(make: Make) {
+    let store = make(Ttls::default()).await;
+    store.write(&running("a", 1, 1)).await.unwrap();
+    let mut parent = running("p", 0, 2);
+    parent.total_target_count = None;
+    store.write(&parent.normalized()).await.unwrap();
+    let mut child = running("p-child", 4, 3);
+    child.parent_job_id = Some(id("p"));
+    store.write(&child.normalized()).await.unwrap();
+
+    let ids = [id("p"), id("b"), id("a"), id("p-child")];
+    let each = store.read_each(&ids).await.unwrap();
+
+    assert_eq!(each.len(), ids.len());
+    for (id, one) in ids.iter().zip(each) {
+        let alone = store.read(id).await.unwrap();
+        let one = one.unwrap();
+        assert_eq!(one.is_some(), alone.is_some(), "{id}");
+        if let (Some(one), Some(alone)) = (one, alone) {
+            assert_eq!(one.job_id, alone.job_id);
+            assert_eq!(one.current_sent_count, alone.current_sent_count);
+            assert_eq!(one.children, alone.children, "{id}'s roll-up");
+        }
+    }
+    let parent = store.read(&id("p")).await.unwrap().unwrap();
+    assert!(parent.children.is_some(), "the parent carries its child");
+}
+
 /// The active list: active jobs only, oldest start first, ties by id, jobs
 /// without a start last, paged by offset and limit with the total.
 async fn the_active_list_is_in_start_order_and_paged(make: Make) {
@@ -834,6 +864,7 @@ contract!(
     a_job_never_moves_backwards,
     replace_compares_the_version_and_keeps_the_state,
     read_many_answers_in_order,
+    read_each_answers_as_read_does,
     the_active_list_is_in_start_order_and_paged,
     expired_records_leave,
     the_active_list_filters_by_kind_and_text,

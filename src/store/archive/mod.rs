@@ -99,6 +99,24 @@ pub trait Archive: Send + Sync + 'static {
     /// The job's last checkpoint.
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
 
+    /// The last checkpoints of several jobs in one query (the cache's
+    /// batched loads), in the order asked: `None` for a job without one,
+    /// `Err` for an unreadable row; the outer `Err` is the query failing.
+    /// The default reads them one by one.
+    async fn read_many(
+        &self,
+        ids: &[JobId],
+    ) -> Result<Vec<Result<Option<ProgressRecord>, StoreError>>, StoreError> {
+        let mut each = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.read(id).await {
+                Err(err @ StoreError::Corrupt { .. }) => each.push(Err(err)),
+                other => each.push(Ok(other?)),
+            }
+        }
+        Ok(each)
+    }
+
     /// `preparing` or `in_progress` checkpoints updated within the
     /// in-progress TTL that `filter` admits, oldest start first, and how
     /// many there are in all.

@@ -6,7 +6,7 @@
 //! over the type of its time columns ([`StoredTime`]); everything else,
 //! column names included, is the same.
 
-use std::str::FromStr;
+use std::{collections::HashMap, str::FromStr};
 
 use chrono::{DateTime, Utc};
 
@@ -183,6 +183,40 @@ fn time<T: StoredTime>(
                 .ok_or_else(|| StoreError::corrupt(key, TimeOutOfRange(column)))
         })
         .transpose()
+}
+
+/// The rows of a read of several jobs put back in the order of `ids`:
+/// `None` for a job without a row, `Err` for a row that does not read (a
+/// job asked twice is answered twice).
+pub(super) fn each_of<T: StoredTime>(
+    ids: &[JobId],
+    rows: Vec<CheckpointRow<T>>,
+) -> Vec<Result<Option<ProgressRecord>, StoreError>> {
+    let mut asked: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+    for id in ids {
+        *asked.entry(id.as_str()).or_default() += 1;
+    }
+    let mut read: HashMap<String, Result<ProgressRecord, StoreError>> = rows
+        .into_iter()
+        .map(|row| (row.job_id.clone(), ProgressRecord::try_from(row)))
+        .collect();
+    ids.iter()
+        .map(|id| {
+            let left = asked.entry(id.as_str()).or_default();
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                return read.remove(id.as_str()).transpose();
+            }
+            match read.get(id.as_str()) {
+                None => Ok(None),
+                Some(Ok(record)) => Ok(Some(record.clone())),
+                Some(Err(err)) => Err(StoreError::corrupt(
+                    format!("job_progress[{id}]"),
+                    std::io::Error::other(err.to_string()),
+                )),
+            }
+        })
+        .collect()
 }
 
 impl<T: StoredTime> TryFrom<CheckpointRow<T>> for ProgressRecord {

@@ -26,6 +26,9 @@ fn decode(key: impl std::fmt::Display, raw: &str) -> Result<ProgressRecord, Stor
         .map_err(|err| StoreError::corrupt(key.to_string(), err))
 }
 
+/// One job's answer in [`HotStore::read_each`].
+pub type ReadOne = Result<Option<ProgressRecord>, StoreError>;
+
 /// What became of a hot-store write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HotWrite {
@@ -108,6 +111,12 @@ pub trait HotStore: Send + Sync + 'static {
     /// parent's with its children's roll-up folded in
     /// ([`ProgressRecord::roll_up`]), read in the same round trip.
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError>;
+
+    /// Each job's record as [`read`](Self::read) gives it (a parent's
+    /// with its roll-up), for several jobs in one round trip per bucket:
+    /// the cache's batched loads. An unreadable record is its own `Err`;
+    /// the outer `Err` is the store failing as a whole.
+    async fn read_each(&self, ids: &[JobId]) -> Result<Vec<ReadOne>, StoreError>;
 
     /// The roll-up of the job's children: `None` when no child of it was
     /// written (or the last one's write is older than the in-progress TTL).

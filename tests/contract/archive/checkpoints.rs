@@ -18,6 +18,7 @@ contract! {
     a_batch_says_what_became_of_each_record_in_order,
     a_batch_is_written_whole_or_not_at_all,
     a_batch_naming_a_job_twice_is_refused_whole,
+    several_jobs_read_back_in_one_call_in_order,
     ping_answers,
 }
 
@@ -203,4 +204,24 @@ async fn a_batch_naming_a_job_twice_is_refused_whole(db: &Db) {
 
 async fn ping_answers(db: &Db) {
     db.archive.ping().await.unwrap();
+}
+
+/// `read_many` gives each job what `read` gives it, in the order asked,
+/// `None` for a job without a checkpoint, and a job asked twice twice.
+async fn several_jobs_read_back_in_one_call_in_order(db: &Db) {
+    for (name, sent) in [("many-a", 10), ("many-b", 20), ("many-c", 30)] {
+        db.archive
+            .checkpoint(&record(name, JobStatus::InProgress, sent))
+            .await
+            .unwrap();
+    }
+    let ids = [job("many-c"), job("many-x"), job("many-a"), job("many-c")];
+
+    let each = db.archive.read_many(&ids).await.unwrap();
+
+    let sent: Vec<Option<u64>> = each
+        .into_iter()
+        .map(|one| one.unwrap().map(|r| r.current_sent_count))
+        .collect();
+    assert_eq!(sent, [Some(30), None, Some(10), Some(30)]);
 }

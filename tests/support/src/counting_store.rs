@@ -12,7 +12,7 @@ use job_progress::{
     domain::{
         ChildEntry, JobFilter, JobId, LogLine, LogPage, NewLogLine, ProgressRecord, Rollup, Sample,
     },
-    store::{Held, HotStore, HotWrite, Replaced, StoreError},
+    store::{Held, HotStore, HotWrite, ReadOne, Replaced, StoreError},
 };
 use tokio::sync::Notify;
 
@@ -27,7 +27,8 @@ pub struct Gate {
 }
 
 /// A hot store that counts the calls it passes on to the real one, and
-/// holds its single-job reads at a gate when it has one.
+/// holds its single-job reads (and the cache's batched loads of single
+/// jobs, one count per batch) at a gate when it has one.
 pub struct CountingStore {
     inner: Arc<dyn HotStore>,
     gate: Option<Arc<Gate>>,
@@ -83,6 +84,14 @@ impl HotStore for CountingStore {
             gate.open.notified().await;
         }
         self.inner.read(id).await
+    }
+    async fn read_each(&self, ids: &[JobId]) -> Result<Vec<ReadOne>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        if let Some(gate) = &self.gate {
+            gate.entered.notify_one();
+            gate.open.notified().await;
+        }
+        self.inner.read_each(ids).await
     }
     async fn rollup(&self, parent: &JobId) -> Result<Option<Rollup>, StoreError> {
         self.inner.rollup(parent).await

@@ -40,6 +40,24 @@ impl PgArchive {
             .transpose()
     }
 
+    /// See [`crate::store::Archive::read_many`]: one `= ANY($1)`.
+    pub(super) async fn read_each(
+        &self,
+        ids: &[JobId],
+    ) -> Result<Vec<Result<Option<ProgressRecord>, StoreError>>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM job_progress WHERE job_id = ANY($1)");
+        let wanted: Vec<&str> = ids.iter().map(JobId::as_str).collect();
+        let rows: Vec<CheckpointRow> = self
+            .guarded
+            .call(
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(&wanted)
+                    .fetch_all(&self.readers),
+            )
+            .await?;
+        Ok(rows::each_of(ids, rows))
+    }
+
     /// See [`crate::store::Archive::active`].
     pub(super) async fn active_page(
         &self,

@@ -161,6 +161,14 @@ impl Archive for SqliteArchive {
         self.read_one(id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(jobs = ids.len()))]
+    async fn read_many(
+        &self,
+        ids: &[JobId],
+    ) -> Result<Vec<Result<Option<ProgressRecord>, StoreError>>, StoreError> {
+        self.read_each(ids).await
+    }
+
     #[tracing::instrument(level = "debug", skip_all)]
     async fn active(
         &self,

@@ -121,6 +121,24 @@ impl SqliteArchive {
             .transpose()
     }
 
+    /// See [`crate::store::Archive::read_many`]: one `IN`, the ids bound
+    /// as one JSON array (`json_each`), so the statement's text is the
+    /// same for any number of them.
+    pub(super) async fn read_each(
+        &self,
+        ids: &[JobId],
+    ) -> Result<Vec<Result<Option<ProgressRecord>, StoreError>>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM job_progress WHERE job_id IN (SELECT value FROM json_each(?1))"
+        );
+        let wanted: Vec<&str> = ids.iter().map(JobId::as_str).collect();
+        // A list of strings always serializes.
+        let wanted = serde_json::to_string(&wanted).unwrap_or_else(|_| "[]".into());
+        let rows: Vec<CheckpointRow> =
+            calls::rows(&self.guarded, &self.readers, sql, &wanted).await?;
+        Ok(rows::each_of(ids, rows))
+    }
+
     /// See [`crate::store::Archive::active`].
     pub(super) async fn active_page(
         &self,

@@ -57,7 +57,7 @@ mod kept_log;
 mod kept_rollups;
 mod log;
 
-use super::{Held, HotStore, HotWrite, Replaced, StoreError, Ttls, decode};
+use super::{Held, HotStore, HotWrite, ReadOne, Replaced, StoreError, Ttls, decode};
 use crate::domain::{
     CancelRequest, ChildEntry, History, JobFilter, JobId, JobKind, JobStatus, LogCap, LogLine,
     LogPage, MAX_ATTEMPTS_KEPT, NewLogLine, ProgressRecord, Rollup, Sample,
@@ -453,6 +453,14 @@ impl HotStore for MemoryStore {
             record.roll_up(&rollup, Utc::now());
         }
         Ok(Some(record))
+    }
+
+    async fn read_each(&self, ids: &[JobId]) -> Result<Vec<ReadOne>, StoreError> {
+        let mut each = Vec::with_capacity(ids.len());
+        for id in ids {
+            each.push(self.read(id).await);
+        }
+        Ok(each)
     }
 
     async fn rollup(&self, parent: &JobId) -> Result<Option<Rollup>, StoreError> {

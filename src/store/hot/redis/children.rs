@@ -2,10 +2,13 @@
 //! and `domain/children.rs`): the script a child's write runs on its
 //! parent's slot, and its reads.
 
-use chrono::Utc;
-use redis::Script;
+use std::collections::BTreeMap;
 
-use super::{RedisStore, decode};
+use chrono::Utc;
+use futures_util::future::try_join_all;
+use redis::{Script, Value};
+
+use super::{Bucket, ReadOne, RedisStore, decode};
 use crate::{
     domain::{ChildEntry, JobId, ProgressRecord, Rollup},
     store::StoreError,
@@ -134,6 +137,65 @@ impl RedisStore {
             record.roll_up(&rollup, Utc::now());
         }
         Ok(Some(record))
+    }
+
+    /// See [`HotStore::read_each`](crate::store::HotStore::read_each): per
+    /// bucket, one pipeline of an `MGET` of the records and an `HMGET` of
+    /// each one's roll-up (the reads [`read_rolled_up`](Self::read_rolled_up)
+    /// makes for one job), buckets at once.
+    pub(super) async fn read_each_rolled_up(
+        &self,
+        ids: &[JobId],
+    ) -> Result<Vec<ReadOne>, StoreError> {
+        let mut by_bucket: BTreeMap<Bucket, Vec<usize>> = BTreeMap::new();
+        for (at, id) in ids.iter().enumerate() {
+            by_bucket.entry(self.keys.bucket(id)).or_default().push(at);
+        }
+        let reads = by_bucket.into_iter().map(|(bucket, positions)| async move {
+            let mut pipe = redis::pipe();
+            let keys: Vec<String> = positions
+                .iter()
+                .map(|&at| self.keys.progress(&ids[at]))
+                .collect();
+            pipe.cmd("MGET").arg(&keys);
+            for &at in &positions {
+                pipe.cmd("HMGET")
+                    .arg(self.keys.children(&ids[at]))
+                    .arg(&COUNTERS[..]);
+            }
+            let mut conn = self.conn.clone();
+            let read = async move {
+                let mut replies = pipe.query_async::<Vec<Value>>(&mut conn).await?.into_iter();
+                let raw: Vec<Option<String>> =
+                    redis::from_redis_value(replies.next().unwrap_or(Value::Nil))?;
+                let counters = replies
+                    .map(redis::from_redis_value::<Vec<Option<i64>>>)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok::<_, redis::RedisError>((raw, counters))
+            };
+            let (raw, counters) = self.call(bucket, read).await?;
+            let now = Utc::now();
+            let each = keys
+                .iter()
+                .zip(raw)
+                .zip(counters)
+                .map(|((key, raw), counters)| {
+                    let Some(raw) = raw else { return Ok(None) };
+                    let mut record = decode(key, &raw)?;
+                    if let Some(rollup) = rollup_of(&counters) {
+                        record.roll_up(&rollup, now);
+                    }
+                    Ok(Some(record))
+                });
+            Ok::<_, StoreError>(positions.into_iter().zip(each).collect::<Vec<_>>())
+        });
+        let mut ordered: Vec<ReadOne> = ids.iter().map(|_| Ok(None)).collect();
+        for part in try_join_all(reads).await? {
+            for (at, one) in part {
+                ordered[at] = one;
+            }
+        }
+        Ok(ordered)
     }
 
     /// See [`HotStore::rollup`](crate::store::HotStore::rollup).

@@ -34,7 +34,7 @@ use redis::{RedisError, Script};
 
 use self::conn::Conn;
 use super::{
-    Held, HotStore, HotWrite, Keys, Replaced, StoreError,
+    Held, HotStore, HotWrite, Keys, ReadOne, Replaced, StoreError,
     breaker::BreakerConfig,
     decode,
     guard::{ErrorKind, Guarded},
@@ -356,6 +356,10 @@ impl HotStore for RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %parent))]
     async fn child_entries(&self, parent: &JobId) -> Result<Vec<(JobId, ChildEntry)>, StoreError> {
         self.read_child_entries(parent).await
+    }
+
+    async fn read_each(&self, ids: &[JobId]) -> Result<Vec<ReadOne>, StoreError> {
+        self.read_each_rolled_up(ids).await
     }
 
     async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError> {

@@ -1,0 +1,122 @@
+//! One job's load, batched: the hot store's records of every job missing
+//! from the cache at the same moment in one round trip, then the archive's
+//! checkpoints of those it does not hold in one query (`batch.rs`).
+//!
+//! What a load decides is what it decided alone: a record from the hot
+//! store; else the checkpoint; else 404, or 502 when the hot store's
+//! value was unreadable and no checkpoint stands in for it; 503 when the
+//! archive cannot answer. A store failing a whole batch is logged once for
+//! the batch, not once per job.
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::FutureExt as _;
+
+use super::{ReadError, batch::Batcher, reader::warn_fallback};
+use crate::{
+    domain::{JobId, ProgressRecord, Source},
+    store::{Archive, HotStore, StoreError},
+};
+
+/// The most jobs one batch reads: one `MGET` of the hot store's usual
+/// size (`MGET_BATCH`, 250), whose answer (about 100 KB) keeps Redis busy
+/// well under a millisecond.
+pub const MAX_BATCH: usize = 250;
+
+/// The least time between two archive reads of one instance: a flood of
+/// unknown ids costs PostgreSQL at most 1,000 queries a second, however
+/// many ids it holds; each one's 404 is then cached like any answer.
+pub const ARCHIVE_GAP: Duration = Duration::from_millis(1);
+
+/// What a batched read found of one job.
+#[derive(Debug)]
+enum Found {
+    /// Boxed: a record is about 700 bytes, the other answers none.
+    Record(Box<ProgressRecord>),
+    Missing,
+    /// A value that does not parse (logged where it was read).
+    Unreadable,
+    /// The store did not answer (logged once per batch).
+    Failed,
+}
+
+/// The two batchers of one reader.
+#[derive(Debug, Clone)]
+pub(super) struct JobLoads {
+    hot: Arc<Batcher<JobId, Found>>,
+    archive: Arc<Batcher<JobId, Found>>,
+}
+
+impl JobLoads {
+    /// Loads reading `hot`, then `archive`.
+    pub(super) fn new(hot: Arc<dyn HotStore>, archive: Arc<dyn Archive>) -> Self {
+        let hot = Batcher::new(
+            Duration::ZERO,
+            MAX_BATCH,
+            Box::new(move |ids: Vec<JobId>| {
+                let hot = Arc::clone(&hot);
+                async move {
+                    match hot.read_each(&ids).await {
+                        Ok(each) => each.into_iter().map(|one| found(one, true)).collect(),
+                        Err(err) => {
+                            warn_fallback("hot store read", &err);
+                            ids.iter().map(|_| Found::Failed).collect()
+                        }
+                    }
+                }
+                .boxed()
+            }),
+        );
+        let archive = Batcher::new(
+            ARCHIVE_GAP,
+            MAX_BATCH,
+            Box::new(move |ids: Vec<JobId>| {
+                let archive = Arc::clone(&archive);
+                async move {
+                    match archive.read_many(&ids).await {
+                        Ok(each) => each.into_iter().map(|one| found(one, false)).collect(),
+                        Err(err) => {
+                            let _ = ReadError::unavailable("archive read", &err);
+                            ids.iter().map(|_| Found::Failed).collect()
+                        }
+                    }
+                }
+                .boxed()
+            }),
+        );
+        Self { hot, archive }
+    }
+
+    /// The job's record and which store gave it, or why there is none.
+    pub(super) async fn job(&self, id: JobId) -> Result<(ProgressRecord, Source), ReadError> {
+        let unreadable = match self.hot.load(id.clone()).await {
+            Some(Found::Record(record)) => return Ok((*record, Source::Hot)),
+            Some(Found::Unreadable) => true,
+            Some(Found::Missing | Found::Failed) | None => false,
+        };
+        match self.archive.load(id.clone()).await {
+            Some(Found::Record(record)) => Ok((*record, Source::Archive)),
+            Some(Found::Missing) if unreadable => Err(ReadError::Unreadable(id)),
+            Some(Found::Missing) => Err(ReadError::JobNotFound(id)),
+            Some(Found::Unreadable | Found::Failed) | None => Err(ReadError::Unavailable),
+        }
+    }
+}
+
+/// One job's answer as a [`Found`], logging what did not read: a hot
+/// store's unreadable value is answered from the archive, an archive's
+/// is a 503 (as a failed read of it is).
+fn found(one: Result<Option<ProgressRecord>, StoreError>, hot: bool) -> Found {
+    match one {
+        Ok(Some(record)) => Found::Record(Box::new(record)),
+        Ok(None) => Found::Missing,
+        Err(err) if hot => {
+            warn_fallback("hot store read", &err);
+            Found::Unreadable
+        }
+        Err(err) => {
+            let _ = ReadError::unavailable("archive read", &err);
+            Found::Failed
+        }
+    }
+}

@@ -197,12 +197,15 @@ stop_server() { # (scenarios run in subshells: the pid is in a file)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # load OUT SECS CONNS URL [wrk args...]: wrk on cpu LOAD_CPU; server CPU% -> OUT
-# (bench/wrk/bench.lua unless WRK_SCRIPT names another)
+# (bench/wrk/bench.lua unless WRK_SCRIPT names another; every request with
+# the header WRK_HEADER when it is set, e.g. a bearer token)
 load() {
   local out=$1 secs=$2 conns=$3 url=$4; shift 4
+  local header=()
+  [[ -n ${WRK_HEADER:-} ]] && header=(-H "$WRK_HEADER")
   local t0; t0=$(cpu_ticks "$SERVER_PID")
   fg_tracked taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${secs}s" --latency --timeout 2s \
-    -s "${WRK_SCRIPT:-$BENCH/wrk/bench.lua}" "$url" "$@" > "$out" 2>&1
+    -s "${WRK_SCRIPT:-$BENCH/wrk/bench.lua}" "${header[@]}" "$url" "$@" > "$out" 2>&1
   local t1; t1=$(cpu_ticks "$SERVER_PID")
   local reqs; reqs=$(get "$out" requests)
   printf 'WRK\tserver_cpu_pct\t%s\n' "$(calc "($t1 - $t0) / $secs" 0)" >> "$out"
@@ -212,7 +215,54 @@ load() {
 # source_of URL [BODY_FILE]: where the answer's data came from
 # (X-Progress-Source); the body goes to BODY_FILE
 source_of() {
-  curl -s -D - -o "${2:-/dev/null}" "$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-progress-source" { print $2 }'
+  local header=()
+  [[ -n ${WRK_HEADER:-} ]] && header=(-H "$WRK_HEADER")
+  curl -s "${header[@]}" -D - -o "${2:-/dev/null}" "$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-progress-source" { print $2 }'
+}
+
+# ---------------------------------------------------------------- figures
+# figure NAME VALUE OP GOAL: one of the figures `--check` compares with
+# bench/figures.tsv (OP >=: higher is better, <=: lower is better)
+figure() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$RUN_DIR/figures.tsv"; }
+# median V...: the middle value (the lower middle of an even count)
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# against_ceiling N NAME GOAL LABEL URL BODY_FILE [wrk script args...]: the
+# API at URL against the ceiling server answering BODY_FILE's bytes for
+# any job, the same load on both (64 connections; the script args pick
+# the ids), RUNS rounds of S_SECS each of the API then the ceiling after a
+# warm-up of each; rows of scenario N for each round, and the median
+# ratio as figure NAME (goal: at least GOAL). Leaves the medians in
+# API_US and CEIL_US (CPU us per request).
+against_ceiling() {
+  local n=$1 name=$2 goal=$3 label=$4 url=$5 body=$6; shift 6
+  taskset -c "$SERVER_CPU" "$BENCH_BIN/ceiling" "127.0.0.1:$CEIL_PORT" "$body" 1 >> "$RUN_DIR/ceiling.log" 2>&1 &
+  local ceil_pid=$!; track "$ceil_pid"
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$CEIL_PORT/api/v1/jobs/x/progress" >/dev/null && break; sleep 0.05; done
+  local ceil_url=http://127.0.0.1:$CEIL_PORT/${url#http://*/}
+  local s=$RUN_DIR/s$n-$name save=$SERVER_PID round
+  load "$s-warm.txt" "$S_WARM" 64 "$url" "$@"
+  SERVER_PID=$ceil_pid load "$s-warm-ceil.txt" "$S_WARM" 64 "$ceil_url" "$@"
+  local ratios=() api_us=() ceil_us=() api_rps=() ceil_rps=() p99=() errs=0 f
+  for round in $(seq "$RUNS"); do
+    SERVER_PID=$save load "$s-api-$round.txt" "$S_SECS" 64 "$url" "$@"
+    SERVER_PID=$ceil_pid load "$s-ceil-$round.txt" "$S_SECS" 64 "$ceil_url" "$@"
+    f=$s-api-$round.txt
+    api_rps+=("$(get "$f" rps)"); ceil_rps+=("$(get "$s-ceil-$round.txt" rps)")
+    ratios+=("$(calc "$(get "$f" rps) / $(get "$s-ceil-$round.txt" rps)" 2)")
+    api_us+=("$(get "$f" server_cpu_us_per_req)"); ceil_us+=("$(get "$s-ceil-$round.txt" server_cpu_us_per_req)")
+    p99+=("$(get "$f" p99_ms)")
+    errs=$((errs + $(get "$f" err_connect) + $(get "$f" err_read) + $(get "$f" err_write) + $(get "$f" err_timeout)))
+  done
+  SERVER_PID=$save
+  kill "$ceil_pid"; wait "$ceil_pid" 2>/dev/null || true
+  local ratio; ratio=$(median "${ratios[@]}")
+  API_US=$(median "${api_us[@]}"); CEIL_US=$(median "${ceil_us[@]}")
+  row "$n" "$label: API / ceiling, median of $RUNS (each)" "$ratio (${ratios[*]})" ">= $goal" "$(verdict "$ratio" '>=' "$goal")"
+  row "$n" "  requests/s: API / ceiling, medians" "$(median "${api_rps[@]}") / $(median "${ceil_rps[@]}")" "" ""
+  row "$n" "  server CPU us per request: API / ceiling, medians" "$API_US / $CEIL_US" "" ""
+  row "$n" "  API p99 ms, median; socket errors" "$(median "${p99[@]}"); $errs" "" ""
+  figure "$name" "$ratio" ">=" "$goal"
 }
 
 # ---------------------------------------------------------------- against the ceiling

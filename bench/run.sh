@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The benchmark suite of job-progress. See BENCHMARKS.md.
 #
-#   bench/run.sh                 full run (about 11 minutes after the builds)
-#   bench/run.sh --smoke         every scenario, tiny and quick (about 3 minutes)
-#   options: --only 1,3,5        run only these scenarios (1-6 polling, 7-10 streams)
+#   bench/run.sh                 full run (about 16 minutes after the builds)
+#   bench/run.sh --smoke         every scenario, tiny and quick (about 4 minutes)
+#   options: --only 1,3,5        run only these scenarios (1-6, 13, 14 polling,
+#                                7-10, 12 streams)
 #            --no-build          use the binaries already built
+#            --check             compare the figures (the ratios against the
+#                                ceiling...) with bench/figures.tsv and name
+#                                any that fell by more than 10 % (exit 1)
+#            --save-figures      write this run's figures to bench/figures.tsv
 #
 # Environment (all optional):
 #   JP_SERVER_TARGET_DIR  where `cargo build --release` of the root package
@@ -27,14 +32,18 @@
 set -euo pipefail
 
 MODE=full
-ONLY=1,2,3,4,5,6,7,8,9,10
+ONLY=1,2,3,4,5,6,7,8,9,10,12,13,14
 BUILD=1
+CHECK=0
+SAVE=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) MODE=smoke ;;
     --only) ONLY="$2"; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    --check) CHECK=1 ;;
+    --save-figures) SAVE=1 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
   shift
@@ -54,7 +63,11 @@ PREFIX=bench:
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 
 # ---------------------------------------------------------------- sizes
+# The ratios against the ceiling (scenarios 1, 13, 14): RUNS rounds of
+# S_SECS each of the API and the ceiling, after S_WARM of each.
+RUNS=3
 if [[ $MODE == smoke ]]; then
+  S_SECS=2; S_WARM=1
   S1_SECS=3;  S1_WARM=1
   S2_SECS=3
   S3_OTHER_KEYS=1000000; S3_JOBS=10000; S3_SECS=3
@@ -66,6 +79,7 @@ if [[ $MODE == smoke ]]; then
   S9_STREAMS=2000; S9_ROUNDS=3
   S10_WATCHERS=500; S10_SECS=5
 else
+  S_SECS=10; S_WARM=3
   S1_SECS=30; S1_WARM=3
   S2_SECS=30
   S3_OTHER_KEYS=1000000; S3_JOBS=10000; S3_SECS=20
@@ -155,24 +169,84 @@ run_scenario() {
   stop_server
 }
 
+# The ratio scenarios run as deployed: reads need a token (REQUIRE_READ_TOKEN,
+# one `read` token presented by every request), the rate limit checks every
+# request (BENCH_RATE_LIMIT, which the load never reaches), metrics count
+# every answer, logs at info.
+BENCH_TOKEN=bench-read-token-$(date +%s%N | sha256sum | cut -c1-24)
+AUTH_ENV=(TOKENS_FILE="$RUN_DIR/tokens" REQUIRE_READ_TOKEN=true)
+printf 'read %s bench\n' "$(printf '%s' "$BENCH_TOKEN" | sha256sum | cut -d' ' -f1)" > "$RUN_DIR/tokens"
+# with_token: this scenario's requests (wrk, curl) present the token
+# (scenarios run in subshells: it stays in the scenario)
+with_token() { export WRK_HEADER="Authorization: Bearer $BENCH_TOKEN"; }
+
 # ---------------------------------------------------------------- 1
 scenario_1() {
+  with_token
   rcli flushall >/dev/null
   seed 1 bench-single-
-  start_server
-  local url=$API/api/v1/jobs/bench-single-0/progress
-  vs_ceiling 1 "$RUN_DIR" "$url" "$S1_WARM" "$S1_SECS"
-  local half=$(( (S1_SECS + 1) / 2 ))
+  start_server "${AUTH_ENV[@]}"
+  local url=$API/api/v1/jobs/bench-single-0/progress src
+  src=$(source_of "$url" "$RUN_DIR/body.json")
+  [[ $src == redis ]] || { echo "first read came from '$src', not the hot store" >&2; return 1; }
+  against_ceiling 1 cached_read 0.9 "one job, cached" "$url" "$RUN_DIR/body.json"
+  row 1 "  response body bytes" "$(wc -c < "$RUN_DIR/body.json")" "" ""
 
-  # Diagnosis: the same API with its per-request log spans switched off
-  # (RUST_LOG=warn disables the INFO request spans), to show what they cost.
+  # Diagnosis: the same API with its logs at warn (no debug or info
+  # line can cost anything), to show what the log level costs.
   stop_server
-  start_server RUST_LOG=warn
-  load "$RUN_DIR/s1-warm-nospans.txt" "$S1_WARM" 64 "$url"
-  load "$RUN_DIR/s1-api-nospans.txt" "$half" 64 "$url"
-  local f=$RUN_DIR/s1-api-nospans.txt
+  start_server "${AUTH_ENV[@]}" RUST_LOG=warn
+  load "$RUN_DIR/s1-warm-warn.txt" "$S1_WARM" 64 "$url"
+  load "$RUN_DIR/s1-api-warn.txt" "$S_SECS" 64 "$url"
+  local f=$RUN_DIR/s1-api-warn.txt
   row 1 "  diagnosis: API with RUST_LOG=warn: requests/s, CPU us per request" \
     "$(get "$f" rps), $(get "$f" server_cpu_us_per_req) ($(calc "$CEIL_US / $(get "$f" server_cpu_us_per_req)" 2) of ceiling)" "" ""
+}
+
+# ---------------------------------------------------------------- 13
+# 10,000 jobs in Redis, each request for one drawn at random: about half
+# the requests miss the one-second cache, so this measures the loads.
+scenario_13() {
+  with_token
+  rcli flushall >/dev/null
+  seed 10000 bench-many-
+  start_server "${AUTH_ENV[@]}"
+  curl -sf -H "$WRK_HEADER" -o "$RUN_DIR/body-many.json" "$API/api/v1/jobs/bench-many-0/progress"
+  cmdstats "$RUN_DIR/s13.before"
+  against_ceiling 13 random_ids 0.8 "10,000 jobs, random ids" "$API/api/v1/jobs/bench-many-0/progress" \
+    "$RUN_DIR/body-many.json" -- bench-many- 10000 random
+  cmdstats "$RUN_DIR/s13.after"
+  local requests=0 f
+  for f in "$RUN_DIR"/s13-random_ids-{warm,api-*}.txt; do
+    requests=$((requests + $(get "$f" requests)))
+  done
+  local mget pipelines
+  mget=$(( $(calls_in "$RUN_DIR/s13.after" mget) - $(calls_in "$RUN_DIR/s13.before" mget) ))
+  pipelines=$(( $(calls_in "$RUN_DIR/s13.after" hmget) - $(calls_in "$RUN_DIR/s13.before" hmget) ))
+  row 13 "  API requests; MGETs (jobs read per MGET)" "$requests; $mget ($(calc "$pipelines / ($mget + 0.0001)" 1))" "" ""
+}
+
+# ---------------------------------------------------------------- 14
+# Ids nobody wrote, drawn at random from a billion: every request misses
+# the cache, Redis and then PostgreSQL; each 404 is cached like any answer.
+xacts() { psql "$DB_URL" -qAt -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$DB'"; }
+scenario_14() {
+  with_token
+  rcli flushall >/dev/null
+  start_server "${AUTH_ENV[@]}"
+  curl -s -H "$WRK_HEADER" -o "$RUN_DIR/body-404.json" "$API/api/v1/jobs/nobody-0/progress"
+  sleep 1.5   # PostgreSQL counts a backend's transactions when it idles, at most once a second
+  local t0 x0; t0=$(now_ms); x0=$(xacts)
+  against_ceiling 14 unknown_ids 0.3 "unknown ids" "$API/api/v1/jobs/nobody-0/progress" \
+    "$RUN_DIR/body-404.json" -- nobody- 1000000000 random
+  sleep 1.5
+  local t1 x1; t1=$(now_ms); x1=$(xacts)
+  # The ceiling's turns touch no database: the API's share of the time.
+  local secs; secs=$(calc "($S_WARM + $RUNS * $S_SECS)" 0)
+  local rate; rate=$(calc "($x1 - $x0) / $secs" 0)
+  row 14 "  PostgreSQL transactions/s while the API was loaded (all ${secs}s of its turns; at most one query per ms)" \
+    "$rate ($((x1 - x0)) in $(calc "($t1 - $t0) / 1000" 0) s of the scenario)" "<= 1000" "$(verdict "$rate" '<=' 1000)"
+  figure unknown_ids_pg_queries_per_sec "$rate" "<=" 1000
 }
 
 # ---------------------------------------------------------------- 2
@@ -487,7 +561,7 @@ scenario_10() {
 started=$(date +%s)
 create_db
 start_redis
-for n in 1 2 3 4 5 6 7 8 9 10; do run_scenario "$n"; done
+for n in 1 2 3 4 5 6 7 8 9 10 12 13 14; do run_scenario "$n"; done
 elapsed=$(( $(date +%s) - started ))
 
 {
@@ -505,3 +579,35 @@ echo
 column -t -s $'\t' "$RUN_DIR/table.tsv"
 echo
 echo "($MODE run: ${elapsed}s after the builds; files in $RUN_DIR)"
+
+# ---------------------------------------------------------------- figures
+FIGURES=$BENCH/figures.tsv
+if [[ -s $RUN_DIR/figures.tsv ]]; then
+  echo
+  echo "figures (medians of $RUNS runs; bench/figures.tsv holds the last committed ones)"
+  {
+    printf 'figure\tnow\tgoal\tverdict\tcommitted\n'
+    while IFS=$'\t' read -r name value op goal; do
+      old=$(awk -F'\t' -v k="$name" '$1 == k { print $2 }' "$FIGURES" 2>/dev/null)
+      printf '%s\t%s\t%s %s\t%s\t%s\n' "$name" "$value" "$op" "$goal" "$(verdict "$value" "$op" "$goal")" "${old:--}"
+    done < "$RUN_DIR/figures.tsv"
+  } | column -t -s $'\t'
+fi
+if [[ $SAVE == 1 ]]; then
+  {
+    echo "# figure	value	op	goal  (bench/run.sh --save-figures; $(date -u +%F), commit $(git -C "$ROOT" rev-parse --short HEAD))"
+    cat "$RUN_DIR/figures.tsv"
+  } > "$FIGURES"
+  echo "saved to $FIGURES"
+fi
+if [[ $CHECK == 1 ]]; then
+  [[ -s $FIGURES ]] || { echo "no $FIGURES to check against" >&2; exit 1; }
+  # A figure fell when it moved the wrong way by more than 10 %.
+  fell=$(awk -F'\t' 'NR == FNR { if ($1 !~ /^#/) old[$1] = $2; next }
+    ($1 in old) && (($3 == ">=" && $2 < old[$1] * 0.9) || ($3 == "<=" && $2 > old[$1] * 1.1)) {
+      printf "  %s: %s, was %s\n", $1, $2, old[$1] }' "$FIGURES" "$RUN_DIR/figures.tsv")
+  if [[ -n $fell ]]; then
+    echo; echo "fell by more than 10 % against bench/figures.tsv:"; echo "$fell"; exit 1
+  fi
+  echo; echo "no figure fell by more than 10 % against bench/figures.tsv"
+fi

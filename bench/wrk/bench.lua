@@ -2,13 +2,19 @@
 --   wrk ... -s bench/wrk/bench.lua URL                       one URL
 --   wrk ... -s bench/wrk/bench.lua URL -- PREFIX COUNT       /api/v1/jobs/<PREFIX><n>/progress,
 --                                                              n = 0..COUNT-1, round robin
+--   wrk ... -s bench/wrk/bench.lua URL -- PREFIX COUNT random    the same, n drawn at random
+--                                                              (COUNT may be huge: unknown ids)
 -- At the end it prints "WRK<TAB>name<TAB>value" lines that run.sh reads.
 
 local paths = nil
 local n = 0
+local random_prefix, random_count = nil, nil
 
 function init(args)
-  if args[1] ~= nil then
+  if args[3] == "random" then
+    random_prefix, random_count = args[1], tonumber(args[2])
+    math.randomseed(os.time() + math.random(1, 1000000))
+  elseif args[1] ~= nil then
     local prefix, count = args[1], tonumber(args[2])
     paths = {}
     -- each thread starts at a different place in the list
@@ -20,6 +26,9 @@ function init(args)
 end
 
 function request()
+  if random_prefix ~= nil then
+    return wrk.format(nil, "/api/v1/jobs/" .. random_prefix .. math.random(0, random_count - 1) .. "/progress")
+  end
   if paths == nil then
     return wrk.format(nil)
   end

@@ -49,6 +49,7 @@ use crate::domain::JobId;
 use super::{
     ApiError, AppState, RequestId,
     job_token::{self, JobGrant, SigningKeys},
+    limit,
     tokens::{MetricsToken, Scope, Token, Tokens},
 };
 
@@ -392,7 +393,10 @@ impl Need for WriteOrControl {
 /// The middleware by which a route declares what it needs, wrapped
 /// around its resource in [`configure`](super::configure) (a write route
 /// added later: `.wrap(from_fn(require::<Write>))`). A refused request is
-/// answered with the 401 or 403 envelope before its input is parsed.
+/// answered with the 401 or 403 envelope before its input is parsed; an
+/// accepted one then takes its turn in the rate limit ([`limit::admit`]),
+/// in the same layer: one layer on the hot route, and the credentials
+/// resolved once.
 pub async fn require<N: Need>(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -438,7 +442,20 @@ pub async fn require<N: Need>(
                     tracing::debug!(request_id, read_token_for = %grant.job, "read token accepted");
                 }
             }
-            Ok(next.call(request).await?.map_into_boxed_body())
+            let admitted = match state.limits.as_deref() {
+                None => None,
+                Some(limit) => match limit::admit(limit, &credentials, request.request()) {
+                    Ok(admitted) => Some(admitted),
+                    Err(refused) => {
+                        return Ok(request.into_response(refused.error_response_owned()));
+                    }
+                },
+            };
+            let mut response = next.call(request).await?.map_into_boxed_body();
+            if let Some(admitted) = admitted {
+                admitted.stamp(response.headers_mut());
+            }
+            Ok(response)
         }
         Err(refusal) => {
             let request_id = request_id();

@@ -6,8 +6,8 @@
 //! outside `/api/v1`), nor is a path or method no route answers (a 404 or
 //! 405 that touches no store).
 //!
-//! The limit runs *after* the route's token check
-//! (`needs` in `http/mod.rs` wraps it inside [`auth::require`]), so missing
+//! The limit runs *after* the route's token check, in the same middleware
+//! ([`auth::require`] calls [`admit`] once the token is accepted), so missing
 //! or invalid credentials are a 401 whatever the client's bucket holds: a
 //! worker whose token was revoked is told so, not told to slow down. It
 //! follows that a flood of requests with a missing or bad token to a route
@@ -40,11 +40,8 @@ use std::{
 };
 
 use actix_web::{
-    body::{BoxBody, MessageBody},
-    dev::{ServiceRequest, ServiceResponse},
-    http::header::{HeaderName, HeaderValue},
-    middleware::Next,
-    web,
+    HttpRequest,
+    http::header::{HeaderMap, HeaderName, HeaderValue},
 };
 use governor::{
     Quota, RateLimiter,
@@ -56,7 +53,7 @@ use governor::{
 #[cfg(doc)]
 use super::auth;
 use super::{
-    ApiError, AppState,
+    ApiError,
     auth::{Credentials, Presented},
 };
 use crate::domain::JobId;
@@ -139,43 +136,46 @@ impl RateLimit {
     }
 }
 
-/// The middleware: 429 with `Retry-After` beyond the limit, and the
-/// `X-RateLimit-*` headers on every answer.
-pub async fn limit(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
-        return Ok(next.call(request).await?.map_into_boxed_body());
-    };
-    let Some(limit) = state.limits.as_deref() else {
-        return Ok(next.call(request).await?.map_into_boxed_body());
-    };
-    let client = match Credentials::of(request.request(), &state.access).valid() {
+/// A request's turn in the limit, taken by [`auth::require`] once the
+/// route's token check let it in: the `X-RateLimit-*` values to stamp on
+/// its answer, or the 429 (with `Retry-After`) to answer instead.
+pub fn admit<'a>(
+    limit: &'a RateLimit,
+    credentials: &Credentials,
+    request: &HttpRequest,
+) -> Result<Admitted<'a>, ApiError> {
+    let client = match credentials.valid() {
         Some(Presented::Known(token)) => Client::Token(token.name.clone()),
         Some(Presented::Job(grant)) => Client::Job(grant.job.clone()),
-        _ => Client::Ip(super::client::address(request.request())),
+        _ => Client::Ip(super::client::address(request)),
     };
     match limit.check(&client) {
-        Ok(remaining) => {
-            let mut response = next.call(request).await?.map_into_boxed_body();
-            let headers = response.headers_mut();
-            headers.insert(LIMIT_HEADER, limit.limit_header.clone());
-            headers.insert(REMAINING_HEADER, HeaderValue::from(remaining));
-            Ok(response)
-        }
+        Ok(remaining) => Ok(Admitted { limit, remaining }),
         Err(wait) => {
             if let Client::Token(name) = &client {
                 tracing::debug!(token = %name, "rate limited");
             }
-            let refusal = ApiError::TooManyRequests {
-                // Whole seconds, rounded up: a client that waits exactly
-                // this long gets through.
+            Err(ApiError::TooManyRequests {
                 retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
                 limit: limit.burst,
-            };
-            Ok(request.into_response(refusal.error_response_owned()))
+            })
         }
+    }
+}
+
+/// A request the limit let through, and what is left of its client's
+/// burst.
+#[derive(Debug)]
+pub struct Admitted<'a> {
+    limit: &'a RateLimit,
+    remaining: u32,
+}
+
+impl Admitted<'_> {
+    /// Puts `X-RateLimit-Limit` and `X-RateLimit-Remaining` on the answer.
+    pub fn stamp(&self, headers: &mut HeaderMap) {
+        headers.insert(LIMIT_HEADER, self.limit.limit_header.clone());
+        headers.insert(REMAINING_HEADER, HeaderValue::from(self.remaining));
     }
 }
 

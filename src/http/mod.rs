@@ -142,13 +142,11 @@ where
 }
 
 /// `route`, for callers that meet `need` (see [`auth`]), within the rate
-/// limit ([`limit`]). The token is checked first (the last `wrap` runs
-/// first): missing or invalid credentials are a 401 whatever the client's
-/// bucket holds, and only requests the route would serve count against it.
+/// limit ([`limit`]), both in one layer: the token is checked first, so
+/// missing or invalid credentials are a 401 whatever the client's bucket
+/// holds, and only requests the route would serve count against it.
 fn needs<N: Need + 'static>(_need: N, route: Route) -> Route {
-    route
-        .wrap(from_fn(limit::limit))
-        .wrap(from_fn(auth::require::<N>))
+    route.wrap(from_fn(auth::require::<N>))
 }
 
 /// The 405 of a resource that answers `allow`.

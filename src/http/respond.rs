@@ -2,7 +2,7 @@
 
 use actix_web::{
     HttpRequest, HttpResponse,
-    http::header::{self, ContentType, EntityTag, Header as _, HeaderValue, IfNoneMatch},
+    http::header::{self, EntityTag, Header as _, HeaderValue, IfNoneMatch},
 };
 
 use crate::read::cache::Served;
@@ -11,6 +11,8 @@ use crate::read::cache::Served;
 pub const SOURCE_HEADER: &str = "x-progress-source";
 /// `X-Total-Count`: how many items a list has in all.
 pub const TOTAL_HEADER: &str = "x-total-count";
+/// `Content-Type` of every envelope.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// The response for `served`, or `304 Not Modified` when the client's
 /// `If-None-Match` already names its ETag.
@@ -34,8 +36,10 @@ pub fn respond(request: &HttpRequest, served: &Served) -> HttpResponse {
                 .finish();
         }
     }
+    // A static value: `ContentType::json()` would parse and copy the
+    // media type on every answer.
     response
-        .content_type(ContentType::json())
+        .insert_header((header::CONTENT_TYPE, JSON))
         .body(rendered.body.clone())
 }
 

@@ -79,6 +79,11 @@ impl std::fmt::Display for CacheKey {
 
 type SharedLoad = Shared<BoxFuture<'static, Arc<Rendered>>>;
 
+/// The hasher of cache keys: foldhash, several times faster than the
+/// standard SipHash on a key of a few dozen bytes, and seeded at random
+/// per process, since the ids in the keys are chosen by clients.
+type KeyHasher = foldhash::fast::RandomState;
+
 /// A response and whether it came out of the cache.
 #[derive(Debug, Clone)]
 pub struct Served {
@@ -106,7 +111,7 @@ impl Served {
 #[derive(Clone)]
 pub struct ResponseCache {
     /// `None` when caching is switched off (a period of zero).
-    loads: Option<moka::future::Cache<CacheKey, SharedLoad>>,
+    loads: Option<moka::future::Cache<CacheKey, SharedLoad, KeyHasher>>,
     /// How long an answer is kept.
     period: Duration,
     /// How long a fallback answer (from PostgreSQL, or a 5xx) is kept: at
@@ -138,7 +143,7 @@ impl ResponseCache {
             moka::future::Cache::builder()
                 .time_to_live(period)
                 .max_capacity(capacity)
-                .build()
+                .build_with_hasher(KeyHasher::default())
         });
         Self {
             loads,

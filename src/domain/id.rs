@@ -92,6 +92,14 @@ impl ScheduleId {
     }
 }
 
+/// A job id looked up by its text (the response cache's hits): equal
+/// ids are equal texts, and hash alike.
+impl std::borrow::Borrow<str> for JobId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl TryFrom<String> for JobId {
     type Error = IdError;
     fn try_from(raw: String) -> Result<Self, Self::Error> {

@@ -31,11 +31,10 @@ use crate::{
     metrics::ServerMetrics,
 };
 
-/// What a cached response answers.
+/// What a cached response answers, besides one job's progress (which has
+/// a map of its own, keyed by the id alone: see [`ResponseCache::hit`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CacheKey {
-    /// One job's progress.
-    Job(JobId),
     /// One page of the active list.
     Active {
         /// Page size.
@@ -65,7 +64,6 @@ pub enum CacheKey {
 impl std::fmt::Display for CacheKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CacheKey::Job(id) => write!(f, "job {id}"),
             CacheKey::Active { limit, offset, .. } => {
                 write!(f, "active jobs (limit {limit}, offset {offset})")
             }
@@ -83,6 +81,9 @@ type SharedLoad = Shared<BoxFuture<'static, Arc<Rendered>>>;
 /// standard SipHash on a key of a few dozen bytes, and seeded at random
 /// per process, since the ids in the keys are chosen by clients.
 type KeyHasher = foldhash::fast::RandomState;
+
+/// Loads by key.
+type Loads<K> = moka::future::Cache<K, SharedLoad, KeyHasher>;
 
 /// A response and whether it came out of the cache.
 #[derive(Debug, Clone)]
@@ -111,7 +112,10 @@ impl Served {
 #[derive(Clone)]
 pub struct ResponseCache {
     /// `None` when caching is switched off (a period of zero).
-    loads: Option<moka::future::Cache<CacheKey, SharedLoad, KeyHasher>>,
+    loads: Option<Loads<CacheKey>>,
+    /// One job's progress, the most read answer, by its id: a hit is
+    /// looked up by the path's text, without parsing or copying it.
+    jobs: Option<Loads<JobId>>,
     /// How long an answer is kept.
     period: Duration,
     /// How long a fallback answer (from PostgreSQL, or a 5xx) is kept: at
@@ -131,6 +135,7 @@ impl std::fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseCache")
             .field("entries", &self.loads.as_ref().map(|c| c.entry_count()))
+            .field("jobs", &self.jobs.as_ref().map(|c| c.entry_count()))
             .finish()
     }
 }
@@ -139,14 +144,20 @@ impl ResponseCache {
     /// A cache keeping each response for `period`, holding at most
     /// `capacity` responses. A zero period disables it.
     pub fn new(period: Duration, capacity: u64) -> Self {
-        let loads = (!period.is_zero()).then(|| {
-            moka::future::Cache::builder()
-                .time_to_live(period)
-                .max_capacity(capacity)
-                .build_with_hasher(KeyHasher::default())
-        });
+        fn loads<K: Hash + Eq + Send + Sync + 'static>(
+            period: Duration,
+            capacity: u64,
+        ) -> Option<Loads<K>> {
+            (!period.is_zero()).then(|| {
+                moka::future::Cache::builder()
+                    .time_to_live(period)
+                    .max_capacity(capacity)
+                    .build_with_hasher(KeyHasher::default())
+            })
+        }
         Self {
-            loads,
+            loads: loads(period, capacity),
+            jobs: loads(period, capacity),
             period,
             fallback_period: period.min(FALLBACK_PERIOD),
             metrics: None,
@@ -181,8 +192,47 @@ impl ResponseCache {
         S: FnOnce() -> F,
         F: Future<Output = Rendered> + Send + 'static,
     {
+        self.load_in(self.loads.as_ref(), key, request_id, start)
+            .await
+    }
+
+    /// One job's cached progress, if the cache holds it: `id` is the
+    /// path's text, unparsed (a text that is no valid id is never in it).
+    /// A miss is not counted: [`get_or_load_job`](Self::get_or_load_job)
+    /// follows and counts it.
+    pub async fn hit(&self, id: &str) -> Option<Served> {
+        let load = self.jobs.as_ref()?.get(id).await?;
+        self.count(true);
+        Some(Served {
+            response: load.await,
+            from_cache: true,
+        })
+    }
+
+    /// [`get_or_load`](Self::get_or_load) for one job's progress.
+    pub async fn get_or_load_job<S, F>(&self, id: JobId, request_id: &str, start: S) -> Served
+    where
+        S: FnOnce() -> F,
+        F: Future<Output = Rendered> + Send + 'static,
+    {
+        self.load_in(self.jobs.as_ref(), id, request_id, start)
+            .await
+    }
+
+    async fn load_in<K, S, F>(
+        &self,
+        loads: Option<&Loads<K>>,
+        key: K,
+        request_id: &str,
+        start: S,
+    ) -> Served
+    where
+        K: Hash + Eq + Clone + std::fmt::Display + Send + Sync + 'static,
+        S: FnOnce() -> F,
+        F: Future<Output = Rendered> + Send + 'static,
+    {
         let span = || tracing::info_span!("load", key = %key, request_id);
-        let Some(loads) = &self.loads else {
+        let Some(loads) = loads else {
             self.count(false);
             return Served {
                 response: Arc::new(start().instrument(span()).await),

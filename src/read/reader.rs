@@ -4,6 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
+use futures_util::{FutureExt as _, future::BoxFuture};
 
 use super::{
     ReadError,
@@ -124,17 +125,32 @@ impl ProgressReader {
     {
         let served = self
             .cache
-            .get_or_load(key, request_id, || {
-                let load = load(Stores {
-                    hot: Arc::clone(&self.hot),
-                    archive: Arc::clone(&self.archive),
-                    loads: self.loads.clone(),
-                    stall: self.stall,
-                    metrics: self.metrics.clone(),
-                });
-                async move { load.await.unwrap_or_else(Rendered::from) }
-            })
+            .get_or_load(key, request_id, self.start(load))
             .await;
+        self.counted(served)
+    }
+
+    /// What a load needs, handed to `load` on a miss only, and its
+    /// [`ReadError`] rendered.
+    fn start<L, F>(&self, load: L) -> impl FnOnce() -> BoxFuture<'static, Rendered>
+    where
+        L: FnOnce(Stores) -> F,
+        F: Future<Output = Result<Rendered, ReadError>> + Send + 'static,
+    {
+        move || {
+            let load = load(Stores {
+                hot: Arc::clone(&self.hot),
+                archive: Arc::clone(&self.archive),
+                loads: self.loads.clone(),
+                stall: self.stall,
+                metrics: self.metrics.clone(),
+            });
+            async move { load.await.unwrap_or_else(Rendered::from) }.boxed()
+        }
+    }
+
+    /// `served`, counted by where its data came from.
+    fn counted(&self, served: Served) -> Served {
         if let (Some(metrics), Some(source)) = (&self.metrics, served.source()) {
             metrics.answer(source);
         }
@@ -146,17 +162,28 @@ impl ProgressReader {
         self.cache.period()
     }
 
+    /// One job's progress if the cache holds it, looked up by the path's
+    /// text (`raw`, not parsed: no text that fails to parse is cached).
+    /// The hot route asks this first, so a hit parses, copies and
+    /// allocates nothing; on `None` it parses the id and calls
+    /// [`job`](Self::job).
+    pub async fn cached_job(&self, raw: &str) -> Option<Served> {
+        Some(self.counted(self.cache.hit(raw).await?))
+    }
+
     /// One job's progress: the hot store, else the checkpoint, else 404;
     /// read with the other jobs' loads of the moment (`loads.rs`).
     pub async fn job(&self, id: JobId, request_id: &str) -> Served {
-        self.serve(CacheKey::Job(id.clone()), request_id, |stores| async move {
+        let key = id.clone();
+        let load = self.start(|stores| async move {
             let (record, source) = stores.loads.job(id).await?;
             Ok(Rendered::ok(
                 &record.with_stall_check(Utc::now(), &stores.stall),
                 source,
             ))
-        })
-        .await
+        });
+        let served = self.cache.get_or_load_job(key, request_id, load).await;
+        self.counted(served)
     }
 
     /// The active jobs, oldest start first: from the hot store, or from the

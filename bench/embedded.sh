@@ -20,7 +20,8 @@
 #   2. single reads, round robin over the 10,000 jobs, 64 connections
 #   3. active-list pages, ?limit=100 and ?limit=1000, 1 connection
 #   4. progress reports over HTTP (bench/wrk/ingest.lua), 64 connections,
-#      and the checkpoint rows the archive wrote meanwhile
+#      and the checkpoint rows the archive wrote meanwhile; then the same
+#      in batches of 100 (bench/wrk/ingest_batch.lua), 16 connections
 #   5. every job completed over HTTP, the server stopped with SIGTERM, the
 #      archive's size on disk
 # The server runs on one core, wrk and the other clients on the other.
@@ -338,6 +339,22 @@ step_ingest() {
   row 4 "  p50 / p99 / max ms" "$(get "$f" p50_ms) / $(get "$f" p99_ms) / $(get "$f" max_ms)" "" ""
   row 4 "  CPU us per report: server (core busy %); Redis" "$(cpu_figures "$f")" "" ""
   row 4 "  checkpoint rows written in the run (per s)" "$((c1 - c0)) ($(calc "($c1 - $c0) / $secs" 1))" "" ""
+
+  # The same reports in batches of 100 (POST /api/v1/progress), as a
+  # worker with many jobs, or a relay of many workers, sends them.
+  from=$(( from + $(get "$f" requests) / JOBS + 1 ))
+  local b=$RUN_DIR/s4-batch.txt goal=50000
+  [[ $CUR == redis-pg ]] && goal=30000
+  WRK_SCRIPT=$BENCH/wrk/ingest_batch.lua load "$RUN_DIR/s4-batch-warm.txt" "$WARM" 16 "$API/" -- bench-job- "$JOBS" "$TOKEN" "$from" 100
+  from=$(( from + $(get "$RUN_DIR/s4-batch-warm.txt" requests) * 100 / JOBS + 1 ))
+  WRK_SCRIPT=$BENCH/wrk/ingest_batch.lua measure "$b" "$S4_SECS" 16 "$API/" -- bench-job- "$JOBS" "$TOKEN" "$from" 100
+  local rate; rate=$(get "$b" updates_per_sec)
+  row 4 "progress reports in batches of 100, 16 conns: updates/s (items answered 200)" "$rate" ">= $goal" "$(verdict "$rate" '>=' "$goal")"
+  row 4 "  items: 200 / 409 / other; socket errors" \
+    "$(get "$b" status_2xx) / $(get "$b" status_409) / $(get "$b" status_other); $(get "$b" err_socket)" "no other, no socket errors" \
+    "$(verdict "$(( $(get "$b" status_other) + $(get "$b" err_socket) ))" '==' 0)"
+  row 4 "  batch p50 / p99 ms; CPU us per batch: server (core busy %); Redis" \
+    "$(get "$b" p50_ms) / $(get "$b" p99_ms); $(cpu_figures "$b")" "" ""
 }
 
 # size_of FILE: bytes, 0 when missing

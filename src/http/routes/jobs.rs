@@ -32,6 +32,16 @@ pub async fn progress(
     if let Some(served) = state.reader.cached_job(raw).await {
         return Ok(respond(&request, &served));
     }
+    // Boxed: the load's future is large, and a hit should not carry (and
+    // copy) a future of that size through the middleware's boxes.
+    Box::pin(progress_miss(request, state)).await
+}
+
+/// [`progress`] when the cache does not hold the job.
+async fn progress_miss(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
     let path = web::Path::<String>::extract(&request).await?;
     let id = ApiError::parse_id("job", JobId::parse(path.into_inner()))?;
     let Ok(request_id) = RequestId::extract(&request).await;

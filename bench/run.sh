@@ -223,7 +223,9 @@ scenario_13() {
   local mget pipelines
   mget=$(( $(calls_in "$RUN_DIR/s13.after" mget) - $(calls_in "$RUN_DIR/s13.before" mget) ))
   pipelines=$(( $(calls_in "$RUN_DIR/s13.after" hmget) - $(calls_in "$RUN_DIR/s13.before" hmget) ))
-  row 13 "  API requests; MGETs (jobs read per MGET)" "$requests; $mget ($(calc "$pipelines / ($mget + 0.0001)" 1))" "" ""
+  local per=-
+  [[ $mget -gt 0 ]] && per=$(calc "$pipelines / $mget" 1)
+  row 13 "  API requests; MGETs (jobs read per MGET)" "$requests; $mget ($per)" "" ""
 }
 
 # ---------------------------------------------------------------- 14
@@ -588,7 +590,7 @@ if [[ -s $RUN_DIR/figures.tsv ]]; then
   {
     printf 'figure\tnow\tgoal\tverdict\tcommitted\n'
     while IFS=$'\t' read -r name value op goal; do
-      old=$(awk -F'\t' -v k="$name" '$1 == k { print $2 }' "$FIGURES" 2>/dev/null)
+      old=$(awk -F'\t' -v k="$name" '$1 == k { print $2 }' "$FIGURES" 2>/dev/null || true)
       printf '%s\t%s\t%s %s\t%s\t%s\n' "$name" "$value" "$op" "$goal" "$(verdict "$value" "$op" "$goal")" "${old:--}"
     done < "$RUN_DIR/figures.tsv"
   } | column -t -s $'\t'

@@ -41,6 +41,7 @@ mod log_events;
 mod logs;
 mod metrics;
 mod objects;
+mod page_events;
 mod progress;
 mod proxies;
 mod read_tokens;

@@ -23,6 +23,7 @@ mod dashboard_cancel;
 mod dashboard_children;
 mod dashboard_fields;
 mod dashboard_logs;
+mod dashboard_pages;
 mod dashboard_webhooks;
 mod details;
 mod durability;

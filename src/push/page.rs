@@ -64,10 +64,14 @@ impl Selection {
     pub async fn snapshot(&self, ctx: &Context) -> Option<Bytes> {
         match self {
             Selection::Active { page, filter } => {
-                let served = ctx
-                    .reader
-                    .active_filtered(*page, filter.clone(), &ctx.request_id)
-                    .await;
+                // Boxed, as `read_job` is: an open stream should not hold
+                // room for the read path's future while it waits.
+                let served = Box::pin(ctx.reader.active_filtered(
+                    *page,
+                    filter.clone(),
+                    &ctx.request_id,
+                ))
+                .await;
                 served.response.data()
             }
             Selection::Jobs(ids) => {

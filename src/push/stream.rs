@@ -47,20 +47,19 @@ pub(super) struct Polling {
     catch_up_until: Option<Instant>,
     /// How long after the bus came back a read may still be stale.
     staleness: Duration,
-    tick: tokio::time::Interval,
+    /// Ticks while polling only: a stream whose bus is up holds no timer.
+    tick: Option<tokio::time::Interval>,
 }
 
 impl Polling {
     pub(super) fn new(ctx: &Context) -> Self {
         let mut bus = ctx.hub.bus_state();
         bus.borrow_and_update();
-        let mut tick = tokio::time::interval(POLL_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
             bus,
             catch_up_until: None,
             staleness: ctx.reader.staleness(),
-            tick,
+            tick: None,
         }
     }
 
@@ -77,19 +76,39 @@ impl Polling {
     pub(super) async fn next(&mut self) {
         loop {
             let polling = self.active();
+            // The timer lives while polling lasts; its first tick is at
+            // once, as a read should be when polling starts.
+            if !polling {
+                self.tick = None;
+            } else if self.tick.is_none() {
+                let mut tick = tokio::time::interval(POLL_INTERVAL);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                self.tick = Some(tick);
+            }
+            let (tick, bus) = (&mut self.tick, &mut self.bus);
             tokio::select! {
-                _ = self.tick.tick(), if polling => return,
-                changed = self.bus.changed() => {
+                () = next_tick(tick), if polling => return,
+                changed = bus.changed() => {
                     if changed.is_err() {
                         std::future::pending::<()>().await;
                     }
-                    if self.bus.borrow_and_update().up {
+                    if bus.borrow_and_update().up {
                         self.catch_up_until = Some(Instant::now() + self.staleness + POLL_INTERVAL);
                         return;
                     }
                 }
             }
         }
+    }
+}
+
+/// Resolves at the timer's next tick; never without a timer.
+async fn next_tick(tick: &mut Option<tokio::time::Interval>) {
+    match tick {
+        Some(tick) => {
+            tick.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -160,7 +179,9 @@ pub(super) fn stopping() -> Event {
 
 /// The job's current state through the response cache, if it can be read.
 pub(super) async fn read_job(ctx: &Context, id: &JobId) -> Option<Change> {
-    let served = ctx.reader.job(id.clone(), &ctx.request_id).await;
+    // Boxed: the read path's future is several KB, and a stream's task
+    // would hold room for it for as long as it is open, idle or not.
+    let served = Box::pin(ctx.reader.job(id.clone(), &ctx.request_id)).await;
     Change::from_rendered(&served.response)
 }
 

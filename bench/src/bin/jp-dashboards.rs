@@ -53,8 +53,8 @@ struct DashboardsArgs {
 }
 
 /// The writer: every job once a second, the jobs spread evenly over it
-/// (a batch every 10 ms), until `stop`; counts its writes and the ones
-/// that fell behind their second.
+/// (a batch every 10 ms), until `stop`; counts its writes (a writer that
+/// falls behind shows as fewer than `jobs` a second).
 async fn write_every_second(
     writer: Arc<RecordWriter>,
     ids: Arc<Vec<JobId>>,
@@ -107,12 +107,17 @@ async fn main() -> anyhow::Result<()> {
     let ids = Arc::new(job_ids(&args.id_prefix, args.jobs)?);
     eprintln!("seeding {} active jobs", ids.len());
     for batch in ids.chunks(100) {
-        for written in futures_util::future::join_all(batch.iter().map(|id| writer.write(id, 1))).await {
+        for written in
+            futures_util::future::join_all(batch.iter().map(|id| writer.write(id, 1))).await
+        {
             written?;
         }
     }
 
-    let (stop, writes) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let (stop, writes) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
     let updates = tokio::spawn(write_every_second(
         writer.clone(),
         ids.clone(),
@@ -142,7 +147,8 @@ async fn main() -> anyhow::Result<()> {
     let events0 = tally.events.load(Ordering::Relaxed);
     let t0 = Instant::now();
     let (busy_cores, busy_writes) = measure(args.server_pid, args.secs, &writes).await?;
-    let events = (tally.events.load(Ordering::Relaxed) - events0) as f64 / t0.elapsed().as_secs_f64();
+    let events =
+        (tally.events.load(Ordering::Relaxed) - events0) as f64 / t0.elapsed().as_secs_f64();
     let open_at_end = opened - tally.ended.load(Ordering::Relaxed);
 
     stop.store(true, Ordering::Relaxed);

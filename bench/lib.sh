@@ -18,7 +18,7 @@ SERVER_TARGET=${JP_SERVER_TARGET_DIR:-$ROOT/target}
 SERVER_BIN=$SERVER_TARGET/release/job-progress
 BENCH_BIN=$BENCH/target/release
 # the bench helpers the scripts start (bench/src/bin; bench/src/lib.rs lists them)
-BENCH_PROGRAMS=("$BENCH_BIN"/{ceiling,jp-seed,jp-keys-listing,jp-probe,jp-writer-load,jp-conns,jp-latency,jp-streams,jp-watchers})
+BENCH_PROGRAMS=("$BENCH_BIN"/{ceiling,jp-seed,jp-keys-listing,jp-probe,jp-writer-load,jp-conns,jp-latency,jp-streams,jp-watchers,jp-dashboards})
 # the server on one core, the load (wrk, clients, Redis) on the other
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}

@@ -78,6 +78,7 @@ if [[ $MODE == smoke ]]; then
   S8_STREAMS=2000; S8_HOLD=3
   S9_STREAMS=2000; S9_ROUNDS=3
   S10_WATCHERS=500; S10_SECS=5
+  S12_JOBS=1000; S12_DASHBOARDS=10; S12_SECS=5
 else
   S_SECS=10; S_WARM=3
   S1_SECS=30; S1_WARM=3
@@ -90,6 +91,7 @@ else
   S8_STREAMS=10000; S8_HOLD=20
   S9_STREAMS=10000; S9_ROUNDS=5
   S10_WATCHERS=5000; S10_SECS=30
+  S12_JOBS=10000; S12_DASHBOARDS=100; S12_SECS=20
 fi
 
 RUN_DIR=$BENCH/target/runs/$(date +%Y%m%d-%H%M%S)-$MODE
@@ -557,6 +559,28 @@ scenario_10() {
   row 10 "  failures: pollers / streams (streams open at end of $(get "$f" sse_opened))" \
     "$(get "$f" poll_failed) + $(get "$f" poll_moving_failed) / $(get "$f" sse_failed) ($(get "$f" sse_open_at_end))" "0" \
     "$(verdict "$(( $(get "$f" poll_failed) + $(get "$f" poll_moving_failed) + $(get "$f" sse_failed) ))" '==' 0)"
+}
+
+# ---------------------------------------------------------------- 12
+# What an open dashboard costs: 10,000 active jobs each written once a
+# second, and N streams of the active list's first page of 50, as the
+# dashboard opens it; the server's CPU with none and with N.
+scenario_12() {
+  rcli flushall >/dev/null
+  start_sse_server
+  sse_helper jp-dashboards --addr "127.0.0.1:$API_PORT" --jobs "$S12_JOBS" --dashboards "$S12_DASHBOARDS" \
+    --limit 50 --secs "$S12_SECS" --server-pid "$SERVER_PID" > "$RUN_DIR/s12.txt" 2>>"$LOG"
+  local f=$RUN_DIR/s12.txt per
+  per=$(get "$f" api_cores_per_dashboard)
+  row 12 "dashboards open at end / asked; jobs written/s" \
+    "$(get "$f" dashboards_open_at_end) / $(get "$f" dashboards_requested); $(get "$f" writes_per_sec_n)" "all" \
+    "$(verdict "$(get "$f" dashboards_open_at_end)" '>=' "$(get "$f" dashboards_requested)")"
+  row 12 "API cores busy, 0 / $(get "$f" dashboards_opened) dashboards" \
+    "$(get "$f" server_cores_0) / $(get "$f" server_cores_n)" "" ""
+  row 12 "API CPU per dashboard, cores" "$per" "<= 0.01" "$(verdict "$per" '<=' 0.01)"
+  figure api_cores_per_dashboard "$per" "<=" 0.01
+  row 12 "  events per dashboard per s" "$(get "$f" events_per_dashboard_per_sec)" "" ""
+  rcli flushall >/dev/null
 }
 
 # ---------------------------------------------------------------- run

@@ -2,7 +2,7 @@
 // message, the link to its result and its metadata. Text only; the one
 // link a worker supplies is checked here before it becomes an href.
 
-import { el, n, status } from "./format.js";
+import { el, n } from "./format.js";
 
 /** The job's title: its name, or its id when it has none. */
 export function title(record) {
@@ -113,11 +113,4 @@ export function underBar(record) {
   if (children) box.append(el("span", children, { class: "children" }));
   if (record.message) box.append(el("span", record.message, { class: "message" }));
   return box.childNodes.length ? box : null;
-}
-
-/** The job's status for a filter's text: its words and badges. */
-export function searchText(record) {
-  return [record.jobId, record.name || "", record.kind || "", status(record.status), record.status,
-    record.scheduleId || "", record.stage || "", record.message || "", record.stalled ? "stalled" : ""]
-    .join("\n").toLowerCase();
 }

@@ -81,6 +81,9 @@ export async function getJson(url, etags) {
   try { body = await response.json(); } catch { /* not an envelope */ }
   if (!response.ok) throw new HttpError(response.status, (body && body.message) || `HTTP ${response.status}`);
   if (etags && response.headers.get("ETag")) etags.set(url, response.headers.get("ETag"));
+  // A list's size, from its header: `total` beside `data`.
+  const total = response.headers.get("X-Total-Count");
+  if (total !== null && body) body.total = Number(total);
   return body;
 }
 
@@ -107,8 +110,9 @@ export function showState(state) {
 }
 
 /**
- * Follows a stream, or polls. Callbacks: `onSnapshot(array)` and
- * `onProgress(record)` and `onLog({lines})` for stream events,
+ * Follows a stream, or polls. Callbacks: `onSnapshot(array)`,
+ * `onProgress(record)`, `onLeave({jobId})` and `onLog({lines})` for
+ * stream events,
  * `onPoll(envelope)` for a changed
  * poll answer, `onEnd()` when a job's stream says it is over,
  * `onUnauthorized()`, `onError(HttpError)` for a 4xx poll answer.
@@ -152,6 +156,7 @@ export class Feed {
     es.addEventListener("snapshot", (e) => this.o.onSnapshot(JSON.parse(e.data)));
     es.addEventListener("progress", (e) => this.o.onProgress(JSON.parse(e.data)));
     if (this.o.onLog) es.addEventListener("log", (e) => this.o.onLog(JSON.parse(e.data)));
+    if (this.o.onLeave) es.addEventListener("leave", (e) => this.o.onLeave(JSON.parse(e.data)));
     es.addEventListener("end", () => {
       es.close();
       this.stop();

@@ -1,7 +1,7 @@
 // The front page: active jobs (live), recently finished jobs, and the
 // scheduled sends in progress.
 
-import { kindBadge, processed, resultLink, searchText, title, underBar } from "./detail.js";
+import { kindBadge, processed, resultLink, title, underBar } from "./detail.js";
 import { DASH, duration, el, fromNow, n, perSecond, ran, status, time } from "./format.js";
 import { Feed, Poller, Unauthorized, getJson } from "./live.js";
 
@@ -159,16 +159,16 @@ export class Overview {
     this.justFinished = new Map(); // ended on the stream, maybe not yet in the archive
     this.lastFinished = null;
     this.pending = false;
-    this.feed = new Feed({
-      streamUrl: "/api/v1/jobs/active/events?limit=10000",
-      pollUrl: "/api/v1/jobs/active?limit=10000",
-      onSnapshot: (list) => this.replace(list),
-      onPoll: (body) => this.replace(body.data),
-      onProgress: (record) => this.update(record),
-      onUnauthorized,
-    });
+    this.total = null; // how many active jobs the filter admits, from the page's read
+    this.feed = null;
     const fail = (err) => { if (err instanceof Unauthorized) onUnauthorized(); };
     this.finished = new Poller(() => this.finishedUrl(), OTHERS_MS, (body) => this.showFinished(body.data), fail);
+    // The page's read counts the list (X-Total-Count) for "1–50 of N";
+    // asked again when jobs join or leave the page.
+    this.count = new Poller(() => this.pageUrl("/api/v1/jobs/active"), OTHERS_MS, (body) => {
+      if (body.total != null) { this.total = body.total; this.invalidate(); }
+    }, fail);
+    this.onUnauthorized = onUnauthorized;
     this.schedules = new Poller(() => "/api/v1/schedules/active", OTHERS_MS, (body) => this.showSchedules(body.data), fail);
     this.clock = null;
     this.bind();
@@ -176,15 +176,15 @@ export class Overview {
 
   bind() {
     const restart = () => { this.cursors = [null]; this.finished.refresh(); };
-    // The active list is held whole here, so it filters as one types; the
-    // finished list is paged by the server, so it asks again (q=, kind=).
+    // Both lists are paged by the server, so a filter asks again: the
+    // active page's stream is opened anew (q=, kind=).
     let typing = null;
     $("filter").addEventListener("input", (e) => {
-      this.filter = e.target.value.trim().toLowerCase(); this.page = 0; this.render();
+      this.filter = e.target.value.trim();
       clearTimeout(typing);
-      typing = setTimeout(restart, 300);
+      typing = setTimeout(() => { this.page = 0; this.follow(); restart(); }, 300);
     });
-    $("kind").addEventListener("change", (e) => { this.kind = e.target.value; this.page = 0; this.render(); restart(); });
+    $("kind").addEventListener("change", (e) => { this.kind = e.target.value; this.page = 0; this.follow(); restart(); });
     $("active-rows").addEventListener("click", (e) => {
       const button = e.target.closest("button.expand");
       if (!button) return;
@@ -193,8 +193,8 @@ export class Overview {
       else { this.expanded.set(id, null); this.loadChildren(id); }
       this.render();
     });
-    $("active-prev").addEventListener("click", () => { this.page = Math.max(0, this.page - 1); this.render(); });
-    $("active-next").addEventListener("click", () => { this.page += 1; this.render(); });
+    $("active-prev").addEventListener("click", () => { this.page = Math.max(0, this.page - 1); this.follow(); });
+    $("active-next").addEventListener("click", () => { this.page += 1; this.follow(); });
     $("finished-status").addEventListener("change", restart);
     $("finished-since").addEventListener("change", restart);
     $("finished-first").addEventListener("click", restart);
@@ -203,8 +203,40 @@ export class Overview {
     });
   }
 
-  start() {
+  /** `base` with the page's query: its offset, the kind and the text. */
+  pageUrl(base) {
+    const params = new URLSearchParams({ limit: String(PAGE), offset: String(this.page * PAGE) });
+    if (this.kind) params.set("kind", this.kind);
+    if (this.filter) params.set("q", this.filter);
+    return `${base}?${params}`;
+  }
+
+  /**
+   * Follows the page shown: its stream sends the page's jobs only (the
+   * server keeps what a dashboard costs to its page, not to every job),
+   * so another page, kind or text opens another stream.
+   */
+  follow() {
+    if (this.feed) this.feed.stop();
+    this.jobs = new Map();
+    this.total = null;
+    this.feed = new Feed({
+      streamUrl: this.pageUrl("/api/v1/jobs/active/events"),
+      pollUrl: this.pageUrl("/api/v1/jobs/active"),
+      onSnapshot: (list) => this.replace(list),
+      onPoll: (body) => { if (body.total != null) this.total = body.total; this.replace(body.data); },
+      onProgress: (record) => this.update(record),
+      onLeave: ({ jobId }) => this.leave(jobId),
+      onUnauthorized: this.onUnauthorized,
+    });
     this.feed.start();
+    this.count.refresh();
+    this.invalidate();
+  }
+
+  start() {
+    this.follow();
+    this.count.start();
     this.finished.start();
     this.schedules.start();
     // Relative times ("in 3 min") move even when no job does; expanded
@@ -216,7 +248,8 @@ export class Overview {
   }
 
   stop() {
-    this.feed.stop();
+    if (this.feed) this.feed.stop();
+    this.count.stop();
     this.finished.stop();
     this.schedules.stop();
     clearInterval(this.clock);
@@ -231,8 +264,7 @@ export class Overview {
     const which = $("finished-status").value;
     if (which) params.set("status", which);
     if (this.kind) params.set("kind", this.kind);
-    const q = $("filter").value.trim();
-    if (q) params.set("q", q);
+    if (this.filter) params.set("q", this.filter);
     const cursor = this.cursors[this.cursors.length - 1];
     if (cursor) params.set("cursor", cursor);
     return `/api/v1/jobs?${params}`;
@@ -261,7 +293,15 @@ export class Overview {
     this.invalidate();
   }
 
+  /** A job left the page (it ended, or moved off it): its row goes. */
+  leave(id) {
+    this.jobs.delete(id);
+    this.count.refresh();
+    this.invalidate();
+  }
+
   update(record) {
+    if (!this.jobs.has(record.jobId)) this.count.refresh(); // it joined the page
     if (record.status === "completed" || record.status === "failed") {
       this.jobs.delete(record.jobId);
       // Shown among the finished at once, and kept there until the
@@ -292,14 +332,10 @@ export class Overview {
   }
 
   render() {
-    let list = [...this.jobs.values()];
+    const list = [...this.jobs.values()];
     this.learnKinds(list);
-    if (this.kind) list = list.filter((r) => r.kind === this.kind);
-    if (this.filter) list = list.filter((r) => searchText(r).includes(this.filter));
     list.sort(byStart);
-    const pages = Math.max(1, Math.ceil(list.length / PAGE));
-    this.page = Math.min(this.page, pages - 1);
-    const shown = list.slice(this.page * PAGE, (this.page + 1) * PAGE);
+    const shown = list.slice(0, PAGE);
     const rows = shown.flatMap((record) => {
       const open = this.expanded.has(record.jobId);
       const row = activeRow(record, open);
@@ -313,12 +349,14 @@ export class Overview {
       return [row, ...children];
     });
     replaceRows($("active-rows"), rows);
-    $("active-count").textContent = `(${n(this.jobs.size)})`;
-    $("active-empty").hidden = shown.length > 0;
-    $("active-page").textContent = list.length
-      ? `${n(this.page * PAGE + 1)}–${n(this.page * PAGE + shown.length)} of ${n(list.length)}` : "";
+    const offset = this.page * PAGE;
+    const total = this.total == null ? offset + shown.length : Math.max(this.total, offset + shown.length);
+    $("active-count").textContent = `(${n(total)})`;
+    $("active-empty").hidden = shown.length > 0 || this.page > 0;
+    $("active-page").textContent = total
+      ? `${n(shown.length ? offset + 1 : offset)}–${n(offset + shown.length)} of ${n(total)}` : "";
     $("active-prev").disabled = this.page === 0;
-    $("active-next").disabled = this.page >= pages - 1;
+    $("active-next").disabled = offset + PAGE >= total;
   }
 
   /** Adds the kinds of `records` to the kind filter's choices. */

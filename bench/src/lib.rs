@@ -24,6 +24,7 @@
 //! | `jp-latency` | 7 | delivery latency of each event, from the write to the stream client |
 //! | `jp-streams` | 8, 9 | many open streams (RSS, Redis connections), then the fan-out of an update |
 //! | `jp-watchers` | 10 | server CPU per watcher: polling against streaming |
+//! | `jp-dashboards` | 12 | 10,000 jobs writing once a second, N dashboards' streams of a page of 50: server CPU per dashboard |
 //! | `checkpoint_load` | 11 | checkpoints reaching PostgreSQL, batched against one statement each |
 //! | `sqlite_size` | "SQLite archive" | the SQLite file's size per job and its write rates |
 //! | `redis_writes` | "Redis Cluster" | the write script's throughput and memory per job, node against cluster |

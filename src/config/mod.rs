@@ -241,6 +241,13 @@ pub struct PushSettings {
     /// it reconnects a stream that ended.
     #[arg(long, env = "SSE_RETRY_MS", default_value_t = 3000)]
     pub sse_retry_ms: u64,
+    /// How often, at most, in milliseconds, a stream of the active list
+    /// sends: what changed on its page within one window leaves together,
+    /// each job once in its latest state (a page of 50 jobs writing once a
+    /// second is then 4 sends a second, not 50).
+    #[arg(long, env = "SSE_BATCH_MS", default_value_t = 250,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub sse_batch_ms: u64,
 }
 
 impl PushSettings {
@@ -249,6 +256,7 @@ impl PushSettings {
         StreamSettings {
             heartbeat: Duration::from_secs(self.sse_heartbeat_secs),
             retry: Duration::from_millis(self.sse_retry_ms),
+            batch: Duration::from_millis(self.sse_batch_ms),
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct Change {
     pub stalled: bool,
     /// Still `preparing` or `in_progress`: it can stall.
     active: bool,
+    /// The record has no `startedAt` yet: the active list sorts it last
+    /// until it has one.
+    unstarted: bool,
     /// When the record was last written, and how often its writer said it
     /// would: when it will stall.
     updated_at: Option<DateTime<Utc>>,
@@ -47,6 +50,7 @@ impl Change {
             terminal: record.status.is_terminal(),
             stalled: record.stalled,
             active: record.status.is_active(),
+            unstarted: record.started_at.is_none(),
             updated_at: record.updated_at,
             refresh_interval_ms: record.refresh_interval_ms,
             progress: (record.status.rank(), record.current_sent_count),
@@ -88,6 +92,12 @@ impl Change {
             (version, false) => Some(version.to_string()),
             (version, true) => Some(format!("{version}s")),
         }
+    }
+
+    /// The record has no `startedAt` yet: the active list, ordered by
+    /// start, sorts it last and moves it once it starts.
+    pub fn unstarted(&self) -> bool {
+        self.unstarted
     }
 
     /// When this record will count as stalled, unless a newer one comes;

@@ -7,9 +7,11 @@
 //! - a stream of one job holds a [`watch`] receiver of that job: progress
 //!   is a state, not a log, so the channel keeps only the latest change and
 //!   a stream that was busy reads just that;
-//! - a stream of the active list holds a [`broadcast`] receiver of every
-//!   change; one that falls more than [`FEED_CAPACITY`] changes behind is
-//!   told it lagged and catches up from a snapshot;
+//! - a stream of the active list holds the same [`watch`] receivers, of
+//!   the jobs on its page only, so a change of a job on no page costs one
+//!   map lookup here and nothing per stream; and one hub-wide
+//!   `watch<u64>` that moves when the active set may have changed (a job
+//!   appeared, started or ended), on which it reads its page again;
 //! - a job's log lines are a log: a stream of one job also holds a
 //!   [`broadcast`] receiver of its job's [`LogBatch`]es; one that falls
 //!   more than [`LOG_BACKLOG`] batches behind is told it lagged and reads
@@ -18,7 +20,7 @@
 //!   ([`JobWatch`]'s `Drop`).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     net::IpAddr,
     sync::{Arc, Mutex, MutexGuard, OnceLock},
 };
@@ -34,10 +36,10 @@ use super::{
 };
 use crate::domain::{JobId, LogBatch, ProgressRecord, StallPolicy};
 
-/// Changes a stream of the active list may fall behind before it catches
-/// up from a snapshot instead: about ten seconds of 100 updates a second
-/// (100 jobs each flushing once a second), the most a dashboard shows at
-/// once; beyond that a snapshot is cheaper than the backlog.
+/// Changes the memory store's feed (the bus of a single process) holds
+/// for a hub that is busy: about ten seconds of 100 updates a second (100
+/// jobs each flushing once a second); a hub that falls further behind
+/// resyncs its streams, as after a bus drop.
 pub const FEED_CAPACITY: usize = 1024;
 
 /// Batches of log lines a stream of one job may fall behind before it
@@ -72,7 +74,13 @@ pub struct BusState {
 pub struct Hub {
     /// A std mutex: held for a map lookup, never across an await.
     jobs: Mutex<HashMap<JobId, JobChannels>>,
-    feed: broadcast::Sender<Arc<Change>>,
+    /// Moves when a change may have moved a job into or out of the
+    /// active list (see `moves_membership`).
+    active_set: watch::Sender<u64>,
+    /// The active jobs this instance has seen a change of and that have
+    /// not ended or stalled since: a change of a job not in it may be a
+    /// job appearing. A std mutex: held for one set operation.
+    seen: Mutex<HashSet<JobId>>,
     bus: watch::Sender<BusState>,
     slots: Arc<Slots>,
     /// A std mutex: held for a few set operations, never across an await.
@@ -92,7 +100,8 @@ impl Hub {
     pub fn new(max_streams: usize, max_per_client: usize, stall_policy: StallPolicy) -> Self {
         Self {
             jobs: Mutex::default(),
-            feed: broadcast::Sender::new(FEED_CAPACITY),
+            active_set: watch::Sender::new(0),
+            seen: Mutex::default(),
             bus: watch::Sender::new(BusState::default()),
             slots: Arc::new(Slots::new(max_streams, max_per_client)),
             stalls: Mutex::default(),
@@ -173,7 +182,9 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Hands a change to the streams of its job and of the active list.
+    /// Hands a change to the streams watching its job, and tells the
+    /// streams of the active list when the set of active jobs may have
+    /// changed.
     pub fn publish(&self, change: Change) {
         let change = Arc::new(change);
         self.track(&change);
@@ -185,8 +196,33 @@ impl Hub {
             parent.children.send_modify(|n| *n = n.wrapping_add(1));
         }
         drop(jobs);
-        // No receiver is no error: nobody watches the list right now.
-        let _ = self.feed.send(change);
+        if self.moves_membership(&change) {
+            self.active_set.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Whether `change` may move its job into, out of, or within the
+    /// active list (ordered by start): a job this instance has not seen
+    /// (new, or older than the instance: one needless re-read of the
+    /// pages each), a job that ended, or one not started yet. A job that
+    /// stalls leaves the set without moving (so jobs abandoned without an
+    /// end do not stay in it), and its recovery counts as new. Every
+    /// other change leaves the pages as they were.
+    fn moves_membership(&self, change: &Change) -> bool {
+        // Each operation leaves the set whole, so a poisoned lock is usable.
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if change.terminal {
+            seen.remove(&change.job_id);
+            return true;
+        }
+        if change.stalled {
+            seen.remove(&change.job_id);
+            return false;
+        }
+        seen.insert(change.job_id.clone()) || change.unstarted()
     }
 
     /// Hands a job's new log lines to the streams of that job.
@@ -233,9 +269,10 @@ impl Hub {
         }
     }
 
-    /// Every change from now on.
-    pub fn watch_all(&self) -> broadcast::Receiver<Arc<Change>> {
-        self.feed.subscribe()
+    /// Moves whenever the set of active jobs may have changed: a job
+    /// appeared, started or ended.
+    pub fn active_set(&self) -> watch::Receiver<u64> {
+        self.active_set.subscribe()
     }
 
     /// The bus's state, to wait on.
@@ -321,6 +358,7 @@ mod tests {
     fn change(id: &str, version: u64, status: JobStatus) -> Change {
         let mut record = ProgressRecord::new(JobId::parse(id).unwrap(), status, Some(10));
         record.version = version;
+        record.started_at = Some(Utc::now());
         Change::of(&record).unwrap()
     }
 
@@ -375,6 +413,19 @@ mod tests {
         assert!(hub.jobs().contains_key(&id), "one watch is left");
         drop(second);
         assert!(hub.jobs().is_empty());
+    }
+
+    #[test]
+    fn only_a_job_appearing_or_ending_moves_the_active_set() {
+        let hub = Hub::new(1, 0, StallPolicy::default());
+        let mut set = hub.active_set();
+        hub.publish(change("a", 1, JobStatus::InProgress));
+        assert!(set.has_changed().unwrap(), "a new job");
+        set.borrow_and_update();
+        hub.publish(change("a", 2, JobStatus::InProgress));
+        assert!(!set.has_changed().unwrap(), "progress of a listed job");
+        hub.publish(change("a", 3, JobStatus::Completed));
+        assert!(set.has_changed().unwrap(), "it ended");
     }
 
     #[test]

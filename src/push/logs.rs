@@ -99,7 +99,9 @@ impl LogCursor {
         tx: &mpsc::Sender<Box<Event>>,
     ) -> bool {
         loop {
-            let Some(page) = ctx.reader.log_page(id, self.seq, MAX_LOG_PAGE).await else {
+            // Boxed, as `read_job` in `push/stream.rs` is: room for the
+            // store's read would otherwise be held by every idle stream.
+            let Some(page) = Box::pin(ctx.reader.log_page(id, self.seq, MAX_LOG_PAGE)).await else {
                 return true;
             };
             if !self.send(tx, change, &page.lines).await {

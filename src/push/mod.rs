@@ -15,16 +15,19 @@
 //!   itself; the NATS [`Publisher`] for writers. `push/sharded.rs`: the
 //!   subscription to a cluster's shard channels.
 //! - [`hub`]: the per-instance fan-out: the latest change per watched job,
-//!   a bounded feed of every change, the bus's state, the cap on streams.
+//!   whether the active set moved, the bus's state, the cap on streams.
 //! - [`slots`]: the caps on open streams, per instance and per client; a
 //!   slot belongs to the response body, so it ends with the connection.
 //! - `push/stalls.rs`: when each active job will stall, so the hub
 //!   announces it (one deadline structure, no timer per stream).
-//! - [`stream`]: what one stream sends: the snapshot, each change, `end`;
+//! - [`stream`]: what a stream of one job sends: the snapshot, each change, `end`;
 //!   [`logs`]: what it sends of the job's log (`event: log`);
 //!   `push/context.rs`: what both need ([`stream::Context`]);
 //!   `push/coalesce.rs`: a parent's re-reads for its children's changes,
 //!   at most one a second.
+//! - [`page`]: what a stream of the active list sends: its page's
+//!   `snapshot`, then its jobs' changes and who joined or left the page,
+//!   gathered over a window (`push/batch.rs`, `SSE_BATCH_MS`).
 //!
 //! What the polling design feared, and the answer here:
 //!
@@ -47,12 +50,14 @@
 //!   worst polling latency.
 //! - *Debugging*: `curl -N .../events` shows the stream as plain text.
 
+mod batch;
 pub mod bus;
 pub mod change;
 mod coalesce;
 mod context;
 pub mod hub;
 pub mod logs;
+pub mod page;
 mod resubscribe;
 mod sharded;
 pub mod slots;

@@ -2,8 +2,8 @@
 //!
 //! A stream of one job sends its snapshot (unless `Last-Event-ID` says the
 //! client has it), then every newer change, then `end` once the job has
-//! completed or failed. A stream of the active list sends a `snapshot` of
-//! the list, then each change. Both read through the response cache every
+//! completed or failed (a stream of the active list: `push/page.rs`).
+//! Both read through the response cache every
 //! [`POLL_INTERVAL`] while the bus is down, and for one cache period more
 //! once it is back (what happened while it was down was missed, and the
 //! cache may still hold an answer from before). The task ends when the
@@ -17,26 +17,23 @@
 //! however many children write; sent when it differs from what the client
 //! has, under the same version when only the roll-up moved.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
 use actix_web::web::Bytes;
 use actix_web_lab::sse::{Data, Event};
 use bytestring::ByteString;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 pub use super::context::Context;
 use super::{
     change::Change,
     coalesce::Coalesced,
-    hub::{Hub, JobWatch},
+    hub::JobWatch,
     logs::{LogCursor, event_id},
 };
-use crate::{
-    domain::{JobFilter, JobId, ProgressRecord},
-    read::Page,
-};
+use crate::domain::JobId;
 
 /// How often a stream re-reads its jobs while the bus is down: the
 /// response cache's period, so a watcher sees polling latency at worst and
@@ -44,26 +41,25 @@ use crate::{
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// When a stream reads through the cache instead of waiting for the bus.
-struct Polling {
+pub(super) struct Polling {
     bus: tokio::sync::watch::Receiver<super::hub::BusState>,
     /// Poll until then, though the bus is up: it just came back.
     catch_up_until: Option<Instant>,
     /// How long after the bus came back a read may still be stale.
     staleness: Duration,
-    tick: tokio::time::Interval,
+    /// Ticks while polling only: a stream whose bus is up holds no timer.
+    tick: Option<tokio::time::Interval>,
 }
 
 impl Polling {
-    fn new(ctx: &Context) -> Self {
+    pub(super) fn new(ctx: &Context) -> Self {
         let mut bus = ctx.hub.bus_state();
         bus.borrow_and_update();
-        let mut tick = tokio::time::interval(POLL_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
             bus,
             catch_up_until: None,
             staleness: ctx.reader.staleness(),
-            tick,
+            tick: None,
         }
     }
 
@@ -77,16 +73,26 @@ impl Polling {
 
     /// Resolves on each read to make: a tick while polling, or the bus
     /// coming back (which starts a catch-up of one cache period).
-    async fn next(&mut self) {
+    pub(super) async fn next(&mut self) {
         loop {
             let polling = self.active();
+            // The timer lives while polling lasts; its first tick is at
+            // once, as a read should be when polling starts.
+            if !polling {
+                self.tick = None;
+            } else if self.tick.is_none() {
+                let mut tick = tokio::time::interval(POLL_INTERVAL);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                self.tick = Some(tick);
+            }
+            let (tick, bus) = (&mut self.tick, &mut self.bus);
             tokio::select! {
-                _ = self.tick.tick(), if polling => return,
-                changed = self.bus.changed() => {
+                () = next_tick(tick), if polling => return,
+                changed = bus.changed() => {
                     if changed.is_err() {
                         std::future::pending::<()>().await;
                     }
-                    if self.bus.borrow_and_update().up {
+                    if bus.borrow_and_update().up {
                         self.catch_up_until = Some(Instant::now() + self.staleness + POLL_INTERVAL);
                         return;
                     }
@@ -96,20 +102,30 @@ impl Polling {
     }
 }
 
+/// Resolves at the timer's next tick; never without a timer.
+async fn next_tick(tick: &mut Option<tokio::time::Interval>) {
+    match tick {
+        Some(tick) => {
+            tick.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Sends one event; `false` once the client is gone.
-async fn send(tx: &mpsc::Sender<Box<Event>>, event: Event) -> bool {
+pub(super) async fn send(tx: &mpsc::Sender<Box<Event>>, event: Event) -> bool {
     tx.send(Box::new(event)).await.is_ok()
 }
 
 /// `data` as event data: JSON is UTF-8, so this never fails in practice.
-fn text(data: &Bytes) -> ByteString {
+pub(super) fn text(data: &Bytes) -> ByteString {
     ByteString::try_from(data.clone()).unwrap_or_default()
 }
 
 /// `event: progress` with the change's [event id](Change::event_id)
 /// (when its version is known), and the last log line sent (`seq`; see
 /// [`event_id`]).
-fn progress(change: &Change, seq: u64) -> Event {
+pub(super) fn progress(change: &Change, seq: u64) -> Event {
     let data = Data::new(text(&change.data)).event("progress");
     match event_id(change, seq) {
         Some(id) => data.id(id).into(),
@@ -157,13 +173,15 @@ fn end() -> Event {
     Data::new("").event("end").into()
 }
 
-fn stopping() -> Event {
+pub(super) fn stopping() -> Event {
     Event::Comment("the server is stopping; reconnect".into())
 }
 
 /// The job's current state through the response cache, if it can be read.
-async fn read_job(ctx: &Context, id: &JobId) -> Option<Change> {
-    let served = ctx.reader.job(id.clone(), &ctx.request_id).await;
+pub(super) async fn read_job(ctx: &Context, id: &JobId) -> Option<Change> {
+    // Boxed: the read path's future is several KB, and a stream's task
+    // would hold room for it for as long as it is open, idle or not.
+    let served = Box::pin(ctx.reader.job(id.clone(), &ctx.request_id)).await;
     Change::from_rendered(&served.response)
 }
 
@@ -266,147 +284,5 @@ pub async fn job(
             return;
         }
         last = change;
-    }
-}
-
-/// Which jobs a stream of the active list follows.
-#[derive(Debug, Clone)]
-pub enum Selection {
-    /// The active list's page (its snapshot), and every job's changes;
-    /// children's too when `children` (else only jobs without a parent).
-    Active {
-        /// The snapshot's page.
-        page: Page,
-        /// Child jobs are listed too (`children=true`).
-        children: bool,
-    },
-    /// These jobs only.
-    Jobs(Vec<JobId>),
-}
-
-impl Selection {
-    fn follows(&self, change: &Change) -> bool {
-        match self {
-            Selection::Active { children, .. } => *children || change.parent.is_none(),
-            Selection::Jobs(ids) => ids.contains(&change.job_id),
-        }
-    }
-
-    /// The `snapshot` event's data: a JSON array of the records, read
-    /// through the response cache; `None` when it cannot be read.
-    pub async fn snapshot(&self, ctx: &Context) -> Option<Bytes> {
-        match self {
-            Selection::Active { page, children } => {
-                let filter = JobFilter::default().top_level_unless(*children);
-                let served = ctx
-                    .reader
-                    .active_filtered(*page, filter, &ctx.request_id)
-                    .await;
-                served.response.data()
-            }
-            Selection::Jobs(ids) => {
-                let reads = ids.iter().map(|id| read_job(ctx, id));
-                let records: Vec<Bytes> = futures_util::future::join_all(reads)
-                    .await
-                    .into_iter()
-                    .flatten()
-                    .map(|change| change.data)
-                    .collect();
-                let mut array = Vec::from(&b"["[..]);
-                for (i, record) in records.iter().enumerate() {
-                    if i > 0 {
-                        array.push(b',');
-                    }
-                    array.extend_from_slice(record);
-                }
-                array.push(b']');
-                Some(Bytes::from(array))
-            }
-        }
-    }
-}
-
-/// Notes every record of a snapshot for the stall watch (see
-/// [`Hub::track`]).
-fn track_all(hub: &Hub, snapshot: &Bytes) {
-    let Ok(records) = serde_json::from_slice::<Vec<ProgressRecord>>(snapshot) else {
-        return;
-    };
-    for record in &records {
-        if let Some(change) = Change::of(record) {
-            hub.track(&Arc::new(change));
-        }
-    }
-}
-
-fn snapshot_event(data: &Bytes) -> Event {
-    Data::new(text(data)).event("snapshot").into()
-}
-
-/// The stream of several jobs, from the `snapshot` on.
-pub async fn jobs(
-    ctx: Context,
-    selection: Selection,
-    mut feed: broadcast::Receiver<Arc<Change>>,
-    snapshot: Bytes,
-    tx: mpsc::Sender<Box<Event>>,
-) {
-    if !send(&tx, snapshot_event(&snapshot)).await {
-        return;
-    }
-    track_all(&ctx.hub, &snapshot);
-    let mut last_snapshot = snapshot;
-    let mut polling = Polling::new(&ctx);
-    loop {
-        let resnapshot = tokio::select! {
-            () = tx.closed() => return,
-            () = ctx.hub.stopping() => {
-                send(&tx, stopping()).await;
-                return;
-            }
-            received = feed.recv() => match received {
-                Ok(change) => {
-                    // Coalesce: whatever else arrived meanwhile, latest
-                    // per job.
-                    let mut pending: HashMap<JobId, Arc<Change>> = HashMap::new();
-                    let mut lagged = false;
-                    for change in std::iter::once(Ok(change)).chain(std::iter::from_fn(|| {
-                        match feed.try_recv() {
-                            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => None,
-                            other => Some(other),
-                        }
-                    })) {
-                        match change {
-                            Ok(change) if selection.follows(&change) => {
-                                pending.insert(change.job_id.clone(), change);
-                            }
-                            Ok(_) => {}
-                            Err(_) => lagged = true,
-                        }
-                    }
-                    for change in pending.values() {
-                        if !send(&tx, progress(change, 0)).await {
-                            return;
-                        }
-                    }
-                    lagged
-                }
-                // Fell behind: the backlog is gone; a snapshot replaces it.
-                Err(broadcast::error::RecvError::Lagged(_)) => true,
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            () = polling.next() => true,
-        };
-        if !resnapshot {
-            continue;
-        }
-        if let Some(snapshot) = selection.snapshot(&ctx).await
-            && snapshot != last_snapshot
-        {
-            if !send(&tx, snapshot_event(&snapshot)).await {
-                return;
-            }
-            last_snapshot = snapshot;
-        }
     }
 }

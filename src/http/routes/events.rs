@@ -14,12 +14,13 @@ use tokio::sync::mpsc;
 
 use super::jobs::PageQuery;
 use crate::{
-    domain::{JobFilter, JobId},
+    domain::JobId,
     http::{ApiError, AppState, RequestId, client, error::RETRY_AFTER_SECS, respond::respond},
     push::{
         change::Change,
+        page::{self, Selection},
         slots::{Refused, StreamSlot},
-        stream::{self, Context, EventId, Selection},
+        stream::{self, Context, EventId},
     },
 };
 
@@ -37,6 +38,8 @@ pub struct StreamSettings {
     pub heartbeat: Duration,
     /// The `retry:` hint: how long a browser waits before reconnecting.
     pub retry: Duration,
+    /// A stream of the active list sends at most once this often.
+    pub batch: Duration,
 }
 
 /// The response for a stream fed by `rx`, holding `slot` (none for
@@ -157,11 +160,10 @@ pub struct ActiveQuery {
 
 impl ActiveQuery {
     fn selection(&self) -> Result<Selection, ApiError> {
-        let children = self.page.children()?;
         let Some(ids) = &self.ids else {
             return Ok(Selection::Active {
                 page: self.page.parse()?,
-                children,
+                filter: self.page.filter()?,
             });
         };
         let ids: Vec<&str> = ids.split(',').filter(|id| !id.is_empty()).collect();
@@ -179,7 +181,8 @@ impl ActiveQuery {
     }
 }
 
-/// The active list (or chosen jobs): a snapshot, then each change.
+/// A page of the active list (or chosen jobs): a snapshot, then its jobs'
+/// changes and who joined or left it, at most once per batch window.
 #[tracing::instrument(name = "active_events", level = "debug", skip_all)]
 pub async fn active(
     request: HttpRequest,
@@ -192,11 +195,10 @@ pub async fn active(
     if slot.is_none() {
         // HEAD: the status GET would give; only the active list's read can
         // fail (a stream of chosen jobs leaves out what it cannot read).
-        if let Selection::Active { page, children } = &selection {
-            let filter = JobFilter::default().top_level_unless(*children);
+        if let Selection::Active { page, filter } = &selection {
             let served = state
                 .reader
-                .active_filtered(*page, filter, request_id.as_str())
+                .active_filtered(*page, filter.clone(), request_id.as_str())
                 .await;
             if served.response.data().is_none() {
                 return Ok(respond(&request, &served));
@@ -204,14 +206,15 @@ pub async fn active(
         }
         return Ok(headers_only(&request, state.streams));
     }
-    let feed = state.hub.watch_all();
+    // Taken before the snapshot is read, so no job joining after it is
+    // missed.
+    let active_set = state.hub.active_set();
     let ctx = context(&state, &request_id);
     let snapshot = match &selection {
-        Selection::Active { page, children } => {
-            let filter = JobFilter::default().top_level_unless(*children);
+        Selection::Active { page, filter } => {
             let served = state
                 .reader
-                .active_filtered(*page, filter, request_id.as_str())
+                .active_filtered(*page, filter.clone(), request_id.as_str())
                 .await;
             match served.response.data() {
                 Some(data) => data,
@@ -225,6 +228,13 @@ pub async fn active(
             .unwrap_or_else(|| web::Bytes::from_static(b"[]")),
     };
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(stream::jobs(ctx, selection, feed, snapshot, tx));
+    tokio::spawn(page::jobs(
+        ctx,
+        selection,
+        active_set,
+        snapshot,
+        state.streams.batch,
+        tx,
+    ));
     Ok(sse(&request, rx, slot, state.streams))
 }

@@ -1,0 +1,178 @@
+//! Scenario 12: what an open dashboard costs the API. Many active jobs
+//! (10,000) each written once a second, and N dashboards' streams of the
+//! active list's first page (`limit=50`): the server's CPU over the same
+//! window with no dashboard and with N, and the difference per dashboard.
+//!
+//! Writes go straight through `RedisStore::write` (the write script that
+//! stores, indexes and publishes), as a worker's flush does.
+//!
+//! Every result is printed on stdout as `RESULT<TAB>name<TAB>value`.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use job_progress::domain::JobId;
+use job_progress_bench::{
+    measure::result,
+    procfs::cpu_time,
+    sse::{Event, Tally, open_streams},
+    stores::{RecordWriter, RedisArgs, job_ids},
+};
+
+/// Scenario 12: API CPU per open dashboard at many active jobs.
+#[derive(Parser)]
+struct DashboardsArgs {
+    #[command(flatten)]
+    redis: RedisArgs,
+    /// Server address, e.g. 127.0.0.1:18080.
+    #[arg(long)]
+    addr: String,
+    /// Active jobs, each written once a second.
+    #[arg(long, default_value_t = 10_000)]
+    jobs: u64,
+    /// Dashboards, each one stream of the active list's first page.
+    #[arg(long, default_value_t = 100)]
+    dashboards: usize,
+    /// The page a dashboard shows.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Each measuring window, without and with the dashboards.
+    #[arg(long, default_value_t = 20)]
+    secs: u64,
+    /// The server process: its CPU time from /proc.
+    #[arg(long)]
+    server_pid: u32,
+    #[arg(long, default_value = "bench-dash-")]
+    id_prefix: String,
+}
+
+/// The writer: every job once a second, the jobs spread evenly over it
+/// (a batch every 10 ms), until `stop`; counts its writes (a writer that
+/// falls behind shows as fewer than `jobs` a second).
+async fn write_every_second(
+    writer: Arc<RecordWriter>,
+    ids: Arc<Vec<JobId>>,
+    stop: Arc<AtomicBool>,
+    writes: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    const TICK: Duration = Duration::from_millis(10);
+    let per_tick = ids.len().div_ceil(100);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut count = 1;
+    while !stop.load(Ordering::Relaxed) {
+        count += 1;
+        for batch in ids.chunks(per_tick) {
+            tick.tick().await;
+            let sent = batch.iter().map(|id| writer.write(id, count));
+            for written in futures_util::future::join_all(sent).await {
+                written?;
+            }
+            writes.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+/// The server's CPU time, in µs.
+fn server_cpu_us(pid: u32) -> anyhow::Result<u64> {
+    Ok(cpu_time(pid)?.as_micros() as u64)
+}
+
+/// The server's cores busy over `secs` (CPU seconds per second), and the
+/// writes made meanwhile per second.
+async fn measure(pid: u32, secs: u64, writes: &AtomicU64) -> anyhow::Result<(f64, f64)> {
+    let (cpu0, writes0, t0) = (
+        server_cpu_us(pid)?,
+        writes.load(Ordering::Relaxed),
+        Instant::now(),
+    );
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu = (server_cpu_us(pid)? - cpu0) as f64 / 1e6;
+    let written = (writes.load(Ordering::Relaxed) - writes0) as f64;
+    Ok((cpu / elapsed, written / elapsed))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = DashboardsArgs::parse();
+    let writer = Arc::new(RecordWriter::new(&args.redis)?);
+    let ids = Arc::new(job_ids(&args.id_prefix, args.jobs)?);
+    eprintln!("seeding {} active jobs", ids.len());
+    for batch in ids.chunks(100) {
+        for written in
+            futures_util::future::join_all(batch.iter().map(|id| writer.write(id, 1))).await
+        {
+            written?;
+        }
+    }
+
+    let (stop, writes) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let updates = tokio::spawn(write_every_second(
+        writer.clone(),
+        ids.clone(),
+        stop.clone(),
+        writes.clone(),
+    ));
+    // Two seconds for the writer to settle into its pace.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!("no dashboard: {} s", args.secs);
+    let (idle_cores, idle_writes) = measure(args.server_pid, args.secs, &writes).await?;
+
+    let tally = Arc::new(Tally::default());
+    let path = format!("/api/v1/jobs/active/events?limit={}", args.limit);
+    let streams = open_streams(
+        &args.addr,
+        &[path],
+        args.dashboards,
+        50,
+        false,
+        &tally,
+        |_: usize, _: usize, _: &Event, _: Instant| {},
+    )
+    .await;
+    let opened = tally.opened.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!("{opened} dashboards: {} s", args.secs);
+    let events0 = tally.events.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    let (busy_cores, busy_writes) = measure(args.server_pid, args.secs, &writes).await?;
+    let events =
+        (tally.events.load(Ordering::Relaxed) - events0) as f64 / t0.elapsed().as_secs_f64();
+    let open_at_end = opened - tally.ended.load(Ordering::Relaxed);
+
+    stop.store(true, Ordering::Relaxed);
+    drop(streams);
+    updates.await??;
+
+    result("jobs", args.jobs);
+    result("dashboards_requested", args.dashboards);
+    result("dashboards_opened", opened);
+    result("dashboards_failed", tally.failed.load(Ordering::Relaxed));
+    result("dashboards_open_at_end", open_at_end);
+    result("page_limit", args.limit);
+    result("window_secs", args.secs);
+    result("writes_per_sec_0", format!("{idle_writes:.0}"));
+    result("writes_per_sec_n", format!("{busy_writes:.0}"));
+    result("server_cores_0", format!("{idle_cores:.3}"));
+    result("server_cores_n", format!("{busy_cores:.3}"));
+    result(
+        "events_per_dashboard_per_sec",
+        format!("{:.1}", events / opened.max(1) as f64),
+    );
+    result(
+        "api_cores_per_dashboard",
+        format!("{:.4}", (busy_cores - idle_cores) / opened.max(1) as f64),
+    );
+    std::process::exit(0);
+}

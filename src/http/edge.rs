@@ -2,6 +2,7 @@
 //! size limit, the log line and the metrics of every answer.
 
 use std::{
+    borrow::Cow,
     sync::{
         OnceLock,
         atomic::{AtomicU64, Ordering},
@@ -51,6 +52,12 @@ impl FromRequest for RequestId {
         ))
     }
 }
+
+/// The route pattern a handler names for its request's metrics, so the
+/// edge need not ask actix for it (`match_pattern` matches the path
+/// against the routes again); set by the most requested route.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutePattern(pub &'static str);
 
 /// The most header bytes (names and values) a request may carry. A
 /// dashboard or curl sends well under 2 KiB; the limit keeps memory per
@@ -112,8 +119,15 @@ pub async fn edge(
     response.headers_mut().insert(REQUEST_ID_HEADER, id);
     if let Some(metrics) = metrics {
         let request = response.request();
+        // The pattern a route named for itself, else actix's (which
+        // matches the path against the routes again, regex and all).
+        let named = request.extensions().get::<RoutePattern>().map(|r| r.0);
+        let route = match named {
+            Some(pattern) => Some(Cow::Borrowed(pattern)),
+            None => request.match_pattern().map(Cow::Owned),
+        };
         metrics.http_request(
-            request.match_pattern(),
+            route,
             request.method(),
             response.status(),
             started.elapsed(),

@@ -10,6 +10,7 @@
 //! actix hands over.
 
 use std::{
+    borrow::Cow,
     collections::HashMap,
     sync::{Arc, RwLock},
     time::Duration,
@@ -58,9 +59,10 @@ struct HttpSeries {
     duration: Histogram,
 }
 
-/// The key of an HTTP series: the route pattern as actix gives it (`None`
-/// when no route matched), the method's label, the status.
-type HttpKey = (Option<String>, &'static str, u16);
+/// The key of an HTTP series: the route pattern (`None` when no route
+/// matched), the method's label, the status. A pattern the route named
+/// itself is borrowed, so its lookup allocates nothing.
+type HttpKey = (Option<Cow<'static, str>>, &'static str, u16);
 
 struct Inner {
     recorder: PrometheusRecorder,
@@ -166,10 +168,11 @@ impl ServerMetrics {
     }
 
     /// One answered request: `route` is the matched pattern
-    /// (`HttpRequest::match_pattern`), `None` for an unknown path.
+    /// (`HttpRequest::match_pattern`, or the one the route named), `None`
+    /// for an unknown path.
     pub fn http_request(
         &self,
-        route: Option<String>,
+        route: Option<Cow<'static, str>>,
         method: &Method,
         status: StatusCode,
         took: Duration,
@@ -192,8 +195,9 @@ impl ServerMetrics {
                 let route = Label::new(
                     "route",
                     route
-                        .clone()
-                        .unwrap_or_else(|| names::UNMATCHED_ROUTE.into()),
+                        .as_deref()
+                        .unwrap_or(names::UNMATCHED_ROUTE)
+                        .to_owned(),
                 );
                 let method = Label::from_static_parts("method", method);
                 let status = Label::new("status", status.to_string());

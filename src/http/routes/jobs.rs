@@ -1,12 +1,12 @@
 //! `GET /api/v1/jobs/{jobId}/progress` and `GET /api/v1/jobs/active`
 //! (`?limit=&offset=&kind=&q=&children=`).
 
-use actix_web::{FromRequest as _, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest as _, HttpMessage as _, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::{
     domain::{JobFilter, JobId},
-    http::{ApiError, AppState, RequestId, respond::respond},
+    http::{ApiError, AppState, RequestId, edge::RoutePattern, respond::respond},
     read::Page,
 };
 
@@ -28,6 +28,9 @@ pub async fn progress(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    request
+        .extensions_mut()
+        .insert(RoutePattern("/api/v1/jobs/{job_id}/progress"));
     let raw = request.match_info().get("job_id").unwrap_or_default();
     if let Some(served) = state.reader.cached_job(raw).await {
         return Ok(respond(&request, &served));

@@ -15,15 +15,6 @@ use job_progress::{
     telemetry,
 };
 
-/// mimalloc instead of the system's malloc: under a flood of unknown ids
-/// (each answer a cache entry of its own, expiring a second later),
-/// glibc's malloc took 12 % of the server's CPU in its slow path; mimalloc's
-/// per-thread free lists keep such churn cheap (BENCHMARKS.md, "The read
-/// path won back"). Chosen in the program, not the library, so tests and
-/// embedders keep their own allocator.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The `job-progress` command line.
 #[derive(Debug, Parser)]
 #[command(

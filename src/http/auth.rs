@@ -184,6 +184,16 @@ impl Credentials {
         credentials
     }
 
+    /// Who is calling, for the rate limit: the valid token's name, a read
+    /// token's job, else the client's address (after `TRUSTED_PROXIES`).
+    pub fn client(&self, request: &HttpRequest) -> limit::Client {
+        match self.valid() {
+            Some(Presented::Known(token)) => limit::Client::Token(token.name.clone()),
+            Some(Presented::Job(grant)) => limit::Client::Job(grant.job.clone()),
+            _ => limit::Client::Ip(super::client::address(request)),
+        }
+    }
+
     /// The valid credential presented (the header's first), if any: who
     /// is calling, for the rate limit.
     pub fn valid(&self) -> Option<&Presented> {
@@ -444,7 +454,7 @@ pub async fn require<N: Need>(
             }
             let admitted = match state.limits.as_deref() {
                 None => None,
-                Some(limit) => match limit::admit(limit, &credentials, request.request()) {
+                Some(limit) => match limit::admit(limit, credentials.client(request.request())) {
                     Ok(admitted) => Some(admitted),
                     Err(refused) => {
                         return Ok(request.into_response(refused.error_response_owned()));

@@ -7,7 +7,8 @@
 //! 405 that touches no store).
 //!
 //! The limit runs *after* the route's token check, in the same middleware
-//! ([`auth::require`] calls [`admit`] once the token is accepted), so missing
+//! ([`auth::require`](super::auth::require) calls [`admit`] once the token
+//! is accepted), so missing
 //! or invalid credentials are a 401 whatever the client's bucket holds: a
 //! worker whose token was revoked is told so, not told to slow down. It
 //! follows that a flood of requests with a missing or bad token to a route
@@ -39,10 +40,7 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{
-    HttpRequest,
-    http::header::{HeaderMap, HeaderName, HeaderValue},
-};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use governor::{
     Quota, RateLimiter,
     clock::{Clock as _, DefaultClock},
@@ -50,12 +48,7 @@ use governor::{
     state::keyed::DefaultKeyedStateStore,
 };
 
-#[cfg(doc)]
-use super::auth;
-use super::{
-    ApiError,
-    auth::{Credentials, Presented},
-};
+use super::ApiError;
 use crate::domain::JobId;
 
 /// `X-RateLimit-Limit`: the burst, the most requests a client may make at
@@ -71,9 +64,10 @@ pub const AFTER_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-after"
 /// silent for `burst / rate` seconds, 4 s by default) is the same as none.
 const CLEANUP_EVERY: Duration = Duration::from_secs(60);
 
-/// Who a bucket belongs to.
+/// Who a bucket belongs to (the route's token check says who,
+/// [`auth::require`](super::auth::require)).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Client {
+pub enum Client {
     /// A configured token, by its name.
     Token(Arc<str>),
     /// A job's read tokens, by the job: every token made for one job
@@ -136,19 +130,11 @@ impl RateLimit {
     }
 }
 
-/// A request's turn in the limit, taken by [`auth::require`] once the
-/// route's token check let it in: the `X-RateLimit-*` values to stamp on
-/// its answer, or the 429 (with `Retry-After`) to answer instead.
-pub fn admit<'a>(
-    limit: &'a RateLimit,
-    credentials: &Credentials,
-    request: &HttpRequest,
-) -> Result<Admitted<'a>, ApiError> {
-    let client = match credentials.valid() {
-        Some(Presented::Known(token)) => Client::Token(token.name.clone()),
-        Some(Presented::Job(grant)) => Client::Job(grant.job.clone()),
-        _ => Client::Ip(super::client::address(request)),
-    };
+/// A request's turn in the limit, taken by
+/// [`auth::require`](super::auth::require) once the route's token check let
+/// it in, for `client`: the `X-RateLimit-*` values to stamp on its answer,
+/// or the 429 (with `Retry-After`) to answer instead.
+pub fn admit(limit: &RateLimit, client: Client) -> Result<Admitted<'_>, ApiError> {
     match limit.check(&client) {
         Ok(remaining) => Ok(Admitted { limit, remaining }),
         Err(wait) => {

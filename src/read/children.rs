@@ -20,7 +20,8 @@ use super::{
     ReadError,
     cache::{CacheKey, Served},
     envelope::Rendered,
-    reader::{ProgressReader, mark_stalled, warn_fallback},
+    error::warn_fallback,
+    reader::{ProgressReader, mark_stalled},
 };
 use crate::{
     domain::{JobId, ProgressRecord, Source},

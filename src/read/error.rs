@@ -49,3 +49,9 @@ impl ReadError {
         ReadError::Unavailable
     }
 }
+
+/// Logs a hot-store failure that the archive answers for (the cause to the
+/// log, as [`ReadError::unavailable`] does for a failure nothing answers).
+pub(super) fn warn_fallback(what: &str, err: &StoreError) {
+    tracing::warn!(error = %error_chain(err), "{what} failed; falling back to the archive");
+}

@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Duration};
 
 use futures_util::FutureExt as _;
 
-use super::{ReadError, batch::Batcher, reader::warn_fallback};
+use super::{ReadError, batch::Batcher, error::warn_fallback};
 use crate::{
     domain::{JobId, ProgressRecord, Source},
     store::{Archive, HotStore, StoreError},

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::{
-    ReadError, cache::Served, envelope::Rendered, reader::ProgressReader, reader::warn_fallback,
+    ReadError, cache::Served, envelope::Rendered, error::warn_fallback, reader::ProgressReader,
 };
 use crate::domain::{JobId, JobTail, LogPage, Sample, Source};
 

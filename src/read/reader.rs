@@ -10,6 +10,7 @@ use super::{
     ReadError,
     cache::{CacheKey, ResponseCache, Served},
     envelope::Rendered,
+    error::warn_fallback,
     loads::JobLoads,
 };
 use crate::{
@@ -17,9 +18,8 @@ use crate::{
         FinishedQuery, JobFilter, JobId, ProgressRecord, Schedule, ScheduleId, ScheduleProgress,
         Source, StallPolicy,
     },
-    error::error_chain,
     metrics::ServerMetrics,
-    store::{Archive, HotStore, StoreError},
+    store::{Archive, HotStore},
 };
 
 /// One page of a list.
@@ -301,11 +301,6 @@ impl ProgressReader {
             archive_store: self.archive.name(),
         }
     }
-}
-
-/// Logs a hot-store failure that the archive answers for.
-pub(super) fn warn_fallback(what: &str, err: &StoreError) {
-    tracing::warn!(error = %error_chain(err), "{what} failed; falling back to the archive");
 }
 
 pub(super) fn mark_stalled(

@@ -98,7 +98,7 @@ RUN_DIR=$BENCH/target/runs/$(date +%Y%m%d-%H%M%S)-$MODE
 mkdir -p "$RUN_DIR"
 RESULTS=$RUN_DIR/results.tsv
 PIDS=$RUN_DIR/pids
-: > "$RESULTS"; : > "$PIDS"
+: > "$RESULTS"; : > "$PIDS"; : > "$RUN_DIR/figures.tsv"
 LOG=$RUN_DIR/run.log
 
 SERVER_ENV=(REDIS_URL="$REDIS_URL" DATABASE_URL="$DB_URL" KEY_PREFIX=$PREFIX)

@@ -142,7 +142,9 @@ impl std::fmt::Debug for ResponseCache {
 
 impl ResponseCache {
     /// A cache keeping each response for `period`, holding at most
-    /// `capacity` responses. A zero period disables it.
+    /// `capacity` responses in all: a quarter of them for lists and
+    /// schedules, the rest for single jobs, whose map is the one a flood
+    /// of ids fills. A zero period disables it.
     pub fn new(period: Duration, capacity: u64) -> Self {
         fn loads<K: Hash + Eq + Send + Sync + 'static>(
             period: Duration,
@@ -156,8 +158,8 @@ impl ResponseCache {
             })
         }
         Self {
-            loads: loads(period, capacity),
-            jobs: loads(period, capacity),
+            loads: loads(period, capacity / 4),
+            jobs: loads(period, capacity - capacity / 4),
             period,
             fallback_period: period.min(FALLBACK_PERIOD),
             metrics: None,
@@ -201,7 +203,17 @@ impl ResponseCache {
     /// A miss is not counted: [`get_or_load_job`](Self::get_or_load_job)
     /// follows and counts it.
     pub async fn hit(&self, id: &str) -> Option<Served> {
-        let load = self.jobs.as_ref()?.get(id).await?;
+        self.cached(self.jobs.as_ref()?, id).await
+    }
+
+    /// The answer `loads` holds for `key`, counted as a hit; without the
+    /// entry API's bookkeeping.
+    async fn cached<K, Q>(&self, loads: &Loads<K>, key: &Q) -> Option<Served>
+    where
+        K: std::borrow::Borrow<Q> + Hash + Eq + Send + Sync + 'static,
+        Q: Hash + Eq + ?Sized,
+    {
+        let load = loads.get(key).await?;
         self.count(true);
         Some(Served {
             response: load.await,
@@ -239,13 +251,9 @@ impl ResponseCache {
                 from_cache: false,
             };
         };
-        // The common case, a hit, without the entry API's bookkeeping.
-        if let Some(load) = loads.get(&key).await {
-            self.count(true);
-            return Served {
-                response: load.await,
-                from_cache: true,
-            };
+        // The common case, a hit.
+        if let Some(served) = self.cached(loads, &key).await {
+            return served;
         }
         // A fallback answer leaves the cache early (see `fallback_period`).
         let (cache, forget, after) = (loads.clone(), key.clone(), self.fallback_period);

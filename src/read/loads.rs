@@ -15,7 +15,7 @@ use futures_util::FutureExt as _;
 use super::{ReadError, batch::Batcher, error::warn_fallback};
 use crate::{
     domain::{JobId, ProgressRecord, Source},
-    store::{Archive, HotStore, StoreError},
+    store::{Archive, HotStore, ReadOne, StoreError},
 };
 
 /// The most jobs one batch reads: one `MGET` of the hot store's usual
@@ -55,16 +55,7 @@ impl JobLoads {
             MAX_BATCH,
             Box::new(move |ids: Vec<JobId>| {
                 let hot = Arc::clone(&hot);
-                async move {
-                    match hot.read_each(&ids).await {
-                        Ok(each) => each.into_iter().map(|one| found(one, true)).collect(),
-                        Err(err) => {
-                            warn_fallback("hot store read", &err);
-                            ids.iter().map(|_| Found::Failed).collect()
-                        }
-                    }
-                }
-                .boxed()
+                async move { each_found(hot.read_each(&ids).await, ids.len(), true) }.boxed()
             }),
         );
         let archive = Batcher::new(
@@ -72,16 +63,7 @@ impl JobLoads {
             MAX_BATCH,
             Box::new(move |ids: Vec<JobId>| {
                 let archive = Arc::clone(&archive);
-                async move {
-                    match archive.read_many(&ids).await {
-                        Ok(each) => each.into_iter().map(|one| found(one, false)).collect(),
-                        Err(err) => {
-                            let _ = ReadError::unavailable("archive read", &err);
-                            ids.iter().map(|_| Found::Failed).collect()
-                        }
-                    }
-                }
-                .boxed()
+                async move { each_found(archive.read_many(&ids).await, ids.len(), false) }.boxed()
             }),
         );
         Self { hot, archive }
@@ -103,20 +85,36 @@ impl JobLoads {
     }
 }
 
-/// One job's answer as a [`Found`], logging what did not read: a hot
-/// store's unreadable value is answered from the archive, an archive's
-/// is a 503 (as a failed read of it is).
-fn found(one: Result<Option<ProgressRecord>, StoreError>, hot: bool) -> Found {
-    match one {
-        Ok(Some(record)) => Found::Record(Box::new(record)),
-        Ok(None) => Found::Missing,
-        Err(err) if hot => {
-            warn_fallback("hot store read", &err);
-            Found::Unreadable
-        }
+/// A batch's answers as [`Found`]s, one per job of the `n` asked, logging
+/// what did not read: a store failing the whole batch once, an unreadable
+/// value once per job.
+fn each_found(read: Result<Vec<ReadOne>, StoreError>, n: usize, hot: bool) -> Vec<Found> {
+    match read {
+        Ok(each) => each
+            .into_iter()
+            .map(|one| match one {
+                Ok(Some(record)) => Found::Record(Box::new(record)),
+                Ok(None) => Found::Missing,
+                Err(err) => failed(&err, hot),
+            })
+            .collect(),
         Err(err) => {
-            let _ = ReadError::unavailable("archive read", &err);
-            Found::Failed
+            failed(&err, hot);
+            (0..n).map(|_| Found::Failed).collect()
         }
     }
+}
+
+/// Logs what `err` means for the answer: a hot store's unreadable value or
+/// failure is answered from the archive, an archive's is a 503.
+fn failed(err: &StoreError, hot: bool) -> Found {
+    if hot {
+        warn_fallback("hot store read", err);
+        if matches!(err, StoreError::Corrupt { .. }) {
+            return Found::Unreadable;
+        }
+    } else {
+        let _ = ReadError::unavailable("archive read", err);
+    }
+    Found::Failed
 }

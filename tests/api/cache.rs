@@ -87,13 +87,7 @@ async fn a_matching_etag_gets_304_and_a_change_gets_200(stores: Stores) {
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn a_client_that_gives_up_does_not_cancel_the_load_for_others(pool: sqlx::PgPool) {
-    let gate = Arc::new(Gate::default());
-    let gated = Arc::clone(&gate);
-    let app = spawn_app_with(pool, move |o| {
-        o.cache_ttl = Duration::from_secs(30);
-        o.gate = Some(gated);
-    })
-    .await;
+    let (app, gate) = gated_app(pool).await;
     let handle = app
         .writer(eager())
         .start(job("shared-load"), JobSpec::new(10));
@@ -124,13 +118,7 @@ async fn a_client_that_gives_up_does_not_cancel_the_load_for_others(pool: sqlx::
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn misses_of_many_jobs_that_wait_together_share_one_redis_read(pool: sqlx::PgPool) {
-    let gate = Arc::new(Gate::default());
-    let gated = Arc::clone(&gate);
-    let app = spawn_app_with(pool, move |o| {
-        o.cache_ttl = Duration::from_secs(30);
-        o.gate = Some(gated);
-    })
-    .await;
+    let (app, gate) = gated_app(pool).await;
     let writer = app.writer(eager());
     let mut handles = Vec::new();
     for n in 0..100 {
@@ -180,6 +168,19 @@ async fn misses_of_many_jobs_that_wait_together_share_one_redis_read(pool: sqlx:
     // third at most, for a miss still on its way when the gate opened).
     let reads = app.hot.reads();
     assert!(reads <= 3, "100 misses cost {reads} Redis reads");
+}
+
+/// An app with a 30 s cache whose hot store holds each read at the
+/// returned gate.
+async fn gated_app(pool: sqlx::PgPool) -> (support::TestApp, Arc<Gate>) {
+    let gate = Arc::new(Gate::default());
+    let gated = Arc::clone(&gate);
+    let app = spawn_app_with(pool, move |o| {
+        o.cache_ttl = Duration::from_secs(30);
+        o.gate = Some(gated);
+    })
+    .await;
+    (app, gate)
 }
 
 /// The cache misses the app counted, as its `/metrics` shows them (read

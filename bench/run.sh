@@ -16,6 +16,8 @@
 #                         puts its output (default: <repo>/target)
 #   BENCH_REDIS_PORT      port of the Redis the suite starts (default 6399)
 #   BENCH_API_PORT        port of the API under test (default 18080)
+#   BENCH_DB              name of the PostgreSQL database the suite makes (default
+#                         jpbench): two runs at once need their own
 #   BENCH_PG_URL          PostgreSQL server, without a database name
 #                         (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_SERVER_CPU, BENCH_LOAD_CPU   cores to pin to (default 0 and 1)
@@ -57,7 +59,7 @@ REDIS_PORT=${BENCH_REDIS_PORT:-6399}
 API_PORT=${BENCH_API_PORT:-18080}
 CEIL_PORT=$((API_PORT + 1))
 PG_BASE=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
-DB=jpbench
+DB=${BENCH_DB:-jpbench}
 DB_URL=$PG_BASE/$DB
 PREFIX=bench:
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT

@@ -292,8 +292,8 @@ fn cors(origins: &[String]) -> Cors {
         .expose_headers([
             header::ETAG,
             header::RETRY_AFTER,
-            header::HeaderName::from_static(SOURCE_HEADER),
-            header::HeaderName::from_static(TOTAL_HEADER),
+            SOURCE_HEADER,
+            TOTAL_HEADER,
             REQUEST_ID_HEADER,
         ])
         // Browsers cap it anyway (Chrome at 2 h); an hour saves a
@@ -315,6 +315,9 @@ fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyh
     let origins = settings.access.cors_allowed_origins.clone();
     let mut server = HttpServer::new(move || {
         App::new()
+            // Innermost, around the router: one job's progress is
+            // answered before routing (`http::hot`).
+            .wrap(http::hot::HotRead)
             // Inside the edge, so preflights and refusals are logged too;
             // absent, not merely permissive, when no origin is configured.
             .wrap(Condition::new(!origins.is_empty(), cors(&origins)))

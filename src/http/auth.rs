@@ -35,7 +35,7 @@
 //! an open server is served as to anyone: the token adds nothing there.
 
 use actix_web::{
-    HttpMessage as _, HttpRequest,
+    HttpMessage as _, HttpRequest, HttpResponse,
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     http::header,
@@ -415,11 +415,33 @@ pub async fn require<N: Need>(
         // Like `web::Data`'s own extractor: a wiring bug, a bare 500.
         return Err(actix_web::error::ErrorInternalServerError("no app state"));
     };
-    let credentials = Credentials::of(request.request(), &state.access);
-    let request_id = || request.extensions().get::<RequestId>().cloned();
     let job = N::ONE_JOB
         .then(|| request.match_info().get("job_id"))
         .flatten();
+    match admit::<N>(request.request(), &state, job).await {
+        Ok(admitted) => {
+            let mut response = next.call(request).await?.map_into_boxed_body();
+            if let Some(admitted) = admitted {
+                admitted.stamp(response.headers_mut());
+            }
+            Ok(response)
+        }
+        Err(refused) => Ok(request.into_response(refused)),
+    }
+}
+
+/// The check of [`require`], for a route that needs `N`, on `request`
+/// (`job`: the one job its path names, for a route of one job): the
+/// request's turn in the rate limit (`None`: no limit) to stamp on its
+/// answer, or the refusal to answer instead (401, 403 or 429). The
+/// hot read ([`super::hot`]) calls it too, before routing.
+pub(super) async fn admit<'s, N: Need>(
+    request: &HttpRequest,
+    state: &'s AppState,
+    job: Option<&str>,
+) -> Result<Option<limit::Admitted<'s>>, HttpResponse> {
+    let credentials = Credentials::of(request, &state.access);
+    let request_id = || request.extensions().get::<RequestId>().cloned();
     // A read token of another job reads this one if it is that job's
     // child: only then is the requested job's parent looked up (the cached
     // path of every other request reads nothing more).
@@ -452,20 +474,12 @@ pub async fn require<N: Need>(
                     tracing::debug!(request_id, read_token_for = %grant.job, "read token accepted");
                 }
             }
-            let admitted = match state.limits.as_deref() {
-                None => None,
-                Some(limit) => match limit::admit(limit, credentials.client(request.request())) {
-                    Ok(admitted) => Some(admitted),
-                    Err(refused) => {
-                        return Ok(request.into_response(refused.error_response_owned()));
-                    }
-                },
-            };
-            let mut response = next.call(request).await?.map_into_boxed_body();
-            if let Some(admitted) = admitted {
-                admitted.stamp(response.headers_mut());
+            match state.limits.as_deref() {
+                None => Ok(None),
+                Some(limit) => limit::admit(limit, credentials.client(request))
+                    .map(Some)
+                    .map_err(|refused| refused.error_response_owned()),
             }
-            Ok(response)
         }
         Err(refusal) => {
             let request_id = request_id();
@@ -482,7 +496,7 @@ pub async fn require<N: Need>(
                 ?refusal,
                 "refused"
             );
-            Ok(request.into_response(ApiError::from(refusal).error_response_owned()))
+            Err(ApiError::from(refusal).error_response_owned())
         }
     }
 }

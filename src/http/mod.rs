@@ -2,7 +2,7 @@
 //!
 //! | method | path                                | handler                      |
 //! |--------|-------------------------------------|------------------------------|
-//! | GET    | `/api/v1/jobs/{jobId}/progress`      | [`routes::jobs::progress`]   |
+//! | GET    | `/api/v1/jobs/{jobId}/progress`      | [`hot`], before routing (HEAD: [`routes::jobs::progress`]) |
 //! | GET    | `/api/v1/jobs/active`                | [`routes::jobs::active`]     |
 //! | GET    | `/api/v1/jobs?status=&since=`        | [`routes::finished::list`]   |
 //! | GET    | `/api/v1/jobs/{jobId}/events`        | [`routes::events::job`] (SSE) |
@@ -38,6 +38,7 @@ pub mod body;
 pub mod client;
 pub mod edge;
 mod error;
+pub mod hot;
 pub mod job_token;
 pub mod limit;
 pub mod respond;
@@ -174,7 +175,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             // First: the most requested route, matched without trying the
             // others' patterns (each a regex). It cannot take another's
-            // path: none of theirs ends in `/progress`.
+            // path: none of theirs ends in `/progress`. Most of its GETs
+            // never get here: `hot` answers them before routing.
             .service(
                 web::resource("/jobs/{job_id}/progress")
                     .route(needs(JobRead, get(routes::jobs::progress)))

@@ -2,15 +2,15 @@
 
 use actix_web::{
     HttpRequest, HttpResponse,
-    http::header::{self, EntityTag, Header as _, HeaderValue, IfNoneMatch},
+    http::header::{self, EntityTag, Header as _, HeaderName, HeaderValue, IfNoneMatch},
 };
 
 use crate::read::cache::Served;
 
 /// `X-Progress-Source`: `cache`, `redis` or `database`.
-pub const SOURCE_HEADER: &str = "x-progress-source";
+pub const SOURCE_HEADER: HeaderName = HeaderName::from_static("x-progress-source");
 /// `X-Total-Count`: how many items a list has in all.
-pub const TOTAL_HEADER: &str = "x-total-count";
+pub const TOTAL_HEADER: HeaderName = HeaderName::from_static("x-total-count");
 /// `Content-Type` of every envelope.
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 

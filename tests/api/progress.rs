@@ -174,6 +174,68 @@ async fn head_is_answered_and_other_methods_are_refused(pool: sqlx::PgPool) {
     envelope(delete).await;
 }
 
+/// A GET of one job's progress is answered before routing (`http::hot`);
+/// a HEAD, and an id written with `%` escapes, go through the router.
+/// All of them answer alike, and count under the route's pattern.
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn the_read_before_routing_answers_as_the_routed_one(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let handle = writer.start(job("job-1"), JobSpec::new(10));
+    handle.record(4, 1).unwrap();
+    handle.flush().await;
+
+    let hot = app.get_progress("job-1").await;
+    let escaped = app.get_progress("%6Aob-1").await;
+    let head = app
+        .client
+        .head(format!("{}/api/v1/jobs/job-1/progress", app.address))
+        .send()
+        .await
+        .unwrap();
+
+    let names = |response: &reqwest::Response| {
+        let mut names: Vec<String> = response
+            .headers()
+            .keys()
+            .map(|name| name.as_str().to_owned())
+            .filter(|name| name != "date")
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(hot.status(), 200);
+    assert_eq!(escaped.status(), 200);
+    assert_eq!(head.status(), 200);
+    assert_eq!(names(&hot), names(&escaped));
+    assert_eq!(names(&hot), names(&head));
+    assert_eq!(hot.headers()["etag"], escaped.headers()["etag"]);
+    assert_eq!(hot.headers()["etag"], head.headers()["etag"]);
+    let (hot, escaped) = (envelope(hot).await, envelope(escaped).await);
+    assert_eq!(hot, escaped);
+    assert_eq!(hot["data"]["successCount"], 4);
+
+    // An id no route could parse is refused the same way on both paths.
+    let bad_hot = app.get_progress("bad*id").await;
+    let bad_routed = app.get_progress("bad%2Aid").await;
+    assert_eq!(bad_hot.status(), 400);
+    assert_eq!(bad_routed.status(), 400);
+    assert_eq!(envelope(bad_hot).await, envelope(bad_routed).await);
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let counted = |method: &str, status: u16| {
+        metrics.lines().any(|line| {
+            line.starts_with("job_progress_http_requests_total{")
+                && line.contains(r#"route="/api/v1/jobs/{job_id}/progress""#)
+                && line.contains(&format!(r#"method="{method}""#))
+                && line.contains(&format!(r#"status="{status}""#))
+        })
+    };
+    assert!(counted("GET", 200), "{metrics}");
+    assert!(counted("HEAD", 200), "{metrics}");
+    assert!(counted("GET", 400), "{metrics}");
+}
+
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn a_large_index_is_read_in_batches_without_losing_or_repeating_jobs(pool: sqlx::PgPool) {
     use job_progress::{domain::ProgressRecord, store::HotStore};

@@ -19,10 +19,12 @@ pub const DEFAULT_LIMIT: u32 = 1_000;
 /// the bound `openapi.yaml` states, so the document and the server agree.
 pub const MAX_OFFSET: u64 = (1 << 53) - 1;
 
-/// One job's progress. The most requested route: a cached answer is
-/// found by the path's text as it came, and only a miss parses the id
-/// (the path extractor decodes it) and names its request in the load's
-/// log lines.
+/// The pattern of one job's progress, as its metrics name it.
+pub const PROGRESS_PATTERN: &str = "/api/v1/jobs/{job_id}/progress";
+
+/// One job's progress, routed: a HEAD, or a GET whose id holds a `%`
+/// escape (the path extractor decodes it). Every other GET is answered
+/// before routing, by [`http::hot`](crate::http::hot), with [`answer`].
 #[tracing::instrument(name = "get_progress", level = "debug", skip_all)]
 pub async fn progress(
     request: HttpRequest,
@@ -30,26 +32,33 @@ pub async fn progress(
 ) -> Result<HttpResponse, actix_web::Error> {
     request
         .extensions_mut()
-        .insert(RoutePattern("/api/v1/jobs/{job_id}/progress"));
-    let raw = request.match_info().get("job_id").unwrap_or_default();
-    if let Some(served) = state.reader.cached_job(raw).await {
-        return Ok(respond(&request, &served));
-    }
-    // Boxed: the load's future is large, and a hit should not carry (and
-    // copy) a future of that size through the middleware's boxes.
-    Box::pin(progress_miss(request, state)).await
+        .insert(RoutePattern(PROGRESS_PATTERN));
+    let id = web::Path::<String>::extract(&request).await?.into_inner();
+    Ok(answer(&request, &state, &id).await)
 }
 
-/// [`progress`] when the cache does not hold the job.
-async fn progress_miss(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, actix_web::Error> {
-    let path = web::Path::<String>::extract(&request).await?;
-    let id = ApiError::parse_id("job", JobId::parse(path.into_inner()))?;
-    let Ok(request_id) = RequestId::extract(&request).await;
+/// The answer for job `id` (the path's text, decoded): the cached one
+/// when the cache holds it, found by the text itself (nothing parsed,
+/// copied or allocated), else a load, which parses the id and names its
+/// request in the load's log lines.
+pub async fn answer(request: &HttpRequest, state: &AppState, id: &str) -> HttpResponse {
+    if let Some(served) = state.reader.cached_job(id).await {
+        return respond(request, &served);
+    }
+    // Boxed: the load's future is large, and a hit should not carry (and
+    // copy) a future of that size.
+    Box::pin(load(request, state, id)).await
+}
+
+/// [`answer`] when the cache does not hold the job.
+async fn load(request: &HttpRequest, state: &AppState, id: &str) -> HttpResponse {
+    let id = match ApiError::parse_id("job", JobId::parse(id.to_owned())) {
+        Ok(id) => id,
+        Err(err) => return actix_web::ResponseError::error_response(&err),
+    };
+    let Ok(request_id) = RequestId::extract(request).await;
     let served = state.reader.job(id, request_id.as_str()).await;
-    Ok(respond(&request, &served))
+    respond(request, &served)
 }
 
 /// `?limit=&offset=&kind=&q=&children=` as given; parsed by hand for

@@ -162,10 +162,45 @@ fn request_id(request: &ServiceRequest) -> HeaderValue {
                 ];
                 xxhash_rust::xxh3::xxh3_64(seed.as_flattened()) as u32
             });
-            let id = format!("{prefix:08x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed));
+            let id = hex_id(*prefix, NEXT.fetch_add(1, Ordering::Relaxed));
             // Hex digits and a dash: always a valid value; taken, not copied.
             HeaderValue::from_maybe_shared(Bytes::from(id))
                 .unwrap_or_else(|_| HeaderValue::from_static("-"))
+        }
+    }
+}
+
+/// `<prefix as 8 hex digits>-<n in hex>`, as `format!("{prefix:08x}-{n:x}")`
+/// writes it, without the formatting machinery (it ran on every request).
+fn hex_id(prefix: u32, n: u64) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = Vec::with_capacity(8 + 1 + 16);
+    id.extend(
+        (0..8)
+            .rev()
+            .map(|i| HEX[(prefix >> (i * 4)) as usize & 0xf]),
+    );
+    id.push(b'-');
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+    id.extend(
+        (0..digits)
+            .rev()
+            .map(|i| HEX[(n >> (i * 4)) as usize & 0xf]),
+    );
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hex_id;
+
+    #[test]
+    fn a_fresh_request_id_is_the_prefix_and_the_counter_in_hex() {
+        for (prefix, n) in [(0, 0), (0xdead_beef, 1), (7, 0x1f), (u32::MAX, u64::MAX)] {
+            assert_eq!(
+                String::from_utf8(hex_id(prefix, n)).unwrap(),
+                format!("{prefix:08x}-{n:x}")
+            );
         }
     }
 }

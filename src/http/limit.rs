@@ -77,19 +77,33 @@ pub enum Client {
     Ip(IpAddr),
 }
 
+/// The hasher of the buckets' map: foldhash, seeded at random per process
+/// (clients choose their addresses and token names), several times
+/// faster than the standard SipHash on a key this short, which every
+/// request hashes.
+type ClientHasher = foldhash::fast::RandomState;
+
 /// The limiter: one GCRA bucket per client (`governor`).
 #[derive(Debug)]
 pub struct RateLimit {
     limiter: RateLimiter<
         Client,
-        DefaultKeyedStateStore<Client>,
+        DefaultKeyedStateStore<Client, ClientHasher>,
         DefaultClock,
         StateInformationMiddleware,
     >,
     burst: u32,
     /// `burst` as the header value, made once.
     limit_header: HeaderValue,
+    /// The values of `X-RateLimit-Remaining` from 0 up to the burst (at
+    /// most [`MADE_REMAINING`] of them), made once: stamped on every
+    /// answer, they would each be formatted and allocated.
+    remaining_headers: Vec<HeaderValue>,
 }
+
+/// How many `X-RateLimit-Remaining` values are made ahead, at most: a
+/// burst of up to this many (the default is 200) never formats one.
+const MADE_REMAINING: u32 = 1024;
 
 impl RateLimit {
     /// `per_second` requests a second per client, `burst` at once; `None`
@@ -99,9 +113,13 @@ impl RateLimit {
         let burst = NonZeroU32::new(burst).unwrap_or(rate);
         let quota = Quota::per_second(rate).allow_burst(burst);
         Some(Self {
-            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            limiter: RateLimiter::dashmap_with_hasher(quota, ClientHasher::default())
+                .with_middleware::<StateInformationMiddleware>(),
             burst: burst.get(),
             limit_header: HeaderValue::from(burst.get()),
+            remaining_headers: (0..=burst.get().min(MADE_REMAINING))
+                .map(HeaderValue::from)
+                .collect(),
         })
     }
 
@@ -161,7 +179,12 @@ impl Admitted<'_> {
     /// Puts `X-RateLimit-Limit` and `X-RateLimit-Remaining` on the answer.
     pub fn stamp(&self, headers: &mut HeaderMap) {
         headers.insert(LIMIT_HEADER, self.limit.limit_header.clone());
-        headers.insert(REMAINING_HEADER, HeaderValue::from(self.remaining));
+        let remaining = usize::try_from(self.remaining)
+            .ok()
+            .and_then(|at| self.limit.remaining_headers.get(at))
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from(self.remaining));
+        headers.insert(REMAINING_HEADER, remaining);
     }
 }
 

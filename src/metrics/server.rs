@@ -67,7 +67,9 @@ type HttpKey = (Option<Cow<'static, str>>, &'static str, u16);
 struct Inner {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    http: RwLock<HashMap<HttpKey, HttpSeries>>,
+    /// Hashed with foldhash: looked up on every answer, by keys the server
+    /// makes (route patterns, not paths).
+    http: RwLock<HashMap<HttpKey, HttpSeries, foldhash::fast::RandomState>>,
     cache_hit: Counter,
     cache_miss: Counter,
     /// By [`Source`]: cache, redis, database.

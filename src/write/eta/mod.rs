@@ -216,8 +216,8 @@ pub use history::{
 pub use hysteresis::{BAND_CAP, BAND_SIGMAS};
 pub use prior::{DROP_FROM, DROP_SIGMAS, PRIOR_RUNS, PRIOR_SPREAD, Prior};
 pub use range::{
-    AFTER_CHANGE_SAMPLES, CHANGE_FLOOR, CV_PRIOR, CV_PRIOR_SAMPLES, RANGE_Z, UNSEEN_EARLY,
-    UNSEEN_EVENTS,
+    AFTER_CHANGE_SAMPLES, CHANGE_FLOOR, CV_PRIOR, CV_PRIOR_SAMPLES, RANGE_Z, SWING_FADE,
+    SWING_SCALE, UNSEEN_EARLY, UNSEEN_EVENTS,
 };
 pub use runs::{RETURN_TOL, RUN_HISTORY};
 pub use window::{
@@ -506,6 +506,7 @@ impl Estimator {
             trend_hint: self.window.trend_hint(left),
             gap_ms,
             gap_sd_ms,
+            swing: self.window.swing(),
         });
         self.recorder
             .estimated_end(self.anchor_ms as f64 + own_remaining);

@@ -1,7 +1,7 @@
 //! Runs between detected changes, remembered as sums: they tell a load
 //! that swings around a steady mean (the level comes back) from one that
-//! moved on (a step, a warm-up, a ramp), and say how large the last
-//! change was (see the module docs of [`super`]).
+//! moved on (a step, a warm-up, a ramp), say how far it swings, and how
+//! large the last change was (see the module docs of [`super`]).
 
 use std::collections::VecDeque;
 
@@ -67,6 +67,19 @@ impl Summary {
     }
 }
 
+/// How far a load swings between levels, for the range (`range.rs`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Swing {
+    /// Standard deviation of the log level over the runs it swung
+    /// between, each run weighted by its items.
+    pub(super) spread: f64,
+    /// Mean items per run (about half a swing).
+    pub(super) stretch: f64,
+    /// Whether the estimate pools those runs (a long-run mean) rather
+    /// than following the newest level.
+    pub(super) pooled: bool,
+}
+
 /// The last [`RUN_HISTORY`] runs dropped from the rate window, and the
 /// pool of those the level keeps swinging between.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -117,6 +130,42 @@ impl Runs {
     /// The pooled runs, while the load swings.
     pub(super) fn pool(&self) -> Option<&Summary> {
         (self.pool.n > 0.0).then_some(&self.pool)
+    }
+
+    /// How far the load swings, once its level has come back to an
+    /// earlier run's (by the test of [`record`](Self::record), over the
+    /// runs remembered and the `current` one, still in the window): the
+    /// spread of the levels since that earlier run. `None` while no level
+    /// has come back: a steady job, a step, a warm-up or a ramp never
+    /// does.
+    pub(super) fn swing(&self, current: &Summary) -> Option<Swing> {
+        let levels: Vec<&Summary> = self.runs.iter().chain([current]).collect();
+        let from = (0..levels.len()).find(|&j| {
+            let level = levels[j].mean();
+            let mut away: f64 = 0.0;
+            levels.iter().skip(j + 1).any(|r| {
+                let back = (r.mean() - level).abs() < RETURN_TOL * away;
+                away = away.max((r.mean() - level).abs());
+                back
+            })
+        })?;
+        let since = &levels[from..];
+        let items: f64 = since.iter().map(|r| r.items).sum();
+        let ln = |r: &Summary| r.mean().max(f64::MIN_POSITIVE).ln();
+        let mean = since.iter().map(|r| r.items * ln(r)).sum::<f64>() / items;
+        let var = since
+            .iter()
+            .map(|r| r.items * (ln(r) - mean).powi(2))
+            .sum::<f64>()
+            / items;
+        // The current run is not over: the ended ones give the length.
+        let ended = &since[..since.len() - 1];
+        let stretch = ended.iter().map(|r| r.items).sum::<f64>() / ended.len() as f64;
+        (var.is_finite() && stretch > 0.0).then_some(Swing {
+            spread: var.sqrt(),
+            stretch,
+            pooled: self.pool().is_some(),
+        })
     }
 
     /// Size of the last detected change relative to the level after it

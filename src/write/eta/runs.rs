@@ -88,7 +88,7 @@ pub(super) struct Runs {
     runs: VecDeque<Summary>,
     /// Runs pooled while the level swings back (empty otherwise).
     pool: Summary,
-    /// Size of the last detected change, relative to the new level.
+    /// Size of the last detected change (see [`last_step`](Self::last_step)).
     last_step: f64,
 }
 
@@ -96,8 +96,14 @@ impl Runs {
     /// A change was detected: `dropped` is the run before it, `kept` the
     /// samples after it (still in the window).
     pub(super) fn record(&mut self, dropped: Summary, kept: &Summary) {
-        let new_level = kept.mean();
-        self.last_step = ((new_level - dropped.mean()) / new_level).abs();
+        let (new_level, old_level) = (kept.mean(), dropped.mean());
+        // Relative to the new level, but at most the log of the ratio: a
+        // slow start that turns 20x faster is a step of ln 20 = 3, not 19
+        // times the new level (the range would stay many times the
+        // remaining time for a hundred chunks after it).
+        self.last_step = ((new_level - old_level) / new_level)
+            .abs()
+            .min((new_level / old_level).ln().abs());
         self.runs.push_back(dropped);
         if self.runs.len() > RUN_HISTORY {
             self.runs.pop_front();
@@ -168,8 +174,8 @@ impl Runs {
         })
     }
 
-    /// Size of the last detected change relative to the level after it
-    /// (0 before any change).
+    /// Size of the last detected change relative to the level after it,
+    /// at most the log of the ratio of the levels (0 before any change).
     pub(super) fn last_step(&self) -> f64 {
         if self.last_step.is_finite() {
             self.last_step
@@ -204,5 +210,24 @@ mod tests {
         }
         assert!(job.est.window.swinging(), "the swings were recognised");
         assert!(worst < 0.06, "worst error {worst:.3}");
+    }
+
+    #[test]
+    fn a_large_speedup_is_a_step_of_its_log_ratio() {
+        // A slow start: the first 20 of 400 chunks take 20x as long, then
+        // 1000 ms each. 40 chunks after the speedup the upper end of the
+        // range is about 1.9 times the remaining time (counted as 20
+        // times the new level, the step put it at 10.6 times).
+        let mut rng = fastrand::Rng::with_seed(6);
+        let mut job = Job::new(200_000, 500, 200);
+        for i in 0..60 {
+            let slow = if i < 20 { 20.0 } else { 1.0 };
+            job.chunk(1000.0 * slow * noise(&mut rng, 0.2), 0.0);
+        }
+        let step = job.est.window.last_step();
+        assert!((step - 20f64.ln()).abs() < 0.5, "step {step:.2}");
+        let e = job.est.estimate().unwrap();
+        let latest = e.range.latest.as_secs_f64() / e.remaining.as_secs_f64();
+        assert!(latest < 2.5, "latest {latest:.2}x the remaining time");
     }
 }

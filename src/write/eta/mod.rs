@@ -119,8 +119,12 @@
 //! come, the uncertainty of the mean rate over the window's samples (with
 //! a prior, [`CV_PRIOR`], so a short window — at the start, right after a
 //! detected change — is wide), the chance that a just-detected change goes
-//! on ([`AFTER_CHANGE_SAMPLES`]), rate changes not seen yet
-//! ([`CHANGE_FLOOR`]) and a trend's extrapolation; a trend not yet
+//! on ([`AFTER_CHANGE_SAMPLES`]; a speedup counts as the log of its
+//! ratio), rate changes not seen yet ([`CHANGE_FLOOR`]), a swinging
+//! load's swing once its rate has come back to an earlier level (the
+//! spread of the levels, × [`SWING_SCALE`], fading by [`SWING_FADE`] while
+//! the swings are pooled and much of the job is left to average them out)
+//! and a trend's extrapolation; a trend not yet
 //! significant widens its own side by its extrapolation, weighted by
 //! `(t / TREND_Z)²` (a warm-up shows as such a slope long before it is
 //! settled, and the range is continuous at the threshold). Recurring gaps

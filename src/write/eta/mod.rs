@@ -119,8 +119,12 @@
 //! come, the uncertainty of the mean rate over the window's samples (with
 //! a prior, [`CV_PRIOR`], so a short window — at the start, right after a
 //! detected change — is wide), the chance that a just-detected change goes
-//! on ([`AFTER_CHANGE_SAMPLES`]), rate changes not seen yet
-//! ([`CHANGE_FLOOR`]) and a trend's extrapolation; a trend not yet
+//! on ([`AFTER_CHANGE_SAMPLES`]; a speedup counts as the log of its
+//! ratio), rate changes not seen yet ([`CHANGE_FLOOR`]), a swinging
+//! load's swing once its rate has come back to an earlier level (the
+//! spread of the levels, × [`SWING_SCALE`], fading by [`SWING_FADE`] while
+//! the swings are pooled and much of the job is left to average them out)
+//! and a trend's extrapolation; a trend not yet
 //! significant widens its own side by its extrapolation, weighted by
 //! `(t / TREND_Z)²` (a warm-up shows as such a slope long before it is
 //! settled, and the range is continuous at the threshold). Recurring gaps
@@ -216,8 +220,8 @@ pub use history::{
 pub use hysteresis::{BAND_CAP, BAND_SIGMAS};
 pub use prior::{DROP_FROM, DROP_SIGMAS, PRIOR_RUNS, PRIOR_SPREAD, Prior};
 pub use range::{
-    AFTER_CHANGE_SAMPLES, CHANGE_FLOOR, CV_PRIOR, CV_PRIOR_SAMPLES, RANGE_Z, UNSEEN_EARLY,
-    UNSEEN_EVENTS,
+    AFTER_CHANGE_SAMPLES, CHANGE_FLOOR, CV_PRIOR, CV_PRIOR_SAMPLES, RANGE_Z, SWING_FADE,
+    SWING_SCALE, UNSEEN_EARLY, UNSEEN_EVENTS,
 };
 pub use runs::{RETURN_TOL, RUN_HISTORY};
 pub use window::{
@@ -506,6 +510,7 @@ impl Estimator {
             trend_hint: self.window.trend_hint(left),
             gap_ms,
             gap_sd_ms,
+            swing: self.window.swing(),
         });
         self.recorder
             .estimated_end(self.anchor_ms as f64 + own_remaining);

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use super::chunks::Sample;
 use super::gaps::{GAP_FACTOR, GAP_REF_MIN};
-use super::runs::{Runs, Summary};
+use super::runs::{Runs, Summary, Swing};
 
 /// Smallest number of recent intervals the change test compares with the
 /// older part of the window (and smallest old part). Four is the smallest
@@ -128,6 +128,12 @@ impl RateWindow {
     /// (0 before any change).
     pub(super) fn last_step(&self) -> f64 {
         self.runs.last_step()
+    }
+
+    /// How far the load swings, once it has come back to an earlier
+    /// level (see [`Runs::swing`]).
+    pub(super) fn swing(&self) -> Option<Swing> {
+        self.runs.swing(&Summary::of(self.samples.iter().copied()))
     }
 
     pub(super) fn is_empty(&self) -> bool {

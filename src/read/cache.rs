@@ -11,9 +11,10 @@
 //!   poller of a wrong id costs the stores one read per period.
 //!
 //! The period counts from the start of the load, so a cached answer is never
-//! older than the period. A load runs in a span naming its key and the
-//! request that started it, so a store's warning says which job and which
-//! request; a hit makes no span.
+//! older than the period. A list's load runs in a span naming its key and
+//! the request that started it, so a store's warning says which list and
+//! which request; a job's load, whose store read runs in its batch's task
+//! (`loads.rs`), has that span at debug level only; a hit makes no span.
 
 use std::{hash::Hash, sync::Arc, time::Duration};
 
@@ -194,8 +195,8 @@ impl ResponseCache {
         S: FnOnce() -> F,
         F: Future<Output = Rendered> + Send + 'static,
     {
-        self.load_in(self.loads.as_ref(), key, request_id, start)
-            .await
+        let span = |key: &CacheKey| tracing::info_span!("load", key = %key, request_id);
+        self.load_in(self.loads.as_ref(), key, span, start).await
     }
 
     /// One job's cached progress, if the cache holds it: `id` is the
@@ -227,27 +228,30 @@ impl ResponseCache {
         S: FnOnce() -> F,
         F: Future<Output = Rendered> + Send + 'static,
     {
-        self.load_in(self.jobs.as_ref(), id, request_id, start)
-            .await
+        // A debug span, off at the default level: a job's load waits on
+        // its batch's read, which runs (and logs) in a task of its own for
+        // every job of the batch, so the span named nothing a warning
+        // needed, and making it cost a tenth of the load (BENCHMARKS.md).
+        let span = |id: &JobId| tracing::debug_span!("load", key = %id, request_id);
+        self.load_in(self.jobs.as_ref(), id, span, start).await
     }
 
     async fn load_in<K, S, F>(
         &self,
         loads: Option<&Loads<K>>,
         key: K,
-        request_id: &str,
+        span: impl FnOnce(&K) -> tracing::Span,
         start: S,
     ) -> Served
     where
-        K: Hash + Eq + Clone + std::fmt::Display + Send + Sync + 'static,
+        K: Hash + Eq + Clone + Send + Sync + 'static,
         S: FnOnce() -> F,
         F: Future<Output = Rendered> + Send + 'static,
     {
-        let span = || tracing::info_span!("load", key = %key, request_id);
         let Some(loads) = loads else {
             self.count(false);
             return Served {
-                response: Arc::new(start().instrument(span()).await),
+                response: Arc::new(start().instrument(span(&key)).await),
                 from_cache: false,
             };
         };
@@ -257,7 +261,7 @@ impl ResponseCache {
         }
         // A fallback answer leaves the cache early (see `fallback_period`).
         let (cache, forget, after) = (loads.clone(), key.clone(), self.fallback_period);
-        let load = start().instrument(span());
+        let load = start().instrument(span(&key));
         let load = async move {
             let rendered = load.await;
             if rendered.is_fallback() {

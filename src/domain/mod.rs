@@ -10,6 +10,7 @@ mod history;
 mod id;
 mod log;
 mod progress;
+pub mod rfc3339;
 mod schedule;
 mod source;
 mod status;

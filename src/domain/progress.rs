@@ -58,16 +58,16 @@ pub struct ProgressRecord {
     #[serde(default)]
     pub current_chunk: Option<u64>,
     /// When the job was started.
-    #[serde(default)]
+    #[serde(default, with = "super::rfc3339::option")]
     pub started_at: Option<DateTime<Utc>>,
     /// When this record was written.
-    #[serde(default)]
+    #[serde(default, with = "super::rfc3339::option")]
     pub updated_at: Option<DateTime<Utc>>,
     /// When the job completed or failed.
-    #[serde(default)]
+    #[serde(default, with = "super::rfc3339::option")]
     pub completed_at: Option<DateTime<Utc>>,
     /// When the job is expected to end; `null` until there is enough data.
-    #[serde(default)]
+    #[serde(default, with = "super::rfc3339::option")]
     pub estimated_end_at: Option<DateTime<Utc>>,
     /// An 80 % range for the end: the job should end inside it about four
     /// times in five. Narrow on a steady job; wide before its pace has
@@ -159,8 +159,10 @@ pub struct ProgressRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndRange {
     /// The end is unlikely (one time in ten) to come sooner.
+    #[serde(with = "super::rfc3339")]
     pub earliest: DateTime<Utc>,
     /// The end is unlikely (one time in ten) to come later.
+    #[serde(with = "super::rfc3339")]
     pub latest: DateTime<Utc>,
 }
 

@@ -7,8 +7,8 @@
 //! so it is spoken through `reqwest` as the dashboard tests do
 //! (`tests/support/src/browser.rs`, which says why no WebDriver crate).
 //! That client panics, as a test wants; this one returns errors, knows the
-//! driver's pid, and leaves the driver nothing to inherit from a dying
-//! bench program (see [`Browser::start`]).
+//! driver's processes, and does not leave Chromium running when the bench
+//! program is stopped (see [`Browser::start`]).
 //!
 //! Chromium and chromedriver come from Debian's `chromium` and
 //! `chromium-driver` (`scripts/services.sh` installs them).
@@ -16,6 +16,7 @@
 use std::{
     os::unix::process::CommandExt as _,
     process::{Child, Command, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
@@ -77,9 +78,9 @@ fn kind(cmdline: &str) -> String {
 impl Browser {
     /// Starts `driver` (chromedriver) on a free port and a headless
     /// `chrome` of `width` x `height` CSS pixels in it, as the dashboard
-    /// tests start theirs. The driver gets SIGTERM when this program ends
-    /// without [`Browser::quit`] (killed by the suite's cleanup): it then
-    /// ends the browser it started rather than leaving it running.
+    /// tests start theirs. From then on a SIGTERM or SIGINT (the suite's
+    /// cleanup) ends the driver and the browser, then this program:
+    /// Chromium outlives a driver that merely exits.
     pub async fn start(
         driver: &str,
         chrome: &str,
@@ -89,21 +90,18 @@ impl Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let mut command = Command::new(driver);
-        command
+        // A process group of its own, which the browser it starts joins:
+        // one signal ends them all.
+        let driver = Command::new(driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let driver = command.spawn().with_context(|| {
-            format!("cannot start {driver}: Debian's chromium-driver (scripts/services.sh)")
-        })?;
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .with_context(|| {
+                format!("cannot start {driver}: Debian's chromium-driver (scripts/services.sh)")
+            })?;
+        end_with_this_program(driver.id());
         let client = job_progress::outbound::client_builder(None)?
             .timeout(Duration::from_secs(60))
             .build()?;
@@ -218,11 +216,48 @@ impl Browser {
         Ok(BrowserCpu { processes })
     }
 
-    /// Ends the session (which quits Chromium), then the driver.
+    /// Ends the session (which quits Chromium), then whatever is left of
+    /// the driver's process group.
     pub async fn quit(mut self) -> anyhow::Result<()> {
         let ended = self.command("DELETE", "", json!({})).await;
-        self.driver.kill()?;
+        kill_group();
         self.driver.wait()?;
         ended.map(drop)
     }
+}
+
+/// The driver's process group while it runs (its pid), else 0: the one
+/// place the signal handler learns whether there is a browser to end.
+static RUNNING_GROUP: AtomicU32 = AtomicU32::new(0);
+
+/// SIGKILL to every process of the driver's group, once.
+fn kill_group() {
+    let group = RUNNING_GROUP.swap(0, Ordering::SeqCst);
+    if group != 0 {
+        // SAFETY: kill(2) touches no memory of this process.
+        unsafe { libc::kill(-(group as i32), libc::SIGKILL) };
+    }
+}
+
+/// Ends the driver's process group, then this program, on SIGTERM or
+/// SIGINT: without it, a bench program stopped by the suite's cleanup
+/// (TERM, then KILL a second later) would leave Chromium running. The
+/// handler stays for the program's life (tokio never uninstalls one).
+fn end_with_this_program(group: u32) {
+    use tokio::signal::unix::{SignalKind, signal};
+    RUNNING_GROUP.store(group, Ordering::SeqCst);
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let code = tokio::select! {
+            _ = term.recv() => 143,
+            _ = int.recv() => 130,
+        };
+        kill_group();
+        std::process::exit(code);
+    });
 }

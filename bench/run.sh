@@ -588,8 +588,8 @@ scenario_12() {
   row 12 "page CPU (Chromium renderer), cores" "$page" "<= 0.05" "$(verdict "$page" '<=' 0.05)"
   figure page_cores_per_dashboard "$page" "<=" 0.05
   row 12 "  browser total, cores ($(get "$f" page_browser_processes) processes)" "$(get "$f" page_browser_cores)" "" ""
-  row 12 "  DevTools: main-thread tasks / script, cores" \
-    "$(get "$f" page_task_cores) / $(get "$f" page_script_cores)" "" ""
+  row 12 "  DevTools: main-thread tasks / script / style + layout, cores" \
+    "$(get "$f" page_task_cores) / $(get "$f" page_script_cores) / $(get "$f" page_style_layout_cores)" "" ""
   row 12 "  events shown per s (rows' Processed); indicator at end" \
     "$(get "$f" page_events_per_sec); $(get "$f" page_state_at_end)" "" ""
   rcli flushall >/dev/null

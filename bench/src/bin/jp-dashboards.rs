@@ -137,11 +137,13 @@ struct PageCost {
     /// How many renderers, and processes in all.
     renderers: usize,
     processes: usize,
-    /// DevTools `Performance.getMetrics`: the page's main-thread tasks, and
-    /// the script among them (a cross-check of `renderer`, which also
-    /// counts the compositor and IO threads).
+    /// DevTools `Performance.getMetrics`: the page's main-thread tasks (a
+    /// cross-check of `renderer`, which also counts the compositor and IO
+    /// threads; wall time, so a busy core stretches it), and among them
+    /// script, and style recalculation with layout.
     tasks: f64,
     script: f64,
+    style_layout: f64,
     /// Progress events the rows showed per second.
     shown_per_sec: f64,
     /// The connection indicator at the end ("live" while the stream is).
@@ -156,6 +158,10 @@ impl PageCost {
         result("page_browser_processes", self.processes);
         result("page_task_cores", format!("{:.4}", self.tasks));
         result("page_script_cores", format!("{:.4}", self.script));
+        result(
+            "page_style_layout_cores",
+            format!("{:.4}", self.style_layout),
+        );
         result("page_events_per_sec", format!("{:.1}", self.shown_per_sec));
         result("page_state_at_end", &self.state_at_end);
     }
@@ -232,6 +238,7 @@ async fn measure_page(args: &DashboardsArgs) -> anyhow::Result<PageCost> {
         processes: used.len(),
         tasks: busy("TaskDuration"),
         script: busy("ScriptDuration"),
+        style_layout: busy("RecalcStyleDuration") + busy("LayoutDuration"),
         shown_per_sec: (shown1 - shown0) / elapsed,
         state_at_end: state_at_end.as_str().unwrap_or("?").to_owned(),
     })

@@ -586,7 +586,8 @@ scenario_12() {
   row 12 "  events per dashboard per s" "$(get "$f" events_per_dashboard_per_sec)" "" ""
   page=$(get "$f" page_renderer_cores)
   row 12 "page CPU (Chromium renderer), cores" "$page" "<= 0.05" "$(verdict "$page" '<=' 0.05)"
-  figure page_cores_per_dashboard "$page" "<=" 0.05
+  # (no figure when the page could not be measured: no Chromium)
+  if [[ -n $page ]]; then figure page_cores_per_dashboard "$page" "<=" 0.05; fi
   row 12 "  browser total, cores ($(get "$f" page_browser_processes) processes)" "$(get "$f" page_browser_cores)" "" ""
   row 12 "  DevTools: main-thread tasks / script / style + layout, cores" \
     "$(get "$f" page_task_cores) / $(get "$f" page_script_cores) / $(get "$f" page_style_layout_cores)" "" ""

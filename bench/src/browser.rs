@@ -90,6 +90,9 @@ impl Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
+        let client = job_progress::outbound::client_builder(None)?
+            .timeout(Duration::from_secs(60))
+            .build()?;
         // A process group of its own, which the browser it starts joins:
         // one signal ends them all.
         let driver = Command::new(driver)
@@ -102,9 +105,6 @@ impl Browser {
                 format!("cannot start {driver}: Debian's chromium-driver (scripts/services.sh)")
             })?;
         end_with_this_program(driver.id());
-        let client = job_progress::outbound::client_builder(None)?
-            .timeout(Duration::from_secs(60))
-            .build()?;
         let base = format!("http://127.0.0.1:{port}");
         let mut browser = Self {
             driver,
@@ -223,6 +223,15 @@ impl Browser {
         kill_group();
         self.driver.wait()?;
         ended.map(drop)
+    }
+}
+
+impl Drop for Browser {
+    /// A browser left behind by an error ends too: its whole group at once
+    /// (after [`Browser::quit`] there is nothing left to end).
+    fn drop(&mut self) {
+        kill_group();
+        let _ = self.driver.wait();
     }
 }
 

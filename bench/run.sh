@@ -566,13 +566,15 @@ scenario_10() {
 # ---------------------------------------------------------------- 12
 # What an open dashboard costs: 10,000 active jobs each written once a
 # second, and N streams of the active list's first page of 50, as the
-# dashboard opens it; the server's CPU with none and with N.
+# dashboard opens it; the server's CPU with none and with N. Then, the N
+# still open, the real page in a headless Chromium (on the load core, as
+# the helper is): the CPU of its renderer and of the whole browser.
 scenario_12() {
   rcli flushall >/dev/null
   start_sse_server
   sse_helper jp-dashboards --addr "127.0.0.1:$API_PORT" --jobs "$S12_JOBS" --dashboards "$S12_DASHBOARDS" \
-    --limit 50 --secs "$S12_SECS" --server-pid "$SERVER_PID" > "$RUN_DIR/s12.txt" 2>>"$LOG"
-  local f=$RUN_DIR/s12.txt per
+    --limit 50 --secs "$S12_SECS" --server-pid "$SERVER_PID" --page > "$RUN_DIR/s12.txt" 2>>"$LOG"
+  local f=$RUN_DIR/s12.txt per page
   per=$(get "$f" api_cores_per_dashboard)
   row 12 "dashboards open at end / asked; jobs written/s" \
     "$(get "$f" dashboards_open_at_end) / $(get "$f" dashboards_requested); $(get "$f" writes_per_sec_n)" "all" \
@@ -582,6 +584,15 @@ scenario_12() {
   row 12 "API CPU per dashboard, cores" "$per" "<= 0.01" "$(verdict "$per" '<=' 0.01)"
   figure api_cores_per_dashboard "$per" "<=" 0.01
   row 12 "  events per dashboard per s" "$(get "$f" events_per_dashboard_per_sec)" "" ""
+  page=$(get "$f" page_renderer_cores)
+  row 12 "page CPU (Chromium renderer), cores" "$page" "<= 0.05" "$(verdict "$page" '<=' 0.05)"
+  # (no figure when the page could not be measured: no Chromium)
+  if [[ -n $page ]]; then figure page_cores_per_dashboard "$page" "<=" 0.05; fi
+  row 12 "  browser total, cores ($(get "$f" page_browser_processes) processes)" "$(get "$f" page_browser_cores)" "" ""
+  row 12 "  DevTools: main-thread tasks / script / style + layout, cores" \
+    "$(get "$f" page_task_cores) / $(get "$f" page_script_cores) / $(get "$f" page_style_layout_cores)" "" ""
+  row 12 "  events shown per s (rows' Processed); indicator at end" \
+    "$(get "$f" page_events_per_sec); $(get "$f" page_state_at_end)" "" ""
   rcli flushall >/dev/null
 }
 

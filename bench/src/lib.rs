@@ -24,7 +24,7 @@
 //! | `jp-latency` | 7 | delivery latency of each event, from the write to the stream client |
 //! | `jp-streams` | 8, 9 | many open streams (RSS, Redis connections), then the fan-out of an update |
 //! | `jp-watchers` | 10 | server CPU per watcher: polling against streaming |
-//! | `jp-dashboards` | 12 | 10,000 jobs writing once a second, N dashboards' streams of a page of 50: server CPU per dashboard |
+//! | `jp-dashboards` | 12 | 10,000 jobs writing once a second, N dashboards' streams of a page of 50: server CPU per dashboard; with `--page`, the dashboard page's own CPU in Chromium |
 //! | `checkpoint_load` | 11 | checkpoints reaching PostgreSQL, batched against one statement each |
 //! | `sqlite_size` | "SQLite archive" | the SQLite file's size per job and its write rates |
 //! | `redis_writes` | "Redis Cluster" | the write script's throughput and memory per job, node against cluster |
@@ -48,11 +48,15 @@
 //! - [`redis_stats`]: what Redis says about the traffic: `INFO` fields,
 //!   command counts, which clients are the server's.
 //! - [`measure`]: the `RESULT` line, a percentile, milliseconds.
+//! - [`browser`]: a headless Chromium driven over WebDriver, and the CPU
+//!   its renderer and its other processes use.
 //!
 //! The clients speak raw HTTP/1.1 on plain sockets rather than through an
 //! HTTP client library, so their own cost stays out of the server's
-//! figures.
+//! figures. Only the WebDriver client uses `reqwest`: it talks to
+//! chromedriver, not to the server under test.
 
+pub mod browser;
 pub mod http1;
 pub mod measure;
 pub mod procfs;

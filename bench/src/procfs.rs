@@ -1,7 +1,8 @@
 //! What `/proc` says about a process: its CPU time, its resident memory,
-//! and its TCP connections to a peer. This program's own figures come from
-//! the same probes, with `std::process::id()` as the pid
-//! (`/proc/<own pid>` is `/proc/self`).
+//! its TCP connections to a peer, and the processes below it (a browser's
+//! renderers under the driver that started it). This program's own
+//! figures come from the same probes, with `std::process::id()` as the
+//! pid (`/proc/<own pid>` is `/proc/self`).
 
 use std::{collections::HashSet, time::Duration};
 
@@ -84,4 +85,48 @@ pub fn tcp_ports_to(pid: u32, remote_port: u16) -> anyhow::Result<Vec<u16>> {
         }
     }
     Ok(ports)
+}
+
+/// The parent of process `pid` (field 4 of `/proc/<pid>/stat`); None when
+/// it has gone.
+pub fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // after ")": state, then the parent's pid
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Every process below `pid` now (children, their children...), found by
+/// walking each process's parent in `/proc`. A process that ends during
+/// the walk is left out.
+pub fn descendants(pid: u32) -> anyhow::Result<Vec<u32>> {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(child) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if let Some(parent) = parent(child) {
+            children.entry(parent).or_default().push(child);
+        }
+    }
+    let (mut found, mut next) = (Vec::new(), vec![pid]);
+    while let Some(at) = next.pop() {
+        for &child in children.get(&at).map(Vec::as_slice).unwrap_or_default() {
+            found.push(child);
+            next.push(child);
+        }
+    }
+    Ok(found)
+}
+
+/// The command line of process `pid`, its arguments joined by spaces;
+/// empty when it has gone.
+pub fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .unwrap_or_default()
 }

@@ -24,6 +24,7 @@ use futures_util::{
     future::{BoxFuture, Shared},
 };
 
+use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::envelope::Rendered;
@@ -83,8 +84,69 @@ type SharedLoad = Shared<BoxFuture<'static, Arc<Rendered>>>;
 /// per process, since the ids in the keys are chosen by clients.
 type KeyHasher = foldhash::fast::RandomState;
 
-/// Loads by key.
-type Loads<K> = moka::future::Cache<K, SharedLoad, KeyHasher>;
+/// A load and when it began (its answer's age).
+#[derive(Clone)]
+struct Entry {
+    began: Instant,
+    load: SharedLoad,
+}
+
+impl Entry {
+    /// Whether the entry still answers at `now`: younger than `period`,
+    /// or than `fallback_period` once its load has answered from the
+    /// fallback (see [`ResponseCache::fallback_period`]).
+    fn fresh(&self, now: Instant, period: Duration, fallback_period: Duration) -> bool {
+        let age = now.saturating_duration_since(self.began);
+        match self.load.peek() {
+            Some(rendered) if rendered.is_fallback() => age < fallback_period,
+            _ => age < period,
+        }
+    }
+}
+
+/// Loads by key: `quick_cache`, a sharded map with a capacity bound and
+/// an atomic "read, or hold the key while I insert" (`entry`). Its hit is
+/// one read lock and a hash lookup; moka, before it, recorded every read
+/// for its eviction policy and ran housekeeping on the request's task,
+/// and its inserts cost about a tenth of a cache load (BENCHMARKS.md).
+/// Expiry is the entry's own age, checked where it is read; expired
+/// entries are swept out at most once a period (see [`Map::sweep`]).
+struct Map<K> {
+    entries: quick_cache::sync::Cache<K, Entry, quick_cache::UnitWeighter, KeyHasher>,
+    /// When the last sweep ran.
+    swept: std::sync::Mutex<Instant>,
+}
+
+impl<K: Hash + Eq + Clone> Map<K> {
+    fn new(capacity: u64) -> Self {
+        let capacity = usize::try_from(capacity.max(1)).unwrap_or(usize::MAX);
+        Self {
+            entries: quick_cache::sync::Cache::with(
+                capacity,
+                capacity as u64,
+                quick_cache::UnitWeighter,
+                KeyHasher::default(),
+                Default::default(),
+            ),
+            swept: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Drops the entries that no longer answer, if a period has passed
+    /// since the last sweep: a flood of one-off keys (unknown ids) would
+    /// otherwise hold their answers until the capacity pushed them out.
+    fn sweep(&self, now: Instant, period: Duration, fallback_period: Duration) {
+        {
+            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+            if now.saturating_duration_since(*swept) < period {
+                return;
+            }
+            *swept = now;
+        }
+        self.entries
+            .retain(|_, entry| entry.fresh(now, period, fallback_period));
+    }
+}
 
 /// A response and whether it came out of the cache.
 #[derive(Debug, Clone)]
@@ -113,10 +175,10 @@ impl Served {
 #[derive(Clone)]
 pub struct ResponseCache {
     /// `None` when caching is switched off (a period of zero).
-    loads: Option<Loads<CacheKey>>,
+    loads: Option<Arc<Map<CacheKey>>>,
     /// One job's progress, the most read answer, by its id: a hit is
     /// looked up by the path's text, without parsing or copying it.
-    jobs: Option<Loads<JobId>>,
+    jobs: Option<Arc<Map<JobId>>>,
     /// How long an answer is kept.
     period: Duration,
     /// How long a fallback answer (from PostgreSQL, or a 5xx) is kept: at
@@ -135,8 +197,8 @@ pub const FALLBACK_PERIOD: Duration = Duration::from_millis(250);
 impl std::fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseCache")
-            .field("entries", &self.loads.as_ref().map(|c| c.entry_count()))
-            .field("jobs", &self.jobs.as_ref().map(|c| c.entry_count()))
+            .field("entries", &self.loads.as_ref().map(|c| c.entries.len()))
+            .field("jobs", &self.jobs.as_ref().map(|c| c.entries.len()))
             .finish()
     }
 }
@@ -147,16 +209,8 @@ impl ResponseCache {
     /// schedules, the rest for single jobs, whose map is the one a flood
     /// of ids fills. A zero period disables it.
     pub fn new(period: Duration, capacity: u64) -> Self {
-        fn loads<K: Hash + Eq + Send + Sync + 'static>(
-            period: Duration,
-            capacity: u64,
-        ) -> Option<Loads<K>> {
-            (!period.is_zero()).then(|| {
-                moka::future::Cache::builder()
-                    .time_to_live(period)
-                    .max_capacity(capacity)
-                    .build_with_hasher(KeyHasher::default())
-            })
+        fn loads<K: Hash + Eq + Clone>(period: Duration, capacity: u64) -> Option<Arc<Map<K>>> {
+            (!period.is_zero()).then(|| Arc::new(Map::new(capacity)))
         }
         Self {
             loads: loads(period, capacity / 4),
@@ -207,17 +261,19 @@ impl ResponseCache {
         self.cached(self.jobs.as_ref()?, id).await
     }
 
-    /// The answer `loads` holds for `key`, counted as a hit; without the
-    /// entry API's bookkeeping.
-    async fn cached<K, Q>(&self, loads: &Loads<K>, key: &Q) -> Option<Served>
+    /// The answer `loads` holds for `key`, counted as a hit.
+    async fn cached<K, Q>(&self, loads: &Map<K>, key: &Q) -> Option<Served>
     where
-        K: std::borrow::Borrow<Q> + Hash + Eq + Send + Sync + 'static,
+        K: Hash + Eq + Clone + std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let load = loads.get(key).await?;
+        let entry = loads.entries.get(key)?;
+        if !entry.fresh(Instant::now(), self.period, self.fallback_period) {
+            return None;
+        }
         self.count(true);
         Some(Served {
-            response: load.await,
+            response: entry.load.await,
             from_cache: true,
         })
     }
@@ -238,7 +294,7 @@ impl ResponseCache {
 
     async fn load_in<K, S, F>(
         &self,
-        loads: Option<&Loads<K>>,
+        loads: Option<&Arc<Map<K>>>,
         key: K,
         span: impl FnOnce(&K) -> tracing::Span,
         start: S,
@@ -248,6 +304,8 @@ impl ResponseCache {
         S: FnOnce() -> F,
         F: Future<Output = Rendered> + Send + 'static,
     {
+        use quick_cache::sync::{EntryAction, EntryResult};
+
         let Some(loads) = loads else {
             self.count(false);
             return Served {
@@ -255,35 +313,43 @@ impl ResponseCache {
                 from_cache: false,
             };
         };
-        // The common case, a hit.
-        if let Some(served) = self.cached(loads, &key).await {
-            return served;
-        }
-        // A fallback answer leaves the cache early (see `fallback_period`).
-        let (cache, forget, after) = (loads.clone(), key.clone(), self.fallback_period);
-        let load = start().instrument(span(&key));
-        let load = async move {
-            let rendered = load.await;
-            if rendered.is_fallback() {
-                tokio::spawn(async move {
-                    tokio::time::sleep(after).await;
-                    cache.invalidate(&forget).await;
-                });
+        let (period, fallback_period) = (self.period, self.fallback_period);
+        let now = Instant::now();
+        // Atomically: the entry that still answers, or the key held for
+        // this caller alone while it inserts a new load (other callers of
+        // the same key wait for that insert, made at once, not for the
+        // load).
+        let found = loads.entries.entry(&key, None, |_, entry| {
+            if entry.fresh(now, period, fallback_period) {
+                EntryAction::Retain(entry.load.clone())
+            } else {
+                EntryAction::ReplaceWithGuard
             }
-            rendered
+        });
+        let guard = match found {
+            EntryResult::Retained(load) => {
+                self.count(true);
+                return Served {
+                    response: load.await,
+                    from_cache: true,
+                };
+            }
+            EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => Some(guard),
+            // Neither is asked for (no removal, no timeout): load uncached.
+            EntryResult::Removed(..) | EntryResult::Timeout => None,
         };
-        // The init future yields a future on purpose: moka runs it only on a
-        // miss, and what it stores is the shared load, not its result.
-        #[allow(clippy::async_yields_async)]
-        let entry = loads
-            .entry(key)
-            .or_insert_with(async move { spawn_shared(load) })
-            .await;
-        let from_cache = !entry.is_fresh();
-        self.count(from_cache);
+        self.count(false);
+        let load = spawn_shared(start().instrument(span(&key)));
+        if let Some(guard) = guard {
+            let _ = guard.insert(Entry {
+                began: now,
+                load: load.clone(),
+            });
+        }
+        loads.sweep(now, period, fallback_period);
         Served {
-            response: entry.into_value().await,
-            from_cache,
+            response: load.await,
+            from_cache: false,
         }
     }
 }
@@ -310,4 +376,34 @@ where
     }
     .boxed()
     .shared()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_found() -> impl Future<Output = Rendered> + Send + 'static {
+        async { Rendered::error(StatusCode::NOT_FOUND, "unknown") }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_is_kept_for_its_period_and_swept_out_after_it() {
+        let cache = ResponseCache::new(Duration::from_secs(1), 1_000);
+        let map = cache.jobs.clone().unwrap();
+        for n in 0..10 {
+            let id = JobId::parse(format!("job-{n}")).unwrap();
+            let served = cache.get_or_load_job(id, "-", not_found).await;
+            assert!(!served.from_cache);
+        }
+        assert!(cache.hit("job-3").await.is_some());
+        assert_eq!(map.entries.len(), 10);
+
+        tokio::time::advance(Duration::from_millis(1_001)).await;
+        assert!(cache.hit("job-3").await.is_none(), "expired");
+        // The next miss sweeps out what expired.
+        let id = JobId::parse("job-new").unwrap();
+        cache.get_or_load_job(id, "-", not_found).await;
+        assert_eq!(map.entries.len(), 1);
+        assert!(cache.hit("job-new").await.is_some());
+    }
 }

@@ -382,8 +382,8 @@ where
 mod tests {
     use super::*;
 
-    fn not_found() -> impl Future<Output = Rendered> + Send + 'static {
-        async { Rendered::error(StatusCode::NOT_FOUND, "unknown") }
+    async fn not_found() -> Rendered {
+        Rendered::error(StatusCode::NOT_FOUND, "unknown")
     }
 
     #[tokio::test(start_paused = true)]

@@ -108,7 +108,8 @@
 //! (early, and in kinds whose pace changes at a known point), and fades
 //! where it did not. A run whose pace lies beyond [`DROP_SIGMAS`] of its
 //! kind's (tested from [`DROP_FROM`] of the total on) drops the kind's
-//! pace for good and keeps only its shape, at the run's own pace. Staged jobs get their remaining time from the kind's step times
+//! pace for good and keeps only its shape, at the run's own pace. Staged
+//! jobs get their remaining time from the kind's step times
 //! ([`KindHistory::staged`]).
 //!
 //! **How sure: the 80 % range.** Every estimate carries a

@@ -107,8 +107,9 @@
 //! variance: the prior leads where the run's own evidence misled before
 //! (early, and in kinds whose pace changes at a known point), and fades
 //! where it did not. A run whose pace lies beyond [`DROP_SIGMAS`] of its
-//! kind's (tested from [`DROP_FROM`] of the total on) drops the prior for
-//! good. Staged jobs get their remaining time from the kind's step times
+//! kind's (tested from [`DROP_FROM`] of the total on) drops the kind's
+//! pace for good and keeps only its shape, at the run's own pace. Staged
+//! jobs get their remaining time from the kind's step times
 //! ([`KindHistory::staged`]).
 //!
 //! **How sure: the 80 % range.** Every estimate carries a
@@ -520,8 +521,10 @@ impl Estimator {
             prior.remaining(self.anchor_ms as f64, (first, p, total))
         });
         // A prior just dropped: the run is not like its kind, so the
-        // reported end goes straight to the run's own estimate.
-        let reset_display = reset_display || (leaning && from_prior.is_none());
+        // reported end goes straight to the new estimate (its own, with
+        // the kind's shape at its own pace).
+        let dropped_now = leaning && self.prior.is_some_and(|prior| prior.dropped());
+        let reset_display = reset_display || dropped_now;
         let (raw_remaining, range_ms) = match from_prior {
             Some(prior) => prior::blend(own_remaining, own_range, prior),
             None => (own_remaining, own_range),

@@ -342,7 +342,8 @@ pub async fn jobs(
             }
             () = polling.next() => batch.reread(),
             flush = batch.wait() => {
-                if !followed.flush(&ctx, &selection, flush, &tx).await {
+                // Boxed: an idle stream's state need not have room for it.
+                if !Box::pin(followed.flush(&ctx, &selection, flush, &tx)).await {
                     return;
                 }
             }

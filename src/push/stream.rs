@@ -210,7 +210,10 @@ pub async fn job(
     if !client_has_it && !send(&tx, progress(&snapshot, log.seq)).await {
         return;
     }
-    if !log.catch_up(&ctx, &id, &snapshot, &tx).await {
+    // The log's reads and sends are boxed, as `read_job` is: a stream's
+    // state has room for the largest thing it awaits, and an idle stream
+    // awaits only the select below.
+    if !Box::pin(log.catch_up(&ctx, &id, &snapshot, &tx)).await {
         return;
     }
     if snapshot.terminal {
@@ -254,13 +257,14 @@ pub async fn job(
                 read_job(&ctx, &id).await.map(Arc::new)
             }
             received = watch.logs.recv(), if log.is_open() => {
-                if !log.forward(received, &mut watch.logs, &ctx, &id, &last, &tx).await {
+                let forward = log.forward(received, &mut watch.logs, &ctx, &id, &last, &tx);
+                if !Box::pin(forward).await {
                     return;
                 }
                 continue;
             }
             () = polling.next() => {
-                if !log.catch_up(&ctx, &id, &last, &tx).await {
+                if !Box::pin(log.catch_up(&ctx, &id, &last, &tx)).await {
                     return;
                 }
                 read_job(&ctx, &id).await.map(Arc::new)
@@ -276,7 +280,7 @@ pub async fn job(
         if change.terminal {
             // Lines written before the end may still be on the bus: the
             // store has them.
-            if log.catch_up(&ctx, &id, &change, &tx).await {
+            if Box::pin(log.catch_up(&ctx, &id, &change, &tx)).await {
                 send(&tx, end()).await;
             }
             return;

@@ -32,6 +32,9 @@ use crate::{
 /// written over HTTP to reach the archive.
 const CHECKPOINT_DRAIN: Duration = Duration::from_secs(5);
 
+/// actix-server's default cap of connections per worker.
+const ACTIX_MAX_CONNECTIONS: usize = 25_600;
+
 /// A bound, not yet running, API server.
 pub struct Application {
     port: u16,
@@ -342,7 +345,11 @@ fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyh
     // clients do not half-close to wait for an answer.
     .h1_allow_half_closed(false)
     // Signals are ours: streams must end before the drain (run_until_stopped).
-    .disable_signals();
+    .disable_signals()
+    // A worker stops accepting at this many connections (actix's default
+    // is 25,600): each open stream holds one, so a worker may hold all of
+    // SSE_MAX_STREAMS besides the default's room for other clients.
+    .max_connections(ACTIX_MAX_CONNECTIONS + settings.push.sse_max_streams);
     if let Some(workers) = settings.workers {
         server = server.workers(workers);
     }

@@ -5,6 +5,7 @@
 
 use std::{
     collections::HashMap,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -16,7 +17,7 @@ use anyhow::{Context as _, bail};
 use job_progress::domain::JobId;
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
-    net::TcpStream,
+    net::{TcpSocket, TcpStream},
     sync::Semaphore,
 };
 
@@ -94,10 +95,48 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Streams one client source address carries: below the kernel's
+/// ephemeral ports to one server port (`net.ipv4.ip_local_port_range`,
+/// about 28,000 by default).
+pub const STREAMS_PER_SOURCE: usize = 20_000;
+
+/// The loopback source addresses for `n` streams: none (the kernel's
+/// choice, 127.0.0.1) up to [`STREAMS_PER_SOURCE`], else 127.0.0.2,
+/// 127.0.0.3, ... (all of 127.0.0.0/8 is local on Linux), one per
+/// [`STREAMS_PER_SOURCE`] streams, or `asked` of them when given.
+pub fn loopback_sources(n: usize, asked: Option<usize>) -> Vec<IpAddr> {
+    let count = asked.unwrap_or(if n > STREAMS_PER_SOURCE {
+        n.div_ceil(STREAMS_PER_SOURCE)
+    } else {
+        0
+    });
+    (0..count.min(250))
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i as u8)))
+        .collect()
+}
+
+/// A connection to `addr`, from `source` when given (bound before the
+/// connect, so each source address has its own ephemeral ports).
+async fn connect(addr: &str, source: Option<IpAddr>) -> anyhow::Result<TcpStream> {
+    let Some(source) = source else {
+        return Ok(TcpStream::connect(addr).await?);
+    };
+    let addr: SocketAddr = addr.parse().context("the address must be IP:port")?;
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    Ok(socket.connect(addr).await?)
+}
+
 impl SseClient {
-    /// Connects, asks for `path`, reads the head; fails unless 200.
-    pub async fn open(addr: &str, path: &str, quickack: bool) -> anyhow::Result<Self> {
-        let mut stream = TcpStream::connect(addr).await?;
+    /// Connects (from `source`, when given), asks for `path`, reads the
+    /// head; fails unless 200.
+    pub async fn open(
+        addr: &str,
+        source: Option<IpAddr>,
+        path: &str,
+        quickack: bool,
+    ) -> anyhow::Result<Self> {
+        let mut stream = connect(addr, source).await?;
         stream.set_nodelay(true)?;
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {USER_AGENT}\r\n\
@@ -211,12 +250,35 @@ pub struct Tally {
     pub events: AtomicU64,
 }
 
+/// Where streams connect: the server's `IP:port`, and the client source
+/// addresses to spread them over (stream i from `sources[i % len]`; none:
+/// the kernel's choice).
+pub struct Dial<'a> {
+    /// The server's `IP:port`.
+    pub addr: &'a str,
+    /// Client source addresses ([`loopback_sources`]).
+    pub sources: &'a [IpAddr],
+}
+
+impl<'a> From<&'a str> for Dial<'a> {
+    fn from(addr: &'a str) -> Self {
+        Self { addr, sources: &[] }
+    }
+}
+
+impl<'a> From<&'a String> for Dial<'a> {
+    fn from(addr: &'a String) -> Self {
+        addr.as_str().into()
+    }
+}
+
 /// Opens `n` streams (stream i on `paths[i % paths.len()]`), `gate` at a
 /// time, each handing every `progress` event's count and arrival time to
 /// `on_event(stream, job, event, at)`; returns once each has its first
-/// event or failed (or after two minutes).
-pub async fn open_streams<F>(
-    addr: &str,
+/// event or failed (or after two minutes, plus a second per thousand
+/// streams).
+pub async fn open_streams<'a, F>(
+    dial: impl Into<Dial<'a>>,
     paths: &[String],
     n: usize,
     gate: usize,
@@ -227,24 +289,37 @@ pub async fn open_streams<F>(
 where
     F: Fn(usize, usize, &Event, Instant) + Send + Sync + Clone + 'static,
 {
+    let dial = dial.into();
     let gate = Arc::new(Semaphore::new(gate));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
-        let (addr, job) = (addr.to_owned(), i % paths.len());
+        let (addr, job) = (dial.addr.to_owned(), i % paths.len());
+        let source = (!dial.sources.is_empty()).then(|| dial.sources[i % dial.sources.len()]);
         let path = paths[job].clone();
         let (gate, tally, on_event) = (gate.clone(), tally.clone(), on_event.clone());
         tasks.spawn(async move {
             let permit = gate.acquire_owned().await;
             let opened = tokio::time::timeout(Duration::from_secs(20), async {
-                let mut client = SseClient::open(&addr, &path, quickack).await?;
+                let mut client = SseClient::open(&addr, source, &path, quickack).await?;
                 let first = client.next().await?.context("no first event")?;
                 anyhow::Ok((client, first))
             })
             .await;
             drop(permit);
-            let Ok(Ok((mut client, _snapshot))) = opened else {
-                tally.failed.fetch_add(1, Ordering::Relaxed);
-                return;
+            let opened = match opened {
+                Ok(Ok((client, _snapshot))) => Ok(client),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(_) => Err("no first event within 20 s".to_owned()),
+            };
+            let mut client = match opened {
+                Ok(client) => client,
+                Err(why) => {
+                    // The first few say why, on stderr.
+                    if tally.failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                        eprintln!("stream {i} did not open: {why}");
+                    }
+                    return;
+                }
             };
             tally.opened.fetch_add(1, Ordering::Relaxed);
             while let Ok(Some(event)) = client.next().await {
@@ -257,7 +332,7 @@ where
             tally.ended.fetch_add(1, Ordering::Relaxed);
         });
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(120 + n as u64 / 1000);
     while (tally.opened.load(Ordering::Relaxed) + tally.failed.load(Ordering::Relaxed)) < n as u64
         && Instant::now() < deadline
     {

@@ -34,7 +34,9 @@ impl Coalesced {
     /// Resolves when a re-read is due (never while none is).
     pub(super) async fn wait(&mut self) {
         match self.due_at {
-            Some(at) => tokio::time::sleep_until(at).await,
+            // Boxed: every stream's select holds this future, and only a
+            // parent's ever sleeps in it.
+            Some(at) => Box::pin(tokio::time::sleep_until(at)).await,
             None => std::future::pending().await,
         }
         self.due_at = None;

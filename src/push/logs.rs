@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use actix_web_lab::sse::{Data, Event};
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
-use super::{change::Change, context::Context};
+use super::{change::Change, context::Context, outbox::Outbox};
 use crate::domain::{JobId, LogBatch, LogLine, MAX_LOG_PAGE};
 
 /// The id of an event sent after `change` (the record the client has)
@@ -71,12 +71,7 @@ impl LogCursor {
 
     /// Sends `lines` past the cursor, if any; `false` once the client is
     /// gone.
-    async fn send(
-        &mut self,
-        tx: &mpsc::Sender<Box<Event>>,
-        change: &Change,
-        lines: &[LogLine],
-    ) -> bool {
+    async fn send(&mut self, tx: &Outbox, change: &Change, lines: &[LogLine]) -> bool {
         let fresh: Vec<LogLine> = lines
             .iter()
             .filter(|line| line.seq > self.seq)
@@ -86,7 +81,7 @@ impl LogCursor {
             return true;
         };
         self.seq = last.seq;
-        tx.send(Box::new(log_event(change, &fresh))).await.is_ok()
+        tx.send(log_event(change, &fresh)).await
     }
 
     /// Sends every kept line after the cursor, read from the hot store, in
@@ -96,7 +91,7 @@ impl LogCursor {
         ctx: &Context,
         id: &JobId,
         change: &Change,
-        tx: &mpsc::Sender<Box<Event>>,
+        tx: &Outbox,
     ) -> bool {
         loop {
             // Boxed, as `read_job` in `push/stream.rs` is: room for the
@@ -124,7 +119,7 @@ impl LogCursor {
         ctx: &Context,
         id: &JobId,
         change: &Change,
-        tx: &mpsc::Sender<Box<Event>>,
+        tx: &Outbox,
     ) -> bool {
         let first = match received {
             Ok(batch) => batch,

@@ -20,6 +20,8 @@
 //!   slot belongs to the response body, so it ends with the connection.
 //! - `push/stalls.rs`: when each active job will stall, so the hub
 //!   announces it (one deadline structure, no timer per stream).
+//! - [`outbox`]: a stream's code runs inside its response body, which
+//!   takes each event it sends (no task or channel per stream).
 //! - [`stream`]: what a stream of one job sends: the snapshot, each change, `end`;
 //!   [`logs`]: what it sends of the job's log (`event: log`);
 //!   `push/context.rs`: what both need ([`stream::Context`]);
@@ -57,6 +59,7 @@ mod coalesce;
 mod context;
 pub mod hub;
 pub mod logs;
+pub mod outbox;
 pub mod page;
 mod resubscribe;
 mod sharded;

@@ -28,15 +28,13 @@ use futures_util::{
     future::AbortHandle,
     stream::{Abortable, BoxStream, SelectAll},
 };
-use tokio::{
-    sync::{mpsc, watch},
-    time::Instant,
-};
+use tokio::{sync::watch, time::Instant};
 
 use super::{
     batch::{Batch, Flush},
     change::Change,
     hub::{Hub, JobWatch},
+    outbox::Outbox,
     stream::{Context, Polling, progress, read_job, send, stopping, text},
 };
 use crate::{
@@ -169,7 +167,7 @@ impl Followed {
     }
 
     /// Stops following `id` and tells the client; `false` once it is gone.
-    async fn leave(&mut self, id: &JobId, tx: &mpsc::Sender<Box<Event>>) -> bool {
+    async fn leave(&mut self, id: &JobId, tx: &Outbox) -> bool {
         if let Some(member) = self.members.remove(id) {
             // Its stream ends at the next poll, and drops the hub's watch.
             member.unwatch.abort();
@@ -180,7 +178,7 @@ impl Followed {
     /// Sends `change` if it is a member's and newer than what the client
     /// has; a final one is followed by `leave`. `false` once the client
     /// is gone.
-    async fn forward(&mut self, change: Arc<Change>, tx: &mpsc::Sender<Box<Event>>) -> bool {
+    async fn forward(&mut self, change: Arc<Change>, tx: &Outbox) -> bool {
         let Some(member) = self.members.get_mut(&change.job_id) else {
             return true; // it left the page meanwhile
         };
@@ -210,7 +208,7 @@ impl Followed {
         hub: &Arc<Hub>,
         selection: &Selection,
         records: Vec<Arc<Change>>,
-        tx: &mpsc::Sender<Box<Event>>,
+        tx: &Outbox,
     ) -> bool {
         if selection.is_page() {
             let listed: HashSet<&JobId> = records.iter().map(|change| &change.job_id).collect();
@@ -249,7 +247,7 @@ impl Followed {
         ctx: &Context,
         selection: &Selection,
         flush: Flush,
-        tx: &mpsc::Sender<Box<Event>>,
+        tx: &Outbox,
     ) -> bool {
         for change in flush.changes {
             if !self.forward(change, tx).await {
@@ -283,7 +281,7 @@ pub async fn jobs(
     mut active_set: watch::Receiver<u64>,
     snapshot: Bytes,
     window: Duration,
-    tx: mpsc::Sender<Box<Event>>,
+    tx: Outbox,
 ) {
     if !send(&tx, snapshot_event(&snapshot)).await {
         return;
@@ -325,7 +323,6 @@ pub async fn jobs(
     let mut recheck = Some(Instant::now() + staleness);
     loop {
         tokio::select! {
-            () = tx.closed() => return,
             () = ctx.hub.stopping() => {
                 send(&tx, stopping()).await;
                 return;
@@ -345,7 +342,8 @@ pub async fn jobs(
             }
             () = polling.next() => batch.reread(),
             flush = batch.wait() => {
-                if !followed.flush(&ctx, &selection, flush, &tx).await {
+                // Boxed: an idle stream's state need not have room for it.
+                if !Box::pin(followed.flush(&ctx, &selection, flush, &tx)).await {
                     return;
                 }
             }

@@ -1,4 +1,4 @@
-//! What one stream sends, in a task of its own per stream.
+//! What one stream sends, run by its response body (`push/outbox.rs`).
 //!
 //! A stream of one job sends its snapshot (unless `Last-Event-ID` says the
 //! client has it), then every newer change, then `end` once the job has
@@ -6,9 +6,9 @@
 //! Both read through the response cache every
 //! [`POLL_INTERVAL`] while the bus is down, and for one cache period more
 //! once it is back (what happened while it was down was missed, and the
-//! cache may still hold an answer from before). The task ends when the
-//! client goes (its channel closes), when the job ends, or when the server
-//! stops.
+//! cache may still hold an answer from before). The stream ends when the
+//! job ends or the server stops; when the client goes, the connection drops
+//! its body, and this code with it.
 //!
 //! A parent's stream also carries its children's changes: each child's
 //! change moves its parent's `children` channel in the hub, and the
@@ -21,19 +21,18 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use actix_web::web::Bytes;
-use actix_web_lab::sse::{Data, Event};
-use bytestring::ByteString;
-use tokio::sync::mpsc;
-
 pub use super::context::Context;
 use super::{
     change::Change,
     coalesce::Coalesced,
     hub::JobWatch,
     logs::{LogCursor, event_id},
+    outbox::Outbox,
 };
 use crate::domain::JobId;
+use actix_web::web::Bytes;
+use actix_web_lab::sse::{Data, Event};
+use bytestring::ByteString;
 
 /// How often a stream re-reads its jobs while the bus is down: the
 /// response cache's period, so a watcher sees polling latency at worst and
@@ -112,9 +111,9 @@ async fn next_tick(tick: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// Sends one event; `false` once the client is gone.
-pub(super) async fn send(tx: &mpsc::Sender<Box<Event>>, event: Event) -> bool {
-    tx.send(Box::new(event)).await.is_ok()
+/// Sends one event (see [`Outbox::send`]).
+pub(super) async fn send(tx: &Outbox, event: Event) -> bool {
+    tx.send(event).await
 }
 
 /// `data` as event data: JSON is UTF-8, so this never fails in practice.
@@ -179,7 +178,7 @@ pub(super) fn stopping() -> Event {
 
 /// The job's current state through the response cache, if it can be read.
 pub(super) async fn read_job(ctx: &Context, id: &JobId) -> Option<Change> {
-    // Boxed: the read path's future is several KB, and a stream's task
+    // Boxed: the read path's future is several KB, and a stream's code
     // would hold room for it for as long as it is open, idle or not.
     let served = Box::pin(ctx.reader.job(id.clone(), &ctx.request_id)).await;
     Change::from_rendered(&served.response)
@@ -191,7 +190,7 @@ pub async fn job(
     mut watch: JobWatch,
     mut snapshot: Change,
     last_event_id: Option<EventId>,
-    tx: mpsc::Sender<Box<Event>>,
+    tx: Outbox,
 ) {
     let id = snapshot.job_id.clone();
     // Of one version, the stalled record is the later: only a write
@@ -211,7 +210,10 @@ pub async fn job(
     if !client_has_it && !send(&tx, progress(&snapshot, log.seq)).await {
         return;
     }
-    if !log.catch_up(&ctx, &id, &snapshot, &tx).await {
+    // The log's reads and sends are boxed, as `read_job` is: a stream's
+    // state has room for the largest thing it awaits, and an idle stream
+    // awaits only the select below.
+    if !Box::pin(log.catch_up(&ctx, &id, &snapshot, &tx)).await {
         return;
     }
     if snapshot.terminal {
@@ -227,7 +229,6 @@ pub async fn job(
     loop {
         let mut rolled_up = false;
         let next = tokio::select! {
-            () = tx.closed() => return,
             () = ctx.hub.stopping() => {
                 send(&tx, stopping()).await;
                 return;
@@ -256,13 +257,14 @@ pub async fn job(
                 read_job(&ctx, &id).await.map(Arc::new)
             }
             received = watch.logs.recv(), if log.is_open() => {
-                if !log.forward(received, &mut watch.logs, &ctx, &id, &last, &tx).await {
+                let forward = log.forward(received, &mut watch.logs, &ctx, &id, &last, &tx);
+                if !Box::pin(forward).await {
                     return;
                 }
                 continue;
             }
             () = polling.next() => {
-                if !log.catch_up(&ctx, &id, &last, &tx).await {
+                if !Box::pin(log.catch_up(&ctx, &id, &last, &tx)).await {
                     return;
                 }
                 read_job(&ctx, &id).await.map(Arc::new)
@@ -278,7 +280,7 @@ pub async fn job(
         if change.terminal {
             // Lines written before the end may still be on the bus: the
             // store has them.
-            if log.catch_up(&ctx, &id, &change, &tx).await {
+            if Box::pin(log.catch_up(&ctx, &id, &change, &tx)).await {
                 send(&tx, end()).await;
             }
             return;

@@ -19,7 +19,7 @@ use job_progress_bench::{
     measure::{ms, percentile, result},
     procfs::{cpu_time, vm_rss_kib},
     redis_stats::{self, server_redis_clients},
-    sse::{Event, SentAt, Tally, event_paths, open_streams},
+    sse::{Dial, Event, SentAt, Tally, event_paths, loopback_sources, open_streams},
     stores::{RecordWriter, RedisArgs, job_ids},
 };
 use tokio::net::TcpStream;
@@ -52,6 +52,11 @@ struct StreamsArgs {
     redis_port: u16,
     #[arg(long, default_value_t = 200)]
     connect_concurrency: usize,
+    /// Client source addresses 127.0.0.2, 127.0.0.3, ...: one address has
+    /// about 28,000 ephemeral ports to the server's port. Default: none up
+    /// to 20,000 streams, else one per 20,000.
+    #[arg(long)]
+    source_addrs: Option<usize>,
     #[arg(long, default_value = "bench-watched-")]
     id_prefix: String,
 }
@@ -95,9 +100,13 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     };
+    let sources = loopback_sources(args.streams, args.source_addrs);
     let started = Instant::now();
     let tasks = open_streams(
-        &args.addr,
+        Dial {
+            addr: &args.addr,
+            sources: &sources,
+        },
         &event_paths(&ids),
         args.streams,
         args.connect_concurrency,
@@ -162,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
     result("streams_requested", args.streams);
     result("streams_opened", opened);
     result("streams_failed", tally.failed.load(Ordering::Relaxed));
+    result("source_addrs", sources.len().max(1));
     result("streams_open_at_end", open_at_end);
     result("jobs", args.jobs);
     result("connect_secs", format!("{connect_secs:.1}"));

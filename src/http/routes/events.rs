@@ -3,14 +3,14 @@
 //!
 //! A stream's slot under the caps travels inside the response body, so it
 //! is released when the connection ends; `HEAD` answers the headers `GET`
-//! would and opens nothing (no slot, no task, no watch).
+//! would and opens nothing (no slot, no stream code, no watch).
 
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, Responder as _, http::Method, web};
 use actix_web_lab::sse::{Event, Sse};
+use futures_util::Stream;
 use serde::Deserialize;
-use tokio::sync::mpsc;
 
 use super::jobs::PageQuery;
 use crate::{
@@ -18,6 +18,7 @@ use crate::{
     http::{ApiError, AppState, RequestId, client, error::RETRY_AFTER_SECS, respond::respond},
     push::{
         change::Change,
+        outbox,
         page::{self, Selection},
         slots::{Refused, StreamSlot},
         stream::{self, Context, EventId},
@@ -26,10 +27,6 @@ use crate::{
 
 /// Most jobs one stream may follow with `?ids=`.
 pub const MAX_IDS: usize = 100;
-
-/// Events a stream may have waiting for its client; the task behind waits
-/// beyond that, and meanwhile only the latest state per job is kept.
-const STREAM_BUFFER: usize = 8;
 
 /// How streams behave on the wire.
 #[derive(Debug, Clone, Copy)]
@@ -42,22 +39,16 @@ pub struct StreamSettings {
     pub batch: Duration,
 }
 
-/// The response for a stream fed by `rx`, holding `slot` (none for
-/// `HEAD`) for as long as the body lives: actix drops the body when the
-/// connection ends, at once when the client closes it (the server does
-/// not wait on half-closed connections, see `startup.rs`). Events travel
-/// boxed: a tokio channel allocates a block of 32 slots whatever its
-/// bound, and an event is about 100 bytes, a box 8 (about 3 KB less per
-/// idle stream).
+/// The response for a stream of `events`, which hold the stream's slot
+/// (`outbox::events`) for as long as the body lives: actix drops the body
+/// when the connection ends, at once when the client closes it (the server
+/// does not wait on half-closed connections, see `startup.rs`), and with
+/// it the stream's code.
 fn sse(
     request: &HttpRequest,
-    rx: mpsc::Receiver<Box<Event>>,
-    slot: Option<StreamSlot>,
+    events: impl Stream<Item = Event> + 'static,
     settings: StreamSettings,
 ) -> HttpResponse {
-    let events = futures_util::stream::unfold((rx, slot), |(mut rx, slot)| async move {
-        rx.recv().await.map(|event| (*event, (rx, slot)))
-    });
     Sse::from_infallible_stream(events)
         .with_keep_alive(settings.heartbeat)
         .with_retry_duration(settings.retry)
@@ -70,8 +61,7 @@ fn sse(
 
 /// The answer to `HEAD`: a stream's headers and an empty body.
 fn headers_only(request: &HttpRequest, settings: StreamSettings) -> HttpResponse {
-    let (_, closed) = mpsc::channel(1);
-    sse(request, closed, None, settings)
+    sse(request, futures_util::stream::empty(), settings)
 }
 
 /// A refused stream: the instance's cap is a 503, a client's a 429; both
@@ -139,15 +129,11 @@ pub async fn job(
         // Unknown (404), unreadable or unavailable: the polling answer.
         return Ok(respond(&request, &served));
     };
-    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(stream::job(
-        context(&state, &request_id),
-        watch,
-        snapshot,
-        last_event_id(&request),
-        tx,
-    ));
-    Ok(sse(&request, rx, Some(slot), state.streams))
+    let (ctx, last_event_id) = (context(&state, &request_id), last_event_id(&request));
+    let events = outbox::events(slot, |tx| {
+        stream::job(ctx, watch, snapshot, last_event_id, tx)
+    });
+    Ok(sse(&request, events, state.streams))
 }
 
 /// `?limit=&offset=&ids=`.
@@ -227,14 +213,9 @@ pub async fn active(
             .await
             .unwrap_or_else(|| web::Bytes::from_static(b"[]")),
     };
-    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(page::jobs(
-        ctx,
-        selection,
-        active_set,
-        snapshot,
-        state.streams.batch,
-        tx,
-    ));
-    Ok(sse(&request, rx, slot, state.streams))
+    let batch = state.streams.batch;
+    let events = outbox::events(slot, |tx| {
+        page::jobs(ctx, selection, active_set, snapshot, batch, tx)
+    });
+    Ok(sse(&request, events, state.streams))
 }

@@ -4,6 +4,7 @@
 import { kindBadge, processed, resultLink, title, underBar } from "./detail.js";
 import { DASH, duration, el, fromNow, n, perSecond, ran, status, time } from "./format.js";
 import { Feed, Poller, Unauthorized, getJson } from "./live.js";
+import { patchRows, replaceRows } from "./rows.js";
 
 const PAGE = 50;
 const CHILDREN_PAGE = 100; // an expanded parent's children shown under it
@@ -88,6 +89,18 @@ function activeRow(record, expanded = null) {
   return tr;
 }
 
+/** A job's row, and when it is `open` its `children`'s rows under it. */
+function activeRows(record, open, children) {
+  const row = activeRow(record, open);
+  if (!open) return [row];
+  return [row, ...(children || []).map((child) => {
+    const tr = activeRow(child);
+    tr.classList.add("child");
+    tr.dataset.parent = record.jobId;
+    return tr;
+  })];
+}
+
 function scheduleCell(id) {
   const td = el("td", id ? null : DASH, { "data-label": "Schedule" });
   if (id) td.append(el("a", id, { href: "/#schedules" }));
@@ -129,17 +142,6 @@ function scheduleRow(item) {
   return tr;
 }
 
-/** Replaces the rows of `tbody`, keeping focus on a link that survives. */
-function replaceRows(tbody, rows) {
-  const focused = document.activeElement && tbody.contains(document.activeElement)
-    ? document.activeElement.getAttribute("href") : null;
-  tbody.replaceChildren(...rows);
-  if (focused) {
-    const again = [...tbody.querySelectorAll("a")].find((a) => a.getAttribute("href") === focused);
-    if (again) again.focus();
-  }
-}
-
 function byStart(a, b) {
   const sa = a.startedAt ? Date.parse(a.startedAt) : Infinity;
   const sb = b.startedAt ? Date.parse(b.startedAt) : Infinity;
@@ -171,6 +173,11 @@ export class Overview {
     this.onUnauthorized = onUnauthorized;
     this.schedules = new Poller(() => "/api/v1/schedules/active", OTHERS_MS, (body) => this.showSchedules(body.data), fail);
     this.clock = null;
+    // The active list's rows as last shown, by job id: { record, open,
+    // children, rows }. A row is built again only when its record (or
+    // its parent's children, or whether it is open) is another object.
+    this.blocks = new Map();
+    this.stale = false; // relative times moved: every row is built again
     this.bind();
   }
 
@@ -243,6 +250,7 @@ export class Overview {
     // parents' children are read again as often.
     this.clock = setInterval(() => {
       for (const id of this.expanded.keys()) this.loadChildren(id);
+      this.stale = true;
       this.invalidate();
     }, 5000);
   }
@@ -336,19 +344,7 @@ export class Overview {
     this.learnKinds(list);
     list.sort(byStart);
     const shown = list.slice(0, PAGE);
-    const rows = shown.flatMap((record) => {
-      const open = this.expanded.has(record.jobId);
-      const row = activeRow(record, open);
-      if (!open) return [row];
-      const children = (this.expanded.get(record.jobId) || []).map((child) => {
-        const tr = activeRow(child);
-        tr.classList.add("child");
-        tr.dataset.parent = record.jobId;
-        return tr;
-      });
-      return [row, ...children];
-    });
-    replaceRows($("active-rows"), rows);
+    this.showActive(shown);
     const offset = this.page * PAGE;
     const total = this.total == null ? offset + shown.length : Math.max(this.total, offset + shown.length);
     $("active-count").textContent = `(${n(total)})`;
@@ -357,6 +353,33 @@ export class Overview {
       ? `${n(shown.length ? offset + 1 : offset)}–${n(offset + shown.length)} of ${n(total)}` : "";
     $("active-prev").disabled = this.page === 0;
     $("active-next").disabled = offset + PAGE >= total;
+  }
+
+  /**
+   * Puts the rows of `shown` in the active list, in place: a job's row
+   * (with its children's rows under it when it is open) is built again
+   * only if what it shows changed, and is then swapped for its old one;
+   * the other rows stay the same nodes, moved only when out of order.
+   */
+  showActive(shown) {
+    const fresh = this.stale;
+    this.stale = false;
+    const blocks = new Map();
+    const replaced = new Map(); // an old row -> the row built in its place
+    for (const record of shown) {
+      const open = this.expanded.has(record.jobId);
+      const children = open ? this.expanded.get(record.jobId) : null;
+      const old = this.blocks.get(record.jobId);
+      if (!fresh && old && old.record === record && old.open === open && old.children === children) {
+        blocks.set(record.jobId, old);
+        continue;
+      }
+      const rows = activeRows(record, open, children);
+      if (old) replaced.set(old.rows[0], rows[0]);
+      blocks.set(record.jobId, { record, open, children, rows });
+    }
+    this.blocks = blocks;
+    patchRows($("active-rows"), [...blocks.values()].flatMap((block) => block.rows), replaced);
   }
 
   /** Adds the kinds of `records` to the kind filter's choices. */

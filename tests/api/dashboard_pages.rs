@@ -1,6 +1,7 @@
 //! The dashboard's active list in a real browser, a page at a time: its
 //! stream carries the page shown and nothing beyond it, a job that ends
-//! leaves the page, and the next one moves in.
+//! leaves the page, and the next one moves in; an update rebuilds its own
+//! row and leaves the other rows the same nodes.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -130,4 +131,70 @@ async fn the_page_streams_its_own_jobs_and_a_job_that_ends_leaves_it(pool: sqlx:
         !rows.as_array().unwrap().contains(&json!(beyond)),
         "still one page: {rows}"
     );
+}
+
+/// Counts in `__rebuilds` the times every row of the active list was
+/// replaced at once, as the 5 s clock that moves relative times does.
+const REBUILDS: &str = "const tbody = document.getElementById('active-rows'); \
+     window.__rebuilds = 0; \
+     new MutationObserver((changes) => { \
+       const removed = changes.reduce((sum, change) => sum + change.removedNodes.length, 0); \
+       if (removed >= arguments[0]) window.__rebuilds += 1; \
+     }).observe(tbody, { childList: true }); \
+     return true;";
+
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn an_update_rebuilds_its_own_row_and_the_others_stay_the_same_nodes(pool: sqlx::PgPool) {
+    let app = spawn_app(pool).await;
+    let writer = app.writer(eager());
+    let (kept, moved) = (
+        writer.start(job("kept"), JobSpec::new(100)),
+        writer.start(job("moved"), JobSpec::new(100)),
+    );
+    kept.flush().await;
+    moved.flush().await;
+
+    let browser = Browser::start(1280, 900).await;
+    browser.goto(&format!("{}/", app.address)).await;
+    browser
+        .wait_for(
+            WAIT,
+            "both jobs listed",
+            "return document.querySelectorAll('#active-rows tr').length === 2;",
+            json!([]),
+        )
+        .await;
+    // Right after the clock has rebuilt every row, the next time it does
+    // is 5 s away: the update below lands well before.
+    assert_eq!(browser.eval(REBUILDS, json!([2])).await, true);
+    browser
+        .wait_for(
+            WAIT,
+            "the clock rebuilds the rows",
+            "return window.__rebuilds > 0;",
+            json!([]),
+        )
+        .await;
+    let mark = "document.querySelector('#active-rows tr[data-job-id=\"kept\"]').__mark = true; \
+                return true;";
+    assert_eq!(browser.eval(mark, json!([])).await, true);
+
+    moved.record(7, 0).unwrap();
+    moved.flush().await;
+    browser
+        .wait_for(
+            WAIT,
+            "the moved job's row shows its progress",
+            "const row = document.querySelector('#active-rows tr[data-job-id=\"moved\"]'); \
+             return !!row && row.textContent.includes('7 of 100');",
+            json!([]),
+        )
+        .await;
+    let same = browser
+        .eval(
+            "return document.querySelector('#active-rows tr[data-job-id=\"kept\"]').__mark === true;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(same, true, "the unchanged job's row is still the same node");
 }

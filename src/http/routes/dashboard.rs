@@ -50,6 +50,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         asset!("live.js", "text/javascript; charset=utf-8"),
         asset!("format.js", "text/javascript; charset=utf-8"),
         asset!("overview.js", "text/javascript; charset=utf-8"),
+        asset!("rows.js", "text/javascript; charset=utf-8"),
         asset!("job.js", "text/javascript; charset=utf-8"),
         asset!("detail.js", "text/javascript; charset=utf-8"),
         asset!("chart.js", "text/javascript; charset=utf-8"),

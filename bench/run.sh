@@ -242,7 +242,7 @@ scenario_13() {
   done
   local mget pipelines
   mget=$(( $(calls_in "$RUN_DIR/s13.after" mget) - $(calls_in "$RUN_DIR/s13.before" mget) ))
-  pipelines=$(( $(calls_in "$RUN_DIR/s13.after" hmget) - $(calls_in "$RUN_DIR/s13.before" hmget) ))
+  pipelines=$(( $(calls_in "$RUN_DIR/s13.after" exists) - $(calls_in "$RUN_DIR/s13.before" exists) ))
   local per=-
   [[ $mget -gt 0 ]] && per=$(calc "$pipelines / $mget" 1)
   row 13 "  API requests; MGETs (jobs read per MGET)" "$requests; $mget ($per)" "" ""

@@ -9,7 +9,7 @@
 //! extractors: together about as much CPU as the lookup and the write
 //! (BENCHMARKS.md). [`HotRead`] sits innermost around the app's router
 //! and takes the GETs of that one path itself, with the same check
-//! ([`auth::admit`] for [`JobRead`]), the same cache and the same answer
+//! (`auth::admit` for [`JobRead`]), the same cache and the same answer
 //! ([`routes::jobs`]); every other request goes on to the router, as does
 //! a path whose id holds a `%` escape (the router decodes it; this keeps
 //! to texts where the raw path and the decoded one are the same) and a

@@ -88,22 +88,21 @@ fn write(at: &DateTime<Utc>, out: &mut [u8; 30]) -> Option<usize> {
         return None;
     }
     let mut len = 0;
-    let mut digits = |value: u32, width: u32, sep: Option<u8>| {
-        for place in (0..width).rev() {
-            out[len] = b'0' + (value / 10u32.pow(place) % 10) as u8;
-            len += 1;
-        }
-        if let Some(sep) = sep {
-            out[len] = sep;
-            len += 1;
-        }
+    let mut put = |bytes: &[u8]| {
+        out[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
     };
-    digits(year as u32, 4, Some(b'-'));
-    digits(at.month(), 2, Some(b'-'));
-    digits(at.day(), 2, Some(b'T'));
-    digits(at.hour(), 2, Some(b':'));
-    digits(at.minute(), 2, Some(b':'));
-    digits(at.second(), 2, None);
+    put(&padded(year as u32, 4)[..4]);
+    for (sep, value) in [
+        (b'-', at.month()),
+        (b'-', at.day()),
+        (b'T', at.hour()),
+        (b':', at.minute()),
+        (b':', at.second()),
+    ] {
+        put(&[sep]);
+        put(&padded(value, 2)[..2]);
+    }
     // chrono's `SecondsFormat::AutoSi`: as few of 0, 3, 6, 9 digits as
     // hold the fraction exactly.
     let (fraction, width) = match nanos {
@@ -113,18 +112,21 @@ fn write(at: &DateTime<Utc>, out: &mut [u8; 30]) -> Option<usize> {
         n => (n, 9),
     };
     if width > 0 {
-        out[len] = b'.';
-        len += 1;
-        let mut digits = |value: u32, width: u32| {
-            for place in (0..width).rev() {
-                out[len] = b'0' + (value / 10u32.pow(place) % 10) as u8;
-                len += 1;
-            }
-        };
-        digits(fraction, width);
+        put(b".");
+        put(&padded(fraction, width)[..width]);
     }
-    out[len] = b'Z';
-    Some(len + 1)
+    put(b"Z");
+    Some(len)
+}
+
+/// `value`'s last `width` (at most 9) decimal digits, zero-padded, in the
+/// array's first `width` bytes.
+fn padded(value: u32, width: usize) -> [u8; 9] {
+    let mut digits = [b'0'; 9];
+    for (place, digit) in digits[..width].iter_mut().rev().enumerate() {
+        *digit = b'0' + (value / 10u32.pow(place as u32) % 10) as u8;
+    }
+    digits
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (1-9 digits of fraction), or `None`

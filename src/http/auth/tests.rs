@@ -1,6 +1,7 @@
 //! Tests of `auth.rs`, kept apart so the module reads in one sitting.
 
 use super::*;
+use crate::domain::JobId;
 
 fn token(scope: Scope) -> Presented {
     Presented::Known(Token {

@@ -3,13 +3,7 @@
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_cors::Cors;
-use actix_web::{
-    App, HttpServer,
-    dev::Server,
-    http::header,
-    middleware::{Condition, from_fn},
-    web,
-};
+use actix_web::{App, HttpServer, dev::Server, http::header, middleware::Condition, web};
 use anyhow::Context as _;
 
 use crate::{
@@ -324,7 +318,7 @@ fn run(listener: TcpListener, state: AppState, settings: &ServeSettings) -> anyh
             // Inside the edge, so preflights and refusals are logged too;
             // absent, not merely permissive, when no origin is configured.
             .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
-            .wrap(from_fn(http::edge))
+            .wrap(http::Edge)
             .app_data(data.clone())
             // Read by `http::client::address`, the one home of a client's
             // address.

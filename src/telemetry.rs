@@ -2,7 +2,7 @@
 //!
 //! Filtered by `RUST_LOG` (default `info`). Every HTTP answer is logged
 //! with its request id, which is also returned in `X-Request-Id` (see
-//! [`crate::http::edge()`]).
+//! [`crate::http::Edge`]).
 
 use tracing_subscriber::{EnvFilter, fmt};
 

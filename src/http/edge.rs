@@ -3,29 +3,33 @@
 
 use std::{
     borrow::Cow,
+    future::{Future, Ready, ready},
+    pin::Pin,
     sync::{
         OnceLock,
         atomic::{AtomicU64, Ordering},
     },
+    task::{Context, Poll, ready},
     time::Instant,
 };
 
 use actix_web::{
     FromRequest, HttpMessage as _, HttpRequest,
-    body::{BoxBody, MessageBody},
-    dev::{Payload, ServiceRequest, ServiceResponse},
+    body::{EitherBody, MessageBody},
+    dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
     http::header::{HeaderName, HeaderValue},
-    middleware::Next,
     web,
     web::Bytes,
 };
+use pin_project_lite::pin_project;
 
 use super::{ApiError, AppState, client};
+use crate::metrics::ServerMetrics;
 
 /// `X-Request-Id`: the request's id, as its log lines carry it.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The request's id, as [`edge`] gave it; handlers take it as an extractor
+/// The request's id, as [`Edge`] gave it; handlers take it as an extractor
 /// to name the request in the log lines of the reads it starts.
 ///
 /// Held as the header value it is sent back in: a client's id is the
@@ -35,7 +39,7 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 pub struct RequestId(HeaderValue);
 
 impl RequestId {
-    /// The id as text (always ASCII: [`edge`] makes sure of it).
+    /// The id as text (always ASCII: [`Edge`] makes sure of it).
     pub fn as_str(&self) -> &str {
         self.0.to_str().unwrap_or("-")
     }
@@ -65,7 +69,7 @@ pub struct RoutePattern(pub &'static str);
 /// beyond this, or with more than 96 headers.)
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// The middleware itself:
+/// The middleware itself, wrapped outermost in `startup.rs`:
 ///
 /// - gives the request an id (the client's `X-Request-Id` when it sends a
 ///   sane one, so ids follow a request through a load balancer) and returns
@@ -82,26 +86,133 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// than a cached read itself, and even a three-field span cost a fifth of it
 /// (see BENCHMARKS.md), while the store reads that log run in tasks shared
 /// by many requests, outside any one request's span anyway.
-pub async fn edge(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let started = Instant::now();
-    let metrics = request
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.metrics.clone());
-    let id = request_id(&request);
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let header_bytes: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    let mut response = if header_bytes > MAX_HEADER_BYTES {
-        request.into_response(ApiError::HeadersTooLarge.error_response_owned())
-    } else {
-        next.call(request).await?.map_into_boxed_body()
-    };
+///
+/// Written as a `Transform` with a future of its own rather than with
+/// `middleware::from_fn`: that boxes the middleware's future and calls the
+/// next service through a boxed one too, and boxes every answer's body,
+/// on every request, the cached reads' included.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Edge;
+
+impl<S, B> Transform<S, ServiceRequest> for Edge
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = EdgeService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(EdgeService { next: service }))
+    }
+}
+
+/// [`Edge`] around the rest of the app, `next`.
+#[derive(Debug)]
+pub struct EdgeService<S> {
+    next: S,
+}
+
+impl<S, B> Service<ServiceRequest> for EdgeService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = EdgeFuture<S::Future>;
+
+    forward_ready!(next);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        let metrics = request
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.metrics.clone());
+        let id = request_id(&request);
+        request.extensions_mut().insert(RequestId(id.clone()));
+        let header_bytes: usize = request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        let answer = if header_bytes > MAX_HEADER_BYTES {
+            Answer::Refused {
+                response: Some(
+                    request.into_response(ApiError::HeadersTooLarge.error_response_owned()),
+                ),
+            }
+        } else {
+            Answer::Called {
+                call: self.next.call(request),
+            }
+        };
+        EdgeFuture {
+            answer,
+            started,
+            id: Some(id),
+            metrics,
+        }
+    }
+}
+
+pin_project! {
+    /// What [`EdgeService`] waits on: the rest of the app's answer, or its
+    /// own refusal.
+    #[project = AnswerProjection]
+    enum Answer<F> {
+        Called { #[pin] call: F },
+        Refused { response: Option<ServiceResponse> },
+    }
+}
+
+pin_project! {
+    /// The answer of [`EdgeService`]: the app's, stamped, logged and counted.
+    pub struct EdgeFuture<F> {
+        #[pin]
+        answer: Answer<F>,
+        started: Instant,
+        id: Option<HeaderValue>,
+        metrics: Option<ServerMetrics>,
+    }
+}
+
+impl<F, B> Future for EdgeFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+    B: MessageBody,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.answer.project() {
+            AnswerProjection::Called { call } => ready!(call.poll(cx))?.map_into_left_body(),
+            AnswerProjection::Refused { response } => match response.take() {
+                Some(response) => response.map_into_right_body(),
+                // Polled again after it answered: a caller's bug, and
+                // nothing is left to give it.
+                None => return Poll::Pending,
+            },
+        };
+        let id = this
+            .id
+            .take()
+            .unwrap_or_else(|| HeaderValue::from_static("-"));
+        Poll::Ready(Ok(finish(response, *this.started, id, this.metrics.take())))
+    }
+}
+
+/// Logs and counts an answer, and returns it with the request's id.
+fn finish<B>(
+    mut response: ServiceResponse<B>,
+    started: Instant,
+    id: HeaderValue,
+    metrics: Option<ServerMetrics>,
+) -> ServiceResponse<B> {
     let (status, method, path) = (
         response.status().as_u16(),
         response.request().method(),
@@ -133,7 +244,7 @@ pub async fn edge(
             started.elapsed(),
         );
     }
-    Ok(response)
+    response
 }
 
 /// The client's `X-Request-Id` if it is 1-64 characters of

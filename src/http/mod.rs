@@ -60,7 +60,7 @@ use self::{
     routes::events::StreamSettings,
 };
 pub use self::{
-    edge::{RequestId, edge},
+    edge::{Edge, RequestId},
     error::{ApiError, Conflict},
 };
 use crate::{

@@ -9,11 +9,24 @@
 //!
 //! No timer gathers them. The first load to find no batch forming starts
 //! one in a task of its own; while a batch is being read, the next one
-//! forms, and it is read as soon as the first is done, and no sooner than
-//! `gap` after the first began. So a lone miss on an idle server is read
-//! at once, a busy server batches as deep as the store is slow, and with
-//! a gap of a millisecond the archive sees at most 1,000 queries a second
+//! forms, and it is read as soon as one of the `flights` reads allowed at
+//! once is free, and in a later `window` of the clock than the last one
+//! (if the batcher has a window). So a lone miss on an idle server is read
+//! at once, a busy server batches as deep as the store is slow, and with a
+//! window of a millisecond the archive sees at most 1,000 queries a second
 //! from one instance however many unknown ids arrive.
+//!
+//! Why more than one read in flight: a store's answer takes a round trip
+//! however few ids it holds. With one read at a time, a load that just
+//! missed a batch waits for that batch's whole answer before its own read
+//! even begins; with a few, it waits at most for the next window.
+//!
+//! Why windows of the clock, not a least gap between two reads: a timer
+//! fires on the millisecond tick at or after its deadline, so a gap of
+//! 1 ms after a read begun mid-tick came to 1.5 ms on average, and under a
+//! flood of unknown ids the reads went out every 2 ms or so, each load
+//! waiting about a millisecond for its batch to begin. A batch waiting
+//! for the next window waits at most to the next tick.
 //!
 //! A batch holds at most `max` loads; more waiting are read in the next
 //! one, right after.
@@ -24,8 +37,11 @@ use std::{
     time::Duration,
 };
 
-use futures_util::future::BoxFuture;
-use tokio::{sync::oneshot, time::Instant};
+use futures_util::{FutureExt as _, future::BoxFuture};
+use tokio::{
+    sync::{Semaphore, oneshot},
+    time::Instant,
+};
 
 /// Reads a batch: one answer per key, in the order given.
 pub type ReadBatch<K, V> = dyn Fn(Vec<K>) -> BoxFuture<'static, Vec<V>> + Send + Sync;
@@ -35,11 +51,16 @@ pub struct Batcher<K, V> {
     /// The batch forming now. A std mutex: held for a push or a take,
     /// never across an await.
     forming: Mutex<Forming<K, V>>,
-    /// When the last batch began; held by the task reading a batch, so
-    /// one batch is read at a time.
-    flight: tokio::sync::Mutex<Option<Instant>>,
+    /// The window the last batch began in; held by the task about to
+    /// begin one while it waits for the next window, so no two begin in
+    /// one.
+    began: tokio::sync::Mutex<Option<u128>>,
+    /// Where the windows are counted from.
+    epoch: Instant,
+    /// One permit per read allowed in flight at once.
+    flights: Semaphore,
     read: Box<ReadBatch<K, V>>,
-    gap: Duration,
+    window: Duration,
     max: usize,
 }
 
@@ -53,25 +74,33 @@ struct Forming<K, V> {
 impl<K, V> std::fmt::Debug for Batcher<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Batcher")
-            .field("gap", &self.gap)
+            .field("window", &self.window)
             .field("max", &self.max)
             .finish_non_exhaustive()
     }
 }
 
 impl<K: Send + 'static, V: Send + 'static> Batcher<K, V> {
-    /// A batcher reading batches of at most `max` keys with `read`, each
-    /// begun at least `gap` after the one before.
-    pub fn new(gap: Duration, max: usize, read: Box<ReadBatch<K, V>>) -> Arc<Self> {
+    /// A batcher reading batches of at most `max` keys with `read`, at
+    /// most `flights` at once, no two begun in one `window` of the clock
+    /// (zero: no windows).
+    pub fn new(
+        window: Duration,
+        flights: usize,
+        max: usize,
+        read: Box<ReadBatch<K, V>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             forming: Mutex::new(Forming {
                 keys: Vec::new(),
                 replies: Vec::new(),
                 led: false,
             }),
-            flight: tokio::sync::Mutex::new(None),
+            began: tokio::sync::Mutex::new(None),
+            epoch: Instant::now(),
+            flights: Semaphore::new(flights.max(1)),
             read,
-            gap,
+            window,
             max: max.max(1),
         })
     }
@@ -94,33 +123,58 @@ impl<K: Send + 'static, V: Send + 'static> Batcher<K, V> {
         answer.await.ok()
     }
 
-    /// Reads what forms, batch after batch, until nothing is left.
-    async fn lead(self: Arc<Self>) {
-        loop {
-            let mut last = self.flight.lock().await;
-            if let Some(last) = *last {
-                tokio::time::sleep_until(last + self.gap).await;
-            }
-            let (keys, replies, more) = {
+    /// Reads the batch forming, once a flight is free and the gap since
+    /// the last start has passed; leaves what is left to a task of its own.
+    ///
+    /// Boxed: it spawns itself, and a recursive future needs a name.
+    fn lead(self: Arc<Self>) -> BoxFuture<'static, ()> {
+        async move {
+            // The semaphore is never closed.
+            let Ok(_flight) = self.flights.acquire().await else {
+                return;
+            };
+            let (keys, replies) = {
+                let mut began = self.began.lock().await;
+                let mut window = self.window_now();
+                if let (Some(last), Some(now)) = (*began, window)
+                    && now <= last
+                {
+                    tokio::time::sleep_until(self.window_start(last + 1)).await;
+                    window = self.window_now();
+                }
                 let mut forming = self.forming();
                 let n = forming.keys.len().min(self.max);
                 let keys: Vec<K> = forming.keys.drain(..n).collect();
                 let replies: Vec<_> = forming.replies.drain(..n).collect();
                 let more = !forming.keys.is_empty();
                 forming.led = more;
-                (keys, replies, more)
+                drop(forming);
+                *began = window;
+                if more {
+                    // The next batch's own leader, waiting for a flight and
+                    // the next window while this one is read.
+                    tokio::spawn(Arc::clone(&self).lead());
+                }
+                (keys, replies)
             };
-            *last = Some(Instant::now());
             let values = (self.read)(keys).await;
-            drop(last);
             for (reply, value) in replies.into_iter().zip(values) {
                 // A waiter that went away is no one's concern.
                 let _ = reply.send(value);
             }
-            if !more {
-                return;
-            }
         }
+        .boxed()
+    }
+
+    /// The window of the clock it is now, if the batcher has windows.
+    fn window_now(&self) -> Option<u128> {
+        (!self.window.is_zero()).then(|| self.epoch.elapsed().as_nanos() / self.window.as_nanos())
+    }
+
+    /// When window `n` begins.
+    fn window_start(&self, n: u128) -> Instant {
+        let nanos = self.window.as_nanos().saturating_mul(n);
+        self.epoch + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
     fn forming(&self) -> MutexGuard<'_, Forming<K, V>> {
@@ -141,11 +195,12 @@ mod tests {
     type Sizes = Arc<Mutex<Vec<usize>>>;
 
     /// A batcher that doubles its keys and records each batch's size.
-    fn doubler(gap: Duration, max: usize) -> (Arc<Batcher<u32, u32>>, Sizes) {
+    fn doubler(window: Duration, max: usize) -> (Arc<Batcher<u32, u32>>, Sizes) {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&sizes);
         let batcher = Batcher::new(
-            gap,
+            window,
+            1,
             max,
             Box::new(move |keys: Vec<u32>| {
                 seen.lock().unwrap().push(keys.len());
@@ -184,29 +239,48 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn reads_begin_at_least_a_gap_apart() {
-        let reads = Arc::new(AtomicUsize::new(0));
+    async fn reads_overlap_up_to_their_flights_and_no_two_begin_in_one_window() {
+        let flying = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
         let started = Arc::new(Mutex::new(Vec::new()));
-        let (count, times) = (Arc::clone(&reads), Arc::clone(&started));
+        let (now_flying, most_flying, times) =
+            (Arc::clone(&flying), Arc::clone(&most), Arc::clone(&started));
+        // Each read takes 10 ms: with one flight the six would take 60.
+        // The clock is paused: the batcher counts its windows from now.
+        let epoch = Instant::now();
         let batcher = Batcher::new(
             Duration::from_millis(1),
+            3,
             1,
             Box::new(move |keys: Vec<u32>| {
-                count.fetch_add(1, Ordering::SeqCst);
+                let n = now_flying.fetch_add(1, Ordering::SeqCst) + 1;
+                most_flying.fetch_max(n, Ordering::SeqCst);
                 times.lock().unwrap().push(Instant::now());
-                async move { keys }.boxed()
+                let done = Arc::clone(&now_flying);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    done.fetch_sub(1, Ordering::SeqCst);
+                    keys
+                }
+                .boxed()
             }),
         );
-        let loads = (0..5).map(|k| {
+        let begun = epoch;
+        let loads = (0..6).map(|k| {
             let batcher = Arc::clone(&batcher);
             async move { batcher.load(k).await }
         });
-        futures_util::future::join_all(loads).await;
-        assert_eq!(reads.load(Ordering::SeqCst), 5);
+        let answers = futures_util::future::join_all(loads).await;
+        assert_eq!(answers, (0..6).map(Some).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), 3);
         let started = started.lock().unwrap();
-        for pair in started.windows(2) {
-            assert!(pair[1] - pair[0] >= Duration::from_millis(1), "{started:?}");
-        }
+        assert_eq!(started.len(), 6);
+        let windows: Vec<u128> = started
+            .iter()
+            .map(|t| (*t - epoch).as_nanos() / Duration::from_millis(1).as_nanos())
+            .collect();
+        assert!(windows.windows(2).all(|w| w[0] < w[1]), "{windows:?}");
+        assert!(begun.elapsed() < Duration::from_millis(30), "{started:?}");
     }
 
     #[tokio::test]

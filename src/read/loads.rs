@@ -23,10 +23,21 @@ use crate::{
 /// well under a millisecond.
 pub const MAX_BATCH: usize = 250;
 
-/// The least time between two archive reads of one instance: a flood of
-/// unknown ids costs PostgreSQL at most 1,000 queries a second, however
-/// many ids it holds; each one's 404 is then cached like any answer.
-pub const ARCHIVE_GAP: Duration = Duration::from_millis(1);
+/// At most one archive read of one instance begins in each such window:
+/// a flood of unknown ids costs PostgreSQL at most 1,000 queries a
+/// second, however many ids it holds; each one's 404 is then cached like
+/// any answer.
+pub const ARCHIVE_WINDOW: Duration = Duration::from_millis(1);
+
+/// How many archive reads may be in flight at once, each begun in a later
+/// `ARCHIVE_WINDOW` than the one before: a query's round trip does not
+/// hold the next one back, and four of the pool's connections
+/// (`DB_MAX_CONNECTIONS`, 10 by default) are the most a flood takes.
+pub const ARCHIVE_FLIGHTS: usize = 4;
+
+/// How many hot-store reads may be in flight at once: the next batch
+/// goes out while the one before is on its way back.
+pub const HOT_FLIGHTS: usize = 2;
 
 /// What a batched read found of one job.
 #[derive(Debug)]
@@ -52,6 +63,7 @@ impl JobLoads {
     pub(super) fn new(hot: Arc<dyn HotStore>, archive: Arc<dyn Archive>) -> Self {
         let hot = Batcher::new(
             Duration::ZERO,
+            HOT_FLIGHTS,
             MAX_BATCH,
             Box::new(move |ids: Vec<JobId>| {
                 let hot = Arc::clone(&hot);
@@ -59,7 +71,8 @@ impl JobLoads {
             }),
         );
         let archive = Batcher::new(
-            ARCHIVE_GAP,
+            ARCHIVE_WINDOW,
+            ARCHIVE_FLIGHTS,
             MAX_BATCH,
             Box::new(move |ids: Vec<JobId>| {
                 let archive = Arc::clone(&archive);

@@ -24,7 +24,8 @@
 //!
 //! | file          | holds |
 //! |---------------|-------|
-//! | `writer.rs`   | [`ProgressWriter`], [`JobHandle`], [`JobSpec`]: what workers call |
+//! | `writer.rs`   | [`ProgressWriter`], [`JobHandle`]: what workers call |
+//! | `spec.rs`     | [`JobSpec`]: what a worker declares about a job when it starts it |
 //! | `ingest/`     | [`ingest::Ingest`]: the same for workers reporting over HTTP, one update at a time |
 //! | `flusher.rs`  | the task that copies a job out to the stores, and its [`WriterConfig`] |
 //! | `checkpoints.rs` | [`Checkpoints`]: the writer's queue of archive checkpoints, sent many to a statement |
@@ -44,6 +45,7 @@ pub mod ingest;
 mod kinds;
 mod link;
 mod logs;
+mod spec;
 pub(crate) mod state;
 mod tail;
 mod writer;
@@ -54,4 +56,5 @@ pub use error::{ConflictReason, WriteError};
 pub use flusher::WriterConfig;
 pub use kinds::{HISTORY_WAIT, KIND_TTL};
 pub use link::Flushed;
-pub use writer::{FinishError, JobHandle, JobSpec, ProgressWriter};
+pub use spec::JobSpec;
+pub use writer::{FinishError, JobHandle, ProgressWriter};

@@ -43,7 +43,7 @@
 //! [`ProgressWriter`]: crate::write::ProgressWriter
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::BTreeSet,
     sync::{Arc, Mutex, MutexGuard},
     time::Instant,
 };
@@ -53,144 +53,17 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::broadcast;
 
+mod jobs;
 mod kept_log;
 mod kept_rollups;
 mod log;
 
 use super::{Held, HotStore, HotWrite, ReadOne, Replaced, StoreError, Ttls, decode};
 use crate::domain::{
-    CancelRequest, ChildEntry, History, JobFilter, JobId, JobKind, JobStatus, LogCap, LogLine,
-    LogPage, MAX_ATTEMPTS_KEPT, NewLogLine, ProgressRecord, Rollup, Sample,
+    CancelRequest, ChildEntry, History, JobFilter, JobId, LogCap, LogLine, LogPage,
+    MAX_ATTEMPTS_KEPT, NewLogLine, ProgressRecord, Rollup, Sample,
 };
-use kept_log::KeptLog;
-use kept_rollups::KeptRollups;
-
-/// Where a job sorts in the active list: jobs with a start first, by
-/// start; then those without; ties by id (Redis orders equal scores by
-/// member, byte by byte, as `String`'s `Ord` does).
-type StartKey = (bool, i64, JobId);
-
-/// One job's value and what the rules compare, kept beside it so a write
-/// never parses the old JSON.
-struct Entry {
-    /// The stored JSON, version first.
-    json: Arc<str>,
-    /// The writer's state (jobs written over HTTP).
-    state: Option<Arc<[u8]>>,
-    version: u64,
-    status: JobStatus,
-    sent: u64,
-    /// The attempt it is of, and a request to stop it, which a write of
-    /// the same attempt that lacks one keeps (as the script does).
-    attempt: u32,
-    cancel: Option<CancelRequest>,
-    expires_at: Instant,
-    /// Its place in the active index, while it is active.
-    start: Option<StartKey>,
-    /// Its log, once a line was written.
-    log: Option<KeptLog>,
-    /// When it finished, if it has a log: its place among the logs that go
-    /// first past the cap.
-    log_finished: Option<i64>,
-    /// Its progress samples.
-    history: History,
-    /// Its kind (it is in that kind's index while active) and name: what
-    /// the active list's filters read.
-    kind: Option<JobKind>,
-    name: Option<String>,
-    /// It has a parent (it is left out of the top-level index).
-    child: bool,
-}
-
-#[derive(Default)]
-struct Jobs {
-    entries: HashMap<JobId, Entry>,
-    /// The active index: every active, unexpired job, in list order.
-    by_start: BTreeSet<StartKey>,
-    /// The same jobs less those with a parent.
-    top: BTreeSet<StartKey>,
-    /// The same jobs by kind, each kind's in list order.
-    by_kind: HashMap<JobKind, BTreeSet<StartKey>>,
-    /// Every value by expiry, so expired ones leave in order, each found
-    /// once, without a scan.
-    by_expiry: BTreeSet<(Instant, JobId)>,
-    /// The bytes of every kept log together (see `log.rs`).
-    log_bytes: usize,
-    /// Finished jobs with a log, by when they finished: whose logs go
-    /// first past the cap.
-    finished_logs: BTreeSet<(i64, JobId)>,
-    /// Parents' roll-ups of their children.
-    rollups: KeptRollups,
-}
-
-impl Jobs {
-    /// Drops every value whose TTL ran out, with its index entries, and
-    /// every parent's roll-up whose TTL ran out.
-    fn expire(&mut self, now: Instant) {
-        self.rollups.expire(now);
-        while let Some((at, _)) = self.by_expiry.first() {
-            if *at > now {
-                break;
-            }
-            if let Some((_, id)) = self.by_expiry.pop_first()
-                && let Some(gone) = self.remove(&id)
-            {
-                self.forget_log(&id, &gone);
-            }
-        }
-    }
-
-    fn remove(&mut self, id: &JobId) -> Option<Entry> {
-        let entry = self.entries.remove(id)?;
-        self.by_expiry.remove(&(entry.expires_at, id.clone()));
-        if let Some(start) = &entry.start {
-            self.by_start.remove(start);
-            self.top.remove(start);
-            if let Some(kind) = &entry.kind
-                && let Some(index) = self.by_kind.get_mut(kind)
-            {
-                index.remove(start);
-                if index.is_empty() {
-                    self.by_kind.remove(kind);
-                }
-            }
-        }
-        Some(entry)
-    }
-
-    /// The active jobs `filter` admits, in list order.
-    fn admitted<'a>(&'a self, filter: &'a JobFilter) -> impl Iterator<Item = &'a JobId> + 'a {
-        let index = match &filter.kind {
-            Some(kind) => self.by_kind.get(kind),
-            None if filter.top_level => Some(&self.top),
-            None => Some(&self.by_start),
-        };
-        index
-            .into_iter()
-            .flatten()
-            .map(|(_, _, id)| id)
-            .filter(move |id| {
-                !(filter.top_level && filter.kind.is_some())
-                    || self.entries.get(*id).is_some_and(|entry| !entry.child)
-            })
-            .filter(move |id| {
-                filter.q.is_none()
-                    || self.entries.get(*id).is_some_and(|entry| {
-                        filter.admits(
-                            id.as_str(),
-                            entry.kind.as_ref().map(JobKind::as_str),
-                            entry.name.as_deref(),
-                        )
-                    })
-            })
-    }
-
-    /// The live entry of `id` (expired ones are dropped first).
-    fn live(&mut self, id: &JobId) -> Option<&Entry> {
-        self.expire(Instant::now());
-        self.entries.get(id)
-    }
-}
+use jobs::{Entry, Jobs};
 
 /// What a write asks beyond the record: the version it started from and
 /// the state to keep (jobs written over HTTP).

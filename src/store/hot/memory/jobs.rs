@@ -1,0 +1,145 @@
+//! The map of jobs and its indexes, kept under the store's one lock: each
+//! job's [`Entry`] (its stored JSON and what the rules compare), the
+//! active index in list order and by kind, expiry in order, and the
+//! finished logs. Its own file so that the store's module reads as the
+//! store (its writes and its [`HotStore`](super::super::HotStore) side),
+//! and this as the data it keeps.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+    time::Instant,
+};
+
+use super::{kept_log::KeptLog, kept_rollups::KeptRollups};
+use crate::domain::{CancelRequest, History, JobFilter, JobId, JobKind, JobStatus};
+
+/// Where a job sorts in the active list: jobs with a start first, by
+/// start; then those without; ties by id (Redis orders equal scores by
+/// member, byte by byte, as `String`'s `Ord` does).
+pub(super) type StartKey = (bool, i64, JobId);
+
+/// One job's value and what the rules compare, kept beside it so a write
+/// never parses the old JSON.
+pub(super) struct Entry {
+    /// The stored JSON, version first.
+    pub(super) json: Arc<str>,
+    /// The writer's state (jobs written over HTTP).
+    pub(super) state: Option<Arc<[u8]>>,
+    pub(super) version: u64,
+    pub(super) status: JobStatus,
+    pub(super) sent: u64,
+    /// The attempt it is of, and a request to stop it, which a write of
+    /// the same attempt that lacks one keeps (as the script does).
+    pub(super) attempt: u32,
+    pub(super) cancel: Option<CancelRequest>,
+    pub(super) expires_at: Instant,
+    /// Its place in the active index, while it is active.
+    pub(super) start: Option<StartKey>,
+    /// Its log, once a line was written.
+    pub(super) log: Option<KeptLog>,
+    /// When it finished, if it has a log: its place among the logs that go
+    /// first past the cap.
+    pub(super) log_finished: Option<i64>,
+    /// Its progress samples.
+    pub(super) history: History,
+    /// Its kind (it is in that kind's index while active) and name: what
+    /// the active list's filters read.
+    pub(super) kind: Option<JobKind>,
+    pub(super) name: Option<String>,
+    /// It has a parent (it is left out of the top-level index).
+    pub(super) child: bool,
+}
+
+#[derive(Default)]
+pub(super) struct Jobs {
+    pub(super) entries: HashMap<JobId, Entry>,
+    /// The active index: every active, unexpired job, in list order.
+    pub(super) by_start: BTreeSet<StartKey>,
+    /// The same jobs less those with a parent.
+    pub(super) top: BTreeSet<StartKey>,
+    /// The same jobs by kind, each kind's in list order.
+    pub(super) by_kind: HashMap<JobKind, BTreeSet<StartKey>>,
+    /// Every value by expiry, so expired ones leave in order, each found
+    /// once, without a scan.
+    pub(super) by_expiry: BTreeSet<(Instant, JobId)>,
+    /// The bytes of every kept log together (see `log.rs`).
+    pub(super) log_bytes: usize,
+    /// Finished jobs with a log, by when they finished: whose logs go
+    /// first past the cap.
+    pub(super) finished_logs: BTreeSet<(i64, JobId)>,
+    /// Parents' roll-ups of their children.
+    pub(super) rollups: KeptRollups,
+}
+
+impl Jobs {
+    /// Drops every value whose TTL ran out, with its index entries, and
+    /// every parent's roll-up whose TTL ran out.
+    pub(super) fn expire(&mut self, now: Instant) {
+        self.rollups.expire(now);
+        while let Some((at, _)) = self.by_expiry.first() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, id)) = self.by_expiry.pop_first()
+                && let Some(gone) = self.remove(&id)
+            {
+                self.forget_log(&id, &gone);
+            }
+        }
+    }
+
+    pub(super) fn remove(&mut self, id: &JobId) -> Option<Entry> {
+        let entry = self.entries.remove(id)?;
+        self.by_expiry.remove(&(entry.expires_at, id.clone()));
+        if let Some(start) = &entry.start {
+            self.by_start.remove(start);
+            self.top.remove(start);
+            if let Some(kind) = &entry.kind
+                && let Some(index) = self.by_kind.get_mut(kind)
+            {
+                index.remove(start);
+                if index.is_empty() {
+                    self.by_kind.remove(kind);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    /// The active jobs `filter` admits, in list order.
+    pub(super) fn admitted<'a>(
+        &'a self,
+        filter: &'a JobFilter,
+    ) -> impl Iterator<Item = &'a JobId> + 'a {
+        let index = match &filter.kind {
+            Some(kind) => self.by_kind.get(kind),
+            None if filter.top_level => Some(&self.top),
+            None => Some(&self.by_start),
+        };
+        index
+            .into_iter()
+            .flatten()
+            .map(|(_, _, id)| id)
+            .filter(move |id| {
+                !(filter.top_level && filter.kind.is_some())
+                    || self.entries.get(*id).is_some_and(|entry| !entry.child)
+            })
+            .filter(move |id| {
+                filter.q.is_none()
+                    || self.entries.get(*id).is_some_and(|entry| {
+                        filter.admits(
+                            id.as_str(),
+                            entry.kind.as_ref().map(JobKind::as_str),
+                            entry.name.as_deref(),
+                        )
+                    })
+            })
+    }
+
+    /// The live entry of `id` (expired ones are dropped first).
+    pub(super) fn live(&mut self, id: &JobId) -> Option<&Entry> {
+        self.expire(Instant::now());
+        self.entries.get(id)
+    }
+}

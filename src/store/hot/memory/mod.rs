@@ -35,10 +35,11 @@
 //! their own; workers of an embedded server report over HTTP. Everything
 //! here is lost when the process stops; the archive keeps the checkpoints.
 //!
-//! One `std::sync::Mutex` guards the map and its indexes: every critical
-//! section is a few map operations with no `.await` inside, so a blocking
-//! lock is cheaper than an async one (as in mini-redis's `db.rs`). Values
-//! are decoded after the lock is released.
+//! One `std::sync::Mutex` guards the map and its indexes
+//! (`memory/jobs.rs`): every critical section is a few map operations
+//! with no `.await` inside, so a blocking lock is cheaper than an async
+//! one (as in mini-redis's `db.rs`). Values are decoded after the lock is
+//! released.
 //!
 //! [`ProgressWriter`]: crate::write::ProgressWriter
 

@@ -75,6 +75,7 @@ impl<K, V> std::fmt::Debug for Batcher<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Batcher")
             .field("window", &self.window)
+            .field("flights_free", &self.flights.available_permits())
             .field("max", &self.max)
             .finish_non_exhaustive()
     }
@@ -123,8 +124,9 @@ impl<K: Send + 'static, V: Send + 'static> Batcher<K, V> {
         answer.await.ok()
     }
 
-    /// Reads the batch forming, once a flight is free and the gap since
-    /// the last start has passed; leaves what is left to a task of its own.
+    /// Reads the batch forming, once a flight is free and (with windows)
+    /// in a later window than the last batch began in; leaves what is left
+    /// to a task of its own.
     ///
     /// Boxed: it spawns itself, and a recursive future needs a name.
     fn lead(self: Arc<Self>) -> BoxFuture<'static, ()> {

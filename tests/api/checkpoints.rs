@@ -1,19 +1,27 @@
 //! Batched checkpoints: many jobs per statement, counted by PostgreSQL
 //! itself; the never-backwards rule inside and across batches; a failing
 //! archive retried with the latest state; `flush()` still reporting
-//! delivery.
+//! delivery; a status change written over HTTP confirmed in place once
+//! committed.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures_util::future::join_all;
 use job_progress::{
     domain::{JobStatus, ProgressRecord},
     store::{Archive, HotStore, PgArchive, WriteOutcome},
-    write::{BatchStats, CheckpointBatching, Checkpoints, JobSpec, ProgressWriter},
+    write::{BatchStats, COMMIT_WAIT, CheckpointBatching, Checkpoints, JobSpec, ProgressWriter},
 };
+use serde_json::json;
 use sqlx::PgPool;
 
-use support::{eager, eventually, job, pool_via, postgres_addr, spawn_app, tcp_proxy::TcpProxy};
+use support::{
+    app_with_tokens, counts, eager, eventually, job, pool_via, postgres_addr, spawn_app,
+    tcp_proxy::TcpProxy,
+};
 
 /// Logs every statement that inserts into `job_progress` (an upsert is an
 /// insert, whatever it ends up doing), from inside PostgreSQL: a
@@ -240,4 +248,34 @@ async fn a_cut_archive_is_retried_and_the_latest_state_wins(pool: PgPool) {
         (last.status, last.current_sent_count),
         (JobStatus::Completed, 30)
     );
+}
+
+/// A status change, once committed, is confirmed in the hot store in
+/// place: the record keeps the version its answer gave (it is not written
+/// again, so no stream hears of it twice), and the job's next report is
+/// answered at once, without waiting for the archive, which is cut off by
+/// then.
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn a_committed_status_change_is_confirmed_in_place_and_the_next_report_does_not_wait(
+    pool: PgPool,
+) {
+    let proxy = TcpProxy::start(postgres_addr(&pool).await).await;
+    let archive = PgArchive::from_pool(pool_via(&pool, proxy.port), Duration::from_millis(500));
+    let app = app_with_tokens(pool.clone(), |o| o.archive = Some(archive)).await;
+    let (code, body) = app
+        .declare("started", json!({"total": 10, "status": "in_progress"}))
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let stored = app.app.hot.read(&job("started")).await.unwrap().unwrap();
+    assert_eq!(
+        json!(stored.version),
+        body["data"]["version"],
+        "not rewritten"
+    );
+
+    proxy.cut();
+    let started = Instant::now();
+    let (code, body) = app.report("started", counts(3, 0)).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(started.elapsed() < COMMIT_WAIT, "{:?}", started.elapsed());
 }

@@ -1,6 +1,7 @@
 //! A 2xx for a status change means the archive has committed it: the real
 //! server, SIGKILLed the moment its last answer arrives, restarted, and
-//! asked for what it acknowledged.
+//! asked for what it acknowledged; and a status change whose hot-store
+//! write timed out is not acknowledged on retry before it is archived.
 
 use std::{
     sync::{
@@ -18,7 +19,10 @@ use job_progress::{
 };
 use serde_json::json;
 
-use support::{Tokens, counts, database_url_for, job, redis_url, server_process::ServerProcess};
+use support::{
+    Tokens, counts, database_url_for, eventually, job, redis_url, server_process::ServerProcess,
+    tcp_proxy::TcpProxy,
+};
 
 /// Concurrent completions per round, and rounds.
 const JOBS: usize = 50;
@@ -338,4 +342,82 @@ async fn the_writers_complete_returns_once_committed_or_says_it_is_not_durable()
         (kept.status.as_str(), kept.success_count, kept.failure_count),
         ("completed", 3, 1)
     );
+}
+
+/// A report that moves a job to `in_progress` while Redis applies its
+/// write but the server hears nothing back in time (the proxy holds
+/// Redis's replies past `REDIS_TIMEOUT_MS`): the report is refused (503),
+/// yet Redis holds the new status. Its retry must not be answered 2xx
+/// before PostgreSQL holds that status too: Redis keeps nothing on disk.
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn a_report_whose_redis_write_timed_out_is_acknowledged_on_retry_only_once_in_postgres(
+    pool: sqlx::PgPool,
+) {
+    let data = tempfile::tempdir().unwrap();
+    let tokens = Tokens::new();
+    let redis = redis_url();
+    let target = redis.trim_start_matches("redis://");
+    let target = tokio::net::lookup_host(target.split('/').next().unwrap())
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = TcpProxy::start(target).await;
+    let env = [
+        ("REDIS_URL", format!("redis://127.0.0.1:{}", proxy.port)),
+        ("DATABASE_URL", database_url_for(&pool)),
+        ("KEY_PREFIX", format!("test-{}:", uuid::Uuid::new_v4())),
+        // Long enough for a loaded host, short enough to wait out.
+        ("REDIS_TIMEOUT_MS", "1000".to_owned()),
+        // No periodic checkpoint carries the status by chance.
+        ("CHECKPOINT_INTERVAL_SECS", "3600".to_owned()),
+    ];
+    let archive = PgArchive::from_pool(pool, Duration::from_secs(2));
+    let server =
+        ServerProcess::start_with(crate::SERVER_BINARY.as_ref(), data.path(), &tokens, &env).await;
+    let id = "moved-while-redis-was-slow";
+    let (code, body) = server
+        .declare(id, json!({"total": 10, "status": "preparing"}))
+        .await;
+    assert_eq!(code, 201, "{body}");
+
+    // The report's write script reaches Redis; its answer does not reach
+    // the server in time.
+    proxy.hold_replies_after(&[b"EVALSHA", id.as_bytes()]);
+    let (code, body) = server.report(id, counts(2, 0)).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(proxy.holding(), "the write script went through the proxy");
+    proxy.release();
+    eventually(
+        Duration::from_secs(10),
+        "Redis holds the new status",
+        || async {
+            let (status, _, body) = server.get(&format!("/api/v1/jobs/{id}/progress")).await;
+            status == 200 && body["data"]["status"] == "in_progress"
+        },
+    )
+    .await;
+    let before = archive.read(&job(id)).await.unwrap().unwrap();
+    assert_eq!(before.status.as_str(), "preparing", "not checkpointed yet");
+
+    // The worker retries until it gets a 2xx; by then PostgreSQL has it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, body) = server.report(id, counts(2, 0)).await;
+        if code == 200 {
+            break;
+        }
+        assert_eq!(code, 503, "{body}");
+        assert!(
+            Instant::now() < deadline,
+            "the retry is never taken: {body}"
+        );
+    }
+    let kept = archive.read(&job(id)).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.status.as_str(), kept.success_count),
+        ("in_progress", 2),
+        "acknowledged, so in PostgreSQL"
+    );
+    server.kill().await;
 }

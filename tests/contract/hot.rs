@@ -877,5 +877,7 @@ contract!(
     the_history_is_sampled_and_thinned,
 );
 
-// The parent-and-child promises, run by the same macro.
+// The parent-and-child promises, and the state replaced alone, run by the
+// same macro.
 mod children;
+mod state;

@@ -107,6 +107,20 @@ pub trait HotStore: Send + Sync + 'static {
         expected: u64,
     ) -> Result<Replaced, StoreError>;
 
+    /// Stores `state` beside the job's record in place of the one there,
+    /// but only if the record's stored version is still `version`:
+    /// whether it did. The record, its version, TTL, indexes and history
+    /// stay as they are and nothing is published, so no stream hears of
+    /// it (the record did not change): what a writer's own bookkeeping
+    /// needs, as when [`crate::write::ingest`] notes that a status it
+    /// marked is committed.
+    async fn replace_state(
+        &self,
+        id: &JobId,
+        state: &[u8],
+        version: u64,
+    ) -> Result<bool, StoreError>;
+
     /// The job's record, or `None` when it is unknown or expired; a
     /// parent's with its children's roll-up folded in
     /// ([`ProgressRecord::roll_up`]), read in the same round trip.

@@ -62,11 +62,7 @@ impl Current {
             Current::Recovered(record) | Current::Held(record, None) => {
                 let shape = shape_of(&record_shape(&record));
                 let state = JobState::on_wall_clock(*record, shape);
-                let stored = Stored {
-                    job: state.saved(),
-                    declared: Declared::default(),
-                    checkpointed: None,
-                };
+                let stored = Stored::new(state.saved(), Declared::default());
                 (state, stored)
             }
             Current::Held(record, Some(stored)) => {
@@ -219,11 +215,7 @@ fn declare_new(id: &JobId, declaration: &Declaration) -> Result<Applied, IngestE
     state
         .describe(&declaration.detail)
         .map_err(IngestError::from)?;
-    let stored = Stored {
-        job: state.saved(),
-        declared,
-        checkpointed: None,
-    };
+    let stored = Stored::new(state.saved(), declared);
     Ok(Applied::Changed(state, stored))
 }
 

@@ -2,11 +2,20 @@
 //! status change's answer mean "durable": each checkpoint is sent in the
 //! background (retried for [`CHECKPOINT_PATIENCE`]) and reports its
 //! commit on a oneshot; the update of a status change waits on it for at
-//! most [`COMMIT_WAIT`], never holding a lock, and when the archive does
-//! not commit in time takes back its sent-mark in the hot store, so that
-//! the retried update checkpoints and waits again. A completed job's run
-//! joins its kind's history in the background too: the answer waits for
-//! the job's end to be durable, not for that.
+//! most [`COMMIT_WAIT`], never holding a lock.
+//!
+//! The hot store learns of the commit after the fact: the update marks
+//! its status in the job's stored state as sent but *unconfirmed* in the
+//! same write that stores the change, and, once the commit is heard,
+//! confirms the mark in a write of the state alone (no new version, no
+//! event). Whatever goes wrong between the two (the commit does not come
+//! in time; the hot store applies the write but its answer is lost, so
+//! the update fails; the instance dies), the job's next update finds the
+//! mark unconfirmed and waits for the commit as a status change does, so
+//! no retry is answered 2xx before the archive holds what it confirms.
+//! A lost confirmation costs only that: one more wait. A completed job's
+//! run joins its kind's history in the background too: the answer waits
+//! for the job's end to be durable, not for that.
 
 use std::time::Duration;
 
@@ -15,9 +24,9 @@ use tokio::sync::oneshot;
 use super::{Ingest, IngestError, MAX_ATTEMPTS, stored::Stored};
 use crate::{
     backoff::Backoff,
-    domain::{JobId, JobKind, JobStatus, ProgressRecord},
+    domain::{JobId, JobKind, ProgressRecord},
     error::error_chain,
-    store::{KindRun, Replaced},
+    store::KindRun,
     write::{checkpoints::COMMIT_WAIT, tail},
 };
 
@@ -30,55 +39,62 @@ const CHECKPOINT_RETRY: Backoff = Backoff::new(Duration::from_millis(100), Durat
 
 impl Ingest {
     /// Waits (at most [`COMMIT_WAIT`]) for the archive to commit the
-    /// checkpoint that `committed` reports on. When it does not, the
-    /// update's status (`marked`, if its checkpoint was marked as sent in
-    /// the hot store) is unmarked, so that the retry checkpoints it again
-    /// and waits, and the update is refused as not durable.
+    /// checkpoint that `committed` reports on; when it does not, the
+    /// update is refused as not durable. (Its status stays marked
+    /// unconfirmed in the hot store, so the retry waits for the commit
+    /// again.)
     pub(super) async fn committed(
         &self,
         id: &JobId,
         committed: oneshot::Receiver<()>,
-        marked: Option<JobStatus>,
     ) -> Result<(), IngestError> {
-        if let Ok(Ok(())) = tokio::time::timeout(COMMIT_WAIT, committed).await {
-            return Ok(());
+        match tokio::time::timeout(COMMIT_WAIT, committed).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(IngestError::NotDurable(id.clone())),
         }
-        if let Some(status) = marked {
-            self.unmark(id, status).await;
-        }
-        Err(IngestError::NotDurable(id.clone()))
     }
 
-    /// Forgets, in the hot store, that a checkpoint of `status` was sent
-    /// (it did not commit in time): the job's next update checkpoints it
-    /// again. Best effort: should the hot store fail now, the retry of the
-    /// update still waits for the commit if it repeats a declaration or an
-    /// ending; only a retried report that moved the job to `in_progress`
-    /// would then be answered before its checkpoint.
-    async fn unmark(&self, id: &JobId, status: JobStatus) {
+    /// Confirms, in the hot store, the mark of `record`'s status that
+    /// `stored` (the state written with `record`, at its version) holds:
+    /// its commit was heard. Only the state is written, and only while the
+    /// record is at the version expected, so the record and its events are
+    /// untouched; when a later update came first, its state is confirmed
+    /// instead if it marks the same status of the same attempt, unconfirmed.
+    /// Best effort: a confirmation lost to the hot store failing only makes
+    /// the job's next update wait for a commit again.
+    ///
+    /// A final status is not confirmed: no update reads its mark (a
+    /// repeated ending waits for its commit anyway, and a new attempt
+    /// starts from a fresh state).
+    pub(super) async fn confirm(&self, record: &ProgressRecord, mut stored: Stored) {
+        if record.status.is_terminal() {
+            return;
+        }
+        let id = &record.job_id;
+        let mut version = record.version;
         for _ in 0..MAX_ATTEMPTS {
-            let Ok(Some(held)) = self.hot.load(id).await else {
-                return;
-            };
-            let Some(mut stored) = held.state.as_deref().and_then(Stored::decode) else {
-                return;
-            };
-            if !matches!(stored.checkpointed, Some((_, seen)) if seen == status) {
-                return; // a later update has moved on
-            }
-            stored.checkpointed = None;
+            stored.confirmed = true;
             let Ok(bytes) = stored.encode() else {
                 return;
             };
-            let expected = held.record.version;
-            match self.hot.replace(&held.record, &bytes, expected).await {
-                Ok(Replaced::Moved) => continue,
-                Ok(_) => return,
+            match self.hot.replace_state(id, &bytes, version).await {
+                Ok(true) => return,
+                Ok(false) => {}
                 Err(err) => {
-                    tracing::warn!(job_id = %id, error = %error_chain(&err), "could not unmark an uncommitted checkpoint");
+                    tracing::warn!(job_id = %id, error = %error_chain(&err), "could not confirm a committed checkpoint; the next update waits for it again");
                     return;
                 }
             }
+            let Ok(Some(held)) = self.hot.load(id).await else {
+                return;
+            };
+            let Some(later) = held.state.as_deref().and_then(Stored::decode) else {
+                return;
+            };
+            if held.record.attempt() != record.attempt() || !later.unconfirmed(record.status) {
+                return; // moved on, or confirmed already
+            }
+            (stored, version) = (later, held.record.version);
         }
     }
 

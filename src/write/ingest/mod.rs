@@ -21,10 +21,13 @@
 //!   2xx never retries, so the change must survive the instance dying
 //!   right after. Past [`COMMIT_WAIT`](crate::write::COMMIT_WAIT) it is
 //!   refused as [`IngestError::NotDurable`] (503), the change staying in
-//!   the hot store and its checkpoint still being tried in the background
-//!   (`commit.rs`); the retry finds it there and waits for the commit
-//!   again. A repeated
-//!   declaration or ending likewise answers once the archive holds it.
+//!   the hot store and its checkpoint still being tried in the background.
+//!   The status is marked in the job's state as sent, and confirmed only
+//!   once its commit is heard (`commit.rs`): an update that finds it
+//!   unconfirmed (the retry of one refused, or of one whose hot-store
+//!   write failed after the store had applied it) waits for the commit
+//!   too. A repeated declaration or ending answers once the archive holds
+//!   it.
 //!   Plain count updates are answered before their checkpoint, which goes
 //!   out in the background: a crash of the hot store and the instance
 //!   together costs at most `checkpoint_interval` of counts.
@@ -373,7 +376,7 @@ impl Ingest {
                     // answered 2xx only once the archive holds it too.
                     if !from_archive {
                         let committed = self.checkpoint(record.as_ref().clone(), true);
-                        self.committed(&id, committed, None).await?;
+                        self.committed(&id, committed).await?;
                     }
                     self.after_update(&record).await;
                     return Ok(Accepted {
@@ -404,13 +407,15 @@ impl Ingest {
                 }
             }
             // A request to stop is acknowledged like a status change:
-            // only once durable.
-            let status_change =
+            // only once durable. So is any update of a job whose status
+            // is not known to be committed (marked unconfirmed: its own
+            // update failed or timed out, or is still waiting).
+            let awaited =
                 stored.status_change(record.status) || matches!(change, Change::Cancel(_));
-            let checkpoint = status_change
-                || stored.checkpoint_due(record.status, now(), self.checkpoint_interval);
+            let checkpoint =
+                awaited || stored.checkpoint_due(record.status, now(), self.checkpoint_interval);
             if checkpoint {
-                stored.checkpointed = Some((now().timestamp_millis(), record.status));
+                stored.mark(now().timestamp_millis(), record.status, awaited);
             }
             stored.job = state.saved();
             let bytes = stored.encode().map_err(|err| {
@@ -433,9 +438,10 @@ impl Ingest {
                         self.record_run(kind, run);
                     }
                     if checkpoint {
-                        let committed = self.checkpoint(record.clone(), status_change);
-                        if status_change {
-                            self.committed(&id, committed, Some(record.status)).await?;
+                        let committed = self.checkpoint(record.clone(), awaited);
+                        if awaited {
+                            self.committed(&id, committed).await?;
+                            self.confirm(&record, stored).await;
                         }
                     }
                     self.after_update(&record).await;

@@ -1,7 +1,8 @@
 //! What a job written over HTTP keeps in the hot store beside its record,
-//! between two updates: its writer's state and when it was last
-//! checkpointed. Encoded with postcard (a compact binary serde format) and
-//! a leading format byte, so a later format can tell old values apart.
+//! between two updates: its writer's state, when it was last
+//! checkpointed and whether the archive is known to hold its status.
+//! Encoded with postcard (a compact binary serde format) and a leading
+//! format byte, so a later format can tell old values apart.
 
 use chrono::{DateTime, Utc};
 
@@ -10,12 +11,16 @@ use crate::{
     write::state::{Saved, SavedV2},
 };
 
-/// The format byte in front of every value. 3: a staged job also carries
-/// its kind's step times (the prior of a job with a total is the
-/// estimator's, since 2). A value of format 2 still decodes (as a job
-/// without them); one of format 1 decodes as none, and its job's estimate
-/// starts afresh.
-const FORMAT: u8 = 3;
+/// The format byte in front of every value. 4: the mark says whether its
+/// status's commit was heard (a staged job carries its kind's step times
+/// since 3; the prior of a job with a total is the estimator's since 2).
+/// Values of formats 3 and 2 still decode, their marks as confirmed (what
+/// they marked was either committed or unmarked when it was not); one of
+/// format 1 decodes as none, and its job's estimate starts afresh.
+const FORMAT: u8 = 4;
+
+/// The format before the mark's confirmation, still read.
+const FORMAT_V3: u8 = 3;
 
 /// The format before the kind's step times, still read.
 const FORMAT_V2: u8 = 2;
@@ -29,8 +34,33 @@ pub(super) struct Stored {
     /// repeating a declaration is compared against it.
     pub(super) declared: Declared,
     /// When the archive was last sent a checkpoint (ms since the epoch),
-    /// and of which status.
+    /// and of which status: the mark.
     pub(super) checkpointed: Option<(i64, JobStatus)>,
+    /// Whether the archive is known to have committed the marked status.
+    /// A write whose answer waits for its commit stores `false`, and sets
+    /// it once the commit is heard: should that write fail after the hot
+    /// store took it (a timeout), or its commit not come in time, the next
+    /// update still finds the status unconfirmed and waits for it.
+    pub(super) confirmed: bool,
+}
+
+/// [`Stored`] as format 3 laid it out.
+#[derive(Debug, serde::Deserialize)]
+struct StoredV3 {
+    job: Saved,
+    declared: Declared,
+    checkpointed: Option<(i64, JobStatus)>,
+}
+
+impl From<StoredV3> for Stored {
+    fn from(old: StoredV3) -> Self {
+        Stored {
+            job: old.job,
+            declared: old.declared,
+            checkpointed: old.checkpointed,
+            confirmed: true,
+        }
+    }
 }
 
 /// [`Stored`] as format 2 laid it out.
@@ -47,6 +77,7 @@ impl From<StoredV2> for Stored {
             job: old.job.into(),
             declared: old.declared,
             checkpointed: old.checkpointed,
+            confirmed: true,
         }
     }
 }
@@ -59,6 +90,16 @@ pub(super) struct Declared {
 }
 
 impl Stored {
+    /// A job's first state: nothing checkpointed yet.
+    pub(super) fn new(job: Saved, declared: Declared) -> Self {
+        Stored {
+            job,
+            declared,
+            checkpointed: None,
+            confirmed: false,
+        }
+    }
+
     pub(super) fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
         let mut bytes = vec![FORMAT];
         bytes.extend(postcard::to_allocvec(self)?);
@@ -70,6 +111,9 @@ impl Stored {
     pub(super) fn decode(bytes: &[u8]) -> Option<Self> {
         let decoded = match bytes.split_first() {
             Some((&FORMAT, rest)) => postcard::from_bytes(rest).map_err(|err| err.to_string()),
+            Some((&FORMAT_V3, rest)) => postcard::from_bytes::<StoredV3>(rest)
+                .map(Stored::from)
+                .map_err(|err| err.to_string()),
             Some((&FORMAT_V2, rest)) => postcard::from_bytes::<StoredV2>(rest)
                 .map(Stored::from)
                 .map_err(|err| err.to_string()),
@@ -81,10 +125,26 @@ impl Stored {
             .ok()
     }
 
-    /// Whether `status` is one the archive has not been sent: a status
-    /// change, whose answer waits for its commit.
+    /// Whether `status` is not known to be in the archive (not marked, or
+    /// marked but its commit not heard): a status change, whose answer
+    /// waits for its commit.
     pub(super) fn status_change(&self, status: JobStatus) -> bool {
-        !matches!(self.checkpointed, Some((_, seen)) if seen == status)
+        !(self.confirmed && matches!(self.checkpointed, Some((_, seen)) if seen == status))
+    }
+
+    /// Marks a checkpoint of `status` sent at `at` (ms since the epoch);
+    /// `awaited`: its update waits for the commit, so the mark stays
+    /// unconfirmed until the commit is heard (`commit.rs`). (A checkpoint
+    /// not awaited is of a status confirmed already.)
+    pub(super) fn mark(&mut self, at: i64, status: JobStatus, awaited: bool) {
+        self.checkpointed = Some((at, status));
+        self.confirmed = !awaited;
+    }
+
+    /// Whether the mark is of `status` and still waits for its commit to
+    /// be heard.
+    pub(super) fn unconfirmed(&self, status: JobStatus) -> bool {
+        !self.confirmed && matches!(self.checkpointed, Some((_, seen)) if seen == status)
     }
 
     /// Whether a checkpoint of `status` is due at `now`: at once for a
@@ -136,13 +196,9 @@ mod tests {
     }
 
     fn stored(state: &JobState) -> Vec<u8> {
-        Stored {
-            job: state.saved(),
-            declared: Declared::default(),
-            checkpointed: Some((0, JobStatus::InProgress)),
-        }
-        .encode()
-        .unwrap()
+        let mut stored = Stored::new(state.saved(), Declared::default());
+        stored.mark(0, JobStatus::InProgress, false);
+        stored.encode().unwrap()
     }
 
     #[test]
@@ -159,7 +215,7 @@ mod tests {
         let (without, with) = (stored(&plain).len(), stored(&leaning).len());
         assert!(with > without, "the prior is stored");
         assert!(with <= without + 200, "{with} vs {without} bytes");
-        let back = Stored::decode(&stored(&leaning)).expect("format 3 reads back");
+        let back = Stored::decode(&stored(&leaning)).expect("format 4 reads back");
         assert_eq!(
             back.job.estimator().prior(),
             leaning.saved().estimator().prior()
@@ -187,6 +243,48 @@ mod tests {
             stored.checkpointed,
             Some((1_700_000_000_500, JobStatus::InProgress))
         );
+        assert!(stored.confirmed, "its mark was committed or taken back");
         assert!(Stored::decode(&[1, 0, 0]).is_none(), "format 1 does not");
+    }
+
+    #[test]
+    fn a_state_of_format_3_reads_with_its_mark_confirmed() {
+        let state = JobState::on_wall_clock(
+            ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, Some(10)),
+            SHAPE,
+        );
+        // Format 3's layout: format 4's without the confirmation.
+        let old = (
+            state.saved(),
+            Declared::default(),
+            Some((1_700_000_000_500i64, JobStatus::InProgress)),
+        );
+        let mut bytes = vec![FORMAT_V3];
+        bytes.extend(postcard::to_allocvec(&old).unwrap());
+        let stored = Stored::decode(&bytes).expect("format 3 reads");
+        assert!(stored.confirmed);
+        assert!(!stored.status_change(JobStatus::InProgress));
+    }
+
+    #[test]
+    fn a_status_marked_but_not_confirmed_is_still_a_status_change() {
+        let state = JobState::on_wall_clock(
+            ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, Some(10)),
+            SHAPE,
+        );
+        let mut stored = Stored::new(state.saved(), Declared::default());
+        assert!(stored.status_change(JobStatus::InProgress), "never sent");
+        stored.mark(1, JobStatus::InProgress, true);
+        let back = Stored::decode(&stored.encode().unwrap()).unwrap();
+        assert!(back.unconfirmed(JobStatus::InProgress));
+        assert!(back.status_change(JobStatus::InProgress), "sent, not heard");
+        stored.confirmed = true;
+        assert!(!stored.status_change(JobStatus::InProgress), "heard");
+        assert!(stored.status_change(JobStatus::Completed), "another status");
+        stored.mark(2, JobStatus::InProgress, false);
+        assert!(
+            !stored.status_change(JobStatus::InProgress),
+            "a count checkpoint keeps it"
+        );
     }
 }

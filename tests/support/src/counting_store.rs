@@ -73,6 +73,15 @@ impl HotStore for CountingStore {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.replace(record, state, expected).await
     }
+    async fn replace_state(
+        &self,
+        id: &JobId,
+        state: &[u8],
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.replace_state(id, state, version).await
+    }
     async fn load(&self, id: &JobId) -> Result<Option<Held>, StoreError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.load(id).await

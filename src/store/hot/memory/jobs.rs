@@ -137,6 +137,20 @@ impl Jobs {
             })
     }
 
+    /// Puts `state` in place of the live entry's, if the entry is still
+    /// at `version`; whether it did. Nothing else changes (see
+    /// `HotStore::replace_state`).
+    pub(super) fn replace_state(&mut self, id: &JobId, state: &[u8], version: u64) -> bool {
+        self.expire(Instant::now());
+        match self.entries.get_mut(id) {
+            Some(entry) if entry.version == version => {
+                entry.state = Some(Arc::from(state));
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The live entry of `id` (expired ones are dropped first).
     pub(super) fn live(&mut self, id: &JobId) -> Option<&Entry> {
         self.expire(Instant::now());

@@ -313,6 +313,15 @@ impl HotStore for MemoryStore {
         })
     }
 
+    async fn replace_state(
+        &self,
+        id: &JobId,
+        state: &[u8],
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.lock().replace_state(id, state, version))
+    }
+
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
         let (json, rollup) = {
             let mut jobs = self.lock();

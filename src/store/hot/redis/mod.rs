@@ -11,7 +11,7 @@
 //! bucket (one slot on a cluster), and what spans buckets (a page of the
 //! active list, [`HotStore::read_many`]) sends one command per bucket.
 //!
-//! - `script.rs`: the write script and its call;
+//! - `script.rs`: the write scripts and their calls;
 //! - `log.rs`: a job's log, appended and read by scripts of its own;
 //! - `active.rs`: the active list, merged across buckets;
 //! - `children.rs`: a parent's roll-up of its children;
@@ -318,6 +318,16 @@ impl HotStore for RedisStore {
                 _ => Replaced::Moved,
             },
         )
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]
+    async fn replace_state(
+        &self,
+        id: &JobId,
+        state: &[u8],
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        self.run_replace_state(id, state, version).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(job_id = %id))]

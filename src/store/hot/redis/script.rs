@@ -1,4 +1,7 @@
-//! The write script: how a record gets into Redis, in one atomic step.
+//! The write scripts: how a record gets into Redis, in one atomic step,
+//! and how the state beside it is replaced alone.
+
+use std::sync::LazyLock;
 
 use chrono::Utc;
 use redis::Script;
@@ -6,7 +9,7 @@ use redis::Script;
 use super::RedisStore;
 use crate::{
     domain::{
-        CancelRequest, HISTORY_SAMPLES, HISTORY_SPACING_MS, JobStatus, MAX_ATTEMPTS_KEPT,
+        CancelRequest, HISTORY_SAMPLES, HISTORY_SPACING_MS, JobId, JobStatus, MAX_ATTEMPTS_KEPT,
         ProgressRecord,
     },
     store::{StoreError, keys::Keys},
@@ -218,6 +221,28 @@ end
 return {version, cancel}
 "#;
 
+/// Replaces the state beside a record (KEYS[2], ARGV[1]) if the record
+/// (KEYS[1]) is still at version ARGV[2], giving it the record's remaining
+/// TTL; touches nothing else and publishes nothing. The version is read
+/// from the front of the stored JSON, where the write script puts it.
+/// Returns 1 when it replaced the state, else 0.
+static STATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if string.match(current, '^{"version":(%d+),') ~= ARGV[2] then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
+else
+  redis.call('SET', KEYS[2], ARGV[1])
+end
+return 1
+"#,
+    )
+});
+
 /// The write script for `keys`' layout (see [`WRITE_SCRIPT_TEMPLATE`]).
 pub(super) fn write_script(keys: &Keys) -> Script {
     let ranks: Vec<String> = JobStatus::ALL
@@ -323,5 +348,25 @@ impl RedisStore {
             .then(|| serde_json::from_str(&cancel).ok())
             .flatten();
         Ok((code, cancel))
+    }
+
+    /// Runs [`STATE_SCRIPT`]: `state` in place of the job's, if its record
+    /// is still at `version`; whether it was.
+    pub(super) async fn run_replace_state(
+        &self,
+        id: &JobId,
+        state: &[u8],
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = STATE_SCRIPT.key(self.keys.progress(id));
+        invocation
+            .key(self.keys.state(id))
+            .arg(state)
+            .arg(version.to_string());
+        let replaced: i64 = self
+            .call(self.keys.bucket(id), invocation.invoke_async(&mut conn))
+            .await?;
+        Ok(replaced == 1)
     }
 }

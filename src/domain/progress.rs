@@ -289,7 +289,12 @@ impl ProgressRecord {
     /// The JSON kept in the hot store: the wire format less its `null`
     /// fields and the fields derived when read (see [`StoredRecord`]).
     pub fn to_stored_json(&self) -> Result<String, serde_json::Error> {
-        serde_json::to_string(&StoredRecord(self))
+        // Room for a typical record at once (a few hundred bytes), rather
+        // than growing the buffer a few bytes at a time.
+        let mut json = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut json, &StoredRecord(self))?;
+        // serde_json writes valid UTF-8 only, so this never fails.
+        String::from_utf8(json).map_err(serde::ser::Error::custom)
     }
 
     /// A record from the hot store's JSON (its stored form, or the full

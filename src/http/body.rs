@@ -86,6 +86,13 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ));
         }
     }
+    // Most bodies are valid: read them at serde_json's own pace, and only
+    // read a refused one again to name the field at fault (tracking the
+    // path of every field was 7 % of the server's CPU under batches of
+    // reports; BENCHMARKS.md, "Ingest on the embedded stores").
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();

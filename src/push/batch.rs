@@ -89,7 +89,7 @@ mod tests {
         let mut record =
             ProgressRecord::new(JobId::parse(id).unwrap(), JobStatus::InProgress, None);
         record.version = version;
-        Arc::new(Change::of(&record).unwrap())
+        Arc::new(Change::of(&record))
     }
 
     #[tokio::test]

@@ -173,19 +173,45 @@ async fn follow(pubsub: redis::aio::PubSub, hub: &Hub) -> Lost {
     }
 }
 
+/// How long the in-process subscriber lets writes gather after it wakes
+/// for one, before it takes them all.
+///
+/// The subscriber runs on the server's main thread and the writes on its
+/// workers: a subscriber waiting for each change was woken across threads
+/// for every one (a system call, and on a busy core a switch of threads
+/// each time); the wakes alone were a sixth of the server's CPU under HTTP
+/// ingest on the embedded stores (BENCHMARKS.md, "Ingest on the embedded
+/// stores"). Waking at most once per gather, it costs streams at most
+/// this much latency; the feed holds
+/// [`FEED_CAPACITY`](super::FEED_CAPACITY) changes, a gather's worth at
+/// several hundred thousand a second.
+pub const IN_PROCESS_GATHER: Duration = Duration::from_millis(1);
+
 async fn in_process_subscriber(mut events: broadcast::Receiver<Bytes>, hub: Arc<Hub>) {
+    use broadcast::error::{RecvError, TryRecvError};
+
+    // Changes were missed: like a bus that dropped and came back, every
+    // stream re-reads its jobs.
+    let lagged = |missed: u64| {
+        tracing::debug!(missed, "the events subscriber lagged; streams resync");
+        hub.bus_down();
+        hub.bus_up();
+    };
     hub.bus_up();
-    loop {
+    'feed: loop {
         match events.recv().await {
             Ok(payload) => hub.deliver(&payload),
-            // Changes were missed: like a bus that dropped and came back,
-            // every stream re-reads its jobs.
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::debug!(missed, "the events subscriber lagged; streams resync");
-                hub.bus_down();
-                hub.bus_up();
+            Err(RecvError::Lagged(missed)) => lagged(missed),
+            Err(RecvError::Closed) => break,
+        }
+        tokio::time::sleep(IN_PROCESS_GATHER).await;
+        loop {
+            match events.try_recv() {
+                Ok(payload) => hub.deliver(&payload),
+                Err(TryRecvError::Lagged(missed)) => lagged(missed),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => break 'feed,
             }
-            Err(broadcast::error::RecvError::Closed) => break,
         }
     }
     hub.bus_down();

@@ -1,7 +1,16 @@
 //! [`Change`]: one stored change of a job as every stream sends it, decoded
-//! and rendered once. Its own file so that the hub, which fans changes out,
-//! and the stall watch, which makes the `stalled` ones, both depend on it
-//! and not on each other.
+//! once and rendered at most once. Its own file so that the hub, which fans
+//! changes out, and the stall watch, which makes the `stalled` ones, both
+//! depend on it and not on each other.
+//!
+//! The hub decodes every change the bus carries (the stall watch needs each
+//! active job's latest), but most changes reach no stream: a job nobody
+//! watches, or one off every open page. So a change keeps its record and
+//! renders it only when a stream first sends it; before, rendering every
+//! change was about half of the hub's work (BENCHMARKS.md, "Ingest on the
+//! embedded stores").
+
+use std::sync::OnceLock;
 
 use actix_web::web::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -11,7 +20,8 @@ use crate::{
     read::envelope::Rendered,
 };
 
-/// One stored change of a job, decoded and rendered once for every stream.
+/// One stored change of a job, decoded once, rendered once when a stream
+/// first sends it.
 #[derive(Debug)]
 pub struct Change {
     /// The job.
@@ -37,13 +47,16 @@ pub struct Change {
     pub parent: Option<JobId>,
     /// The record carries its children's roll-up (it is a parent).
     pub rolled_up: bool,
-    /// The record as the polling endpoint's `data` serves it.
-    pub data: Bytes,
+    /// The record.
+    record: Box<ProgressRecord>,
+    /// The record as the polling endpoint's `data` serves it, rendered
+    /// when first asked for ([`data`](Self::data)).
+    data: OnceLock<Bytes>,
 }
 
 impl Change {
-    /// The change `record` is, with `data` its rendering.
-    fn new(record: &ProgressRecord, data: Bytes) -> Self {
+    /// The change `record` is, with its rendering if it has one already.
+    fn new(record: ProgressRecord, data: Option<Bytes>) -> Self {
         Self {
             job_id: record.job_id.clone(),
             version: record.version,
@@ -56,22 +69,19 @@ impl Change {
             progress: (record.status.rank(), record.current_sent_count),
             parent: record.parent_job_id.clone(),
             rolled_up: record.children.is_some(),
-            data,
+            record: Box::new(record),
+            data: data.map(OnceLock::from).unwrap_or_default(),
         }
     }
 
-    /// The change that `record` is; `None` if it cannot be rendered (it is
-    /// plain data, so only a bug could make it fail).
-    pub fn of(record: &ProgressRecord) -> Option<Self> {
-        let data = serde_json::to_vec(record).ok()?;
-        Some(Self::new(record, Bytes::from(data)))
+    /// The change that `record` is.
+    pub fn of(record: &ProgressRecord) -> Self {
+        Self::new(record.clone(), None)
     }
 
     /// A change from a published payload (the stored JSON).
     pub fn decode(payload: &[u8]) -> Result<Self, serde_json::Error> {
-        let record = ProgressRecord::from_stored_json(payload)?;
-        let data = serde_json::to_vec(&record)?;
-        Ok(Self::new(&record, Bytes::from(data)))
+        Ok(Self::new(ProgressRecord::from_stored_json(payload)?, None))
     }
 
     /// The change a successful single-job answer of the read path holds;
@@ -79,7 +89,24 @@ impl Change {
     pub fn from_rendered(rendered: &Rendered) -> Option<Self> {
         let data = rendered.data()?;
         let record: ProgressRecord = serde_json::from_slice(&data).ok()?;
-        Some(Self::new(&record, data))
+        Some(Self::new(record, Some(data)))
+    }
+
+    /// The record as the polling endpoint's `data` serves it: rendered
+    /// the first time it is asked for, by whichever stream sends it first.
+    pub fn data(&self) -> &Bytes {
+        self.data.get_or_init(|| {
+            // Plain data: only a bug could make it fail; then the stream
+            // sends `{}` rather than nothing.
+            serde_json::to_vec(&self.record)
+                .map(Bytes::from)
+                .unwrap_or_else(|_| Bytes::from_static(b"{}"))
+        })
+    }
+
+    /// The record itself.
+    pub fn record(&self) -> &ProgressRecord {
+        &self.record
     }
 
     /// The event id: the version, with `s` appended when the record says
@@ -113,13 +140,8 @@ impl Change {
 
     /// This record with `stalled` set, if it is stalled as of `now`.
     pub fn stalled_at(&self, now: DateTime<Utc>, policy: &StallPolicy) -> Option<Self> {
-        let record: ProgressRecord = serde_json::from_slice(&self.data).ok()?;
-        let record = record.with_stall_check(now, policy);
-        if record.stalled {
-            Self::of(&record)
-        } else {
-            None
-        }
+        let record = self.record.as_ref().clone().with_stall_check(now, policy);
+        record.stalled.then(|| Self::new(record, None))
     }
 
     /// Whether a client that has `than` should get this. Versions decide
@@ -137,12 +159,12 @@ impl Change {
     /// children's roll-up did).
     pub fn supersedes(&self, than: &Change, rolled_up: bool) -> bool {
         if rolled_up && self.version > 0 && self.version == than.version {
-            return self.data != than.data;
+            return self.data() != than.data();
         }
         match (self.version, than.version) {
             (0, 0) => {
                 self.progress > than.progress
-                    || (self.progress == than.progress && self.data != than.data)
+                    || (self.progress == than.progress && self.data() != than.data())
             }
             (0, _) => self.progress > than.progress,
             (_, 0) => self.progress >= than.progress,

@@ -165,7 +165,7 @@ mod tests {
             ProgressRecord::new(JobId::parse("a").unwrap(), JobStatus::InProgress, Some(10));
         record.version = version;
         record.stalled = stalled;
-        Change::of(&record).unwrap()
+        Change::of(&record)
     }
 
     #[test]

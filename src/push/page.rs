@@ -78,7 +78,7 @@ impl Selection {
                     .await
                     .into_iter()
                     .flatten()
-                    .map(|change| change.data)
+                    .map(|change| change.data().clone())
                     .collect();
                 let mut array = Vec::from(&b"["[..]);
                 for (i, record) in records.iter().enumerate() {
@@ -107,11 +107,7 @@ impl Selection {
 /// The records of a JSON array of them, as changes.
 fn changes_in(array: &Bytes) -> Vec<Arc<Change>> {
     let records: Vec<ProgressRecord> = serde_json::from_slice(array).unwrap_or_default();
-    records
-        .iter()
-        .filter_map(Change::of)
-        .map(Arc::new)
-        .collect()
+    records.iter().map(Change::of).map(Arc::new).collect()
 }
 
 fn snapshot_event(data: &Bytes) -> Event {

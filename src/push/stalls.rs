@@ -83,7 +83,7 @@ mod tests {
         let mut record = ProgressRecord::new(JobId::parse(id).unwrap(), status, Some(10));
         record.version = version;
         record.updated_at = DateTime::from_timestamp_millis(updated_ms);
-        Arc::new(Change::of(&record).unwrap())
+        Arc::new(Change::of(&record))
     }
 
     fn policy() -> StallPolicy {

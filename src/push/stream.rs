@@ -125,7 +125,7 @@ pub(super) fn text(data: &Bytes) -> ByteString {
 /// (when its version is known), and the last log line sent (`seq`; see
 /// [`event_id`]).
 pub(super) fn progress(change: &Change, seq: u64) -> Event {
-    let data = Data::new(text(&change.data)).event("progress");
+    let data = Data::new(text(change.data())).event("progress");
     match event_id(change, seq) {
         Some(id) => data.id(id).into(),
         None => data.into(),

@@ -1,12 +1,15 @@
 //! The one-second response cache in front of the stores.
 //!
 //! The cache holds *loads*, not just results: the first request for a key
-//! inserts a shared future of a load running in its own task, and every
-//! request for that key within the cache period awaits the same future. So
+//! inserts a shared future of its load, and every request for that key
+//! within the cache period awaits the same future. So
 //!
 //! - concurrent misses for one key cause one store read;
-//! - a client that disconnects drops only its own wait: the load goes on in
-//!   its task for the others;
+//! - a client that disconnects drops only its own wait: a list's load goes
+//!   on in a task of its own for the others; a job's load is driven by
+//!   whichever of its waiters polls it, since its store reads already run
+//!   in their batches' tasks (`batch.rs`), and a task per miss was one more
+//!   hop for every unknown id of a flood (BENCHMARKS.md);
 //! - unknown ids (a rendered 404) are cached like anything else, so a
 //!   poller of a wrong id costs the stores one read per period.
 //!
@@ -16,7 +19,7 @@
 //! which request; a job's load, whose store read runs in its batch's task
 //! (`loads.rs`), has that span at debug level only; a hit makes no span.
 
-use std::{hash::Hash, sync::Arc, time::Duration};
+use std::{hash::Hash, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use actix_web::http::StatusCode;
 use futures_util::{
@@ -110,7 +113,8 @@ impl Entry {
 /// for its eviction policy and ran housekeeping on the request's task,
 /// and its inserts cost about a tenth of a cache load (BENCHMARKS.md).
 /// Expiry is the entry's own age, checked where it is read; expired
-/// entries are swept out at most once a period (see [`Map::sweep`]).
+/// entries are swept out at most once a period, on a blocking thread (see
+/// [`Map::sweep_if_due`]).
 struct Map<K> {
     entries: quick_cache::sync::Cache<K, Entry, quick_cache::UnitWeighter, KeyHasher>,
     /// When the last sweep ran.
@@ -132,19 +136,38 @@ impl<K: Hash + Eq + Clone> Map<K> {
         }
     }
 
-    /// Drops the entries that no longer answer, if a period has passed
-    /// since the last sweep: a flood of one-off keys (unknown ids) would
-    /// otherwise hold their answers until the capacity pushed them out.
-    fn sweep(&self, now: Instant, period: Duration, fallback_period: Duration) {
-        {
-            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
-            if now.saturating_duration_since(*swept) < period {
-                return;
-            }
-            *swept = now;
+    /// Whether a period has passed since the last sweep; if so, the sweep
+    /// is now this caller's to run.
+    fn sweep_due(&self, now: Instant, period: Duration) -> bool {
+        let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+        if now.saturating_duration_since(*swept) < period {
+            return false;
         }
+        *swept = now;
+        true
+    }
+
+    /// Drops the entries that no longer answer at `now`: a flood of
+    /// one-off keys (unknown ids) would otherwise hold their answers until
+    /// the capacity pushed them out.
+    fn sweep(&self, now: Instant, period: Duration, fallback_period: Duration) {
         self.entries
             .retain(|_, entry| entry.fresh(now, period, fallback_period));
+    }
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> Map<K> {
+    /// [`sweep`](Self::sweep)s on a blocking thread if one is due: after a
+    /// flood of unknown ids it drops some 30,000 entries, which held the
+    /// request that ran it, and every request behind it on that worker,
+    /// for tens of milliseconds (BENCHMARKS.md).
+    fn sweep_if_due(self: &Arc<Self>, now: Instant, period: Duration, fallback_period: Duration) {
+        if self.sweep_due(now, period) {
+            let map = Arc::clone(self);
+            drop(tokio::task::spawn_blocking(move || {
+                map.sweep(now, period, fallback_period);
+            }));
+        }
     }
 }
 
@@ -250,7 +273,8 @@ impl ResponseCache {
         F: Future<Output = Rendered> + Send + 'static,
     {
         let span = |key: &CacheKey| tracing::info_span!("load", key = %key, request_id);
-        self.load_in(self.loads.as_ref(), key, span, start).await
+        self.load_in(self.loads.as_ref(), key, span, start, true)
+            .await
     }
 
     /// One job's cached progress, if the cache holds it: `id` is the
@@ -289,15 +313,20 @@ impl ResponseCache {
         // every job of the batch, so the span named nothing a warning
         // needed, and making it cost a tenth of the load (BENCHMARKS.md).
         let span = |id: &JobId| tracing::debug_span!("load", key = %id, request_id);
-        self.load_in(self.jobs.as_ref(), id, span, start).await
+        self.load_in(self.jobs.as_ref(), id, span, start, false)
+            .await
     }
 
+    /// The answer `loads` holds for `key`, or the one `start`'s load gives,
+    /// shared with every request for `key` in the period: run in a task of
+    /// its own if `own_task`, else by its waiters.
     async fn load_in<K, S, F>(
         &self,
         loads: Option<&Arc<Map<K>>>,
         key: K,
         span: impl FnOnce(&K) -> tracing::Span,
         start: S,
+        own_task: bool,
     ) -> Served
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -339,14 +368,19 @@ impl ResponseCache {
             EntryResult::Removed(..) | EntryResult::Timeout => None,
         };
         self.count(false);
-        let load = spawn_shared(start().instrument(span(&key)));
+        let load = start().instrument(span(&key));
+        let load = if own_task {
+            spawn_shared(load)
+        } else {
+            shared(load)
+        };
         if let Some(guard) = guard {
             let _ = guard.insert(Entry {
                 began: now,
                 load: load.clone(),
             });
         }
-        loads.sweep(now, period, fallback_period);
+        loads.sweep_if_due(now, period, fallback_period);
         Served {
             response: load.await,
             from_cache: false,
@@ -364,18 +398,38 @@ where
     async move {
         match task.await {
             Ok(rendered) => Arc::new(rendered),
-            Err(err) => {
-                // A panic inside a load: log it, answer a bare 500.
-                tracing::error!(error = %err, "a read failed unexpectedly");
-                Arc::new(Rendered::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error",
-                ))
-            }
+            Err(err) => failed(&err),
         }
     }
     .boxed()
     .shared()
+}
+
+/// `load` as a future any number of waiters can share, run by whichever
+/// polls it; a panic inside it is caught and answered as
+/// [`spawn_shared`]'s task would answer it.
+fn shared<F>(load: F) -> SharedLoad
+where
+    F: Future<Output = Rendered> + Send + 'static,
+{
+    // Unwind-safe enough: a load that panicked is never polled again.
+    AssertUnwindSafe(load)
+        .catch_unwind()
+        .map(|answer| match answer {
+            Ok(rendered) => Arc::new(rendered),
+            Err(_) => failed(&"a panic"),
+        })
+        .boxed()
+        .shared()
+}
+
+/// A load that panicked: logged, answered with a bare 500.
+fn failed(err: &dyn std::fmt::Display) -> Arc<Rendered> {
+    tracing::error!(error = %err, "a read failed unexpectedly");
+    Arc::new(Rendered::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error",
+    ))
 }
 
 #[cfg(test)]
@@ -384,6 +438,22 @@ mod tests {
 
     async fn not_found() -> Rendered {
         Rendered::error(StatusCode::NOT_FOUND, "unknown")
+    }
+
+    async fn panics() -> Rendered {
+        panic!("a bug in a load")
+    }
+
+    #[tokio::test]
+    async fn a_job_load_that_panics_answers_500_to_every_waiter() {
+        let cache = ResponseCache::new(Duration::from_secs(1), 1_000);
+        let id = JobId::parse("job-panics").unwrap();
+        let first = cache.get_or_load_job(id.clone(), "-", panics).await;
+        assert_eq!(first.response.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!first.from_cache);
+        let again = cache.get_or_load_job(id, "-", not_found).await;
+        assert_eq!(again.response.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(again.from_cache);
     }
 
     #[tokio::test(start_paused = true)]
@@ -400,10 +470,12 @@ mod tests {
 
         tokio::time::advance(Duration::from_millis(1_001)).await;
         assert!(cache.hit("job-3").await.is_none(), "expired");
-        // The next miss sweeps out what expired.
+        // The next miss sweeps out what expired, on a blocking thread.
         let id = JobId::parse("job-new").unwrap();
         cache.get_or_load_job(id, "-", not_found).await;
-        assert_eq!(map.entries.len(), 1);
+        while map.entries.len() != 1 {
+            tokio::task::yield_now().await;
+        }
         assert!(cache.hit("job-new").await.is_some());
     }
 }

@@ -19,6 +19,10 @@ use crate::{
 /// format 1 decodes as none, and its job's estimate starts afresh.
 const FORMAT: u8 = 4;
 
+/// What an encoded state is given room for up front: more than most
+/// take (a few hundred bytes: the estimator's window and chunk samples).
+const ENCODED_ROOM: usize = 1024;
+
 /// The format before the mark's confirmation, still read.
 const FORMAT_V3: u8 = 3;
 
@@ -101,9 +105,13 @@ impl Stored {
     }
 
     pub(super) fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
-        let mut bytes = vec![FORMAT];
-        bytes.extend(postcard::to_allocvec(self)?);
-        Ok(bytes)
+        // Room for a typical state at once: encoding it was a tenth of an
+        // update's CPU on the embedded stores, much of it growing the
+        // buffer a few bytes at a time (BENCHMARKS.md, "Ingest on the
+        // embedded stores").
+        let mut bytes = Vec::with_capacity(ENCODED_ROOM);
+        bytes.push(FORMAT);
+        postcard::to_extend(self, bytes)
     }
 
     /// The stored state, or `None` (logged) when it cannot be read: the job

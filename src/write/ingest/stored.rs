@@ -75,14 +75,15 @@ struct StoredV2 {
     checkpointed: Option<(i64, JobStatus)>,
 }
 
+/// A format-2 value steps up to format 3 (its job gains the kind's step
+/// times, none), and from there to the current one.
 impl From<StoredV2> for Stored {
     fn from(old: StoredV2) -> Self {
-        Stored {
+        Stored::from(StoredV3 {
             job: old.job.into(),
             declared: old.declared,
             checkpointed: old.checkpointed,
-            confirmed: true,
-        }
+        })
     }
 }
 

@@ -164,7 +164,29 @@ impl JobState {
 
     /// What [`resume`](Self::resume) needs. A job held by a handle is
     /// saved as if it had run on the wall clock from the same start.
+    #[cfg(test)]
     pub(crate) fn saved(&self) -> Saved {
+        Saved {
+            estimator: self.estimator.clone(),
+            started_ms: self.started_ms(),
+            last_observed_ms: self.last_observed.map(|at| at.timestamp_millis()),
+            kind_steps: self.kind_steps.clone(),
+        }
+    }
+
+    /// [`saved`](Self::saved), for a state not needed after: the estimator
+    /// moves rather than being copied (an update's state is saved once).
+    pub(crate) fn into_saved(self) -> Saved {
+        Saved {
+            started_ms: self.started_ms(),
+            last_observed_ms: self.last_observed.map(|at| at.timestamp_millis()),
+            estimator: self.estimator,
+            kind_steps: self.kind_steps,
+        }
+    }
+
+    /// When the job started on the wall clock, in ms since the epoch.
+    fn started_ms(&self) -> i64 {
         let started = match self.clock {
             Clock::Wall(started) => started,
             Clock::Monotonic(_) => {
@@ -174,12 +196,7 @@ impl JobState {
                 now().checked_sub_signed(elapsed).unwrap_or_else(now)
             }
         };
-        Saved {
-            estimator: self.estimator.clone(),
-            started_ms: started.timestamp_millis(),
-            last_observed_ms: self.last_observed.map(|at| at.timestamp_millis()),
-            kind_steps: self.kind_steps.clone(),
-        }
+        started.timestamp_millis()
     }
 
     pub(super) fn ensure_open(&self) -> Result<(), WriteError> {

@@ -6,7 +6,7 @@
 
 use super::{
     Change, Declaration, Finish, IngestError, Outcome,
-    stored::{Declared, Stored},
+    stored::{Declared, Ledger, Stored},
 };
 use crate::{
     domain::{CancelRequest, JobId, JobStatus, MAX_ATTEMPTS_KEPT, ProgressRecord},
@@ -36,8 +36,8 @@ pub(super) enum Applied {
     /// Nothing to write (a repeated declaration or ending): the record as
     /// it is.
     Unchanged(Box<ProgressRecord>),
-    /// The state to store.
-    Changed(JobState, Stored),
+    /// The state to store, and its ledger.
+    Changed(JobState, Ledger),
 }
 
 impl Current {
@@ -52,7 +52,7 @@ impl Current {
 
     /// Applies `change`; refuses what the job's state does not allow.
     pub(super) fn apply(self, id: &JobId, change: &Change) -> Result<Applied, IngestError> {
-        let (mut state, stored) = match self {
+        let (mut state, ledger) = match self {
             Current::New => {
                 let Change::Declare(declaration) = change else {
                     return Err(IngestError::UnknownJob(id.clone()));
@@ -62,11 +62,10 @@ impl Current {
             Current::Recovered(record) | Current::Held(record, None) => {
                 let shape = shape_of(&record_shape(&record));
                 let state = JobState::on_wall_clock(*record, shape);
-                let stored = Stored::new(state.saved(), Declared::default());
-                (state, stored)
+                (state, Ledger::new(Declared::default()))
             }
             Current::Held(record, Some(stored)) => {
-                (JobState::resume(*record, stored.job.clone()), stored)
+                (JobState::resume(*record, stored.job), stored.ledger)
             }
         };
         let current = state.record.attempt();
@@ -111,7 +110,7 @@ impl Current {
         }
         match change {
             Change::Declare(declaration) => {
-                if !redeclare(&mut state, &stored.declared, declaration)? {
+                if !redeclare(&mut state, &ledger.declared, declaration)? {
                     return Ok(Applied::Unchanged(Box::new(state.record)));
                 }
             }
@@ -160,7 +159,7 @@ impl Current {
                 });
             }
         }
-        Ok(Applied::Changed(state, stored))
+        Ok(Applied::Changed(state, ledger))
     }
 }
 
@@ -215,8 +214,7 @@ fn declare_new(id: &JobId, declaration: &Declaration) -> Result<Applied, IngestE
     state
         .describe(&declaration.detail)
         .map_err(IngestError::from)?;
-    let stored = Stored::new(state.saved(), declared);
-    Ok(Applied::Changed(state, stored))
+    Ok(Applied::Changed(state, Ledger::new(declared)))
 }
 
 /// A job declared again as a later attempt: a fresh start (counts from
@@ -248,7 +246,7 @@ fn again(
     if spec.total.is_none() && spec.steps.is_empty() {
         spec.total = previous.total_target_count;
     }
-    let Applied::Changed(mut state, stored) = declare_new(id, &declaration)? else {
+    let Applied::Changed(mut state, ledger) = declare_new(id, &declaration)? else {
         unreachable!("a first declaration always changes the job")
     };
     let mut attempts = previous.attempts.clone();
@@ -265,7 +263,7 @@ fn again(
             .set_counts(previous.success_count, previous.failure_count)
             .map_err(IngestError::from)?;
     }
-    Ok(Applied::Changed(state, stored))
+    Ok(Applied::Changed(state, ledger))
 }
 
 /// The estimator's view of a declared job.

@@ -73,7 +73,7 @@ impl Ingest {
         let id = &record.job_id;
         let mut version = record.version;
         for _ in 0..MAX_ATTEMPTS {
-            stored.confirmed = true;
+            stored.ledger.confirmed = true;
             let Ok(bytes) = stored.encode() else {
                 return;
             };
@@ -91,7 +91,8 @@ impl Ingest {
             let Some(later) = held.state.as_deref().and_then(Stored::decode) else {
                 return;
             };
-            if held.record.attempt() != record.attempt() || !later.unconfirmed(record.status) {
+            if held.record.attempt() != record.attempt() || !later.ledger.unconfirmed(record.status)
+            {
                 return; // moved on, or confirmed already
             }
             (stored, version) = (later, held.record.version);

@@ -56,8 +56,11 @@ use futures_util::{StreamExt as _, stream};
 use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 
-use self::apply::{Applied, Current};
 pub use self::error::IngestError;
+use self::{
+    apply::{Applied, Current},
+    stored::Stored,
+};
 use super::{Detail, JobSpec, WriterConfig, checkpoints::Checkpoints, kinds::Kinds, state::now};
 use crate::{
     domain::{JobId, JobStatus, ProgressRecord, ResultUrl},
@@ -304,7 +307,7 @@ impl Ingest {
             let created = current.is_new();
             // What the archive gave back is in the archive already.
             let from_archive = matches!(current, Current::Recovered(_));
-            let (mut state, mut stored) = match current.apply(&id, change)? {
+            let (mut state, mut ledger) = match current.apply(&id, change)? {
                 Applied::Unchanged(record) => {
                     // A repeated declaration or ending, perhaps the retry
                     // of one answered 503, or sent to another instance
@@ -320,7 +323,7 @@ impl Ingest {
                         created: false,
                     });
                 }
-                Applied::Changed(state, stored) => (state, stored),
+                Applied::Changed(state, ledger) => (state, ledger),
             };
             // A job declared (or run again) leans on its kind's earlier
             // runs: read here, once per start, never per report.
@@ -331,7 +334,7 @@ impl Ingest {
                 state.lean_on(&history);
             }
             let mut record = state.snapshot();
-            if record.status.is_terminal() && stored.status_change(record.status) {
+            if record.status.is_terminal() && ledger.status_change(record.status) {
                 // A parent's end keeps its children's roll-up in its
                 // stored record (and so in the archive, past the hot TTL).
                 match self.hot.rollup(&id).await {
@@ -347,13 +350,21 @@ impl Ingest {
             // is not known to be committed (marked unconfirmed: its own
             // update failed or timed out, or is still waiting).
             let awaited =
-                stored.status_change(record.status) || matches!(change, Change::Cancel(_));
+                ledger.status_change(record.status) || matches!(change, Change::Cancel(_));
             let checkpoint =
-                awaited || stored.checkpoint_due(record.status, now(), self.checkpoint_interval);
+                awaited || ledger.checkpoint_due(record.status, now(), self.checkpoint_interval);
             if checkpoint {
-                stored.mark(now().timestamp_millis(), record.status, awaited);
+                ledger.mark(now().timestamp_millis(), record.status, awaited);
             }
-            stored.job = state.saved();
+            // A completed run of a kind, for its history: read off the
+            // state before the state goes into what is stored.
+            let run = matches!(change, Change::Finish(_))
+                .then(|| state.finished_run())
+                .flatten();
+            let stored = Stored {
+                job: state.into_saved(),
+                ledger,
+            };
             let bytes = stored.encode().map_err(|err| {
                 IngestError::Unavailable(StoreError::corrupt(id.to_string(), err))
             })?;
@@ -368,9 +379,7 @@ impl Ingest {
                     if let Some(publisher) = &self.publisher {
                         publisher.publish(&record).await;
                     }
-                    if matches!(change, Change::Finish(_))
-                        && let Some((kind, run)) = state.finished_run()
-                    {
+                    if let Some((kind, run)) = run {
                         self.record_run(kind, run);
                     }
                     if checkpoint {

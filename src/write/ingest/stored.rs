@@ -29,11 +29,24 @@ const FORMAT_V3: u8 = 3;
 /// The format before the kind's step times, still read.
 const FORMAT_V2: u8 = 2;
 
-/// The state kept beside a job's record.
+/// The state kept beside a job's record: the writer's, and its ledger.
+/// While an update runs, the writer's state is out in a `JobState` and
+/// the ledger travels alone (`apply.rs`); the two meet again to be stored.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Stored {
     /// The estimator and its clock.
     pub(super) job: Saved,
+    /// The declaration's chunking and the checkpoint mark. (postcard lays
+    /// out a nested struct's fields as if they were this one's: format 4
+    /// is as it was before they were gathered here.)
+    pub(super) ledger: Ledger,
+}
+
+/// What the stored state keeps besides the writer's: the declared shape's
+/// chunking, when the job was last checkpointed and whether the archive
+/// is known to hold its status.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct Ledger {
     /// The declared shape's chunking, which the record does not carry:
     /// repeating a declaration is compared against it.
     pub(super) declared: Declared,
@@ -60,9 +73,11 @@ impl From<StoredV3> for Stored {
     fn from(old: StoredV3) -> Self {
         Stored {
             job: old.job,
-            declared: old.declared,
-            checkpointed: old.checkpointed,
-            confirmed: true,
+            ledger: Ledger {
+                declared: old.declared,
+                checkpointed: old.checkpointed,
+                confirmed: true,
+            },
         }
     }
 }
@@ -95,16 +110,6 @@ pub(super) struct Declared {
 }
 
 impl Stored {
-    /// A job's first state: nothing checkpointed yet.
-    pub(super) fn new(job: Saved, declared: Declared) -> Self {
-        Stored {
-            job,
-            declared,
-            checkpointed: None,
-            confirmed: false,
-        }
-    }
-
     pub(super) fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
         // Room for a typical state at once: encoding it was a tenth of an
         // update's CPU on the embedded stores, much of it growing the
@@ -132,6 +137,17 @@ impl Stored {
         decoded
             .inspect_err(|err| tracing::warn!(error = %err, "unreadable job state; the estimate starts afresh"))
             .ok()
+    }
+}
+
+impl Ledger {
+    /// A job's first ledger: nothing checkpointed yet.
+    pub(super) fn new(declared: Declared) -> Self {
+        Ledger {
+            declared,
+            checkpointed: None,
+            confirmed: false,
+        }
     }
 
     /// Whether `status` is not known to be in the archive (not marked, or
@@ -205,8 +221,12 @@ mod tests {
     }
 
     fn stored(state: &JobState) -> Vec<u8> {
-        let mut stored = Stored::new(state.saved(), Declared::default());
-        stored.mark(0, JobStatus::InProgress, false);
+        let mut ledger = Ledger::new(Declared::default());
+        ledger.mark(0, JobStatus::InProgress, false);
+        let stored = Stored {
+            job: state.saved(),
+            ledger,
+        };
         stored.encode().unwrap()
     }
 
@@ -247,12 +267,15 @@ mod tests {
         let mut bytes = vec![FORMAT_V2];
         bytes.extend(postcard::to_allocvec(&old).unwrap());
         let stored = Stored::decode(&bytes).expect("format 2 reads");
-        assert_eq!(stored.declared.chunk_size, Some(500));
+        assert_eq!(stored.ledger.declared.chunk_size, Some(500));
         assert_eq!(
-            stored.checkpointed,
+            stored.ledger.checkpointed,
             Some((1_700_000_000_500, JobStatus::InProgress))
         );
-        assert!(stored.confirmed, "its mark was committed or taken back");
+        assert!(
+            stored.ledger.confirmed,
+            "its mark was committed or taken back"
+        );
         assert!(Stored::decode(&[1, 0, 0]).is_none(), "format 1 does not");
     }
 
@@ -271,8 +294,8 @@ mod tests {
         let mut bytes = vec![FORMAT_V3];
         bytes.extend(postcard::to_allocvec(&old).unwrap());
         let stored = Stored::decode(&bytes).expect("format 3 reads");
-        assert!(stored.confirmed);
-        assert!(!stored.status_change(JobStatus::InProgress));
+        assert!(stored.ledger.confirmed);
+        assert!(!stored.ledger.status_change(JobStatus::InProgress));
     }
 
     #[test]
@@ -281,18 +304,22 @@ mod tests {
             ProgressRecord::new(JobId::parse("j").unwrap(), JobStatus::InProgress, Some(10)),
             SHAPE,
         );
-        let mut stored = Stored::new(state.saved(), Declared::default());
-        assert!(stored.status_change(JobStatus::InProgress), "never sent");
-        stored.mark(1, JobStatus::InProgress, true);
-        let back = Stored::decode(&stored.encode().unwrap()).unwrap();
+        let mut ledger = Ledger::new(Declared::default());
+        assert!(ledger.status_change(JobStatus::InProgress), "never sent");
+        ledger.mark(1, JobStatus::InProgress, true);
+        let stored = Stored {
+            job: state.saved(),
+            ledger: ledger.clone(),
+        };
+        let back = Stored::decode(&stored.encode().unwrap()).unwrap().ledger;
         assert!(back.unconfirmed(JobStatus::InProgress));
         assert!(back.status_change(JobStatus::InProgress), "sent, not heard");
-        stored.confirmed = true;
-        assert!(!stored.status_change(JobStatus::InProgress), "heard");
-        assert!(stored.status_change(JobStatus::Completed), "another status");
-        stored.mark(2, JobStatus::InProgress, false);
+        ledger.confirmed = true;
+        assert!(!ledger.status_change(JobStatus::InProgress), "heard");
+        assert!(ledger.status_change(JobStatus::Completed), "another status");
+        ledger.mark(2, JobStatus::InProgress, false);
         assert!(
-            !stored.status_change(JobStatus::InProgress),
+            !ledger.status_change(JobStatus::InProgress),
             "a count checkpoint keeps it"
         );
     }

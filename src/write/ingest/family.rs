@@ -68,71 +68,72 @@ impl Ingest {
     /// What a stored update means for the job's family: a child that
     /// ended may end its parent, and a parent that learned how many
     /// children it expects may be due already.
-    pub(super) fn after_update(&self, record: &ProgressRecord) -> BoxFuture<'_, ()> {
+    ///
+    /// Settling runs in a future of its own, boxed only when it is due:
+    /// it updates the parent, so it holds an update's whole future (several
+    /// KB), which every update used to box and copy.
+    pub(super) async fn after_update(&self, record: &ProgressRecord) {
         let due = match (&record.parent_job_id, record.status.is_terminal()) {
-            (Some(parent), true) => Some(parent.clone()),
-            _ if record.complete_with_children && !record.status.is_terminal() => {
-                Some(record.job_id.clone())
-            }
-            _ => None,
+            (Some(parent), true) => parent,
+            _ if record.complete_with_children && !record.status.is_terminal() => &record.job_id,
+            _ => return,
         };
-        async move {
-            if let Some(parent) = due
-                && let Err(err) = self.settle(&parent).await
-            {
-                // The parent is settled again by its next child's or its
-                // own update, or a repeat of this one.
-                tracing::warn!(job_id = %parent, error = %error_chain(&err), "could not end a parent with its children");
-            }
+        if let Err(err) = self.settle(due).await {
+            // The parent is settled again by its next child's or its
+            // own update, or a repeat of this one.
+            tracing::warn!(job_id = %due, error = %error_chain(&err), "could not end a parent with its children");
         }
-        .boxed()
     }
 
     /// Ends `parent` if it completes with its children and they all
     /// ended: completed, or failed when one failed (unless its policy is
-    /// `continue`).
-    async fn settle(&self, parent: &JobId) -> Result<(), IngestError> {
-        let Some(held) = self
-            .hot
-            .load(parent)
-            .await
-            .map_err(IngestError::Unavailable)?
-        else {
-            return Ok(());
-        };
-        if !held.record.complete_with_children || held.record.status.is_terminal() {
-            return Ok(());
+    /// `continue`). Boxed: it updates the parent, an update may settle,
+    /// and a future cannot hold itself.
+    fn settle<'a>(&'a self, parent: &'a JobId) -> BoxFuture<'a, Result<(), IngestError>> {
+        async move {
+            let Some(held) = self
+                .hot
+                .load(parent)
+                .await
+                .map_err(IngestError::Unavailable)?
+            else {
+                return Ok(());
+            };
+            if !held.record.complete_with_children || held.record.status.is_terminal() {
+                return Ok(());
+            }
+            let Some(rollup) = self
+                .hot
+                .rollup(parent)
+                .await
+                .map_err(IngestError::Unavailable)?
+            else {
+                return Ok(());
+            };
+            let Some(completed) = held.record.children_settled(&rollup) else {
+                return Ok(());
+            };
+            let outcome = if completed {
+                Outcome::Completed(None)
+            } else {
+                Outcome::Failed(format!(
+                    "{} of its {} children failed",
+                    rollup.children.failed, rollup.children.total
+                ))
+            };
+            let finish = Finish {
+                outcome,
+                succeeded: None,
+                failed: None,
+                detail: Detail::default(),
+            };
+            match self.finish(parent.clone(), finish).await {
+                // Two children's endings raced: the other ended it.
+                Ok(_) | Err(IngestError::Refused(WriteError::Finished { .. })) => Ok(()),
+                Err(err) => Err(err),
+            }
         }
-        let Some(rollup) = self
-            .hot
-            .rollup(parent)
-            .await
-            .map_err(IngestError::Unavailable)?
-        else {
-            return Ok(());
-        };
-        let Some(completed) = held.record.children_settled(&rollup) else {
-            return Ok(());
-        };
-        let outcome = if completed {
-            Outcome::Completed(None)
-        } else {
-            Outcome::Failed(format!(
-                "{} of its {} children failed",
-                rollup.children.failed, rollup.children.total
-            ))
-        };
-        let finish = Finish {
-            outcome,
-            succeeded: None,
-            failed: None,
-            detail: Detail::default(),
-        };
-        match self.finish(parent.clone(), finish).await {
-            // Two children's endings raced: the other ended it.
-            Ok(_) | Err(IngestError::Refused(WriteError::Finished { .. })) => Ok(()),
-            Err(err) => Err(err),
-        }
+        .boxed()
     }
 
     /// Asks `parent`'s running children (and theirs) to stop, each

@@ -51,9 +51,21 @@ pub(super) struct Entry {
     pub(super) child: bool,
 }
 
+impl Entry {
+    /// Where it is in the active indexes: its start, kind and whether it
+    /// has a parent, while it is active.
+    fn place(&self) -> Option<(&StartKey, Option<&JobKind>, bool)> {
+        let start = self.start.as_ref()?;
+        Some((start, self.kind.as_ref(), self.child))
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Jobs {
-    pub(super) entries: HashMap<JobId, Entry>,
+    /// Hashed with foldhash, seeded per process (ids are the clients'
+    /// choice): every read and write looks a job up here, and SipHash was
+    /// a few percent of a write.
+    pub(super) entries: HashMap<JobId, Entry, foldhash::fast::RandomState>,
     /// The active index: every active, unexpired job, in list order.
     pub(super) by_start: BTreeSet<StartKey>,
     /// The same jobs less those with a parent.
@@ -92,19 +104,68 @@ impl Jobs {
     pub(super) fn remove(&mut self, id: &JobId) -> Option<Entry> {
         let entry = self.entries.remove(id)?;
         self.by_expiry.remove(&(entry.expires_at, id.clone()));
-        if let Some(start) = &entry.start {
-            self.by_start.remove(start);
-            self.top.remove(start);
-            if let Some(kind) = &entry.kind
-                && let Some(index) = self.by_kind.get_mut(kind)
-            {
-                index.remove(start);
-                if index.is_empty() {
-                    self.by_kind.remove(kind);
-                }
+        self.unlist(&entry);
+        Some(entry)
+    }
+
+    /// Stores `entry` as `id`'s in place of `old`, which the caller took
+    /// out of the map (`None`: the job is new). Index entries move only
+    /// where the job's place changed: a job's start, kind and parent stay
+    /// the same from one report to the next, so most writes touch no
+    /// active index (moving them every write was a tenth of a write).
+    pub(super) fn put(&mut self, id: &JobId, entry: Entry, old: Option<&Entry>) {
+        match old {
+            Some(old) if old.expires_at == entry.expires_at => {}
+            Some(old) => {
+                self.by_expiry.remove(&(old.expires_at, id.clone()));
+                self.by_expiry.insert((entry.expires_at, id.clone()));
+            }
+            None => {
+                self.by_expiry.insert((entry.expires_at, id.clone()));
             }
         }
-        Some(entry)
+        if old.is_none_or(|old| old.place() != entry.place()) {
+            if let Some(old) = old {
+                self.unlist(old);
+            }
+            self.list(&entry);
+        }
+        self.entries.insert(id.clone(), entry);
+    }
+
+    /// Puts an active entry in the active index, the top-level one unless
+    /// it has a parent, and its kind's.
+    fn list(&mut self, entry: &Entry) {
+        let Some(start) = &entry.start else {
+            return;
+        };
+        self.by_start.insert(start.clone());
+        if !entry.child {
+            self.top.insert(start.clone());
+        }
+        if let Some(kind) = &entry.kind {
+            self.by_kind
+                .entry(kind.clone())
+                .or_default()
+                .insert(start.clone());
+        }
+    }
+
+    /// Takes an entry out of the indexes [`list`](Self::list) put it in.
+    fn unlist(&mut self, entry: &Entry) {
+        let Some(start) = &entry.start else {
+            return;
+        };
+        self.by_start.remove(start);
+        self.top.remove(start);
+        if let Some(kind) = &entry.kind
+            && let Some(index) = self.by_kind.get_mut(kind)
+        {
+            index.remove(start);
+            if index.is_empty() {
+                self.by_kind.remove(kind);
+            }
+        }
     }
 
     /// The active jobs `filter` admits, in list order.

@@ -192,18 +192,24 @@ impl MemoryStore {
             .to_stored_json()
             .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?
             .into();
-        let (old_state, log, mut history, old_finished, restarted) = jobs
-            .remove(&record.job_id)
-            .map_or((None, None, History::default(), None, false), |old| {
-                // A new attempt's chart starts from its own start.
-                let restarted = record.attempt() > old.attempt;
-                let history = if restarted {
+        let mut old = jobs.entries.remove(&record.job_id);
+        // A new attempt's chart starts from its own start.
+        let restarted = old
+            .as_ref()
+            .is_some_and(|old| record.attempt() > old.attempt);
+        let (old_state, log, mut history, old_finished) = match &mut old {
+            Some(old) => (
+                old.state.take(),
+                old.log.take(),
+                if restarted {
                     History::default()
                 } else {
-                    old.history
-                };
-                (old.state, old.log, history, old.log_finished, restarted)
-            });
+                    std::mem::take(&mut old.history)
+                },
+                old.log_finished,
+            ),
+            None => (None, None, History::default(), None),
+        };
         // A finished job's log joins the first to go past the cap, at its
         // first final write; a job that runs again leaves them.
         let log_finished = match old_finished {
@@ -228,40 +234,24 @@ impl MemoryStore {
                 record.job_id.clone(),
             )
         });
-        let child = record.parent_job_id.is_some();
-        if let Some(start) = &start {
-            jobs.by_start.insert(start.clone());
-            if !child {
-                jobs.top.insert(start.clone());
-            }
-            if let Some(kind) = &record.kind {
-                jobs.by_kind
-                    .entry(kind.clone())
-                    .or_default()
-                    .insert(start.clone());
-            }
-        }
-        jobs.by_expiry.insert((expires_at, record.job_id.clone()));
-        jobs.entries.insert(
-            record.job_id.clone(),
-            Entry {
-                json: Arc::clone(&json),
-                state: kept_state,
-                version,
-                status: record.status,
-                sent: record.current_sent_count,
-                attempt: record.attempt(),
-                cancel: stored.cancel_requested.clone(),
-                expires_at,
-                start,
-                log,
-                log_finished,
-                history,
-                kind: record.kind.clone(),
-                name: record.name.as_ref().map(|name| name.as_str().to_owned()),
-                child,
-            },
-        );
+        let entry = Entry {
+            json: Arc::clone(&json),
+            state: kept_state,
+            version,
+            status: record.status,
+            sent: record.current_sent_count,
+            attempt: record.attempt(),
+            cancel: stored.cancel_requested.clone(),
+            expires_at,
+            start,
+            log,
+            log_finished,
+            history,
+            kind: record.kind.clone(),
+            name: record.name.as_ref().map(|name| name.as_str().to_owned()),
+            child: record.parent_job_id.is_some(),
+        };
+        jobs.put(&record.job_id, entry, old.as_ref());
         if let Some(parent) = &record.parent_job_id {
             let entry = ChildEntry::of(record, version);
             let until = now + self.ttls.in_progress;

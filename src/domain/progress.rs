@@ -384,10 +384,19 @@ impl Serialize for StoredRecord<'_> {
         some! {
             "totalChunks" => r.total_chunks,
             "currentChunk" => r.current_chunk,
-            "startedAt" => r.started_at,
-            "updatedAt" => r.updated_at,
-            "completedAt" => r.completed_at,
-            "estimatedEndAt" => r.estimated_end_at,
+        }
+        let dates = [
+            ("startedAt", &r.started_at),
+            ("updatedAt", &r.updated_at),
+            ("completedAt", &r.completed_at),
+            ("estimatedEndAt", &r.estimated_end_at),
+        ];
+        for (name, at) in dates {
+            if let Some(at) = at {
+                out.serialize_entry(name, &super::rfc3339::At(at))?;
+            }
+        }
+        some! {
             "estimatedEndRange" => r.estimated_end_range,
             "ratePerSecond" => r.rate_per_second,
             "errorMessage" => r.error_message,

@@ -29,6 +29,17 @@ pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::
     }
 }
 
+/// A timestamp that serializes as [`serialize`] writes it, where a field
+/// cannot say `#[serde(with)]`: a serializer written by hand (the stored
+/// record's), which otherwise got chrono's `Display`-based writer.
+pub struct At<'a>(pub &'a DateTime<Utc>);
+
+impl serde::Serialize for At<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize(self.0, serializer)
+    }
+}
+
 /// Reads what chrono's serde reads.
 pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
     deserializer.deserialize_str(Visitor)

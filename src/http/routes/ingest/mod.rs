@@ -27,6 +27,7 @@ use actix_web::{
     http::{StatusCode, header},
     web,
 };
+use serde::Deserialize as _;
 
 use self::bodies::{
     BatchBody, BatchItem, CancelBody, DeclareBody, FinishBody, ItemData, ItemResult, ProgressBody,
@@ -214,16 +215,21 @@ pub async fn batch(
     let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(batch.updates.len());
     let mut reports = Vec::new();
     for (index, item) in batch.updates.into_iter().enumerate() {
-        let parsed =
-            serde_path_to_error::deserialize::<_, BatchItem>(serde_json::Value::Object(item))
-                .map_err(|err| {
+        let item = serde_json::Value::Object(item);
+        // Plain serde first: only a refused item is read again with its
+        // path tracked, so its 400 names the field at fault (as
+        // `body::json` does with a whole body).
+        let parsed = BatchItem::deserialize(&item)
+            .or_else(|_| {
+                serde_path_to_error::deserialize::<_, BatchItem>(&item).map_err(|err| {
                     ApiError::BadRequest(format!(
                         "invalid item: updates[{index}].{}: {}",
                         err.path(),
                         err.inner()
                     ))
                 })
-                .and_then(|item| item.parse(&format!("updates[{index}].")));
+            })
+            .and_then(|item| item.parse(&format!("updates[{index}].")));
         match parsed {
             Ok(report) => {
                 reports.push((index, report));

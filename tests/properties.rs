@@ -100,6 +100,21 @@ proptest! {
         prop_assert_eq!(stored.normalized(), expected.normalized());
     }
 
+    /// What the in-process store keeps in place of a record's JSON is what
+    /// Redis's reader parses back from it, to the last bit of every float.
+    #[test]
+    fn a_record_reads_back_from_its_stored_json_as_its_stored_form(
+        record in record(),
+        rate in any::<f64>().prop_filter("finite", |rate| rate.is_finite()),
+        share in any::<f64>().prop_filter("finite", |share| share.is_finite()),
+    ) {
+        let mut record = record;
+        record.rate_per_second = Some(rate);
+        record.metadata.insert("share".into(), share.into());
+        let back = ProgressRecord::from_stored_json(record.to_stored_json().unwrap().as_bytes()).unwrap();
+        prop_assert_eq!(back, record.stored_form());
+    }
+
     #[test]
     fn any_json_value_either_parses_or_is_refused_without_panicking(raw in "\\PC{0,200}") {
         let _ = serde_json::from_str::<ProgressRecord>(&raw);

@@ -297,6 +297,19 @@ impl ProgressRecord {
         String::from_utf8(json).map_err(serde::ser::Error::custom)
     }
 
+    /// What [`from_stored_json`](Self::from_stored_json) reads back from
+    /// this record's [`to_stored_json`](Self::to_stored_json): the record
+    /// less what the stored form leaves out (`stalled`, and
+    /// `estimatedRemainingSeconds`, which is derived again). For a store
+    /// that keeps records rather than their JSON (the in-process one), so
+    /// it answers what Redis would, without parsing its own JSON back.
+    /// (Exact for floats too: serde_json parses with `float_roundtrip`.)
+    pub fn stored_form(mut self) -> Self {
+        self.stalled = false;
+        self.estimated_remaining_seconds = None;
+        self.normalized()
+    }
+
     /// A record from the hot store's JSON (its stored form, or the full
     /// wire form), with what is derived re-derived (see
     /// [`Self::normalized`]): how every hot store and the bus read a value.

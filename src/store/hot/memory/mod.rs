@@ -3,10 +3,11 @@
 //!
 //! It keeps every promise the Redis store keeps, in the same shape:
 //!
-//! - a job's value is the same stored JSON (the wire format less `null`s
-//!   and derived fields, `version` first), decoded on read exactly as a
-//!   Redis value is, so both stores answer the same record for the same
-//!   writes;
+//! - a job's value is the record a read of the same stored JSON (the wire
+//!   format less `null`s and derived fields, `version` first) gives back,
+//!   kept decoded ([`ProgressRecord::stored_form`]), so both stores answer
+//!   the same record for the same writes, and what it publishes is that
+//!   JSON;
 //! - the version rule (the larger of the old version plus one and the
 //!   update's time in ms), the never-backwards rule (status rank, finished
 //!   status, processed count, from [`JobStatus::rank`]) and the expected
@@ -38,7 +39,7 @@
 //! One `std::sync::Mutex` guards the map and its indexes
 //! (`memory/jobs.rs`): every critical section is a few map operations
 //! with no `.await` inside, so a blocking lock is cheaper than an async
-//! one (as in mini-redis's `db.rs`). Values are decoded after the lock is
+//! one (as in mini-redis's `db.rs`). Values are cloned after the lock is
 //! released.
 //!
 //! [`ProgressWriter`]: crate::write::ProgressWriter
@@ -59,7 +60,7 @@ mod kept_log;
 mod kept_rollups;
 mod log;
 
-use super::{Held, HotStore, HotWrite, ReadOne, Replaced, StoreError, Ttls, decode};
+use super::{Held, HotStore, HotWrite, ReadOne, Replaced, StoreError, Ttls};
 use crate::domain::{
     CancelRequest, ChildEntry, History, JobFilter, JobId, LogCap, LogLine, LogPage,
     MAX_ATTEMPTS_KEPT, NewLogLine, ProgressRecord, Rollup, Sample,
@@ -179,19 +180,17 @@ impl MemoryStore {
             if record.attempt() > old.attempt && record.attempts.is_empty() {
                 // A new attempt from a writer that does not carry the
                 // earlier ones: the old value says what they were.
-                if let Ok(previous) = decode(&record.job_id, &old.json) {
-                    let mut attempts = previous.attempts.clone();
-                    attempts.push(previous.attempt_summary());
-                    let excess = attempts.len().saturating_sub(MAX_ATTEMPTS_KEPT);
-                    attempts.drain(..excess);
-                    stored.attempts = attempts;
-                }
+                let mut attempts = old.record.attempts.clone();
+                attempts.push(old.record.attempt_summary());
+                let excess = attempts.len().saturating_sub(MAX_ATTEMPTS_KEPT);
+                attempts.drain(..excess);
+                stored.attempts = attempts;
             }
         }
-        let json: Arc<str> = stored
+        // What the in-process bus carries, as Redis publishes it.
+        let json = stored
             .to_stored_json()
-            .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?
-            .into();
+            .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?;
         let mut old = jobs.entries.remove(&record.job_id);
         // A new attempt's chart starts from its own start.
         let restarted = old
@@ -234,14 +233,15 @@ impl MemoryStore {
                 record.job_id.clone(),
             )
         });
+        let kept_cancel_requested = stored.cancel_requested.clone();
         let entry = Entry {
-            json: Arc::clone(&json),
+            record: Arc::new(stored.stored_form()),
             state: kept_state,
             version,
             status: record.status,
             sent: record.current_sent_count,
             attempt: record.attempt(),
-            cancel: stored.cancel_requested.clone(),
+            cancel: kept_cancel_requested,
             expires_at,
             start,
             log,
@@ -259,7 +259,7 @@ impl MemoryStore {
         }
         drop(jobs);
         // No subscriber (no stream open) is not an error.
-        let _ = self.events.send(Bytes::from(json.as_bytes().to_vec()));
+        let _ = self.events.send(Bytes::from(json));
         Ok(Outcome::Written(version, kept_cancel))
     }
 }
@@ -313,15 +313,15 @@ impl HotStore for MemoryStore {
     }
 
     async fn read(&self, id: &JobId) -> Result<Option<ProgressRecord>, StoreError> {
-        let (json, rollup) = {
+        let (kept, rollup) = {
             let mut jobs = self.lock();
-            let json = jobs.live(id).map(|entry| Arc::clone(&entry.json));
-            (json, jobs.rollups.rollup(id, Instant::now()))
+            let kept = jobs.live(id).map(|entry| Arc::clone(&entry.record));
+            (kept, jobs.rollups.rollup(id, Instant::now()))
         };
-        let Some(json) = json else {
+        let Some(kept) = kept else {
             return Ok(None);
         };
-        let mut record = decode(id, &json)?;
+        let mut record = ProgressRecord::clone(&kept);
         if let Some(rollup) = rollup {
             record.roll_up(&rollup, Utc::now());
         }
@@ -348,28 +348,27 @@ impl HotStore for MemoryStore {
         let found = self
             .lock()
             .live(id)
-            .map(|entry| (Arc::clone(&entry.json), entry.state.clone()));
-        let Some((json, state)) = found else {
+            .map(|entry| (Arc::clone(&entry.record), entry.state.clone()));
+        let Some((kept, state)) = found else {
             return Ok(None);
         };
         Ok(Some(Held {
-            record: decode(id, &json)?,
+            record: ProgressRecord::clone(&kept),
             state: state.map(|state| state.to_vec()),
         }))
     }
 
     async fn read_many(&self, ids: &[JobId]) -> Result<Vec<Option<ProgressRecord>>, StoreError> {
-        let values: Vec<Option<Arc<str>>> = {
+        let kept: Vec<Option<Arc<ProgressRecord>>> = {
             let mut jobs = self.lock();
             jobs.expire(Instant::now());
             ids.iter()
-                .map(|id| jobs.entries.get(id).map(|entry| Arc::clone(&entry.json)))
+                .map(|id| jobs.entries.get(id).map(|entry| Arc::clone(&entry.record)))
                 .collect()
         };
-        Ok(ids
-            .iter()
-            .zip(values)
-            .map(|(id, json)| json.and_then(|json| decode(id, &json).ok()))
+        Ok(kept
+            .into_iter()
+            .map(|kept| kept.map(|kept| ProgressRecord::clone(&kept)))
             .collect())
     }
 
@@ -383,14 +382,11 @@ impl HotStore for MemoryStore {
             let mut jobs = self.lock();
             jobs.expire(Instant::now());
             let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-            let page: Vec<(JobId, Arc<str>)> = jobs
+            let page: Vec<Arc<ProgressRecord>> = jobs
                 .admitted(filter)
                 .skip(skip)
                 .take(limit as usize)
-                .filter_map(|id| {
-                    let json = Arc::clone(&jobs.entries.get(id)?.json);
-                    Some((id.clone(), json))
-                })
+                .filter_map(|id| Some(Arc::clone(&jobs.entries.get(id)?.record)))
                 .collect();
             let total = if filter.q.is_none() && !(filter.top_level && filter.kind.is_some()) {
                 // An index's own size: no walk.
@@ -404,13 +400,10 @@ impl HotStore for MemoryStore {
             };
             (page, total as u64)
         };
-        let mut records = Vec::with_capacity(page.len());
-        for (id, json) in page {
-            match decode(&id, &json) {
-                Ok(record) => records.push(record),
-                Err(err) => tracing::warn!(error = %err, "skipping an unreadable record"),
-            }
-        }
+        let records = page
+            .iter()
+            .map(|kept| ProgressRecord::clone(kept))
+            .collect();
         Ok((records, total))
     }
 

@@ -12,28 +12,26 @@ use std::{
 };
 
 use super::{kept_log::KeptLog, kept_rollups::KeptRollups};
-use crate::domain::{CancelRequest, History, JobFilter, JobId, JobKind, JobStatus, ProgressRecord};
+use crate::domain::{History, JobFilter, JobId, JobKind, ProgressRecord};
 
 /// Where a job sorts in the active list: jobs with a start first, by
 /// start; then those without; ties by id (Redis orders equal scores by
 /// member, byte by byte, as `String`'s `Ord` does).
 pub(super) type StartKey = (bool, i64, JobId);
 
-/// One job's value and what the rules compare, kept beside it.
+/// One job's value and what is kept beside it.
 pub(super) struct Entry {
     /// The record as a read of its stored JSON gives it
     /// ([`ProgressRecord::stored_form`]): kept decoded, so loads and reads
-    /// clone it rather than parse it (parsing was a tenth of a report).
+    /// clone it rather than parse it (parsing was a tenth of a report), and
+    /// a write's rules and the filters read its fields.
     pub(super) record: Arc<ProgressRecord>,
+    /// The processed count as written, before the record was normalized:
+    /// what the never-backwards rule compares, as the script compares the
+    /// stored JSON's.
+    pub(super) sent: u64,
     /// The writer's state (jobs written over HTTP).
     pub(super) state: Option<Arc<[u8]>>,
-    pub(super) version: u64,
-    pub(super) status: JobStatus,
-    pub(super) sent: u64,
-    /// The attempt it is of, and a request to stop it, which a write of
-    /// the same attempt that lacks one keeps (as the script does).
-    pub(super) attempt: u32,
-    pub(super) cancel: Option<CancelRequest>,
     pub(super) expires_at: Instant,
     /// Its place in the active index, while it is active.
     pub(super) start: Option<StartKey>,
@@ -44,20 +42,19 @@ pub(super) struct Entry {
     pub(super) log_finished: Option<i64>,
     /// Its progress samples.
     pub(super) history: History,
-    /// Its kind (it is in that kind's index while active) and name: what
-    /// the active list's filters read.
-    pub(super) kind: Option<JobKind>,
-    pub(super) name: Option<String>,
-    /// It has a parent (it is left out of the top-level index).
-    pub(super) child: bool,
 }
 
 impl Entry {
+    /// It has a parent (it is left out of the top-level index).
+    fn child(&self) -> bool {
+        self.record.parent_job_id.is_some()
+    }
+
     /// Where it is in the active indexes: its start, kind and whether it
     /// has a parent, while it is active.
     fn place(&self) -> Option<(&StartKey, Option<&JobKind>, bool)> {
         let start = self.start.as_ref()?;
-        Some((start, self.kind.as_ref(), self.child))
+        Some((start, self.record.kind.as_ref(), self.child()))
     }
 }
 
@@ -141,10 +138,10 @@ impl Jobs {
             return;
         };
         self.by_start.insert(start.clone());
-        if !entry.child {
+        if !entry.child() {
             self.top.insert(start.clone());
         }
-        if let Some(kind) = &entry.kind {
+        if let Some(kind) = &entry.record.kind {
             self.by_kind
                 .entry(kind.clone())
                 .or_default()
@@ -159,7 +156,7 @@ impl Jobs {
         };
         self.by_start.remove(start);
         self.top.remove(start);
-        if let Some(kind) = &entry.kind
+        if let Some(kind) = &entry.record.kind
             && let Some(index) = self.by_kind.get_mut(kind)
         {
             index.remove(start);
@@ -185,15 +182,15 @@ impl Jobs {
             .map(|(_, _, id)| id)
             .filter(move |id| {
                 !(filter.top_level && filter.kind.is_some())
-                    || self.entries.get(*id).is_some_and(|entry| !entry.child)
+                    || self.entries.get(*id).is_some_and(|entry| !entry.child())
             })
             .filter(move |id| {
                 filter.q.is_none()
                     || self.entries.get(*id).is_some_and(|entry| {
                         filter.admits(
                             id.as_str(),
-                            entry.kind.as_ref().map(JobKind::as_str),
-                            entry.name.as_deref(),
+                            entry.record.kind.as_ref().map(JobKind::as_str),
+                            entry.record.name.as_ref().map(|name| name.as_str()),
                         )
                     })
             })
@@ -205,7 +202,7 @@ impl Jobs {
     pub(super) fn replace_state(&mut self, id: &JobId, state: &[u8], version: u64) -> bool {
         self.expire(Instant::now());
         match self.entries.get_mut(id) {
-            Some(entry) if entry.version == version => {
+            Some(entry) if entry.record.version == version => {
                 entry.state = Some(Arc::from(state));
                 true
             }

@@ -157,7 +157,7 @@ impl MemoryStore {
         let mut jobs = self.lock();
         jobs.expire(now);
         let old = jobs.entries.get(&record.job_id);
-        let old_version = old.map_or(0, |old| old.version);
+        let old_version = old.map_or(0, |old| old.record.version);
         if let Some(expecting) = &expecting
             && expecting.version != old_version
         {
@@ -173,11 +173,14 @@ impl MemoryStore {
         stored.version = version;
         let mut kept_cancel = None;
         if let Some(old) = old {
-            if old.attempt == record.attempt() && record.cancel_requested.is_none() {
-                kept_cancel.clone_from(&old.cancel);
-                stored.cancel_requested.clone_from(&old.cancel);
+            let old_attempt = old.record.attempt();
+            if old_attempt == record.attempt() && record.cancel_requested.is_none() {
+                kept_cancel.clone_from(&old.record.cancel_requested);
+                stored
+                    .cancel_requested
+                    .clone_from(&old.record.cancel_requested);
             }
-            if record.attempt() > old.attempt && record.attempts.is_empty() {
+            if record.attempt() > old_attempt && record.attempts.is_empty() {
                 // A new attempt from a writer that does not carry the
                 // earlier ones: the old value says what they were.
                 let mut attempts = old.record.attempts.clone();
@@ -195,7 +198,7 @@ impl MemoryStore {
         // A new attempt's chart starts from its own start.
         let restarted = old
             .as_ref()
-            .is_some_and(|old| record.attempt() > old.attempt);
+            .is_some_and(|old| record.attempt() > old.record.attempt());
         let (old_state, log, mut history, old_finished) = match &mut old {
             Some(old) => (
                 old.state.take(),
@@ -233,23 +236,15 @@ impl MemoryStore {
                 record.job_id.clone(),
             )
         });
-        let kept_cancel_requested = stored.cancel_requested.clone();
         let entry = Entry {
             record: Arc::new(stored.stored_form()),
-            state: kept_state,
-            version,
-            status: record.status,
             sent: record.current_sent_count,
-            attempt: record.attempt(),
-            cancel: kept_cancel_requested,
+            state: kept_state,
             expires_at,
             start,
             log,
             log_finished,
             history,
-            kind: record.kind.clone(),
-            name: record.name.as_ref().map(|name| name.as_str().to_owned()),
-            child: record.parent_job_id.is_some(),
         };
         jobs.put(&record.job_id, entry, old.as_ref());
         if let Some(parent) = &record.parent_job_id {
@@ -269,11 +264,12 @@ impl MemoryStore {
 /// within one attempt a lower status rank, a finished job turned into
 /// anything else, or a lower processed count.
 fn moves_back(old: &Entry, new: &ProgressRecord) -> bool {
-    if new.attempt() != old.attempt {
-        return new.attempt() < old.attempt;
+    let (attempt, status) = (old.record.attempt(), old.record.status);
+    if new.attempt() != attempt {
+        return new.attempt() < attempt;
     }
-    new.status.rank() < old.status.rank()
-        || (old.status.is_terminal() && old.status != new.status)
+    new.status.rank() < status.rank()
+        || (status.is_terminal() && status != new.status)
         || new.current_sent_count < old.sent
 }
 

@@ -15,10 +15,11 @@ use futures_util::{
 };
 use tokio::sync::broadcast;
 
-use super::{hub::Hub, resubscribe::RESUBSCRIBE, sharded};
+use super::{change::Change, hub::Hub, resubscribe::RESUBSCRIBE, sharded};
 use crate::{
     domain::{JobId, LogBatch, NewLogLine, ProgressRecord, numbered},
     error::error_chain,
+    store::MemoryEvent,
 };
 
 /// Which bus carries changes.
@@ -51,8 +52,8 @@ pub enum Bus {
     },
     /// The in-process store's channel
     /// ([`MemoryStore::events`](crate::store::MemoryStore::events)): the
-    /// process is its only reader and writer.
-    InProcess(broadcast::Sender<Bytes>),
+    /// process is its only reader and writer, and nothing on it is encoded.
+    InProcess(broadcast::Sender<MemoryEvent>),
 }
 
 impl Bus {
@@ -187,7 +188,7 @@ async fn follow(pubsub: redis::aio::PubSub, hub: &Hub) -> Lost {
 /// several hundred thousand a second.
 pub const IN_PROCESS_GATHER: Duration = Duration::from_millis(1);
 
-async fn in_process_subscriber(mut events: broadcast::Receiver<Bytes>, hub: Arc<Hub>) {
+async fn in_process_subscriber(mut events: broadcast::Receiver<MemoryEvent>, hub: Arc<Hub>) {
     use broadcast::error::{RecvError, TryRecvError};
 
     // Changes were missed: like a bus that dropped and came back, every
@@ -197,17 +198,21 @@ async fn in_process_subscriber(mut events: broadcast::Receiver<Bytes>, hub: Arc<
         hub.bus_down();
         hub.bus_up();
     };
+    let deliver = |event| match event {
+        MemoryEvent::Stored(record) => hub.publish(Change::stored(record)),
+        MemoryEvent::Log(payload) => hub.deliver(&payload),
+    };
     hub.bus_up();
     'feed: loop {
         match events.recv().await {
-            Ok(payload) => hub.deliver(&payload),
+            Ok(event) => deliver(event),
             Err(RecvError::Lagged(missed)) => lagged(missed),
             Err(RecvError::Closed) => break,
         }
         tokio::time::sleep(IN_PROCESS_GATHER).await;
         loop {
             match events.try_recv() {
-                Ok(payload) => hub.deliver(&payload),
+                Ok(event) => deliver(event),
                 Err(TryRecvError::Lagged(missed)) => lagged(missed),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Closed) => break 'feed,

@@ -3,14 +3,15 @@
 //! changes out, and the stall watch, which makes the `stalled` ones, both
 //! depend on it and not on each other.
 //!
-//! The hub decodes every change the bus carries (the stall watch needs each
-//! active job's latest), but most changes reach no stream: a job nobody
-//! watches, or one off every open page. So a change keeps its record and
-//! renders it only when a stream first sends it; before, rendering every
-//! change was about half of the hub's work (BENCHMARKS.md, "Ingest on the
-//! embedded stores").
+//! The hub takes in every change the bus carries (the stall watch needs
+//! each active job's latest): decoded from Redis's or NATS's JSON, or, from
+//! the in-process store, the very record it stored, shared. Most changes
+//! reach no stream: a job nobody watches, or one off every open page. So a
+//! change keeps its record and renders it only when a stream first sends
+//! it; before, rendering every change was about half of the hub's work
+//! (BENCHMARKS.md, "Ingest on the embedded stores").
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::web::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -47,8 +48,8 @@ pub struct Change {
     pub parent: Option<JobId>,
     /// The record carries its children's roll-up (it is a parent).
     pub rolled_up: bool,
-    /// The record.
-    record: Box<ProgressRecord>,
+    /// The record: shared with the in-process store that published it.
+    record: Arc<ProgressRecord>,
     /// The record as the polling endpoint's `data` serves it, rendered
     /// when first asked for ([`data`](Self::data)).
     data: OnceLock<Bytes>,
@@ -56,7 +57,7 @@ pub struct Change {
 
 impl Change {
     /// The change `record` is, with its rendering if it has one already.
-    fn new(record: ProgressRecord, data: Option<Bytes>) -> Self {
+    fn new(record: Arc<ProgressRecord>, data: Option<Bytes>) -> Self {
         Self {
             job_id: record.job_id.clone(),
             version: record.version,
@@ -69,19 +70,27 @@ impl Change {
             progress: (record.status.rank(), record.current_sent_count),
             parent: record.parent_job_id.clone(),
             rolled_up: record.children.is_some(),
-            record: Box::new(record),
+            record,
             data: data.map(OnceLock::from).unwrap_or_default(),
         }
     }
 
     /// The change that `record` is.
     pub fn of(record: &ProgressRecord) -> Self {
-        Self::new(record.clone(), None)
+        Self::new(Arc::new(record.clone()), None)
+    }
+
+    /// The change a store published as `record`, as stored (its stored
+    /// form: what [`decode`](Self::decode) makes of its JSON).
+    pub fn stored(record: Arc<ProgressRecord>) -> Self {
+        Self::new(record, None)
     }
 
     /// A change from a published payload (the stored JSON).
     pub fn decode(payload: &[u8]) -> Result<Self, serde_json::Error> {
-        Ok(Self::new(ProgressRecord::from_stored_json(payload)?, None))
+        Ok(Self::stored(Arc::new(ProgressRecord::from_stored_json(
+            payload,
+        )?)))
     }
 
     /// The change a successful single-job answer of the read path holds;
@@ -89,7 +98,7 @@ impl Change {
     pub fn from_rendered(rendered: &Rendered) -> Option<Self> {
         let data = rendered.data()?;
         let record: ProgressRecord = serde_json::from_slice(&data).ok()?;
-        Some(Self::new(record, Some(data)))
+        Some(Self::new(Arc::new(record), Some(data)))
     }
 
     /// The record as the polling endpoint's `data` serves it: rendered
@@ -141,7 +150,7 @@ impl Change {
     /// This record with `stalled` set, if it is stalled as of `now`.
     pub fn stalled_at(&self, now: DateTime<Utc>, policy: &StallPolicy) -> Option<Self> {
         let record = self.record.as_ref().clone().with_stall_check(now, policy);
-        record.stalled.then(|| Self::new(record, None))
+        record.stalled.then(|| Self::new(Arc::new(record), None))
     }
 
     /// Whether a client that has `than` should get this. Versions decide

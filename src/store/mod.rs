@@ -42,7 +42,9 @@ use crate::domain::ProgressRecord;
 
 pub use self::any::AnyArchive;
 pub use self::archive::{Archive, KIND_RUNS_KEPT, KindRun, PgArchive, SqlArchive, SqliteArchive};
-pub use self::hot::{Held, HotStore, HotWrite, MemoryStore, ReadOne, RedisStore, Replaced, Ttls};
+pub use self::hot::{
+    Held, HotStore, HotWrite, MemoryEvent, MemoryStore, ReadOne, RedisStore, Replaced, Ttls,
+};
 pub use breaker::BreakerConfig;
 pub use keys::Keys;
 pub use outbox::{Attempt, Claimed, DeliveryStats, Outbox, OutboxEvent, Unrouted, Verdict};

@@ -16,7 +16,7 @@ use crate::domain::{
     Rollup, Sample,
 };
 
-pub use self::memory::MemoryStore;
+pub use self::memory::{MemoryEvent, MemoryStore};
 pub use self::redis::{RedisStore, Ttls};
 
 /// Reads a value as both hot stores store it

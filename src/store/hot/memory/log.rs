@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use actix_web::web::Bytes;
 
-use super::{Entry, Jobs, MemoryStore};
+use super::{Entry, Jobs, MemoryEvent, MemoryStore};
 use crate::{
     domain::{JobId, LogBatch, LogLine, LogPage, NewLogLine},
     store::StoreError,
@@ -33,7 +33,7 @@ impl MemoryStore {
             // error.
             let _ = self
                 .events
-                .send(Bytes::from(LogBatch::payload(id, &added).into_bytes()));
+                .send(MemoryEvent::Log(Bytes::from(LogBatch::payload(id, &added))));
         }
         Some(last)
     }

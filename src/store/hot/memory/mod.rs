@@ -7,7 +7,8 @@
 //!   format less `null`s and derived fields, `version` first) gives back,
 //!   kept decoded ([`ProgressRecord::stored_form`]), so both stores answer
 //!   the same record for the same writes, and what it publishes is that
-//!   JSON;
+//!   record itself ([`MemoryEvent::Stored`]), what a subscriber of Redis
+//!   decodes from the JSON it is sent;
 //! - the version rule (the larger of the old version plus one and the
 //!   update's time in ms), the never-backwards rule (status rank, finished
 //!   status, processed count, from [`JobStatus::rank`]) and the expected
@@ -29,7 +30,8 @@
 //! - every stored value, and every batch of log lines, is published to
 //!   the streams of this process
 //!   ([`MemoryStore::events`], which the push hub's in-process bus
-//!   subscribes to).
+//!   subscribes to): no value is encoded to be published or decoded to be
+//!   heard, as the bus of a single process needs no wire format.
 //!
 //! What it cannot do: be shared. Several API instances, or workers in
 //! other processes using [`ProgressWriter`] directly, each see a store of
@@ -82,13 +84,24 @@ enum Outcome {
     Moved,
 }
 
+/// What the in-process store publishes, as Redis publishes its values and
+/// log lines on the events channel.
+#[derive(Debug, Clone)]
+pub enum MemoryEvent {
+    /// A value as stored: the record the store now holds, shared with it.
+    Stored(Arc<ProgressRecord>),
+    /// Log lines just stored, as the Redis log script publishes them
+    /// ([`LogBatch::payload`](crate::domain::LogBatch::payload)).
+    Log(Bytes),
+}
+
 /// The in-process hot store. Cheap to clone: clones share the data.
 #[derive(Clone)]
 pub struct MemoryStore {
     jobs: Arc<Mutex<Jobs>>,
     ttls: Ttls,
     log_cap: LogCap,
-    events: broadcast::Sender<Bytes>,
+    events: broadcast::Sender<MemoryEvent>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -119,9 +132,9 @@ impl MemoryStore {
         self
     }
 
-    /// Every stored value, as stored, as it is written: what the Redis
-    /// store publishes on its events channel.
-    pub fn events(&self) -> broadcast::Sender<Bytes> {
+    /// Every stored value, as stored, as it is written, and every batch of
+    /// log lines: what the Redis store publishes on its events channel.
+    pub fn events(&self) -> broadcast::Sender<MemoryEvent> {
         self.events.clone()
     }
 
@@ -144,11 +157,7 @@ impl MemoryStore {
     }
 
     /// The write script's steps, under the lock.
-    fn store(
-        &self,
-        record: &ProgressRecord,
-        expecting: Option<Expecting<'_>>,
-    ) -> Result<Outcome, StoreError> {
+    fn store(&self, record: &ProgressRecord, expecting: Option<Expecting<'_>>) -> Outcome {
         let now = Instant::now();
         let score = record
             .updated_at
@@ -161,12 +170,12 @@ impl MemoryStore {
         if let Some(expecting) = &expecting
             && expecting.version != old_version
         {
-            return Ok(Outcome::Moved);
+            return Outcome::Moved;
         }
         if let Some(old) = old
             && moves_back(old, record)
         {
-            return Ok(Outcome::Stale);
+            return Outcome::Stale;
         }
         let version = (old_version + 1).max(u64::try_from(score).unwrap_or(0));
         let mut stored = record.clone();
@@ -190,10 +199,6 @@ impl MemoryStore {
                 stored.attempts = attempts;
             }
         }
-        // What the in-process bus carries, as Redis publishes it.
-        let json = stored
-            .to_stored_json()
-            .map_err(|err| StoreError::corrupt(record.job_id.to_string(), err))?;
         let mut old = jobs.entries.remove(&record.job_id);
         // A new attempt's chart starts from its own start.
         let restarted = old
@@ -236,8 +241,9 @@ impl MemoryStore {
                 record.job_id.clone(),
             )
         });
+        let kept = Arc::new(stored.stored_form());
         let entry = Entry {
-            record: Arc::new(stored.stored_form()),
+            record: Arc::clone(&kept),
             sent: record.current_sent_count,
             state: kept_state,
             expires_at,
@@ -254,8 +260,8 @@ impl MemoryStore {
         }
         drop(jobs);
         // No subscriber (no stream open) is not an error.
-        let _ = self.events.send(Bytes::from(json));
-        Ok(Outcome::Written(version, kept_cancel))
+        let _ = self.events.send(MemoryEvent::Stored(kept));
+        Outcome::Written(version, kept_cancel)
     }
 }
 
@@ -276,7 +282,7 @@ fn moves_back(old: &Entry, new: &ProgressRecord) -> bool {
 #[async_trait]
 impl HotStore for MemoryStore {
     async fn write(&self, record: &ProgressRecord) -> Result<HotWrite, StoreError> {
-        Ok(match self.store(record, None)? {
+        Ok(match self.store(record, None) {
             Outcome::Written(version, cancel) => HotWrite::Written { version, cancel },
             Outcome::Stale | Outcome::Moved => HotWrite::Stale,
         })
@@ -292,7 +298,7 @@ impl HotStore for MemoryStore {
             version: expected,
             state,
         };
-        Ok(match self.store(record, Some(expecting))? {
+        Ok(match self.store(record, Some(expecting)) {
             Outcome::Written(version, _) => Replaced::Written { version },
             Outcome::Stale => Replaced::Stale,
             Outcome::Moved => Replaced::Moved,

@@ -57,13 +57,17 @@ fn check(raw: &str) -> Result<(), IdError> {
 /// assert!(JobId::parse("campaign-42").is_ok());
 /// assert!(JobId::parse("no spaces").is_err());
 /// ```
+///
+/// Written as its text: serde's newtype form, which JSON and postcard both
+/// write as the inner string (`into = "String"` had cloned the id each
+/// time it was written).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "String")]
 pub struct JobId(String);
 
 /// The id of one scheduled send; same rule as [`JobId`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "String")]
 pub struct ScheduleId(String);
 
 impl JobId {

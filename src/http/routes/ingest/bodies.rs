@@ -204,7 +204,35 @@ impl CancelBody {
 pub(super) struct BatchBody {
     /// Objects: anything else refuses the whole batch (400); an object
     /// that is not a valid item gets its own 400 result.
-    pub(super) updates: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub(super) updates: Vec<ItemJson>,
+}
+
+/// One item of a batch as sent: a JSON object, kept as its text until it
+/// is read as a [`BatchItem`] (`routes/ingest/mod.rs`). Reading every item
+/// into a map of values first, to read the map again, was a tenth of a
+/// batch's CPU on the embedded stores.
+#[derive(Debug)]
+pub(super) struct ItemJson(Box<serde_json::value::RawValue>);
+
+impl ItemJson {
+    /// The item's JSON text.
+    pub(super) fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl<'de> Deserialize<'de> for ItemJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        // Whitespace never leads a raw value: it starts with its own token.
+        if !raw.get().starts_with('{') {
+            return Err(serde::de::Error::invalid_type(
+                serde::de::Unexpected::Other("a value that is not a JSON object"),
+                &"a map",
+            ));
+        }
+        Ok(Self(raw))
+    }
 }
 
 /// One item's result in a batch: an envelope with the item's job.

@@ -214,21 +214,9 @@ pub async fn batch(
     }
     let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(batch.updates.len());
     let mut reports = Vec::new();
-    for (index, item) in batch.updates.into_iter().enumerate() {
-        let item = serde_json::Value::Object(item);
-        // Plain serde first: only a refused item is read again with its
-        // path tracked, so its 400 names the field at fault (as
-        // `body::json` does with a whole body).
-        let parsed = BatchItem::deserialize(&item)
-            .or_else(|_| {
-                serde_path_to_error::deserialize::<_, BatchItem>(&item).map_err(|err| {
-                    ApiError::BadRequest(format!(
-                        "invalid item: updates[{index}].{}: {}",
-                        err.path(),
-                        err.inner()
-                    ))
-                })
-            })
+    for (index, item) in batch.updates.iter().enumerate() {
+        let parsed = serde_json::from_str::<BatchItem>(item.get())
+            .or_else(|_| refused_item(index, item.get()))
             .and_then(|item| item.parse(&format!("updates[{index}].")));
         match parsed {
             Ok(report) => {
@@ -252,6 +240,22 @@ pub async fn batch(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type(header::ContentType::json())
         .body(serialize(StatusCode::OK, "OK", Some(&results))))
+}
+
+/// An item plain serde refused, read again the way it always was: as a
+/// map of values (so a key given twice counts once, its last value), then
+/// with its path tracked, so its 400 names the field at fault (as
+/// `body::json` does with a whole body). Only refused items take this way.
+fn refused_item(index: usize, json: &str) -> Result<BatchItem, ApiError> {
+    let refused = |at: String, why: String| {
+        ApiError::BadRequest(format!("invalid item: updates[{index}].{at}: {why}"))
+    };
+    let item: serde_json::Value =
+        serde_json::from_str(json).map_err(|err| refused(String::new(), err.to_string()))?;
+    BatchItem::deserialize(&item).or_else(|_| {
+        serde_path_to_error::deserialize::<_, BatchItem>(&item)
+            .map_err(|err| refused(err.path().to_string(), err.inner().to_string()))
+    })
 }
 
 fn item_result(job_id: Option<JobId>, outcome: Result<Accepted, ApiError>) -> ItemResult {

@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::http::body::present;
 
 use crate::{
     domain::{
         DetailError, FailurePolicy, JobId, JobKind, JobName, JobStatus, MAX_CANCEL_REASON, Message,
-        Metadata, ProgressRecord, ResultUrl, ScheduleId, check_metadata, steps,
+        Metadata, ResultUrl, ScheduleId, check_metadata, steps,
     },
     http::ApiError,
     write::{
@@ -108,52 +108,6 @@ pub(super) struct ProgressBody {
     pub(super) attempt: Option<u32>,
 }
 
-/// One item of a batch: a job and its counts (serde cannot refuse unknown
-/// fields through `flatten`, so the fields are repeated here).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct BatchItem {
-    pub(super) job_id: JobId,
-    pub(super) success_count: u64,
-    pub(super) failure_count: u64,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) current_chunk: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) total: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) stage: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) skipped: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) message: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) metadata: Option<Metadata>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) attempt: Option<u32>,
-}
-
-impl BatchItem {
-    /// The item as a job and its report; `at` names it in errors.
-    pub(super) fn parse(self, at: &str) -> Result<(JobId, Report), ApiError> {
-        let report = ProgressBody {
-            success_count: self.success_count,
-            failure_count: self.failure_count,
-            current_chunk: self.current_chunk,
-            total: self.total,
-            name: self.name,
-            stage: self.stage,
-            skipped: self.skipped,
-            message: self.message,
-            metadata: self.metadata,
-            attempt: self.attempt,
-        }
-        .parse(at)?;
-        Ok((self.job_id, report))
-    }
-}
-
 /// `POST .../complete` (and `.../fail`, with its message).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -197,64 +151,6 @@ impl CancelBody {
             reason: self.reason,
         })
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct BatchBody {
-    /// Objects: anything else refuses the whole batch (400); an object
-    /// that is not a valid item gets its own 400 result.
-    pub(super) updates: Vec<ItemJson>,
-}
-
-/// One item of a batch as sent: a JSON object, kept as its text until it
-/// is read as a [`BatchItem`] (`routes/ingest/mod.rs`). Reading every item
-/// into a map of values first, to read the map again, was a tenth of a
-/// batch's CPU on the embedded stores.
-#[derive(Debug)]
-pub(super) struct ItemJson(Box<serde_json::value::RawValue>);
-
-impl ItemJson {
-    /// The item's JSON text.
-    pub(super) fn get(&self) -> &str {
-        self.0.get()
-    }
-}
-
-impl<'de> Deserialize<'de> for ItemJson {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
-        // Whitespace never leads a raw value: it starts with its own token.
-        if !raw.get().starts_with('{') {
-            return Err(serde::de::Error::invalid_type(
-                serde::de::Unexpected::Other("a value that is not a JSON object"),
-                &"a map",
-            ));
-        }
-        Ok(Self(raw))
-    }
-}
-
-/// One item's result in a batch: an envelope with the item's job.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct ItemResult {
-    /// The item's job, when it names a valid one.
-    pub(super) job_id: Option<JobId>,
-    pub(super) status_code: u16,
-    pub(super) message: String,
-    pub(super) data: Option<ItemData>,
-}
-
-/// An item result's `data`: the record as stored, or why a 409. Lives
-/// only until the batch's answer is serialized; boxing the record would
-/// cost an allocation per item for nothing.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-#[allow(clippy::large_enum_variant)]
-pub(super) enum ItemData {
-    Record(ProgressRecord),
-    Conflict(crate::http::Conflict),
 }
 
 pub(super) fn within(field: &str, value: u64, max: u64) -> Result<u64, ApiError> {

@@ -8,7 +8,7 @@
 //! | POST   | `/api/v1/jobs/{jobId}/fail`       | [`fail`], with `errorMessage` |
 //! | POST   | `/api/v1/progress`                | [`batch`]: many jobs' counts, a result each |
 //!
-//! Bodies are parsed (`bodies.rs`) into the [`ingest`](crate::write::ingest) types;
+//! Bodies are parsed (`bodies.rs`; a batch's, `batch.rs`) into the [`ingest`](crate::write::ingest) types;
 //! everything a job's state decides (ordering, the ETA, checkpoints) is
 //! decided there, by the code the Rust writer uses.
 //!
@@ -18,8 +18,10 @@
 //! [`COMMIT_WAIT`](crate::write::COMMIT_WAIT) the answer is 503 with
 //! `Retry-After`, and the same request retried is idempotent.
 
+mod batch;
 mod bodies;
 
+pub use batch::batch;
 pub use bodies::{MAX_BATCH, MAX_COUNT, MAX_ERROR_MESSAGE, MAX_INTERVAL_MS};
 
 use actix_web::{
@@ -27,23 +29,20 @@ use actix_web::{
     http::{StatusCode, header},
     web,
 };
-use serde::Deserialize as _;
 
-use self::bodies::{
-    BatchBody, BatchItem, CancelBody, DeclareBody, FinishBody, ItemData, ItemResult, ProgressBody,
-};
+use self::bodies::{CancelBody, DeclareBody, FinishBody, ProgressBody};
 use crate::{
     domain::JobId,
     http::{
         ApiError, AppState,
         auth::{Credentials, Presented},
-        body::{self, MAX_BATCH_BODY, MAX_BODY},
+        body::{self, MAX_BODY},
     },
     metrics::IngestOutcome,
     read::envelope::serialize,
     write::{
         WriteError,
-        ingest::{Accepted, IngestError, Report},
+        ingest::{Accepted, IngestError},
     },
 };
 
@@ -195,82 +194,4 @@ pub async fn cancel(
     let ask = body.ask(by)?;
     let result = state.ingest.cancel(id, ask).await;
     answer(&state, result)
-}
-
-/// Many jobs' counts in one request; each item gets its own result, and a
-/// bad item does not stop the others.
-#[tracing::instrument(name = "report_batch", level = "debug", skip_all)]
-pub async fn batch(
-    request: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let batch: BatchBody = body::json(&request, payload, MAX_BATCH_BODY).await?;
-    if batch.updates.len() > MAX_BATCH {
-        return Err(ApiError::BadRequest(format!(
-            "invalid body: updates: at most {MAX_BATCH} items, got {}",
-            batch.updates.len()
-        )));
-    }
-    let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(batch.updates.len());
-    let mut reports = Vec::new();
-    for (index, item) in batch.updates.iter().enumerate() {
-        let parsed = serde_json::from_str::<BatchItem>(item.get())
-            .or_else(|_| refused_item(index, item.get()))
-            .and_then(|item| item.parse(&format!("updates[{index}].")));
-        match parsed {
-            Ok(report) => {
-                reports.push((index, report));
-                results.push(None);
-            }
-            Err(err) => results.push(Some(item_result(None, Err(err)))),
-        }
-    }
-    let (indexes, reports): (Vec<usize>, Vec<(JobId, Report)>) = reports.into_iter().unzip();
-    let ids: Vec<JobId> = reports.iter().map(|(id, _)| id.clone()).collect();
-    let outcomes = state.ingest.report_many(reports).await;
-    for outcome in &outcomes {
-        count(&state, outcome);
-    }
-    for ((index, id), outcome) in indexes.into_iter().zip(ids).zip(outcomes) {
-        results[index] = Some(item_result(Some(id), outcome.map_err(ApiError::from)));
-    }
-    let results: Vec<ItemResult> = results.into_iter().flatten().collect();
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .content_type(header::ContentType::json())
-        .body(serialize(StatusCode::OK, "OK", Some(&results))))
-}
-
-/// An item plain serde refused, read again the way it always was: as a
-/// map of values (so a key given twice counts once, its last value), then
-/// with its path tracked, so its 400 names the field at fault (as
-/// `body::json` does with a whole body). Only refused items take this way.
-fn refused_item(index: usize, json: &str) -> Result<BatchItem, ApiError> {
-    let refused = |at: String, why: String| {
-        ApiError::BadRequest(format!("invalid item: updates[{index}].{at}: {why}"))
-    };
-    let item: serde_json::Value =
-        serde_json::from_str(json).map_err(|err| refused(String::new(), err.to_string()))?;
-    BatchItem::deserialize(&item).or_else(|_| {
-        serde_path_to_error::deserialize::<_, BatchItem>(&item)
-            .map_err(|err| refused(err.path().to_string(), err.inner().to_string()))
-    })
-}
-
-fn item_result(job_id: Option<JobId>, outcome: Result<Accepted, ApiError>) -> ItemResult {
-    match outcome {
-        Ok(accepted) => ItemResult {
-            job_id,
-            status_code: StatusCode::OK.as_u16(),
-            message: "OK".into(),
-            data: Some(ItemData::Record(accepted.record)),
-        },
-        Err(err) => ItemResult {
-            job_id,
-            status_code: actix_web::ResponseError::status_code(&err).as_u16(),
-            message: err.to_string(),
-            data: err.conflict().map(ItemData::Conflict),
-        },
-    }
 }

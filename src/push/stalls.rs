@@ -57,7 +57,7 @@ impl Stalls {
             let Some(deadline) = deadline else {
                 return false; // finished, already stalled, or never updated
             };
-            let earliest = earlier_than_all(&self.deadlines, deadline);
+            let sooner = earliest(&self.deadlines).is_none_or(|next| deadline < next);
             let number = self.next_number;
             self.next_number += 1;
             self.deadlines
@@ -68,7 +68,7 @@ impl Stalls {
                 change: Arc::clone(change),
             };
             self.latest.insert(change.job_id.clone(), tracked);
-            return earliest;
+            return sooner;
         };
         if tracked.change.version > change.version {
             return false;
@@ -78,18 +78,16 @@ impl Stalls {
             self.latest.remove(&change.job_id);
             return false;
         };
-        let earliest = earlier_than_all(&self.deadlines, deadline);
+        let sooner = earliest(&self.deadlines).is_none_or(|next| deadline < next);
         self.deadlines.insert((deadline, tracked.number), id);
         tracked.deadline = deadline;
         tracked.change = Arc::clone(change);
-        earliest
+        sooner
     }
 
     /// The earliest deadline.
     pub fn next(&self) -> Option<DateTime<Utc>> {
-        self.deadlines
-            .first_key_value()
-            .map(|((deadline, _), _)| *deadline)
+        earliest(&self.deadlines)
     }
 
     /// Removes and returns the changes whose deadline is `now` or before.
@@ -107,14 +105,12 @@ impl Stalls {
     }
 }
 
-/// Whether `deadline` comes before every one in `deadlines`.
-fn earlier_than_all(
-    deadlines: &BTreeMap<(DateTime<Utc>, u64), JobId>,
-    deadline: DateTime<Utc>,
-) -> bool {
+/// The earliest of `deadlines`. A free function, so that `track` can ask
+/// while it holds a job's entry.
+fn earliest(deadlines: &BTreeMap<(DateTime<Utc>, u64), JobId>) -> Option<DateTime<Utc>> {
     deadlines
         .first_key_value()
-        .is_none_or(|((next, _), _)| deadline < *next)
+        .map(|((deadline, _), _)| *deadline)
 }
 
 #[cfg(test)]
